@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * larchkv: the embedded key-value engine under larchfs.
+ *
+ * A store is a directory holding named, ordered trees of byte keys and byte
+ * values.  Every mutation is stamped with a flush epoch; an epoch becomes
+ * durable when its commit record is on stable storage.  After any crash the
+ * store opens to exactly the state at the end of some sealed epoch, no older
+ * than the last one reported durable.  Batches are all-or-nothing, for
+ * readers and for recovery.
+ *
+ * Conventions: functions returning int return 0 (or a count) on success and
+ * a negative errno on failure.  They never abort on bad input or I/O errors.
+ * A checksum mismatch on anything read from disk is -EIO.
+ *
+ * Thread safety: a store and its trees may be used from any number of
+ * threads at once.  A batch or an iterator belongs to one thread at a time.
+ */
+#ifndef LARCHKV_H
+#define LARCHKV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LKV_KEY_MAX   2048u                /* longest key, bytes */
+#define LKV_VALUE_MAX (256u << 20)         /* longest value, bytes */
+
+typedef struct lkv_store lkv_store;
+typedef struct lkv_tree  lkv_tree;
+typedef struct lkv_batch lkv_batch;
+typedef struct lkv_iter  lkv_iter;
+
+/* ------------------------------------------------------------------------
+ * The I/O layer.  Every byte the engine reads or writes goes through one of
+ * these; tests substitute their own to inject faults and power cuts.  Names
+ * are plain file names inside the store directory (no slashes).
+ * Every call returns 0 / a byte count, or a negative errno.
+ * ---------------------------------------------------------------------- */
+typedef struct lkv_io   lkv_io;
+typedef struct lkv_file lkv_file;      /* defined by each implementation */
+
+#define LKV_IO_CREATE 0x1              /* create if missing */
+#define LKV_IO_EXCL   0x2              /* with CREATE: fail if it exists */
+#define LKV_IO_RDONLY 0x4              /* no writes through this handle */
+
+struct lkv_io_ops {
+	int     (*open)(lkv_io *io, const char *name, int flags, lkv_file **out);
+	void    (*close)(lkv_file *f);
+	ssize_t (*pread)(lkv_file *f, void *buf, size_t len, uint64_t off);
+	ssize_t (*pwrite)(lkv_file *f, const void *buf, size_t len, uint64_t off);
+	int     (*sync)(lkv_file *f);               /* data + size durable */
+	int     (*truncate)(lkv_file *f, uint64_t size);
+	int     (*size)(lkv_file *f, uint64_t *size);
+	int     (*unlink)(lkv_io *io, const char *name);
+	int     (*rename)(lkv_io *io, const char *from, const char *to);
+	int     (*sync_dir)(lkv_io *io);            /* names durable */
+	/* Calls fn for every name in the directory; stops at fn's first
+	 * non-zero return, which list returns. */
+	int     (*list)(lkv_io *io, int (*fn)(void *arg, const char *name),
+			void *arg);
+	/* Takes the store lock: exclusive for writers, shared for readers.
+	 * -EBUSY when another holder conflicts.  Released by destroy. */
+	int     (*lock)(lkv_io *io, bool exclusive);
+	void    (*destroy)(lkv_io *io);
+};
+
+struct lkv_io {
+	const struct lkv_io_ops *ops;
+};
+
+/* The POSIX layer over directory `dir` (created when `create`). */
+int lkv_io_posix(const char *dir, bool create, lkv_io **out);
+
+/* ------------------------------------------------------------------------
+ * Opening a store
+ * ---------------------------------------------------------------------- */
+#define LKV_CREATE   0x1   /* make a new store if the directory has none */
+#define LKV_READONLY 0x2   /* no writes; shared lock; no background flusher */
+
+enum lkv_log_level { LKV_LOG_ERR = 3, LKV_LOG_WARN = 4, LKV_LOG_INFO = 6 };
+
+struct lkv_options {
+	unsigned flags;              /* LKV_CREATE, LKV_READONLY */
+	size_t   cache_bytes;        /* budget for resident leaves */
+	size_t   dirty_bytes;        /* dirty leaf bytes that force a flush */
+	unsigned flush_interval_ms;  /* background seal period; 0 = never */
+	int      compression_level;  /* zstd level for leaves; 0 = off */
+	unsigned leaf_bytes;         /* a leaf splits past this size */
+	unsigned bloom_bits;         /* bloom bits per key; 0 = no filters */
+	uint64_t snapshot_bytes;     /* log growth between table snapshots */
+	uint64_t log_file_bytes;     /* a log file rolls over past this */
+	lkv_io  *io;                 /* NULL: POSIX files; else borrowed */
+	/* Where messages go (default: stderr).  Each message names the store
+	 * directory, the file and offset where one is involved, and the cause. */
+	void   (*log)(void *arg, int level, const char *msg);
+	void    *log_arg;
+};
+
+void lkv_options_default(struct lkv_options *o);
+
+/* Opens the store in `dir`.  -ENOENT: no store there (and no LKV_CREATE);
+ * -EBUSY: another process holds it; -EUCLEAN: the store is damaged beyond
+ * what recovery may ignore; -EIO: an I/O error.  The reason is logged. */
+int  lkv_open(const char *dir, const struct lkv_options *o, lkv_store **out);
+
+/* Flushes everything (unless read-only or failed) and frees the store.
+ * Returns the flush's error, if any; the store is freed regardless. */
+int  lkv_close(lkv_store *s);
+
+/* The store's identity, set when it was created. */
+void lkv_uuid(const lkv_store *s, uint8_t uuid[16]);
+
+/* ------------------------------------------------------------------------
+ * Trees.  A handle stays valid until lkv_close.  Opening a missing tree
+ * creates it (durable with the epoch it was created in); in a read-only
+ * store a missing tree is -ENOENT.
+ * ---------------------------------------------------------------------- */
+int  lkv_tree_open(lkv_store *s, const char *name, lkv_tree **out);
+const char *lkv_tree_name(const lkv_tree *t);
+
+/* Copies up to `cap` bytes of the value into buf and sets *vlen to its full
+ * length.  -ENOENT when the key is absent. */
+int  lkv_get(lkv_tree *t, const void *key, size_t klen,
+	     void *buf, size_t cap, size_t *vlen);
+
+/* Single-operation batches.  *epoch (may be NULL) receives the epoch the
+ * change was stamped with. */
+int  lkv_put(lkv_tree *t, const void *key, size_t klen,
+	     const void *val, size_t vlen, uint64_t *epoch);
+int  lkv_delete(lkv_tree *t, const void *key, size_t klen, uint64_t *epoch);
+
+/* ------------------------------------------------------------------------
+ * Atomic batches across trees.  Later operations on one key override
+ * earlier ones.  commit applies every operation or none and resets the
+ * batch for reuse.
+ * ---------------------------------------------------------------------- */
+lkv_batch *lkv_batch_new(lkv_store *s);
+int  lkv_batch_put(lkv_batch *b, lkv_tree *t, const void *key, size_t klen,
+		   const void *val, size_t vlen);
+int  lkv_batch_delete(lkv_batch *b, lkv_tree *t, const void *key, size_t klen);
+int  lkv_batch_commit(lkv_batch *b, uint64_t *epoch);
+void lkv_batch_clear(lkv_batch *b);
+void lkv_batch_free(lkv_batch *b);
+
+/* ------------------------------------------------------------------------
+ * Range scans.  Keys in [lo, hi) in byte order; lo NULL = from the first
+ * key, hi NULL = to the last.  LKV_REVERSE walks from hi down to lo.
+ * Each leaf is read atomically; a scan that spans leaves may see later
+ * changes to leaves it has not reached yet (it is not a snapshot).
+ * ---------------------------------------------------------------------- */
+#define LKV_REVERSE 0x1
+
+int  lkv_iter_open(lkv_tree *t, const void *lo, size_t lo_len,
+		   const void *hi, size_t hi_len, unsigned flags,
+		   lkv_iter **out);
+/* Keys sharing `prefix`. */
+int  lkv_iter_prefix(lkv_tree *t, const void *prefix, size_t len,
+		     unsigned flags, lkv_iter **out);
+/* 1 and the next item (pointers valid until the next call), 0 at the end,
+ * or a negative errno. */
+int  lkv_iter_next(lkv_iter *it, const void **key, size_t *klen,
+		   const void **val, size_t *vlen);
+void lkv_iter_close(lkv_iter *it);
+
+/* ------------------------------------------------------------------------
+ * Flush epochs.
+ * ---------------------------------------------------------------------- */
+uint64_t lkv_epoch_current(lkv_store *s);
+uint64_t lkv_epoch_durable(lkv_store *s);
+/* Blocks until epoch `e` (0: the current one) is durable.  Concurrent
+ * callers share one commit.  Returns at once when it already is. */
+int  lkv_flush(lkv_store *s, uint64_t e);
+
+/* ------------------------------------------------------------------------
+ * Stats (a consistent-enough copy of counters; all monotone except the
+ * gauges marked so).
+ * ---------------------------------------------------------------------- */
+struct lkv_stats {
+	uint64_t cache_hits, cache_misses;   /* leaf lookups */
+	uint64_t bloom_skips;                /* misses answered by a filter */
+	uint64_t leaves_read, leaves_written, evictions;
+	uint64_t bytes_read, bytes_written;  /* on disk */
+	uint64_t raw_bytes_written;          /* leaf bytes before compression */
+	uint64_t flushes, flush_ns_total, flush_ns_max;
+	uint64_t snapshots;
+	uint64_t checksum_failures;
+	/* gauges */
+	uint64_t cache_bytes, dirty_bytes;
+	uint64_t leaves, resident_leaves;
+	uint64_t epoch, durable_epoch;
+	uint64_t disk_bytes;                 /* log + snapshot files */
+	uint64_t live_bytes;                 /* leaf images still referenced */
+};
+
+void lkv_stats(lkv_store *s, struct lkv_stats *st);
+
+/* XXH3-64 through xxhash's run-time SIMD dispatch (exposed for the
+ * benchmark and the tools). */
+uint64_t lkv_checksum(const void *p, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
