@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The location table: where the durable image of every leaf lives, plus the
+ * tree names and id allocators.  It is exactly what recovery rebuilds, and
+ * the running store keeps it current by applying each commit after it is
+ * durable (the same commit_apply as recovery), so a snapshot of it is always
+ * the state at the end of one epoch.
+ *
+ * A location entry (in commit and snapshot bodies):
+ *   u64 leaf id, u32 tree id, u32 number of keys,
+ *   u32 log file, u32 record length, u64 offset, u64 record checksum,
+ *   varint+bytes low key, bloom filter (bloom.c)
+ *
+ * Commit body (raw payload of a REC_COMMIT record, epoch in its header):
+ *   u64 prev: checksum of the previous commit record (the chain; a commit
+ *       whose prev does not match is from an abandoned history: ignored)
+ *   u64 next leaf id, u32 next tree id
+ *   u32 n, n × { u32 tree id, varint+bytes name }     trees created
+ *   u32 n, n × location entry                         leaves written
+ *   u32 n, n × u64 leaf id                             leaves deleted
+ *
+ * Snapshot body (REC_SNAPSHOT, in file snap-<epoch as 16 hex digits>):
+ *   u64 epoch, u64 chain, u64 next leaf id, u32 next tree id,
+ *   u32 log file, u64 log offset   (where replay of later commits starts)
+ *   u32 n, n × { u32 tree id, varint+bytes name }
+ *   u64 n, n × location entry
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define TREE_NAME_MAX 255
+
+void loctable_init(struct loctable *lt)
+{
+	*lt = (struct loctable){ .next_leaf_id = 1, .next_tree_id = 1, .log_file = 1 };
+}
+
+static void loc_ent_free(struct loc_ent *e)
+{
+	if (!e)
+		return;
+	free(e->low);
+	bloom_free(&e->bloom);
+	free(e);
+}
+
+void loctable_free(struct loctable *lt)
+{
+	for (size_t i = 0; i < lt->cap; i++)
+		loc_ent_free(lt->slot[i]);
+	free(lt->slot);
+	for (size_t i = 0; i < lt->ntrees; i++)
+		free(lt->trees[i].name);
+	free(lt->trees);
+	free(lt->files);
+	loctable_init(lt);
+}
+
+/* ---- the hash table (linear probing, backward-shift deletion) ---- */
+
+static size_t slot_of(const struct loctable *lt, uint64_t id)
+{
+	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 7) & (lt->cap - 1);
+}
+
+struct loc_ent *loctable_get(const struct loctable *lt, uint64_t id)
+{
+	if (!lt->cap)
+		return NULL;
+	for (size_t i = slot_of(lt, id);; i = (i + 1) & (lt->cap - 1)) {
+		if (!lt->slot[i] || lt->slot[i]->leaf_id == id)
+			return lt->slot[i];
+	}
+}
+
+static int lt_grow(struct loctable *lt)
+{
+	if ((lt->n + 1) * 4 < lt->cap * 3)
+		return 0;
+	size_t ncap = lt->cap ? lt->cap * 2 : 1024;
+	struct loc_ent **old = lt->slot, **nslot = calloc(ncap, sizeof(*nslot));
+	if (!nslot)
+		return -ENOMEM;
+	size_t ocap = lt->cap;
+	lt->slot = nslot;
+	lt->cap = ncap;
+	for (size_t i = 0; i < ocap; i++) {
+		if (!old[i])
+			continue;
+		size_t j = slot_of(lt, old[i]->leaf_id);
+		while (nslot[j])
+			j = (j + 1) & (ncap - 1);
+		nslot[j] = old[i];
+	}
+	free(old);
+	return 0;
+}
+
+static struct lt_file *lt_file(struct loctable *lt, uint32_t no)
+{
+	for (size_t i = 0; i < lt->nfiles; i++)
+		if (lt->files[i].no == no)
+			return &lt->files[i];
+	struct lt_file *f = realloc(lt->files, (lt->nfiles + 1) * sizeof(*f));
+	if (!f)
+		return NULL;
+	lt->files = f;
+	f[lt->nfiles] = (struct lt_file){ .no = no };
+	return &f[lt->nfiles++];
+}
+
+uint64_t loctable_file_live(const struct loctable *lt, uint32_t no)
+{
+	for (size_t i = 0; i < lt->nfiles; i++)
+		if (lt->files[i].no == no)
+			return lt->files[i].live;
+	return 0;
+}
+
+static void live_adjust(struct loctable *lt, const struct leaf_loc *loc, int64_t sign)
+{
+	struct lt_file *f = lt_file(lt, loc->file);
+	if (f)
+		f->live += sign * (int64_t)loc->len;
+}
+
+/* Inserts or replaces the entry for e->leaf_id; takes ownership of e. */
+static int lt_put(struct loctable *lt, struct loc_ent *e)
+{
+	if (lt_grow(lt))
+		return -ENOMEM;
+	size_t i = slot_of(lt, e->leaf_id);
+	while (lt->slot[i] && lt->slot[i]->leaf_id != e->leaf_id)
+		i = (i + 1) & (lt->cap - 1);
+	if (lt->slot[i]) {
+		live_adjust(lt, &lt->slot[i]->loc, -1);
+		loc_ent_free(lt->slot[i]);
+	} else {
+		lt->n++;
+	}
+	lt->slot[i] = e;
+	live_adjust(lt, &e->loc, 1);
+	return 0;
+}
+
+static void lt_del(struct loctable *lt, uint64_t id)
+{
+	if (!lt->cap)
+		return;
+	size_t i = slot_of(lt, id);
+	while (lt->slot[i] && lt->slot[i]->leaf_id != id)
+		i = (i + 1) & (lt->cap - 1);
+	if (!lt->slot[i])
+		return;
+	live_adjust(lt, &lt->slot[i]->loc, -1);
+	loc_ent_free(lt->slot[i]);
+	lt->slot[i] = NULL;
+	lt->n--;
+	/* backward shift: move later members of the cluster into the hole */
+	for (size_t j = (i + 1) & (lt->cap - 1); lt->slot[j]; j = (j + 1) & (lt->cap - 1)) {
+		size_t home = slot_of(lt, lt->slot[j]->leaf_id);
+		bool movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
+		if (movable) {
+			lt->slot[i] = lt->slot[j];
+			lt->slot[j] = NULL;
+			i = j;
+		}
+	}
+}
+
+static int lt_add_tree(struct loctable *lt, uint32_t id, const uint8_t *name, size_t len)
+{
+	struct lt_tree *t = realloc(lt->trees, (lt->ntrees + 1) * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	lt->trees = t;
+	char *n = strndup((const char *)name, len);
+	if (!n)
+		return -ENOMEM;
+	t[lt->ntrees++] = (struct lt_tree){ .id = id, .name = n };
+	return 0;
+}
+
+/* ---- encoding ---- */
+
+void loc_ent_encode(const struct loc_ent *e, struct buf *out)
+{
+	buf_u64(out, e->leaf_id);
+	buf_u32(out, e->tree_id);
+	buf_u32(out, e->nkeys);
+	buf_u32(out, e->loc.file);
+	buf_u32(out, e->loc.len);
+	buf_u64(out, e->loc.off);
+	buf_u64(out, e->loc.csum);
+	buf_bytes(out, e->low, e->low_len);
+	bloom_encode(&e->bloom, out);
+}
+
+static int loc_ent_decode(struct rd *r, struct loc_ent **out)
+{
+	struct loc_ent *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->leaf_id = rd_u64(r);
+	e->tree_id = rd_u32(r);
+	e->nkeys = rd_u32(r);
+	e->loc.file = rd_u32(r);
+	e->loc.len = rd_u32(r);
+	e->loc.off = rd_u64(r);
+	e->loc.csum = rd_u64(r);
+	size_t ll;
+	const uint8_t *low = rd_bytes(r, LKV_KEY_MAX, &ll);
+	int err = r->bad || e->leaf_id == 0 || e->loc.file == 0 ||
+		e->loc.len < REC_HDR ? -EUCLEAN : 0;
+	if (!err) {
+		e->low = malloc(ll ? ll : 1);
+		err = e->low ? 0 : -ENOMEM;
+	}
+	if (!err) {
+		memcpy(e->low, low, ll);
+		e->low_len = ll;
+		err = bloom_decode(&e->bloom, r);
+	}
+	if (err) {
+		loc_ent_free(e);
+		return err;
+	}
+	*out = e;
+	return 0;
+}
+
+static void trees_encode(const struct lt_tree *t, size_t n, struct buf *out)
+{
+	buf_u32(out, n);
+	for (size_t i = 0; i < n; i++) {
+		buf_u32(out, t[i].id);
+		buf_bytes(out, t[i].name, strlen(t[i].name));
+	}
+}
+
+/* Decodes a tree list and (when apply) adds it to lt. */
+static int trees_decode(struct loctable *lt, struct rd *r, bool apply)
+{
+	uint32_t n = rd_u32(r);
+	for (uint32_t i = 0; i < n && !r->bad; i++) {
+		uint32_t id = rd_u32(r);
+		size_t len;
+		const uint8_t *name = rd_bytes(r, TREE_NAME_MAX, &len);
+		if (r->bad || id == 0 || memchr(name, 0, len))
+			return -EUCLEAN;
+		for (size_t j = 0; j < lt->ntrees; j++)
+			if (lt->trees[j].id == id)
+				return -EUCLEAN;
+		if (apply) {
+			int err = lt_add_tree(lt, id, name, len);
+			if (err)
+				return err;
+		}
+	}
+	return r->bad ? -EUCLEAN : 0;
+}
+
+/* Whether tree id exists, or is created by the commit body (whose tree
+ * list starts after the 20-byte prefix). */
+static bool lt_tree_known(const struct loctable *lt, uint32_t id, const uint8_t *body,
+			  size_t len)
+{
+	for (size_t i = 0; i < lt->ntrees; i++)
+		if (lt->trees[i].id == id)
+			return true;
+	struct rd r = rd_init(body + 20, len - 20);
+	uint32_t n = rd_u32(&r);
+	for (uint32_t i = 0; i < n && !r.bad; i++) {
+		size_t nl;
+		if (rd_u32(&r) == id)
+			return true;
+		rd_bytes(&r, TREE_NAME_MAX, &nl);
+	}
+	return false;
+}
+
+/*
+ * One pass over a commit body: with apply false it only validates, so that
+ * a commit is applied whole or not at all.
+ */
+static int commit_walk(struct loctable *lt, const uint8_t *body, size_t len, bool apply,
+		       loc_check_fn check, void *arg)
+{
+	struct rd r = rd_init(body, len);
+	uint64_t prev = rd_u64(&r);
+	uint64_t next_leaf = rd_u64(&r);
+	uint32_t next_tree = rd_u32(&r);
+	if (r.bad)
+		return -EUCLEAN;
+	if (prev != lt->chain)
+		return -ESTALE;
+	int err = trees_decode(lt, &r, apply);
+	uint32_t n = err ? 0 : rd_u32(&r);
+	for (uint32_t i = 0; i < n && !err; i++) {
+		struct loc_ent *e;
+		err = loc_ent_decode(&r, &e);
+		if (!err && apply) {
+			err = lt_put(lt, e);
+			continue;
+		}
+		if (!err && check)
+			err = check(arg, e);
+		if (!err && !lt_tree_known(lt, e->tree_id, body, len))
+			err = -EUCLEAN;
+		loc_ent_free(e);
+	}
+	n = err ? 0 : rd_u32(&r);
+	for (uint32_t i = 0; i < n && !err && !r.bad; i++) {
+		uint64_t id = rd_u64(&r);
+		if (apply)
+			lt_del(lt, id);
+	}
+	if (!err && (r.bad || rd_left(&r)))
+		err = -EUCLEAN;
+	if (!err && apply) {
+		if (next_leaf > lt->next_leaf_id)
+			lt->next_leaf_id = next_leaf;
+		if (next_tree > lt->next_tree_id)
+			lt->next_tree_id = next_tree;
+	}
+	return err;
+}
+
+/*
+ * Applies a verified commit record of `epoch` with checksum `csum`.
+ * -ESTALE: it does not follow the current chain; -EUCLEAN: malformed.
+ * Either way the table is unchanged (short of -ENOMEM midway).
+ */
+int commit_apply(struct loctable *lt, const uint8_t *body, size_t len,
+		 uint64_t epoch, uint64_t csum, loc_check_fn check, void *arg)
+{
+	if (epoch <= lt->epoch)
+		return -ESTALE;
+	int err = commit_walk(lt, body, len, false, check, arg);
+	if (!err)
+		err = commit_walk(lt, body, len, true, NULL, NULL);
+	if (!err) {
+		lt->epoch = epoch;
+		lt->chain = csum;
+	}
+	return err;
+}
+
+void snapshot_encode(const struct loctable *lt, struct buf *out)
+{
+	buf_u64(out, lt->epoch);
+	buf_u64(out, lt->chain);
+	buf_u64(out, lt->next_leaf_id);
+	buf_u32(out, lt->next_tree_id);
+	buf_u32(out, lt->log_file);
+	buf_u64(out, lt->log_off);
+	trees_encode(lt->trees, lt->ntrees, out);
+	buf_u64(out, lt->n);
+	for (size_t i = 0; i < lt->cap; i++)
+		if (lt->slot[i])
+			loc_ent_encode(lt->slot[i], out);
+}
+
+/* Loads a snapshot body into an empty table. */
+int snapshot_decode(struct loctable *lt, const uint8_t *body, size_t len)
+{
+	struct rd r = rd_init(body, len);
+	lt->epoch = rd_u64(&r);
+	lt->chain = rd_u64(&r);
+	lt->next_leaf_id = rd_u64(&r);
+	lt->next_tree_id = rd_u32(&r);
+	lt->log_file = rd_u32(&r);
+	lt->log_off = rd_u64(&r);
+	if (r.bad || lt->log_file == 0)
+		return -EUCLEAN;
+	int err = trees_decode(lt, &r, true);
+	uint64_t n = err ? 0 : rd_u64(&r);
+	for (uint64_t i = 0; i < n && !err; i++) {
+		struct loc_ent *e;
+		err = loc_ent_decode(&r, &e);
+		if (!err && loctable_get(lt, e->leaf_id)) {
+			loc_ent_free(e);
+			err = -EUCLEAN;
+		} else if (!err) {
+			err = lt_put(lt, e);
+		}
+	}
+	if (!err && (r.bad || rd_left(&r)))
+		err = -EUCLEAN;
+	return err;
+}
