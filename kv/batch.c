@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The write path: atomic batches across trees, and keeping leaves within
+ * size (split, merge, drop empty).
+ *
+ * Committing a batch:
+ *   1. sort the operations by (tree, key), the last one on a key wins;
+ *   2. page in and pin every leaf the batch touches, holding no lock;
+ *   3. write-lock the touched trees in ascending id order and check that
+ *      each key's leaf is still resident (a split or a dropped leaf may
+ *      have moved the key meanwhile: if so unlock and go back to 2);
+ *   4. check in to the current epoch, apply everything, split/merge the
+ *      changed leaves, check out, unlock.
+ * Readers take the tree lock shared, so they see a batch whole or not at
+ * all; recovery does too, because a batch lives in exactly one epoch.
+ * Nothing in steps 3-4 does I/O, so a seal never waits long for a writer.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct op {
+	struct lkv_tree *t;
+	size_t koff, voff;      /* into the batch arena */
+	uint32_t kl, vl;
+	uint32_t seq;           /* position in the batch */
+	bool del;
+};
+
+struct lkv_batch {
+	lkv_store *s;
+	struct op *ops;
+	size_t n, cap;
+	struct buf arena;
+	struct leaf **pins;     /* leaves pinned for this commit */
+	size_t npins, pincap;
+};
+
+lkv_batch *lkv_batch_new(lkv_store *s)
+{
+	lkv_batch *b = calloc(1, sizeof(*b));
+	if (b)
+		b->s = s;
+	return b;
+}
+
+void lkv_batch_clear(lkv_batch *b)
+{
+	b->n = 0;
+	b->arena.len = 0;
+	b->arena.oom = false;
+}
+
+void lkv_batch_free(lkv_batch *b)
+{
+	if (!b)
+		return;
+	free(b->ops);
+	buf_free(&b->arena);
+	free(b->pins);
+	free(b);
+}
+
+static int batch_add(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
+		     const void *v, size_t vl, bool del)
+{
+	if (!t || t->s != b->s || kl > LKV_KEY_MAX || vl > LKV_VALUE_MAX || (kl && !k) ||
+	    (vl && !v))
+		return -EINVAL;
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 8;
+		struct op *o = realloc(b->ops, cap * sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+		b->ops = o;
+		b->cap = cap;
+	}
+	size_t koff = b->arena.len;
+	buf_add(&b->arena, k, kl);
+	buf_add(&b->arena, v, vl);
+	if (b->arena.oom)
+		return -ENOMEM;
+	b->ops[b->n] = (struct op){ .t = t, .koff = koff, .voff = koff + kl,
+				    .kl = kl, .vl = vl, .seq = b->n, .del = del };
+	b->n++;
+	return 0;
+}
+
+int lkv_batch_put(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
+		  const void *v, size_t vl)
+{
+	return batch_add(b, t, k, kl, v, vl, false);
+}
+
+int lkv_batch_delete(lkv_batch *b, lkv_tree *t, const void *k, size_t kl)
+{
+	return batch_add(b, t, k, kl, NULL, 0, true);
+}
+
+/* ---- step 1: order ---- */
+
+static int op_cmp(const void *a, const void *b, void *arena)
+{
+	const struct op *x = a, *y = b;
+	const uint8_t *base = arena;
+	if (x->t->id != y->t->id)
+		return x->t->id < y->t->id ? -1 : 1;
+	int c = keycmp(base + x->koff, x->kl, base + y->koff, y->kl);
+	if (c)
+		return c;
+	return x->seq < y->seq ? -1 : 1;
+}
+
+static bool same_key(const lkv_batch *b, const struct op *x, const struct op *y)
+{
+	return x->t == y->t && !keycmp(b->arena.p + x->koff, x->kl, b->arena.p + y->koff, y->kl);
+}
+
+/* Sorts by (tree, key) and keeps only the last operation on each key. */
+static void batch_sort(lkv_batch *b)
+{
+	if (b->n < 2)
+		return;
+	qsort_r(b->ops, b->n, sizeof(*b->ops), op_cmp, b->arena.p);
+	size_t w = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		if (w && same_key(b, &b->ops[w - 1], &b->ops[i]))
+			w--;
+		b->ops[w++] = b->ops[i];
+	}
+	b->n = w;
+}
+
+/* ---- step 2: page in and pin ---- */
+
+static int pin(lkv_batch *b, struct leaf *l)
+{
+	if (b->npins == b->pincap) {
+		size_t cap = b->pincap ? b->pincap * 2 : 16;
+		struct leaf **v = realloc(b->pins, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		b->pins = v;
+		b->pincap = cap;
+	}
+	leaf_ref(l);
+	atomic_fetch_add(&l->pins, 1);
+	b->pins[b->npins++] = l;
+	return 0;
+}
+
+/* Takes over the pin and reference of a cache_load. */
+static int pin_loaded(lkv_batch *b, struct leaf *l)
+{
+	int err = pin(b, l);
+	cache_release(l);
+	return err;
+}
+
+static void unpin_all(lkv_batch *b)
+{
+	for (size_t i = 0; i < b->npins; i++) {
+		atomic_fetch_sub(&b->pins[i]->pins, 1);
+		leaf_unref(b->pins[i]);
+	}
+	b->npins = 0;
+}
+
+/*
+ * Pins the leaf of every op, tree by tree under the read lock.  A leaf that
+ * is not resident is loaded with no lock held, and its op looked up again.
+ */
+static int pin_all(lkv_batch *b)
+{
+	size_t i = 0;
+	while (i < b->n) {
+		struct lkv_tree *t = b->ops[i].t;
+		struct leaf *missing = NULL;
+		int err = 0;
+		pthread_rwlock_rdlock(&t->lock);
+		for (; i < b->n && b->ops[i].t == t && !err; i++) {
+			struct leaf *l = t->v[tree_find(t, b->arena.p + b->ops[i].koff,
+							b->ops[i].kl)];
+			if (b->npins && b->pins[b->npins - 1] == l)
+				continue;
+			if (!l->data) {
+				missing = l;
+				leaf_ref(l);
+				break;
+			}
+			err = pin(b, l);
+		}
+		pthread_rwlock_unlock(&t->lock);
+		if (missing) {
+			/* stays pinned by the load until this commit ends */
+			err = cache_load(b->s, missing);
+			if (!err)
+				err = pin_loaded(b, missing);
+			else
+				leaf_unref(missing);
+		}
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* ---- step 3: lock ---- */
+
+static void lock_trees(lkv_batch *b, bool lock)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		if (i && b->ops[i].t == b->ops[i - 1].t)
+			continue;
+		if (lock)
+			pthread_rwlock_wrlock(&b->ops[i].t->lock);
+		else
+			pthread_rwlock_unlock(&b->ops[i].t->lock);
+	}
+}
+
+static bool all_resident(lkv_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct lkv_tree *t = b->ops[i].t;
+		if (!t->v[tree_find(t, b->arena.p + b->ops[i].koff, b->ops[i].kl)]->data)
+			return false;
+	}
+	return true;
+}
+
+/* ---- step 4: apply ---- */
+
+/* Keeps store->dirty_bytes in step with a dirty leaf's size. */
+static void dirty_charge(lkv_store *s, struct leaf *l)
+{
+	size_t now = l->data && !l->dead_epoch ? l->data->bytes : 0;
+	atomic_fetch_add(&s->dirty_bytes, now);
+	atomic_fetch_sub(&s->dirty_bytes, l->dirty_charged);
+	l->dirty_charged = now;
+	cache_track(s, l);
+}
+
+/* Splits leaf at pos until every piece fits in leaf_bytes. */
+static int leaf_fit(lkv_store *s, struct lkv_tree *t, size_t pos, uint64_t e)
+{
+	struct leaf *l = t->v[pos];
+	while (l->data->bytes > s->o.leaf_bytes && l->data->n >= 2) {
+		struct leaf_data *rd;
+		int err = leaf_split(l->data, &rd);
+		if (err)
+			return err;
+		struct leaf *nl = leaf_new(t, atomic_fetch_add(&s->next_leaf_id, 1),
+					   rd->e[0].k, rd->e[0].kl);
+		if (!nl || tree_insert_leaf(t, pos + 1, nl)) {
+			/* undo: give the entries back */
+			leaf_absorb(l->data, rd);
+			leaf_data_free(rd);
+			if (nl)
+				leaf_unref(nl);
+			return -ENOMEM;
+		}
+		nl->data = rd;
+		err = epoch_dirty(s, nl, e);
+		dirty_charge(s, nl);
+		dirty_charge(s, l);
+		if (err)
+			return err;
+		if (nl->data->bytes > s->o.leaf_bytes && nl->data->n >= 2) {
+			int err2 = leaf_fit(s, t, pos + 1, e);
+			if (err2)
+				return err2;
+		}
+	}
+	return 0;
+}
+
+/* Drops leaf pos from the index in epoch e. */
+static int leaf_drop(lkv_store *s, struct lkv_tree *t, size_t pos, uint64_t e)
+{
+	struct leaf *l = t->v[pos];
+	int err = epoch_dead(s, l, e);
+	if (err)
+		return err;
+	tree_remove_leaf(t, pos);
+	dirty_charge(s, l);
+	cache_untrack(s, l);
+	leaf_unref(l);
+	return 0;
+}
+
+/* Moves every entry of leaf pos+1 into leaf pos and drops pos+1. */
+static int leaf_merge_right(lkv_store *s, struct lkv_tree *t, size_t pos, uint64_t e)
+{
+	struct leaf *l = t->v[pos], *r = t->v[pos + 1];
+	int err = epoch_dirty(s, l, e);
+	if (!err)
+		err = epoch_dirty(s, r, e);        /* captures r's sealed image */
+	if (!err)
+		err = leaf_absorb(l->data, r->data);
+	if (err)
+		return err;
+	dirty_charge(s, l);
+	return leaf_drop(s, t, pos + 1, e);
+}
+
+static bool mergeable(const lkv_store *s, const struct leaf *a, const struct leaf *b)
+{
+	return a->data && b->data && a->data->bytes + b->data->bytes <= s->o.leaf_bytes * 3 / 4;
+}
+
+/*
+ * After a leaf at pos changed: split it if too big; drop it if empty (not
+ * the first); if it is small, merge it with a resident neighbour when the
+ * two fit comfortably in one leaf.
+ */
+static int leaf_rebalance(lkv_store *s, struct lkv_tree *t, size_t pos, uint64_t e)
+{
+	struct leaf *l = t->v[pos];
+	if (l->data->bytes > s->o.leaf_bytes)
+		return leaf_fit(s, t, pos, e);
+	if (l->data->n == 0 && pos > 0)
+		return leaf_drop(s, t, pos, e);
+	if (l->data->bytes >= s->o.leaf_bytes / 4)
+		return 0;
+	if (pos + 1 < t->n && mergeable(s, l, t->v[pos + 1]))
+		return leaf_merge_right(s, t, pos, e);
+	if (pos > 0 && mergeable(s, t->v[pos - 1], l))
+		return leaf_merge_right(s, t, pos - 1, e);
+	return 0;
+}
+
+static int apply_op(lkv_batch *b, const struct op *o, uint64_t e, struct leaf **lp)
+{
+	struct lkv_tree *t = o->t;
+	const uint8_t *k = b->arena.p + o->koff;
+	struct leaf *l = t->v[tree_find(t, k, o->kl)];
+	*lp = l;
+	int err = epoch_dirty(b->s, l, e);
+	if (err)
+		return err;
+	if (o->del)
+		leaf_del(l->data, k, o->kl);
+	else
+		err = leaf_put(l->data, k, o->kl, b->arena.p + o->voff, o->vl, 0);
+	return err;
+}
+
+/* Done with changing leaf l in this batch: charge it and rebalance it. */
+static int leaf_done(lkv_store *s, struct leaf *l, uint64_t e)
+{
+	if (l->dead_epoch)
+		return 0;        /* merged into its left neighbour meanwhile */
+	dirty_charge(s, l);
+	return leaf_rebalance(s, l->tree, tree_find(l->tree, l->low, l->low_len), e);
+}
+
+static int batch_apply(lkv_batch *b, uint64_t e)
+{
+	int err = 0;
+	struct leaf *prev = NULL, *l;
+	for (size_t i = 0; i < b->n && !err; i++) {
+		err = apply_op(b, &b->ops[i], e, &l);
+		if (!err && prev && l != prev)
+			err = leaf_done(b->s, prev, e);
+		prev = l;
+	}
+	if (!err && prev)
+		err = leaf_done(b->s, prev, e);
+	return err;
+}
+
+/* ---- commit ---- */
+
+/* Writers that find too much dirty data help flush it (back-pressure). */
+static int backpressure(lkv_store *s)
+{
+	size_t dirty = atomic_load(&s->dirty_bytes);
+	if (dirty > 2 * s->o.dirty_bytes)
+		return flush_through(s, 0);
+	if (dirty > s->o.dirty_bytes)
+		flusher_kick(s);
+	return 0;
+}
+
+int lkv_batch_commit(lkv_batch *b, uint64_t *epoch)
+{
+	lkv_store *s = b->s;
+	int err = s->ro ? -EROFS : atomic_load(&s->failed);
+	if (!err)
+		err = b->arena.oom ? -ENOMEM : 0;
+	if (!err)
+		err = backpressure(s);
+	batch_sort(b);
+	while (!err && b->n) {
+		err = pin_all(b);
+		if (err)
+			break;
+		lock_trees(b, true);
+		if (all_resident(b))
+			break;
+		lock_trees(b, false);
+		unpin_all(b);
+	}
+	if (!err && b->n) {
+		uint64_t e = epoch_enter(s);
+		err = batch_apply(b, e);
+		epoch_exit(s, e);
+		lock_trees(b, false);
+		if (epoch)
+			*epoch = e;
+		if (err)      /* applied in part: never let that become durable */
+			store_fail(s, err);
+	} else if (!err && epoch) {
+		*epoch = lkv_epoch_current(s);
+	}
+	unpin_all(b);
+	lkv_batch_clear(b);
+	cache_evict(s);
+	return err;
+}
+
+/* ---- single operations ---- */
+
+static int one_op(lkv_tree *t, const void *k, size_t kl, const void *v, size_t vl,
+		  bool del, uint64_t *epoch)
+{
+	lkv_batch b = { .s = t->s };
+	int err = batch_add(&b, t, k, kl, v, vl, del);
+	if (!err)
+		err = lkv_batch_commit(&b, epoch);
+	free(b.ops);
+	buf_free(&b.arena);
+	free(b.pins);
+	return err;
+}
+
+int lkv_put(lkv_tree *t, const void *k, size_t kl, const void *v, size_t vl, uint64_t *epoch)
+{
+	return one_op(t, k, kl, v, vl, false, epoch);
+}
+
+int lkv_delete(lkv_tree *t, const void *k, size_t kl, uint64_t *epoch)
+{
+	return one_op(t, k, kl, NULL, 0, true, epoch);
+}

@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The leaf cache: paging leaf contents in from the log files, and evicting
+ * clean ones with CLOCK when the resident bytes pass the budget.
+ *
+ * Every resident leaf sits on one circular ring (cache_mu).  An access sets
+ * the leaf's reference bit; the hand clears set bits and evicts the first
+ * leaf it finds with the bit clear that is clean (not dirty, no captured
+ * image waiting for a flush) and not pinned.  Eviction frees the entries
+ * only: the leaf stays in the index with its location and bloom filter.
+ *
+ * Every leaf read verifies the record checksum, that the record is the one
+ * the location table expects (its checksum), and that the body decodes to
+ * this leaf of this tree.  A failure is -EIO for the operation, counted and
+ * logged with the file and offset; nothing is installed.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define EVICT_SCAN_MAX 1024
+
+void log_name(char out[32], uint32_t no)
+{
+	snprintf(out, 32, "%08" PRIu32 ".log", no);
+}
+
+/* ---- open log files for reading ---- */
+
+static lkv_file *files_find(lkv_store *s, uint32_t no)
+{
+	for (size_t i = 0; i < s->nfiles; i++)
+		if (s->files[i].no == no)
+			return s->files[i].f;
+	return NULL;
+}
+
+/* A read handle on log file `no`, opened on first use. */
+int store_file_get(lkv_store *s, uint32_t no, lkv_file **out)
+{
+	pthread_rwlock_rdlock(&s->files_mu);
+	*out = files_find(s, no);
+	pthread_rwlock_unlock(&s->files_mu);
+	if (*out)
+		return 0;
+	pthread_rwlock_wrlock(&s->files_mu);
+	int err = 0;
+	*out = files_find(s, no);
+	if (!*out) {
+		char name[32];
+		log_name(name, no);
+		void *v = realloc(s->files, (s->nfiles + 1) * sizeof(*s->files));
+		err = v ? s->io->ops->open(s->io, name, LKV_IO_RDONLY, out) : -ENOMEM;
+		if (v)
+			s->files = v;
+		if (!err) {
+			s->files[s->nfiles].no = no;
+			s->files[s->nfiles++].f = *out;
+		}
+	}
+	pthread_rwlock_unlock(&s->files_mu);
+	return err;
+}
+
+/* Closes the read handle of a log file about to be deleted. */
+void store_file_forget(lkv_store *s, uint32_t no)
+{
+	pthread_rwlock_wrlock(&s->files_mu);
+	for (size_t i = 0; i < s->nfiles; i++) {
+		if (s->files[i].no != no)
+			continue;
+		s->io->ops->close(s->files[i].f);
+		s->files[i] = s->files[--s->nfiles];
+		break;
+	}
+	pthread_rwlock_unlock(&s->files_mu);
+}
+
+void store_files_close(lkv_store *s)
+{
+	for (size_t i = 0; i < s->nfiles; i++)
+		s->io->ops->close(s->files[i].f);
+	free(s->files);
+	s->files = NULL;
+	s->nfiles = 0;
+}
+
+/* Reads exactly len bytes at off of log file `file`; a short read is -EIO. */
+int store_read_at(lkv_store *s, uint32_t file, uint64_t off, void *buf, size_t len)
+{
+	lkv_file *f;
+	int err = store_file_get(s, file, &f);
+	if (err)
+		return err;
+	pthread_rwlock_rdlock(&s->files_mu);   /* keeps f open while we read */
+	ssize_t n = s->io->ops->pread(f, buf, len, off);
+	pthread_rwlock_unlock(&s->files_mu);
+	if (n < 0)
+		return (int)n;
+	STAT_ADD(s, st_bread, (uint64_t)n);
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+/* ---- the ring ---- */
+
+static void ring_add(lkv_store *s, struct leaf *l)
+{
+	pthread_mutex_lock(&s->cache_mu);
+	if (!s->hand) {
+		l->ring_next = l->ring_prev = l;
+		s->hand = l;
+	} else {
+		l->ring_next = s->hand;
+		l->ring_prev = s->hand->ring_prev;
+		l->ring_prev->ring_next = l;
+		s->hand->ring_prev = l;
+	}
+	atomic_fetch_add(&s->resident, 1);
+	pthread_mutex_unlock(&s->cache_mu);
+}
+
+static void ring_del_locked(lkv_store *s, struct leaf *l)
+{
+	if (l->ring_next == l) {
+		s->hand = NULL;
+	} else {
+		l->ring_prev->ring_next = l->ring_next;
+		l->ring_next->ring_prev = l->ring_prev;
+		if (s->hand == l)
+			s->hand = l->ring_next;
+	}
+	l->ring_next = l->ring_prev = NULL;
+	atomic_fetch_sub(&s->resident, 1);
+}
+
+/*
+ * Brings the charge of a resident leaf up to date after its entries
+ * changed, and puts a newly resident leaf on the ring.  Caller holds the
+ * tree's write lock.
+ */
+void cache_track(lkv_store *s, struct leaf *l)
+{
+	size_t now = l->data ? leaf_mem(l->data) : 0;
+	if (l->data && !l->ring_next)
+		ring_add(s, l);
+	atomic_fetch_add(&s->cache_bytes, now);
+	atomic_fetch_sub(&s->cache_bytes, l->charged);
+	l->charged = now;
+	atomic_store_explicit(&l->clock_ref, 1, memory_order_relaxed);
+}
+
+/* Takes a leaf that leaves the index (or the store) off the ring. */
+void cache_untrack(lkv_store *s, struct leaf *l)
+{
+	pthread_mutex_lock(&s->cache_mu);
+	if (l->ring_next)
+		ring_del_locked(s, l);
+	pthread_mutex_unlock(&s->cache_mu);
+	atomic_fetch_sub(&s->cache_bytes, l->charged);
+	l->charged = 0;
+}
+
+static bool evictable(const struct leaf *l)
+{
+	return l->data && !l->dirty_epoch && !l->sealed && !l->dead_epoch &&
+	       atomic_load(&l->pins) == 0;
+}
+
+/* Evicts clean leaves until the cache is within budget (or a bounded scan
+ * finds nothing more).  Called with no tree lock held. */
+void cache_evict(lkv_store *s)
+{
+	if (atomic_load(&s->cache_bytes) <= s->o.cache_bytes)
+		return;
+	pthread_mutex_lock(&s->cache_mu);
+	for (size_t scan = 0; s->hand && scan < EVICT_SCAN_MAX &&
+	     atomic_load(&s->cache_bytes) > s->o.cache_bytes; scan++) {
+		struct leaf *l = s->hand;
+		s->hand = l->ring_next;
+		if (atomic_exchange_explicit(&l->clock_ref, 0, memory_order_relaxed) ||
+		    !evictable(l) || pthread_rwlock_trywrlock(&l->tree->lock))
+			continue;
+		if (evictable(l)) {
+			ring_del_locked(s, l);
+			leaf_data_free(l->data);
+			l->data = NULL;
+			atomic_fetch_sub(&s->cache_bytes, l->charged);
+			l->charged = 0;
+			STAT_ADD(s, st_evict, 1);
+		}
+		pthread_rwlock_unlock(&l->tree->lock);
+	}
+	pthread_mutex_unlock(&s->cache_mu);
+}
+
+/* ---- loading ---- */
+
+static int cache_read_install(lkv_store *s, struct leaf *l, const struct leaf_loc *lp);
+
+/* Reads and verifies the image at loc; returns the decoded entries. */
+static int leaf_read(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
+		     struct leaf_data **out)
+{
+	uint8_t *rec = malloc(loc->len), *raw = NULL;
+	if (!rec)
+		return -ENOMEM;
+	struct rec_hdr h;
+	int err = store_read_at(s, loc->file, loc->off, rec, loc->len);
+	if (!err && (record_parse_header(rec, &h) || h.type != REC_LEAF ||
+		     h.csum != loc->csum || REC_HDR + (uint64_t)h.stored_len != loc->len))
+		err = -EIO;
+	if (!err)
+		err = record_open(rec, &h, &raw);
+	if (!err) {
+		err = leaf_decode(raw, h.raw_len, l->tree->id, l->id, out);
+		if (err)
+			free(raw);
+	}
+	free(rec);
+	if (err == -ENOMEM)
+		return err;
+	if (err) {
+		char name[32];
+		log_name(name, loc->file);
+		STAT_ADD(s, st_csum, 1);
+		store_log(s, LKV_LOG_ERR, "leaf %" PRIu64 " of tree '%s' at %s offset %" PRIu64
+			  ": %s", l->id, l->tree->name, name, loc->off,
+			  err == -EIO ? "checksum mismatch or short read" : "malformed leaf");
+		return -EIO;
+	}
+	STAT_ADD(s, st_read, 1);
+	return 0;
+}
+
+/*
+ * Makes leaf l resident and pins it, so that eviction cannot undo the load
+ * before the caller uses it; the caller ends with cache_release.  The
+ * caller holds a reference to l and no tree lock.  Concurrent loaders of
+ * one leaf may both read it; one installs.
+ */
+int cache_load(lkv_store *s, struct leaf *l)
+{
+	struct lkv_tree *t = l->tree;
+	atomic_fetch_add(&l->pins, 1);
+	pthread_rwlock_rdlock(&t->lock);
+	struct leaf_loc loc = l->loc;
+	bool resident = l->data != NULL;
+	pthread_rwlock_unlock(&t->lock);
+	if (resident)
+		return 0;
+	int err = cache_read_install(s, l, &loc);
+	if (err)
+		atomic_fetch_sub(&l->pins, 1);
+	return err;
+}
+
+/* Ends a cache_load: unpins l and drops the caller's reference. */
+void cache_release(struct leaf *l)
+{
+	atomic_fetch_sub(&l->pins, 1);
+	leaf_unref(l);
+}
+
+static int cache_read_install(lkv_store *s, struct leaf *l, const struct leaf_loc *lp)
+{
+	struct lkv_tree *t = l->tree;
+	struct leaf_loc loc = *lp;
+	if (loc.file == 0)
+		return -EUCLEAN;     /* never written yet not resident: a bug */
+	struct leaf_data *d;
+	int err = leaf_read(s, l, &loc, &d);
+	if (err)
+		return err;
+	STAT_ADD(s, st_misses, 1);
+	pthread_rwlock_wrlock(&t->lock);
+	if (!l->data && l->loc.off == loc.off && l->loc.file == loc.file) {
+		l->data = d;
+		d = NULL;
+		cache_track(s, l);
+	}
+	pthread_rwlock_unlock(&t->lock);
+	leaf_data_free(d);
+	cache_evict(s);
+	return 0;
+}

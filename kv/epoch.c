@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Flush epochs: stamping changes, and sealing an epoch for its flush.
+ *
+ * `current` is the epoch new writers check in to; `durable` the newest epoch
+ * whose commit is on stable storage.  Only the flusher (under flush_mu)
+ * seals: it makes current+1 the new current and waits for the writers still
+ * checked in to the old one.  Flushes run one at a time and finish before
+ * the next seal, so at most two epochs have unflushed changes: the sealed
+ * one being written and the current one.  Their flush sets live in
+ * sets[epoch & 1].
+ *
+ * A writer checks in while holding the write locks of the trees it changes
+ * (batch.c); that makes epochs monotone per leaf and keeps every wait on a
+ * seal short: writers never do I/O while checked in.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+uint64_t epoch_enter(lkv_store *s)
+{
+	pthread_mutex_lock(&s->ep_mu);
+	uint64_t e = s->current;
+	s->writers[e & 1]++;
+	pthread_mutex_unlock(&s->ep_mu);
+	return e;
+}
+
+void epoch_exit(lkv_store *s, uint64_t e)
+{
+	pthread_mutex_lock(&s->ep_mu);
+	if (--s->writers[e & 1] == 0 && e != s->current)
+		pthread_cond_broadcast(&s->ep_cv);
+	pthread_mutex_unlock(&s->ep_mu);
+}
+
+static void *grow(void *p, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return p;
+	size_t c = *cap ? *cap * 2 : 64;
+	void *q = realloc(p, c * size);
+	if (q)
+		*cap = c;
+	return q;
+}
+
+/*
+ * Records that leaf l changed in epoch e.  Caller holds l's tree write lock
+ * and is checked in to e.  If l still carries changes of the sealed epoch
+ * e-1 that its flush has not serialized yet, they are captured first
+ * (cooperative serialization).  Returns 0 or -ENOMEM.
+ */
+static int capture_sealed(lkv_store *s, struct leaf *l)
+{
+	struct buf *img = calloc(1, sizeof(*img));
+	if (!img || leaf_encode(l->data, l->tree->id, l->id, img)) {
+		if (img)
+			buf_free(img);
+		free(img);
+		return -ENOMEM;
+	}
+	(void)s;
+	l->sealed = img;
+	l->captured_epoch = l->dirty_epoch;
+	return 0;
+}
+
+static int set_add_leaf(struct flush_set *fs, struct leaf *l)
+{
+	struct leaf **v = grow(fs->leaves, &fs->cap, fs->n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	fs->leaves = v;
+	leaf_ref(l);
+	v[fs->n++] = l;
+	return 0;
+}
+
+/* Marks l dirty in epoch e (see capture_sealed).  -ENOMEM: l unchanged. */
+int epoch_dirty(lkv_store *s, struct leaf *l, uint64_t e)
+{
+	if (l->dirty_epoch == e)
+		return 0;
+	if (l->dirty_epoch && l->captured_epoch != l->dirty_epoch) {
+		int err = capture_sealed(s, l);
+		if (err)
+			return err;
+	}
+	pthread_mutex_lock(&s->ep_mu);
+	int err = set_add_leaf(&s->sets[e & 1], l);
+	pthread_mutex_unlock(&s->ep_mu);
+	if (err)
+		return err;
+	l->dirty_epoch = e;
+	return 0;
+}
+
+/* Records that l left the index in epoch e (merged or emptied). */
+int epoch_dead(lkv_store *s, struct leaf *l, uint64_t e)
+{
+	int err = 0;
+	pthread_mutex_lock(&s->ep_mu);
+	struct flush_set *fs = &s->sets[e & 1];
+	/* recorded even for a leaf never written: deleting an unknown id is
+	 * a no-op, and "written by the sealed flush" is not known here */
+	uint64_t *d = grow(fs->dead, &fs->deadcap, fs->ndead, sizeof(*d));
+	if (d) {
+		fs->dead = d;
+		d[fs->ndead++] = l->id;
+	} else {
+		err = -ENOMEM;
+	}
+	pthread_mutex_unlock(&s->ep_mu);
+	if (!err)
+		l->dead_epoch = e;
+	return err;
+}
+
+int epoch_add_tree(lkv_store *s, struct lkv_tree *t, uint64_t e)
+{
+	pthread_mutex_lock(&s->ep_mu);
+	struct flush_set *fs = &s->sets[e & 1];
+	struct lkv_tree **v = grow(fs->trees, &fs->treecap, fs->ntrees, sizeof(*v));
+	if (v) {
+		fs->trees = v;
+		v[fs->ntrees++] = t;
+	}
+	pthread_mutex_unlock(&s->ep_mu);
+	return v ? 0 : -ENOMEM;
+}
+
+/* Whether the current epoch has changes to flush. */
+bool epoch_has_work(lkv_store *s)
+{
+	pthread_mutex_lock(&s->ep_mu);
+	bool work = !flush_set_empty(&s->sets[s->current & 1]);
+	pthread_mutex_unlock(&s->ep_mu);
+	return work;
+}
+
+bool flush_set_empty(const struct flush_set *fs)
+{
+	return !fs->n && !fs->ndead && !fs->ntrees;
+}
+
+void flush_set_free(struct flush_set *fs)
+{
+	for (size_t i = 0; i < fs->n; i++)
+		leaf_unref(fs->leaves[i]);
+	free(fs->leaves);
+	free(fs->dead);
+	free(fs->trees);
+	*fs = (struct flush_set){ 0 };
+}
+
+/*
+ * Seals the current epoch: later writers go to the next one.  Waits for the
+ * sealed epoch's writers to check out, then hands its flush set to the
+ * caller (the flusher, holding flush_mu).  Returns the sealed epoch.
+ */
+uint64_t epoch_seal(lkv_store *s, struct flush_set *out)
+{
+	pthread_mutex_lock(&s->ep_mu);
+	uint64_t e = s->current++;
+	while (s->writers[e & 1])
+		pthread_cond_wait(&s->ep_cv, &s->ep_mu);
+	*out = s->sets[e & 1];
+	s->sets[e & 1] = (struct flush_set){ 0 };
+	pthread_mutex_unlock(&s->ep_mu);
+	return e;
+}

@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The flush path: making one epoch durable, and the background flusher.
+ *
+ * Flushing epoch E (one flush at a time, under flush_mu):
+ *   1. seal E: new writers go to E+1; wait for E's writers to check out;
+ *   2. serialize every leaf dirtied in E as of E: a writer of E+1 that
+ *      touched it first has already captured that image (epoch.c), else the
+ *      leaf is serialized now under its tree lock (memory only);
+ *   3. append the leaf records and then one commit record to the current
+ *      log file, outside every tree lock, and sync it (and the directory,
+ *      for a new file): E is durable when the sync returns;
+ *   4. apply the commit to the location table (exactly as recovery would),
+ *      publish the new locations and filters, mark leaves clean, advance
+ *      `durable` and wake the waiters;
+ *   5. every snapshot_bytes of log, write a snapshot of the table and drop
+ *      snapshots and log files nothing needs any more.
+ * Callers of lkv_flush that arrive during a flush wait for flush_mu and
+ * then find their epoch durable or flush the next one together: one commit
+ * serves them all (group commit).
+ *
+ * A write error fails the store: no later change is accepted, reads go on,
+ * and the store reopens to its last durable epoch.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define WRITE_CHUNK (4u << 20)
+
+struct written {
+	struct leaf *l;
+	struct leaf_loc loc;
+	struct bloom bloom;
+};
+
+struct flush_ctx {
+	lkv_store *s;
+	uint64_t epoch;
+	struct buf out;          /* records not yet written */
+	uint64_t out_off;        /* file offset of out.p[0] */
+	struct buf commit;       /* commit body */
+	uint32_t nleaves;
+	struct written *w;
+	size_t nw;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
+}
+
+/* Opens (creating) log file `no` for appending at `off`. */
+int log_open_append(lkv_store *s, uint32_t no, uint64_t off)
+{
+	char name[32];
+	log_name(name, no);
+	if (s->log)
+		s->io->ops->close(s->log);
+	s->log = NULL;
+	int err = s->io->ops->open(s->io, name, LKV_IO_CREATE, &s->log);
+	if (err)
+		return err;
+	s->lt.log_file = no;
+	s->lt.log_off = off;
+	return 0;
+}
+
+static int write_out(struct flush_ctx *c)
+{
+	lkv_store *s = c->s;
+	size_t done = 0;
+	while (done < c->out.len) {
+		ssize_t n = s->io->ops->pwrite(s->log, c->out.p + done, c->out.len - done,
+					       c->out_off + done);
+		if (n <= 0)
+			return n ? (int)n : -EIO;
+		done += n;
+	}
+	STAT_ADD(s, st_bwritten, done);
+	c->out_off += done;
+	c->out.len = 0;
+	return 0;
+}
+
+/* The image of l as of the sealed epoch, or NULL when l needs none. */
+static int take_image(struct flush_ctx *c, struct leaf *l, struct buf **img)
+{
+	*img = NULL;
+	if (l->dead_epoch && l->dead_epoch <= c->epoch)
+		return 0;
+	int err = 0;
+	pthread_rwlock_wrlock(&l->tree->lock);
+	if (l->sealed && l->captured_epoch == c->epoch) {
+		*img = l->sealed;
+		l->sealed = NULL;
+	} else if (l->dirty_epoch == c->epoch) {
+		*img = calloc(1, sizeof(**img));
+		err = *img ? leaf_encode(l->data, l->tree->id, l->id, *img) : -ENOMEM;
+		l->captured_epoch = c->epoch;
+	} else {
+		err = -EUCLEAN;        /* changed in a later epoch, not captured */
+	}
+	pthread_rwlock_unlock(&l->tree->lock);
+	return err;
+}
+
+/* Appends the record of one leaf and its location entry. */
+static int add_leaf(struct flush_ctx *c, struct leaf *l, const struct buf *img)
+{
+	lkv_store *s = c->s;
+	struct written *w = &c->w[c->nw];
+	uint64_t off = c->out_off + c->out.len;
+	uint64_t csum;
+	int err = record_append(&c->out, REC_LEAF, c->epoch, img->p, img->len, s->cctx,
+				s->o.compression_level, &csum);
+	if (err)
+		return err;
+	*w = (struct written){ .l = l, .loc = { .file = s->lt.log_file,
+		.len = (uint32_t)(c->out_off + c->out.len - off), .off = off, .csum = csum } };
+	bloom_build(&w->bloom, img->p, img->len, s->o.bloom_bits);
+	struct loc_ent e = { .leaf_id = l->id, .tree_id = l->tree->id,
+		.nkeys = get_u32(img->p + 12), .loc = w->loc, .low = l->low,
+		.low_len = l->low_len, .bloom = w->bloom };
+	loc_ent_encode(&e, &c->commit);
+	c->nw++;
+	c->nleaves++;
+	STAT_ADD(s, st_raw, img->len);
+	STAT_ADD(s, st_written, 1);
+	return c->out.len >= WRITE_CHUNK ? write_out(c) : 0;
+}
+
+static void commit_begin(struct flush_ctx *c, const struct flush_set *fs)
+{
+	lkv_store *s = c->s;
+	buf_u64(&c->commit, s->lt.chain);
+	buf_u64(&c->commit, atomic_load(&s->next_leaf_id));
+	pthread_mutex_lock(&s->trees_mu);
+	buf_u32(&c->commit, s->next_tree_id);
+	pthread_mutex_unlock(&s->trees_mu);
+	buf_u32(&c->commit, fs->ntrees);
+	for (size_t i = 0; i < fs->ntrees; i++) {
+		buf_u32(&c->commit, fs->trees[i]->id);
+		buf_bytes(&c->commit, fs->trees[i]->name, strlen(fs->trees[i]->name));
+	}
+	buf_u32(&c->commit, 0);    /* leaf count, patched in commit_end */
+}
+
+static void commit_end(struct flush_ctx *c, const struct flush_set *fs, size_t count_at)
+{
+	if (c->commit.oom)
+		return;
+	put_u32(c->commit.p + count_at, c->nleaves);
+	buf_u32(&c->commit, fs->ndead);
+	for (size_t i = 0; i < fs->ndead; i++)
+		buf_u64(&c->commit, fs->dead[i]);
+}
+
+/* Writes the records of a sealed epoch and makes them durable. */
+static int flush_write(struct flush_ctx *c, struct flush_set *fs, uint64_t *commit_csum)
+{
+	lkv_store *s = c->s;
+	bool fresh = s->log == NULL;
+	int err = fresh ? log_open_append(s, s->lt.log_file, s->lt.log_off) : 0;
+	c->out_off = s->lt.log_off;
+	commit_begin(c, fs);
+	size_t count_at = c->commit.len - 4;
+	for (size_t i = 0; i < fs->n && !err; i++) {
+		struct buf *img;
+		err = take_image(c, fs->leaves[i], &img);
+		if (!err && img)
+			err = add_leaf(c, fs->leaves[i], img);
+		if (img) {
+			buf_free(img);
+			free(img);
+		}
+	}
+	commit_end(c, fs, count_at);
+	if (!err && c->commit.oom)
+		err = -ENOMEM;
+	if (!err)
+		err = record_append(&c->out, REC_COMMIT, c->epoch, c->commit.p, c->commit.len,
+				    NULL, 0, commit_csum);
+	if (!err)
+		err = write_out(c);
+	if (!err)
+		err = s->io->ops->sync(s->log);
+	if (!err && fresh)
+		err = s->io->ops->sync_dir(s->io);
+	return err;
+}
+
+/* Step 4: the epoch is durable; make everyone see it. */
+static int flush_publish(struct flush_ctx *c, uint64_t commit_csum)
+{
+	lkv_store *s = c->s;
+	int err = commit_apply(&s->lt, c->commit.p, c->commit.len, c->epoch, commit_csum,
+			       NULL, NULL);
+	if (err)
+		return err;
+	s->since_snapshot += c->out_off - s->lt.log_off;
+	s->lt.log_off = c->out_off;
+	for (size_t i = 0; i < c->nw; i++) {
+		struct written *w = &c->w[i];
+		struct leaf *l = w->l;
+		pthread_rwlock_wrlock(&l->tree->lock);
+		l->loc = w->loc;
+		bloom_free(&l->bloom);
+		l->bloom = w->bloom;
+		w->bloom = (struct bloom){ 0 };
+		if (l->dirty_epoch == c->epoch) {
+			l->dirty_epoch = 0;
+			atomic_fetch_sub(&s->dirty_bytes, l->dirty_charged);
+			l->dirty_charged = 0;
+		}
+		pthread_rwlock_unlock(&l->tree->lock);
+	}
+	pthread_mutex_lock(&s->ep_mu);
+	s->durable = c->epoch;
+	pthread_cond_broadcast(&s->ep_cv);
+	pthread_mutex_unlock(&s->ep_mu);
+	return 0;
+}
+
+static void mark_durable(lkv_store *s, uint64_t e)
+{
+	pthread_mutex_lock(&s->ep_mu);
+	s->durable = e;
+	pthread_cond_broadcast(&s->ep_cv);
+	pthread_mutex_unlock(&s->ep_mu);
+}
+
+/* Seals the current epoch and makes it durable.  Caller holds flush_mu. */
+static int flush_one(lkv_store *s)
+{
+	uint64_t t0 = now_ns();
+	struct flush_set fs;
+	struct flush_ctx c = { .s = s };
+	c.epoch = epoch_seal(s, &fs);
+	if (flush_set_empty(&fs)) {
+		mark_durable(s, c.epoch);
+		return 0;
+	}
+	int err = 0;
+	c.w = calloc(fs.n ? fs.n : 1, sizeof(*c.w));
+	uint64_t commit_csum = 0;
+	err = c.w ? flush_write(&c, &fs, &commit_csum) : -ENOMEM;
+	if (!err)
+		err = flush_publish(&c, commit_csum);
+	for (size_t i = 0; i < c.nw; i++)
+		bloom_free(&c.w[i].bloom);
+	free(c.w);
+	buf_free(&c.out);
+	buf_free(&c.commit);
+	flush_set_free(&fs);
+	if (err) {
+		store_log(s, LKV_LOG_ERR, "flush of epoch %" PRIu64 " failed: %s; the store "
+			  "accepts no more changes", c.epoch, strerror(-err));
+		return store_fail(s, err);
+	}
+	uint64_t dt = now_ns() - t0;
+	STAT_ADD(s, st_flushes, 1);
+	STAT_ADD(s, st_flush_ns, dt);
+	uint64_t max = atomic_load(&s->st_flush_max);
+	while (dt > max && !atomic_compare_exchange_weak(&s->st_flush_max, &max, dt))
+		;
+	if (s->since_snapshot >= s->o.snapshot_bytes)
+		err = snapshot_write(s);
+	if (!err && s->lt.log_off >= s->o.log_file_bytes) {
+		s->io->ops->close(s->log);  /* roll over: the next flush starts a file */
+		s->log = NULL;
+		s->lt.log_file++;
+		s->lt.log_off = 0;
+	}
+	cache_evict(s);
+	return err;
+}
+
+int flush_through(lkv_store *s, uint64_t e)
+{
+	for (;;) {
+		int failed = atomic_load(&s->failed);
+		if (failed)
+			return failed;
+		pthread_mutex_lock(&s->ep_mu);
+		if (e == 0)
+			e = s->current;
+		bool done = s->durable >= e;
+		pthread_mutex_unlock(&s->ep_mu);
+		if (done)
+			return 0;
+		pthread_mutex_lock(&s->flush_mu);
+		pthread_mutex_lock(&s->ep_mu);
+		done = s->durable >= e;
+		pthread_mutex_unlock(&s->ep_mu);
+		int err = done ? 0 : flush_one(s);
+		pthread_mutex_unlock(&s->flush_mu);
+		if (err || done)
+			return err;
+	}
+}
+
+/* ---- snapshots ---- */
+
+struct names { char **v; size_t n; };
+
+static int collect(void *arg, const char *name)
+{
+	struct names *ns = arg;
+	char **v = realloc(ns->v, (ns->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	ns->v = v;
+	v[ns->n] = strdup(name);
+	return v[ns->n++] ? 0 : -ENOMEM;
+}
+
+static int snap_cmp(const void *a, const void *b)
+{
+	return -strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Keeps the two newest snapshots (the older one is the fallback should the
+ * newer be damaged) and deletes the rest, then the log files that neither
+ * snapshot's replay starts at or after and that hold no live leaf.
+ * Failures only cost disk space: logged.
+ */
+static void drop_obsolete(lkv_store *s)
+{
+	struct names ns = { 0 }, snaps = { 0 };
+	s->io->ops->list(s->io, collect, &ns);
+	for (size_t i = 0; i < ns.n; i++)
+		if (!strncmp(ns.v[i], "snap-", 5) && strlen(ns.v[i]) == 21)
+			collect(&snaps, ns.v[i]);
+	qsort(snaps.v, snaps.n, sizeof(*snaps.v), snap_cmp);
+	for (size_t i = 2; i < snaps.n; i++)
+		if (s->io->ops->unlink(s->io, snaps.v[i]))
+			store_log(s, LKV_LOG_WARN, "cannot delete obsolete file %s", snaps.v[i]);
+	for (size_t i = 0; i < ns.n; i++) {
+		unsigned no;
+		char tail;
+		if (sscanf(ns.v[i], "%8u.lo%c", &no, &tail) == 2 && tail == 'g' &&
+		    no < s->keep_log_from && !loctable_file_live(&s->lt, no)) {
+			store_file_forget(s, no);
+			if (s->io->ops->unlink(s->io, ns.v[i]))
+				store_log(s, LKV_LOG_WARN, "cannot delete obsolete file %s",
+					  ns.v[i]);
+		}
+	}
+	for (size_t i = 0; i < ns.n; i++)
+		free(ns.v[i]);
+	for (size_t i = 0; i < snaps.n; i++)
+		free(snaps.v[i]);
+	free(ns.v);
+	free(snaps.v);
+}
+
+/*
+ * Writes the location table as of the last durable epoch to a new snapshot
+ * file (temporary name, sync, rename, sync directory), then drops what it
+ * made obsolete.  Caller holds flush_mu (or is opening the store).
+ */
+int snapshot_write(lkv_store *s)
+{
+	struct buf body = { 0 }, rec = { 0 };
+	char name[40], tmp[48];
+	uint64_t csum;
+	lkv_file *f = NULL;
+	snprintf(name, sizeof(name), "snap-%016" PRIx64, s->lt.epoch);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	snapshot_encode(&s->lt, &body);
+	int err = body.oom ? -ENOMEM : record_append(&rec, REC_SNAPSHOT, s->lt.epoch, body.p,
+						    body.len, s->cctx, s->o.compression_level,
+						    &csum);
+	if (!err)
+		err = s->io->ops->open(s->io, tmp, LKV_IO_CREATE, &f);
+	if (!err)
+		err = s->io->ops->truncate(f, 0);
+	if (!err) {
+		ssize_t n = s->io->ops->pwrite(f, rec.p, rec.len, 0);
+		err = n < 0 ? (int)n : (size_t)n == rec.len ? 0 : -EIO;
+	}
+	if (!err)
+		err = s->io->ops->sync(f);
+	if (f)
+		s->io->ops->close(f);
+	if (!err)
+		err = s->io->ops->rename(s->io, tmp, name);
+	if (!err)
+		err = s->io->ops->sync_dir(s->io);
+	buf_free(&body);
+	buf_free(&rec);
+	if (err) {
+		store_log(s, LKV_LOG_ERR, "writing snapshot %s failed: %s", name, strerror(-err));
+		return store_fail(s, err);
+	}
+	STAT_ADD(s, st_snaps, 1);
+	STAT_ADD(s, st_bwritten, rec.len);
+	s->since_snapshot = 0;
+	s->keep_log_from = s->snap_log_file;
+	s->snap_log_file = s->lt.log_file;
+	drop_obsolete(s);
+	return 0;
+}
+
+/* ---- the background flusher ---- */
+
+static void *flusher_main(void *arg)
+{
+	lkv_store *s = arg;
+	pthread_mutex_lock(&s->bg_mu);
+	while (!s->bg_stop) {
+		if (!s->bg_kick) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			uint64_t ns = ts.tv_nsec + (uint64_t)s->o.flush_interval_ms * 1000000u;
+			ts.tv_sec += ns / 1000000000u;
+			ts.tv_nsec = ns % 1000000000u;
+			if (s->o.flush_interval_ms)
+				pthread_cond_timedwait(&s->bg_cv, &s->bg_mu, &ts);
+			else
+				pthread_cond_wait(&s->bg_cv, &s->bg_mu);
+		}
+		s->bg_kick = false;
+		if (s->bg_stop)
+			break;
+		pthread_mutex_unlock(&s->bg_mu);
+		if (epoch_has_work(s))
+			flush_through(s, 0);
+		pthread_mutex_lock(&s->bg_mu);
+	}
+	pthread_mutex_unlock(&s->bg_mu);
+	return NULL;
+}
+
+int flusher_start(lkv_store *s)
+{
+	int err = pthread_create(&s->flusher, NULL, flusher_main, s);
+	s->flusher_running = !err;
+	return -err;
+}
+
+void flusher_kick(lkv_store *s)
+{
+	pthread_mutex_lock(&s->bg_mu);
+	s->bg_kick = true;
+	pthread_cond_signal(&s->bg_cv);
+	pthread_mutex_unlock(&s->bg_mu);
+}
+
+void flusher_stop(lkv_store *s)
+{
+	if (!s->flusher_running)
+		return;
+	pthread_mutex_lock(&s->bg_mu);
+	s->bg_stop = true;
+	pthread_cond_signal(&s->bg_cv);
+	pthread_mutex_unlock(&s->bg_mu);
+	pthread_join(s->flusher, NULL);
+	s->flusher_running = false;
+}

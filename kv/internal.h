@@ -1,0 +1,314 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * larchkv internals: the in-memory objects every module shares.
+ *
+ *   store ──< tree ──< leaf            (index: leaves sorted by low key)
+ *     │                  └─ leaf_data  (resident entries; NULL when evicted)
+ *     ├─ epochs: current, durable, writers per epoch, flush sets
+ *     ├─ loctable: the durable location of every leaf (what recovery rebuilds)
+ *     └─ cache: CLOCK ring of resident leaves
+ *
+ * Locking, outermost first:
+ *   flush_mu   one flush at a time (seal → write → sync → publish)
+ *   tree->lock rwlock; readers of a tree share it, writers take it
+ *              exclusively, several trees always in ascending id order
+ *   ep_mu      epoch counters and flush sets (held only briefly)
+ *   cache_mu   the CLOCK ring; eviction only try-locks trees
+ *   files_mu   open log-file handles
+ *
+ * Epoch invariant: a writer checks in to the current epoch *while holding
+ * the write locks of every tree it changes*, so the epochs stamped on one
+ * leaf never decrease.  A leaf dirty in a sealed epoch D that a writer of a
+ * later epoch wants to change is first serialized as of D ("captured"), so
+ * the flush of D never waits for writers and never sees their changes.
+ */
+#ifndef LKV_INTERNAL_H
+#define LKV_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <zstd.h>
+
+#include "codec.h"
+#include "larchkv.h"
+
+/* ---- on-disk location of one record ---- */
+struct leaf_loc {
+	uint32_t file;        /* log file number; 0 = never written */
+	uint32_t len;         /* whole record, header included */
+	uint64_t off;
+	uint64_t csum;        /* the record's checksum */
+};
+
+/* ---- bloom filter of one leaf image (bloom.c) ---- */
+struct bloom {
+	uint8_t *bits;
+	uint32_t nbits;       /* 0: no filter, every key may be present */
+	uint8_t k;
+};
+
+/* ---- a resident leaf's entries (leaf.c) ---- */
+#define ENT_BLOB 0x1      /* the value is a blob reference (reserved) */
+
+struct leaf_ent {
+	const uint8_t *k, *v;
+	uint32_t kl, vl;
+	uint8_t flags;
+	bool own;             /* k (and v, which follows it) is malloc'd */
+};
+
+struct leaf_data {
+	struct leaf_ent *e;
+	uint32_t n, cap;
+	uint8_t *base;        /* decoded image that non-owned entries point into */
+	size_t bytes;         /* serialized size of the body */
+};
+
+/* ---- a leaf: one key range of one tree ---- */
+struct leaf {
+	uint64_t id;
+	struct lkv_tree *tree;
+	uint8_t *low;         /* smallest key this leaf may hold ("" = -inf) */
+	uint32_t low_len;
+
+	/* newest written image (updated when its flush completes) */
+	struct leaf_loc loc;
+	struct bloom bloom;
+
+	struct leaf_data *data;   /* NULL while evicted */
+	uint64_t dirty_epoch;     /* epoch of the newest unflushed change; 0 clean */
+	uint64_t captured_epoch;  /* newest sealed epoch whose image was taken */
+	uint64_t dead_epoch;      /* epoch that removed it from the index; 0 alive */
+	struct buf *sealed;       /* image captured by a writer for captured_epoch */
+
+	size_t charged;           /* bytes counted in store->cache_bytes */
+	size_t dirty_charged;     /* bytes counted in store->dirty_bytes */
+
+	atomic_uint refs;         /* lifetime: index, flush sets, loaders */
+	atomic_uint pins;         /* >0: may not be evicted */
+	atomic_uchar clock_ref;   /* CLOCK second-chance bit */
+	struct leaf *ring_prev, *ring_next;   /* resident ring (cache_mu) */
+};
+
+/* ---- a tree ---- */
+struct lkv_tree {
+	struct lkv_store *s;
+	uint32_t id;
+	char *name;
+	pthread_rwlock_t lock;
+	struct leaf **v;      /* index: sorted by low key; v[0]->low is "" */
+	size_t n, cap;
+};
+
+/* ---- what one epoch changed (epoch.c) ---- */
+struct flush_set {
+	struct leaf **leaves;             /* dirtied in the epoch, one ref each */
+	size_t n, cap;
+	uint64_t *dead;                   /* ids of leaves it deleted */
+	size_t ndead, deadcap;
+	struct lkv_tree **trees;          /* trees it created */
+	size_t ntrees, treecap;
+};
+
+/* ---- the durable location table (loctable.c) ---- */
+struct loc_ent {
+	uint64_t leaf_id;
+	uint32_t tree_id;
+	uint32_t nkeys;
+	struct leaf_loc loc;
+	uint8_t *low;
+	uint32_t low_len;
+	struct bloom bloom;
+};
+
+struct lt_tree { uint32_t id; char *name; };
+struct lt_file { uint32_t no; uint64_t live; };
+
+struct loctable {
+	struct loc_ent **slot;            /* open addressing on leaf_id */
+	size_t cap, n;
+	struct lt_tree *trees;
+	size_t ntrees;
+	struct lt_file *files;            /* live leaf bytes per log file */
+	size_t nfiles;
+	uint64_t epoch;                   /* last epoch applied */
+	uint64_t chain;                   /* checksum of the last commit applied */
+	uint64_t next_leaf_id;
+	uint32_t next_tree_id;
+	uint32_t log_file;                /* where the next commit goes */
+	uint64_t log_off;
+};
+
+/* ---- the store ---- */
+struct lkv_store {
+	char *dir;
+	struct lkv_options o;
+	lkv_io *io;
+	bool own_io, ro;
+	uint8_t uuid[16];
+
+	pthread_mutex_t trees_mu;
+	struct lkv_tree **trees;
+	size_t ntrees;
+	uint32_t next_tree_id;            /* trees_mu */
+	atomic_uint_fast64_t next_leaf_id;
+
+	/* epochs */
+	pthread_mutex_t ep_mu;
+	pthread_cond_t ep_cv;             /* writers drained / epoch durable */
+	uint64_t current, durable;
+	uint64_t writers[2];              /* checked in, by epoch parity */
+	struct flush_set sets[2];         /* by epoch parity */
+
+	/* flush path (flush_mu) */
+	pthread_mutex_t flush_mu;
+	struct loctable lt;
+	ZSTD_CCtx *cctx;
+	uint64_t since_snapshot;          /* log bytes since the last snapshot */
+	uint32_t snap_log_file;           /* replay start of the newest snapshot */
+	uint32_t keep_log_from;           /* ... of the older one kept beside it */
+	atomic_int failed;                /* first write error; later writes fail */
+
+	/* background flusher */
+	pthread_t flusher;
+	bool flusher_running;
+	pthread_mutex_t bg_mu;
+	pthread_cond_t bg_cv;
+	bool bg_stop, bg_kick;
+
+	/* cache */
+	pthread_mutex_t cache_mu;
+	struct leaf *hand;                /* CLOCK hand into the resident ring */
+	atomic_size_t cache_bytes, dirty_bytes;
+	atomic_size_t resident, nleaves;  /* leaves on the ring; in indexes */
+
+	/* open log files for reading */
+	pthread_rwlock_t files_mu;
+	struct { uint32_t no; lkv_file *f; } *files;
+	size_t nfiles;
+	lkv_file *log;                    /* the file being appended (flush_mu) */
+	uint32_t log_no;
+
+	/* stats (relaxed atomics) */
+	atomic_uint_fast64_t st_hits, st_misses, st_bloom, st_read, st_written,
+		st_evict, st_bread, st_bwritten, st_raw, st_flushes, st_flush_ns,
+		st_flush_max, st_snaps, st_csum;
+};
+
+#define STAT_ADD(s, f, n) atomic_fetch_add_explicit(&(s)->f, (n), memory_order_relaxed)
+
+/* ---- checksum.c ---- */
+uint64_t checksum2(const void *a, size_t al, const void *b, size_t bl);
+
+/* ---- store.c ---- */
+void store_log(lkv_store *s, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int  store_fail(lkv_store *s, int err);   /* records the first write error */
+
+/* ---- leaf.c ---- */
+struct leaf_data *leaf_data_new(void);
+void leaf_data_free(struct leaf_data *d);
+/* Index of the first entry >= key; *found when equal. */
+uint32_t leaf_search(const struct leaf_data *d, const void *k, size_t kl, bool *found);
+int  leaf_put(struct leaf_data *d, const void *k, size_t kl, const void *v, size_t vl,
+	      uint8_t flags);
+bool leaf_del(struct leaf_data *d, const void *k, size_t kl);
+int  leaf_split(struct leaf_data *d, struct leaf_data **right);
+int  leaf_absorb(struct leaf_data *d, struct leaf_data *right);
+size_t leaf_mem(const struct leaf_data *d);
+int  leaf_encode(const struct leaf_data *d, uint32_t tree_id, uint64_t leaf_id, struct buf *out);
+/* Decodes a raw leaf body; takes ownership of `raw` on success. */
+int  leaf_decode(uint8_t *raw, size_t len, uint32_t tree_id, uint64_t leaf_id,
+		 struct leaf_data **out);
+int  keycmp(const void *a, size_t al, const void *b, size_t bl);
+
+/* ---- bloom.c ---- */
+void bloom_build(struct bloom *b, const uint8_t *raw_leaf, size_t len, unsigned bits_per_key);
+bool bloom_may_contain(const struct bloom *b, const void *k, size_t kl);
+void bloom_free(struct bloom *b);
+int  bloom_copy(struct bloom *dst, const struct bloom *src);
+void bloom_encode(const struct bloom *b, struct buf *out);
+int  bloom_decode(struct bloom *b, struct rd *r);
+
+/* ---- record.c ---- */
+#define REC_HDR     32
+#define REC_LEAF     1
+#define REC_COMMIT   2
+#define REC_SNAPSHOT 3
+
+struct rec_hdr {
+	uint8_t type, codec;
+	uint32_t stored_len, raw_len;
+	uint64_t epoch, csum;
+};
+
+int  record_append(struct buf *out, uint8_t type, uint64_t epoch, const void *raw,
+		   size_t raw_len, ZSTD_CCtx *cctx, int level, uint64_t *csum);
+int  record_parse_header(const uint8_t *p, struct rec_hdr *h);
+/* Verifies the checksum of header+body and returns the raw body
+ * (malloc'd) in *raw.  -EIO on mismatch, -EUCLEAN on a bad body. */
+int  record_open(const uint8_t *hdr_and_body, const struct rec_hdr *h, uint8_t **raw);
+
+/* ---- loctable.c ---- */
+void loctable_init(struct loctable *lt);
+void loctable_free(struct loctable *lt);
+struct loc_ent *loctable_get(const struct loctable *lt, uint64_t id);
+uint64_t loctable_file_live(const struct loctable *lt, uint32_t file);
+/* Commit bodies and snapshot bodies share the entry encoding. */
+void loc_ent_encode(const struct loc_ent *e, struct buf *out);
+/* check (may be NULL) vets every leaf location before anything applies. */
+typedef int (*loc_check_fn)(void *arg, const struct loc_ent *e);
+int  commit_apply(struct loctable *lt, const uint8_t *body, size_t len,
+		  uint64_t epoch, uint64_t csum, loc_check_fn check, void *arg);
+void snapshot_encode(const struct loctable *lt, struct buf *out);
+int  snapshot_decode(struct loctable *lt, const uint8_t *body, size_t len);
+
+/* ---- tree.c ---- */
+int  tree_create(lkv_store *s, uint32_t id, const char *name, struct lkv_tree **out);
+void tree_free(struct lkv_tree *t);
+size_t tree_find(const struct lkv_tree *t, const void *k, size_t kl);
+int  tree_insert_leaf(struct lkv_tree *t, size_t pos, struct leaf *l);
+void tree_remove_leaf(struct lkv_tree *t, size_t pos);
+struct lkv_tree *store_tree_by_id(lkv_store *s, uint32_t id);
+struct leaf *leaf_new(struct lkv_tree *t, uint64_t id, const void *low, size_t low_len);
+void leaf_ref(struct leaf *l);
+void leaf_unref(struct leaf *l);
+
+/* ---- cache.c ---- */
+int  cache_load(lkv_store *s, struct leaf *l);   /* resident and pinned */
+void cache_release(struct leaf *l);
+void cache_track(lkv_store *s, struct leaf *l);  /* recharge after a change */
+void cache_untrack(lkv_store *s, struct leaf *l);
+void cache_evict(lkv_store *s);
+int  store_read_at(lkv_store *s, uint32_t file, uint64_t off, void *buf, size_t len);
+int  store_file_get(lkv_store *s, uint32_t no, lkv_file **f);
+void store_files_close(lkv_store *s);
+void store_file_forget(lkv_store *s, uint32_t no);
+void log_name(char out[32], uint32_t no);
+
+/* ---- epoch.c ---- */
+uint64_t epoch_enter(lkv_store *s);
+void epoch_exit(lkv_store *s, uint64_t e);
+int  epoch_dirty(lkv_store *s, struct leaf *l, uint64_t e);
+int  epoch_dead(lkv_store *s, struct leaf *l, uint64_t e);
+int  epoch_add_tree(lkv_store *s, struct lkv_tree *t, uint64_t e);
+bool epoch_has_work(lkv_store *s);
+uint64_t epoch_seal(lkv_store *s, struct flush_set *out);
+void flush_set_free(struct flush_set *fs);
+bool flush_set_empty(const struct flush_set *fs);
+
+/* ---- flush.c ---- */
+int  flush_through(lkv_store *s, uint64_t e);
+int  flusher_start(lkv_store *s);
+void flusher_stop(lkv_store *s);
+void flusher_kick(lkv_store *s);
+int  snapshot_write(lkv_store *s);
+int  log_open_append(lkv_store *s, uint32_t no, uint64_t off);
+
+/* ---- recovery.c ---- */
+int  recovery_run(lkv_store *s);
+int  format_create(lkv_store *s);
+
+#endif

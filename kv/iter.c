@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reads: point lookups and range scans.
+ *
+ * A lookup holds its tree's read lock while it searches a resident leaf.
+ * For an evicted leaf it first asks the leaf's bloom filter (a "no" ends the
+ * lookup without I/O), else it drops the lock, loads the leaf and retries.
+ *
+ * An iterator copies the matching entries of one leaf at a time into its
+ * own buffer under the read lock, then returns them without holding any
+ * lock.  It resumes from the last key it returned (not from a leaf
+ * pointer), so splits, merges and evictions between calls are harmless.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+int lkv_get(lkv_tree *t, const void *k, size_t kl, void *buf, size_t cap, size_t *vlen)
+{
+	lkv_store *s = t->s;
+	struct leaf *held = NULL;   /* loaded by the previous round, pinned */
+	int ret = -ENOENT;
+	if (kl > LKV_KEY_MAX)
+		return -EINVAL;
+	for (;;) {
+		pthread_rwlock_rdlock(&t->lock);
+		struct leaf *l = t->v[tree_find(t, k, kl)];
+		if (l->data) {
+			bool found;
+			uint32_t i = leaf_search(l->data, k, kl, &found);
+			if (found) {
+				const struct leaf_ent *e = &l->data->e[i];
+				memcpy(buf, e->v, e->vl < cap ? e->vl : cap);
+				*vlen = e->vl;
+			}
+			atomic_store_explicit(&l->clock_ref, 1, memory_order_relaxed);
+			pthread_rwlock_unlock(&t->lock);
+			STAT_ADD(s, st_hits, 1);
+			ret = found ? 0 : -ENOENT;
+			break;
+		}
+		if (!bloom_may_contain(&l->bloom, k, kl)) {
+			pthread_rwlock_unlock(&t->lock);
+			STAT_ADD(s, st_bloom, 1);
+			break;
+		}
+		leaf_ref(l);
+		pthread_rwlock_unlock(&t->lock);
+		if (held)
+			cache_release(held);
+		held = NULL;
+		ret = cache_load(s, l);
+		if (ret) {
+			leaf_unref(l);
+			return ret;
+		}
+		held = l;
+	}
+	if (held)
+		cache_release(held);
+	return ret;
+}
+
+/* ---- iterators ---- */
+
+struct lkv_iter {
+	struct lkv_tree *t;
+	bool reverse, done;
+	struct buf lo, hi;        /* bounds; hi.len == 0 with !has_hi: none */
+	bool has_hi;
+	struct buf pos;           /* resume point: forward >= pos, reverse < pos */
+	bool has_pos;
+	struct buf items;         /* copied entries: varint kl, vl, key, value */
+	size_t at;                /* read offset in items */
+};
+
+int lkv_iter_open(lkv_tree *t, const void *lo, size_t lo_len, const void *hi,
+		  size_t hi_len, unsigned flags, lkv_iter **out)
+{
+	if (lo_len > LKV_KEY_MAX || hi_len > LKV_KEY_MAX || (flags & ~LKV_REVERSE))
+		return -EINVAL;
+	lkv_iter *it = calloc(1, sizeof(*it));
+	if (!it)
+		return -ENOMEM;
+	it->t = t;
+	it->reverse = flags & LKV_REVERSE;
+	if (lo)
+		buf_add(&it->lo, lo, lo_len);
+	if (hi) {
+		buf_add(&it->hi, hi, hi_len);
+		it->has_hi = true;
+	}
+	if (it->reverse && hi) {
+		buf_add(&it->pos, hi, hi_len);
+		it->has_pos = true;
+	} else if (!it->reverse) {
+		buf_add(&it->pos, it->lo.p, it->lo.len);
+		it->has_pos = true;
+	}
+	if (it->lo.oom || it->hi.oom || it->pos.oom) {
+		lkv_iter_close(it);
+		return -ENOMEM;
+	}
+	*out = it;
+	return 0;
+}
+
+/* The smallest key greater than every key with this prefix, if any. */
+static bool prefix_end(const uint8_t *p, size_t len, size_t *end_len)
+{
+	while (len && p[len - 1] == 0xff)
+		len--;
+	*end_len = len;
+	return len > 0;
+}
+
+int lkv_iter_prefix(lkv_tree *t, const void *prefix, size_t len, unsigned flags,
+		    lkv_iter **out)
+{
+	uint8_t hi[LKV_KEY_MAX];
+	size_t hl;
+	if (len > LKV_KEY_MAX)
+		return -EINVAL;
+	memcpy(hi, prefix, len);
+	if (!prefix_end(hi, len, &hl))
+		return lkv_iter_open(t, prefix, len, NULL, 0, flags, out);
+	hi[hl - 1]++;
+	return lkv_iter_open(t, prefix, len, hi, hl, flags, out);
+}
+
+void lkv_iter_close(lkv_iter *it)
+{
+	if (!it)
+		return;
+	buf_free(&it->lo);
+	buf_free(&it->hi);
+	buf_free(&it->pos);
+	buf_free(&it->items);
+	free(it);
+}
+
+static bool in_bounds(const lkv_iter *it, const struct leaf_ent *e)
+{
+	if (keycmp(e->k, e->kl, it->lo.p, it->lo.len) < 0)
+		return false;
+	return !it->has_hi || keycmp(e->k, e->kl, it->hi.p, it->hi.len) < 0;
+}
+
+static void copy_ent(lkv_iter *it, const struct leaf_ent *e)
+{
+	buf_varint(&it->items, e->kl);
+	buf_varint(&it->items, e->vl);
+	buf_add(&it->items, e->k, e->kl);
+	buf_add(&it->items, e->v, e->vl);
+}
+
+/*
+ * Copies the entries of one resident leaf (index position i) in range and
+ * moves the resume point to the next leaf.  Caller holds the read lock.
+ */
+static void fill_from(lkv_iter *it, size_t i)
+{
+	struct lkv_tree *t = it->t;
+	const struct leaf_data *d = t->v[i]->data;
+	bool found;
+	if (!it->reverse) {
+		uint32_t j = leaf_search(d, it->pos.p, it->pos.len, &found);
+		for (; j < d->n && in_bounds(it, &d->e[j]); j++)
+			copy_ent(it, &d->e[j]);
+		it->pos.len = 0;
+		if (i + 1 < t->n && (j == d->n)) {
+			const struct leaf *nx = t->v[i + 1];
+			buf_add(&it->pos, nx->low, nx->low_len);
+			it->done = it->has_hi &&
+				keycmp(nx->low, nx->low_len, it->hi.p, it->hi.len) >= 0;
+		} else {
+			it->done = true;
+		}
+	} else {
+		uint32_t j = it->has_pos ? leaf_search(d, it->pos.p, it->pos.len, &found) : d->n;
+		for (; j > 0 && in_bounds(it, &d->e[j - 1]); j--)
+			copy_ent(it, &d->e[j - 1]);
+		const struct leaf *l = t->v[i];
+		it->pos.len = 0;
+		buf_add(&it->pos, l->low, l->low_len);
+		it->has_pos = true;
+		it->done = i == 0 || j > 0 ||
+			keycmp(l->low, l->low_len, it->lo.p, it->lo.len) <= 0;
+	}
+}
+
+/* Refills the item buffer from the next leaf that has matching entries. */
+static int refill(lkv_iter *it)
+{
+	struct lkv_tree *t = it->t;
+	struct leaf *held = NULL;
+	int err = 0;
+	it->items.len = 0;
+	it->at = 0;
+	while (!it->done && it->items.len == 0 && !err) {
+		pthread_rwlock_rdlock(&t->lock);
+		size_t i;
+		if (it->reverse && !it->has_pos) {
+			i = t->n - 1;
+		} else {
+			i = tree_find(t, it->pos.p, it->pos.len);
+			/* reverse: keys < pos; pos equal to a leaf's low key means
+			 * the previous leaf */
+			if (it->reverse && i > 0 && !keycmp(t->v[i]->low, t->v[i]->low_len,
+							     it->pos.p, it->pos.len))
+				i--;
+		}
+		struct leaf *l = t->v[i];
+		if (l->data) {
+			atomic_store_explicit(&l->clock_ref, 1, memory_order_relaxed);
+			fill_from(it, i);
+			pthread_rwlock_unlock(&t->lock);
+			if (it->items.oom || it->pos.oom)
+				err = -ENOMEM;
+			continue;
+		}
+		leaf_ref(l);
+		pthread_rwlock_unlock(&t->lock);
+		if (held)
+			cache_release(held);
+		held = NULL;
+		err = cache_load(t->s, l);
+		if (err)
+			leaf_unref(l);
+		else
+			held = l;
+	}
+	if (held)
+		cache_release(held);
+	return err;
+}
+
+int lkv_iter_next(lkv_iter *it, const void **k, size_t *kl, const void **v, size_t *vl)
+{
+	if (it->at >= it->items.len) {
+		int err = refill(it);
+		if (err)
+			return err;
+		if (it->items.len == 0)
+			return 0;
+	}
+	struct rd r = rd_init(it->items.p + it->at, it->items.len - it->at);
+	*kl = rd_varint(&r);
+	*vl = rd_varint(&r);
+	*k = rd_take(&r, *kl);
+	*v = rd_take(&r, *vl);
+	it->at = r.p - it->items.p;
+	return 1;
+}

@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store object: options, open and close, trees by name, epochs, stats
+ * and messages.  Recovery (recovery.c) does the real work of opening.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define TREE_NAME_MAX 255
+
+void lkv_options_default(struct lkv_options *o)
+{
+	*o = (struct lkv_options){
+		.cache_bytes = 256u << 20,
+		.dirty_bytes = 64u << 20,
+		.flush_interval_ms = 1000,
+		.compression_level = 1,
+		.leaf_bytes = 16u << 10,
+		.bloom_bits = 10,
+		.snapshot_bytes = 64u << 20,
+		.log_file_bytes = 64u << 20,
+	};
+}
+
+static void log_stderr(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	fprintf(stderr, "larchkv: %s\n", msg);
+}
+
+void store_log(lkv_store *s, int level, const char *fmt, ...)
+{
+	char msg[1024];
+	int n = snprintf(msg, sizeof(msg), "%s: ", s->dir);
+	va_list ap;
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < sizeof(msg))
+		vsnprintf(msg + n, sizeof(msg) - n, fmt, ap);
+	va_end(ap);
+	s->o.log(s->o.log_arg, level, msg);
+}
+
+/* Records the first write error; every later change is refused with it. */
+int store_fail(lkv_store *s, int err)
+{
+	int none = 0;
+	atomic_compare_exchange_strong(&s->failed, &none, err);
+	return err;
+}
+
+static void store_free(lkv_store *s)
+{
+	for (size_t i = 0; i < s->ntrees; i++)
+		tree_free(s->trees[i]);
+	free(s->trees);
+	for (int i = 0; i < 2; i++)
+		flush_set_free(&s->sets[i]);
+	loctable_free(&s->lt);
+	store_files_close(s);
+	if (s->log)
+		s->io->ops->close(s->log);
+	if (s->own_io && s->io)
+		s->io->ops->destroy(s->io);
+	ZSTD_freeCCtx(s->cctx);
+	pthread_mutex_destroy(&s->trees_mu);
+	pthread_mutex_destroy(&s->ep_mu);
+	pthread_cond_destroy(&s->ep_cv);
+	pthread_mutex_destroy(&s->flush_mu);
+	pthread_mutex_destroy(&s->bg_mu);
+	pthread_cond_destroy(&s->bg_cv);
+	pthread_mutex_destroy(&s->cache_mu);
+	pthread_rwlock_destroy(&s->files_mu);
+	free(s->dir);
+	free(s);
+}
+
+static int check_options(const struct lkv_options *o)
+{
+	if (o->leaf_bytes < 256 || o->leaf_bytes > (64u << 20) ||
+	    o->compression_level < 0 || o->compression_level > ZSTD_maxCLevel() ||
+	    o->bloom_bits > 64 || o->snapshot_bytes == 0 || o->log_file_bytes == 0 ||
+	    (o->flags & ~(LKV_CREATE | LKV_READONLY)))
+		return -EINVAL;
+	return 0;
+}
+
+static lkv_store *store_alloc(const char *dir, const struct lkv_options *o)
+{
+	lkv_store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->o = *o;
+	if (!s->o.log)
+		s->o.log = log_stderr;
+	s->ro = o->flags & LKV_READONLY;
+	s->dir = strdup(dir);
+	s->cctx = ZSTD_createCCtx();
+	pthread_mutex_init(&s->trees_mu, NULL);
+	pthread_mutex_init(&s->ep_mu, NULL);
+	pthread_cond_init(&s->ep_cv, NULL);
+	pthread_mutex_init(&s->flush_mu, NULL);
+	pthread_mutex_init(&s->bg_mu, NULL);
+	pthread_cond_init(&s->bg_cv, NULL);
+	pthread_mutex_init(&s->cache_mu, NULL);
+	pthread_rwlock_init(&s->files_mu, NULL);
+	loctable_init(&s->lt);
+	if (!s->dir || !s->cctx) {
+		store_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+int lkv_open(const char *dir, const struct lkv_options *o, lkv_store **out)
+{
+	struct lkv_options def;
+	if (!o) {
+		lkv_options_default(&def);
+		o = &def;
+	}
+	int err = check_options(o);
+	if (err)
+		return err;
+	lkv_store *s = store_alloc(dir, o);
+	if (!s)
+		return -ENOMEM;
+	s->io = o->io;
+	if (!s->io) {
+		err = lkv_io_posix(dir, (o->flags & LKV_CREATE) && !s->ro, &s->io);
+		s->own_io = true;
+		if (err)
+			store_log(s, LKV_LOG_ERR, "cannot open the directory: %s", strerror(-err));
+	}
+	if (!err) {
+		err = s->io->ops->lock(s->io, !s->ro);
+		if (err == -EBUSY)
+			store_log(s, LKV_LOG_ERR, "the store is in use by another process");
+	}
+	if (!err)
+		err = recovery_run(s);
+	if (!err && !s->ro && s->o.flush_interval_ms)
+		err = flusher_start(s);
+	if (err) {
+		store_free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+int lkv_close(lkv_store *s)
+{
+	if (!s)
+		return 0;
+	flusher_stop(s);
+	int err = 0;
+	if (!s->ro && !atomic_load(&s->failed)) {
+		err = flush_through(s, 0);
+		if (!err && s->since_snapshot)
+			err = snapshot_write(s);
+	}
+	store_free(s);
+	return err;
+}
+
+void lkv_uuid(const lkv_store *s, uint8_t uuid[16])
+{
+	memcpy(uuid, s->uuid, 16);
+}
+
+/* ---- trees ---- */
+
+static struct lkv_tree *tree_by_name(lkv_store *s, const char *name)
+{
+	for (size_t i = 0; i < s->ntrees; i++)
+		if (!strcmp(s->trees[i]->name, name))
+			return s->trees[i];
+	return NULL;
+}
+
+/* Creates tree `name` with its first (empty) leaf in the current epoch. */
+static int tree_add(lkv_store *s, const char *name, struct lkv_tree **out)
+{
+	struct lkv_tree *t;
+	void *v = realloc(s->trees, (s->ntrees + 1) * sizeof(*s->trees));
+	if (!v)
+		return -ENOMEM;
+	s->trees = v;
+	int err = tree_create(s, s->next_tree_id, name, &t);
+	if (err)
+		return err;
+	struct leaf *l = leaf_new(t, atomic_fetch_add(&s->next_leaf_id, 1), "", 0);
+	if (!l || !(l->data = leaf_data_new()) || tree_insert_leaf(t, 0, l)) {
+		if (l)
+			leaf_unref(l);
+		tree_free(t);
+		return -ENOMEM;
+	}
+	pthread_rwlock_wrlock(&t->lock);
+	uint64_t e = epoch_enter(s);
+	err = epoch_add_tree(s, t, e);
+	if (!err)
+		err = epoch_dirty(s, l, e);
+	epoch_exit(s, e);
+	if (!err)
+		cache_track(s, l);
+	pthread_rwlock_unlock(&t->lock);
+	if (err)
+		return store_fail(s, err);
+	s->next_tree_id++;
+	s->trees[s->ntrees++] = t;
+	*out = t;
+	return 0;
+}
+
+int lkv_tree_open(lkv_store *s, const char *name, lkv_tree **out)
+{
+	size_t len = strlen(name);
+	if (len == 0 || len > TREE_NAME_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&s->trees_mu);
+	int err = 0;
+	*out = tree_by_name(s, name);
+	if (!*out)
+		err = s->ro ? -ENOENT : atomic_load(&s->failed);
+	if (!*out && !err)
+		err = tree_add(s, name, out);
+	pthread_mutex_unlock(&s->trees_mu);
+	return err;
+}
+
+/* ---- epochs ---- */
+
+uint64_t lkv_epoch_current(lkv_store *s)
+{
+	pthread_mutex_lock(&s->ep_mu);
+	uint64_t e = s->current;
+	pthread_mutex_unlock(&s->ep_mu);
+	return e;
+}
+
+uint64_t lkv_epoch_durable(lkv_store *s)
+{
+	pthread_mutex_lock(&s->ep_mu);
+	uint64_t e = s->durable;
+	pthread_mutex_unlock(&s->ep_mu);
+	return e;
+}
+
+int lkv_flush(lkv_store *s, uint64_t e)
+{
+	if (s->ro)
+		return 0;
+	return flush_through(s, e);
+}
+
+/* ---- stats ---- */
+
+#define LD(f) atomic_load_explicit(&s->f, memory_order_relaxed)
+
+void lkv_stats(lkv_store *s, struct lkv_stats *st)
+{
+	*st = (struct lkv_stats){
+		.cache_hits = LD(st_hits), .cache_misses = LD(st_misses),
+		.bloom_skips = LD(st_bloom), .leaves_read = LD(st_read),
+		.leaves_written = LD(st_written), .evictions = LD(st_evict),
+		.bytes_read = LD(st_bread), .bytes_written = LD(st_bwritten),
+		.raw_bytes_written = LD(st_raw), .flushes = LD(st_flushes),
+		.flush_ns_total = LD(st_flush_ns), .flush_ns_max = LD(st_flush_max),
+		.snapshots = LD(st_snaps), .checksum_failures = LD(st_csum),
+		.cache_bytes = LD(cache_bytes), .dirty_bytes = LD(dirty_bytes),
+		.leaves = LD(nleaves), .resident_leaves = LD(resident),
+		.epoch = lkv_epoch_current(s), .durable_epoch = lkv_epoch_durable(s),
+	};
+	pthread_mutex_lock(&s->flush_mu);
+	for (size_t i = 0; i < s->lt.nfiles; i++)
+		st->live_bytes += s->lt.files[i].live;
+	st->disk_bytes = st->live_bytes;
+	pthread_mutex_unlock(&s->flush_mu);
+}
