@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Bad input: flip bytes in each kind of store file and check the contract.
+ * Either the open fails with -EUCLEAN/-EIO/-EPROTONOSUPPORT and a message
+ * naming the damaged file, or it succeeds and every key reads back either
+ * byte-exact or as -EIO (counted in the stats) — never wrong bytes, never a
+ * missing key, never a crash.
+ *
+ * Two stores are damaged: a cleanly closed one (the table lives in the
+ * snapshot; damage there must fall back to the older snapshot), and a copy
+ * taken while the store was open after several flushes (the table lives in
+ * the log's commits; damage there must stop the open, except in the last
+ * flush, which cannot be told from a torn write and may be dropped whole).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "larchkv.h"
+
+#define NKEYS 3000
+#define ROUNDS 4
+
+static char base[64];
+static char logbuf[8192];
+
+static void capture(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	size_t n = strlen(logbuf);
+	snprintf(logbuf + n, sizeof(logbuf) - n, "%s\n", msg);
+}
+
+static void opts(struct lkv_options *o, unsigned flags)
+{
+	lkv_options_default(o);
+	o->flags = flags;
+	o->flush_interval_ms = 0;
+	o->leaf_bytes = 2048;
+	o->log = capture;
+	o->snapshot_bytes = 1ull << 40;   /* only lkv_close snapshots */
+}
+
+static int vform(char *v, int i, int round)
+{
+	return sprintf(v, "v%d.%d.%0*d", i, round, i % 100, round);
+}
+
+/* Fills `dir` in ROUNDS flushed epochs; the last round rewrites a tenth of
+ * the keys.  Returns the open store (caller closes or copies it). */
+static lkv_store *build(const char *dir)
+{
+	struct lkv_options o;
+	opts(&o, LKV_CREATE);
+	lkv_store *s;
+	lkv_tree *t, *u;
+	assert_int_equal(lkv_open(dir, &o, &s), 0);
+	assert_int_equal(lkv_tree_open(s, "a", &t), 0);
+	assert_int_equal(lkv_tree_open(s, "b", &u), 0);
+	char k[32], v[160];
+	for (int r = 0; r < ROUNDS; r++) {
+		for (int i = 0; i < NKEYS; i++) {
+			if (r && (r < ROUNDS - 1 ? i % 3 : i % 10))
+				continue;
+			int kl = sprintf(k, "k%06d", i), vl = vform(v, i, r);
+			assert_int_equal(lkv_put(i & 1 ? t : u, k, kl, v, vl, NULL), 0);
+		}
+		assert_int_equal(lkv_flush(s, 0), 0);
+	}
+	return s;
+}
+
+/* The round whose value key i holds after `rounds` rounds. */
+static int round_of(int i, int rounds)
+{
+	int last = 0;
+	for (int r = 1; r < rounds; r++)
+		if (!(r < ROUNDS - 1 ? i % 3 : i % 10))
+			last = r;
+	return last;
+}
+
+/* Reads every key; returns how many were -EIO.  Each key must hold its
+ * value after ROUNDS rounds, or (when `older_ok`) after ROUNDS-1. */
+static int verify(lkv_store *s, bool older_ok)
+{
+	lkv_tree *t, *u;
+	assert_int_equal(lkv_tree_open(s, "a", &t), 0);
+	assert_int_equal(lkv_tree_open(s, "b", &u), 0);
+	int eio = 0;
+	char k[32], v[160], buf[160];
+	for (int i = 0; i < NKEYS; i++) {
+		size_t vl;
+		int kl = sprintf(k, "k%06d", i);
+		int err = lkv_get(i & 1 ? t : u, k, kl, buf, sizeof(buf), &vl);
+		if (err == -EIO) {
+			eio++;
+			continue;
+		}
+		assert_int_equal(err, 0);
+		int n = vform(v, i, round_of(i, ROUNDS));
+		if (vl == (size_t)n && !memcmp(buf, v, n))
+			continue;
+		assert_true(older_ok);
+		n = vform(v, i, round_of(i, ROUNDS - 1));
+		assert_int_equal(vl, n);
+		assert_memory_equal(buf, v, n);
+	}
+	/* scans see the same: valid entries or an error */
+	lkv_iter *it;
+	assert_int_equal(lkv_iter_open(t, NULL, 0, NULL, 0, 0, &it), 0);
+	const void *kp, *vp;
+	size_t kl, vl;
+	int r;
+	while ((r = lkv_iter_next(it, &kp, &kl, &vp, &vl)) == 1)
+		assert_true(kl == 7 && !memcmp(kp, "k", 1));
+	assert_true(r == 0 || r == -EIO);
+	lkv_iter_close(it);
+	struct lkv_stats st;
+	lkv_stats(s, &st);
+	if (eio)
+		assert_true(st.checksum_failures > 0);
+	return eio;
+}
+
+static void copy_dir(const char *from, const char *to)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -r '%s' '%s'", to, from, to);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void flip(const char *path, long off)
+{
+	FILE *f = fopen(path, "r+b");
+	assert_non_null(f);
+	fseek(f, off, SEEK_SET);
+	int c = fgetc(f);
+	fseek(f, off, SEEK_SET);
+	fputc(c ^ 0x5a, f);
+	fclose(f);
+}
+
+static long fsize(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+struct outcome { int opened, refused, eio_reads; };
+
+/*
+ * Damages `name` in a copy of `clean` at a spread of offsets and checks the
+ * contract each time.  `tail_from`: offsets at or past it may drop the last
+ * flush (older values allowed); elsewhere the open must fail or read true.
+ */
+static struct outcome damage(const char *clean, const char *name, long tail_from,
+			     int samples)
+{
+	struct outcome oc = { 0 };
+	char work[128], path[256];
+	snprintf(work, sizeof(work), "%s/work", base);
+	snprintf(path, sizeof(path), "%s/%s", work, name);
+	copy_dir(clean, work);
+	long size = fsize(path);
+	for (int n = 0; n < samples; n++) {
+		long off = n < 40 ? n : (long)((uint64_t)n * 2654435761u % (uint64_t)size);
+		if (off >= size)
+			continue;
+		copy_dir(clean, work);
+		flip(path, off);
+		struct lkv_options o;
+		opts(&o, 0);
+		lkv_store *s;
+		logbuf[0] = 0;
+		int err = lkv_open(work, &o, &s);
+		if (err) {
+			if (err != -EUCLEAN && err != -EIO && err != -EPROTONOSUPPORT)
+				fail_msg("open after flipping %s@%ld: %d", name, off, err);
+			if (!strstr(logbuf, strncmp(name, "snap-", 5) ? name : "snapshot"))
+				fail_msg("message does not name %s: %s", name, logbuf);
+			oc.refused++;
+			continue;
+		}
+		oc.opened++;
+		oc.eio_reads += verify(s, off >= tail_from);
+		assert_int_equal(lkv_close(s), 0);
+	}
+	return oc;
+}
+
+static const char *find(const char *dir, const char *prefix, const char *suffix,
+			bool newest)
+{
+	static char best[64];
+	best[0] = 0;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (strncmp(de->d_name, prefix, strlen(prefix)) || l < strlen(suffix) ||
+		    strcmp(de->d_name + l - strlen(suffix), suffix))
+			continue;
+		if (!best[0] || (strcmp(de->d_name, best) > 0) == newest)
+			strcpy(best, de->d_name);
+	}
+	closedir(d);
+	return best;
+}
+
+static void test_closed_store(void **state)
+{
+	(void)state;
+	char clean[128];
+	snprintf(clean, sizeof(clean), "%s/closed", base);
+	lkv_store *s = build(clean);
+	assert_int_equal(lkv_close(s), 0);
+
+	struct outcome oc = damage(clean, "FORMAT", 0, 48);
+	assert_int_equal(oc.opened, 0);
+
+	/* the newest snapshot: the older one (with the log) takes over */
+	char snap[64];
+	strcpy(snap, find(clean, "snap-", "", true));
+	oc = damage(clean, snap, 1L << 40, 150);
+	assert_int_equal(oc.refused, 0);
+	assert_int_equal(oc.eio_reads, 0);
+
+	/* leaf images in the log: reads of the leaf fail, others succeed */
+	char logf[64];
+	strcpy(logf, find(clean, "", ".log", true));
+	oc = damage(clean, logf, 1L << 40, 200);
+	print_message("log damage: %d opened, %d refused, %d reads failed\n",
+		      oc.opened, oc.refused, oc.eio_reads);
+	assert_true(oc.eio_reads > 0);
+}
+
+static void test_open_copy(void **state)
+{
+	(void)state;
+	char live[128], copy[128];
+	snprintf(live, sizeof(live), "%s/live", base);
+	snprintf(copy, sizeof(copy), "%s/copy", base);
+	lkv_store *s = build(live);
+	copy_dir(live, copy);             /* the state after the last flush */
+	char logf[64], path[256];
+	strcpy(logf, find(copy, "", ".log", true));
+	snprintf(path, sizeof(path), "%s/%s", copy, logf);
+	/* the last flush rewrote a tenth of the keys: its records are the last
+	 * few tenths of the file; the first 60% is certainly earlier */
+	long last_flush_from = fsize(path) * 6 / 10;
+	assert_int_equal(lkv_close(s), 0);
+	struct outcome oc = damage(copy, logf, last_flush_from, 200);
+	print_message("replay-window damage: %d opened, %d refused\n", oc.opened, oc.refused);
+	assert_true(oc.refused > 0);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	strcpy(base, "/tmp/larchkv-corrupt-XXXXXX");
+	return mkdtemp(base) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+	return system(cmd) ? -1 : 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_closed_store),
+		cmocka_unit_test(test_open_copy),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

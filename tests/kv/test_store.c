@@ -1,0 +1,606 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of the engine through its public API on a real directory:
+ * operations, batches, iteration bounds, epochs, eviction, splits and
+ * merges, persistence, locking, read-only mode and bad arguments.
+ */
+#include <errno.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "larchkv.h"
+
+struct fx {
+	char dir[64];
+	char store[96];
+	struct lkv_options o;
+	lkv_store *s;
+	lkv_tree *t;
+	char log[4096];           /* messages the store logged */
+};
+
+static void capture(void *arg, int level, const char *msg)
+{
+	struct fx *f = arg;
+	(void)level;
+	size_t n = strlen(f->log);
+	snprintf(f->log + n, sizeof(f->log) - n, "%s\n", msg);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	strcpy(f->dir, "/tmp/larchkv-test-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->store, sizeof(f->store), "%s/store", f->dir);
+	lkv_options_default(&f->o);
+	f->o.flags = LKV_CREATE;
+	f->o.flush_interval_ms = 0;
+	f->o.log = capture;
+	f->o.log_arg = f;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	if (f->s)
+		lkv_close(f->s);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd))
+		return -1;
+	free(f);
+	return 0;
+}
+
+static void fx_open(struct fx *f)
+{
+	assert_int_equal(lkv_open(f->store, &f->o, &f->s), 0);
+	assert_int_equal(lkv_tree_open(f->s, "main", &f->t), 0);
+}
+
+static void fx_reopen(struct fx *f)
+{
+	assert_int_equal(lkv_close(f->s), 0);
+	f->s = NULL;
+	fx_open(f);
+}
+
+static int keyf(char *k, int i) { return sprintf(k, "key%08d", i); }
+static int valf(char *v, int i, int ver)
+{
+	return sprintf(v, "value-%d-%d-%0*d", i, ver, 20 + i % 50, ver);
+}
+
+static void expect(lkv_tree *t, int i, int ver)
+{
+	char k[32], v[128], buf[128];
+	size_t vl;
+	int kl = keyf(k, i);
+	if (ver < 0) {
+		assert_int_equal(lkv_get(t, k, kl, buf, sizeof(buf), &vl), -ENOENT);
+		return;
+	}
+	int n = valf(v, i, ver);
+	assert_int_equal(lkv_get(t, k, kl, buf, sizeof(buf), &vl), 0);
+	assert_int_equal(vl, n);
+	assert_memory_equal(buf, v, n);
+}
+
+static void put(lkv_tree *t, int i, int ver)
+{
+	char k[32], v[128];
+	int kl = keyf(k, i), vl = valf(v, i, ver);
+	assert_int_equal(lkv_put(t, k, kl, v, vl, NULL), 0);
+}
+
+static void del(lkv_tree *t, int i)
+{
+	char k[32];
+	assert_int_equal(lkv_delete(t, k, keyf(k, i), NULL), 0);
+}
+
+/* ---- operations ---- */
+
+static void test_put_get_delete(void **state)
+{
+	struct fx *f = *state;
+	fx_open(f);
+	put(f->t, 1, 1);
+	expect(f->t, 1, 1);
+	expect(f->t, 2, -1);
+	put(f->t, 1, 2);
+	expect(f->t, 1, 2);
+	del(f->t, 1);
+	expect(f->t, 1, -1);
+	del(f->t, 1);                         /* deleting nothing is fine */
+	/* a short buffer gets a prefix and the full length */
+	char buf[4];
+	size_t vl;
+	assert_int_equal(lkv_put(f->t, "k", 1, "0123456789", 10, NULL), 0);
+	assert_int_equal(lkv_get(f->t, "k", 1, buf, sizeof(buf), &vl), 0);
+	assert_int_equal(vl, 10);
+	assert_memory_equal(buf, "0123", 4);
+	/* empty key and empty value are ordinary */
+	assert_int_equal(lkv_put(f->t, "", 0, "", 0, NULL), 0);
+	assert_int_equal(lkv_get(f->t, "", 0, buf, sizeof(buf), &vl), 0);
+	assert_int_equal(vl, 0);
+	/* keys up to LKV_KEY_MAX; longer is -EINVAL */
+	static char big[LKV_KEY_MAX + 1];
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(lkv_put(f->t, big, LKV_KEY_MAX, "v", 1, NULL), 0);
+	assert_int_equal(lkv_get(f->t, big, LKV_KEY_MAX, buf, sizeof(buf), &vl), 0);
+	assert_int_equal(lkv_put(f->t, big, LKV_KEY_MAX + 1, "v", 1, NULL), -EINVAL);
+	assert_int_equal(lkv_get(f->t, big, LKV_KEY_MAX + 1, buf, sizeof(buf), &vl), -EINVAL);
+	fx_reopen(f);
+	assert_int_equal(lkv_get(f->t, big, LKV_KEY_MAX, buf, sizeof(buf), &vl), 0);
+	expect(f->t, 1, -1);
+}
+
+static void test_large_values(void **state)
+{
+	struct fx *f = *state;
+	fx_open(f);
+	size_t sizes[] = { 0, 1, 4095, 16384, 100000, 1u << 20 };
+	uint8_t *v = malloc(1u << 20), *buf = malloc(1u << 20);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
+		for (size_t j = 0; j < sizes[i]; j++)
+			v[j] = (uint8_t)(j * 31 + i);
+		char k[8];
+		sprintf(k, "big%zu", i);
+		assert_int_equal(lkv_put(f->t, k, strlen(k), v, sizes[i], NULL), 0);
+	}
+	for (int round = 0; round < 2; round++) {
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++) {
+			for (size_t j = 0; j < sizes[i]; j++)
+				v[j] = (uint8_t)(j * 31 + i);
+			char k[8];
+			size_t vl;
+			sprintf(k, "big%zu", i);
+			assert_int_equal(lkv_get(f->t, k, strlen(k), buf, 1u << 20, &vl), 0);
+			assert_int_equal(vl, sizes[i]);
+			assert_memory_equal(buf, v, sizes[i] ? sizes[i] : 1 - 1);
+		}
+		fx_reopen(f);
+	}
+	free(v);
+	free(buf);
+}
+
+static void test_batch_atomic_across_trees(void **state)
+{
+	struct fx *f = *state;
+	fx_open(f);
+	lkv_tree *a = f->t, *b;
+	assert_int_equal(lkv_tree_open(f->s, "other", &b), 0);
+	assert_string_equal(lkv_tree_name(b), "other");
+	lkv_batch *bt = lkv_batch_new(f->s);
+	assert_int_equal(lkv_batch_put(bt, a, "x", 1, "1", 1), 0);
+	assert_int_equal(lkv_batch_put(bt, b, "x", 1, "2", 1), 0);
+	assert_int_equal(lkv_batch_put(bt, a, "y", 1, "first", 5), 0);
+	assert_int_equal(lkv_batch_put(bt, a, "y", 1, "last", 4), 0);   /* later wins */
+	assert_int_equal(lkv_batch_put(bt, a, "z", 1, "gone", 4), 0);
+	assert_int_equal(lkv_batch_delete(bt, a, "z", 1), 0);
+	uint64_t e = 0;
+	assert_int_equal(lkv_batch_commit(bt, &e), 0);
+	assert_true(e >= 1);
+	char buf[16];
+	size_t vl;
+	assert_int_equal(lkv_get(a, "y", 1, buf, sizeof(buf), &vl), 0);
+	assert_int_equal(vl, 4);
+	assert_memory_equal(buf, "last", 4);
+	assert_int_equal(lkv_get(a, "z", 1, buf, sizeof(buf), &vl), -ENOENT);
+	assert_int_equal(lkv_get(b, "x", 1, buf, sizeof(buf), &vl), 0);
+	/* the batch is reusable after commit */
+	assert_int_equal(lkv_batch_delete(bt, b, "x", 1), 0);
+	assert_int_equal(lkv_batch_commit(bt, NULL), 0);
+	assert_int_equal(lkv_get(b, "x", 1, buf, sizeof(buf), &vl), -ENOENT);
+	/* a tree of another store is refused */
+	assert_int_equal(lkv_batch_put(bt, NULL, "x", 1, "v", 1), -EINVAL);
+	lkv_batch_free(bt);
+	fx_reopen(f);
+	assert_int_equal(lkv_tree_open(f->s, "other", &b), 0);
+	assert_int_equal(lkv_get(b, "x", 1, buf, sizeof(buf), &vl), -ENOENT);
+	assert_int_equal(lkv_get(f->t, "x", 1, buf, sizeof(buf), &vl), 0);
+}
+
+/* ---- iteration ---- */
+
+static int scan(lkv_tree *t, const char *lo, const char *hi, unsigned flags, int *first,
+		int *last)
+{
+	lkv_iter *it;
+	assert_int_equal(lkv_iter_open(t, lo, lo ? strlen(lo) : 0, hi, hi ? strlen(hi) : 0,
+				       flags, &it), 0);
+	const void *k, *v;
+	size_t kl, vl;
+	int n = 0, r;
+	char prev[64] = "";
+	size_t prevl = 0;
+	while ((r = lkv_iter_next(it, &k, &kl, &v, &vl)) == 1) {
+		if (n) {
+			int c = memcmp(prev, k, kl < prevl ? kl : prevl);
+			if (!c)
+				c = prevl < kl ? -1 : 1;
+			assert_true(flags & LKV_REVERSE ? c > 0 : c < 0);
+		}
+		memcpy(prev, k, kl);
+		prevl = kl;
+		int i = atoi((const char *)k + 3);
+		if (!n)
+			*first = i;
+		*last = i;
+		n++;
+	}
+	assert_int_equal(r, 0);
+	lkv_iter_close(it);
+	return n;
+}
+
+static void test_iteration_bounds(void **state)
+{
+	struct fx *f = *state;
+	f->o.leaf_bytes = 512;            /* many leaves */
+	fx_open(f);
+	for (int i = 0; i < 2000; i += 2)
+		put(f->t, i, 0);
+	int a, b;
+	assert_int_equal(scan(f->t, NULL, NULL, 0, &a, &b), 1000);
+	assert_int_equal(a, 0);
+	assert_int_equal(b, 1998);
+	assert_int_equal(scan(f->t, NULL, NULL, LKV_REVERSE, &a, &b), 1000);
+	assert_int_equal(a, 1998);
+	assert_int_equal(b, 0);
+	/* [key00000100, key00000200): inclusive low, exclusive high */
+	assert_int_equal(scan(f->t, "key00000100", "key00000200", 0, &a, &b), 50);
+	assert_int_equal(a, 100);
+	assert_int_equal(b, 198);
+	assert_int_equal(scan(f->t, "key00000100", "key00000200", LKV_REVERSE, &a, &b), 50);
+	assert_int_equal(a, 198);
+	assert_int_equal(b, 100);
+	/* bounds between keys */
+	assert_int_equal(scan(f->t, "key00000101", "key00000199", 0, &a, &b), 49);
+	assert_int_equal(a, 102);
+	assert_int_equal(scan(f->t, "key00000101", "key00000199", LKV_REVERSE, &a, &b), 49);
+	assert_int_equal(a, 198);
+	assert_int_equal(b, 102);
+	/* empty ranges */
+	assert_int_equal(scan(f->t, "key00000101", "key00000102", 0, &a, &b), 0);
+	assert_int_equal(scan(f->t, "key00000101", "key00000102", LKV_REVERSE, &a, &b), 0);
+	assert_int_equal(scan(f->t, "zzz", NULL, 0, &a, &b), 0);
+	assert_int_equal(scan(f->t, NULL, "a", LKV_REVERSE, &a, &b), 0);
+	/* only one bound */
+	assert_int_equal(scan(f->t, "key00001990", NULL, 0, &a, &b), 5);
+	assert_int_equal(scan(f->t, NULL, "key00000010", LKV_REVERSE, &a, &b), 5);
+	assert_int_equal(a, 8);
+	/* prefix scans */
+	lkv_iter *it;
+	const void *k, *v;
+	size_t kl, vl;
+	int n = 0;
+	assert_int_equal(lkv_iter_prefix(f->t, "key000001", 9, 0, &it), 0);
+	while (lkv_iter_next(it, &k, &kl, &v, &vl) == 1)
+		n++;
+	lkv_iter_close(it);
+	assert_int_equal(n, 50);
+	n = 0;
+	assert_int_equal(lkv_iter_prefix(f->t, "key000001", 9, LKV_REVERSE, &it), 0);
+	while (lkv_iter_next(it, &k, &kl, &v, &vl) == 1)
+		n++;
+	lkv_iter_close(it);
+	assert_int_equal(n, 50);
+	/* a prefix ending in 0xff bytes */
+	assert_int_equal(lkv_put(f->t, "\xff\xff", 2, "a", 1, NULL), 0);
+	assert_int_equal(lkv_put(f->t, "\xff\xff\x01", 3, "b", 1, NULL), 0);
+	assert_int_equal(lkv_put(f->t, "\xfe", 1, "c", 1, NULL), 0);
+	n = 0;
+	assert_int_equal(lkv_iter_prefix(f->t, "\xff\xff", 2, 0, &it), 0);
+	while (lkv_iter_next(it, &k, &kl, &v, &vl) == 1)
+		n++;
+	lkv_iter_close(it);
+	assert_int_equal(n, 2);
+	assert_int_equal(lkv_iter_open(f->t, NULL, 0, NULL, 0, 0x80, &it), -EINVAL);
+}
+
+/* Iteration stays correct while the tree changes between calls. */
+static void test_iteration_under_change(void **state)
+{
+	struct fx *f = *state;
+	f->o.leaf_bytes = 512;
+	fx_open(f);
+	for (int i = 0; i < 1000; i++)
+		put(f->t, i, 0);
+	lkv_iter *it;
+	assert_int_equal(lkv_iter_open(f->t, NULL, 0, NULL, 0, 0, &it), 0);
+	const void *k, *v;
+	size_t kl, vl;
+	int n = 0, prev = -1;
+	while (lkv_iter_next(it, &k, &kl, &v, &vl) == 1) {
+		int i = atoi((const char *)k + 3);
+		assert_true(i > prev);
+		prev = i;
+		n++;
+		if (n == 100) {               /* delete ahead, insert behind */
+			for (int j = 500; j < 600; j++)
+				del(f->t, j);
+			for (int j = 0; j < 50; j++)
+				put(f->t, j, 1);
+		}
+	}
+	lkv_iter_close(it);
+	assert_int_equal(n, 900);
+}
+
+/* ---- epochs and durability ---- */
+
+static void test_epochs(void **state)
+{
+	struct fx *f = *state;
+	fx_open(f);
+	uint64_t e0 = lkv_epoch_current(f->s), e;
+	char k[] = "a";
+	assert_int_equal(lkv_put(f->t, k, 1, "1", 1, &e), 0);
+	assert_int_equal(e, e0);
+	assert_true(lkv_epoch_durable(f->s) < e);
+	assert_int_equal(lkv_flush(f->s, e), 0);
+	assert_true(lkv_epoch_durable(f->s) >= e);
+	assert_true(lkv_epoch_current(f->s) > e);
+	struct lkv_stats st;
+	lkv_stats(f->s, &st);
+	uint64_t flushes = st.flushes;
+	assert_int_equal(lkv_flush(f->s, e), 0);      /* already durable: no work */
+	lkv_stats(f->s, &st);
+	assert_int_equal(st.flushes, flushes);
+	assert_int_equal(lkv_flush(f->s, 0), 0);      /* nothing dirty: no write */
+	lkv_stats(f->s, &st);
+	assert_int_equal(st.flushes, flushes);
+}
+
+struct flusher_arg { lkv_store *s; lkv_tree *t; int id; };
+
+static void *flush_loop(void *p)
+{
+	struct flusher_arg *a = p;
+	for (int i = 0; i < 50; i++) {
+		char k[16];
+		uint64_t e;
+		int kl = sprintf(k, "t%d-%d", a->id, i);
+		if (lkv_put(a->t, k, kl, "v", 1, &e) || lkv_flush(a->s, e) ||
+		    lkv_epoch_durable(a->s) < e)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+/* Concurrent put+flush callers share commits. */
+static void test_group_commit(void **state)
+{
+	struct fx *f = *state;
+	fx_open(f);
+	pthread_t th[4];
+	struct flusher_arg a[4];
+	for (int i = 0; i < 4; i++) {
+		a[i] = (struct flusher_arg){ f->s, f->t, i };
+		pthread_create(&th[i], NULL, flush_loop, &a[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		void *r;
+		pthread_join(th[i], &r);
+		assert_null(r);
+	}
+	struct lkv_stats st;
+	lkv_stats(f->s, &st);
+	assert_true(st.flushes <= 200);
+	fx_reopen(f);
+	char buf[4];
+	size_t vl;
+	assert_int_equal(lkv_get(f->t, "t3-49", 5, buf, sizeof(buf), &vl), 0);
+}
+
+static void test_background_flusher(void **state)
+{
+	struct fx *f = *state;
+	f->o.flush_interval_ms = 10;
+	fx_open(f);
+	uint64_t e;
+	assert_int_equal(lkv_put(f->t, "k", 1, "v", 1, &e), 0);
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		if (lkv_epoch_durable(f->s) >= e)
+			break;
+		usleep(1000);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec - t0.tv_sec < 10);
+	assert_true(lkv_epoch_durable(f->s) >= e);
+}
+
+/* ---- memory bound ---- */
+
+static void test_eviction_and_bloom(void **state)
+{
+	struct fx *f = *state;
+	f->o.cache_bytes = 256 << 10;
+	f->o.dirty_bytes = 128 << 10;
+	f->o.leaf_bytes = 4096;
+	fx_open(f);
+	const int n = 20000;
+	for (int i = 0; i < n; i++)
+		put(f->t, (i * 7919) % n, 1);
+	assert_int_equal(lkv_flush(f->s, 0), 0);
+	struct lkv_stats st;
+	lkv_stats(f->s, &st);
+	assert_true(st.cache_bytes <= f->o.cache_bytes + 8 * f->o.leaf_bytes);
+	assert_true(st.evictions > 0);
+	assert_true(st.resident_leaves < st.leaves);
+	for (int i = 0; i < n; i += 7)
+		expect(f->t, i, 1);
+	lkv_stats(f->s, &st);
+	assert_true(st.cache_misses > 0);
+	assert_true(st.cache_bytes <= f->o.cache_bytes + 8 * f->o.leaf_bytes);
+	/* missing keys in evicted leaves are mostly answered by filters */
+	uint64_t reads = st.leaves_read;
+	char k[32], buf[8];
+	size_t vl;
+	for (int i = 0; i < 2000; i++) {
+		int kl = sprintf(k, "key%08d-missing", i * 9);
+		assert_int_equal(lkv_get(f->t, k, kl, buf, sizeof(buf), &vl), -ENOENT);
+	}
+	lkv_stats(f->s, &st);
+	assert_true(st.bloom_skips > 1000);
+	assert_true(st.leaves_read - reads < 400);
+	assert_int_equal(st.checksum_failures, 0);
+}
+
+static void test_split_merge_persist(void **state)
+{
+	struct fx *f = *state;
+	f->o.leaf_bytes = 1024;
+	fx_open(f);
+	for (int i = 0; i < 5000; i++)
+		put(f->t, i, 1);
+	struct lkv_stats st;
+	lkv_stats(f->s, &st);
+	uint64_t many = st.leaves;
+	assert_true(many > 100);
+	for (int i = 0; i < 5000; i++)
+		if (i % 50)
+			del(f->t, i);
+	lkv_stats(f->s, &st);
+	print_message("leaves %lu -> %lu\n", (unsigned long)many, (unsigned long)st.leaves);
+	assert_true(st.leaves < many / 4);
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < 5000; i++)
+			expect(f->t, i, i % 50 ? -1 : 1);
+		int a, b;
+		assert_int_equal(scan(f->t, NULL, NULL, 0, &a, &b), 100);
+		assert_int_equal(scan(f->t, NULL, NULL, LKV_REVERSE, &a, &b), 100);
+		fx_reopen(f);
+	}
+	for (int i = 0; i < 5000; i++)
+		del(f->t, i);
+	int a, b;
+	assert_int_equal(scan(f->t, NULL, NULL, 0, &a, &b), 0);
+	fx_reopen(f);
+	assert_int_equal(scan(f->t, NULL, NULL, 0, &a, &b), 0);
+	lkv_stats(f->s, &st);
+	assert_int_equal(st.leaves, 1);
+}
+
+static int count_files(const char *dir, const char *suffix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name), sl = strlen(suffix);
+		n += l >= sl && !strcmp(de->d_name + l - sl, suffix);
+	}
+	closedir(d);
+	return n;
+}
+
+/* Snapshots and log rollover keep recovery bounded and disk use finite. */
+static void test_snapshots_and_rollover(void **state)
+{
+	struct fx *f = *state;
+	f->o.snapshot_bytes = 64 << 10;
+	f->o.log_file_bytes = 32 << 10;
+	f->o.compression_level = 0;      /* predictable log growth */
+	f->o.leaf_bytes = 1024;
+	fx_open(f);
+	for (int round = 0; round < 60; round++) {
+		for (int i = 0; i < 200; i++)
+			put(f->t, i, round);
+		assert_int_equal(lkv_flush(f->s, 0), 0);
+	}
+	struct lkv_stats st;
+	lkv_stats(f->s, &st);
+	assert_true(st.snapshots >= 10);
+	assert_true(count_files(f->store, ".log") < 20);
+	assert_true(count_files(f->store, "snap-0000000000000000") == 0);
+	fx_reopen(f);
+	for (int i = 0; i < 200; i++)
+		expect(f->t, i, 59);
+}
+
+/* ---- opening ---- */
+
+static void test_open_errors(void **state)
+{
+	struct fx *f = *state;
+	struct lkv_options o = f->o;
+	lkv_store *s;
+	o.flags = 0;
+	assert_int_equal(lkv_open(f->store, &o, &s), -ENOENT);   /* no directory */
+	assert_int_equal(lkv_open(f->dir, &o, &s), -ENOENT);     /* empty: no store */
+	assert_non_null(strstr(f->log, "no store here"));
+	char path[160];
+	snprintf(path, sizeof(path), "%s/junk", f->dir);
+	FILE *j = fopen(path, "w");
+	fputs("hello", j);
+	fclose(j);
+	o.flags = LKV_CREATE;
+	assert_int_equal(lkv_open(f->dir, &o, &s), -ENOENT);     /* not ours: refuse */
+	assert_non_null(strstr(f->log, "not a larchkv store"));
+	o.leaf_bytes = 1;
+	assert_int_equal(lkv_open(f->store, &o, &s), -EINVAL);
+}
+
+static void test_lock_and_readonly(void **state)
+{
+	struct fx *f = *state;
+	fx_open(f);
+	put(f->t, 1, 1);
+	lkv_store *s2;
+	struct lkv_options o = f->o;
+	assert_int_equal(lkv_open(f->store, &o, &s2), -EBUSY);
+	assert_non_null(strstr(f->log, "in use"));
+	o.flags = LKV_READONLY;
+	assert_int_equal(lkv_open(f->store, &o, &s2), -EBUSY);
+	assert_int_equal(lkv_close(f->s), 0);
+	f->s = NULL;
+	assert_int_equal(lkv_open(f->store, &o, &s2), 0);
+	lkv_store *s3;
+	assert_int_equal(lkv_open(f->store, &o, &s3), 0);      /* readers share */
+	lkv_tree *t;
+	assert_int_equal(lkv_tree_open(s2, "missing", &t), -ENOENT);
+	assert_int_equal(lkv_tree_open(s2, "main", &t), 0);
+	expect(t, 1, 1);
+	assert_int_equal(lkv_put(t, "k", 1, "v", 1, NULL), -EROFS);
+	assert_int_equal(lkv_close(s3), 0);
+	assert_int_equal(lkv_close(s2), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_put_get_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_atomic_across_trees, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_iteration_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_iteration_under_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_epochs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_background_flusher, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_eviction_and_bloom, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_merge_persist, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshots_and_rollover, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_and_readonly, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
