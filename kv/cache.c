@@ -38,27 +38,22 @@ static lkv_file *files_find(lkv_store *s, uint32_t no)
 	return NULL;
 }
 
-/* A read handle on log file `no`, opened on first use. */
-int store_file_get(lkv_store *s, uint32_t no, lkv_file **out)
+/* Opens a read handle on log file `no` unless one is open. */
+static int store_file_open(lkv_store *s, uint32_t no)
 {
-	pthread_rwlock_rdlock(&s->files_mu);
-	*out = files_find(s, no);
-	pthread_rwlock_unlock(&s->files_mu);
-	if (*out)
-		return 0;
 	pthread_rwlock_wrlock(&s->files_mu);
 	int err = 0;
-	*out = files_find(s, no);
-	if (!*out) {
+	if (!files_find(s, no)) {
 		char name[32];
+		lkv_file *f;
 		log_name(name, no);
 		void *v = realloc(s->files, (s->nfiles + 1) * sizeof(*s->files));
-		err = v ? s->io->ops->open(s->io, name, LKV_IO_RDONLY, out) : -ENOMEM;
+		err = v ? s->io->ops->open(s->io, name, LKV_IO_RDONLY, &f) : -ENOMEM;
 		if (v)
 			s->files = v;
 		if (!err) {
 			s->files[s->nfiles].no = no;
-			s->files[s->nfiles++].f = *out;
+			s->files[s->nfiles++].f = f;
 		}
 	}
 	pthread_rwlock_unlock(&s->files_mu);
@@ -88,20 +83,28 @@ void store_files_close(lkv_store *s)
 	s->nfiles = 0;
 }
 
-/* Reads exactly len bytes at off of log file `file`; a short read is -EIO. */
+/*
+ * Reads exactly len bytes at off of log file `file`; a short read is -EIO.
+ * The handle is used under files_mu so that it cannot be closed meanwhile.
+ */
 int store_read_at(lkv_store *s, uint32_t file, uint64_t off, void *buf, size_t len)
 {
-	lkv_file *f;
-	int err = store_file_get(s, file, &f);
-	if (err)
-		return err;
-	pthread_rwlock_rdlock(&s->files_mu);   /* keeps f open while we read */
-	ssize_t n = s->io->ops->pread(f, buf, len, off);
-	pthread_rwlock_unlock(&s->files_mu);
-	if (n < 0)
-		return (int)n;
-	STAT_ADD(s, st_bread, (uint64_t)n);
-	return (size_t)n == len ? 0 : -EIO;
+	for (;;) {
+		pthread_rwlock_rdlock(&s->files_mu);
+		lkv_file *f = files_find(s, file);
+		ssize_t n = f ? s->io->ops->pread(f, buf, len, off) : 0;
+		pthread_rwlock_unlock(&s->files_mu);
+		if (!f) {
+			int err = store_file_open(s, file);
+			if (err)
+				return err;
+			continue;
+		}
+		if (n < 0)
+			return (int)n;
+		STAT_ADD(s, st_bread, (uint64_t)n);
+		return (size_t)n == len ? 0 : -EIO;
+	}
 }
 
 /* ---- the ring ---- */
@@ -272,8 +275,15 @@ static int cache_read_install(lkv_store *s, struct leaf *l, const struct leaf_lo
 		return -EUCLEAN;     /* never written yet not resident: a bug */
 	struct leaf_data *d;
 	int err = leaf_read(s, l, &loc, &d);
-	if (err)
-		return err;
+	if (err) {
+		/* a writer may have loaded, changed and flushed the leaf
+		 * meanwhile, and its old log file be gone: then the leaf is
+		 * resident now */
+		pthread_rwlock_rdlock(&t->lock);
+		bool resident = l->data != NULL;
+		pthread_rwlock_unlock(&t->lock);
+		return resident ? 0 : err;
+	}
 	STAT_ADD(s, st_misses, 1);
 	pthread_rwlock_wrlock(&t->lock);
 	if (!l->data && l->loc.off == loc.off && l->loc.file == loc.file) {

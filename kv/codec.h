@@ -135,8 +135,13 @@ static inline uint64_t rd_varint(struct rd *r)
 			return 0;
 		uint8_t c = *r->p++;
 		v |= (uint64_t)(c & 0x7f) << shift;
-		if (!(c & 0x80))
+		if (!(c & 0x80)) {
+			/* only the shortest encoding is valid, so that decoding
+			 * and re-encoding always give the same bytes */
+			if ((c == 0 && shift) || (shift == 63 && c > 1))
+				break;
 			return v;
+		}
 	}
 	r->bad = true;
 	return 0;

@@ -283,7 +283,6 @@ void cache_track(lkv_store *s, struct leaf *l);  /* recharge after a change */
 void cache_untrack(lkv_store *s, struct leaf *l);
 void cache_evict(lkv_store *s);
 int  store_read_at(lkv_store *s, uint32_t file, uint64_t off, void *buf, size_t len);
-int  store_file_get(lkv_store *s, uint32_t no, lkv_file **f);
 void store_files_close(lkv_store *s);
 void store_file_forget(lkv_store *s, uint32_t no);
 void log_name(char out[32], uint32_t no);

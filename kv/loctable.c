@@ -302,11 +302,13 @@ static int commit_walk(struct loctable *lt, const uint8_t *body, size_t len, boo
 	for (uint32_t i = 0; i < n && !err; i++) {
 		struct loc_ent *e;
 		err = loc_ent_decode(&r, &e);
-		if (!err && apply) {
+		if (err)
+			break;
+		if (apply) {
 			err = lt_put(lt, e);
 			continue;
 		}
-		if (!err && check)
+		if (check)
 			err = check(arg, e);
 		if (!err && !lt_tree_known(lt, e->tree_id, body, len))
 			err = -EUCLEAN;

@@ -263,6 +263,25 @@ int lkv_flush(lkv_store *s, uint64_t e)
 
 /* ---- stats ---- */
 
+struct disk_sum { lkv_store *s; uint64_t bytes; };
+
+/* Adds the size of one store file (log or snapshot) to the sum. */
+static int add_file_size(void *arg, const char *name)
+{
+	struct disk_sum *d = arg;
+	lkv_file *f;
+	uint64_t size;
+	size_t l = strlen(name);
+	if (strncmp(name, "snap-", 5) && (l < 4 || strcmp(name + l - 4, ".log")))
+		return 0;
+	if (d->s->io->ops->open(d->s->io, name, LKV_IO_RDONLY, &f))
+		return 0;
+	if (!d->s->io->ops->size(f, &size))
+		d->bytes += size;
+	d->s->io->ops->close(f);
+	return 0;
+}
+
 #define LD(f) atomic_load_explicit(&s->f, memory_order_relaxed)
 
 void lkv_stats(lkv_store *s, struct lkv_stats *st)
@@ -282,6 +301,8 @@ void lkv_stats(lkv_store *s, struct lkv_stats *st)
 	pthread_mutex_lock(&s->flush_mu);
 	for (size_t i = 0; i < s->lt.nfiles; i++)
 		st->live_bytes += s->lt.files[i].live;
-	st->disk_bytes = st->live_bytes;
 	pthread_mutex_unlock(&s->flush_mu);
+	struct disk_sum sum = { s, 0 };
+	s->io->ops->list(s->io, add_file_size, &sum);
+	st->disk_bytes = sum.bytes;
 }

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Writes seed inputs for fuzz_decode into argv[1]: real record framings,
+ * leaf bodies, commit and snapshot bodies and bloom filters, produced by
+ * the engine's own encoders.  Run by hand when a format changes:
+ *   build/tests/fuzz/make_corpus tests/fuzz/corpus
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+static void emit(const char *dir, const char *name, uint8_t sel, const void *p, size_t n)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	if (!f) {
+		perror(path);
+		return;
+	}
+	fputc(sel, f);
+	fwrite(p, 1, n, f);
+	fclose(f);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2)
+		return 2;
+	struct leaf_data *d = leaf_data_new();
+	char k[32], v[64];
+	for (int i = 0; i < 20; i++) {
+		int kl = snprintf(k, sizeof(k), "key%03d", i);
+		int vl = snprintf(v, sizeof(v), "value %d", i * i);
+		leaf_put(d, k, kl, v, vl, 0);
+	}
+	struct buf leaf = { 0 }, rec = { 0 }, zrec = { 0 }, commit = { 0 }, snap = { 0 };
+	leaf_encode(d, 3, 77, &leaf);
+	emit(argv[1], "leaf", 1, leaf.p, leaf.len);
+	uint64_t csum;
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	record_append(&rec, REC_LEAF, 5, leaf.p, leaf.len, c, 0, &csum);
+	emit(argv[1], "record-raw", 0, rec.p, rec.len);
+	record_append(&zrec, REC_LEAF, 5, leaf.p, leaf.len, c, 3, &csum);
+	emit(argv[1], "record-zstd", 0, zrec.p, zrec.len);
+
+	struct bloom b = { 0 };
+	bloom_build(&b, leaf.p, leaf.len, 10);
+	struct loc_ent e = { .leaf_id = 77, .tree_id = 3, .nkeys = 20,
+		.loc = { .file = 1, .len = rec.len, .off = 0, .csum = csum },
+		.low = (uint8_t *)"", .low_len = 0, .bloom = b };
+	buf_u64(&commit, 0);            /* prev */
+	buf_u64(&commit, 78);           /* next leaf id */
+	buf_u32(&commit, 4);            /* next tree id */
+	buf_u32(&commit, 1);            /* one tree */
+	buf_u32(&commit, 3);
+	buf_bytes(&commit, "main", 4);
+	buf_u32(&commit, 1);            /* one leaf */
+	loc_ent_encode(&e, &commit);
+	buf_u32(&commit, 1);            /* one deleted */
+	buf_u64(&commit, 12);
+	emit(argv[1], "commit", 2, commit.p, commit.len);
+
+	struct loctable lt;
+	loctable_init(&lt);
+	commit_apply(&lt, commit.p, commit.len, 1, 99, NULL, NULL);
+	snapshot_encode(&lt, &snap);
+	emit(argv[1], "snapshot", 3, snap.p, snap.len);
+	struct buf bl = { 0 };
+	bloom_encode(&b, &bl);
+	emit(argv[1], "bloom", 4, bl.p, bl.len);
+
+	loctable_free(&lt);
+	bloom_free(&b);
+	buf_free(&bl);
+	buf_free(&leaf);
+	buf_free(&rec);
+	buf_free(&zrec);
+	buf_free(&commit);
+	buf_free(&snap);
+	leaf_data_free(d);
+	ZSTD_freeCCtx(c);
+	return 0;
+}
