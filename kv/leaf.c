@@ -148,11 +148,11 @@ bool leaf_del(struct leaf_data *d, const void *k, size_t kl)
 	return true;
 }
 
-/* Copies every entry of src[from, to) into owned storage of dst (empty). */
+/* Appends copies of src's entries [from, to) to dst, in owned storage. */
 static int leaf_copy_range(struct leaf_data *dst, const struct leaf_data *src,
 			   uint32_t from, uint32_t to)
 {
-	if (ent_grow(dst, to - from))
+	if (ent_grow(dst, dst->n + (to - from)))
 		return -ENOMEM;
 	for (uint32_t i = from; i < to; i++) {
 		const struct leaf_ent *e = &src->e[i];

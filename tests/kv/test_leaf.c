@@ -131,6 +131,20 @@ static void test_split_absorb(void **state)
 	assert_int_equal(d->n, 1000);
 	assert_int_equal(d->bytes, total);
 	leaf_data_free(r);
+	/* absorbing into a leaf whose entry array is exactly full must grow
+	 * it (a merge once wrote past the end: caught under ASan) */
+	struct leaf_data *a = leaf_data_new(), *b = filled(5);
+	char k[8];
+	for (int i = 0; i < 16; i++) {
+		sprintf(k, "a%02d", i);
+		assert_int_equal(leaf_put(a, k, 3, "x", 1, 0), 0);
+	}
+	assert_int_equal(a->n, a->cap);
+	assert_int_equal(leaf_absorb(a, b), 0);
+	assert_int_equal(a->n, 21);
+	assert_memory_equal(a->e[20].k, "k000004", 7);
+	leaf_data_free(a);
+	leaf_data_free(b);
 	struct leaf_data *one = filled(1);
 	assert_int_equal(leaf_split(one, &r), -EINVAL);
 	leaf_data_free(one);
