@@ -11,6 +11,10 @@
  *      have moved the key meanwhile: if so unlock and go back to 2);
  *   4. check in to the current epoch, apply everything, split/merge the
  *      changed leaves, check out, unlock.
+ * Values of blob_threshold bytes or more are first appended to a blob
+ * segment (blob.c), before step 2; the leaf gets the reference, and the
+ * live blob bytes of each segment are adjusted in the same epoch as the
+ * entries that gain or lose a reference.
  * Readers take the tree lock shared, so they see a batch whole or not at
  * all; recovery does too, because a batch lives in exactly one epoch.
  * Nothing in steps 3-4 does I/O, so a seal never waits long for a writer.
@@ -27,6 +31,9 @@ struct op {
 	uint32_t kl, vl;
 	uint32_t seq;           /* position in the batch */
 	bool del;
+	uint8_t flags;          /* ENT_BLOB: the value is a reference */
+	bool cond;              /* apply only if the key still references expect */
+	struct blob_ref expect;
 };
 
 struct lkv_batch {
@@ -83,9 +90,14 @@ static int batch_add(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
 	if (b->arena.oom)
 		return -ENOMEM;
 	b->ops[b->n] = (struct op){ .t = t, .koff = koff, .voff = koff + kl,
-				    .kl = kl, .vl = vl, .seq = b->n, .del = del };
+				    .kl = kl, .vl = vl, .seq = (uint32_t)b->n, .del = del };
 	b->n++;
 	return 0;
+}
+
+size_t batch_size(const lkv_batch *b)
+{
+	return b->n;
 }
 
 int lkv_batch_put(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
@@ -97,6 +109,48 @@ int lkv_batch_put(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
 int lkv_batch_delete(lkv_batch *b, lkv_tree *t, const void *k, size_t kl)
 {
 	return batch_add(b, t, k, kl, NULL, 0, true);
+}
+
+/* GC: points key k at blob `to` if it still references blob `from`. */
+int batch_relocate(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
+		   const struct blob_ref *from, const struct blob_ref *to)
+{
+	uint8_t ref[BLOB_REF_LEN];
+	blob_ref_encode(to, ref);
+	int err = batch_add(b, t, k, kl, ref, sizeof(ref), false);
+	if (!err) {
+		struct op *o = &b->ops[b->n - 1];
+		o->flags = ENT_BLOB;
+		o->cond = true;
+		o->expect = *from;
+	}
+	return err;
+}
+
+/* Moves every large value of the batch to a blob segment. */
+static int batch_write_blobs(lkv_batch *b)
+{
+	lkv_store *s = b->s;
+	for (size_t i = 0; i < b->n; i++) {
+		struct op *o = &b->ops[i];
+		if (o->del || o->flags || !s->o.blob_threshold || o->vl < s->o.blob_threshold)
+			continue;
+		struct blob_ref r;
+		uint8_t ref[BLOB_REF_LEN];
+		int err = blob_write(s, o->t->id, b->arena.p + o->koff, o->kl,
+				     b->arena.p + o->voff, o->vl, &r);
+		if (err)
+			return err;
+		blob_ref_encode(&r, ref);
+		size_t at = b->arena.len;
+		buf_add(&b->arena, ref, sizeof(ref));
+		if (b->arena.oom)
+			return -ENOMEM;
+		o->voff = at;
+		o->vl = sizeof(ref);
+		o->flags = ENT_BLOB;
+	}
+	return 0;
 }
 
 /* ---- step 1: order ---- */
@@ -332,19 +386,44 @@ static int leaf_rebalance(lkv_store *s, struct lkv_tree *t, size_t pos, uint64_t
 	return 0;
 }
 
+static bool same_blob(const struct leaf_ent *e, const struct blob_ref *r)
+{
+	struct blob_ref cur;
+	return e && (e->flags & ENT_BLOB) && !blob_ref_decode(e->v, e->vl, &cur) &&
+	       cur.seg == r->seg && cur.off == r->off;
+}
+
+/* Accounts for a blob reference gained (+1) or lost (-1) in epoch e. */
+static int blob_account(lkv_store *s, const uint8_t *v, size_t vl, int sign, uint64_t e)
+{
+	struct blob_ref r;
+	if (blob_ref_decode(v, vl, &r))
+		return -EUCLEAN;
+	return epoch_seg_delta(s, r.seg, sign * (int64_t)r.len, e);
+}
+
 static int apply_op(lkv_batch *b, const struct op *o, uint64_t e, struct leaf **lp)
 {
 	struct lkv_tree *t = o->t;
 	const uint8_t *k = b->arena.p + o->koff;
 	struct leaf *l = t->v[tree_find(t, k, o->kl)];
+	bool found;
+	uint32_t i = leaf_search(l->data, k, o->kl, &found);
+	const struct leaf_ent *old = found ? &l->data->e[i] : NULL;
 	*lp = l;
+	if (o->cond && !same_blob(old, &o->expect))
+		return 0;            /* changed since GC looked: leave it */
 	int err = epoch_dirty(b->s, l, e);
+	if (!err && old && (old->flags & ENT_BLOB))
+		err = blob_account(b->s, old->v, old->vl, -1, e);
+	if (!err && (o->flags & ENT_BLOB))
+		err = blob_account(b->s, b->arena.p + o->voff, o->vl, 1, e);
 	if (err)
 		return err;
 	if (o->del)
 		leaf_del(l->data, k, o->kl);
 	else
-		err = leaf_put(l->data, k, o->kl, b->arena.p + o->voff, o->vl, 0);
+		err = leaf_put(l->data, k, o->kl, b->arena.p + o->voff, o->vl, o->flags);
 	return err;
 }
 
@@ -394,6 +473,8 @@ int lkv_batch_commit(lkv_batch *b, uint64_t *epoch)
 	if (!err)
 		err = backpressure(s);
 	batch_sort(b);
+	if (!err)
+		err = batch_write_blobs(b);
 	while (!err && b->n) {
 		err = pin_all(b);
 		if (err)
@@ -445,4 +526,24 @@ int lkv_put(lkv_tree *t, const void *k, size_t kl, const void *v, size_t vl, uin
 int lkv_delete(lkv_tree *t, const void *k, size_t kl, uint64_t *epoch)
 {
 	return one_op(t, k, kl, NULL, 0, true, epoch);
+}
+
+/*
+ * Marks resident leaf l dirty without changing it, so the next flush
+ * writes it again (GC moving leaves out of a mostly dead log file).  The
+ * caller holds a pin on l and no tree lock.
+ */
+int leaf_rewrite(lkv_store *s, struct leaf *l)
+{
+	int err = 0;
+	pthread_rwlock_wrlock(&l->tree->lock);
+	if (l->data && !l->dead_epoch) {
+		uint64_t e = epoch_enter(s);
+		err = epoch_dirty(s, l, e);
+		if (!err)
+			dirty_charge(s, l);
+		epoch_exit(s, e);
+	}
+	pthread_rwlock_unlock(&l->tree->lock);
+	return err;
 }

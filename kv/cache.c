@@ -30,28 +30,32 @@ void log_name(char out[32], uint32_t no)
 
 /* ---- open log files for reading ---- */
 
-static lkv_file *files_find(lkv_store *s, uint32_t no)
+static lkv_file *files_find(lkv_store *s, int kind, uint32_t no)
 {
 	for (size_t i = 0; i < s->nfiles; i++)
-		if (s->files[i].no == no)
+		if (s->files[i].no == no && s->files[i].kind == kind)
 			return s->files[i].f;
 	return NULL;
 }
 
-/* Opens a read handle on log file `no` unless one is open. */
-static int store_file_open(lkv_store *s, uint32_t no)
+/* Opens a read handle on a log file or segment unless one is open. */
+static int store_file_open(lkv_store *s, int kind, uint32_t no)
 {
 	pthread_rwlock_wrlock(&s->files_mu);
 	int err = 0;
-	if (!files_find(s, no)) {
+	if (!files_find(s, kind, no)) {
 		char name[32];
 		lkv_file *f;
-		log_name(name, no);
+		if (kind == FILE_LOG)
+			log_name(name, no);
+		else
+			blob_name(name, no);
 		void *v = realloc(s->files, (s->nfiles + 1) * sizeof(*s->files));
 		err = v ? s->io->ops->open(s->io, name, LKV_IO_RDONLY, &f) : -ENOMEM;
 		if (v)
 			s->files = v;
 		if (!err) {
+			s->files[s->nfiles].kind = kind;
 			s->files[s->nfiles].no = no;
 			s->files[s->nfiles++].f = f;
 		}
@@ -60,12 +64,12 @@ static int store_file_open(lkv_store *s, uint32_t no)
 	return err;
 }
 
-/* Closes the read handle of a log file about to be deleted. */
-void store_file_forget(lkv_store *s, uint32_t no)
+/* Closes the read handle of a file about to be deleted. */
+void store_file_forget(lkv_store *s, int kind, uint32_t no)
 {
 	pthread_rwlock_wrlock(&s->files_mu);
 	for (size_t i = 0; i < s->nfiles; i++) {
-		if (s->files[i].no != no)
+		if (s->files[i].no != no || s->files[i].kind != kind)
 			continue;
 		s->io->ops->close(s->files[i].f);
 		s->files[i] = s->files[--s->nfiles];
@@ -84,18 +88,19 @@ void store_files_close(lkv_store *s)
 }
 
 /*
- * Reads exactly len bytes at off of log file `file`; a short read is -EIO.
- * The handle is used under files_mu so that it cannot be closed meanwhile.
+ * Reads exactly len bytes at off of a log file or segment; a short read is
+ * -EIO.  The handle is used under files_mu (shared: reads run in parallel)
+ * so that it cannot be closed meanwhile.
  */
-int store_read_at(lkv_store *s, uint32_t file, uint64_t off, void *buf, size_t len)
+int store_read_at(lkv_store *s, int kind, uint32_t no, uint64_t off, void *buf, size_t len)
 {
 	for (;;) {
 		pthread_rwlock_rdlock(&s->files_mu);
-		lkv_file *f = files_find(s, file);
+		lkv_file *f = files_find(s, kind, no);
 		ssize_t n = f ? s->io->ops->pread(f, buf, len, off) : 0;
 		pthread_rwlock_unlock(&s->files_mu);
 		if (!f) {
-			int err = store_file_open(s, file);
+			int err = store_file_open(s, kind, no);
 			if (err)
 				return err;
 			continue;
@@ -211,7 +216,8 @@ static int leaf_read(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
 	if (!rec)
 		return -ENOMEM;
 	struct rec_hdr h;
-	int err = store_read_at(s, loc->file, loc->off, rec, loc->len);
+	int err = store_read_at(s, FILE_LOG, loc->file, loc->off, rec, loc->len);
+	bool bad_bytes = !err;            /* from here on a failure is the data's */
 	if (!err && (record_parse_header(rec, &h) || h.type != REC_LEAF ||
 		     h.csum != loc->csum || REC_HDR + (uint64_t)h.stored_len != loc->len))
 		err = -EIO;
@@ -228,10 +234,12 @@ static int leaf_read(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
 	if (err) {
 		char name[32];
 		log_name(name, loc->file);
-		STAT_ADD(s, st_csum, 1);
+		if (bad_bytes)
+			STAT_ADD(s, st_csum, 1);
 		store_log(s, LKV_LOG_ERR, "leaf %" PRIu64 " of tree '%s' at %s offset %" PRIu64
 			  ": %s", l->id, l->tree->name, name, loc->off,
-			  err == -EIO ? "checksum mismatch or short read" : "malformed leaf");
+			  !bad_bytes ? strerror(-err) : err == -EIO ?
+			  "checksum mismatch or not the expected record" : "malformed leaf");
 		return -EIO;
 	}
 	STAT_ADD(s, st_read, 1);

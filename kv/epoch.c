@@ -132,6 +132,29 @@ int epoch_add_tree(lkv_store *s, struct lkv_tree *t, uint64_t e)
 	return v ? 0 : -ENOMEM;
 }
 
+/* Records that epoch e changed the live blob bytes of segment seg. */
+int epoch_seg_delta(lkv_store *s, uint32_t seg, int64_t bytes, uint64_t e)
+{
+	pthread_mutex_lock(&s->ep_mu);
+	struct flush_set *fs = &s->sets[e & 1];
+	struct seg_delta *d = NULL;
+	for (size_t i = fs->nsegd; i-- > 0 && !d;)
+		if (fs->segd[i].seg == seg)
+			d = &fs->segd[i];
+	if (!d) {
+		struct seg_delta *v = grow(fs->segd, &fs->segdcap, fs->nsegd, sizeof(*v));
+		if (v) {
+			fs->segd = v;
+			d = &v[fs->nsegd++];
+			*d = (struct seg_delta){ .seg = seg };
+		}
+	}
+	if (d)
+		d->bytes += bytes;
+	pthread_mutex_unlock(&s->ep_mu);
+	return d ? 0 : -ENOMEM;
+}
+
 /* Whether the current epoch has changes to flush. */
 bool epoch_has_work(lkv_store *s)
 {
@@ -143,7 +166,7 @@ bool epoch_has_work(lkv_store *s)
 
 bool flush_set_empty(const struct flush_set *fs)
 {
-	return !fs->n && !fs->ndead && !fs->ntrees;
+	return !fs->n && !fs->ndead && !fs->ntrees && !fs->nsegd;
 }
 
 void flush_set_free(struct flush_set *fs)
@@ -153,6 +176,7 @@ void flush_set_free(struct flush_set *fs)
 	free(fs->leaves);
 	free(fs->dead);
 	free(fs->trees);
+	free(fs->segd);
 	*fs = (struct flush_set){ 0 };
 }
 

@@ -161,6 +161,11 @@ static void commit_end(struct flush_ctx *c, const struct flush_set *fs, size_t c
 	buf_u32(&c->commit, fs->ndead);
 	for (size_t i = 0; i < fs->ndead; i++)
 		buf_u64(&c->commit, fs->dead[i]);
+	buf_u32(&c->commit, fs->nsegd);
+	for (size_t i = 0; i < fs->nsegd; i++) {
+		buf_u32(&c->commit, fs->segd[i].seg);
+		buf_u64(&c->commit, (uint64_t)fs->segd[i].bytes);
+	}
 }
 
 /* Writes the records of a sealed epoch and makes them durable. */
@@ -168,7 +173,9 @@ static int flush_write(struct flush_ctx *c, struct flush_set *fs, uint64_t *comm
 {
 	lkv_store *s = c->s;
 	bool fresh = s->log == NULL;
-	int err = fresh ? log_open_append(s, s->lt.log_file, s->lt.log_off) : 0;
+	int err = blob_sync(s);          /* referenced blobs durable first */
+	if (!err && fresh)
+		err = log_open_append(s, s->lt.log_file, s->lt.log_off);
 	c->out_off = s->lt.log_off;
 	commit_begin(c, fs);
 	size_t count_at = c->commit.len - 4;
@@ -207,6 +214,14 @@ static int flush_publish(struct flush_ctx *c, uint64_t commit_csum)
 		return err;
 	s->since_snapshot += c->out_off - s->lt.log_off;
 	s->lt.log_off = c->out_off;
+	struct lt_file *lf = loctable_log(&s->lt, s->lt.log_file);
+	if (lf)
+		lf->size = c->out_off;
+	uint64_t end;
+	uint32_t seg = blob_current(s, &end);
+	struct lt_file *sf = seg ? loctable_seg(&s->lt, seg) : NULL;
+	if (sf)
+		sf->size = end;
 	for (size_t i = 0; i < c->nw; i++) {
 		struct written *w = &c->w[i];
 		struct leaf *l = w->l;
@@ -237,9 +252,16 @@ static void mark_durable(lkv_store *s, uint64_t e)
 	pthread_mutex_unlock(&s->ep_mu);
 }
 
-/* Seals the current epoch and makes it durable.  Caller holds flush_mu. */
+/*
+ * Seals the current epoch and makes it durable.  Caller holds flush_mu.
+ * Never after a failed flush: an epoch is durable only if every earlier
+ * one is, and the failed one is not.
+ */
 static int flush_one(lkv_store *s)
 {
+	int failed = atomic_load(&s->failed);
+	if (failed)
+		return failed;
 	uint64_t t0 = now_ns();
 	struct flush_set fs;
 	struct flush_ctx c = { .s = s };
@@ -349,7 +371,7 @@ static void drop_obsolete(lkv_store *s)
 		char tail;
 		if (sscanf(ns.v[i], "%8u.lo%c", &no, &tail) == 2 && tail == 'g' &&
 		    no < s->keep_log_from && !loctable_file_live(&s->lt, no)) {
-			store_file_forget(s, no);
+			store_file_forget(s, FILE_LOG, no);
 			if (s->io->ops->unlink(s->io, ns.v[i]))
 				store_log(s, LKV_LOG_WARN, "cannot delete obsolete file %s",
 					  ns.v[i]);
@@ -413,9 +435,22 @@ int snapshot_write(lkv_store *s)
 
 /* ---- the background flusher ---- */
 
+/* Runs a bounded GC pass when gc_interval_ms has passed since the last. */
+static void maybe_gc(lkv_store *s)
+{
+	uint64_t now = now_ns();
+	if (!s->o.gc_interval_ms || now - s->gc_last_ns < s->o.gc_interval_ms * 1000000ull)
+		return;
+	s->gc_last_ns = now;
+	int err = gc_pass(s, false);
+	if (err && err != atomic_load(&s->failed))
+		store_log(s, LKV_LOG_WARN, "background GC: %s", strerror(-err));
+}
+
 static void *flusher_main(void *arg)
 {
 	lkv_store *s = arg;
+	s->gc_last_ns = now_ns();
 	pthread_mutex_lock(&s->bg_mu);
 	while (!s->bg_stop) {
 		if (!s->bg_kick) {
@@ -435,6 +470,7 @@ static void *flusher_main(void *arg)
 		pthread_mutex_unlock(&s->bg_mu);
 		if (epoch_has_work(s))
 			flush_through(s, 0);
+		maybe_gc(s);
 		pthread_mutex_lock(&s->bg_mu);
 	}
 	pthread_mutex_unlock(&s->bg_mu);

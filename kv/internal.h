@@ -110,7 +110,11 @@ struct flush_set {
 	size_t ndead, deadcap;
 	struct lkv_tree **trees;          /* trees it created */
 	size_t ntrees, treecap;
+	struct seg_delta *segd;           /* live blob bytes it added/removed */
+	size_t nsegd, segdcap;
 };
+
+struct seg_delta { uint32_t seg; int64_t bytes; };
 
 /* ---- the durable location table (loctable.c) ---- */
 struct loc_ent {
@@ -124,7 +128,7 @@ struct loc_ent {
 };
 
 struct lt_tree { uint32_t id; char *name; };
-struct lt_file { uint32_t no; uint64_t live; };
+struct lt_file { uint32_t no; uint64_t live, size; };   /* size: not persisted */
 
 struct loctable {
 	struct loc_ent **slot;            /* open addressing on leaf_id */
@@ -133,6 +137,8 @@ struct loctable {
 	size_t ntrees;
 	struct lt_file *files;            /* live leaf bytes per log file */
 	size_t nfiles;
+	struct lt_file *segs;             /* live blob bytes per segment */
+	size_t nsegs;
 	uint64_t epoch;                   /* last epoch applied */
 	uint64_t chain;                   /* checksum of the last commit applied */
 	uint64_t next_leaf_id;
@@ -184,17 +190,33 @@ struct lkv_store {
 	atomic_size_t cache_bytes, dirty_bytes;
 	atomic_size_t resident, nleaves;  /* leaves on the ring; in indexes */
 
-	/* open log files for reading */
+	/* open log files and segments for reading */
 	pthread_rwlock_t files_mu;
-	struct { uint32_t no; lkv_file *f; } *files;
+	struct { uint8_t kind; uint32_t no; lkv_file *f; } *files;
 	size_t nfiles;
 	lkv_file *log;                    /* the file being appended (flush_mu) */
 	uint32_t log_no;
 
+	/* blob segments (blob_mu) */
+	pthread_mutex_t blob_mu;
+	pthread_cond_t blob_cv;           /* appends in flight finished */
+	lkv_file *seg;                    /* being appended; NULL until needed */
+	uint32_t seg_no;                  /* its number (highest in use) */
+	uint64_t seg_end;                 /* reserved end */
+	unsigned seg_writers;             /* appends in flight */
+	bool seg_dirty, seg_new;          /* needs sync; needs a directory sync */
+	lkv_file **seg_unsynced;          /* rolled over, not yet synced */
+	size_t nseg_unsynced;
+
+	/* GC */
+	pthread_mutex_t gc_mu;            /* one GC pass at a time */
+	uint64_t gc_last_ns;
+
 	/* stats (relaxed atomics) */
 	atomic_uint_fast64_t st_hits, st_misses, st_bloom, st_read, st_written,
 		st_evict, st_bread, st_bwritten, st_raw, st_flushes, st_flush_ns,
-		st_flush_max, st_snaps, st_csum;
+		st_flush_max, st_snaps, st_csum, st_blob_written, st_blob_read,
+		st_gc_runs, st_gc_moved;
 };
 
 #define STAT_ADD(s, f, n) atomic_fetch_add_explicit(&(s)->f, (n), memory_order_relaxed)
@@ -256,6 +278,9 @@ void loctable_init(struct loctable *lt);
 void loctable_free(struct loctable *lt);
 struct loc_ent *loctable_get(const struct loctable *lt, uint64_t id);
 uint64_t loctable_file_live(const struct loctable *lt, uint32_t file);
+struct lt_file *loctable_seg(struct loctable *lt, uint32_t no);  /* adds it */
+struct lt_file *loctable_log(struct loctable *lt, uint32_t no);  /* adds it */
+void loctable_seg_drop(struct loctable *lt, uint32_t no);
 /* Commit bodies and snapshot bodies share the entry encoding. */
 void loc_ent_encode(const struct loc_ent *e, struct buf *out);
 /* check (may be NULL) vets every leaf location before anything applies. */
@@ -277,15 +302,57 @@ void leaf_ref(struct leaf *l);
 void leaf_unref(struct leaf *l);
 
 /* ---- cache.c ---- */
+#define FILE_LOG  0
+#define FILE_BLOB 1
 int  cache_load(lkv_store *s, struct leaf *l);   /* resident and pinned */
 void cache_release(struct leaf *l);
 void cache_track(lkv_store *s, struct leaf *l);  /* recharge after a change */
 void cache_untrack(lkv_store *s, struct leaf *l);
 void cache_evict(lkv_store *s);
-int  store_read_at(lkv_store *s, uint32_t file, uint64_t off, void *buf, size_t len);
+int  store_read_at(lkv_store *s, int kind, uint32_t no, uint64_t off, void *buf, size_t len);
 void store_files_close(lkv_store *s);
-void store_file_forget(lkv_store *s, uint32_t no);
+void store_file_forget(lkv_store *s, int kind, uint32_t no);
 void log_name(char out[32], uint32_t no);
+
+/* ---- blob.c ---- */
+#define BLOB_REF_LEN 31
+struct blob_ref {
+	uint32_t seg;
+	uint64_t off;
+	uint32_t len;         /* whole record */
+	uint32_t raw_len;     /* the value */
+	uint8_t codec;
+	uint16_t klen;
+	uint64_t csum;        /* the record's header checksum */
+};
+void blob_ref_encode(const struct blob_ref *r, uint8_t out[BLOB_REF_LEN]);
+int  blob_ref_decode(const uint8_t *p, size_t n, struct blob_ref *r);
+void blob_name(char out[32], uint32_t no);
+int  blob_write(lkv_store *s, uint32_t tree_id, const void *k, size_t kl, const void *v,
+		size_t vl, struct blob_ref *r);
+int  blob_copy(lkv_store *s, const uint8_t *rec, size_t len, const struct blob_ref *old,
+	       struct blob_ref *r);
+int  blob_sync(lkv_store *s);
+uint32_t blob_current(lkv_store *s, uint64_t *end);
+int  blob_read(lkv_store *s, const struct blob_ref *r, uint64_t off, void *buf, size_t len);
+int  blob_read_record(lkv_store *s, const struct blob_ref *r, uint8_t **rec);
+int  blob_next(lkv_store *s, uint32_t no, uint64_t size, uint64_t *off, uint32_t *tree_id,
+	       uint8_t key[LKV_KEY_MAX], struct blob_ref *r);
+
+/* ---- batch.c ---- */
+int  batch_relocate(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
+		    const struct blob_ref *from, const struct blob_ref *to);
+int  leaf_rewrite(lkv_store *s, struct leaf *l);
+size_t batch_size(const lkv_batch *b);
+
+/* ---- iter.c ---- */
+/* The stored entry of key k: its flags and value bytes as they are in the
+ * leaf (a blob reference is not followed). */
+int  tree_get_raw(lkv_tree *t, const void *k, size_t kl, uint8_t *flags, void *buf,
+		  size_t cap, size_t *vl);
+
+/* ---- gc.c ---- */
+int  gc_pass(lkv_store *s, bool forced);
 
 /* ---- epoch.c ---- */
 uint64_t epoch_enter(lkv_store *s);
@@ -294,6 +361,7 @@ int  epoch_dirty(lkv_store *s, struct leaf *l, uint64_t e);
 int  epoch_dead(lkv_store *s, struct leaf *l, uint64_t e);
 int  epoch_add_tree(lkv_store *s, struct lkv_tree *t, uint64_t e);
 bool epoch_has_work(lkv_store *s);
+int  epoch_seg_delta(lkv_store *s, uint32_t seg, int64_t bytes, uint64_t e);
 uint64_t epoch_seal(lkv_store *s, struct flush_set *out);
 void flush_set_free(struct flush_set *fs);
 bool flush_set_empty(const struct flush_set *fs);

@@ -6,6 +6,11 @@
  * For an evicted leaf it first asks the leaf's bloom filter (a "no" ends the
  * lookup without I/O), else it drops the lock, loads the leaf and retries.
  *
+ * A value stored as a blob is read after the tree lock is dropped, from the
+ * reference copied under it.  GC may move the blob meanwhile and delete its
+ * segment once that move is durable; a read that then fails looks the key
+ * up again and retries while the reference keeps changing.
+ *
  * An iterator copies the matching entries of one leaf at a time into its
  * own buffer under the read lock, then returns them without holding any
  * lock.  It resumes from the last key it returned (not from a leaf
@@ -17,28 +22,53 @@
 
 #include "internal.h"
 
-int lkv_get(lkv_tree *t, const void *k, size_t kl, void *buf, size_t cap, size_t *vlen)
+/*
+ * Looks key k up; on a hit copies bytes [off, off + len) of the value (as
+ * far as it reaches) into buf, sets *vlen to the value's full length and
+ * returns the number of bytes copied.  -ENOENT when absent.
+ */
+static ssize_t get_range(lkv_tree *t, const void *k, size_t kl, uint64_t off, void *buf,
+			 size_t len, size_t *vlen, uint8_t *raw_flags)
 {
 	lkv_store *s = t->s;
 	struct leaf *held = NULL;   /* loaded by the previous round, pinned */
-	int ret = -ENOENT;
+	struct blob_ref ref, tried = { 0 };
+	ssize_t ret = -ENOENT;
 	if (kl > LKV_KEY_MAX)
 		return -EINVAL;
 	for (;;) {
 		pthread_rwlock_rdlock(&t->lock);
 		struct leaf *l = t->v[tree_find(t, k, kl)];
 		if (l->data) {
-			bool found;
+			bool found, blob = false;
 			uint32_t i = leaf_search(l->data, k, kl, &found);
+			ret = found ? 0 : -ENOENT;
 			if (found) {
 				const struct leaf_ent *e = &l->data->e[i];
-				memcpy(buf, e->v, e->vl < cap ? e->vl : cap);
-				*vlen = e->vl;
+				blob = (e->flags & ENT_BLOB) && !raw_flags;
+				if (raw_flags)
+					*raw_flags = e->flags;
+				if (blob && blob_ref_decode(e->v, e->vl, &ref))
+					ret = -EIO;
+				*vlen = blob ? ref.raw_len : e->vl;
+				size_t n = off >= *vlen ? 0 : *vlen - off < len ? *vlen - off : len;
+				if (!blob && n)
+					memcpy(buf, e->v + off, n);
+				if (!ret)
+					ret = (ssize_t)n;
 			}
 			atomic_store_explicit(&l->clock_ref, 1, memory_order_relaxed);
 			pthread_rwlock_unlock(&t->lock);
 			STAT_ADD(s, st_hits, 1);
-			ret = found ? 0 : -ENOENT;
+			if (blob && ret > 0) {
+				int err = blob_read(s, &ref, off, buf, (size_t)ret);
+				bool moved = ref.seg != tried.seg || ref.off != tried.off;
+				tried = ref;
+				if (err && moved && err != -ENOMEM)
+					continue;        /* GC may have moved it: look again */
+				if (err)
+					ret = err;
+			}
 			break;
 		}
 		if (!bloom_may_contain(&l->bloom, k, kl)) {
@@ -51,16 +81,36 @@ int lkv_get(lkv_tree *t, const void *k, size_t kl, void *buf, size_t cap, size_t
 		if (held)
 			cache_release(held);
 		held = NULL;
-		ret = cache_load(s, l);
-		if (ret) {
+		int err = cache_load(s, l);
+		if (err) {
 			leaf_unref(l);
-			return ret;
+			return err;
 		}
 		held = l;
 	}
 	if (held)
 		cache_release(held);
 	return ret;
+}
+
+int lkv_get(lkv_tree *t, const void *k, size_t kl, void *buf, size_t cap, size_t *vlen)
+{
+	ssize_t n = get_range(t, k, kl, 0, buf, cap, vlen, NULL);
+	return n < 0 ? (int)n : 0;
+}
+
+int tree_get_raw(lkv_tree *t, const void *k, size_t kl, uint8_t *flags, void *buf,
+		 size_t cap, size_t *vl)
+{
+	ssize_t n = get_range(t, k, kl, 0, buf, cap, vl, flags);
+	return n < 0 ? (int)n : 0;
+}
+
+ssize_t lkv_get_range(lkv_tree *t, const void *k, size_t kl, uint64_t off, void *buf,
+		      size_t len, size_t *vlen)
+{
+	size_t dummy;
+	return get_range(t, k, kl, off, buf, len, vlen ? vlen : &dummy, NULL);
 }
 
 /* ---- iterators ---- */
@@ -72,8 +122,9 @@ struct lkv_iter {
 	bool has_hi;
 	struct buf pos;           /* resume point: forward >= pos, reverse < pos */
 	bool has_pos;
-	struct buf items;         /* copied entries: varint kl, vl, key, value */
+	struct buf items;         /* copied entries: u8 flags, varint kl, vl, key, value */
 	size_t at;                /* read offset in items */
+	struct buf val;           /* the current value when it is a blob */
 };
 
 int lkv_iter_open(lkv_tree *t, const void *lo, size_t lo_len, const void *hi,
@@ -138,6 +189,7 @@ void lkv_iter_close(lkv_iter *it)
 	buf_free(&it->hi);
 	buf_free(&it->pos);
 	buf_free(&it->items);
+	buf_free(&it->val);
 	free(it);
 }
 
@@ -150,6 +202,7 @@ static bool in_bounds(const lkv_iter *it, const struct leaf_ent *e)
 
 static void copy_ent(lkv_iter *it, const struct leaf_ent *e)
 {
+	buf_u8(&it->items, e->flags);
 	buf_varint(&it->items, e->kl);
 	buf_varint(&it->items, e->vl);
 	buf_add(&it->items, e->k, e->kl);
@@ -237,6 +290,26 @@ static int refill(lkv_iter *it)
 	return err;
 }
 
+/* Reads the blob a copied reference names into it->val. */
+static int iter_blob(lkv_iter *it, const void *k, size_t kl, const uint8_t *v, size_t vl)
+{
+	struct blob_ref r;
+	if (blob_ref_decode(v, vl, &r))
+		return -EIO;
+	it->val.len = 0;
+	if (!buf_reserve(&it->val, r.raw_len ? r.raw_len : 1))
+		return -ENOMEM;
+	int err = blob_read(it->t->s, &r, 0, it->val.p, r.raw_len);
+	if (err && err != -ENOMEM) {
+		/* moved by GC since the copy? then the tree has the new place */
+		size_t len;
+		ssize_t n = get_range(it->t, k, kl, 0, it->val.p, r.raw_len, &len, NULL);
+		err = n < 0 ? (int)n : len == r.raw_len ? 0 : -EIO;
+	}
+	it->val.len = r.raw_len;
+	return err;
+}
+
 int lkv_iter_next(lkv_iter *it, const void **k, size_t *kl, const void **v, size_t *vl)
 {
 	if (it->at >= it->items.len) {
@@ -247,10 +320,18 @@ int lkv_iter_next(lkv_iter *it, const void **k, size_t *kl, const void **v, size
 			return 0;
 	}
 	struct rd r = rd_init(it->items.p + it->at, it->items.len - it->at);
+	uint8_t flags = rd_u8(&r);
 	*kl = rd_varint(&r);
 	*vl = rd_varint(&r);
 	*k = rd_take(&r, *kl);
 	*v = rd_take(&r, *vl);
 	it->at = r.p - it->items.p;
+	if (flags & ENT_BLOB) {
+		int err = iter_blob(it, *k, *kl, *v, *vl);
+		if (err)
+			return err;
+		*v = it->val.p;
+		*vl = it->val.len;
+	}
 	return 1;
 }

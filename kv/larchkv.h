@@ -95,6 +95,10 @@ struct lkv_options {
 	unsigned bloom_bits;         /* bloom bits per key; 0 = no filters */
 	uint64_t snapshot_bytes;     /* log growth between table snapshots */
 	uint64_t log_file_bytes;     /* a log file rolls over past this */
+	size_t   blob_threshold;     /* values this big go to blob segments; 0 never */
+	uint64_t blob_segment_bytes; /* a segment rolls over past this */
+	unsigned gc_live_percent;    /* files less live than this are reclaimed */
+	unsigned gc_interval_ms;     /* background GC period; 0 = only lkv_gc */
 	lkv_io  *io;                 /* NULL: POSIX files; else borrowed */
 	/* Where messages go (default: stderr).  Each message names the store
 	 * directory, the file and offset where one is involved, and the cause. */
@@ -128,6 +132,13 @@ const char *lkv_tree_name(const lkv_tree *t);
  * length.  -ENOENT when the key is absent. */
 int  lkv_get(lkv_tree *t, const void *key, size_t klen,
 	     void *buf, size_t cap, size_t *vlen);
+
+/* Copies bytes [off, off + len) of the value, as far as it reaches, into
+ * buf; returns the count copied and sets *vlen (may be NULL) to the full
+ * length.  A large uncompressed value is read only where the range lies.
+ * -ENOENT when the key is absent. */
+ssize_t lkv_get_range(lkv_tree *t, const void *key, size_t klen, uint64_t off,
+		      void *buf, size_t len, size_t *vlen);
 
 /* Single-operation batches.  *epoch (may be NULL) receives the epoch the
  * change was stamped with. */
@@ -177,6 +188,11 @@ uint64_t lkv_epoch_durable(lkv_store *s);
  * callers share one commit.  Returns at once when it already is. */
 int  lkv_flush(lkv_store *s, uint64_t e);
 
+/* Reclaims disk space now: empties every segment and log file that holds
+ * dead bytes, makes that durable and deletes the emptied files.  (A bounded
+ * pass also runs in the background every gc_interval_ms.) */
+int  lkv_gc(lkv_store *s);
+
 /* ------------------------------------------------------------------------
  * Stats (a consistent-enough copy of counters; all monotone except the
  * gauges marked so).
@@ -194,8 +210,11 @@ struct lkv_stats {
 	uint64_t cache_bytes, dirty_bytes;
 	uint64_t leaves, resident_leaves;
 	uint64_t epoch, durable_epoch;
-	uint64_t disk_bytes;                 /* log + snapshot files */
-	uint64_t live_bytes;                 /* leaf images still referenced */
+	uint64_t disk_bytes;                 /* logs, segments and snapshots */
+	uint64_t live_bytes;                 /* leaf and blob records referenced */
+	uint64_t blob_live_bytes, blob_disk_bytes, segments;
+	uint64_t blob_bytes_written, blob_bytes_read;
+	uint64_t gc_runs, gc_bytes_moved;
 };
 
 void lkv_stats(lkv_store *s, struct lkv_stats *st);

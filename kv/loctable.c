@@ -18,12 +18,19 @@
  *   u32 n, n × { u32 tree id, varint+bytes name }     trees created
  *   u32 n, n × location entry                         leaves written
  *   u32 n, n × u64 leaf id                             leaves deleted
+ *   u32 n, n × { u32 segment, u64 change }  live blob bytes gained (two's
+ *       complement: lost) in each segment
  *
  * Snapshot body (REC_SNAPSHOT, in file snap-<epoch as 16 hex digits>):
  *   u64 epoch, u64 chain, u64 next leaf id, u32 next tree id,
  *   u32 log file, u64 log offset   (where replay of later commits starts)
  *   u32 n, n × { u32 tree id, varint+bytes name }
  *   u64 n, n × location entry
+ *   u32 n, n × { u32 segment, u64 live blob bytes }
+ *
+ * Live bytes are exact: a log file's are the lengths of the leaf records
+ * the table points into it, a segment's the lengths of the blob records
+ * that some committed entry references.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -56,6 +63,7 @@ void loctable_free(struct loctable *lt)
 		free(lt->trees[i].name);
 	free(lt->trees);
 	free(lt->files);
+	free(lt->segs);
 	loctable_init(lt);
 }
 
@@ -99,17 +107,36 @@ static int lt_grow(struct loctable *lt)
 	return 0;
 }
 
-static struct lt_file *lt_file(struct loctable *lt, uint32_t no)
+static struct lt_file *lt_find(struct lt_file **v, size_t *n, uint32_t no, bool add)
 {
-	for (size_t i = 0; i < lt->nfiles; i++)
-		if (lt->files[i].no == no)
-			return &lt->files[i];
-	struct lt_file *f = realloc(lt->files, (lt->nfiles + 1) * sizeof(*f));
+	for (size_t i = 0; i < *n; i++)
+		if ((*v)[i].no == no)
+			return &(*v)[i];
+	if (!add)
+		return NULL;
+	struct lt_file *f = realloc(*v, (*n + 1) * sizeof(*f));
 	if (!f)
 		return NULL;
-	lt->files = f;
-	f[lt->nfiles] = (struct lt_file){ .no = no };
-	return &f[lt->nfiles++];
+	*v = f;
+	f[*n] = (struct lt_file){ .no = no };
+	return &f[(*n)++];
+}
+
+struct lt_file *loctable_log(struct loctable *lt, uint32_t no)
+{
+	return lt_find(&lt->files, &lt->nfiles, no, true);
+}
+
+struct lt_file *loctable_seg(struct loctable *lt, uint32_t no)
+{
+	return lt_find(&lt->segs, &lt->nsegs, no, true);
+}
+
+void loctable_seg_drop(struct loctable *lt, uint32_t no)
+{
+	struct lt_file *f = lt_find(&lt->segs, &lt->nsegs, no, false);
+	if (f)
+		*f = lt->segs[--lt->nsegs];
 }
 
 uint64_t loctable_file_live(const struct loctable *lt, uint32_t no)
@@ -122,7 +149,7 @@ uint64_t loctable_file_live(const struct loctable *lt, uint32_t no)
 
 static void live_adjust(struct loctable *lt, const struct leaf_loc *loc, int64_t sign)
 {
-	struct lt_file *f = lt_file(lt, loc->file);
+	struct lt_file *f = loctable_log(lt, loc->file);
 	if (f)
 		f->live += sign * (int64_t)loc->len;
 }
@@ -320,6 +347,17 @@ static int commit_walk(struct loctable *lt, const uint8_t *body, size_t len, boo
 		if (apply)
 			lt_del(lt, id);
 	}
+	n = err ? 0 : rd_u32(&r);
+	for (uint32_t i = 0; i < n && !err && !r.bad; i++) {
+		uint32_t no = rd_u32(&r);
+		uint64_t change = rd_u64(&r);
+		struct lt_file *f = lt_find(&lt->segs, &lt->nsegs, no, apply);
+		uint64_t live = f ? f->live : 0;
+		if (no == 0 || (apply && !f) || live + change > (uint64_t)UINT32_MAX << 24)
+			err = apply && !f ? -ENOMEM : -EUCLEAN;   /* never negative */
+		else if (apply)
+			f->live += change;
+	}
 	if (!err && (r.bad || rd_left(&r)))
 		err = -EUCLEAN;
 	if (!err && apply) {
@@ -364,6 +402,11 @@ void snapshot_encode(const struct loctable *lt, struct buf *out)
 	for (size_t i = 0; i < lt->cap; i++)
 		if (lt->slot[i])
 			loc_ent_encode(lt->slot[i], out);
+	buf_u32(out, lt->nsegs);
+	for (size_t i = 0; i < lt->nsegs; i++) {
+		buf_u32(out, lt->segs[i].no);
+		buf_u64(out, lt->segs[i].live);
+	}
 }
 
 /* Loads a snapshot body into an empty table. */
@@ -389,6 +432,18 @@ int snapshot_decode(struct loctable *lt, const uint8_t *body, size_t len)
 		} else if (!err) {
 			err = lt_put(lt, e);
 		}
+	}
+	uint32_t nsegs = err ? 0 : rd_u32(&r);
+	for (uint32_t i = 0; i < nsegs && !err && !r.bad; i++) {
+		uint32_t no = rd_u32(&r);
+		uint64_t live = rd_u64(&r);
+		if (no == 0 || lt_find(&lt->segs, &lt->nsegs, no, false))
+			err = -EUCLEAN;
+		struct lt_file *f = err ? NULL : loctable_seg(lt, no);
+		if (!err && !f)
+			err = -ENOMEM;
+		if (f)
+			f->live = live;
 	}
 	if (!err && (r.bad || rd_left(&r)))
 		err = -EUCLEAN;

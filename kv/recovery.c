@@ -9,6 +9,7 @@
  *   snap-<16 hex>       a snapshot record (record.c, loctable.c) of the
  *                       location table at the end of that epoch
  *   <8 digits>.log      log files: leaf records and commit records
+ *   <8 digits>.blob     blob segments (blob.c)
  *
  * FORMAT (48 bytes):
  *   0  "LARCHKV\0"   8  u32 format version (1)   12 u32 flags (0)
@@ -128,6 +129,8 @@ struct listing {
 	uint64_t *snaps;
 	size_t nsnaps;
 	uint32_t max_log;
+	uint32_t *segs;         /* blob segment numbers */
+	size_t nsegs;
 	bool any;               /* any file at all (LOCK aside) */
 };
 
@@ -148,6 +151,54 @@ static int list_cb(void *arg, const char *name)
 	} else if (sscanf(name, "%8u.lo%c", &no, &c) == 2 && c == 'g' && strlen(name) == 12) {
 		if (no > ls->max_log)
 			ls->max_log = no;
+	} else if (sscanf(name, "%8u.blo%c", &no, &c) == 2 && c == 'b' && strlen(name) == 13) {
+		uint32_t *v = realloc(ls->segs, (ls->nsegs + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		ls->segs = v;
+		v[ls->nsegs++] = no;
+	}
+	return 0;
+}
+
+static int file_size(lkv_store *s, const char *name, uint64_t *size)
+{
+	lkv_file *f;
+	int err = s->io->ops->open(s->io, name, LKV_IO_RDONLY, &f);
+	if (err)
+		return err;
+	err = s->io->ops->size(f, size);
+	s->io->ops->close(f);
+	return err;
+}
+
+/*
+ * Sizes of log files and segments (not kept in the table: they only guide
+ * GC), and the next segment number.  A segment the table counts live bytes
+ * in but that is missing is reported: its values will read as -EIO.
+ */
+static int note_sizes(lkv_store *s, const struct listing *ls)
+{
+	char name[32];
+	for (size_t i = 0; i < s->lt.nfiles; i++) {
+		log_name(name, s->lt.files[i].no);
+		file_size(s, name, &s->lt.files[i].size);
+	}
+	for (size_t i = 0; i < ls->nsegs; i++) {
+		struct lt_file *f = loctable_seg(&s->lt, ls->segs[i]);
+		if (!f)
+			return -ENOMEM;
+		blob_name(name, f->no);
+		file_size(s, name, &f->size);
+		if (f->no > s->seg_no)
+			s->seg_no = f->no;
+	}
+	for (size_t i = 0; i < s->lt.nsegs; i++) {
+		blob_name(name, s->lt.segs[i].no);
+		if (s->lt.segs[i].live > s->lt.segs[i].size)
+			store_log(s, LKV_LOG_ERR, "segment %s is missing or short: %" PRIu64
+				  " live bytes in %" PRIu64 "; run fsck.larchfs", name,
+				  s->lt.segs[i].live, s->lt.segs[i].size);
 	}
 	return 0;
 }
@@ -341,8 +392,13 @@ static int replay_file(lkv_store *s, uint32_t no, uint64_t off, uint64_t *end, b
 	}
 	free(r.v);
 	*clean = *end == size;
-	if (err == -ENODATA || err == -EIO || err == -EUCLEAN || err == -ESTALE)
+	/* bytes that are not a valid next commit end the log; an I/O error
+	 * does not (it fails the open: truncating there would lose commits) */
+	if (err == -ENODATA || err == -EUCLEAN || err == -ESTALE)
 		err = *clean ? 0 : tail_check(s, f, name, *end, size);
+	else if (err != -ENOMEM)
+		store_log(s, LKV_LOG_ERR, "%s: cannot read offset %" PRIu64 ": %s", name,
+			  off, strerror(-err));
 	s->io->ops->close(f);
 	if (!err && !*clean)
 		store_log(s, LKV_LOG_INFO, "%s: log ends at offset %" PRIu64 " of %" PRIu64
@@ -477,6 +533,8 @@ int recovery_run(lkv_store *s)
 		err = replay(s, ls.max_log);
 	if (!err)
 		err = build_trees(s);
+	if (!err)
+		err = note_sizes(s, &ls);
 	if (!err) {
 		s->durable = s->lt.epoch;
 		s->current = s->lt.epoch + 1;
@@ -484,5 +542,6 @@ int recovery_run(lkv_store *s)
 	if (!err && !s->ro && s->since_snapshot >= s->o.snapshot_bytes)
 		err = snapshot_write(s);
 	free(ls.snaps);
+	free(ls.segs);
 	return err;
 }

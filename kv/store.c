@@ -25,6 +25,10 @@ void lkv_options_default(struct lkv_options *o)
 		.bloom_bits = 10,
 		.snapshot_bytes = 64u << 20,
 		.log_file_bytes = 64u << 20,
+		.blob_threshold = 32u << 10,
+		.blob_segment_bytes = 256u << 20,
+		.gc_live_percent = 50,
+		.gc_interval_ms = 10000,
 	};
 }
 
@@ -66,6 +70,11 @@ static void store_free(lkv_store *s)
 	store_files_close(s);
 	if (s->log)
 		s->io->ops->close(s->log);
+	if (s->seg)
+		s->io->ops->close(s->seg);
+	for (size_t i = 0; i < s->nseg_unsynced; i++)
+		s->io->ops->close(s->seg_unsynced[i]);
+	free(s->seg_unsynced);
 	if (s->own_io && s->io)
 		s->io->ops->destroy(s->io);
 	ZSTD_freeCCtx(s->cctx);
@@ -77,6 +86,9 @@ static void store_free(lkv_store *s)
 	pthread_cond_destroy(&s->bg_cv);
 	pthread_mutex_destroy(&s->cache_mu);
 	pthread_rwlock_destroy(&s->files_mu);
+	pthread_mutex_destroy(&s->blob_mu);
+	pthread_cond_destroy(&s->blob_cv);
+	pthread_mutex_destroy(&s->gc_mu);
 	free(s->dir);
 	free(s);
 }
@@ -86,6 +98,8 @@ static int check_options(const struct lkv_options *o)
 	if (o->leaf_bytes < 256 || o->leaf_bytes > (64u << 20) ||
 	    o->compression_level < 0 || o->compression_level > ZSTD_maxCLevel() ||
 	    o->bloom_bits > 64 || o->snapshot_bytes == 0 || o->log_file_bytes == 0 ||
+	    (o->blob_threshold && o->blob_threshold < 64) || o->blob_segment_bytes < (1u << 20) ||
+	    o->gc_live_percent > 100 ||
 	    (o->flags & ~(LKV_CREATE | LKV_READONLY)))
 		return -EINVAL;
 	return 0;
@@ -110,6 +124,9 @@ static lkv_store *store_alloc(const char *dir, const struct lkv_options *o)
 	pthread_cond_init(&s->bg_cv, NULL);
 	pthread_mutex_init(&s->cache_mu, NULL);
 	pthread_rwlock_init(&s->files_mu, NULL);
+	pthread_mutex_init(&s->blob_mu, NULL);
+	pthread_cond_init(&s->blob_cv, NULL);
+	pthread_mutex_init(&s->gc_mu, NULL);
 	loctable_init(&s->lt);
 	if (!s->dir || !s->cctx) {
 		store_free(s);
@@ -263,21 +280,30 @@ int lkv_flush(lkv_store *s, uint64_t e)
 
 /* ---- stats ---- */
 
-struct disk_sum { lkv_store *s; uint64_t bytes; };
+struct disk_sum { lkv_store *s; uint64_t bytes, blob_bytes; };
 
-/* Adds the size of one store file (log or snapshot) to the sum. */
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t l = strlen(s), n = strlen(suffix);
+	return l >= n && !strcmp(s + l - n, suffix);
+}
+
+/* Adds the size of one store file (log, segment, snapshot) to the sum. */
 static int add_file_size(void *arg, const char *name)
 {
 	struct disk_sum *d = arg;
 	lkv_file *f;
 	uint64_t size;
-	size_t l = strlen(name);
-	if (strncmp(name, "snap-", 5) && (l < 4 || strcmp(name + l - 4, ".log")))
+	bool blob = ends_with(name, ".blob");
+	if (strncmp(name, "snap-", 5) && !ends_with(name, ".log") && !blob)
 		return 0;
 	if (d->s->io->ops->open(d->s->io, name, LKV_IO_RDONLY, &f))
 		return 0;
-	if (!d->s->io->ops->size(f, &size))
+	if (!d->s->io->ops->size(f, &size)) {
 		d->bytes += size;
+		if (blob)
+			d->blob_bytes += size;
+	}
 	d->s->io->ops->close(f);
 	return 0;
 }
@@ -294,6 +320,8 @@ void lkv_stats(lkv_store *s, struct lkv_stats *st)
 		.raw_bytes_written = LD(st_raw), .flushes = LD(st_flushes),
 		.flush_ns_total = LD(st_flush_ns), .flush_ns_max = LD(st_flush_max),
 		.snapshots = LD(st_snaps), .checksum_failures = LD(st_csum),
+		.blob_bytes_written = LD(st_blob_written), .blob_bytes_read = LD(st_blob_read),
+		.gc_runs = LD(st_gc_runs), .gc_bytes_moved = LD(st_gc_moved),
 		.cache_bytes = LD(cache_bytes), .dirty_bytes = LD(dirty_bytes),
 		.leaves = LD(nleaves), .resident_leaves = LD(resident),
 		.epoch = lkv_epoch_current(s), .durable_epoch = lkv_epoch_durable(s),
@@ -301,8 +329,13 @@ void lkv_stats(lkv_store *s, struct lkv_stats *st)
 	pthread_mutex_lock(&s->flush_mu);
 	for (size_t i = 0; i < s->lt.nfiles; i++)
 		st->live_bytes += s->lt.files[i].live;
+	for (size_t i = 0; i < s->lt.nsegs; i++)
+		st->blob_live_bytes += s->lt.segs[i].live;
+	st->segments = s->lt.nsegs;
+	st->live_bytes += st->blob_live_bytes;
 	pthread_mutex_unlock(&s->flush_mu);
-	struct disk_sum sum = { s, 0 };
+	struct disk_sum sum = { s, 0, 0 };
 	s->io->ops->list(s->io, add_file_size, &sum);
 	st->disk_bytes = sum.bytes;
+	st->blob_disk_bytes = sum.blob_bytes;
 }

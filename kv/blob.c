@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Blob segments: where values of blob_threshold bytes and more live.  A
+ * leaf keeps a small reference instead of the value (an entry with
+ * ENT_BLOB).
+ *
+ * A segment file (<8 digits>.blob) is an append-only run of blob records:
+ *
+ *   0   u32  magic "LKVB"
+ *   4   u8   codec: 0 raw, 1 zstd
+ *   5   u8   block shift: blocks of 1 << shift stored bytes (raw); 0 (zstd:
+ *            the stored bytes are one block)
+ *   6   u16  key length
+ *   8   u32  tree id
+ *   12  u32  stored length (data bytes on disk)
+ *   16  u32  raw length (value bytes)
+ *   20  u32  0
+ *   24  u64  XXH3-64 of bytes [0, 24), the key and the block table
+ *   32  key
+ *       block table: one u64 XXH3-64 per data block
+ *       data
+ *
+ * A reference (the value bytes of an ENT_BLOB entry, 31 bytes):
+ *   u32 segment, u64 offset of the record, u32 record length, u32 raw
+ *   length, u8 codec, u16 key length, u64 the record's header checksum.
+ *
+ * Reading a value verifies the header checksum (and that it is the one the
+ * reference names) and the checksum of every block it reads.  An
+ * uncompressed value is read in part by reading only the blocks it
+ * overlaps.  The key is stored so that GC can ask the tree whether a record
+ * is still referenced (gc.c).
+ *
+ * Writers append with pwrite at offsets reserved under blob_mu, outside
+ * every tree lock; the flush syncs every segment written since the last
+ * flush (and the directory, for a new one) before it writes the commit that
+ * references them, so a durable reference always has durable bytes.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define BLOB_MAGIC 0x42564b4cu      /* "LKVB" */
+#define BLOB_HDR   32u
+#define BLOB_SHIFT 14               /* 16 KiB blocks */
+
+/* ---- references ---- */
+
+void blob_ref_encode(const struct blob_ref *r, uint8_t out[BLOB_REF_LEN])
+{
+	put_u32(out, r->seg);
+	put_u64(out + 4, r->off);
+	put_u32(out + 12, r->len);
+	put_u32(out + 16, r->raw_len);
+	out[20] = r->codec;
+	put_u16(out + 21, r->klen);
+	put_u64(out + 23, r->csum);
+}
+
+int blob_ref_decode(const uint8_t *p, size_t n, struct blob_ref *r)
+{
+	if (n != BLOB_REF_LEN)
+		return -EUCLEAN;
+	r->seg = get_u32(p);
+	r->off = get_u64(p + 4);
+	r->len = get_u32(p + 12);
+	r->raw_len = get_u32(p + 16);
+	r->codec = p[20];
+	r->klen = get_u16(p + 21);
+	r->csum = get_u64(p + 23);
+	if (!r->seg || r->codec > 1 || r->klen > LKV_KEY_MAX || r->raw_len > LKV_VALUE_MAX ||
+	    r->len < BLOB_HDR + r->klen)
+		return -EUCLEAN;
+	return 0;
+}
+
+void blob_name(char out[32], uint32_t no)
+{
+	snprintf(out, 32, "%08" PRIu32 ".blob", no);
+}
+
+static uint32_t nblocks(uint32_t stored, uint8_t codec)
+{
+	if (codec)
+		return 1;
+	return (stored + (1u << BLOB_SHIFT) - 1) >> BLOB_SHIFT;
+}
+
+/* ---- writing ---- */
+
+/* Whether zstd is worth trying: compress a sample and see. */
+static bool worth_compressing(ZSTD_CCtx *c, const void *v, size_t vl, int level)
+{
+	uint8_t out[4200];
+	size_t n = vl < 4096 ? vl : 4096;
+	size_t z = ZSTD_compressCCtx(c, out, sizeof(out), v, n, level);
+	return !ZSTD_isError(z) && z < n * 3 / 4;
+}
+
+/*
+ * Builds the record of value v for key k of tree `tree_id` in *out (the
+ * data compressed when that saves a quarter).  Fills in everything of *r
+ * but the segment and offset.
+ */
+static int blob_build(lkv_store *s, ZSTD_CCtx *c, uint32_t tree_id, const void *k, size_t kl,
+		      const void *v, size_t vl, struct buf *out, struct blob_ref *r)
+{
+	uint8_t codec = 0;
+	size_t stored = vl;
+	uint8_t *z = NULL;
+	if (s->o.compression_level && worth_compressing(c, v, vl, s->o.compression_level)) {
+		size_t bound = ZSTD_compressBound(vl);
+		z = malloc(bound);
+		if (!z)
+			return -ENOMEM;
+		size_t n = ZSTD_compressCCtx(c, z, bound, v, vl, s->o.compression_level);
+		if (!ZSTD_isError(n) && n < vl - vl / 4) {
+			codec = 1;
+			stored = n;
+		}
+	}
+	const uint8_t *data = codec ? z : v;
+	uint32_t nb = nblocks(stored, codec);
+	size_t table = 8 * (size_t)nb, len = BLOB_HDR + kl + table + stored;
+	if (len > UINT32_MAX || !buf_reserve(out, len)) {
+		free(z);
+		return out->oom ? -ENOMEM : -EFBIG;
+	}
+	uint8_t *h = out->p;
+	put_u32(h, BLOB_MAGIC);
+	h[4] = codec;
+	h[5] = codec ? 0 : BLOB_SHIFT;
+	put_u16(h + 6, kl);
+	put_u32(h + 8, tree_id);
+	put_u32(h + 12, stored);
+	put_u32(h + 16, vl);
+	put_u32(h + 20, 0);
+	memcpy(h + BLOB_HDR, k, kl);
+	uint8_t *tab = h + BLOB_HDR + kl;
+	for (uint32_t i = 0; i < nb; i++) {
+		size_t at = codec ? 0 : (size_t)i << BLOB_SHIFT;
+		size_t n = codec ? stored : stored - at < (1u << BLOB_SHIFT) ? stored - at
+									 : (1u << BLOB_SHIFT);
+		put_u64(tab + 8 * i, lkv_checksum(data + at, n));
+	}
+	memcpy(tab + table, data, stored);
+	free(z);
+	uint64_t csum = checksum2(h, 24, h + BLOB_HDR, kl + table);
+	put_u64(h + 24, csum);
+	out->len = len;
+	*r = (struct blob_ref){ .len = len, .raw_len = vl, .codec = codec, .klen = kl,
+				.csum = csum };
+	return 0;
+}
+
+/* Opens a new segment for appending.  Caller holds blob_mu. */
+static int seg_roll(lkv_store *s)
+{
+	char name[32];
+	if (s->seg) {
+		void *v = realloc(s->seg_unsynced, (s->nseg_unsynced + 1) * sizeof(lkv_file *));
+		if (!v)
+			return -ENOMEM;
+		s->seg_unsynced = v;
+		s->seg_unsynced[s->nseg_unsynced++] = s->seg;
+		s->seg = NULL;
+	}
+	uint32_t no = s->seg_no + 1;
+	blob_name(name, no);
+	int err = s->io->ops->open(s->io, name, LKV_IO_CREATE, &s->seg);
+	if (err)
+		return err;
+	s->seg_no = no;
+	s->seg_end = 0;
+	s->seg_new = true;
+	return 0;
+}
+
+/* Reserves len bytes at the end of the current segment. */
+static int seg_reserve(lkv_store *s, size_t len, uint32_t *no, uint64_t *off, lkv_file **f)
+{
+	pthread_mutex_lock(&s->blob_mu);
+	int err = 0;
+	if (!s->seg || s->seg_end + len > s->o.blob_segment_bytes)
+		if (!s->seg || s->seg_end > 0)
+			err = seg_roll(s);
+	if (!err) {
+		*no = s->seg_no;
+		*off = s->seg_end;
+		*f = s->seg;
+		s->seg_end += len;
+		s->seg_writers++;
+		s->seg_dirty = true;
+	}
+	pthread_mutex_unlock(&s->blob_mu);
+	return err;
+}
+
+static void seg_release(lkv_store *s)
+{
+	pthread_mutex_lock(&s->blob_mu);
+	if (--s->seg_writers == 0)
+		pthread_cond_broadcast(&s->blob_cv);
+	pthread_mutex_unlock(&s->blob_mu);
+}
+
+/* Appends a built record to the current segment; sets r->seg and r->off. */
+static int blob_append(lkv_store *s, const struct buf *rec, struct blob_ref *r)
+{
+	lkv_file *f;
+	int err = seg_reserve(s, rec->len, &r->seg, &r->off, &f);
+	if (err)
+		return err;
+	ssize_t n = s->io->ops->pwrite(f, rec->p, rec->len, r->off);
+	seg_release(s);
+	if (n != (ssize_t)rec->len)
+		return n < 0 ? (int)n : -EIO;
+	STAT_ADD(s, st_bwritten, rec->len);
+	STAT_ADD(s, st_blob_written, rec->len);
+	return 0;
+}
+
+static pthread_key_t cctx_key;
+static pthread_once_t cctx_once = PTHREAD_ONCE_INIT;
+static void cctx_free(void *p) { ZSTD_freeCCtx(p); }
+static void cctx_init(void) { pthread_key_create(&cctx_key, cctx_free); }
+
+/* A compression context per writer thread, freed at thread exit. */
+static ZSTD_CCtx *thread_cctx(void)
+{
+	pthread_once(&cctx_once, cctx_init);
+	ZSTD_CCtx *c = pthread_getspecific(cctx_key);
+	if (!c && (c = ZSTD_createCCtx()))
+		pthread_setspecific(cctx_key, c);
+	return c;
+}
+
+/*
+ * Writes value v of key k (tree tree_id) as a blob and returns its
+ * reference.  The bytes are not durable until the next flush syncs them.
+ */
+int blob_write(lkv_store *s, uint32_t tree_id, const void *k, size_t kl, const void *v,
+	       size_t vl, struct blob_ref *r)
+{
+	struct buf rec = { 0 };
+	ZSTD_CCtx *c = thread_cctx();
+	int err = c ? blob_build(s, c, tree_id, k, kl, v, vl, &rec, r) : -ENOMEM;
+	if (!err)
+		err = blob_append(s, &rec, r);
+	buf_free(&rec);
+	return err;
+}
+
+/* Copies an existing, verified record into the current segment (GC). */
+int blob_copy(lkv_store *s, const uint8_t *rec, size_t len, const struct blob_ref *old,
+	      struct blob_ref *r)
+{
+	struct buf b = { .p = (uint8_t *)rec, .len = len, .cap = len };
+	*r = *old;
+	return blob_append(s, &b, r);
+}
+
+/*
+ * Makes every blob written so far durable: syncs the current segment and
+ * any rolled-over ones, and the directory after a new segment.  Waits for
+ * appends in flight (they belong to the epoch being flushed or a later
+ * one; the earlier ones must be complete).  Called by the flush before it
+ * writes a commit.
+ */
+int blob_sync(lkv_store *s)
+{
+	pthread_mutex_lock(&s->blob_mu);
+	while (s->seg_writers)
+		pthread_cond_wait(&s->blob_cv, &s->blob_mu);
+	int err = 0;
+	for (size_t i = 0; i < s->nseg_unsynced && !err; i++)
+		err = s->io->ops->sync(s->seg_unsynced[i]);
+	if (!err && s->seg && s->seg_dirty)
+		err = s->io->ops->sync(s->seg);
+	if (!err && s->seg_new)
+		err = s->io->ops->sync_dir(s->io);
+	if (!err) {
+		for (size_t i = 0; i < s->nseg_unsynced; i++)
+			s->io->ops->close(s->seg_unsynced[i]);
+		s->nseg_unsynced = 0;
+		s->seg_dirty = s->seg_new = false;
+	}
+	pthread_mutex_unlock(&s->blob_mu);
+	return err;
+}
+
+/* The segment being appended (GC leaves it alone) and its end. */
+uint32_t blob_current(lkv_store *s, uint64_t *end)
+{
+	pthread_mutex_lock(&s->blob_mu);
+	uint32_t no = s->seg ? s->seg_no : 0;
+	if (end)
+		*end = s->seg_end;
+	pthread_mutex_unlock(&s->blob_mu);
+	return no;
+}
+
+/* ---- reading ---- */
+
+static int blob_fail(lkv_store *s, const struct blob_ref *r, const char *what)
+{
+	char name[32];
+	blob_name(name, r->seg);
+	STAT_ADD(s, st_csum, 1);
+	store_log(s, LKV_LOG_ERR, "blob at %s offset %" PRIu64 ": %s", name, r->off, what);
+	return -EIO;
+}
+
+/* Parses and verifies a record header against its reference; `head` holds
+ * the header, key and block table. */
+static int head_check(lkv_store *s, const struct blob_ref *r, const uint8_t *head,
+		      uint32_t *stored)
+{
+	if (get_u32(head) != BLOB_MAGIC || head[4] != r->codec ||
+	    head[5] != (r->codec ? 0 : BLOB_SHIFT) || get_u16(head + 6) != r->klen ||
+	    get_u32(head + 16) != r->raw_len || get_u64(head + 24) != r->csum)
+		return blob_fail(s, r, "not the record its reference names");
+	*stored = get_u32(head + 12);
+	size_t table = 8 * (size_t)nblocks(*stored, r->codec);
+	if ((uint64_t)BLOB_HDR + r->klen + table + *stored != r->len ||
+	    (!r->codec && *stored != r->raw_len))
+		return blob_fail(s, r, "inconsistent lengths");
+	if (checksum2(head, 24, head + BLOB_HDR, r->klen + table) != r->csum)
+		return blob_fail(s, r, "header checksum mismatch");
+	return 0;
+}
+
+/* Reads a whole record into *rec (malloc'd) and verifies all of it. */
+int blob_read_record(lkv_store *s, const struct blob_ref *r, uint8_t **rec)
+{
+	uint8_t *p = malloc(r->len);
+	if (!p)
+		return -ENOMEM;
+	uint32_t stored;
+	int err = 0;
+	if (store_read_at(s, FILE_BLOB, r->seg, r->off, p, r->len))
+		err = blob_fail(s, r, "cannot read the record");
+	if (!err)
+		err = head_check(s, r, p, &stored);
+	const uint8_t *tab = p + BLOB_HDR + r->klen;
+	const uint8_t *data = tab + 8 * (size_t)nblocks(stored, r->codec);
+	for (uint32_t i = 0; !err && i < nblocks(stored, r->codec); i++) {
+		size_t at = (size_t)i << BLOB_SHIFT, n = r->codec ? stored : stored - at;
+		if (!r->codec && n > (1u << BLOB_SHIFT))
+			n = 1u << BLOB_SHIFT;
+		if (lkv_checksum(data + (r->codec ? 0 : at), n) != get_u64(tab + 8 * i))
+			err = blob_fail(s, r, "data checksum mismatch");
+	}
+	if (err) {
+		free(p);
+		return err;
+	}
+	STAT_ADD(s, st_blob_read, r->len);
+	*rec = p;
+	return 0;
+}
+
+static int read_compressed(lkv_store *s, const struct blob_ref *r, uint64_t off, void *buf,
+			   size_t len)
+{
+	uint8_t *rec, *raw = NULL;
+	int err = blob_read_record(s, r, &rec);
+	if (err)
+		return err;
+	uint32_t stored = get_u32(rec + 12);
+	const uint8_t *data = rec + r->len - stored;
+	raw = malloc(r->raw_len ? r->raw_len : 1);
+	size_t n = raw ? ZSTD_decompress(raw, r->raw_len, data, stored) : 0;
+	if (!raw)
+		err = -ENOMEM;
+	else if (ZSTD_isError(n) || n != r->raw_len)
+		err = blob_fail(s, r, "does not decompress");
+	else
+		memcpy(buf, raw + off, len);
+	free(raw);
+	free(rec);
+	return err;
+}
+
+/*
+ * Copies bytes [off, off + len) of the value that r references into buf
+ * (the caller keeps the range within the value).  An uncompressed value is
+ * read and verified only in the blocks the range overlaps.
+ */
+int blob_read(lkv_store *s, const struct blob_ref *r, uint64_t off, void *buf, size_t len)
+{
+	if (r->codec)
+		return read_compressed(s, r, off, buf, len);
+	if (len == 0)
+		return 0;
+	uint32_t nb = nblocks(r->raw_len, 0), stored;
+	size_t headlen = BLOB_HDR + r->klen + 8 * (size_t)nb;
+	uint32_t first = off >> BLOB_SHIFT, last = (off + len - 1) >> BLOB_SHIFT;
+	uint64_t from = (uint64_t)first << BLOB_SHIFT;
+	uint64_t to = (uint64_t)(last + 1) << BLOB_SHIFT;
+	if (to > r->raw_len)
+		to = r->raw_len;
+	uint8_t *head = malloc(headlen), *data = malloc(to - from);
+	int err = head && data ? 0 : -ENOMEM;
+	if (!err && store_read_at(s, FILE_BLOB, r->seg, r->off, head, headlen))
+		err = blob_fail(s, r, "cannot read its header");
+	if (!err)
+		err = head_check(s, r, head, &stored);
+	if (!err && store_read_at(s, FILE_BLOB, r->seg, r->off + headlen + from, data,
+				  to - from))
+		err = blob_fail(s, r, "cannot read its data");
+	for (uint32_t i = first; !err && i <= last; i++) {
+		size_t at = ((size_t)i << BLOB_SHIFT) - from;
+		size_t n = (uint64_t)(i + 1) << BLOB_SHIFT > r->raw_len ?
+			r->raw_len - ((size_t)i << BLOB_SHIFT) : 1u << BLOB_SHIFT;
+		if (lkv_checksum(data + at, n) != get_u64(head + BLOB_HDR + r->klen + 8 * i))
+			err = blob_fail(s, r, "data checksum mismatch");
+	}
+	if (!err) {
+		memcpy(buf, data + (off - from), len);
+		STAT_ADD(s, st_blob_read, headlen + (to - from));
+	}
+	free(head);
+	free(data);
+	return err;
+}
+
+/* ---- GC support: walking a segment ---- */
+
+/*
+ * Reads the record at *off of segment `no` (size `size`): its tree id, key
+ * and reference.  Returns 0 and advances *off, or -ENODATA at the end or at
+ * bytes that are not a record (a torn append).
+ */
+int blob_next(lkv_store *s, uint32_t no, uint64_t size, uint64_t *off, uint32_t *tree_id,
+	      uint8_t key[LKV_KEY_MAX], struct blob_ref *r)
+{
+	uint8_t h[BLOB_HDR];
+	if (*off + BLOB_HDR > size ||
+	    store_read_at(s, FILE_BLOB, no, *off, h, BLOB_HDR) || get_u32(h) != BLOB_MAGIC)
+		return -ENODATA;
+	uint8_t codec = h[4];
+	uint16_t kl = get_u16(h + 6);
+	uint32_t stored = get_u32(h + 12);
+	uint64_t len = BLOB_HDR + kl + 8 * (uint64_t)nblocks(stored, codec) + stored;
+	if (codec > 1 || kl > LKV_KEY_MAX || *off + len > size ||
+	    store_read_at(s, FILE_BLOB, no, *off + BLOB_HDR, key, kl))
+		return -ENODATA;
+	*r = (struct blob_ref){ .seg = no, .off = *off, .len = (uint32_t)len,
+		.raw_len = get_u32(h + 16), .codec = codec, .klen = kl, .csum = get_u64(h + 24) };
+	*tree_id = get_u32(h + 8);
+	*off += len;
+	return 0;
+}

@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Getting disk space back: blob segments and log files whose live share
+ * fell under gc_live_percent are emptied, then deleted.
+ *
+ * A segment is emptied by walking its records: a record is live iff the
+ * key stored in it still references exactly this record (segment and
+ * offset).  Live records are copied, verified, to the current segment and
+ * the keys re-pointed by conditional batch operations, which do nothing if
+ * the key changed meanwhile.  A log file is emptied by marking every leaf
+ * whose image lies in it dirty, so the next flush writes it elsewhere.
+ *
+ * Deletion waits for durability: a segment is unlinked only once the
+ * durable location table counts no live byte in it (the epoch that moved
+ * its last record is durable, so no crash can bring a reference back), and
+ * a log file only once it holds no live leaf and neither kept snapshot's
+ * replay starts in or before it (flush.c).  Space accounting is exact, so
+ * a record GC could not find or read keeps its segment alive (and logged)
+ * instead of being lost.
+ *
+ * The flusher runs a bounded pass every gc_interval; lkv_gc runs an
+ * unbounded one and waits for the files to go.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define GC_BATCH 64                     /* relocations per commit */
+#define GC_PASS_BYTES (64ull << 20)     /* bytes a background pass may move */
+
+struct victim { uint32_t no; uint64_t live, size; };
+
+/* Files of one kind whose live share is below the threshold, oldest first
+ * (the current file excepted). */
+static size_t pick(lkv_store *s, bool segs, uint32_t current, bool forced,
+		   struct victim **out)
+{
+	pthread_mutex_lock(&s->flush_mu);
+	const struct lt_file *f = segs ? s->lt.segs : s->lt.files;
+	size_t n = segs ? s->lt.nsegs : s->lt.nfiles, k = 0;
+	struct victim *v = calloc(n ? n : 1, sizeof(*v));
+	for (size_t i = 0; v && i < n; i++) {
+		if (f[i].no == current || (!segs && f[i].no >= current))
+			continue;
+		bool sparse = f[i].live * 100 < f[i].size * s->o.gc_live_percent;
+		if ((sparse || (forced && f[i].live < f[i].size)) && f[i].live)
+			v[k++] = (struct victim){ f[i].no, f[i].live, f[i].size };
+	}
+	pthread_mutex_unlock(&s->flush_mu);
+	*out = v;
+	return k;
+}
+
+/* Whether key k of tree t still references blob r. */
+static bool still_references(lkv_tree *t, const uint8_t *k, size_t kl, const struct blob_ref *r)
+{
+	uint8_t v[BLOB_REF_LEN], flags;
+	size_t vl;
+	struct blob_ref cur;
+	return tree_get_raw(t, k, kl, &flags, v, sizeof(v), &vl) == 0 && (flags & ENT_BLOB) &&
+	       !blob_ref_decode(v, vl, &cur) && cur.seg == r->seg && cur.off == r->off;
+}
+
+/* Copies one live record to the current segment and queues the switch. */
+static int relocate(lkv_store *s, lkv_batch *b, lkv_tree *t, const uint8_t *k,
+		    const struct blob_ref *r, uint64_t *moved)
+{
+	uint8_t *rec;
+	struct blob_ref to;
+	int err = blob_read_record(s, r, &rec);
+	if (err)
+		return err == -ENOMEM ? err : 0;    /* unreadable: stays, logged */
+	err = blob_copy(s, rec, r->len, r, &to);
+	free(rec);
+	if (!err)
+		err = batch_relocate(b, t, k, r->klen, r, &to);
+	*moved += r->len;
+	return err;
+}
+
+/* Moves every live record out of segment v. */
+static int gc_segment(lkv_store *s, const struct victim *v, uint64_t *budget)
+{
+	lkv_batch *b = lkv_batch_new(s);
+	uint8_t *key = malloc(LKV_KEY_MAX);
+	uint64_t off = 0, moved = 0;
+	uint32_t tree_id;
+	struct blob_ref r;
+	int err = b && key ? 0 : -ENOMEM;
+	while (!err && moved < *budget &&
+	       blob_next(s, v->no, v->size, &off, &tree_id, key, &r) == 0) {
+		lkv_tree *t = store_tree_by_id(s, tree_id);
+		if (t && still_references(t, key, r.klen, &r))
+			err = relocate(s, b, t, key, &r, &moved);
+		if (!err && batch_size(b) >= GC_BATCH)
+			err = lkv_batch_commit(b, NULL);
+	}
+	if (!err)
+		err = lkv_batch_commit(b, NULL);
+	lkv_batch_free(b);
+	free(key);
+	*budget -= moved < *budget ? moved : *budget;
+	STAT_ADD(s, st_gc_moved, moved);
+	return err;
+}
+
+/* Marks every leaf whose image lies in log file `no` for rewriting. */
+static int gc_log(lkv_store *s, uint32_t no)
+{
+	struct leaf **v = NULL;
+	size_t n = 0, cap = 0;
+	int err = 0;
+	pthread_mutex_lock(&s->trees_mu);
+	for (size_t i = 0; i < s->ntrees && !err; i++) {
+		struct lkv_tree *t = s->trees[i];
+		pthread_rwlock_rdlock(&t->lock);
+		for (size_t j = 0; j < t->n && !err; j++) {
+			struct leaf *l = t->v[j];
+			if (l->loc.file != no || l->dirty_epoch)
+				continue;
+			if (n == cap) {
+				void *p = realloc(v, (cap = cap * 2 + 64) * sizeof(*v));
+				if (!p) {
+					err = -ENOMEM;
+					break;
+				}
+				v = p;
+			}
+			leaf_ref(l);
+			v[n++] = l;
+		}
+		pthread_rwlock_unlock(&t->lock);
+	}
+	pthread_mutex_unlock(&s->trees_mu);
+	for (size_t i = 0; i < n; i++) {
+		int e2 = err ? err : cache_load(s, v[i]);
+		if (!e2) {
+			e2 = leaf_rewrite(s, v[i]);
+			cache_release(v[i]);
+		} else {
+			leaf_unref(v[i]);
+		}
+		if (!err)
+			err = e2;
+	}
+	free(v);
+	return err;
+}
+
+/* Deletes segments that hold no live byte in the durable table. */
+static void drop_dead_segments(lkv_store *s)
+{
+	uint32_t current = blob_current(s, NULL);
+	pthread_mutex_lock(&s->flush_mu);
+	for (size_t i = 0; i < s->lt.nsegs;) {
+		struct lt_file f = s->lt.segs[i];
+		if (f.live || f.no == current) {
+			i++;
+			continue;
+		}
+		char name[32];
+		blob_name(name, f.no);
+		store_file_forget(s, FILE_BLOB, f.no);
+		int err = s->io->ops->unlink(s->io, name);
+		if (err && err != -ENOENT)
+			store_log(s, LKV_LOG_WARN, "cannot delete segment %s: %s", name,
+				  strerror(-err));
+		loctable_seg_drop(&s->lt, f.no);    /* moves the last entry to i */
+	}
+	pthread_mutex_unlock(&s->flush_mu);
+}
+
+/*
+ * One GC pass: empties sparse segments (within a byte budget unless
+ * forced) and sparse log files, makes the moves durable, and deletes what
+ * they freed.  A forced pass also snapshots twice, so that log files no
+ * snapshot's replay needs can go at once.
+ */
+int gc_pass(lkv_store *s, bool forced)
+{
+	if (s->ro)
+		return 0;
+	pthread_mutex_lock(&s->gc_mu);
+	uint64_t budget = forced ? UINT64_MAX : GC_PASS_BYTES;
+	struct victim *v;
+	size_t n = pick(s, true, blob_current(s, NULL), forced, &v);
+	int err = v ? 0 : -ENOMEM;
+	for (size_t i = 0; i < n && !err && budget; i++)
+		err = gc_segment(s, &v[i], &budget);
+	free(v);
+	v = NULL;
+	n = 0;
+	if (!err) {
+		pthread_mutex_lock(&s->flush_mu);
+		uint32_t log_file = s->lt.log_file;
+		pthread_mutex_unlock(&s->flush_mu);
+		n = pick(s, false, log_file, forced, &v);
+		err = v ? 0 : -ENOMEM;
+	}
+	for (size_t i = 0; i < n && !err; i++)
+		err = gc_log(s, v[i].no);
+	free(v);
+	if (!err)
+		err = flush_through(s, 0);
+	if (!err)
+		drop_dead_segments(s);
+	if (!err && (forced || n)) {
+		pthread_mutex_lock(&s->flush_mu);
+		for (int i = 0; i < 2 && !err; i++)
+			err = snapshot_write(s);
+		pthread_mutex_unlock(&s->flush_mu);
+	}
+	STAT_ADD(s, st_gc_runs, 1);
+	pthread_mutex_unlock(&s->gc_mu);
+	return err;
+}
+
+int lkv_gc(lkv_store *s)
+{
+	return gc_pass(s, true);
+}
