@@ -43,6 +43,8 @@ struct lkv_batch {
 	struct buf arena;
 	struct leaf **pins;     /* leaves pinned for this commit */
 	size_t npins, pincap;
+	uint32_t *appended;     /* segments holding blobs appended for it */
+	size_t nappended, appcap;
 };
 
 lkv_batch *lkv_batch_new(lkv_store *s)
@@ -67,7 +69,32 @@ void lkv_batch_free(lkv_batch *b)
 	free(b->ops);
 	buf_free(&b->arena);
 	free(b->pins);
+	free(b->appended);
 	free(b);
+}
+
+/* Notes that a blob was appended to segment seg for this batch; the
+ * append stays pending until the commit ends.  On -ENOMEM the caller
+ * ends it itself. */
+int batch_appended(lkv_batch *b, uint32_t seg)
+{
+	if (b->nappended == b->appcap) {
+		size_t cap = b->appcap ? b->appcap * 2 : 8;
+		uint32_t *v = realloc(b->appended, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		b->appended = v;
+		b->appcap = cap;
+	}
+	b->appended[b->nappended++] = seg;
+	return 0;
+}
+
+static void appended_done(lkv_batch *b)
+{
+	for (size_t i = 0; i < b->nappended; i++)
+		blob_done(b->s, b->appended[i]);
+	b->nappended = 0;
 }
 
 static int batch_add(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
@@ -127,18 +154,28 @@ int batch_relocate(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
 	return err;
 }
 
-/* Moves every large value of the batch to a blob segment. */
+/* Moves every large value of the batch to a blob segment, after helping
+ * GC when segments hold too many dead bytes (gc.c). */
 static int batch_write_blobs(lkv_batch *b)
 {
 	lkv_store *s = b->s;
+	bool stalled = false;
 	for (size_t i = 0; i < b->n; i++) {
 		struct op *o = &b->ops[i];
 		if (o->del || o->flags || !s->o.blob_threshold || o->vl < s->o.blob_threshold)
 			continue;
+		if (!stalled && gc_space_pressure(s)) {
+			int err = gc_pass(s, false);
+			if (err)
+				return err;
+			stalled = true;
+		}
 		struct blob_ref r;
 		uint8_t ref[BLOB_REF_LEN];
 		int err = blob_write(s, o->t->id, b->arena.p + o->koff, o->kl,
 				     b->arena.p + o->voff, o->vl, &r);
+		if (!err && (err = batch_appended(b, r.seg)))
+			blob_done(s, r.seg);
 		if (err)
 			return err;
 		blob_ref_encode(&r, ref);
@@ -498,6 +535,7 @@ int lkv_batch_commit(lkv_batch *b, uint64_t *epoch)
 		*epoch = lkv_epoch_current(s);
 	}
 	unpin_all(b);
+	appended_done(b);
 	lkv_batch_clear(b);
 	cache_evict(s);
 	return err;
@@ -515,6 +553,7 @@ static int one_op(lkv_tree *t, const void *k, size_t kl, const void *v, size_t v
 	free(b.ops);
 	buf_free(&b.arena);
 	free(b.pins);
+	free(b.appended);
 	return err;
 }
 

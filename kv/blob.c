@@ -34,6 +34,11 @@
  * every tree lock; the flush syncs every segment written since the last
  * flush (and the directory, for a new one) before it writes the commit that
  * references them, so a durable reference always has durable bytes.
+ *
+ * An append stays "pending" on its segment until the batch that will
+ * reference it has ended (blob_done): between the two, the segment may
+ * have rolled over and the reference exist nowhere yet, so GC must not
+ * delete a segment with pending appends.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -156,26 +161,55 @@ static int blob_build(lkv_store *s, ZSTD_CCtx *c, uint32_t tree_id, const void *
 	return 0;
 }
 
+/* Stops appending to the current segment; it is synced (and its handle
+ * closed) by the next blob_sync.  Caller holds blob_mu. */
+static int seg_retire(lkv_store *s)
+{
+	if (!s->seg)
+		return 0;
+	void *v = realloc(s->seg_unsynced, (s->nseg_unsynced + 1) * sizeof(*s->seg_unsynced));
+	if (!v)
+		return -ENOMEM;
+	s->seg_unsynced = v;
+	s->seg_unsynced[s->nseg_unsynced++] = (struct retired){ s->seg, s->seg_no, s->seg_end };
+	s->seg = NULL;
+	return 0;
+}
+
 /* Opens a new segment for appending.  Caller holds blob_mu. */
 static int seg_roll(lkv_store *s)
 {
 	char name[32];
-	if (s->seg) {
-		void *v = realloc(s->seg_unsynced, (s->nseg_unsynced + 1) * sizeof(lkv_file *));
-		if (!v)
-			return -ENOMEM;
-		s->seg_unsynced = v;
-		s->seg_unsynced[s->nseg_unsynced++] = s->seg;
-		s->seg = NULL;
-	}
-	uint32_t no = s->seg_no + 1;
+	int err = seg_retire(s);
+	if (err)
+		return err;
+	uint32_t no = s->seg_no + 1;   /* numbers are never reused */
 	blob_name(name, no);
-	int err = s->io->ops->open(s->io, name, LKV_IO_CREATE, &s->seg);
+	err = s->io->ops->open(s->io, name, LKV_IO_CREATE, &s->seg);
 	if (err)
 		return err;
 	s->seg_no = no;
 	s->seg_end = 0;
 	s->seg_new = true;
+	return 0;
+}
+
+/* Counts appends pending on segment seg.  Caller holds blob_mu. */
+static int pending_add(lkv_store *s, uint32_t seg, int n)
+{
+	for (size_t i = 0; i < s->nseg_pending; i++) {
+		if (s->seg_pending[i].seg != seg)
+			continue;
+		s->seg_pending[i].n += n;
+		if (!s->seg_pending[i].n)
+			s->seg_pending[i] = s->seg_pending[--s->nseg_pending];
+		return 0;
+	}
+	void *v = realloc(s->seg_pending, (s->nseg_pending + 1) * sizeof(*s->seg_pending));
+	if (!v)
+		return -ENOMEM;
+	s->seg_pending = v;
+	s->seg_pending[s->nseg_pending++] = (struct seg_count){ .seg = seg, .n = n };
 	return 0;
 }
 
@@ -192,11 +226,42 @@ static int seg_reserve(lkv_store *s, size_t len, uint32_t *no, uint64_t *off, lk
 		*off = s->seg_end;
 		*f = s->seg;
 		s->seg_end += len;
+		atomic_fetch_add(&s->blob_disk, len);
 		s->seg_writers++;
 		s->seg_dirty = true;
+		err = pending_add(s, *no, 1);
 	}
 	pthread_mutex_unlock(&s->blob_mu);
 	return err;
+}
+
+/* Ends the pending state of one append to segment seg. */
+void blob_done(lkv_store *s, uint32_t seg)
+{
+	pthread_mutex_lock(&s->blob_mu);
+	pending_add(s, seg, -1);
+	pthread_mutex_unlock(&s->blob_mu);
+}
+
+/* Whether segment seg has appends whose batch has not ended. */
+bool blob_pending(lkv_store *s, uint32_t seg)
+{
+	bool any = false;
+	pthread_mutex_lock(&s->blob_mu);
+	for (size_t i = 0; i < s->nseg_pending && !any; i++)
+		any = s->seg_pending[i].seg == seg;
+	pthread_mutex_unlock(&s->blob_mu);
+	return any;
+}
+
+/* Stops appending to the current segment (GC can then empty it); the
+ * next append starts a new one. */
+void blob_seal(lkv_store *s)
+{
+	pthread_mutex_lock(&s->blob_mu);
+	if (s->seg && s->seg_end)
+		seg_retire(s);         /* on -ENOMEM it simply stays current */
+	pthread_mutex_unlock(&s->blob_mu);
 }
 
 static void seg_release(lkv_store *s)
@@ -267,8 +332,9 @@ int blob_copy(lkv_store *s, const uint8_t *rec, size_t len, const struct blob_re
  * Makes every blob written so far durable: syncs the current segment and
  * any rolled-over ones, and the directory after a new segment.  Waits for
  * appends in flight (they belong to the epoch being flushed or a later
- * one; the earlier ones must be complete).  Called by the flush before it
- * writes a commit.
+ * one; the earlier ones must be complete).  Records the final size of the
+ * rolled-over ones for GC.  Called by the flush (holding flush_mu) before
+ * it writes a commit.
  */
 int blob_sync(lkv_store *s)
 {
@@ -276,15 +342,19 @@ int blob_sync(lkv_store *s)
 	while (s->seg_writers)
 		pthread_cond_wait(&s->blob_cv, &s->blob_mu);
 	int err = 0;
-	for (size_t i = 0; i < s->nseg_unsynced && !err; i++)
-		err = s->io->ops->sync(s->seg_unsynced[i]);
+	for (size_t i = 0; i < s->nseg_unsynced && !err; i++) {
+		struct lt_file *f = loctable_seg(&s->lt, s->seg_unsynced[i].no);
+		err = f ? s->io->ops->sync(s->seg_unsynced[i].f) : -ENOMEM;
+		if (f)
+			f->size = s->seg_unsynced[i].size;
+	}
 	if (!err && s->seg && s->seg_dirty)
 		err = s->io->ops->sync(s->seg);
 	if (!err && s->seg_new)
 		err = s->io->ops->sync_dir(s->io);
 	if (!err) {
 		for (size_t i = 0; i < s->nseg_unsynced; i++)
-			s->io->ops->close(s->seg_unsynced[i]);
+			s->io->ops->close(s->seg_unsynced[i].f);
 		s->nseg_unsynced = 0;
 		s->seg_dirty = s->seg_new = false;
 	}

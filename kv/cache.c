@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -208,16 +209,22 @@ void cache_evict(lkv_store *s)
 
 static int cache_read_install(lkv_store *s, struct leaf *l, const struct leaf_loc *lp);
 
-/* Reads and verifies the image at loc; returns the decoded entries. */
+/*
+ * Reads and verifies the image at loc; returns the decoded entries, or
+ * -ENOMEM, or -EIO with *why saying what failed (not yet logged: the
+ * caller first checks whether the leaf simply moved) and *bad_bytes
+ * whether the bytes were read but wrong.
+ */
 static int leaf_read(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
-		     struct leaf_data **out)
+		     struct leaf_data **out, const char **why, bool *bad_bytes)
 {
 	uint8_t *rec = malloc(loc->len), *raw = NULL;
 	if (!rec)
 		return -ENOMEM;
 	struct rec_hdr h;
 	int err = store_read_at(s, FILE_LOG, loc->file, loc->off, rec, loc->len);
-	bool bad_bytes = !err;            /* from here on a failure is the data's */
+	*bad_bytes = !err;
+	*why = err ? strerror(-err) : NULL;
 	if (!err && (record_parse_header(rec, &h) || h.type != REC_LEAF ||
 		     h.csum != loc->csum || REC_HDR + (uint64_t)h.stored_len != loc->len))
 		err = -EIO;
@@ -231,19 +238,25 @@ static int leaf_read(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
 	free(rec);
 	if (err == -ENOMEM)
 		return err;
-	if (err) {
-		char name[32];
-		log_name(name, loc->file);
-		if (bad_bytes)
-			STAT_ADD(s, st_csum, 1);
-		store_log(s, LKV_LOG_ERR, "leaf %" PRIu64 " of tree '%s' at %s offset %" PRIu64
-			  ": %s", l->id, l->tree->name, name, loc->off,
-			  !bad_bytes ? strerror(-err) : err == -EIO ?
-			  "checksum mismatch or not the expected record" : "malformed leaf");
-		return -EIO;
-	}
-	STAT_ADD(s, st_read, 1);
-	return 0;
+	if (err && !*why)
+		*why = err == -EIO ? "checksum mismatch or not the expected record"
+				   : "malformed leaf";
+	if (!err)
+		STAT_ADD(s, st_read, 1);
+	return err ? -EIO : 0;
+}
+
+/* Counts and logs a leaf that cannot be read; returns -EIO. */
+static int leaf_read_failed(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
+			    const char *why, bool bad_bytes)
+{
+	char name[32];
+	log_name(name, loc->file);
+	if (bad_bytes)
+		STAT_ADD(s, st_csum, 1);
+	store_log(s, LKV_LOG_ERR, "leaf %" PRIu64 " of tree '%s' at %s offset %" PRIu64 ": %s",
+		  l->id, l->tree->name, name, loc->off, why);
+	return -EIO;
 }
 
 /*
@@ -279,18 +292,27 @@ static int cache_read_install(lkv_store *s, struct leaf *l, const struct leaf_lo
 {
 	struct lkv_tree *t = l->tree;
 	struct leaf_loc loc = *lp;
-	if (loc.file == 0)
-		return -EUCLEAN;     /* never written yet not resident: a bug */
 	struct leaf_data *d;
-	int err = leaf_read(s, l, &loc, &d);
-	if (err) {
+	const char *why;
+	bool bad_bytes;
+	for (;;) {
+		int err = leaf_read(s, l, &loc, &d, &why, &bad_bytes);
+		if (!err)
+			break;
+		if (err == -ENOMEM)
+			return err;
 		/* a writer may have loaded, changed and flushed the leaf
 		 * meanwhile, and its old log file be gone: then the leaf is
-		 * resident now */
+		 * resident, or was evicted again from its new place */
 		pthread_rwlock_rdlock(&t->lock);
 		bool resident = l->data != NULL;
+		struct leaf_loc now = l->loc;
 		pthread_rwlock_unlock(&t->lock);
-		return resident ? 0 : err;
+		if (resident)
+			return 0;
+		if (now.file == loc.file && now.off == loc.off)
+			return leaf_read_failed(s, l, &loc, why, bad_bytes);
+		loc = now;
 	}
 	STAT_ADD(s, st_misses, 1);
 	pthread_rwlock_wrlock(&t->lock);

@@ -50,6 +50,8 @@ struct flush_ctx {
 	size_t nw;
 };
 
+static void log_roll(lkv_store *s);
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -217,11 +219,14 @@ static int flush_publish(struct flush_ctx *c, uint64_t commit_csum)
 	struct lt_file *lf = loctable_log(&s->lt, s->lt.log_file);
 	if (lf)
 		lf->size = c->out_off;
-	uint64_t end;
+	uint64_t end, live = 0;
 	uint32_t seg = blob_current(s, &end);
 	struct lt_file *sf = seg ? loctable_seg(&s->lt, seg) : NULL;
 	if (sf)
 		sf->size = end;
+	for (size_t i = 0; i < s->lt.nsegs; i++)
+		live += s->lt.segs[i].live;
+	atomic_store(&s->blob_live, live);
 	for (size_t i = 0; i < c->nw; i++) {
 		struct written *w = &c->w[i];
 		struct leaf *l = w->l;
@@ -295,14 +300,31 @@ static int flush_one(lkv_store *s)
 		;
 	if (s->since_snapshot >= s->o.snapshot_bytes)
 		err = snapshot_write(s);
-	if (!err && s->lt.log_off >= s->o.log_file_bytes) {
-		s->io->ops->close(s->log);  /* roll over: the next flush starts a file */
-		s->log = NULL;
-		s->lt.log_file++;
-		s->lt.log_off = 0;
-	}
+	if (!err && s->lt.log_off >= s->o.log_file_bytes)
+		log_roll(s);
 	cache_evict(s);
 	return err;
+}
+
+/* Ends the current log file: the next flush starts a new one.  Caller
+ * holds flush_mu. */
+static void log_roll(lkv_store *s)
+{
+	if (!s->lt.log_off)
+		return;
+	if (s->log)
+		s->io->ops->close(s->log);
+	s->log = NULL;
+	s->lt.log_file++;
+	s->lt.log_off = 0;
+}
+
+/* log_roll for GC, which wants the dead leaf images of the current file. */
+void log_seal(lkv_store *s)
+{
+	pthread_mutex_lock(&s->flush_mu);
+	log_roll(s);
+	pthread_mutex_unlock(&s->flush_mu);
 }
 
 int flush_through(lkv_store *s, uint64_t e)

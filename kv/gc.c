@@ -19,7 +19,10 @@
  * instead of being lost.
  *
  * The flusher runs a bounded pass every gc_interval; lkv_gc runs an
- * unbounded one and waits for the files to go.
+ * unbounded one and waits for the files to go.  And a writer about to
+ * append blobs while segments hold more than live / gc_live_percent plus
+ * half a segment first runs a bounded pass itself (a write stall), so disk
+ * use stays within that bound however fast values are overwritten.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -76,6 +79,8 @@ static int relocate(lkv_store *s, lkv_batch *b, lkv_tree *t, const uint8_t *k,
 		return err == -ENOMEM ? err : 0;    /* unreadable: stays, logged */
 	err = blob_copy(s, rec, r->len, r, &to);
 	free(rec);
+	if (!err && (err = batch_appended(b, to.seg)))
+		blob_done(s, to.seg);
 	if (!err)
 		err = batch_relocate(b, t, k, r->klen, r, &to);
 	*moved += r->len;
@@ -151,20 +156,53 @@ static int gc_log(lkv_store *s, uint32_t no)
 	return err;
 }
 
-/* Deletes segments that hold no live byte in the durable table. */
-static void drop_dead_segments(lkv_store *s)
+/* Whether the durable table has a segment with no live byte left. */
+static bool dead_segments(lkv_store *s)
 {
 	uint32_t current = blob_current(s, NULL);
+	bool any = false;
 	pthread_mutex_lock(&s->flush_mu);
+	for (size_t i = 0; i < s->lt.nsegs && !any; i++)
+		any = !s->lt.segs[i].live && s->lt.segs[i].no != current;
+	pthread_mutex_unlock(&s->flush_mu);
+	return any;
+}
+
+/* The live bytes the current epoch has added to or taken from seg. */
+static int64_t unflushed_delta(lkv_store *s, uint32_t seg)
+{
+	int64_t d = 0;
+	pthread_mutex_lock(&s->ep_mu);
+	const struct flush_set *fs = &s->sets[s->current & 1];
+	for (size_t i = 0; i < fs->nsegd; i++)
+		if (fs->segd[i].seg == seg)
+			d += fs->segd[i].bytes;
+	pthread_mutex_unlock(&s->ep_mu);
+	return d;
+}
+
+/*
+ * Deletes segments nothing references, durably or in memory: no live byte
+ * in the durable table (no crash can bring a reference back), none added
+ * in the unflushed epoch, and no append whose batch is still under way (it
+ * may reference the segment after the segment stopped being current).
+ * flush_mu keeps a flush from moving bytes between the two counts meanwhile.
+ */
+static void drop_dead_segments(lkv_store *s)
+{
+	pthread_mutex_lock(&s->flush_mu);
+	uint32_t current = blob_current(s, NULL);
 	for (size_t i = 0; i < s->lt.nsegs;) {
 		struct lt_file f = s->lt.segs[i];
-		if (f.live || f.no == current) {
+		if (f.live || f.no == current || blob_pending(s, f.no) ||
+		    unflushed_delta(s, f.no)) {
 			i++;
 			continue;
 		}
 		char name[32];
 		blob_name(name, f.no);
 		store_file_forget(s, FILE_BLOB, f.no);
+		atomic_fetch_sub(&s->blob_disk, f.size);
 		int err = s->io->ops->unlink(s->io, name);
 		if (err && err != -ENOENT)
 			store_log(s, LKV_LOG_WARN, "cannot delete segment %s: %s", name,
@@ -172,6 +210,15 @@ static void drop_dead_segments(lkv_store *s)
 		loctable_seg_drop(&s->lt, f.no);    /* moves the last entry to i */
 	}
 	pthread_mutex_unlock(&s->flush_mu);
+}
+
+/* Whether segments hold more than live / gc_live_percent plus half a
+ * segment (the current one is not collectable). */
+bool gc_space_pressure(lkv_store *s)
+{
+	uint64_t disk = atomic_load(&s->blob_disk), live = atomic_load(&s->blob_live);
+	unsigned pct = s->o.gc_live_percent ? s->o.gc_live_percent : 1;
+	return disk > live * 100 / pct + s->o.blob_segment_bytes / 2;
 }
 
 /*
@@ -186,9 +233,14 @@ int gc_pass(lkv_store *s, bool forced)
 		return 0;
 	pthread_mutex_lock(&s->gc_mu);
 	uint64_t budget = forced ? UINT64_MAX : GC_PASS_BYTES;
+	if (forced) {             /* the files being appended hold dead bytes too */
+		blob_seal(s);
+		log_seal(s);
+	}
 	struct victim *v;
 	size_t n = pick(s, true, blob_current(s, NULL), forced, &v);
 	int err = v ? 0 : -ENOMEM;
+	size_t nsegs = n;
 	for (size_t i = 0; i < n && !err && budget; i++)
 		err = gc_segment(s, &v[i], &budget);
 	free(v);
@@ -204,6 +256,10 @@ int gc_pass(lkv_store *s, bool forced)
 	for (size_t i = 0; i < n && !err; i++)
 		err = gc_log(s, v[i].no);
 	free(v);
+	if (!err && !forced && !nsegs && !n && !dead_segments(s)) {
+		pthread_mutex_unlock(&s->gc_mu);      /* nothing to do */
+		return 0;
+	}
 	if (!err)
 		err = flush_through(s, 0);
 	if (!err)

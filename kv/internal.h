@@ -205,8 +205,14 @@ struct lkv_store {
 	uint64_t seg_end;                 /* reserved end */
 	unsigned seg_writers;             /* appends in flight */
 	bool seg_dirty, seg_new;          /* needs sync; needs a directory sync */
-	lkv_file **seg_unsynced;          /* rolled over, not yet synced */
+	struct retired { lkv_file *f; uint32_t no; uint64_t size; }
+		*seg_unsynced;            /* rolled over, not yet synced */
 	size_t nseg_unsynced;
+	atomic_uint_fast64_t blob_disk;   /* bytes in segment files */
+	atomic_uint_fast64_t blob_live;   /* durable live blob bytes */
+	struct seg_count { uint32_t seg; int n; } *seg_pending;  /* appends whose
+					     batch has not ended, per segment */
+	size_t nseg_pending;
 
 	/* GC */
 	pthread_mutex_t gc_mu;            /* one GC pass at a time */
@@ -334,6 +340,9 @@ int  blob_copy(lkv_store *s, const uint8_t *rec, size_t len, const struct blob_r
 	       struct blob_ref *r);
 int  blob_sync(lkv_store *s);
 uint32_t blob_current(lkv_store *s, uint64_t *end);
+void blob_done(lkv_store *s, uint32_t seg);
+bool blob_pending(lkv_store *s, uint32_t seg);
+void blob_seal(lkv_store *s);
 int  blob_read(lkv_store *s, const struct blob_ref *r, uint64_t off, void *buf, size_t len);
 int  blob_read_record(lkv_store *s, const struct blob_ref *r, uint8_t **rec);
 int  blob_next(lkv_store *s, uint32_t no, uint64_t size, uint64_t *off, uint32_t *tree_id,
@@ -342,6 +351,7 @@ int  blob_next(lkv_store *s, uint32_t no, uint64_t size, uint64_t *off, uint32_t
 /* ---- batch.c ---- */
 int  batch_relocate(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
 		    const struct blob_ref *from, const struct blob_ref *to);
+int  batch_appended(lkv_batch *b, uint32_t seg);
 int  leaf_rewrite(lkv_store *s, struct leaf *l);
 size_t batch_size(const lkv_batch *b);
 
@@ -353,6 +363,7 @@ int  tree_get_raw(lkv_tree *t, const void *k, size_t kl, uint8_t *flags, void *b
 
 /* ---- gc.c ---- */
 int  gc_pass(lkv_store *s, bool forced);
+bool gc_space_pressure(lkv_store *s);
 
 /* ---- epoch.c ---- */
 uint64_t epoch_enter(lkv_store *s);
@@ -369,6 +380,7 @@ bool flush_set_empty(const struct flush_set *fs);
 /* ---- flush.c ---- */
 int  flush_through(lkv_store *s, uint64_t e);
 int  flusher_start(lkv_store *s);
+void log_seal(lkv_store *s);
 void flusher_stop(lkv_store *s);
 void flusher_kick(lkv_store *s);
 int  snapshot_write(lkv_store *s);

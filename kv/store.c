@@ -27,7 +27,7 @@ void lkv_options_default(struct lkv_options *o)
 		.log_file_bytes = 64u << 20,
 		.blob_threshold = 32u << 10,
 		.blob_segment_bytes = 256u << 20,
-		.gc_live_percent = 50,
+		.gc_live_percent = 60,
 		.gc_interval_ms = 10000,
 	};
 }
@@ -73,8 +73,9 @@ static void store_free(lkv_store *s)
 	if (s->seg)
 		s->io->ops->close(s->seg);
 	for (size_t i = 0; i < s->nseg_unsynced; i++)
-		s->io->ops->close(s->seg_unsynced[i]);
+		s->io->ops->close(s->seg_unsynced[i].f);
 	free(s->seg_unsynced);
+	free(s->seg_pending);
 	if (s->own_io && s->io)
 		s->io->ops->destroy(s->io);
 	ZSTD_freeCCtx(s->cctx);
