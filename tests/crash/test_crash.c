@@ -1,0 +1,1265 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_crash.c: power cuts against the engine's crash contract.
+ *
+ * Contract under test (larchkv.h): after any crash the store opens to
+ * exactly the state at the end of some sealed epoch, no older than the last
+ * one reported durable; batches are all-or-nothing; torn writes are ignored.
+ *
+ * One ITERATION (everything derived from one printed seed):
+ *   1. open a store with LKV_CREATE on a fresh faultio, with small leaves,
+ *      a small cache, small dirty limit, snapshot and log-file sizes, so
+ *      that splits, merges, eviction, back-pressure flushes, snapshots and
+ *      log rollovers all happen within a few hundred batches;
+ *   2. up to three GENERATIONS of: NTHREADS writer threads run random
+ *      batches (1..20 puts/deletes over NTREES trees, keys from a small
+ *      space, values of random length whose bytes are a function of
+ *      (tree, key, version)) with occasional lkv_flush; the cut is frozen
+ *      at a random moment, inside a flush (faultio_freeze_after), or at the
+ *      end; faultio_crash() gives the disk image; the old store is closed;
+ *      a new store is opened on the image and its contents are read back
+ *      (forward scan, reverse scan, prefix scans and lkv_get must agree),
+ *      then checked against the model; the recovered store is the start
+ *      of the next generation.
+ *
+ * THE MODEL.  Each thread owns the keys that start with its id byte, so
+ * the state at the end of epoch E is, per thread, its batches with epoch
+ * <= E applied in program order.  The recovered state must equal that for
+ * some E >= B, where B is the highest lkv_epoch_durable() a thread read
+ * while faultio_frozen() was still false (so the durability it reports
+ * happened before the cut).  Candidate E's are B and every batch epoch
+ * above it.  With injected I/O errors, a batch whose commit failed may be
+ * applied or not (each such batch is the last of its thread).
+ *
+ * Knobs: LARCH_CRASH_ITERS=N (iterations per test case; default below),
+ * LARCH_CRASH_SEED=S (run only the iteration with seed S; thread timing
+ * still varies, so a replay repeats the workload and the cut parameters,
+ * not the interleaving), `--only NAME` (one test case), `--iters N`.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "faultio.h"
+#include "larchkv.h"
+#include "testrng.h"
+
+/* ---- workload shape ----------------------------------------------------- */
+
+#define NTHREADS   3
+#define NTREES     3
+#define NKEYS      48                      /* keys per thread */
+#define NSLOTS     (NTHREADS * NKEYS)      /* keys per tree */
+#define MAX_OPS    20                      /* ops per batch */
+#define MAX_GENS   3
+#define VAL_SMALL  3000                    /* usual longest value */
+#define VAL_BIG    24000                   /* rare long values */
+#define KEY_MAX    8
+
+static const char *const tree_names[NTREES] = { "alpha", "beta", "gamma" };
+
+/* Test cases: how the cut is placed and which crash modes are used. */
+enum cut_case {
+	CASE_DROP,        /* every unsynced write lost */
+	CASE_ORDERED,     /* a prefix of each file's unsynced writes */
+	CASE_TORN,        /* ... and the last one torn */
+	CASE_REORDER,     /* a random subset in a random order (may tear) */
+	CASE_IN_FLUSH,    /* cut frozen a few calls into a running flush */
+	CASE_INTERVAL,    /* background flusher every few ms */
+	CASE_ERRORS,      /* injected EIO/ENOSPC, then the cut */
+	NCASES
+};
+
+static const char *const case_names[NCASES] = {
+	"crash_drop_all", "crash_ordered", "crash_torn", "crash_reorder",
+	"crash_in_flush", "crash_interval", "crash_errors",
+};
+
+enum cut_when { WHEN_MOMENT, WHEN_IN_FLUSH, WHEN_END, WHEN_END_FLUSHED };
+
+/* ---- model records ------------------------------------------------------ */
+
+struct mop {
+	uint8_t  tree;
+	uint16_t slot;
+	uint64_t ver;                 /* 0: delete */
+};
+
+enum { B_OK, B_MAYBE };
+
+struct mbatch {
+	uint64_t epoch;               /* B_OK: epoch from the commit */
+	uint32_t first, n;            /* ops[first .. first+n) */
+	uint8_t  status;
+};
+
+/* What a value read back from the store decoded to. */
+struct slotval {
+	bool     present;
+	uint64_t ver;                 /* decoded version (values >= 8 bytes) */
+	uint8_t  slen;                /* short values: length and bytes */
+	uint8_t  sbytes[8];
+};
+
+struct recstate {
+	struct slotval v[NTREES][NSLOTS];
+};
+
+/* ---- engine log capture ------------------------------------------------- */
+
+#define LOG_KEEP 12
+
+struct logcap {
+	pthread_mutex_t mu;
+	char msg[LOG_KEEP][256];
+	unsigned n;
+};
+
+static void log_capture(void *arg, int level, const char *msg)
+{
+	struct logcap *lc = arg;
+
+	pthread_mutex_lock(&lc->mu);
+	snprintf(lc->msg[lc->n % LOG_KEEP], sizeof(lc->msg[0]), "<%d> %s",
+		 level, msg);
+	lc->n++;
+	pthread_mutex_unlock(&lc->mu);
+}
+
+static void log_dump(struct logcap *lc)
+{
+	pthread_mutex_lock(&lc->mu);
+	unsigned first = lc->n > LOG_KEEP ? lc->n - LOG_KEEP : 0;
+
+	for (unsigned i = first; i < lc->n; i++)
+		fprintf(stderr, "  engine log: %s\n", lc->msg[i % LOG_KEEP]);
+	pthread_mutex_unlock(&lc->mu);
+}
+
+/* ---- the iteration ------------------------------------------------------ */
+
+struct iter;
+
+struct worker {
+	struct iter   *it;
+	unsigned       tid;
+	uint64_t       rng;
+	unsigned       nbatches;
+	struct mbatch *b;
+	size_t         nb, capb;
+	struct mop    *ops;
+	size_t         nops, capops;
+	uint8_t       *vbuf;          /* values of the batch being built */
+	char           err[512];      /* set on a contract violation */
+	bool           io_error;      /* stopped by an injected error */
+};
+
+struct iter {
+	uint64_t           seed;
+	enum cut_case      cc;
+	uint64_t           rng;
+	struct lkv_options o;
+	struct logcap      log;
+	faultio           *f;
+	lkv_store         *s;
+	lkv_tree          *t[NTREES];
+	unsigned           gen;
+	uint64_t           ver[NTHREADS];     /* last version issued per thread */
+	uint64_t           base[NTREES][NSLOTS];  /* state the generation began in */
+
+	/* this generation's cut */
+	enum cut_when      when;
+	unsigned           freeze_tid, freeze_batch;   /* WHEN_MOMENT */
+	unsigned           flush_freeze_n;             /* WHEN_IN_FLUSH */
+	unsigned           flush_freeze_from;          /* first batch to arm at */
+	atomic_bool        flush_freeze_armed;
+	atomic_uint_fast64_t bound;                    /* durable before the cut */
+	bool               errors;
+	struct worker      w[NTHREADS];
+};
+
+/* What the cuts of one test case did, printed at its end so that a green
+ * run shows it exercised something. */
+struct case_stats {
+	uint64_t cuts, batches, frozen_early, lost_tail, at_bound, empty;
+	uint64_t io_errors, maybe_applied;
+	uint64_t flushes, snapshots, evictions, leaves_written, csum_failures;
+};
+
+static struct case_stats g_st;
+
+static unsigned g_iters = 0;          /* 0: the default per case */
+static bool g_verbose;                /* LARCH_CRASH_VERBOSE=1 */
+
+/* The watchdog: an iteration that makes no progress for this long is an
+ * engine hang; it prints the seed and aborts rather than letting meson's
+ * timeout kill the test without saying which seed hung. */
+#define WATCHDOG_SECONDS 240
+static atomic_uint_fast64_t g_cur_seed, g_progress;
+static atomic_int g_cur_case;
+static bool g_have_seed;
+static uint64_t g_seed;
+static const char *g_argv0 = "test_crash";
+
+/* Reports a failed check with everything needed to replay it. */
+static void iter_fail(struct iter *it, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void iter_fail(struct iter *it, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nFAILED %s seed 0x%016" PRIx64 " generation %u: %s\n",
+		case_names[it->cc], it->seed, it->gen, msg);
+	fprintf(stderr, "  replay: LARCH_CRASH_SEED=0x%016" PRIx64
+		" %s --only %s\n", it->seed, g_argv0, case_names[it->cc]);
+	log_dump(&it->log);
+	fail_msg("%s (seed 0x%016" PRIx64 ")", msg, it->seed);
+}
+
+/* ---- keys and values ---------------------------------------------------- */
+
+/* Key of slot: thread byte, 2-byte index, then 0..4 filler bytes, so keys
+ * differ in length and byte order is slot order. */
+static size_t key_make(uint8_t *k, unsigned slot)
+{
+	unsigned tid = slot / NKEYS, idx = slot % NKEYS;
+	size_t n = 3 + idx % 5;
+
+	k[0] = (uint8_t)tid;
+	k[1] = (uint8_t)(idx >> 8);
+	k[2] = (uint8_t)idx;
+	for (size_t i = 3; i < n; i++)
+		k[i] = (uint8_t)(idx * 31 + i);
+	return n;
+}
+
+/* Slot of a key, or -1 when it is not a key this test writes. */
+static int key_parse(const uint8_t *k, size_t kl)
+{
+	uint8_t want[KEY_MAX];
+
+	if (kl < 3 || k[0] >= NTHREADS)
+		return -1;
+	unsigned idx = (unsigned)k[1] << 8 | k[2];
+
+	if (idx >= NKEYS)
+		return -1;
+	unsigned slot = k[0] * NKEYS + idx;
+
+	if (key_make(want, slot) != kl || memcmp(want, k, kl))
+		return -1;
+	return (int)slot;
+}
+
+static uint64_t val_hash(unsigned tree, unsigned slot, uint64_t ver)
+{
+	return rng_mix(rng_mix(ver) ^ ((uint64_t)tree << 48) ^
+		       ((uint64_t)slot << 32));
+}
+
+static uint64_t val_key(unsigned tree, unsigned slot)
+{
+	return rng_mix(0x7661c0deULL ^ ((uint64_t)tree << 20) ^ slot);
+}
+
+static size_t val_len(unsigned tree, unsigned slot, uint64_t ver)
+{
+	uint64_t r = rng_mix(val_hash(tree, slot, ver));
+
+	if (r % 64 == 0)
+		return VAL_SMALL + (size_t)((r >> 8) % (VAL_BIG - VAL_SMALL));
+	return (size_t)((r >> 8) % (VAL_SMALL + 1));
+}
+
+/* Writes the value of (tree, slot, ver) into out; returns its length.
+ * Values of 8 bytes or more start with ver ^ val_key(), so a value read
+ * back names its own version. */
+static size_t val_make(uint8_t *out, unsigned tree, unsigned slot,
+		       uint64_t ver)
+{
+	size_t n = val_len(tree, slot, ver), i = 0;
+	uint64_t st = val_hash(tree, slot, ver);
+
+	if (n >= 8) {
+		uint64_t x = ver ^ val_key(tree, slot);
+
+		for (; i < 8; i++)
+			out[i] = (uint8_t)(x >> (8 * i));
+	}
+	while (i < n) {
+		uint64_t r = rng_next(&st);
+
+		for (int j = 0; j < 8 && i < n; j++, i++)
+			out[i] = (uint8_t)(r >> (8 * j));
+	}
+	return n;
+}
+
+/* Decodes a value read back; false when it is no value this test wrote
+ * (torn, corrupt, or stale bytes). */
+static bool val_decode(unsigned tree, unsigned slot, const uint8_t *v,
+		       size_t vl, uint64_t max_ver, struct slotval *out,
+		       uint8_t *scratch)
+{
+	memset(out, 0, sizeof(*out));
+	out->present = true;
+	if (vl < 8) {
+		out->slen = (uint8_t)vl;
+		memcpy(out->sbytes, v, vl);
+		return true;
+	}
+	uint64_t x = 0;
+
+	for (int i = 0; i < 8; i++)
+		x |= (uint64_t)v[i] << (8 * i);
+	out->ver = x ^ val_key(tree, slot);
+	if (!out->ver || out->ver > max_ver)
+		return false;
+	return val_make(scratch, tree, slot, out->ver) == vl &&
+	       !memcmp(scratch, v, vl);
+}
+
+/* Whether a recovered slot holds version `ver` (0: absent). */
+static bool slot_matches(const struct slotval *sv, unsigned tree,
+			 unsigned slot, uint64_t ver)
+{
+	if (!ver)
+		return !sv->present;
+	if (!sv->present)
+		return false;
+	if (sv->ver)
+		return sv->ver == ver;
+
+	uint8_t tmp[VAL_BIG];
+	size_t n = val_len(tree, slot, ver);
+
+	if (n != sv->slen)
+		return false;
+	val_make(tmp, tree, slot, ver);
+	return !memcmp(tmp, sv->sbytes, n);
+}
+
+/* ---- workers ------------------------------------------------------------ */
+
+static void werr(struct worker *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void werr(struct worker *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (w->err[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(w->err, sizeof(w->err), fmt, ap);
+	va_end(ap);
+}
+
+static void atomic_max(atomic_uint_fast64_t *a, uint64_t v)
+{
+	uint64_t cur = atomic_load(a);
+
+	while (cur < v && !atomic_compare_exchange_weak(a, &cur, v))
+		;
+}
+
+/* Reads the durable epoch; it bounds the cut only if the freeze has not
+ * happened yet when we look (durability was reached before the cut). */
+static void sample_durable(struct iter *it)
+{
+	uint64_t d = lkv_epoch_durable(it->s);
+
+	if (!faultio_frozen(it->f))
+		atomic_max(&it->bound, d);
+}
+
+static void record_op(struct worker *w, unsigned tree, unsigned slot,
+		      uint64_t ver)
+{
+	if (w->nops == w->capops) {
+		w->capops = w->capops ? 2 * w->capops : 256;
+		w->ops = realloc(w->ops, w->capops * sizeof(*w->ops));
+		if (!w->ops)
+			abort();
+	}
+	w->ops[w->nops++] = (struct mop){ (uint8_t)tree, (uint16_t)slot, ver };
+}
+
+static void record_batch(struct worker *w, uint32_t first, uint64_t epoch,
+			 uint8_t status)
+{
+	if (w->nb == w->capb) {
+		w->capb = w->capb ? 2 * w->capb : 64;
+		w->b = realloc(w->b, w->capb * sizeof(*w->b));
+		if (!w->b)
+			abort();
+	}
+	w->b[w->nb++] = (struct mbatch){ epoch, first,
+					 (uint32_t)(w->nops - first), status };
+}
+
+/* Handles a failed engine call: expected only with injected errors. */
+static bool worker_io_error(struct worker *w, const char *what, int rc)
+{
+	if (w->it->errors && rc < 0) {
+		w->io_error = true;
+		return true;
+	}
+	werr(w, "thread %u: %s returned %d", w->tid, what, rc);
+	return false;
+}
+
+/* One batch (or a single lkv_put/lkv_delete).  Returns false to stop. */
+static bool worker_batch(struct worker *w, lkv_batch *b)
+{
+	struct iter *it = w->it;
+	unsigned n = (unsigned)rng_range(&w->rng, 1, MAX_OPS);
+	bool single = rng_chance(&w->rng, 1, 8);
+	uint32_t first = (uint32_t)w->nops;
+	size_t voff = 0;
+	uint64_t ep = 0;
+	int rc = 0;
+
+	if (single)
+		n = 1;
+	for (unsigned i = 0; i < n && !rc; i++) {
+		unsigned tree = (unsigned)rng_below(&w->rng, NTREES);
+		unsigned slot = w->tid * NKEYS +
+				(unsigned)rng_below(&w->rng, NKEYS);
+		bool del = rng_chance(&w->rng, 1, 4);
+		uint8_t k[KEY_MAX];
+		size_t kl = key_make(k, slot);
+
+		if (del) {
+			record_op(w, tree, slot, 0);
+			rc = single ? lkv_delete(it->t[tree], k, kl, &ep)
+				    : lkv_batch_delete(b, it->t[tree], k, kl);
+			continue;
+		}
+		uint64_t ver = ++it->ver[w->tid];
+		uint8_t *v = w->vbuf + voff;
+		size_t vl = val_make(v, tree, slot, ver);
+
+		voff += vl;
+		record_op(w, tree, slot, ver);
+		rc = single ? lkv_put(it->t[tree], k, kl, v, vl, &ep)
+			    : lkv_batch_put(b, it->t[tree], k, kl, v, vl);
+	}
+	if (!rc && !single)
+		rc = lkv_batch_commit(b, &ep);
+	if (rc) {
+		lkv_batch_clear(b);
+		record_batch(w, first, 0, B_MAYBE);
+		worker_io_error(w, "commit", rc);
+		return false;
+	}
+	if (w->nb && w->b[w->nb - 1].epoch > ep) {
+		werr(w, "thread %u: epoch went back from %" PRIu64 " to %"
+		     PRIu64, w->tid, w->b[w->nb - 1].epoch, ep);
+		return false;
+	}
+	record_batch(w, first, ep, B_OK);
+	sample_durable(it);
+	return true;
+}
+
+/* lkv_flush of the current epoch or of our last batch's; checks that it
+ * really is durable afterwards. */
+static bool worker_flush(struct worker *w)
+{
+	struct iter *it = w->it;
+	uint64_t target = w->nb ? w->b[w->nb - 1].epoch : 0;
+	bool current = rng_chance(&w->rng, 1, 2);
+
+	if (it->when == WHEN_IN_FLUSH && w->nb >= it->flush_freeze_from &&
+	    !atomic_exchange(&it->flush_freeze_armed, true))
+		faultio_freeze_after(it->f, it->flush_freeze_n);
+
+	int rc = lkv_flush(it->s, current ? 0 : target);
+
+	if (rc) {
+		worker_io_error(w, "lkv_flush", rc);
+		return false;
+	}
+	uint64_t d = lkv_epoch_durable(it->s);
+
+	if (d < target) {
+		werr(w, "thread %u: lkv_flush(%" PRIu64 ") returned 0 but "
+		     "durable epoch is %" PRIu64, w->tid,
+		     current ? 0 : target, d);
+		return false;
+	}
+	sample_durable(it);
+	return true;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct iter *it = w->it;
+	lkv_batch *b = lkv_batch_new(it->s);
+	int after_freeze = -1;
+
+	if (!b) {
+		werr(w, "lkv_batch_new failed");
+		return NULL;
+	}
+	for (unsigned i = 0; i < w->nbatches; i++) {
+		if (!worker_batch(w, b))
+			break;
+		if (rng_chance(&w->rng, 1, 10) && !worker_flush(w))
+			break;
+		if (it->when == WHEN_MOMENT && w->tid == it->freeze_tid &&
+		    i + 1 == it->freeze_batch)
+			faultio_freeze_after(it->f, 0);
+		/* Once frozen, a few more batches, then stop: they cannot
+		 * matter, and the cut is what we are here for. */
+		if (after_freeze < 0 && faultio_frozen(it->f))
+			after_freeze = (int)rng_below(&w->rng, 4);
+		else if (after_freeze > 0)
+			after_freeze--;
+		if (after_freeze == 0)
+			break;
+	}
+	lkv_batch_free(b);
+	return NULL;
+}
+
+/* ---- opening and reading back ------------------------------------------- */
+
+static void iter_options(struct iter *it)
+{
+	struct lkv_options *o = &it->o;
+	uint64_t *r = &it->rng;
+
+	lkv_options_default(o);
+	o->flags = LKV_CREATE;
+	o->leaf_bytes = (unsigned)(512u << rng_below(r, 3));       /* 512..2K */
+	o->cache_bytes = (size_t)(16u << 10) << rng_below(r, 4);   /* 16K..128K */
+	o->dirty_bytes = (size_t)(8u << 10) << rng_below(r, 4);    /* 8K..64K */
+	o->snapshot_bytes = (uint64_t)(32u << 10) << rng_below(r, 2);
+	o->log_file_bytes = (uint64_t)(32u << 10) << rng_below(r, 2);
+	o->compression_level = rng_chance(r, 1, 3) ? 1 : 0;
+	o->bloom_bits = rng_chance(r, 1, 2) ? 10 : 0;
+	/* Values at or above the threshold go to blob segments (and the
+	 * segment GC); 1-2 MiB segments (the smallest allowed). */
+	if (rng_chance(r, 3, 4)) {
+		static const size_t thr[] = { 512, 2048, 8192 };
+
+		o->blob_threshold = thr[rng_below(r, 3)];
+		o->blob_segment_bytes = (uint64_t)(1u << 20) << rng_below(r, 2);
+	}
+	o->flush_interval_ms = it->cc == CASE_INTERVAL
+			       ? (unsigned)rng_range(r, 1, 4) : 0;
+	o->log = log_capture;
+	o->log_arg = &it->log;
+}
+
+static void store_open(struct iter *it, faultio *f)
+{
+	struct lkv_options o = it->o;
+	int rc;
+
+	o.io = faultio_io(f);
+	rc = lkv_open("faultio-store", &o, &it->s);
+	if (rc)
+		iter_fail(it, "lkv_open on the crash image: %d (%s)", rc,
+			  strerror(-rc));
+	it->f = f;
+	for (unsigned i = 0; i < NTREES; i++) {
+		rc = lkv_tree_open(it->s, tree_names[i], &it->t[i]);
+		if (rc)
+			iter_fail(it, "lkv_tree_open(%s): %d", tree_names[i],
+				  rc);
+	}
+}
+
+struct scanned {
+	uint16_t slot;
+	uint32_t vlen;
+	uint64_t vsum;
+};
+
+/* Scans tree `tree` (with iter flags) into out[]; returns the count.
+ * Checks strictly monotone keys and that every key and value is one the
+ * test wrote. */
+static size_t scan_tree(struct iter *it, unsigned tree, unsigned flags,
+			const void *prefix, struct scanned *out,
+			struct recstate *rs, uint8_t *scratch)
+{
+	lkv_iter *iter;
+	const void *k, *v;
+	size_t kl, vl, n = 0;
+	int rc, prev = -1;
+	uint8_t pfx = 0;
+
+	if (prefix) {
+		pfx = *(const uint8_t *)prefix;
+		rc = lkv_iter_prefix(it->t[tree], &pfx, 1, flags, &iter);
+	} else {
+		rc = lkv_iter_open(it->t[tree], NULL, 0, NULL, 0, flags, &iter);
+	}
+	if (rc)
+		iter_fail(it, "lkv_iter_open(%s): %d", tree_names[tree], rc);
+	while ((rc = lkv_iter_next(iter, &k, &kl, &v, &vl)) == 1) {
+		int slot = key_parse(k, kl);
+
+		if (slot < 0 || n >= NSLOTS) {
+			lkv_iter_close(iter);
+			iter_fail(it, "tree %s: scan returned a key this test "
+				  "never wrote (len %zu)", tree_names[tree], kl);
+		}
+		bool rev = flags & LKV_REVERSE;
+
+		if (prev >= 0 && (rev ? slot >= prev : slot <= prev)) {
+			lkv_iter_close(iter);
+			iter_fail(it, "tree %s: %s scan out of order: slot %d "
+				  "after %d", tree_names[tree],
+				  rev ? "reverse" : "forward", slot, prev);
+		}
+		prev = slot;
+		if (rs) {
+			unsigned tid = (unsigned)slot / NKEYS;
+
+			if (!val_decode(tree, (unsigned)slot, v, vl,
+					it->ver[tid], &rs->v[tree][slot],
+					scratch)) {
+				lkv_iter_close(iter);
+				iter_fail(it, "tree %s slot %d: malformed value "
+					  "of %zu bytes (torn or stale data "
+					  "returned)", tree_names[tree], slot,
+					  vl);
+			}
+		}
+		out[n++] = (struct scanned){ (uint16_t)slot, (uint32_t)vl,
+					     lkv_checksum(v, vl) };
+	}
+	lkv_iter_close(iter);
+	if (rc < 0)
+		iter_fail(it, "lkv_iter_next(%s): %d", tree_names[tree], rc);
+	return n;
+}
+
+/* Reads the whole store back into rs, checking that forward, reverse and
+ * prefix scans and lkv_get all agree. */
+static void read_back(struct iter *it, struct recstate *rs)
+{
+	static struct scanned fwd[NSLOTS], rev[NSLOTS], pre[NSLOTS];
+	uint8_t *scratch = malloc(VAL_BIG), *gbuf = malloc(VAL_BIG);
+
+	if (!scratch || !gbuf)
+		abort();
+	memset(rs, 0, sizeof(*rs));
+	for (unsigned t = 0; t < NTREES; t++) {
+		size_t n = scan_tree(it, t, 0, NULL, fwd, rs, scratch);
+		size_t nr = scan_tree(it, t, LKV_REVERSE, NULL, rev, NULL, NULL);
+
+		if (nr != n)
+			iter_fail(it, "tree %s: forward scan saw %zu keys, "
+				  "reverse %zu", tree_names[t], n, nr);
+		for (size_t i = 0; i < n; i++)
+			if (memcmp(&fwd[i], &rev[n - 1 - i], sizeof(fwd[i])))
+				iter_fail(it, "tree %s: reverse scan differs "
+					  "at slot %u", tree_names[t],
+					  fwd[i].slot);
+		/* prefix scans, one per thread, concatenate to the full scan */
+		size_t at = 0;
+
+		for (unsigned tid = 0; tid < NTHREADS; tid++) {
+			uint8_t p = (uint8_t)tid;
+			unsigned fl = rng_chance(&it->rng, 1, 2) ? LKV_REVERSE
+								 : 0;
+			size_t np = scan_tree(it, t, fl, &p, pre, NULL, NULL);
+
+			for (size_t i = 0; i < np; i++) {
+				const struct scanned *want =
+					fl ? &pre[np - 1 - i] : &pre[i];
+
+				if (at + i >= n ||
+				    memcmp(&fwd[at + i], want, sizeof(*want)))
+					iter_fail(it, "tree %s: prefix scan of "
+						  "thread %u differs from the "
+						  "full scan", tree_names[t],
+						  tid);
+			}
+			at += np;
+		}
+		if (at != n)
+			iter_fail(it, "tree %s: prefix scans saw %zu keys, "
+				  "the full scan %zu", tree_names[t], at, n);
+		/* point lookups of every slot, present or not */
+		size_t j = 0;
+
+		for (unsigned slot = 0; slot < NSLOTS; slot++) {
+			uint8_t k[KEY_MAX];
+			size_t kl = key_make(k, slot), vl = SIZE_MAX;
+			int rc = lkv_get(it->t[t], k, kl, gbuf, VAL_BIG, &vl);
+			bool in_scan = j < n && fwd[j].slot == slot;
+
+			if (rc == 0 && vl == SIZE_MAX)
+				iter_fail(it, "tree %s slot %u: lkv_get returned "
+					  "0 but did not set *vlen",
+					  tree_names[t], slot);
+
+			if (rc == -ENOENT && !in_scan)
+				continue;
+			if (rc)
+				iter_fail(it, "tree %s slot %u: lkv_get %d but "
+					  "the scan %s it", tree_names[t], slot,
+					  rc, in_scan ? "saw" : "did not see");
+			if (!in_scan)
+				iter_fail(it, "tree %s slot %u: lkv_get finds "
+					  "a key the scan did not", tree_names[t],
+					  slot);
+			if (vl != fwd[j].vlen ||
+			    lkv_checksum(gbuf, vl) != fwd[j].vsum)
+				iter_fail(it, "tree %s slot %u: lkv_get and the "
+					  "scan return different values",
+					  tree_names[t], slot);
+			j++;
+		}
+	}
+	free(scratch);
+	free(gbuf);
+}
+
+/* ---- checking against the model ----------------------------------------- */
+
+static void apply_batch(uint64_t st[NTREES][NSLOTS], const struct worker *w,
+			const struct mbatch *b)
+{
+	for (uint32_t i = 0; i < b->n; i++) {
+		const struct mop *op = &w->ops[b->first + i];
+
+		st[op->tree][op->slot] = op->ver;
+	}
+}
+
+static unsigned count_mismatch(struct iter *it, uint64_t st[NTREES][NSLOTS],
+			       const struct recstate *rs, bool print)
+{
+	unsigned bad = 0;
+
+	for (unsigned t = 0; t < NTREES; t++)
+		for (unsigned s = 0; s < NSLOTS; s++) {
+			const struct slotval *sv = &rs->v[t][s];
+
+			if (slot_matches(sv, t, s, st[t][s]))
+				continue;
+			if (print && bad < 12)
+			{
+				char want[32] = "absent", got[48] = "absent";
+
+				if (st[t][s])
+					snprintf(want, sizeof(want), "version %"
+						 PRIu64, st[t][s]);
+				if (sv->present && sv->ver)
+					snprintf(got, sizeof(got), "version %"
+						 PRIu64, sv->ver);
+				else if (sv->present)
+					snprintf(got, sizeof(got), "a %u-byte "
+						 "value", sv->slen);
+				fprintf(stderr, "    tree %s thread %u key %u: "
+					"expected %s, found %s\n", tree_names[t],
+					s / NKEYS, s % NKEYS, want, got);
+			}
+			bad++;
+		}
+	(void)it;
+	return bad;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Finds an epoch E >= bound whose model state equals rs; on success the
+ * matching state becomes it->base.  Fails the test otherwise. */
+static void check_model(struct iter *it, const struct recstate *rs)
+{
+	uint64_t bound = atomic_load(&it->bound);
+	size_t ncand = 1;
+
+	for (unsigned t = 0; t < NTHREADS; t++)
+		ncand += it->w[t].nb;
+
+	uint64_t *cand = malloc(ncand * sizeof(*cand));
+	uint64_t (*st)[NSLOTS] = malloc(sizeof(it->base));
+	uint64_t (*tmp)[NSLOTS] = malloc(sizeof(it->base));
+	size_t nc = 0, ptr[NTHREADS] = { 0 };
+
+	if (!cand || !st || !tmp)
+		abort();
+	cand[nc++] = bound;
+	for (unsigned t = 0; t < NTHREADS; t++)
+		for (size_t i = 0; i < it->w[t].nb; i++)
+			if (it->w[t].b[i].status == B_OK &&
+			    it->w[t].b[i].epoch > bound)
+				cand[nc++] = it->w[t].b[i].epoch;
+	qsort(cand, nc, sizeof(*cand), cmp_u64);
+	memcpy(st, it->base, sizeof(it->base));
+
+	unsigned best = ~0u;
+	uint64_t best_e = 0;
+
+	for (size_t c = 0; c < nc; c++) {
+		uint64_t e = cand[c];
+
+		if (c && e == cand[c - 1])
+			continue;
+		unsigned maybe = 0;   /* threads whose next batch is MAYBE */
+
+		for (unsigned t = 0; t < NTHREADS; t++) {
+			struct worker *w = &it->w[t];
+
+			while (ptr[t] < w->nb && w->b[ptr[t]].status == B_OK &&
+			       w->b[ptr[t]].epoch <= e)
+				apply_batch(st, w, &w->b[ptr[t]++]);
+			if (ptr[t] < w->nb && w->b[ptr[t]].status == B_MAYBE)
+				maybe |= 1u << t;
+		}
+		/* each MAYBE batch may or may not have been applied */
+		for (unsigned m = 0; m < (1u << NTHREADS); m++) {
+			if (m & ~maybe)
+				continue;
+			memcpy(tmp, st, sizeof(it->base));
+			for (unsigned t = 0; t < NTHREADS; t++)
+				if (m & (1u << t))
+					apply_batch(tmp, &it->w[t],
+						    &it->w[t].b[ptr[t]]);
+			unsigned bad = count_mismatch(it, tmp, rs, false);
+
+			if (!bad) {
+				uint64_t top = 0;
+
+				for (unsigned t = 0; t < NTHREADS; t++)
+					if (it->w[t].nb &&
+					    it->w[t].b[it->w[t].nb - 1].epoch > top)
+						top = it->w[t].b[it->w[t].nb - 1].epoch;
+				g_st.lost_tail += e < top;
+				g_st.at_bound += e == bound;
+				g_st.maybe_applied += m != 0;
+				memcpy(it->base, tmp, sizeof(it->base));
+				free(cand);
+				free(st);
+				free(tmp);
+				return;
+			}
+			if (bad < best) {
+				best = bad;
+				best_e = e;
+			}
+		}
+	}
+
+	/* No epoch fits: explain the nearest one, then fail. */
+	fprintf(stderr, "\n  durable bound %" PRIu64 "; candidate epochs:",
+		bound);
+	for (size_t c = 0; c < nc; c++)
+		fprintf(stderr, " %" PRIu64, cand[c]);
+	fprintf(stderr, "\n");
+	for (unsigned t = 0; t < NTHREADS; t++) {
+		struct worker *w = &it->w[t];
+
+		fprintf(stderr, "  thread %u: %zu batches, epochs %" PRIu64
+			"..%" PRIu64 "%s\n", t, w->nb, w->nb ? w->b[0].epoch : 0,
+			w->nb ? w->b[w->nb - 1].epoch : 0,
+			w->io_error ? " (stopped by an injected error)" : "");
+	}
+	fprintf(stderr, "  nearest: epoch %" PRIu64 " with %u wrong keys:\n",
+		best_e, best);
+	memcpy(st, it->base, sizeof(it->base));
+	for (unsigned t = 0; t < NTHREADS; t++)
+		for (size_t i = 0; i < it->w[t].nb; i++)
+			if (it->w[t].b[i].status == B_OK &&
+			    it->w[t].b[i].epoch <= best_e)
+				apply_batch(st, &it->w[t], &it->w[t].b[i]);
+	count_mismatch(it, st, rs, true);
+	free(cand);
+	free(st);
+	free(tmp);
+	iter_fail(it, "the recovered state is not the state at the end of "
+		  "any epoch >= %" PRIu64 " (the last reported durable)",
+		  bound);
+}
+
+/* ---- one generation and one iteration ----------------------------------- */
+
+static void gen_plan(struct iter *it)
+{
+	uint64_t *r = &it->rng;
+	unsigned total = 0;
+
+	for (unsigned t = 0; t < NTHREADS; t++) {
+		struct worker *w = &it->w[t];
+
+		w->nb = w->nops = 0;
+		w->err[0] = 0;
+		w->io_error = false;
+		w->it = it;
+		w->tid = t;
+		w->rng = rng_next(r);
+		w->nbatches = (unsigned)rng_range(r, 5, 60);
+		if (!w->vbuf && !(w->vbuf = malloc(MAX_OPS * VAL_BIG)))
+			abort();
+		total += w->nbatches;
+	}
+	(void)total;
+	switch (it->cc) {
+	case CASE_IN_FLUSH:
+		it->when = WHEN_IN_FLUSH;
+		break;
+	default:
+		it->when = (enum cut_when)rng_below(r, 4);
+		break;
+	}
+	it->freeze_tid = (unsigned)rng_below(r, NTHREADS);
+	it->freeze_batch = (unsigned)rng_range(r, 1,
+					       it->w[it->freeze_tid].nbatches);
+	it->flush_freeze_n = (unsigned)rng_below(r, 24);
+	it->flush_freeze_from = (unsigned)rng_below(r, 30);
+	atomic_store(&it->flush_freeze_armed, false);
+	atomic_store(&it->bound, lkv_epoch_durable(it->s));
+	it->errors = it->cc == CASE_ERRORS;
+	if (g_verbose)
+		fprintf(stderr, "gen %u: store at epoch %" PRIu64 ", durable %"
+			PRIu64 "; cut %d\n", it->gen, lkv_epoch_current(it->s),
+			lkv_epoch_durable(it->s), (int)it->when);
+	if (it->errors) {
+		static const unsigned cls[] = {
+			FAULTIO_OP_WRITE, FAULTIO_OP_SYNC, FAULTIO_OP_NAME,
+			FAULTIO_OP_MUTATING, FAULTIO_OP_READ,
+		};
+		faultio_fail_after(it->f, cls[rng_below(r, 5)],
+				   rng_below(r, 200),
+				   rng_chance(r, 1, 2) ? -EIO : -ENOSPC,
+				   rng_chance(r, 1, 2));
+	}
+}
+
+static unsigned crash_mode(struct iter *it)
+{
+	static const unsigned modes[] = {
+		FAULTIO_DROP_ALL, FAULTIO_ORDERED, FAULTIO_ORDERED | FAULTIO_TORN,
+		FAULTIO_REORDER, FAULTIO_REORDER | FAULTIO_TORN,
+	};
+
+	switch (it->cc) {
+	case CASE_DROP:
+		return FAULTIO_DROP_ALL;
+	case CASE_ORDERED:
+		return FAULTIO_ORDERED;
+	case CASE_TORN:
+		return FAULTIO_TORN | (rng_chance(&it->rng, 1, 2)
+				       ? FAULTIO_REORDER : 0);
+	case CASE_REORDER:
+		return FAULTIO_REORDER;
+	default:
+		return modes[rng_below(&it->rng, 5)];
+	}
+}
+
+static void run_generation(struct iter *it)
+{
+	pthread_t th[NTHREADS];
+
+	gen_plan(it);
+	for (unsigned t = 0; t < NTHREADS; t++)
+		if (pthread_create(&th[t], NULL, worker_main, &it->w[t]))
+			abort();
+	for (unsigned t = 0; t < NTHREADS; t++)
+		pthread_join(th[t], NULL);
+	for (unsigned t = 0; t < NTHREADS; t++)
+		if (it->w[t].err[0])
+			iter_fail(it, "%s", it->w[t].err);
+
+	if (it->when == WHEN_END_FLUSHED && !faultio_frozen(it->f)) {
+		int rc = lkv_flush(it->s, 0);
+
+		if (rc == 0)
+			sample_durable(it);
+		else if (!it->errors)
+			iter_fail(it, "final lkv_flush: %d", rc);
+	}
+	faultio_freeze_after(it->f, 0);   /* no-op when already frozen */
+	faultio_clear_faults(it->f);
+
+	/* The power cut.  Then the old store shuts down cleanly on the old
+	 * (still working) faultio, which must not affect the image. */
+	g_st.cuts++;
+	g_st.frozen_early += it->when != WHEN_END &&
+			     it->when != WHEN_END_FLUSHED;
+	for (unsigned t = 0; t < NTHREADS; t++) {
+		g_st.batches += it->w[t].nb;
+		g_st.io_errors += it->w[t].io_error;
+	}
+
+	struct lkv_stats ks;
+
+	lkv_stats(it->s, &ks);
+	g_st.flushes += ks.flushes;
+	g_st.snapshots += ks.snapshots;
+	g_st.evictions += ks.evictions;
+	g_st.leaves_written += ks.leaves_written;
+
+	unsigned mode = crash_mode(it);
+
+	if (g_verbose) {
+		fprintf(stderr, "gen %u: bound %" PRIu64 ", crash mode %#x\n",
+			it->gen, (uint64_t)atomic_load(&it->bound), mode);
+		for (unsigned t = 0; t < NTHREADS; t++) {
+			fprintf(stderr, "  thread %u epochs:", t);
+			for (size_t i = 0; i < it->w[t].nb; i++)
+				fprintf(stderr, " %" PRIu64 "%s",
+					it->w[t].b[i].epoch,
+					it->w[t].b[i].status == B_MAYBE
+					? "?" : "");
+			fprintf(stderr, "\n");
+		}
+	}
+	faultio *img = faultio_crash(it->f, rng_next(&it->rng), mode);
+	int rc = lkv_close(it->s);
+
+	it->s = NULL;
+	if (rc && !it->errors)
+		iter_fail(it, "lkv_close of the cut store: %d", rc);
+	unsigned leaked = faultio_free(it->f);
+
+	it->f = NULL;
+	if (leaked)
+		iter_fail(it, "lkv_close left %u files open", leaked);
+
+	struct recstate *rs = malloc(sizeof(*rs));
+
+	if (!rs)
+		abort();
+	store_open(it, img);
+	read_back(it, rs);
+	check_model(it, rs);
+
+	bool empty = true;
+
+	for (unsigned t = 0; t < NTREES; t++)
+		for (unsigned sl = 0; sl < NSLOTS; sl++)
+			empty &= !rs->v[t][sl].present;
+	g_st.empty += empty;
+	lkv_stats(it->s, &ks);
+	g_st.csum_failures += ks.checksum_failures;
+	free(rs);
+	/* Epochs reported durable by the new store bound its next cut. */
+}
+
+/* Closes the last recovered store cleanly, reopens it and checks that
+ * nothing changed: a clean shutdown after recovery loses nothing. */
+static void final_reopen(struct iter *it)
+{
+	struct recstate *rs = malloc(sizeof(*rs));
+	int rc = lkv_close(it->s);
+	faultio *f = it->f;
+
+	if (!rs)
+		abort();
+	it->s = NULL;
+	if (rc)
+		iter_fail(it, "lkv_close after recovery: %d", rc);
+	store_open(it, f);
+	read_back(it, rs);
+	for (unsigned t = 0; t < NTHREADS; t++)
+		it->w[t].nb = 0;
+	atomic_store(&it->bound, 0);
+	if (count_mismatch(it, it->base, rs, true))
+		iter_fail(it, "a clean close and reopen changed the store");
+	free(rs);
+}
+
+static void *watchdog_main(void *arg)
+{
+	uint64_t last = ~0ull;
+	unsigned still = 0;
+
+	(void)arg;
+	for (;;) {
+		struct timespec ts = { 1, 0 };
+
+		nanosleep(&ts, NULL);
+		uint64_t p = atomic_load(&g_progress);
+
+		still = p == last ? still + 1 : 0;
+		last = p;
+		if (still >= WATCHDOG_SECONDS) {
+			fprintf(stderr, "\nHUNG: %s seed 0x%016" PRIx64 " made no "
+				"progress for %u s (an engine deadlock or "
+				"livelock?)\n  replay: LARCH_CRASH_SEED=0x%016"
+				PRIx64 " %s --only %s\n",
+				case_names[atomic_load(&g_cur_case)],
+				(uint64_t)atomic_load(&g_cur_seed), still,
+				(uint64_t)atomic_load(&g_cur_seed), g_argv0,
+				case_names[atomic_load(&g_cur_case)]);
+			abort();
+		}
+	}
+	return NULL;
+}
+
+static void run_iteration(enum cut_case cc, uint64_t seed)
+{
+	struct iter *it = calloc(1, sizeof(*it));
+	faultio *f = faultio_new();
+	int rc;
+
+	atomic_store(&g_cur_seed, seed);
+	atomic_store(&g_cur_case, (int)cc);
+	atomic_fetch_add(&g_progress, 1);
+
+	if (!it)
+		abort();
+	it->seed = seed;
+	it->cc = cc;
+	it->rng = seed;
+	pthread_mutex_init(&it->log.mu, NULL);
+	iter_options(it);
+
+	unsigned gens = (unsigned)rng_range(&it->rng, 1, MAX_GENS);
+
+	store_open(it, f);
+	for (it->gen = 1; it->gen <= gens; it->gen++) {
+		run_generation(it);
+		atomic_fetch_add(&g_progress, 1);
+	}
+	it->gen = 0;
+	if (rng_chance(&it->rng, 1, 4))
+		final_reopen(it);
+	rc = lkv_close(it->s);
+	if (rc)
+		iter_fail(it, "final lkv_close: %d", rc);
+	if (faultio_free(it->f))
+		iter_fail(it, "lkv_close left files open");
+	for (unsigned t = 0; t < NTHREADS; t++) {
+		free(it->w[t].b);
+		free(it->w[t].ops);
+		free(it->w[t].vbuf);
+	}
+	pthread_mutex_destroy(&it->log.mu);
+	free(it);
+}
+
+/* ---- cmocka glue -------------------------------------------------------- */
+
+/* About two cuts per iteration: ~3,500 cuts over the seven cases. */
+static const unsigned default_iters[NCASES] = {
+	[CASE_DROP] = 200, [CASE_ORDERED] = 200, [CASE_TORN] = 300,
+	[CASE_REORDER] = 250, [CASE_IN_FLUSH] = 350, [CASE_INTERVAL] = 200,
+	[CASE_ERRORS] = 300,
+};
+
+static void run_case(enum cut_case cc)
+{
+	unsigned n = g_iters ? g_iters : default_iters[cc];
+	struct timespec t0, t1;
+
+	memset(&g_st, 0, sizeof(g_st));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (g_have_seed) {
+		run_iteration(cc, g_seed);
+		n = 1;
+	} else {
+		for (unsigned i = 0; i < n; i++)
+			run_iteration(cc, rng_mix(((uint64_t)cc << 40) + i));
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("%s: %u iterations, %" PRIu64 " cuts in %.2f s\n",
+	       case_names[cc], n, g_st.cuts,
+	       (double)(t1.tv_sec - t0.tv_sec) +
+	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	printf("  %" PRIu64 " batches; cuts: %" PRIu64 " mid-run, %" PRIu64
+	       " lost unsynced epochs, %" PRIu64 " recovered exactly the "
+	       "durable bound, %" PRIu64 " recovered empty, %" PRIu64
+	       " with I/O errors (%" PRIu64 " failed batches applied)\n",
+	       g_st.batches, g_st.frozen_early, g_st.lost_tail, g_st.at_bound,
+	       g_st.empty, g_st.io_errors, g_st.maybe_applied);
+	printf("  engine: %" PRIu64 " flushes, %" PRIu64 " snapshots, %" PRIu64
+	       " evictions, %" PRIu64 " leaves written, %" PRIu64
+	       " checksum failures seen on recovery\n", g_st.flushes,
+	       g_st.snapshots, g_st.evictions, g_st.leaves_written,
+	       g_st.csum_failures);
+}
+
+#define CASE_FN(name, cc) \
+	static void name(void **state) { (void)state; run_case(cc); }
+
+CASE_FN(crash_drop_all, CASE_DROP)
+CASE_FN(crash_ordered, CASE_ORDERED)
+CASE_FN(crash_torn, CASE_TORN)
+CASE_FN(crash_reorder, CASE_REORDER)
+CASE_FN(crash_in_flush, CASE_IN_FLUSH)
+CASE_FN(crash_interval, CASE_INTERVAL)
+CASE_FN(crash_errors, CASE_ERRORS)
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest all[NCASES] = {
+		cmocka_unit_test(crash_drop_all),
+		cmocka_unit_test(crash_ordered),
+		cmocka_unit_test(crash_torn),
+		cmocka_unit_test(crash_reorder),
+		cmocka_unit_test(crash_in_flush),
+		cmocka_unit_test(crash_interval),
+		cmocka_unit_test(crash_errors),
+	};
+	struct CMUnitTest sel[NCASES];
+	size_t nsel = 0;
+	const char *only = NULL, *env;
+
+	g_argv0 = argv[0];
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--only") && i + 1 < argc)
+			only = argv[++i];
+		else if (!strcmp(argv[i], "--iters") && i + 1 < argc)
+			g_iters = (unsigned)strtoul(argv[++i], NULL, 0);
+		else {
+			fprintf(stderr, "usage: %s [--only CASE] [--iters N]\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	if ((env = getenv("LARCH_CRASH_ITERS")) && *env)
+		g_iters = (unsigned)strtoul(env, NULL, 0);
+	if ((env = getenv("LARCH_CRASH_VERBOSE")) && *env)
+		g_verbose = atoi(env) != 0;
+	if ((env = getenv("LARCH_CRASH_SEED")) && *env) {
+		g_have_seed = true;
+		g_seed = strtoull(env, NULL, 0);
+	}
+	for (size_t i = 0; i < NCASES; i++)
+		if (!only || !strcmp(only, case_names[i]))
+			sel[nsel++] = all[i];
+	if (!nsel) {
+		fprintf(stderr, "no test case named %s\n", only);
+		return 2;
+	}
+
+	pthread_t wd;
+
+	if (pthread_create(&wd, NULL, watchdog_main, NULL) == 0)
+		pthread_detach(wd);
+	return _cmocka_run_group_tests("crash", sel, nsel, NULL, NULL);
+}
