@@ -38,6 +38,27 @@ static inline uint64_t get_u64(const uint8_t *p)
 	return get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
 }
 
+static inline uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* ---- key prefixes ----
+ * The first 16 bytes of a key (zero-padded) as two big-endian integers,
+ * kept beside key pointers so that binary searches compare integers and
+ * touch the key itself only on a tie between keys longer than 16 bytes. */
+struct key16 { uint64_t hi, lo; };
+
+static inline struct key16 key16_of(const void *k, size_t kl)
+{
+	uint8_t b[16] = { 0 };
+	memcpy(b, k, kl < 16 ? kl : 16);
+	return (struct key16){ get_be64(b), get_be64(b + 8) };
+}
+
 /* ---- growable output buffer ---- */
 
 struct buf {

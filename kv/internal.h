@@ -53,6 +53,7 @@ struct bloom {
 #define ENT_BLOB 0x1      /* the value is a blob reference (reserved) */
 
 struct leaf_ent {
+	struct key16 pfx;     /* the key's first 16 bytes, for searching */
 	const uint8_t *k, *v;
 	uint32_t kl, vl;
 	uint8_t flags;
@@ -99,6 +100,7 @@ struct lkv_tree {
 	char *name;
 	pthread_rwlock_t lock;
 	struct leaf **v;      /* index: sorted by low key; v[0]->low is "" */
+	struct key16 *pfx;    /* pfx[i]: the first 16 bytes of v[i]->low */
 	size_t n, cap;
 };
 
@@ -251,6 +253,18 @@ int  leaf_encode(const struct leaf_data *d, uint32_t tree_id, uint64_t leaf_id, 
 int  leaf_decode(uint8_t *raw, size_t len, uint32_t tree_id, uint64_t leaf_id,
 		 struct leaf_data **out);
 int  keycmp(const void *a, size_t al, const void *b, size_t bl);
+/* keycmp of a and b given their prefixes (key16_of). */
+static inline int keycmp16(struct key16 ap, const void *a, size_t al,
+			   struct key16 bp, const void *b, size_t bl)
+{
+	if (ap.hi != bp.hi)
+		return ap.hi < bp.hi ? -1 : 1;
+	if (ap.lo != bp.lo)
+		return ap.lo < bp.lo ? -1 : 1;
+	if (al <= 16 && bl <= 16)    /* zero padding: the shorter is a prefix */
+		return al < bl ? -1 : al > bl;
+	return keycmp(a, al, b, bl);
+}
 
 /* ---- bloom.c ---- */
 void bloom_build(struct bloom *b, const uint8_t *raw_leaf, size_t len, unsigned bits_per_key);

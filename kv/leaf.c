@@ -79,16 +79,17 @@ void leaf_data_free(struct leaf_data *d)
 
 uint32_t leaf_search(const struct leaf_data *d, const void *k, size_t kl, bool *found)
 {
+	struct key16 kp = key16_of(k, kl);
 	uint32_t lo = 0, hi = d->n;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		int c = keycmp(d->e[mid].k, d->e[mid].kl, k, kl);
-		if (c < 0)
+		const struct leaf_ent *e = &d->e[mid];
+		if (keycmp16(e->pfx, e->k, e->kl, kp, k, kl) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	*found = lo < d->n && keycmp(d->e[lo].k, d->e[lo].kl, k, kl) == 0;
+	*found = lo < d->n && !keycmp16(d->e[lo].pfx, d->e[lo].k, d->e[lo].kl, kp, k, kl);
 	return lo;
 }
 
@@ -128,8 +129,8 @@ int leaf_put(struct leaf_data *d, const void *k, size_t kl, const void *v, size_
 		memmove(&d->e[i + 1], &d->e[i], (d->n - i) * sizeof(*d->e));
 		d->n++;
 	}
-	d->e[i] = (struct leaf_ent){ .k = mem, .v = mem + kl, .kl = kl, .vl = vl,
-				     .flags = flags, .own = true };
+	d->e[i] = (struct leaf_ent){ .pfx = key16_of(k, kl), .k = mem, .v = mem + kl,
+				     .kl = kl, .vl = vl, .flags = flags, .own = true };
 	d->bytes += ent_bytes(kl, vl);
 	return 0;
 }
@@ -162,7 +163,7 @@ static int leaf_copy_range(struct leaf_data *dst, const struct leaf_data *src,
 		memcpy(mem, e->k, e->kl);
 		if (e->vl)
 			memcpy(mem + e->kl, e->v, e->vl);
-		dst->e[dst->n++] = (struct leaf_ent){ .k = mem, .v = mem + e->kl,
+		dst->e[dst->n++] = (struct leaf_ent){ .pfx = e->pfx, .k = mem, .v = mem + e->kl,
 			.kl = e->kl, .vl = e->vl, .flags = e->flags, .own = true };
 		dst->bytes += ent_bytes(e->kl, e->vl);
 	}
@@ -207,7 +208,7 @@ int leaf_absorb(struct leaf_data *d, struct leaf_data *right)
 /* Memory a resident leaf costs, for the cache budget. */
 size_t leaf_mem(const struct leaf_data *d)
 {
-	return sizeof(*d) + (size_t)d->cap * sizeof(*d->e) + d->bytes + 32 * d->n;
+	return sizeof(*d) + (size_t)d->cap * sizeof(*d->e) + d->bytes + 16 * d->n;
 }
 
 int leaf_encode(const struct leaf_data *d, uint32_t tree_id, uint64_t leaf_id, struct buf *out)
@@ -262,6 +263,8 @@ int leaf_decode(uint8_t *raw, size_t len, uint32_t tree_id, uint64_t leaf_id,
 		e->vl = vl;
 		e->k = rd_take(&r, kl);
 		e->v = rd_take(&r, vl);
+		if (!r.bad)
+			e->pfx = key16_of(e->k, kl);
 		if (r.bad || (i && keycmp(d->e[i - 1].k, d->e[i - 1].kl, e->k, kl) >= 0))
 			r.bad = true;
 		d->n = i + 1;

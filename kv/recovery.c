@@ -490,6 +490,8 @@ static int build_trees(lkv_store *s)
 		qsort(t->v, t->n, sizeof(*t->v), cmp_low);
 		if (!t->n || t->v[0]->low_len)
 			return -EUCLEAN;
+		for (size_t j = 0; j < t->n; j++)
+			t->pfx[j] = key16_of(t->v[j]->low, t->v[j]->low_len);
 		for (size_t j = 1; j < t->n; j++)
 			if (!keycmp(t->v[j - 1]->low, t->v[j - 1]->low_len, t->v[j]->low,
 				    t->v[j]->low_len))

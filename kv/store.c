@@ -19,7 +19,7 @@ void lkv_options_default(struct lkv_options *o)
 	*o = (struct lkv_options){
 		.cache_bytes = 256u << 20,
 		.dirty_bytes = 64u << 20,
-		.flush_interval_ms = 1000,
+		.flush_interval_ms = 5000,
 		.compression_level = 1,
 		.leaf_bytes = 16u << 10,
 		.bloom_bits = 10,

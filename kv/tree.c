@@ -84,6 +84,7 @@ void tree_free(struct lkv_tree *t)
 	for (size_t i = 0; i < t->n; i++)
 		leaf_unref(t->v[i]);
 	free(t->v);
+	free(t->pfx);
 	pthread_rwlock_destroy(&t->lock);
 	free(t->name);
 	free(t);
@@ -92,10 +93,11 @@ void tree_free(struct lkv_tree *t)
 /* Position of the leaf that holds key k (the tree has at least one leaf). */
 size_t tree_find(const struct lkv_tree *t, const void *k, size_t kl)
 {
+	struct key16 kp = key16_of(k, kl);
 	size_t lo = 1, hi = t->n;     /* v[0] holds everything below v[1] */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (keycmp(t->v[mid]->low, t->v[mid]->low_len, k, kl) <= 0)
+		if (keycmp16(t->pfx[mid], t->v[mid]->low, t->v[mid]->low_len, kp, k, kl) <= 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -109,13 +111,18 @@ int tree_insert_leaf(struct lkv_tree *t, size_t pos, struct leaf *l)
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 8;
 		struct leaf **v = realloc(t->v, cap * sizeof(*v));
-		if (!v)
+		if (v)
+			t->v = v;
+		struct key16 *p = v ? realloc(t->pfx, cap * sizeof(*p)) : NULL;
+		if (!p)
 			return -ENOMEM;
-		t->v = v;
+		t->pfx = p;
 		t->cap = cap;
 	}
 	memmove(&t->v[pos + 1], &t->v[pos], (t->n - pos) * sizeof(*t->v));
+	memmove(&t->pfx[pos + 1], &t->pfx[pos], (t->n - pos) * sizeof(*t->pfx));
 	t->v[pos] = l;
+	t->pfx[pos] = key16_of(l->low, l->low_len);
 	t->n++;
 	atomic_fetch_add(&t->s->nleaves, 1);
 	return 0;
@@ -126,6 +133,7 @@ int tree_insert_leaf(struct lkv_tree *t, size_t pos, struct leaf *l)
 void tree_remove_leaf(struct lkv_tree *t, size_t pos)
 {
 	memmove(&t->v[pos], &t->v[pos + 1], (t->n - pos - 1) * sizeof(*t->v));
+	memmove(&t->pfx[pos], &t->pfx[pos + 1], (t->n - pos - 1) * sizeof(*t->pfx));
 	t->n--;
 	atomic_fetch_sub(&t->s->nleaves, 1);
 }
