@@ -60,6 +60,9 @@ int main(int argc, char **argv)
 	loc_ent_encode(&e, &commit);
 	buf_u32(&commit, 1);            /* one deleted */
 	buf_u64(&commit, 12);
+	buf_u32(&commit, 1);            /* one segment gains live bytes */
+	buf_u32(&commit, 1);
+	buf_u64(&commit, 70000);
 	emit(argv[1], "commit", 2, commit.p, commit.len);
 
 	struct loctable lt;
@@ -70,6 +73,19 @@ int main(int argc, char **argv)
 	struct buf bl = { 0 };
 	bloom_encode(&b, &bl);
 	emit(argv[1], "bloom", 4, bl.p, bl.len);
+
+	/* a leaf whose value is a blob reference */
+	struct leaf_data *bd = leaf_data_new();
+	struct blob_ref br = { .seg = 1, .off = 4096, .len = 70000, .raw_len = 65536,
+			       .codec = 0, .klen = 4, .csum = 99 };
+	uint8_t ref[BLOB_REF_LEN];
+	struct buf bleaf = { 0 };
+	blob_ref_encode(&br, ref);
+	leaf_put(bd, "blob", 4, ref, sizeof(ref), ENT_BLOB);
+	leaf_encode(bd, 3, 78, &bleaf);
+	emit(argv[1], "leaf-blobref", 1, bleaf.p, bleaf.len);
+	buf_free(&bleaf);
+	leaf_data_free(bd);
 
 	loctable_free(&lt);
 	bloom_free(&b);
