@@ -281,8 +281,16 @@ static int blob_append(lkv_store *s, const struct buf *rec, struct blob_ref *r)
 		return err;
 	ssize_t n = s->io->ops->pwrite(f, rec->p, rec->len, r->off);
 	seg_release(s);
-	if (n != (ssize_t)rec->len)
+	if (n != (ssize_t)rec->len) {
+		/* nothing may follow the hole this leaves (GC walks records
+		 * in order and stops at it): append elsewhere from now on */
+		pthread_mutex_lock(&s->blob_mu);
+		if (s->seg == f)
+			seg_retire(s);
+		pending_add(s, r->seg, -1);
+		pthread_mutex_unlock(&s->blob_mu);
 		return n < 0 ? (int)n : -EIO;
+	}
 	STAT_ADD(s, st_bwritten, rec->len);
 	STAT_ADD(s, st_blob_written, rec->len);
 	return 0;
@@ -375,12 +383,25 @@ uint32_t blob_current(lkv_store *s, uint64_t *end)
 
 /* ---- reading ---- */
 
+/* Counts and logs a blob whose bytes are wrong; returns -EIO. */
 static int blob_fail(lkv_store *s, const struct blob_ref *r, const char *what)
 {
 	char name[32];
 	blob_name(name, r->seg);
 	STAT_ADD(s, st_csum, 1);
 	store_log(s, LKV_LOG_ERR, "blob at %s offset %" PRIu64 ": %s", name, r->off, what);
+	return -EIO;
+}
+
+/*
+ * Logs a blob that cannot be read at all (its segment gone or an I/O
+ * error) once the caller knows it did not just move; returns -EIO.
+ */
+int blob_unreadable(lkv_store *s, const struct blob_ref *r)
+{
+	char name[32];
+	blob_name(name, r->seg);
+	store_log(s, LKV_LOG_ERR, "blob at %s offset %" PRIu64 ": cannot be read", name, r->off);
 	return -EIO;
 }
 
@@ -409,10 +430,8 @@ int blob_read_record(lkv_store *s, const struct blob_ref *r, uint8_t **rec)
 	uint8_t *p = malloc(r->len);
 	if (!p)
 		return -ENOMEM;
-	uint32_t stored;
-	int err = 0;
-	if (store_read_at(s, FILE_BLOB, r->seg, r->off, p, r->len))
-		err = blob_fail(s, r, "cannot read the record");
+	uint32_t stored = 0;
+	int err = store_read_at(s, FILE_BLOB, r->seg, r->off, p, r->len) ? -ESTALE : 0;
 	if (!err)
 		err = head_check(s, r, p, &stored);
 	const uint8_t *tab = p + BLOB_HDR + r->klen;
@@ -458,7 +477,11 @@ static int read_compressed(lkv_store *s, const struct blob_ref *r, uint64_t off,
 /*
  * Copies bytes [off, off + len) of the value that r references into buf
  * (the caller keeps the range within the value).  An uncompressed value is
- * read and verified only in the blocks the range overlaps.
+ * read and verified only in the blocks the range overlaps.  -EIO (logged,
+ * counted): the bytes are wrong; -ESTALE (not logged): the record could
+ * not be read, maybe because GC moved it and deleted its segment — the
+ * caller looks the key up again, and calls blob_unreadable if it did not
+ * move.
  */
 int blob_read(lkv_store *s, const struct blob_ref *r, uint64_t off, void *buf, size_t len)
 {
@@ -466,7 +489,7 @@ int blob_read(lkv_store *s, const struct blob_ref *r, uint64_t off, void *buf, s
 		return read_compressed(s, r, off, buf, len);
 	if (len == 0)
 		return 0;
-	uint32_t nb = nblocks(r->raw_len, 0), stored;
+	uint32_t nb = nblocks(r->raw_len, 0), stored = 0;
 	size_t headlen = BLOB_HDR + r->klen + 8 * (size_t)nb;
 	uint32_t first = off >> BLOB_SHIFT, last = (off + len - 1) >> BLOB_SHIFT;
 	uint64_t from = (uint64_t)first << BLOB_SHIFT;
@@ -476,12 +499,12 @@ int blob_read(lkv_store *s, const struct blob_ref *r, uint64_t off, void *buf, s
 	uint8_t *head = malloc(headlen), *data = malloc(to - from);
 	int err = head && data ? 0 : -ENOMEM;
 	if (!err && store_read_at(s, FILE_BLOB, r->seg, r->off, head, headlen))
-		err = blob_fail(s, r, "cannot read its header");
+		err = -ESTALE;
 	if (!err)
 		err = head_check(s, r, head, &stored);
 	if (!err && store_read_at(s, FILE_BLOB, r->seg, r->off + headlen + from, data,
 				  to - from))
-		err = blob_fail(s, r, "cannot read its data");
+		err = -ESTALE;
 	for (uint32_t i = first; !err && i <= last; i++) {
 		size_t at = ((size_t)i << BLOB_SHIFT) - from;
 		size_t n = (uint64_t)(i + 1) << BLOB_SHIFT > r->raw_len ?

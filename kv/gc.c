@@ -75,6 +75,8 @@ static int relocate(lkv_store *s, lkv_batch *b, lkv_tree *t, const uint8_t *k,
 	uint8_t *rec;
 	struct blob_ref to;
 	int err = blob_read_record(s, r, &rec);
+	if (err == -ESTALE)
+		blob_unreadable(s, r);     /* only GC deletes segments: not moved */
 	if (err)
 		return err == -ENOMEM ? err : 0;    /* unreadable: stays, logged */
 	err = blob_copy(s, rec, r->len, r, &to);
@@ -96,8 +98,9 @@ static int gc_segment(lkv_store *s, const struct victim *v, uint64_t *budget)
 	uint32_t tree_id;
 	struct blob_ref r;
 	int err = b && key ? 0 : -ENOMEM;
+	int walk = 0;
 	while (!err && moved < *budget &&
-	       blob_next(s, v->no, v->size, &off, &tree_id, key, &r) == 0) {
+	       !(walk = blob_next(s, v->no, v->size, &off, &tree_id, key, &r))) {
 		lkv_tree *t = store_tree_by_id(s, tree_id);
 		if (t && still_references(t, key, r.klen, &r))
 			err = relocate(s, b, t, key, &r, &moved);
@@ -106,6 +109,12 @@ static int gc_segment(lkv_store *s, const struct victim *v, uint64_t *budget)
 	}
 	if (!err)
 		err = lkv_batch_commit(b, NULL);
+	if (!err && walk && off < v->size) {
+		char name[32];
+		blob_name(name, v->no);
+		store_log(s, LKV_LOG_WARN, "segment %s: no record at offset %" PRIu64 " of %"
+			  PRIu64 "; what follows is not collected", name, off, v->size);
+	}
 	lkv_batch_free(b);
 	free(key);
 	*budget -= moved < *budget ? moved : *budget;

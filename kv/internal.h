@@ -358,6 +358,7 @@ void blob_done(lkv_store *s, uint32_t seg);
 bool blob_pending(lkv_store *s, uint32_t seg);
 void blob_seal(lkv_store *s);
 int  blob_read(lkv_store *s, const struct blob_ref *r, uint64_t off, void *buf, size_t len);
+int  blob_unreadable(lkv_store *s, const struct blob_ref *r);
 int  blob_read_record(lkv_store *s, const struct blob_ref *r, uint8_t **rec);
 int  blob_next(lkv_store *s, uint32_t no, uint64_t size, uint64_t *off, uint32_t *tree_id,
 	       uint8_t key[LKV_KEY_MAX], struct blob_ref *r);

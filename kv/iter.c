@@ -64,8 +64,10 @@ static ssize_t get_range(lkv_tree *t, const void *k, size_t kl, uint64_t off, vo
 				int err = blob_read(s, &ref, off, buf, (size_t)ret);
 				bool moved = ref.seg != tried.seg || ref.off != tried.off;
 				tried = ref;
-				if (err && moved && err != -ENOMEM)
+				if (err == -ESTALE && moved)
 					continue;        /* GC may have moved it: look again */
+				if (err == -ESTALE)
+					err = blob_unreadable(s, &ref);
 				if (err)
 					ret = err;
 			}
@@ -300,7 +302,7 @@ static int iter_blob(lkv_iter *it, const void *k, size_t kl, const uint8_t *v, s
 	if (!buf_reserve(&it->val, r.raw_len ? r.raw_len : 1))
 		return -ENOMEM;
 	int err = blob_read(it->t->s, &r, 0, it->val.p, r.raw_len);
-	if (err && err != -ENOMEM) {
+	if (err == -ESTALE) {
 		/* moved by GC since the copy? then the tree has the new place */
 		size_t len;
 		ssize_t n = get_range(it->t, k, kl, 0, it->val.p, r.raw_len, &len, NULL);

@@ -31,6 +31,24 @@
  * above it.  With injected I/O errors, a batch whose commit failed may be
  * applied or not (each such batch is the last of its thread).
  *
+ * CUTS IN THE MIDDLE OF GC (crash_gc).  Blobs are always on (threshold
+ * 512..2048 bytes, 1 MiB segments, so overwrites and deletes leave sparse
+ * segments within a generation), the background GC runs every 1-5 ms when
+ * the flusher is on (half the iterations), and writers stall to run GC
+ * passes of their own.  A GC THREAD calls lkv_gc() at random moments while
+ * the writers run.  In most generations it arms the freeze just before one
+ * of its calls: a few syncs or name operations into the pass (among the
+ * flush of the moved blobs, the segment unlinks, the two snapshots and the
+ * deletions after them), or a number of mutating calls into it (among the
+ * relocation appends, anywhere, or near the end).  A successful lkv_gc
+ * makes everything before it durable, so it is another sample of the
+ * bound.  lkv_gc may fail only in generations with injected errors.  After
+ * each recovery and the usual checks, lkv_gc runs on the recovered store:
+ * it must succeed, change nothing (everything still reads back
+ * well-formed), count no checksum failure and, unless errors were injected
+ * (see check_gc_recovered), leave no dead byte in any segment; a power cut
+ * right after it (everything is durable by then) must lose nothing either.
+ *
  * Knobs: LARCH_CRASH_ITERS=N (iterations per test case; default below),
  * LARCH_CRASH_SEED=S (run only the iteration with seed S; thread timing
  * still varies, so a replay repeats the workload and the cut parameters,
@@ -78,15 +96,19 @@ enum cut_case {
 	CASE_IN_FLUSH,    /* cut frozen a few calls into a running flush */
 	CASE_INTERVAL,    /* background flusher every few ms */
 	CASE_ERRORS,      /* injected EIO/ENOSPC, then the cut */
+	CASE_GC,          /* cut in the middle of lkv_gc / background GC */
 	NCASES
 };
 
 static const char *const case_names[NCASES] = {
 	"crash_drop_all", "crash_ordered", "crash_torn", "crash_reorder",
-	"crash_in_flush", "crash_interval", "crash_errors",
+	"crash_in_flush", "crash_interval", "crash_errors", "crash_gc",
 };
 
-enum cut_when { WHEN_MOMENT, WHEN_IN_FLUSH, WHEN_END, WHEN_END_FLUSHED };
+enum cut_when {
+	WHEN_MOMENT, WHEN_IN_FLUSH, WHEN_END, WHEN_END_FLUSHED,
+	WHEN_IN_GC,       /* frozen a few calls into an lkv_gc (crash_gc) */
+};
 
 /* ---- model records ------------------------------------------------------ */
 
@@ -165,6 +187,17 @@ struct worker {
 	bool           io_error;      /* stopped by an injected error */
 };
 
+/* The GC thread of crash_gc: lkv_gc at random moments while writers run. */
+struct gcthread {
+	struct iter   *it;
+	uint64_t       rng;
+	uint64_t       span;          /* mutating calls during the last lkv_gc */
+	unsigned       calls, failed;
+	bool           cut_inside;    /* the freeze happened during a call */
+	bool           cut_busy;      /* ... while the writers ran */
+	char           err[512];      /* set on a contract violation */
+};
+
 struct iter {
 	uint64_t           seed;
 	enum cut_case      cc;
@@ -184,9 +217,14 @@ struct iter {
 	unsigned           flush_freeze_n;             /* WHEN_IN_FLUSH */
 	unsigned           flush_freeze_from;          /* first batch to arm at */
 	atomic_bool        flush_freeze_armed;
+	unsigned           gc_arm_call;                /* WHEN_IN_GC */
+	atomic_bool        gc_freeze_armed;
+	atomic_bool        writers_done;               /* tells the GC thread */
 	atomic_uint_fast64_t bound;                    /* durable before the cut */
 	bool               errors;
+	bool               had_errors;                 /* in any generation */
 	struct worker      w[NTHREADS];
+	struct gcthread    gc;
 };
 
 /* What the cuts of one test case did, printed at its end so that a green
@@ -195,6 +233,10 @@ struct case_stats {
 	uint64_t cuts, batches, frozen_early, lost_tail, at_bound, empty;
 	uint64_t io_errors, maybe_applied;
 	uint64_t flushes, snapshots, evictions, leaves_written, csum_failures;
+	/* crash_gc */
+	uint64_t gc_calls, gc_failed, cuts_in_gc, cuts_in_busy_gc;
+	uint64_t gc_runs, gc_moved;
+	uint64_t segs_recovered, segs_after_gc;
 };
 
 static struct case_stats g_st;
@@ -541,6 +583,119 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* ---- the GC thread (crash_gc) ------------------------------------------- */
+
+static void gerr(struct gcthread *g, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void gerr(struct gcthread *g, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (g->err[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(g->err, sizeof(g->err), fmt, ap);
+	va_end(ap);
+}
+
+static void pause_us(unsigned us)
+{
+	struct timespec ts = { 0, (long)us * 1000 };
+
+	if (us)
+		nanosleep(&ts, NULL);
+}
+
+/*
+ * Arms the cut for the coming lkv_gc.  Half the time it lands a few syncs
+ * or name operations in: between the steps whose order makes GC safe (the
+ * flush of the moved blobs, the segment unlinks, the two snapshots and the
+ * deletions after them), however many blobs the pass copies first.  Else
+ * it lands a number of mutating calls in: among the first relocation
+ * appends, anywhere, or near the end.  That number is scaled by the calls
+ * the previous lkv_gc saw, which include concurrent writers' and depend on
+ * timing: a replay repeats it only roughly.
+ */
+static void gc_arm_freeze(struct gcthread *g)
+{
+	faultio *f = g->it->f;
+	uint64_t *r = &g->rng, span = g->span ? g->span : 64;
+
+	switch (rng_below(r, 6)) {
+	case 0: case 1: case 2:
+		faultio_freeze_after_ops(f, FAULTIO_OP_SYNC | FAULTIO_OP_NAME,
+					 rng_below(r, 28));
+		break;
+	case 3:
+		faultio_freeze_after(f, rng_below(r, 16));
+		break;
+	case 4:
+		faultio_freeze_after(f, rng_below(r, span + 1));
+		break;
+	default:                /* the last 40 calls and a little past */
+		faultio_freeze_after(f, span > 40
+					? rng_range(r, span - 40, span + 8)
+					: rng_below(r, span + 8));
+		break;
+	}
+}
+
+/* One lkv_gc, with the cut armed first when it is this call's turn (or
+ * `last`).  Returns false when the thread should stop. */
+static bool gc_call(struct gcthread *g, bool last)
+{
+	struct iter *it = g->it;
+	bool arm = it->when == WHEN_IN_GC &&
+		   (last || g->calls >= it->gc_arm_call) &&
+		   !atomic_exchange(&it->gc_freeze_armed, true);
+
+	if (arm)
+		gc_arm_freeze(g);
+
+	bool busy = !atomic_load(&it->writers_done);
+	bool frozen = faultio_frozen(it->f);
+	uint64_t ops = faultio_op_count(it->f);
+	int rc = lkv_gc(it->s);
+
+	g->span = faultio_op_count(it->f) - ops;
+	g->calls++;
+	if (!frozen && faultio_frozen(it->f)) {
+		g->cut_inside = true;
+		g->cut_busy = busy;
+	}
+	if (rc) {
+		g->failed++;
+		if (!it->errors) {
+			gerr(g, "lkv_gc returned %d (%s) with no fault injected",
+			     rc, strerror(-rc));
+			return false;
+		}
+		return g->failed < 3;   /* a transient error may pass */
+	}
+	sample_durable(it);             /* lkv_gc flushed what came before */
+	return !faultio_frozen(it->f);  /* after the cut nothing matters */
+}
+
+static void *gc_main(void *arg)
+{
+	struct gcthread *g = arg;
+	struct iter *it = g->it;
+	bool go = true;
+
+	while (go && !atomic_load(&it->writers_done)) {
+		if (rng_chance(&g->rng, 1, 2))
+			pause_us((unsigned)rng_below(&g->rng, 500));
+		go = gc_call(g, false);
+	}
+	/* The writers finished before this generation's cut was armed: cut
+	 * into a pass over the quiet store instead. */
+	if (go && it->when == WHEN_IN_GC &&
+	    !atomic_load(&it->gc_freeze_armed))
+		gc_call(g, true);
+	return NULL;
+}
+
 /* ---- opening and reading back ------------------------------------------- */
 
 static void iter_options(struct iter *it)
@@ -567,6 +722,19 @@ static void iter_options(struct iter *it)
 	}
 	o->flush_interval_ms = it->cc == CASE_INTERVAL
 			       ? (unsigned)rng_range(r, 1, 4) : 0;
+	if (it->cc == CASE_GC) {
+		/* Blobs always; segments of the smallest size; a background
+		 * GC pass every few ms on the flusher (half the time). */
+		static const size_t thr[] = { 512, 1024, 2048 };
+		static const unsigned live[] = { 30, 60, 90 };
+
+		o->blob_threshold = thr[rng_below(r, 3)];
+		o->blob_segment_bytes = 1u << 20;
+		o->gc_live_percent = live[rng_below(r, 3)];
+		o->gc_interval_ms = (unsigned)rng_range(r, 1, 5);
+		o->flush_interval_ms = rng_chance(r, 1, 2)
+				       ? (unsigned)rng_range(r, 1, 4) : 0;
+	}
 	o->log = log_capture;
 	o->log_arg = &it->log;
 }
@@ -928,6 +1096,10 @@ static void gen_plan(struct iter *it)
 	case CASE_IN_FLUSH:
 		it->when = WHEN_IN_FLUSH;
 		break;
+	case CASE_GC:
+		it->when = rng_chance(r, 2, 3) ? WHEN_IN_GC
+			   : (enum cut_when)rng_below(r, 4);
+		break;
 	default:
 		it->when = (enum cut_when)rng_below(r, 4);
 		break;
@@ -938,8 +1110,21 @@ static void gen_plan(struct iter *it)
 	it->flush_freeze_n = (unsigned)rng_below(r, 24);
 	it->flush_freeze_from = (unsigned)rng_below(r, 30);
 	atomic_store(&it->flush_freeze_armed, false);
+	if (it->cc == CASE_GC) {
+		struct gcthread *g = &it->gc;
+
+		memset(g, 0, sizeof(*g));
+		g->it = it;
+		g->rng = rng_next(r);
+		it->gc_arm_call = (unsigned)rng_below(r, 4);
+	}
+	atomic_store(&it->gc_freeze_armed, false);
+	atomic_store(&it->writers_done, false);
 	atomic_store(&it->bound, lkv_epoch_durable(it->s));
-	it->errors = it->cc == CASE_ERRORS;
+	/* a quarter of crash_gc's generations inject errors too */
+	it->errors = it->cc == CASE_ERRORS ||
+		     (it->cc == CASE_GC && rng_chance(r, 1, 4));
+	it->had_errors |= it->errors;
 	if (g_verbose)
 		fprintf(stderr, "gen %u: store at epoch %" PRIu64 ", durable %"
 			PRIu64 "; cut %d\n", it->gen, lkv_epoch_current(it->s),
@@ -978,19 +1163,90 @@ static unsigned crash_mode(struct iter *it)
 	}
 }
 
+/*
+ * crash_gc, after a recovery: lkv_gc on the recovered store must succeed,
+ * change nothing and meet no bad checksum.  Then everything is durable, so
+ * a power cut right after it (while a background pass may be running)
+ * must give back exactly the same state.
+ */
+static void check_gc_recovered(struct iter *it)
+{
+	struct recstate *rs = malloc(sizeof(*rs));
+	struct lkv_stats ks;
+	int rc;
+
+	if (!rs)
+		abort();
+	lkv_stats(it->s, &ks);
+	g_st.segs_recovered += ks.segments;
+	rc = lkv_gc(it->s);
+	if (rc)
+		iter_fail(it, "lkv_gc on the recovered store: %d (%s)", rc,
+			  strerror(-rc));
+	read_back(it, rs);
+	if (count_mismatch(it, it->base, rs, true))
+		iter_fail(it, "lkv_gc on the recovered store changed its "
+			  "contents");
+	lkv_stats(it->s, &ks);
+	g_st.segs_after_gc += ks.segments;
+	if (ks.checksum_failures)
+		iter_fail(it, "%" PRIu64 " checksum failures in the recovered "
+			  "store (read back, lkv_gc, read back)",
+			  ks.checksum_failures);
+	/* lkv_gc empties every segment that holds dead bytes, also the ones
+	 * a cut left half emptied or not yet deleted.  Not after injected
+	 * errors: a failed append leaves a hole in its segment that ends
+	 * GC's walk of it, so the segment stays (safe, but never freed). */
+	if (!it->had_errors && ks.blob_disk_bytes != ks.blob_live_bytes)
+		iter_fail(it, "after lkv_gc on the recovered store its %" PRIu64
+			  " segments hold %" PRIu64 " bytes, %" PRIu64 " of "
+			  "them live", ks.segments, ks.blob_disk_bytes,
+			  ks.blob_live_bytes);
+
+	/* The cut, opened beside the live store, which then carries on. */
+	faultio *img = faultio_crash(it->f, rng_next(&it->rng), crash_mode(it));
+	lkv_store *s = it->s;
+	faultio *f = it->f;
+	lkv_tree *t[NTREES];
+
+	memcpy(t, it->t, sizeof(t));
+	store_open(it, img);
+	read_back(it, rs);
+	if (count_mismatch(it, it->base, rs, true))
+		iter_fail(it, "a power cut right after lkv_gc on the recovered "
+			  "store changed its contents");
+	rc = lkv_close(it->s);
+	if (rc)
+		iter_fail(it, "lkv_close of the store cut after lkv_gc: %d", rc);
+	if (faultio_free(img))
+		iter_fail(it, "lkv_close left files open");
+	it->s = s;
+	it->f = f;
+	memcpy(it->t, t, sizeof(t));
+	free(rs);
+}
+
 static void run_generation(struct iter *it)
 {
-	pthread_t th[NTHREADS];
+	pthread_t th[NTHREADS], gc_th;
+	bool gc = it->cc == CASE_GC;
 
 	gen_plan(it);
 	for (unsigned t = 0; t < NTHREADS; t++)
 		if (pthread_create(&th[t], NULL, worker_main, &it->w[t]))
 			abort();
+	if (gc && pthread_create(&gc_th, NULL, gc_main, &it->gc))
+		abort();
 	for (unsigned t = 0; t < NTHREADS; t++)
 		pthread_join(th[t], NULL);
+	atomic_store(&it->writers_done, true);
+	if (gc)
+		pthread_join(gc_th, NULL);
 	for (unsigned t = 0; t < NTHREADS; t++)
 		if (it->w[t].err[0])
 			iter_fail(it, "%s", it->w[t].err);
+	if (gc && it->gc.err[0])
+		iter_fail(it, "%s", it->gc.err);
 
 	if (it->when == WHEN_END_FLUSHED && !faultio_frozen(it->f)) {
 		int rc = lkv_flush(it->s, 0);
@@ -1020,6 +1276,14 @@ static void run_generation(struct iter *it)
 	g_st.snapshots += ks.snapshots;
 	g_st.evictions += ks.evictions;
 	g_st.leaves_written += ks.leaves_written;
+	g_st.gc_runs += ks.gc_runs;
+	g_st.gc_moved += ks.gc_bytes_moved;
+	if (gc) {
+		g_st.gc_calls += it->gc.calls;
+		g_st.gc_failed += it->gc.failed;
+		g_st.cuts_in_gc += it->gc.cut_inside;
+		g_st.cuts_in_busy_gc += it->gc.cut_busy;
+	}
 
 	unsigned mode = crash_mode(it);
 
@@ -1065,6 +1329,8 @@ static void run_generation(struct iter *it)
 	lkv_stats(it->s, &ks);
 	g_st.csum_failures += ks.checksum_failures;
 	free(rs);
+	if (gc)
+		check_gc_recovered(it);
 	/* Epochs reported durable by the new store bound its next cut. */
 }
 
@@ -1164,11 +1430,11 @@ static void run_iteration(enum cut_case cc, uint64_t seed)
 
 /* ---- cmocka glue -------------------------------------------------------- */
 
-/* About two cuts per iteration: ~3,500 cuts over the seven cases. */
+/* About two cuts per iteration: ~4,500 cuts over the eight cases. */
 static const unsigned default_iters[NCASES] = {
 	[CASE_DROP] = 200, [CASE_ORDERED] = 200, [CASE_TORN] = 300,
 	[CASE_REORDER] = 250, [CASE_IN_FLUSH] = 350, [CASE_INTERVAL] = 200,
-	[CASE_ERRORS] = 300,
+	[CASE_ERRORS] = 300, [CASE_GC] = 500,
 };
 
 static void run_case(enum cut_case cc)
@@ -1201,6 +1467,15 @@ static void run_case(enum cut_case cc)
 	       " checksum failures seen on recovery\n", g_st.flushes,
 	       g_st.snapshots, g_st.evictions, g_st.leaves_written,
 	       g_st.csum_failures);
+	if (cc == CASE_GC)
+		printf("  gc: %" PRIu64 " lkv_gc calls (%" PRIu64 " failed), %"
+		       PRIu64 " cuts inside one (%" PRIu64 " while writers "
+		       "ran); %" PRIu64 " passes in all moved %.1f MiB; "
+		       "recovered stores held %" PRIu64 " segments, %" PRIu64
+		       " after lkv_gc\n", g_st.gc_calls, g_st.gc_failed,
+		       g_st.cuts_in_gc, g_st.cuts_in_busy_gc, g_st.gc_runs,
+		       (double)g_st.gc_moved / (1 << 20), g_st.segs_recovered,
+		       g_st.segs_after_gc);
 }
 
 #define CASE_FN(name, cc) \
@@ -1213,6 +1488,7 @@ CASE_FN(crash_reorder, CASE_REORDER)
 CASE_FN(crash_in_flush, CASE_IN_FLUSH)
 CASE_FN(crash_interval, CASE_INTERVAL)
 CASE_FN(crash_errors, CASE_ERRORS)
+CASE_FN(crash_gc, CASE_GC)
 
 int main(int argc, char **argv)
 {
@@ -1224,6 +1500,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(crash_in_flush),
 		cmocka_unit_test(crash_interval),
 		cmocka_unit_test(crash_errors),
+		cmocka_unit_test(crash_gc),
 	};
 	struct CMUnitTest sel[NCASES];
 	size_t nsel = 0;

@@ -95,6 +95,7 @@ struct faultio {
 	int              fail_err;
 	bool             fail_armed, fail_sticky, fail_fired;
 	bool             freeze_armed;
+	unsigned         freeze_ops;  /* classes the freeze countdown counts */
 	uint64_t         freeze_countdown;
 	uint64_t         mut_ops;
 	int              lock_err;
@@ -529,11 +530,12 @@ static void freeze_now(faultio *f)
 		f->frozen = state_copy(&f->live);
 }
 
-/* Called with the mutex held after a mutating call (whether it succeeded
- * or not): freezes the image when this was the n-th. */
-static void freeze_check(faultio *f)
+/* Called with the mutex held after a mutating call of class `cls`
+ * (whether it succeeded or not): freezes the image when this was the n-th
+ * of the classes the freeze counts. */
+static void freeze_check(faultio *f, unsigned cls)
 {
-	if (!f->freeze_armed)
+	if (!f->freeze_armed || !(f->freeze_ops & cls))
 		return;
 	if (f->freeze_countdown)
 		f->freeze_countdown--;
@@ -566,7 +568,7 @@ static int fio_open(lkv_io *io, const char *name, int flags, lkv_file **out)
 			inode_unref(ino);
 			f->st.creates++;
 		}
-		freeze_check(f);
+		freeze_check(f, FAULTIO_OP_NAME);
 	}
 	if (!err) {
 		lkv_file *h = xcalloc(1, sizeof(*h));
@@ -652,7 +654,7 @@ static ssize_t fio_pwrite(lkv_file *h, const void *buf, size_t len,
 		f->st.pwrites++;
 		f->st.bytes_written += len;
 	}
-	freeze_check(f);
+	freeze_check(f, FAULTIO_OP_WRITE);
 	pthread_mutex_unlock(&f->mu);
 	return err ? err : (ssize_t)len;
 }
@@ -670,7 +672,7 @@ static int fio_sync(lkv_file *h)
 		inode_sync(h->ino);
 		f->st.syncs++;
 	}
-	freeze_check(f);
+	freeze_check(f, FAULTIO_OP_SYNC);
 	pthread_mutex_unlock(&f->mu);
 	return err;
 }
@@ -690,7 +692,7 @@ static int fio_truncate(lkv_file *h, uint64_t size)
 		inode_push(h->ino, WOP_TRUNC, size, NULL, 0);
 		f->st.truncates++;
 	}
-	freeze_check(f);
+	freeze_check(f, FAULTIO_OP_WRITE);
 	pthread_mutex_unlock(&f->mu);
 	return err;
 }
@@ -722,7 +724,7 @@ static int fio_unlink(lkv_io *io, const char *name)
 			state_push_dirop(&f->live, DIROP_UNLINK, name, NULL, NULL);
 			f->st.unlinks++;
 		}
-		freeze_check(f);
+		freeze_check(f, FAULTIO_OP_NAME);
 	}
 	pthread_mutex_unlock(&f->mu);
 	return err;
@@ -749,7 +751,7 @@ static int fio_rename(lkv_io *io, const char *from, const char *to)
 		}
 		if (!err)
 			f->st.renames++;
-		freeze_check(f);
+		freeze_check(f, FAULTIO_OP_NAME);
 	}
 	pthread_mutex_unlock(&f->mu);
 	return err;
@@ -770,7 +772,7 @@ static int fio_sync_dir(lkv_io *io)
 		f->live.npend = 0;
 		f->st.sync_dirs++;
 	}
-	freeze_check(f);
+	freeze_check(f, FAULTIO_OP_SYNC);
 	pthread_mutex_unlock(&f->mu);
 	return err;
 }
@@ -955,9 +957,15 @@ void faultio_fail_after(faultio *f, unsigned ops, uint64_t n, int err,
 
 void faultio_freeze_after(faultio *f, uint64_t n)
 {
+	faultio_freeze_after_ops(f, FAULTIO_OP_MUTATING, n);
+}
+
+void faultio_freeze_after_ops(faultio *f, unsigned ops, uint64_t n)
+{
 	pthread_mutex_lock(&f->mu);
 	if (!f->frozen) {
 		f->freeze_armed = true;
+		f->freeze_ops = ops;
 		f->freeze_countdown = n;
 		if (!n)
 			freeze_now(f);

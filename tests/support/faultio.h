@@ -67,6 +67,13 @@
  * faultio_crash() from then on cuts the power as of the freeze instant.
  * n = 0 freezes at once.  This is how a test puts a power cut in the middle
  * of a flush, or at an exact moment while other threads keep running.
+ * faultio_freeze_after_ops(f, classes, n) counts only the mutating calls
+ * of the given classes: after n more of them (calls of other classes go on
+ * meanwhile) the image is frozen.  A cut n syncs or name operations into
+ * a job puts it between two of the job's steps however many data writes
+ * each step makes (a GC pass copies a varying number of blobs before it
+ * flushes, unlinks segments and writes snapshots); counting every mutating
+ * call rarely lands there.
  * faultio_frozen() says whether the freeze has happened; a test that reads
  * "epoch E is durable" and then sees faultio_frozen() false knows that E was
  * durable before the cut.
@@ -135,6 +142,10 @@ void faultio_fail_after(faultio *f, unsigned ops, uint64_t n, int err,
 /* Freezes the crash image after `n` more mutating calls (0: now).  Ignored
  * when already frozen. */
 void faultio_freeze_after(faultio *f, uint64_t n);
+
+/* Like faultio_freeze_after, counting only calls of the classes in `ops`
+ * (FAULTIO_OP_WRITE, _SYNC, _NAME). */
+void faultio_freeze_after_ops(faultio *f, unsigned ops, uint64_t n);
 
 /* True once the crash image is frozen. */
 bool faultio_frozen(faultio *f);

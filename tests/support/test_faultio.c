@@ -526,6 +526,43 @@ static void test_freeze(void **state)
 	faultio_free(f);
 }
 
+/* freeze_after_ops counts only its classes: here, syncs. */
+static void test_freeze_ops(void **state)
+{
+	(void)state;
+	faultio *f = faultio_new();
+	lkv_io *io = faultio_io(f);
+	lkv_file *h = xopen(f, "f", LKV_IO_CREATE);
+
+	assert_int_equal(io->ops->sync_dir(io), 0);
+	faultio_freeze_after_ops(f, FAULTIO_OP_SYNC, 2);
+	xwrite(h, f, "a", 0);
+	assert_int_equal(io->ops->sync(h), 0);        /* 1st sync */
+	xwrite(h, f, "b", 1);
+	xwrite(h, f, "c", 2);
+	io->ops->close(xopen(f, "g", LKV_IO_CREATE)); /* a NAME call */
+	assert_false(faultio_frozen(f));
+	assert_int_equal(io->ops->sync(h), 0);        /* 2nd: freezes after */
+	assert_true(faultio_frozen(f));
+	xwrite(h, f, "d", 3);
+	assert_int_equal(io->ops->sync(h), 0);
+	assert_int_equal(io->ops->sync_dir(io), 0);
+	/* as of the freeze: "abc" synced, "g" created but not durable */
+	for (uint64_t seed = 0; seed < 20; seed++) {
+		faultio *g = faultio_crash(f, seed, FAULTIO_REORDER);
+
+		assert_string_equal(contents(g, "f"), "abc");
+		faultio_free(g);
+	}
+	faultio *g = faultio_crash(f, 0, FAULTIO_DROP_ALL);
+
+	assert_string_equal(contents(g, "f"), "abc");
+	assert_false(exists(g, "g"));
+	faultio_free(g);
+	io->ops->close(h);
+	faultio_free(f);
+}
+
 static void test_corrupt_and_truncate(void **state)
 {
 	(void)state;
@@ -636,6 +673,7 @@ int main(void)
 		cmocka_unit_test(test_fail_after),
 		cmocka_unit_test(test_failed_sync_loses_data),
 		cmocka_unit_test(test_freeze),
+		cmocka_unit_test(test_freeze_ops),
 		cmocka_unit_test(test_corrupt_and_truncate),
 		cmocka_unit_test(test_leak_report),
 		cmocka_unit_test(test_threads),
