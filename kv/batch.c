@@ -154,8 +154,14 @@ int batch_relocate(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
 	return err;
 }
 
+/* Runs a GC pass first when segments hold too many dead bytes (gc.c). */
+static int blob_stall(lkv_store *s)
+{
+	return gc_space_pressure(s) ? gc_pass(s, false) : 0;
+}
+
 /* Moves every large value of the batch to a blob segment, after helping
- * GC when segments hold too many dead bytes (gc.c). */
+ * GC when segments hold too many dead bytes. */
 static int batch_write_blobs(lkv_batch *b)
 {
 	lkv_store *s = b->s;
@@ -164,8 +170,8 @@ static int batch_write_blobs(lkv_batch *b)
 		struct op *o = &b->ops[i];
 		if (o->del || o->flags || !s->o.blob_threshold || o->vl < s->o.blob_threshold)
 			continue;
-		if (!stalled && gc_space_pressure(s)) {
-			int err = gc_pass(s, false);
+		if (!stalled) {
+			int err = blob_stall(s);
 			if (err)
 				return err;
 			stalled = true;
@@ -543,13 +549,33 @@ int lkv_batch_commit(lkv_batch *b, uint64_t *epoch)
 
 /* ---- single operations ---- */
 
+/*
+ * A one-operation batch.  A large value is written to its segment from the
+ * caller's buffer first, so that it is never copied into the batch arena.
+ */
 static int one_op(lkv_tree *t, const void *k, size_t kl, const void *v, size_t vl,
 		  bool del, uint64_t *epoch)
 {
-	lkv_batch b = { .s = t->s };
-	int err = batch_add(&b, t, k, kl, v, vl, del);
+	lkv_store *s = t->s;
+	lkv_batch b = { .s = s };
+	int err = 0;
+	if (!del && s->o.blob_threshold && vl >= s->o.blob_threshold &&
+	    kl <= LKV_KEY_MAX && vl <= LKV_VALUE_MAX && !s->ro && (err = blob_stall(s)) == 0) {
+		struct blob_ref r;
+		uint8_t ref[BLOB_REF_LEN];
+		err = blob_write(s, t->id, k, kl, v, vl, &r);
+		if (!err && (err = batch_appended(&b, r.seg)))
+			blob_done(s, r.seg);
+		blob_ref_encode(&r, ref);
+		if (!err && !(err = batch_add(&b, t, k, kl, ref, sizeof(ref), false)))
+			b.ops[0].flags = ENT_BLOB;
+	} else {
+		err = batch_add(&b, t, k, kl, v, vl, del);
+	}
 	if (!err)
 		err = lkv_batch_commit(&b, epoch);
+	else
+		appended_done(&b);
 	free(b.ops);
 	buf_free(&b.arena);
 	free(b.pins);

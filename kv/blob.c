@@ -106,56 +106,57 @@ static bool worth_compressing(ZSTD_CCtx *c, const void *v, size_t vl, int level)
 }
 
 /*
- * Builds the record of value v for key k of tree `tree_id` in *out (the
- * data compressed when that saves a quarter).  Fills in everything of *r
- * but the segment and offset.
+ * Builds the head of the record of value v for key k of tree tree_id
+ * (header, key, block table) in *head.  The data to write after it is the
+ * value itself, or its zstd frame in *z (malloc'd) when that saves a
+ * quarter; *data and *stored say which.  Fills in everything of *r but
+ * the segment and offset.
  */
 static int blob_build(lkv_store *s, ZSTD_CCtx *c, uint32_t tree_id, const void *k, size_t kl,
-		      const void *v, size_t vl, struct buf *out, struct blob_ref *r)
+		      const void *v, size_t vl, struct buf *head, uint8_t **z,
+		      const uint8_t **data, size_t *stored, struct blob_ref *r)
 {
 	uint8_t codec = 0;
-	size_t stored = vl;
-	uint8_t *z = NULL;
+	*z = NULL;
+	*data = v;
+	*stored = vl;
 	if (s->o.compression_level && worth_compressing(c, v, vl, s->o.compression_level)) {
 		size_t bound = ZSTD_compressBound(vl);
-		z = malloc(bound);
-		if (!z)
+		if (!(*z = malloc(bound)))
 			return -ENOMEM;
-		size_t n = ZSTD_compressCCtx(c, z, bound, v, vl, s->o.compression_level);
+		size_t n = ZSTD_compressCCtx(c, *z, bound, v, vl, s->o.compression_level);
 		if (!ZSTD_isError(n) && n < vl - vl / 4) {
 			codec = 1;
-			stored = n;
+			*data = *z;
+			*stored = n;
 		}
 	}
-	const uint8_t *data = codec ? z : v;
-	uint32_t nb = nblocks(stored, codec);
-	size_t table = 8 * (size_t)nb, len = BLOB_HDR + kl + table + stored;
-	if (len > UINT32_MAX || !buf_reserve(out, len)) {
-		free(z);
-		return out->oom ? -ENOMEM : -EFBIG;
-	}
-	uint8_t *h = out->p;
+	uint32_t nb = nblocks(*stored, codec);
+	size_t hl = BLOB_HDR + kl + 8 * (size_t)nb, len = hl + *stored;
+	if (len > UINT32_MAX)
+		return -EFBIG;
+	if (!buf_reserve(head, hl))
+		return -ENOMEM;
+	uint8_t *h = head->p;
 	put_u32(h, BLOB_MAGIC);
 	h[4] = codec;
 	h[5] = codec ? 0 : BLOB_SHIFT;
 	put_u16(h + 6, kl);
 	put_u32(h + 8, tree_id);
-	put_u32(h + 12, stored);
+	put_u32(h + 12, *stored);
 	put_u32(h + 16, vl);
 	put_u32(h + 20, 0);
 	memcpy(h + BLOB_HDR, k, kl);
 	uint8_t *tab = h + BLOB_HDR + kl;
 	for (uint32_t i = 0; i < nb; i++) {
 		size_t at = codec ? 0 : (size_t)i << BLOB_SHIFT;
-		size_t n = codec ? stored : stored - at < (1u << BLOB_SHIFT) ? stored - at
-									 : (1u << BLOB_SHIFT);
-		put_u64(tab + 8 * i, lkv_checksum(data + at, n));
+		size_t n = codec ? *stored : *stored - at < (1u << BLOB_SHIFT) ? *stored - at
+									    : (1u << BLOB_SHIFT);
+		put_u64(tab + 8 * i, lkv_checksum(*data + at, n));
 	}
-	memcpy(tab + table, data, stored);
-	free(z);
-	uint64_t csum = checksum2(h, 24, h + BLOB_HDR, kl + table);
+	uint64_t csum = checksum2(h, 24, h + BLOB_HDR, kl + 8 * (size_t)nb);
 	put_u64(h + 24, csum);
-	out->len = len;
+	head->len = hl;
 	*r = (struct blob_ref){ .len = len, .raw_len = vl, .codec = codec, .klen = kl,
 				.csum = csum };
 	return 0;
@@ -272,16 +273,29 @@ static void seg_release(lkv_store *s)
 	pthread_mutex_unlock(&s->blob_mu);
 }
 
-/* Appends a built record to the current segment; sets r->seg and r->off. */
-static int blob_append(lkv_store *s, const struct buf *rec, struct blob_ref *r)
+static int write_all(lkv_store *s, lkv_file *f, const void *p, size_t len, uint64_t off)
+{
+	ssize_t n = len ? s->io->ops->pwrite(f, p, len, off) : 0;
+	return n == (ssize_t)len ? 0 : n < 0 ? (int)n : -EIO;
+}
+
+/*
+ * Appends a record, given as its head and its data (two writes into one
+ * reserved range: the value is never copied into a record buffer), to the
+ * current segment; sets r->seg and r->off.
+ */
+static int blob_append(lkv_store *s, const void *head, size_t hl, const void *data,
+		       size_t dl, struct blob_ref *r)
 {
 	lkv_file *f;
-	int err = seg_reserve(s, rec->len, &r->seg, &r->off, &f);
+	int err = seg_reserve(s, hl + dl, &r->seg, &r->off, &f);
 	if (err)
 		return err;
-	ssize_t n = s->io->ops->pwrite(f, rec->p, rec->len, r->off);
+	err = write_all(s, f, head, hl, r->off);
+	if (!err)
+		err = write_all(s, f, data, dl, r->off + hl);
 	seg_release(s);
-	if (n != (ssize_t)rec->len) {
+	if (err) {
 		/* nothing may follow the hole this leaves (GC walks records
 		 * in order and stops at it): append elsewhere from now on */
 		pthread_mutex_lock(&s->blob_mu);
@@ -289,10 +303,10 @@ static int blob_append(lkv_store *s, const struct buf *rec, struct blob_ref *r)
 			seg_retire(s);
 		pending_add(s, r->seg, -1);
 		pthread_mutex_unlock(&s->blob_mu);
-		return n < 0 ? (int)n : -EIO;
+		return err;
 	}
-	STAT_ADD(s, st_bwritten, rec->len);
-	STAT_ADD(s, st_blob_written, rec->len);
+	STAT_ADD(s, st_bwritten, hl + dl);
+	STAT_ADD(s, st_blob_written, hl + dl);
 	return 0;
 }
 
@@ -318,12 +332,17 @@ static ZSTD_CCtx *thread_cctx(void)
 int blob_write(lkv_store *s, uint32_t tree_id, const void *k, size_t kl, const void *v,
 	       size_t vl, struct blob_ref *r)
 {
-	struct buf rec = { 0 };
+	struct buf head = { 0 };
+	uint8_t *z = NULL;
+	const uint8_t *data;
+	size_t stored;
 	ZSTD_CCtx *c = thread_cctx();
-	int err = c ? blob_build(s, c, tree_id, k, kl, v, vl, &rec, r) : -ENOMEM;
+	int err = c ? blob_build(s, c, tree_id, k, kl, v, vl, &head, &z, &data, &stored, r)
+		    : -ENOMEM;
 	if (!err)
-		err = blob_append(s, &rec, r);
-	buf_free(&rec);
+		err = blob_append(s, head.p, head.len, data, stored, r);
+	buf_free(&head);
+	free(z);
 	return err;
 }
 
@@ -331,9 +350,8 @@ int blob_write(lkv_store *s, uint32_t tree_id, const void *k, size_t kl, const v
 int blob_copy(lkv_store *s, const uint8_t *rec, size_t len, const struct blob_ref *old,
 	      struct blob_ref *r)
 {
-	struct buf b = { .p = (uint8_t *)rec, .len = len, .cap = len };
 	*r = *old;
-	return blob_append(s, &b, r);
+	return blob_append(s, rec, len, NULL, 0, r);
 }
 
 /*
