@@ -64,6 +64,9 @@ struct engine {
 	/* Optional: waits until background work (compaction) is idle, so the
 	 * read workloads do not measure leftovers of the writes. */
 	void (*quiesce)(void *h);
+	/* Optional: reclaims the space of dead values now and waits until it
+	 * is back (larch: lkv_gc). */
+	int  (*gc)(void *h);
 	/* Optional: prints the engine's own counters. */
 	void (*report)(void *h, FILE *f);
 	/* Closes the store (durably, where the engine does that on close). */

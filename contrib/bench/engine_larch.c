@@ -7,7 +7,8 @@
  * lkv_flush(s, 0), which seals the current epoch and returns once its
  * commit record is fsynced; put_durable is lkv_put then lkv_flush through
  * the epoch that put was stamped with.  scan is one iterator over the whole
- * tree.
+ * tree.  gc (after the large overwrites) is lkv_gc, which empties every
+ * segment and log file holding dead bytes and waits until they are gone.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -113,6 +114,14 @@ static int larch_sync(void *h)
 	return rc < 0 ? larch_fail("lkv_flush", rc) : 0;
 }
 
+static int larch_gc(void *h)
+{
+	struct larch_handle *l = h;
+	int rc = lkv_gc(l->s);
+
+	return rc < 0 ? larch_fail("lkv_gc", rc) : 0;
+}
+
 static void larch_report(void *h, FILE *f)
 {
 	struct larch_handle *l = h;
@@ -131,7 +140,9 @@ static void larch_report(void *h, FILE *f)
 		"  flushes %llu, mean %.2f ms, max %.2f ms; snapshots %llu\n"
 		"  checksum failures %llu\n"
 		"  cache %.1f MiB, dirty %.1f MiB; epoch %llu, durable %llu\n"
-		"  disk %.1f MiB, live %.1f MiB (space amp %.2fx)\n",
+		"  disk %.1f MiB, live %.1f MiB (space amp %.2fx)\n"
+		"  blobs: live %.1f MiB, segments %llu holding %.1f MiB; "
+		"written %.1f MiB, read %.1f MiB; gc runs %llu, moved %.1f MiB\n",
 		(unsigned long long)st.cache_hits,
 		(unsigned long long)st.cache_misses,
 		st.cache_hits + st.cache_misses ?
@@ -154,7 +165,11 @@ static void larch_report(void *h, FILE *f)
 		(unsigned long long)st.epoch,
 		(unsigned long long)st.durable_epoch,
 		st.disk_bytes / mib, st.live_bytes / mib,
-		st.live_bytes ? (double)st.disk_bytes / st.live_bytes : 0);
+		st.live_bytes ? (double)st.disk_bytes / st.live_bytes : 0,
+		st.blob_live_bytes / mib, (unsigned long long)st.segments,
+		st.blob_disk_bytes / mib, st.blob_bytes_written / mib,
+		st.blob_bytes_read / mib, (unsigned long long)st.gc_runs,
+		st.gc_bytes_moved / mib);
 }
 
 static int larch_close(void *h)
@@ -174,8 +189,10 @@ const struct engine engine_larch = {
 	.get = larch_get,
 	.scan = larch_scan,
 	.sync = larch_sync,
+	.gc = larch_gc,
 	.report = larch_report,
 	.close = larch_close,
 	.notes = "larch: lkv_put per key, one lkv_flush(s, 0) at the end; "
-		 "default options except cache_bytes",
+		 "default options except cache_bytes (so blob_threshold "
+		 "32 KiB, 256 MiB segments, zstd tried on a 4 KiB sample)",
 };

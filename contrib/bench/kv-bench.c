@@ -9,9 +9,16 @@
  * CPU time per engine from wait4) and turns an engine crash into a report
  * line instead of a lost run.  Results come back through a shared mapping.
  *
+ * When a large-value workload is selected, the parent first measures the
+ * disk baseline (plain pwrite + fdatasync and pread of a file next to the
+ * stores, workloads.c) so the large-value numbers can be read against what
+ * the disk itself does.
+ *
  * Output: a header, one line per workload with each engine's number and
- * larch's ratio to it (>1 always means larch is faster), the disk, memory
- * and CPU each engine used, notes on how each engine was driven, and the
+ * larch's ratio to it (>1 always means larch is faster), the space
+ * amplification after the large overwrites, the disk baseline and each
+ * engine's large-value throughput as a fraction of it, the disk, memory and
+ * CPU each engine used, notes on how each engine was driven, and the
  * engines' own statistics at the end of their runs.
  */
 #include <errno.h>
@@ -55,6 +62,10 @@ struct engine_run {
 };
 
 static char base_dir[PATH_MAX];
+#define BASELINE_ROUNDS 3               /* the disk baseline: best of */
+static struct disk_baseline baseline;  /* the best write and best read */
+static double base_write[BASELINE_ROUNDS], base_read[BASELINE_ROUNDS];
+static int base_rounds;
 static double busy_start, busy_end;     /* machine-wide busy CPU-s */
 static uint64_t wall_start, wall_end;
 static bool base_is_ours, keep_stores;
@@ -66,18 +77,22 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: kv-bench [-n N] [-w LIST] [-d DIR] [-p ITERS] [-k] [-v]\n"
-"                [--engine larch|lmdb|rocksdb]\n"
+"                [--large-n N] [--engine larch|lmdb|rocksdb]\n"
 "  -n N        keys per store (default %llu)\n"
 "  -w LIST     comma-separated workloads (default all):\n"
 "              fillseq,fillrandom,overwrite,readrandom,readseq,\n"
-"              readrandom-cold,readseq-cold,put+flush,checksum\n"
+"              readrandom-cold,readseq-cold,put+flush,checksum,\n"
+"              fill64k,read64k,overwrite64k,fill1m,read1m,overwrite1m\n"
 "  -d DIR      put the stores in DIR/<engine> (default: a fresh\n"
 "              %s/kv-bench.XXXXXX, removed at exit)\n"
 "  -p ITERS    put+flush iterations (default %u)\n"
 "  -k          keep the stores (for inspection or a repro)\n"
 "  -v          print each engine's stats after every workload\n"
+"  --large-n N 64 KiB values for the *64k workloads (default %u, 1 GiB);\n"
+"              the *1m workloads write N/16 values of 1 MiB\n"
 "  --engine E  run only engine E (repeatable)\n",
-		(unsigned long long)DEFAULT_N, DEFAULT_BASE, DEFAULT_PUTFLUSH);
+		(unsigned long long)DEFAULT_N, DEFAULT_BASE, DEFAULT_PUTFLUSH,
+		LARGE_DEFAULT_N);
 }
 
 static int parse_workloads(char *list, bool want[W_COUNT])
@@ -120,6 +135,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o,
 {
 	static const struct option longopts[] = {
 		{ "engine", required_argument, NULL, 'e' },
+		{ "large-n", required_argument, NULL, 'L' },
 		{ "help",   no_argument,       NULL, 'h' },
 		{ 0 },
 	};
@@ -130,6 +146,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o,
 	memset(o, 0, sizeof(*o));
 	o->n = DEFAULT_N;
 	o->putflush_iters = DEFAULT_PUTFLUSH;
+	o->large_n = LARGE_DEFAULT_N;
 	for (int w = 0; w < W_COUNT; w++)
 		o->want[w] = true;
 	while ((c = getopt_long(argc, argv, "n:w:d:p:kvh", longopts, NULL)) != -1) {
@@ -150,6 +167,12 @@ static void parse_args(int argc, char **argv, struct bench_opts *o,
 			break;
 		case 'd':
 			*dir = optarg;
+			break;
+		case 'L':
+			o->large_n = strtoull(optarg, &end, 10);
+			if (*end || o->large_n < LARGE_PER_BIG ||
+			    o->large_n > UINT32_MAX)
+				goto bad;
 			break;
 		case 'k':
 			keep_stores = true;
@@ -307,8 +330,13 @@ static void print_other_load(const struct engine_run runs[])
 	double other, share;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
+	struct rusage self;
+
 	for (size_t i = 0; i < N_ENGINES; i++)
 		ours += runs[i].cpu_s;
+	if (getrusage(RUSAGE_SELF, &self) == 0)   /* the disk baseline */
+		ours += self.ru_utime.tv_sec + self.ru_stime.tv_sec +
+			(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
 	other = busy_end - busy_start - ours;
 	if (other < 0)
 		other = 0;
@@ -366,13 +394,19 @@ static void cell_ops(char *b, size_t cap, size_t *len, size_t i,
 		put(b, cap, len, "%s", why);
 		return;
 	}
-	put(b, cap, len, "%.0f%s", r->ops_per_s, first ? " ops/s" : "");
+	if (workload_is_large(w))
+		put(b, cap, len, "%.1f MB/s %.0f ops/s", r->mbps, r->ops_per_s);
+	else
+		put(b, cap, len, "%.0f%s", r->ops_per_s, first ? " ops/s" : "");
 	if (ratio && mmap_note)
 		put(b, cap, len, " (%.2fx, mmap)", larch->ops_per_s / r->ops_per_s);
 	else if (ratio)
 		put(b, cap, len, " (%.2fx)", larch->ops_per_s / r->ops_per_s);
 	else if (mmap_note)
 		put(b, cap, len, " (mmap)");
+	if (workload_is_large(w) && !workload_is_large_write(w) &&
+	    r->cached >= 0.01)
+		put(b, cap, len, " [%.0f%% was cached]", 100 * r->cached);
 	if (r->wrong)
 		put(b, cap, len, " WRONG x%llu", (unsigned long long)r->wrong);
 }
@@ -411,6 +445,17 @@ static void print_header(const struct bench_opts *o,
 	printf("cache: warm %.0f MiB; -cold = reopened with %.1f MiB "
 	       "(%d%% of raw data)\n", o->warm_cache / MIB, o->cold_cache / MIB,
 	       COLD_CACHE_PERCENT);
+	for (int w = W_FILL64K; w <= W_OVERWRITE1M; w++)
+		if (o->want[w]) {
+			printf("large values: %llu x 64 KiB, %llu x 1 MiB "
+			       "(%.0f MiB per fill), %u B keys, incompressible; "
+			       "MB/s = 10^6 value bytes/s\n",
+			       (unsigned long long)large_count(o, W_FILL64K),
+			       (unsigned long long)large_count(o, W_FILL1M),
+			       large_count(o, W_FILL64K) * (double)LARGE_SMALL_VLEN / MIB,
+			       BENCH_KEY_LEN);
+			break;
+		}
 	print_other_load(runs);
 	printf("engines:");
 	for (size_t i = 0; i < N_ENGINES; i++)
@@ -457,6 +502,113 @@ static void print_row(enum workload w, const struct bench_opts *o,
 	printf("%-15s %s\n", workload_names[w], b);
 }
 
+/* Space amplification after the large overwrites: disk bytes / live
+ * bytes, right after the sync and after gc (larch) or draining (RocksDB). */
+static void print_space_amp(const struct bench_opts *o,
+			    const struct engine_run runs[])
+{
+	static const enum workload ws[] = { W_OVERWRITE64K, W_OVERWRITE1M };
+
+	for (size_t k = 0; k < 2; k++) {
+		enum workload w = ws[k];
+		bool first = true;
+
+		if (!o->want[w])
+			continue;
+		printf("%-15s", w == W_OVERWRITE64K ? "space amp 64k" :
+						       "space amp 1m");
+		for (size_t i = 0; i < N_ENGINES; i++) {
+			const struct result *r = &runs[i].res[w];
+			const char *why = missing(&runs[i], w);
+
+			if (!runs[i].selected)
+				continue;
+			printf("%s%s ", first ? " " : " | ", engines[i]->name);
+			first = false;
+			if (why) {
+				printf("%s", why);
+				continue;
+			}
+			printf("%.2fx", r->amp);
+			if (r->settled == SETTLED_GC)
+				printf(", %.2fx after lkv_gc (%.1f s)",
+				       r->amp_settled, r->settle_s);
+			else if (r->settled == SETTLED_DRAINED)
+				printf(", %.2fx after flush+compactions drained "
+				       "(%.1f s)", r->amp_settled, r->settle_s);
+		}
+		printf("\n");
+	}
+}
+
+#define WRITE_TARGET 0.8     /* larch large writes vs the disk baseline */
+
+/* The disk baseline, and each engine's large-value throughput as a
+ * fraction of it (writes of the write baseline, reads of the read one). */
+static void print_baseline(const struct bench_opts *o,
+			   const struct engine_run runs[])
+{
+	static const enum workload ws[] = {
+		W_FILL64K, W_OVERWRITE64K, W_FILL1M, W_OVERWRITE1M,
+		W_READ64K, W_READ1M,
+	};
+	const struct disk_baseline *b = &baseline;
+
+	if (!b->ran)
+		return;
+	if (!b->ok) {
+		printf("%-15s FAILED\n", "disk baseline");
+		return;
+	}
+	printf("%-15s %.1f MB/s: %.0f MiB in 1 MiB pwrites (%.2f s), then one "
+	       "fdatasync (%.2f s); best of", "disk write", b->write_mbps,
+	       b->bytes / MIB, b->pwrite_s, b->sync_s);
+	for (int r = 0; r < base_rounds; r++)
+		printf("%s %.0f", r ? "," : "", base_write[r]);
+	printf("\n%-15s %.1f MB/s: the file in 1 MiB preads after fdatasync + "
+	       "POSIX_FADV_DONTNEED (%.1f%% still cached); best of", "disk read",
+	       b->read_mbps, 100 * b->cached);
+	for (int r = 0; r < base_rounds; r++)
+		printf("%s %.0f", r ? "," : "", base_read[r]);
+	printf("%s\n", b->wrong ? " -- READ BACK WRONG" : "");
+	for (size_t k = 0; k < sizeof(ws) / sizeof(ws[0]); k++) {
+		enum workload w = ws[k];
+		bool wr = workload_is_large_write(w), first = true;
+		double base = wr ? b->write_mbps : b->read_mbps;
+		char label[32];
+
+		if (!o->want[w])
+			continue;
+		snprintf(label, sizeof(label), " %s", workload_names[w]);
+		printf("%-15s", label);
+		for (size_t i = 0; i < N_ENGINES; i++) {
+			const struct result *r = &runs[i].res[w];
+			const char *why = missing(&runs[i], w);
+
+			if (!runs[i].selected)
+				continue;
+			printf("%s%s ", first ? " " : " | ", engines[i]->name);
+			if (why) {
+				printf("%s", why);
+				first = false;
+				continue;
+			}
+			printf("%.2f", r->mbps / base);
+			if (first)
+				printf(" of disk %s", wr ? "write" : "read");
+			if (wr)
+				printf(" (puts %.2f s + sync %.2f s)", r->put_s,
+				       r->sync_s);
+			if (wr && i == LARCH)
+				printf(" [target %.2f: %s]", WRITE_TARGET,
+				       r->mbps / base >= WRITE_TARGET ? "met" :
+								       "MISSED");
+			first = false;
+		}
+		printf("\n");
+	}
+}
+
 /* Disk, memory and CPU per engine: not ratios, just what each used. */
 static void print_resources(const struct engine_run runs[])
 {
@@ -482,7 +634,8 @@ static void print_resources(const struct engine_run runs[])
 	}
 }
 
-static void print_notes(const struct engine_run runs[])
+static void print_notes(const struct bench_opts *o,
+			const struct engine_run runs[])
 {
 	printf("notes: fills and overwrite end with one durable sync, timed; "
 	       "overwrite rewrites every key once in random order;\n"
@@ -494,6 +647,27 @@ static void print_notes(const struct engine_run runs[])
 	       "  disk = store size after the engine's last workload; "
 	       "RSS and cpu (user+sys) cover the engine's whole run, "
 	       "untimed passes included\n");
+	for (int w = W_FILL64K; w <= W_OVERWRITE1M; w++)
+		if (o->want[w]) {
+			printf("  large values: 16 B key, then a 16 B (key, "
+			       "generation) stamp and bytes cut from a 64 MiB "
+			       "pool of random bytes (in every engine's max "
+			       "RSS);\n"
+			       "    fill = puts in random order into a new store, "
+			       "overwrite = every key once in another random "
+			       "order, each + one timed sync;\n"
+			       "    read64k/read1m = a get of every key in random "
+			       "order, each timed alone and checked untimed, "
+			       "after a close,\n"
+			       "    fdatasync + POSIX_FADV_DONTNEED of every store "
+			       "file and a reopen (values come from the disk); "
+			       "[N%% was cached] if not;\n"
+			       "    space amp = store bytes on disk (st_blocks) / "
+			       "N x (16 B + value); disk baseline = a file in "
+			       "the stores' directory, written and read before "
+			       "the engines ran\n");
+			break;
+		}
 	for (size_t i = 0; i < N_ENGINES; i++)
 		if (runs[i].selected)
 			printf("  %s\n", engines[i]->notes);
@@ -506,6 +680,47 @@ static void print_reports(const struct engine_run runs[])
 			printf("\n%s%s", runs[i].report,
 			       runs[i].report[strlen(runs[i].report) - 1] == '\n' ?
 			       "" : "\n");
+}
+
+/* ---- the disk baseline ------------------------------------------------- */
+
+/* Runs the disk baseline BASELINE_ROUNDS times and keeps the best write
+ * and the best read: on a VM the first touch of guest memory (the page
+ * cache the writes fill) can cost more than the disk itself, so a single
+ * round may measure the memory rather than the disk. */
+static void measure_baseline(uint64_t bytes)
+{
+	fprintf(stderr, "[disk] baseline: %llu MiB in 1 MiB pwrites + "
+		"fdatasync, then preads, best of %d\n",
+		(unsigned long long)(bytes >> 20), BASELINE_ROUNDS);
+	baseline.ran = true;
+	for (int r = 0; r < BASELINE_ROUNDS && !interrupted; r++) {
+		struct disk_baseline one;
+
+		if (run_disk_baseline(base_dir, bytes, &one)) {
+			baseline.ok = false;
+			return;
+		}
+		fprintf(stderr, "[disk] write %.1f MB/s (pwrites %.2f s, "
+			"fdatasync %.2f s), read %.1f MB/s (%.1f%% cached)\n",
+			one.write_mbps, one.pwrite_s, one.sync_s, one.read_mbps,
+			100 * one.cached);
+		base_write[r] = one.write_mbps;
+		base_read[r] = one.read_mbps;
+		base_rounds = r + 1;
+		baseline.ok = true;
+		baseline.bytes = one.bytes;
+		baseline.wrong += one.wrong;
+		if (one.write_mbps > baseline.write_mbps) {
+			baseline.write_mbps = one.write_mbps;
+			baseline.pwrite_s = one.pwrite_s;
+			baseline.sync_s = one.sync_s;
+		}
+		if (one.read_mbps > baseline.read_mbps) {
+			baseline.read_mbps = one.read_mbps;
+			baseline.cached = one.cached;
+		}
+	}
 }
 
 /* ---- main -------------------------------------------------------------- */
@@ -532,6 +747,12 @@ int main(int argc, char **argv)
 	busy_start = machine_busy_s();
 	wall_start = now_ns();
 
+	for (int w = W_FILL64K; w <= W_OVERWRITE1M; w++)
+		if (o.want[w]) {
+			measure_baseline(o.large_n * LARGE_SMALL_VLEN);
+			break;
+		}
+
 	for (size_t i = 0; i < N_ENGINES && !interrupted; i++)
 		if (runs[i].selected)
 			run_in_child(i, &o, &runs[i]);
@@ -546,10 +767,14 @@ int main(int argc, char **argv)
 	for (int w = 0; w < W_COUNT; w++)
 		if (o.want[w])
 			print_row(w, &o, runs);
+	print_space_amp(&o, runs);
+	print_baseline(&o, runs);
 	print_resources(runs);
-	print_notes(runs);
+	print_notes(&o, runs);
 	print_reports(runs);
 
+	if (baseline.ran && (!baseline.ok || baseline.wrong))
+		status = 1;
 	for (size_t i = 0; i < N_ENGINES; i++) {
 		if (!runs[i].selected)
 			continue;

@@ -13,13 +13,23 @@
  * Timed sections cover only the engine calls and the key/value generation
  * they need (the same for every engine).  Every read workload is followed
  * by an untimed pass that repeats it and checks every key and value.
+ *
+ * The large-value workloads (64 KiB and 1 MiB values) track the same state
+ * with st->vlen saying which kind of value the store holds; their reads
+ * run from the disk (the store's files dropped from the page cache) and
+ * check each value right after its get.  The disk baseline they are
+ * compared with (plain pwrite + fdatasync, pread) is here too, so that it
+ * writes the same pool of bytes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -36,6 +46,12 @@ const char *const workload_names[W_COUNT] = {
 	[W_READSEQ_COLD]    = "readseq-cold",
 	[W_PUTFLUSH]        = "put+flush",
 	[W_CHECKSUM]        = "checksum",
+	[W_FILL64K]         = "fill64k",
+	[W_READ64K]         = "read64k",
+	[W_OVERWRITE64K]    = "overwrite64k",
+	[W_FILL1M]          = "fill1m",
+	[W_READ1M]          = "read1m",
+	[W_OVERWRITE1M]     = "overwrite1m",
 };
 
 /* Fixed seeds: every engine sees the same orders and the same keys. */
@@ -43,6 +59,7 @@ const char *const workload_names[W_COUNT] = {
 #define SEED_OVERWRITE  0x6f76657277ull
 #define SEED_READRANDOM 0x7265616472ull
 #define SEED_PUTFLUSH   0x7075746672ull
+#define SEED_POOL       0x706f6f6c21ull
 
 #define MAX_REPORTED_WRONG 5   /* mismatches printed per workload */
 
@@ -100,6 +117,8 @@ struct store {
 	void *h;                 /* open handle, or NULL */
 	size_t cache;            /* the cache it is open with */
 	bool loaded;             /* holds exactly keys 0..n-1 */
+	size_t vlen;             /* of vlen-byte values (BENCH_VALUE_LEN, or
+				    a large workload's: then n = its count) */
 	int gen;                 /* their value generation, or GEN_MIXED */
 	int next_gen;            /* generation the next full rewrite uses */
 	bool warmed;             /* a full scan ran since open / last write */
@@ -207,6 +226,7 @@ static int write_all(struct store *st, const uint32_t *order, int gen,
 		return rc;
 	*ops = n / ((now_ns() - t0) / 1e9);
 	st->loaded = true;
+	st->vlen = BENCH_VALUE_LEN;
 	st->gen = gen;
 	st->warmed = false;
 	return 0;
@@ -233,7 +253,7 @@ static int ensure_loaded(struct store *st)
 {
 	double ops;
 
-	if (st->loaded && st->h)
+	if (st->loaded && st->h && st->vlen == BENCH_VALUE_LEN)
 		return 0;
 	progress(st, "loading %llu keys (untimed fillseq)",
 		 (unsigned long long)st->o->n);
@@ -523,6 +543,404 @@ static int run_checksum(struct result *res)
 	return 0;
 }
 
+/* ---- large values ------------------------------------------------------ */
+
+/*
+ * A large value is cut from a 64 MiB pool of splitmix64 output, so nothing
+ * compresses it: value (k, gen) of vlen bytes is a 16-byte stamp (k and gen)
+ * followed by pool bytes [off + 16, off + vlen), where off is a 64-byte
+ * aligned function of (k, gen).  Copying every value into a buffer would put
+ * a memcpy per value into the timed loop that the disk baseline does not
+ * have; instead put_large writes the stamp over the pool's 16 bytes at off
+ * for the duration of the put (the engines copy the value before put
+ * returns) and restores them after.
+ */
+#define LARGE_STAMP 16u
+#define LARGE_ALIGN 64u
+#define MIB_BYTES   (1u << 20)
+
+static uint8_t *pool;
+
+static int pool_init(void)
+{
+	uint64_t seed = SEED_POOL;
+
+	if (pool)
+		return 0;
+	if (!(pool = aligned_alloc(4096, LARGE_POOL_BYTES)))
+		return -ENOMEM;
+	for (size_t i = 0; i < LARGE_POOL_BYTES; i += 8) {
+		uint64_t r = splitmix64(&seed);
+
+		memcpy(pool + i, &r, 8);
+	}
+	return 0;
+}
+
+static size_t large_offset(uint64_t k, unsigned gen, size_t vlen)
+{
+	uint64_t st = k * 0x100000001b3ull + gen * 0x2545f4914f6cdd1dull + 7;
+
+	return rand_below(&st, (LARGE_POOL_BYTES - vlen) / LARGE_ALIGN + 1) *
+	       LARGE_ALIGN;
+}
+
+static void large_stamp(uint64_t k, unsigned gen, uint8_t out[LARGE_STAMP])
+{
+	uint64_t g = gen | 0x4c41524745000000ull;        /* "LARGE" */
+
+	memcpy(out, &k, 8);
+	memcpy(out + 8, &g, 8);
+}
+
+/* Puts value (k, gen) of st->vlen bytes. */
+static int put_large(struct store *st, uint64_t k, unsigned gen)
+{
+	char key[BENCH_KEY_LEN];
+	uint8_t *v = pool + large_offset(k, gen, st->vlen), save[LARGE_STAMP];
+	int rc;
+
+	make_key(k, key);
+	memcpy(save, v, LARGE_STAMP);
+	large_stamp(k, gen, v);
+	rc = st->e->put(st->h, key, sizeof(key), v, st->vlen);
+	memcpy(v, save, LARGE_STAMP);
+	return rc;
+}
+
+/* NULL if buf (len bytes) is value (k, gen) of vlen bytes, else what is
+ * wrong with it. */
+static const char *large_mismatch(const uint8_t *buf, size_t len, uint64_t k,
+				  unsigned gen, size_t vlen)
+{
+	uint8_t stamp[LARGE_STAMP];
+
+	if (len != vlen)
+		return "wrong value length";
+	large_stamp(k, gen, stamp);
+	if (memcmp(buf, stamp, LARGE_STAMP))
+		return "value of another key or generation (wrong stamp)";
+	if (memcmp(buf + LARGE_STAMP,
+		   pool + large_offset(k, gen, vlen) + LARGE_STAMP,
+		   vlen - LARGE_STAMP))
+		return "wrong value bytes";
+	return NULL;
+}
+
+/* ---- the page cache ---------------------------------------------------- */
+
+static uint64_t pc_pages, pc_resident;
+static bool pc_drop;
+
+/* Adds the pages of fd (size bytes) to pc_pages and those of them in the
+ * page cache to pc_resident (mincore over a mapping of the file). */
+static void count_resident(int fd, uint64_t size)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t pages = (size + pg - 1) / pg;
+	unsigned char *vec;
+	void *m;
+
+	if (!size)
+		return;
+	m = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return;
+	if ((vec = malloc(pages)) && !mincore(m, size, vec)) {
+		pc_pages += pages;
+		for (size_t i = 0; i < pages; i++)
+			pc_resident += vec[i] & 1;
+	}
+	free(vec);
+	munmap(m, size);
+}
+
+static int cache_entry(const char *path, const struct stat *sb, int type,
+		       struct FTW *ftw)
+{
+	int fd;
+
+	(void)ftw;
+	if (type != FTW_F || !S_ISREG(sb->st_mode))
+		return 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	if (pc_drop) {
+		/* dirty pages cannot be dropped: write them back first */
+		fdatasync(fd);
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	}
+	count_resident(fd, (uint64_t)sb->st_size);
+	close(fd);
+	return 0;
+}
+
+/* The share of the pages of the files under dir that are in the page
+ * cache; with `drop`, after writing each file back and dropping it. */
+static double page_cache_share(const char *dir, bool drop)
+{
+	pc_pages = pc_resident = 0;
+	pc_drop = drop;
+	nftw(dir, cache_entry, 16, FTW_PHYS);
+	return pc_pages ? (double)pc_resident / pc_pages : 0;
+}
+
+/* ---- large-value workloads --------------------------------------------- */
+
+static int run_large_fill(struct store *st, enum workload w,
+			  struct result *res);
+
+/* Writes generation `gen` of every key in `order`, values of workload w's
+ * size, then one sync, all timed. */
+static int large_write_all(struct store *st, enum workload w,
+			   const uint32_t *order, int gen, struct result *res)
+{
+	uint64_t n = large_count(st->o, w), t0, t1, t2;
+	double s;
+	int rc;
+
+	st->loaded = false;
+	st->vlen = large_vlen(w);
+	t0 = now_ns();
+	for (uint64_t i = 0; i < n; i++)
+		if ((rc = put_large(st, order[i], (unsigned)gen)))
+			return rc;
+	t1 = now_ns();
+	if ((rc = st->e->sync(st->h)))
+		return rc;
+	t2 = now_ns();
+	s = (t2 - t0) / 1e9;
+	res->ops_per_s = n / s;
+	res->mbps = n * (double)st->vlen / s / 1e6;
+	res->put_s = (t1 - t0) / 1e9;
+	res->sync_s = (t2 - t1) / 1e9;
+	st->loaded = true;
+	st->gen = gen;
+	st->warmed = false;
+	return 0;
+}
+
+/* Gives the store all values of workload w's size (an untimed fill) unless
+ * it has them. */
+static int ensure_large_loaded(struct store *st, enum workload w)
+{
+	enum workload fill = large_vlen(w) == LARGE_BIG_VLEN ? W_FILL1M : W_FILL64K;
+	struct result unused = { 0 };
+
+	if (st->loaded && st->h && st->vlen == large_vlen(w))
+		return 0;
+	progress(st, "loading %llu values of %zu KiB (untimed %s)",
+		 (unsigned long long)large_count(st->o, w), large_vlen(w) >> 10,
+		 workload_names[fill]);
+	return run_large_fill(st, fill, &unused);
+}
+
+/* fill64k and fill1m: a fresh store, every key once in a random order. */
+static int run_large_fill(struct store *st, enum workload w,
+			  struct result *res)
+{
+	uint32_t *order;
+	int rc;
+
+	if ((rc = pool_init()) || (rc = store_recreate(st)))
+		return rc;
+	if (!(order = permutation(large_count(st->o, w), SEED_FILLRANDOM)))
+		return -ENOMEM;
+	st->next_gen = 1;
+	rc = large_write_all(st, w, order, 0, res);
+	free(order);
+	return rc;
+}
+
+/* overwrite64k and overwrite1m: every key rewritten once in another random
+ * order, then the space amplification: right after the sync, and after the
+ * engine's gc (larch: lkv_gc) or, without one, after its background work
+ * drained (RocksDB: memtable flush and compactions). */
+static int run_large_overwrite(struct store *st, enum workload w,
+			       struct result *res)
+{
+	uint64_t n = large_count(st->o, w), t0;
+	double live = n * (double)(BENCH_KEY_LEN + large_vlen(w));
+	uint32_t *order;
+	int rc;
+
+	if ((rc = ensure_large_loaded(st, w)))
+		return rc;
+	if (!(order = permutation(n, SEED_OVERWRITE)))
+		return -ENOMEM;
+	rc = large_write_all(st, w, order, st->next_gen++, res);
+	free(order);
+	if (rc)
+		return rc;
+	res->amp = store_dir_bytes(st->dir) / live;
+	t0 = now_ns();
+	if (st->e->gc) {
+		if ((rc = st->e->gc(st->h)))
+			return rc;
+		res->settled = SETTLED_GC;
+	} else if (st->e->quiesce) {
+		st->e->quiesce(st->h);
+		res->settled = SETTLED_DRAINED;
+	}
+	if (res->settled != SETTLED_NONE) {
+		res->settle_s = (now_ns() - t0) / 1e9;
+		res->amp_settled = store_dir_bytes(st->dir) / live;
+	}
+	return 0;
+}
+
+/* read64k and read1m: a get of every key, in a random order, each checked
+ * (untimed), from a store just reopened with its files dropped from the
+ * page cache, so the values come from the disk (compare the baseline's
+ * read). */
+static int run_large_read(struct store *st, enum workload w,
+			  struct result *res)
+{
+	size_t vlen = large_vlen(w), cap = vlen + LARGE_ALIGN;
+	uint64_t n = large_count(st->o, w), t = 0;
+	char key[BENCH_KEY_LEN];
+	uint32_t *order = NULL;
+	uint8_t *buf = NULL;
+	int rc;
+
+	if ((rc = ensure_large_loaded(st, w)))
+		return rc;
+	if (st->e->quiesce)
+		st->e->quiesce(st->h);
+	if ((rc = store_close(st)))
+		return rc;
+	page_cache_share(st->dir, true);
+	if ((rc = store_open(st, st->o->warm_cache)))
+		return rc;
+	if (st->e->quiesce)
+		st->e->quiesce(st->h);
+	res->cached = page_cache_share(st->dir, true);
+	order = permutation(n, SEED_READRANDOM);
+	buf = aligned_alloc(4096, cap);
+	if (!order || !buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t k = order[i], t0;
+		const char *why;
+		size_t got = 0;
+
+		make_key(k, key);
+		t0 = now_ns();
+		rc = st->e->get(st->h, key, sizeof(key), buf, cap, &got);
+		t += now_ns() - t0;
+		if (rc < 0)
+			goto out;
+		if (rc == 0)
+			wrong(st, &res->wrong, k, "not found");
+		else if ((why = large_mismatch(buf, got, k, (unsigned)st->gen, vlen)))
+			wrong(st, &res->wrong, k, why);
+	}
+	rc = 0;
+	res->ops_per_s = n / (t / 1e9);
+	res->mbps = n * (double)vlen / (t / 1e9) / 1e6;
+out:
+	free(order);
+	free(buf);
+	return rc;
+}
+
+/* ---- the disk baseline ------------------------------------------------- */
+
+static int full_pwrite(int fd, const uint8_t *p, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int full_pread(int fd, uint8_t *p, size_t len, uint64_t off)
+{
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+int run_disk_baseline(const char *dir, uint64_t bytes, struct disk_baseline *b)
+{
+	uint64_t chunks = bytes / MIB_BYTES, t0, t1, t2, t_read = 0;
+	char path[PATH_MAX];
+	uint8_t *buf = NULL;
+	int fd, rc;
+
+	memset(b, 0, sizeof(*b));
+	b->ran = true;
+	b->bytes = chunks * MIB_BYTES;
+	if ((rc = pool_init()))
+		return rc;
+	snprintf(path, sizeof(path), "%s/disk-baseline", dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+		rc = -errno;
+		fprintf(stderr, "kv-bench: %s: %s\n", path, strerror(errno));
+		return rc;
+	}
+	t0 = now_ns();
+	for (uint64_t i = 0; i < chunks; i++)
+		if ((rc = full_pwrite(fd, pool + large_offset(i, 0, MIB_BYTES),
+				      MIB_BYTES, i * MIB_BYTES)))
+			goto out;
+	t1 = now_ns();
+	if (fdatasync(fd)) {
+		rc = -errno;
+		goto out;
+	}
+	t2 = now_ns();
+	b->write_mbps = b->bytes / ((t2 - t0) / 1e9) / 1e6;
+	b->pwrite_s = (t1 - t0) / 1e9;
+	b->sync_s = (t2 - t1) / 1e9;
+
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	pc_pages = pc_resident = 0;
+	count_resident(fd, b->bytes);
+	b->cached = pc_pages ? (double)pc_resident / pc_pages : 0;
+	if (!(buf = aligned_alloc(4096, MIB_BYTES))) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint64_t i = 0; i < chunks; i++) {
+		t0 = now_ns();
+		rc = full_pread(fd, buf, MIB_BYTES, i * MIB_BYTES);
+		t_read += now_ns() - t0;
+		if (rc)
+			goto out;
+		if (memcmp(buf, pool + large_offset(i, 0, MIB_BYTES), MIB_BYTES))
+			b->wrong++;
+	}
+	b->read_mbps = b->bytes / (t_read / 1e9) / 1e6;
+	b->ok = true;
+out:
+	if (rc)
+		fprintf(stderr, "kv-bench: disk baseline: %s\n", strerror(-rc));
+	close(fd);
+	unlink(path);
+	free(buf);
+	return rc;
+}
+
 /* ---- the runner -------------------------------------------------------- */
 
 /* Runs workload w; returns 0 or a negative errno. */
@@ -551,13 +969,37 @@ static int run_one(struct store *st, enum workload w, struct result *res)
 		progress(st, "%-15s %.2f GB/s (libxxhash XXH3_64bits %.2f GB/s)",
 			 workload_names[w], res->gbps, res->ref_gbps);
 		return 0;
+	case W_FILL64K:
+	case W_FILL1M:          rc = run_large_fill(st, w, res); break;
+	case W_OVERWRITE64K:
+	case W_OVERWRITE1M:     rc = run_large_overwrite(st, w, res); break;
+	case W_READ64K:
+	case W_READ1M:          rc = run_large_read(st, w, res); break;
 	case W_COUNT:
 		break;
 	}
 	if (rc)
 		return rc;
-	progress(st, "%-15s %.0f ops/s%s", workload_names[w], *ops,
-		 res->wrong ? " (WRONG RESULTS)" : "");
+	if (workload_is_large_write(w))
+		progress(st, "%-15s %.1f MB/s, %.0f ops/s (puts %.2f s, sync "
+			 "%.2f s)", workload_names[w], res->mbps, *ops,
+			 res->put_s, res->sync_s);
+	else if (workload_is_large(w))
+		progress(st, "%-15s %.1f MB/s, %.0f ops/s (%.1f%% of the store "
+			 "cached at start)%s", workload_names[w], res->mbps,
+			 *ops, 100 * res->cached,
+			 res->wrong ? " (WRONG RESULTS)" : "");
+	else
+		progress(st, "%-15s %.0f ops/s%s", workload_names[w], *ops,
+			 res->wrong ? " (WRONG RESULTS)" : "");
+	if (res->settled != SETTLED_NONE)
+		progress(st, "%-15s space amp %.2fx after the sync, %.2fx after "
+			 "%s (%.1f s)", workload_names[w], res->amp,
+			 res->amp_settled, res->settled == SETTLED_GC ?
+			 "gc" : "draining compactions", res->settle_s);
+	else if (res->amp > 0)
+		progress(st, "%-15s space amp %.2fx after the sync",
+			 workload_names[w], res->amp);
 	return 0;
 }
 
