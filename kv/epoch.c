@@ -53,7 +53,7 @@ static void *grow(void *p, size_t *cap, size_t n, size_t size)
  * e-1 that its flush has not serialized yet, they are captured first
  * (cooperative serialization).  Returns 0 or -ENOMEM.
  */
-static int capture_sealed(lkv_store *s, struct leaf *l)
+static int capture_sealed(struct leaf *l)
 {
 	struct buf *img = calloc(1, sizeof(*img));
 	if (!img || leaf_encode(l->data, l->tree->id, l->id, img)) {
@@ -62,7 +62,6 @@ static int capture_sealed(lkv_store *s, struct leaf *l)
 		free(img);
 		return -ENOMEM;
 	}
-	(void)s;
 	l->sealed = img;
 	l->captured_epoch = l->dirty_epoch;
 	return 0;
@@ -85,7 +84,7 @@ int epoch_dirty(lkv_store *s, struct leaf *l, uint64_t e)
 	if (l->dirty_epoch == e)
 		return 0;
 	if (l->dirty_epoch && l->captured_epoch != l->dirty_epoch) {
-		int err = capture_sealed(s, l);
+		int err = capture_sealed(l);
 		if (err)
 			return err;
 	}
