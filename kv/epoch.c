@@ -47,12 +47,7 @@ static void *grow(void *p, size_t *cap, size_t n, size_t size)
 	return q;
 }
 
-/*
- * Records that leaf l changed in epoch e.  Caller holds l's tree write lock
- * and is checked in to e.  If l still carries changes of the sealed epoch
- * e-1 that its flush has not serialized yet, they are captured first
- * (cooperative serialization).  Returns 0 or -ENOMEM.
- */
+/* Serializes l as of its sealed dirty epoch for that epoch's flush. */
 static int capture_sealed(struct leaf *l)
 {
 	struct buf *img = calloc(1, sizeof(*img));
@@ -78,7 +73,13 @@ static int set_add_leaf(struct flush_set *fs, struct leaf *l)
 	return 0;
 }
 
-/* Marks l dirty in epoch e (see capture_sealed).  -ENOMEM: l unchanged. */
+/*
+ * Records that leaf l changes in epoch e.  Caller holds l's tree write lock
+ * and is checked in to e.  If l still carries changes of the sealed epoch
+ * e-1 that its flush has not serialized yet, they are captured first
+ * (cooperative serialization), so the flush never sees e's changes and
+ * never waits for this writer.  Returns 0 or -ENOMEM.
+ */
 int epoch_dirty(lkv_store *s, struct leaf *l, uint64_t e)
 {
 	if (l->dirty_epoch == e)
