@@ -157,7 +157,12 @@ int batch_relocate(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
 /* Runs a GC pass first when segments hold too many dead bytes (gc.c). */
 static int blob_stall(lkv_store *s)
 {
-	return gc_space_pressure(s) ? gc_pass(s, false) : 0;
+	if (!gc_space_pressure(s))
+		return 0;
+	int err = gc_pass(s, false);
+	if (!err && gc_space_pressure(s))
+		blob_seal(s);        /* the dead bytes are in the current segment */
+	return err;
 }
 
 /* Moves every large value of the batch to a blob segment, after helping

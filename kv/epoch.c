@@ -149,8 +149,10 @@ int epoch_seg_delta(lkv_store *s, uint32_t seg, int64_t bytes, uint64_t e)
 			*d = (struct seg_delta){ .seg = seg };
 		}
 	}
-	if (d)
+	if (d) {
 		d->bytes += bytes;
+		atomic_fetch_add(&s->blob_live_mem, bytes);
+	}
 	pthread_mutex_unlock(&s->ep_mu);
 	return d ? 0 : -ENOMEM;
 }

@@ -219,14 +219,11 @@ static int flush_publish(struct flush_ctx *c, uint64_t commit_csum)
 	struct lt_file *lf = loctable_log(&s->lt, s->lt.log_file);
 	if (lf)
 		lf->size = c->out_off;
-	uint64_t end, live = 0;
+	uint64_t end;
 	uint32_t seg = blob_current(s, &end);
 	struct lt_file *sf = seg ? loctable_seg(&s->lt, seg) : NULL;
 	if (sf)
 		sf->size = end;
-	for (size_t i = 0; i < s->lt.nsegs; i++)
-		live += s->lt.segs[i].live;
-	atomic_store(&s->blob_live, live);
 	for (size_t i = 0; i < c->nw; i++) {
 		struct written *w = &c->w[i];
 		struct leaf *l = w->l;

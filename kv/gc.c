@@ -18,11 +18,16 @@
  * a record GC could not find or read keeps its segment alive (and logged)
  * instead of being lost.
  *
+ * Every pass starts with a flush, because live counts are durable ones:
+ * values already overwritten then count as dead, and segments with no
+ * live byte left are deleted without copying anything.
+ *
  * The flusher runs a bounded pass every gc_interval; lkv_gc runs an
  * unbounded one and waits for the files to go.  And a writer about to
  * append blobs while segments hold more than live / gc_live_percent plus
- * half a segment first runs a bounded pass itself (a write stall), so disk
- * use stays within that bound however fast values are overwritten.
+ * half a segment first runs a bounded pass itself (a write stall); if that
+ * leaves the pressure on, the dead bytes are in the segment being
+ * appended, which is then sealed so that the next pass can reclaim it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -222,10 +227,12 @@ static void drop_dead_segments(lkv_store *s)
 }
 
 /* Whether segments hold more than live / gc_live_percent plus half a
- * segment (the current one is not collectable). */
+ * segment (the current one is not collectable), live counting the changes
+ * not yet flushed (else a fill of a new store would look like waste). */
 bool gc_space_pressure(lkv_store *s)
 {
-	uint64_t disk = atomic_load(&s->blob_disk), live = atomic_load(&s->blob_live);
+	int64_t mem = atomic_load(&s->blob_live_mem);
+	uint64_t disk = atomic_load(&s->blob_disk), live = mem > 0 ? (uint64_t)mem : 0;
 	unsigned pct = s->o.gc_live_percent ? s->o.gc_live_percent : 1;
 	return disk > live * 100 / pct + s->o.blob_segment_bytes / 2;
 }
@@ -246,9 +253,17 @@ int gc_pass(lkv_store *s, bool forced)
 		blob_seal(s);
 		log_seal(s);
 	}
+	/* live counts are durable ones: flush first, so that values already
+	 * overwritten count as dead and wholly dead segments go uncopied */
+	int err = flush_through(s, 0);
+	if (err) {
+		pthread_mutex_unlock(&s->gc_mu);
+		return err;
+	}
+	drop_dead_segments(s);
 	struct victim *v;
 	size_t n = pick(s, true, blob_current(s, NULL), forced, &v);
-	int err = v ? 0 : -ENOMEM;
+	err = v ? 0 : -ENOMEM;
 	size_t nsegs = n;
 	for (size_t i = 0; i < n && !err && budget; i++)
 		err = gc_segment(s, &v[i], &budget);

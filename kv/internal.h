@@ -211,7 +211,7 @@ struct lkv_store {
 		*seg_unsynced;            /* rolled over, not yet synced */
 	size_t nseg_unsynced;
 	atomic_uint_fast64_t blob_disk;   /* bytes in segment files */
-	atomic_uint_fast64_t blob_live;   /* durable live blob bytes */
+	atomic_int_fast64_t blob_live_mem; /* live blob bytes, unflushed changes in */
 	struct seg_count { uint32_t seg; int n; } *seg_pending;  /* appends whose
 					     batch has not ended, per segment */
 	size_t nseg_pending;

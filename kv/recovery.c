@@ -195,7 +195,7 @@ static int note_sizes(lkv_store *s, const struct listing *ls)
 	}
 	for (size_t i = 0; i < s->lt.nsegs; i++) {
 		atomic_fetch_add(&s->blob_disk, s->lt.segs[i].size);
-		atomic_fetch_add(&s->blob_live, s->lt.segs[i].live);
+		atomic_fetch_add(&s->blob_live_mem, (int64_t)s->lt.segs[i].live);
 		blob_name(name, s->lt.segs[i].no);
 		if (s->lt.segs[i].live > s->lt.segs[i].size)
 			store_log(s, LKV_LOG_ERR, "segment %s is missing or short: %" PRIu64
