@@ -35,10 +35,13 @@
  * flush (and the directory, for a new one) before it writes the commit that
  * references them, so a durable reference always has durable bytes.
  *
- * An append stays "pending" on its segment until the batch that will
- * reference it has ended (blob_done): between the two, the segment may
- * have rolled over and the reference exist nowhere yet, so GC must not
- * delete a segment with pending appends.
+ * A segment is "held" while an append to it waits for the batch that will
+ * reference it (the segment may have rolled over and the reference exist
+ * nowhere yet), and while a reader works from a reference it copied out of
+ * a leaf (the key may be overwritten meanwhile): blob_hold/blob_done.  GC
+ * never deletes a held segment.  Readers take the hold under the tree lock,
+ * while their reference is still current, so it is in place before the
+ * segment can become dead.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -236,7 +239,16 @@ static int seg_reserve(lkv_store *s, size_t len, uint32_t *no, uint64_t *off, lk
 	return err;
 }
 
-/* Ends the pending state of one append to segment seg. */
+/* Holds segment seg against deletion (see above); -ENOMEM if it cannot. */
+int blob_hold(lkv_store *s, uint32_t seg)
+{
+	pthread_mutex_lock(&s->blob_mu);
+	int err = pending_add(s, seg, 1);
+	pthread_mutex_unlock(&s->blob_mu);
+	return err;
+}
+
+/* Releases one hold (or one append's pending state) on segment seg. */
 void blob_done(lkv_store *s, uint32_t seg)
 {
 	pthread_mutex_lock(&s->blob_mu);
@@ -244,7 +256,7 @@ void blob_done(lkv_store *s, uint32_t seg)
 	pthread_mutex_unlock(&s->blob_mu);
 }
 
-/* Whether segment seg has appends whose batch has not ended. */
+/* Whether segment seg is held. */
 bool blob_pending(lkv_store *s, uint32_t seg)
 {
 	bool any = false;

@@ -354,6 +354,7 @@ int  blob_copy(lkv_store *s, const uint8_t *rec, size_t len, const struct blob_r
 	       struct blob_ref *r);
 int  blob_sync(lkv_store *s);
 uint32_t blob_current(lkv_store *s, uint64_t *end);
+int  blob_hold(lkv_store *s, uint32_t seg);
 void blob_done(lkv_store *s, uint32_t seg);
 bool blob_pending(lkv_store *s, uint32_t seg);
 void blob_seal(lkv_store *s);

@@ -7,9 +7,10 @@
  * lookup without I/O), else it drops the lock, loads the leaf and retries.
  *
  * A value stored as a blob is read after the tree lock is dropped, from the
- * reference copied under it.  GC may move the blob meanwhile and delete its
- * segment once that move is durable; a read that then fails looks the key
- * up again and retries while the reference keeps changing.
+ * reference copied under it; the copy holds its segment (blob_hold) until
+ * the read is done, so GC cannot delete the segment even if the key is
+ * overwritten meanwhile.  A read that still cannot reach the record looks
+ * the key up again while the reference keeps changing.
  *
  * An iterator copies the matching entries of one leaf at a time into its
  * own buffer under the read lock, then returns them without holding any
@@ -50,6 +51,8 @@ static ssize_t get_range(lkv_tree *t, const void *k, size_t kl, uint64_t off, vo
 					*raw_flags = e->flags;
 				if (blob && blob_ref_decode(e->v, e->vl, &ref))
 					ret = -EIO;
+				else if (blob && blob_hold(s, ref.seg))
+					ret = -ENOMEM;
 				*vlen = blob ? ref.raw_len : e->vl;
 				size_t n = off >= *vlen ? 0 : *vlen - off < len ? *vlen - off : len;
 				if (!blob && n)
@@ -60,8 +63,11 @@ static ssize_t get_range(lkv_tree *t, const void *k, size_t kl, uint64_t off, vo
 			atomic_store_explicit(&l->clock_ref, 1, memory_order_relaxed);
 			pthread_rwlock_unlock(&t->lock);
 			STAT_ADD(s, st_hits, 1);
+			if (blob && ret == 0)         /* nothing to read */
+				blob_done(s, ref.seg);
 			if (blob && ret > 0) {
 				int err = blob_read(s, &ref, off, buf, (size_t)ret);
+				blob_done(s, ref.seg);
 				bool moved = ref.seg != tried.seg || ref.off != tried.off;
 				tried = ref;
 				if (err == -ESTALE && moved)
@@ -117,6 +123,9 @@ ssize_t lkv_get_range(lkv_tree *t, const void *k, size_t kl, uint64_t off, void 
 
 /* ---- iterators ---- */
 
+struct lkv_iter;
+static void release_holds(struct lkv_iter *it);
+
 struct lkv_iter {
 	struct lkv_tree *t;
 	bool reverse, done;
@@ -127,6 +136,9 @@ struct lkv_iter {
 	struct buf items;         /* copied entries: u8 flags, varint kl, vl, key, value */
 	size_t at;                /* read offset in items */
 	struct buf val;           /* the current value when it is a blob */
+	uint32_t *held;           /* segments held for the copied references */
+	size_t nheld, heldcap;
+	int hold_err;             /* a hold could not be taken (-ENOMEM) */
 };
 
 int lkv_iter_open(lkv_tree *t, const void *lo, size_t lo_len, const void *hi,
@@ -192,6 +204,8 @@ void lkv_iter_close(lkv_iter *it)
 	buf_free(&it->pos);
 	buf_free(&it->items);
 	buf_free(&it->val);
+	release_holds(it);
+	free(it->held);
 	free(it);
 }
 
@@ -202,8 +216,41 @@ static bool in_bounds(const lkv_iter *it, const struct leaf_ent *e)
 	return !it->has_hi || keycmp(e->k, e->kl, it->hi.p, it->hi.len) < 0;
 }
 
+static void release_holds(lkv_iter *it)
+{
+	for (size_t i = 0; i < it->nheld; i++)
+		blob_done(it->t->s, it->held[i]);
+	it->nheld = 0;
+}
+
+/* Holds the segment of a blob reference being copied (caller holds the
+ * tree lock, so the reference is current). */
+static void hold_ref(lkv_iter *it, const struct leaf_ent *e)
+{
+	struct blob_ref r;
+	if (blob_ref_decode(e->v, e->vl, &r))
+		return;                      /* reported when it is read */
+	if (it->nheld == it->heldcap) {
+		size_t cap = it->heldcap ? it->heldcap * 2 : 16;
+		uint32_t *v = realloc(it->held, cap * sizeof(*v));
+		if (!v) {
+			it->hold_err = -ENOMEM;
+			return;
+		}
+		it->held = v;
+		it->heldcap = cap;
+	}
+	if (blob_hold(it->t->s, r.seg)) {
+		it->hold_err = -ENOMEM;
+		return;
+	}
+	it->held[it->nheld++] = r.seg;
+}
+
 static void copy_ent(lkv_iter *it, const struct leaf_ent *e)
 {
+	if (e->flags & ENT_BLOB)
+		hold_ref(it, e);
 	buf_u8(&it->items, e->flags);
 	buf_varint(&it->items, e->kl);
 	buf_varint(&it->items, e->vl);
@@ -254,6 +301,7 @@ static int refill(lkv_iter *it)
 	int err = 0;
 	it->items.len = 0;
 	it->at = 0;
+	release_holds(it);
 	while (!it->done && it->items.len == 0 && !err) {
 		pthread_rwlock_rdlock(&t->lock);
 		size_t i;
@@ -272,7 +320,7 @@ static int refill(lkv_iter *it)
 			atomic_store_explicit(&l->clock_ref, 1, memory_order_relaxed);
 			fill_from(it, i);
 			pthread_rwlock_unlock(&t->lock);
-			if (it->items.oom || it->pos.oom)
+			if (it->items.oom || it->pos.oom || it->hold_err)
 				err = -ENOMEM;
 			continue;
 		}
