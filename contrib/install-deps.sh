@@ -9,5 +9,6 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
 	gcc clang meson ninja-build pkg-config git \
 	libzstd-dev libxxhash-dev libcmocka-dev libfuse3-dev fuse3 \
-	liblmdb-dev librocksdb-dev >/dev/null
+	liblmdb-dev librocksdb-dev \
+	xfsprogs attr acl >/dev/null   # xfs_io, setfattr, setfacl: the mount tests
 echo "install-deps: done"

@@ -55,7 +55,8 @@ struct key16 { uint64_t hi, lo; };
 static inline struct key16 key16_of(const void *k, size_t kl)
 {
 	uint8_t b[16] = { 0 };
-	memcpy(b, k, kl < 16 ? kl : 16);
+	if (kl)                 /* k may be NULL for the empty key */
+		memcpy(b, k, kl < 16 ? kl : 16);
 	return (struct key16){ get_be64(b), get_be64(b + 8) };
 }
 

@@ -360,7 +360,10 @@ static int iter_blob(lkv_iter *it, const void *k, size_t kl, const uint8_t *v, s
 	return err;
 }
 
-int lkv_iter_next(lkv_iter *it, const void **k, size_t *kl, const void **v, size_t *vl)
+/* Steps to the next copied item: its flags, key and stored value (for a
+ * blob, the reference).  1, 0 at the end, or a negative errno. */
+static int iter_step(lkv_iter *it, uint8_t *flags, const void **k, size_t *kl,
+		     const void **v, size_t *vl)
 {
 	if (it->at >= it->items.len) {
 		int err = refill(it);
@@ -370,12 +373,36 @@ int lkv_iter_next(lkv_iter *it, const void **k, size_t *kl, const void **v, size
 			return 0;
 	}
 	struct rd r = rd_init(it->items.p + it->at, it->items.len - it->at);
-	uint8_t flags = rd_u8(&r);
+	*flags = rd_u8(&r);
 	*kl = rd_varint(&r);
 	*vl = rd_varint(&r);
 	*k = rd_take(&r, *kl);
 	*v = rd_take(&r, *vl);
 	it->at = r.p - it->items.p;
+	return 1;
+}
+
+int lkv_iter_next_len(lkv_iter *it, const void **k, size_t *kl, size_t *vlen)
+{
+	uint8_t flags;
+	const void *v;
+	size_t vl;
+	int ret = iter_step(it, &flags, k, kl, &v, &vl);
+	if (ret <= 0)
+		return ret;
+	struct blob_ref r;
+	if ((flags & ENT_BLOB) && blob_ref_decode(v, vl, &r))
+		return -EIO;
+	*vlen = (flags & ENT_BLOB) ? r.raw_len : vl;
+	return 1;
+}
+
+int lkv_iter_next(lkv_iter *it, const void **k, size_t *kl, const void **v, size_t *vl)
+{
+	uint8_t flags;
+	int ret = iter_step(it, &flags, k, kl, v, vl);
+	if (ret <= 0)
+		return ret;
 	if (flags & ENT_BLOB) {
 		int err = iter_blob(it, *k, *kl, *v, *vl);
 		if (err)

@@ -177,6 +177,10 @@ int  lkv_iter_prefix(lkv_tree *t, const void *prefix, size_t len,
  * or a negative errno. */
 int  lkv_iter_next(lkv_iter *it, const void **key, size_t *klen,
 		   const void **val, size_t *vlen);
+/* Like lkv_iter_next but gives only the value's length, so a large value
+ * is not read. */
+int  lkv_iter_next_len(lkv_iter *it, const void **key, size_t *klen,
+		       size_t *vlen);
 void lkv_iter_close(lkv_iter *it);
 
 /* ------------------------------------------------------------------------

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * getattr and setattr: chmod, chown, truncate, utimensat, as one batch each.
+ */
+#include <errno.h>
+
+#include "internal.h"
+
+int lfs_getattr(lfs *fs, uint64_t ino, struct stat *st)
+{
+	struct inode in;
+	int err = inode_get(fs, ino, &in);
+	if (!err)
+		inode_to_stat(fs, &in, st);
+	return err;
+}
+
+int lfs_get_btime(lfs *fs, uint64_t ino, struct timespec *ts)
+{
+	struct inode in;
+	int err = inode_get(fs, ino, &in);
+	if (!err)
+		*ts = in.btime;
+	return err;
+}
+
+static int set_size(lfs *fs, lkv_batch *b, struct inode *in, uint64_t size)
+{
+	if (S_ISDIR(in->mode))
+		return -EISDIR;
+	if (!S_ISREG(in->mode))
+		return -EINVAL;
+	if (size > LFS_MAX_FILE)
+		return -EFBIG;
+	int err = extent_truncate(fs, b, in, size);
+	if (!err)
+		inode_touch(in, true, true);
+	return err;
+}
+
+static void set_times(struct inode *in, const struct stat *st, unsigned valid)
+{
+	struct timespec t;
+	now(&t);
+	if (valid & LFS_SET_ATIME_NOW)
+		in->atime = t;
+	else if (valid & LFS_SET_ATIME)
+		in->atime = st->st_atim;
+	if (valid & LFS_SET_MTIME_NOW)
+		in->mtime = t;
+	else if (valid & LFS_SET_MTIME)
+		in->mtime = st->st_mtim;
+	in->ctime = (valid & LFS_SET_CTIME) ? st->st_ctim : t;
+}
+
+static int apply(lfs *fs, lkv_batch *b, struct inode *in, const struct stat *st,
+		 unsigned valid)
+{
+	int err = 0;
+	if ((valid & LFS_SET_SIZE) && st->st_size < 0)
+		return -EINVAL;
+	if (valid & LFS_SET_SIZE)
+		err = set_size(fs, b, in, (uint64_t)st->st_size);
+	if (!err && (valid & (LFS_SET_UID | LFS_SET_GID))) {
+		if (valid & LFS_SET_UID)
+			in->uid = st->st_uid;
+		if (valid & LFS_SET_GID)
+			in->gid = st->st_gid;
+		inode_kill_suid(in);
+	}
+	if (valid & LFS_SET_KILL_SUIDGID)
+		inode_kill_suid(in);
+	if (!err && (valid & LFS_SET_MODE)) {
+		in->mode = (in->mode & S_IFMT) | (st->st_mode & 07777);
+		err = acl_chmod(fs, b, in);
+	}
+	set_times(in, st, valid);
+	return err;
+}
+
+int lfs_setattr(lfs *fs, const struct lfs_cred *c, uint64_t ino, const struct stat *st,
+		unsigned valid, struct stat *out)
+{
+	(void)c;
+	struct txn t;
+	int err = txn_begin(fs, &t);
+	if (err)
+		return err;
+	txn_add(&t, ino);
+	txn_lock(&t);
+	struct inode in;
+	err = inode_get(fs, ino, &in);
+	if (!err)
+		err = apply(fs, t.b, &in, st, valid);
+	if (!err)
+		err = inode_put(fs, t.b, &in);
+	if (!err)
+		err = txn_commit(&t);
+	txn_end(&t);
+	if (!err && out)
+		inode_to_stat(fs, &in, out);
+	return err;
+}

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * File operations: open, read, write, fsync, fallocate, lseek and
+ * copy_file_range.  The block map itself is extent.c's.
+ *
+ * fsync is the cheap part of the design: every change notes its epoch on
+ * the inode (locks.c), and fsync flushes through that epoch, which returns
+ * at once when it is already durable and otherwise joins the group commit
+ * of whoever else is flushing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define FILL_CHUNK (64ull << 20)   /* fallocate commits this much at a time */
+#define COPY_CHUNK (1u << 20)
+#define DAY_SEC    (24 * 3600)
+
+/* Runs fn on inode ino under its lock, in one batch, and commits. */
+static int file_change(lfs *fs, uint64_t ino,
+		       int (*fn)(lfs *fs, lkv_batch *b, struct inode *in, void *arg),
+		       void *arg)
+{
+	struct txn t;
+	int err = txn_begin(fs, &t);
+	if (err)
+		return err;
+	txn_add(&t, ino);
+	txn_lock(&t);
+	struct inode in;
+	err = inode_get(fs, ino, &in);
+	if (!err)
+		err = fn(fs, t.b, &in, arg);
+	if (!err)
+		err = inode_put(fs, t.b, &in);
+	if (!err)
+		err = txn_commit(&t);
+	txn_end(&t);
+	return err;
+}
+
+static int truncate_zero(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
+{
+	(void)arg;
+	int err = extent_truncate(fs, b, in, 0);
+	if (!err)
+		inode_touch(in, true, true);
+	return err;
+}
+
+int lfs_open(lfs *fs, const struct lfs_cred *c, uint64_t ino, int flags)
+{
+	(void)c;
+	struct inode in;
+	int err = inode_get(fs, ino, &in);
+	if (err)
+		return err;
+	bool writes = (flags & O_ACCMODE) != O_RDONLY;
+	if (S_ISDIR(in.mode) && writes)
+		return -EISDIR;
+	if (fs->ro && (writes || (flags & O_TRUNC)))
+		return -EROFS;
+	if ((flags & O_TRUNC) && writes && S_ISREG(in.mode) && in.size)
+		return file_change(fs, ino, truncate_zero, NULL);
+	return 0;
+}
+
+/* relatime: update atime when it is not newer than mtime or ctime, or a
+ * day old. */
+static bool atime_due(lfs *fs, const struct inode *in)
+{
+	if (fs->ro || fs->opt.atime == LFS_ATIME_NOATIME)
+		return false;
+	if (fs->opt.atime == LFS_ATIME_STRICT)
+		return true;
+	struct timespec t;
+	now(&t);
+	#define TS_LE(a, b) ((a).tv_sec < (b).tv_sec || \
+			     ((a).tv_sec == (b).tv_sec && (a).tv_nsec <= (b).tv_nsec))
+	return TS_LE(in->atime, in->mtime) || TS_LE(in->atime, in->ctime) ||
+	       t.tv_sec - in->atime.tv_sec >= DAY_SEC;
+	#undef TS_LE
+}
+
+static int touch_atime(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
+{
+	(void)fs;
+	(void)b;
+	(void)arg;
+	now(&in->atime);
+	return 0;
+}
+
+ssize_t lfs_read(lfs *fs, uint64_t ino, void *buf, size_t len, off_t off)
+{
+	if (off < 0)
+		return -EINVAL;
+	struct inode in;
+	int err = inode_get(fs, ino, &in);
+	if (err)
+		return err;
+	if (S_ISDIR(in.mode))
+		return -EISDIR;
+	if (!S_ISREG(in.mode))
+		return -EINVAL;
+	ssize_t n = extent_read(fs, &in, buf, len, (uint64_t)off);
+	if (n >= 0 && atime_due(fs, &in)) {
+		err = file_change(fs, ino, touch_atime, NULL);
+		if (err)   /* the data is read; a lost atime is only logged */
+			lfs_log(fs, LKV_LOG_WARN, "inode %llu: atime not updated: %s",
+				(unsigned long long)ino, strerror(-err));
+	}
+	return n;
+}
+
+struct write_arg {
+	const void *buf;
+	size_t len;
+	uint64_t off;
+	unsigned flags;
+};
+
+static int do_write(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
+{
+	struct write_arg *w = arg;
+	if (S_ISDIR(in->mode))
+		return -EISDIR;
+	if (!S_ISREG(in->mode))
+		return -EINVAL;
+	if (w->flags & LFS_WRITE_APPEND)
+		w->off = in->size;
+	if (w->off > LFS_MAX_FILE || w->len > LFS_MAX_FILE - w->off)
+		return -EFBIG;
+	int err = extent_write(fs, b, in, w->buf, w->len, w->off);
+	if (err)
+		return err;
+	if (w->flags & LFS_WRITE_KILL_SUID)
+		inode_kill_suid(in);
+	inode_touch(in, true, true);
+	return 0;
+}
+
+ssize_t lfs_write(lfs *fs, uint64_t ino, const void *buf, size_t len, off_t off,
+		  unsigned flags)
+{
+	if (off < 0)
+		return -EINVAL;
+	if (len == 0)
+		return 0;
+	struct write_arg w = { buf, len, (uint64_t)off, flags };
+	int err = file_change(fs, ino, do_write, &w);
+	return err ? err : (ssize_t)len;
+}
+
+int lfs_fsync(lfs *fs, uint64_t ino, bool datasync)
+{
+	(void)datasync;   /* metadata and data share one commit */
+	uint64_t e = epoch_of(fs, ino);
+	if (fs->ro || e == 0)
+		return 0;          /* unchanged since mount: already durable */
+	return lkv_flush(fs->s, e);
+}
+
+/* ---- fallocate ---- */
+
+struct falloc_arg {
+	int mode;
+	uint64_t off, end;
+};
+
+/* Allocates [off, end) (one chunk), growing the file unless KEEP_SIZE. */
+static int do_fill(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
+{
+	struct falloc_arg *a = arg;
+	uint64_t end = a->end;
+	if (!(a->mode & FALLOC_FL_KEEP_SIZE) && end > in->size) {
+		in->size = end;
+		inode_touch(in, true, false);
+	}
+	if (end > in->size)
+		end = in->size;
+	inode_touch(in, false, true);
+	return a->off < end ? extent_fill(fs, b, in, a->off, end) : 0;
+}
+
+static int do_zero(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
+{
+	struct falloc_arg *a = arg;
+	int err = extent_zero(fs, b, in, a->off, a->end - a->off);
+	if (!err && !(a->mode & FALLOC_FL_KEEP_SIZE) && a->end > in->size)
+		in->size = a->end;
+	inode_touch(in, true, true);
+	return err;
+}
+
+static int falloc_check(lfs *fs, uint64_t ino, int mode)
+{
+	int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
+	if (mode & ~known)
+		return -EOPNOTSUPP;
+	if ((mode & FALLOC_FL_PUNCH_HOLE) &&
+	    (!(mode & FALLOC_FL_KEEP_SIZE) || (mode & FALLOC_FL_ZERO_RANGE)))
+		return -EOPNOTSUPP;
+	struct inode in;
+	int err = inode_get(fs, ino, &in);
+	if (err)
+		return err;
+	if (S_ISDIR(in.mode))
+		return -EISDIR;
+	return S_ISREG(in.mode) ? 0 : -ENODEV;
+}
+
+int lfs_fallocate(lfs *fs, uint64_t ino, int mode, off_t off, off_t len)
+{
+	if (off < 0 || len <= 0)
+		return -EINVAL;
+	if ((uint64_t)off > LFS_MAX_FILE || (uint64_t)len > LFS_MAX_FILE - (uint64_t)off)
+		return -EFBIG;
+	if (fs->ro)
+		return -EROFS;
+	int err = falloc_check(fs, ino, mode);
+	if (err)
+		return err;
+	struct falloc_arg a = { mode, (uint64_t)off, (uint64_t)off + (uint64_t)len };
+	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+		return file_change(fs, ino, do_zero, &a);
+	/* zero blocks are real data: commit them a bounded chunk at a time */
+	uint64_t end = a.end;
+	for (uint64_t pos = a.off; pos < end && !err; pos = a.end) {
+		a.off = pos;
+		a.end = end - pos > FILL_CHUNK ? pos + FILL_CHUNK : end;
+		err = file_change(fs, ino, do_fill, &a);
+	}
+	return err;
+}
+
+off_t lfs_lseek(lfs *fs, uint64_t ino, off_t off, int whence)
+{
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	struct inode in;
+	int err = inode_get(fs, ino, &in);
+	if (err)
+		return err;
+	if (off < 0 || (uint64_t)off >= in.size)
+		return -ENXIO;
+	uint64_t pos;
+	err = extent_seek(fs, &in, (uint64_t)off, whence == SEEK_DATA, &pos);
+	return err ? err : (off_t)pos;
+}
+
+ssize_t lfs_copy_file_range(lfs *fs, uint64_t ino_in, off_t off_in, uint64_t ino_out,
+			    off_t off_out, size_t len)
+{
+	if (off_in < 0 || off_out < 0)
+		return -EINVAL;
+	size_t cap = len < COPY_CHUNK ? len : COPY_CHUNK, done = 0;
+	uint8_t *buf = malloc(cap ? cap : 1);
+	if (!buf)
+		return -ENOMEM;
+	ssize_t err = 0;
+	while (done < len) {
+		size_t want = len - done < cap ? len - done : cap;
+		ssize_t n = lfs_read(fs, ino_in, buf, want, off_in + (off_t)done);
+		if (n <= 0) {
+			err = n;
+			break;
+		}
+		err = lfs_write(fs, ino_out, buf, (size_t)n, off_out + (off_t)done, 0);
+		if (err < 0)
+			break;
+		done += (size_t)n;
+		if ((size_t)n < want)
+			break;
+	}
+	free(buf);
+	return done ? (ssize_t)done : err;
+}

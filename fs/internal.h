@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the modules of the larchfs core share: the mounted filesystem, the
+ * in-memory inode, key encodings, and the transaction helper.
+ *
+ * The filesystem lives in six kv trees (formats in the file that writes
+ * each):
+ *   super    "sb"                           -> superblock       (super.c)
+ *   inodes   be64 ino                       -> inode record     (inode.c)
+ *   dirents  be64 parent, be64 hash, name   -> be64-free entry  (dir.c)
+ *   extents  be64 ino, be64 block           -> block bytes      (extent.c)
+ *   xattrs   be64 ino, name                 -> value            (xattr.c)
+ *   orphans  be64 ino                       -> empty            (orphan.c)
+ * Big-endian key prefixes keep one inode's keys together and in order.
+ *
+ * Locking: an operation locks the lock stripes of every inode it changes
+ * (ascending stripe order, locks.c), reads them, builds one batch, commits
+ * it, notes the epoch on those inodes' stripes (for fsync), and unlocks.
+ * Readers take no lock: a batch is atomic for them.
+ */
+#ifndef LARCHFS_INTERNAL_H
+#define LARCHFS_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "lfs.h"
+
+#define LOCK_STRIPES  1024u     /* inode mutexes */
+#define EPOCH_STRIPES 4096u     /* last-change epochs, for fsync */
+#define REF_SHARDS    64u       /* kernel reference tables */
+#define LFS_MAX_FILE  (1ull << 60)  /* largest file size, bytes */
+
+struct refshard {
+	pthread_mutex_t mu;
+	struct refent { uint64_t ino, n; } *v;   /* open addressing, ino 0 empty */
+	size_t cap, used;
+};
+
+struct lfs {
+	lkv_store *s;
+	lkv_tree *t_super, *t_inodes, *t_dirents, *t_extents, *t_xattrs, *t_orphans;
+	char *dir;
+	struct lfs_mount_options opt;
+	struct lfs_info info;
+	bool ro;
+
+	pthread_mutex_t alloc_mu;       /* inode allocator */
+	uint64_t next_ino, reserved_to; /* reserved_to is in the superblock */
+	atomic_llong inodes_used;       /* -1 until counted (statfs) */
+
+	pthread_mutex_t ilock[LOCK_STRIPES];
+	pthread_mutex_t rename_mu;      /* directory moves between parents */
+	_Atomic uint64_t epoch_of[EPOCH_STRIPES];
+	struct refshard refs[REF_SHARDS];
+};
+
+/* ---- inodes (inode.c) ---- */
+struct inode {
+	uint64_t ino;
+	uint32_t mode, uid, gid, nlink, flags;
+	uint64_t size;      /* bytes; for directories the entry count */
+	uint64_t stored;    /* bytes held in the extents tree */
+	uint64_t rdev;
+	uint64_t parent;    /* directories: the one parent; else 0 */
+	struct timespec atime, mtime, ctime, btime;
+};
+
+int  inode_get(lfs *fs, uint64_t ino, struct inode *in);
+int  inode_put(lfs *fs, lkv_batch *b, const struct inode *in);
+void inode_init(struct inode *in, uint64_t ino, mode_t mode, uid_t uid, gid_t gid);
+void inode_to_stat(lfs *fs, const struct inode *in, struct stat *st);
+void inode_touch(struct inode *in, bool m, bool c);   /* mtime, ctime = now */
+bool inode_kill_suid(struct inode *in);               /* true if changed */
+unsigned mode_to_dtype(mode_t mode);
+void now(struct timespec *ts);
+
+/* ---- the superblock and allocator (super.c) ---- */
+int  ino_alloc(lfs *fs, uint64_t *ino);
+void lfs_log(lfs *fs, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- directory entries (dir.c) ---- */
+struct dirent_val {
+	uint64_t ino;
+	unsigned type;      /* DT_* */
+};
+int  name_check(const char *name);
+int  dirent_get(lfs *fs, uint64_t parent, const char *name, struct dirent_val *d);
+int  dirent_put(lfs *fs, lkv_batch *b, uint64_t parent, const char *name,
+		const struct dirent_val *d);
+int  dirent_del(lfs *fs, lkv_batch *b, uint64_t parent, const char *name);
+
+/* ---- file data (extent.c) ---- */
+ssize_t extent_read(lfs *fs, const struct inode *in, void *buf, size_t len, uint64_t off);
+int  extent_write(lfs *fs, lkv_batch *b, struct inode *in, const void *buf,
+		  size_t len, uint64_t off);
+int  extent_truncate(lfs *fs, lkv_batch *b, struct inode *in, uint64_t size);
+int  extent_zero(lfs *fs, lkv_batch *b, struct inode *in, uint64_t off, uint64_t len);
+int  extent_fill(lfs *fs, lkv_batch *b, struct inode *in, uint64_t off, uint64_t end);
+int  extent_seek(lfs *fs, const struct inode *in, uint64_t off, bool data, uint64_t *out);
+/* Deletes up to `max` blocks of ino into b; returns how many (0: none left). */
+int  extent_drop(lfs *fs, lkv_batch *b, uint64_t ino, int max);
+
+/* ---- xattrs and ACLs (xattr.c, acl.c) ---- */
+int  xattr_get_raw(lfs *fs, uint64_t ino, const char *name, void *buf, size_t cap,
+		   size_t *len);
+int  xattr_put_raw(lfs *fs, lkv_batch *b, uint64_t ino, const char *name,
+		   const void *v, size_t len);
+int  xattr_del_raw(lfs *fs, lkv_batch *b, uint64_t ino, const char *name);
+int  xattr_drop(lfs *fs, lkv_batch *b, uint64_t ino);
+int  acl_inherit(lfs *fs, lkv_batch *b, const struct inode *dir, struct inode *in,
+		 mode_t umask);
+int  acl_check(const void *v, size_t len, bool *minimal);
+int  acl_set_access(struct inode *in, const void *v, size_t len, bool *store);
+int  acl_chmod(lfs *fs, lkv_batch *b, const struct inode *in);
+bool acl_is_name(const char *name);
+
+/* ---- kernel references and orphans (orphan.c) ---- */
+int  refs_init(lfs *fs);
+void refs_free(lfs *fs);
+uint64_t refs_get(lfs *fs, uint64_t ino);
+int  orphan_add(lfs *fs, lkv_batch *b, uint64_t ino);
+int  orphan_release(lfs *fs, uint64_t ino);   /* reclaim if unreferenced */
+int  orphan_reclaim_all(lfs *fs);
+
+/* ---- locks and transactions (locks.c) ---- */
+#define TXN_MAX_INODES 4
+
+struct txn {
+	lfs *fs;
+	lkv_batch *b;
+	uint64_t ino[TXN_MAX_INODES];
+	unsigned nino;
+	unsigned stripe[TXN_MAX_INODES];
+	unsigned nstripe;
+	bool locked;
+};
+
+int  txn_begin(lfs *fs, struct txn *t);
+void txn_add(struct txn *t, uint64_t ino);       /* before txn_lock */
+void txn_lock(struct txn *t);
+int  txn_commit(struct txn *t);                  /* notes epochs */
+void txn_unlock(struct txn *t);                  /* for a retry */
+void txn_end(struct txn *t);                     /* unlocks, frees */
+void ino_lock(lfs *fs, uint64_t ino);
+void ino_unlock(lfs *fs, uint64_t ino);
+void epoch_note(lfs *fs, uint64_t ino, uint64_t e);
+uint64_t epoch_of(lfs *fs, uint64_t ino);
+int  locks_init(lfs *fs);
+void locks_free(lfs *fs);
+
+/* ---- keys ---- */
+static inline void be64_put(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static inline uint64_t be64_get(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static inline void le32_put(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static inline uint32_t le32_get(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static inline void le64_put(uint8_t *p, uint64_t v)
+{
+	le32_put(p, (uint32_t)v);
+	le32_put(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint64_t le64_get(const uint8_t *p)
+{
+	return le32_get(p) | (uint64_t)le32_get(p + 4) << 32;
+}
+
+#endif

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The larchfs core: POSIX filesystem operations over a larchkv store,
+ * with no kernel and no FUSE in sight.  The FUSE glue (fuse_ll.c) and the
+ * unit tests both drive the filesystem through this header only.
+ *
+ * Conventions
+ *  - Every function returning int or ssize_t returns 0 (or a count) on
+ *    success and a negative errno on failure; nothing aborts on bad input
+ *    or on I/O errors.  A checksum failure underneath is -EIO.
+ *  - Each mutating operation is one atomic kv batch: after a crash it is
+ *    either wholly there or not at all, and operations are never seen out
+ *    of order (the engine's epochs give prefix consistency).
+ *  - Access control is the kernel's business (the daemon mounts with
+ *    default_permissions); the core checks the rules that are the
+ *    filesystem's own: types, emptiness, names, loops, xattr flags.  The
+ *    caller's credentials are used to own new inodes, for setgid
+ *    inheritance and for suid/sgid clearing.
+ *  - Inode numbers are never reused, so the generation is always 0 and
+ *    (ino, 0) identifies an inode forever (NFS export).
+ *  - Thread safety: any number of threads may call in at once.
+ *
+ * Lifetime of unlinked inodes: the kernel holds a reference ("lookup
+ * count") on every inode it was told about.  lfs_ref adds to it, lfs_forget
+ * takes away.  An inode whose link count drops to zero while referenced is
+ * kept (recorded as an orphan) and reclaimed when its count reaches zero,
+ * at unmount, or at the next mount after a crash.
+ */
+#ifndef LARCHFS_LFS_H
+#define LARCHFS_LFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "larchkv.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LFS_ROOT_INO   1ull     /* the root directory; FUSE_ROOT_ID */
+#define LFS_NAME_MAX   255      /* longest name, bytes */
+#define LFS_XATTR_NAME_MAX 255  /* longest xattr name, bytes */
+#define LFS_XATTR_SIZE_MAX 65536 /* largest xattr value, bytes */
+#define LFS_SYMLINK_MAX 4095    /* longest symlink target, bytes */
+
+typedef struct lfs lfs;
+
+/* ------------------------------------------------------------------------
+ * Formatting and mounting
+ * ---------------------------------------------------------------------- */
+struct lfs_format_options {
+	const char *label;          /* NULL: none; up to 63 bytes */
+	uint32_t    block_size;     /* file block size; 0: default (64 KiB) */
+	uint32_t    blob_threshold; /* 0: default (32 KiB) */
+	int         compression;    /* zstd level, 0 off; -1: default (1) */
+	uid_t       root_uid;       /* owner of / and lost+found */
+	gid_t       root_gid;
+	bool        force;          /* format over an existing store */
+};
+
+/* What a formatted store says about itself (its superblock). */
+struct lfs_info {
+	uint8_t  uuid[16];
+	char     label[64];
+	uint32_t format_version;
+	uint32_t block_size;
+	uint32_t blob_threshold;
+	int32_t  compression;
+	uint64_t created_sec;
+	uint64_t next_ino;          /* every inode number below this may be used */
+	uint64_t lost_found_ino;
+};
+
+void lfs_format_options_default(struct lfs_format_options *o);
+
+/* Makes a new filesystem in directory `dir` (created if missing).
+ * -EEXIST when dir already holds a store (unless force) and -ENOTEMPTY
+ * when it holds anything else; `why` (may be NULL, 256 bytes) then says
+ * what is there. */
+int lfs_format(const char *dir, const struct lfs_format_options *o,
+	       struct lfs_info *info, char *why);
+
+enum lfs_atime { LFS_ATIME_RELATIME, LFS_ATIME_NOATIME, LFS_ATIME_STRICT };
+
+struct lfs_mount_options {
+	bool        read_only;
+	size_t      cache_bytes;        /* 0: engine default */
+	unsigned    flush_interval_ms;  /* 0: default (5000); background flush */
+	int         compression;        /* -1: the store's default */
+	enum lfs_atime atime;
+	lkv_io     *io;                 /* NULL: POSIX files (tests: faultio) */
+	void      (*log)(void *arg, int level, const char *msg); /* NULL: stderr */
+	void       *log_arg;
+};
+
+void lfs_mount_options_default(struct lfs_mount_options *o);
+
+/* Opens the filesystem in `dir` and reclaims orphans left by a crash.
+ * -ENOENT: no store; -EMEDIUMTYPE: a larchkv store without a larchfs
+ * superblock (not formatted); -EUCLEAN: damaged; -EBUSY: in use.
+ * The reason is logged. */
+int  lfs_mount(const char *dir, const struct lfs_mount_options *o, lfs **out);
+
+/* Reclaims unreferenced orphans, flushes everything and frees fs.
+ * Returns the first error met; fs is freed regardless. */
+int  lfs_unmount(lfs *fs);
+
+void lfs_get_info(lfs *fs, struct lfs_info *info);
+lkv_store *lfs_store(lfs *fs);       /* for stats and tools */
+
+/* ------------------------------------------------------------------------
+ * Attributes
+ * ---------------------------------------------------------------------- */
+struct lfs_cred {
+	uid_t uid;
+	gid_t gid;
+	mode_t umask;               /* applied to new inodes' modes */
+	const gid_t *groups;        /* supplementary groups, may be NULL */
+	int ngroups;
+};
+
+/* st_ino, st_mode, st_nlink, st_uid, st_gid, st_rdev, st_size, st_blocks
+ * (512-byte units of stored data), st_blksize, st_atim, st_mtim, st_ctim. */
+int lfs_getattr(lfs *fs, uint64_t ino, struct stat *st);
+
+/* Birth time (statx btime). */
+int lfs_get_btime(lfs *fs, uint64_t ino, struct timespec *ts);
+
+/* lfs_setattr's `valid` bits. */
+#define LFS_SET_MODE      (1u << 0)
+#define LFS_SET_UID       (1u << 1)
+#define LFS_SET_GID       (1u << 2)
+#define LFS_SET_SIZE      (1u << 3)
+#define LFS_SET_ATIME     (1u << 4)
+#define LFS_SET_MTIME     (1u << 5)
+#define LFS_SET_ATIME_NOW (1u << 6)
+#define LFS_SET_MTIME_NOW (1u << 7)
+#define LFS_SET_CTIME     (1u << 8)
+#define LFS_SET_KILL_SUIDGID (1u << 9)  /* clear suid, and sgid if group-exec */
+
+/* chmod, chown (clearing suid, and sgid when group-executable, for
+ * non-directories), truncate up and down, utimensat (times from st_atim
+ * and st_mtim; the _NOW bits take the clock).  ctime is always set to now
+ * unless LFS_SET_CTIME gives one.  On success *out (may be NULL) holds the
+ * new attributes.  -EISDIR on truncating a directory, -EFBIG past the
+ * largest file. */
+int lfs_setattr(lfs *fs, const struct lfs_cred *c, uint64_t ino,
+		const struct stat *st, unsigned valid, struct stat *out);
+
+/* ------------------------------------------------------------------------
+ * Names.  Every call that returns an inode's attributes in `out` (lookup,
+ * mknod, mkdir, symlink, link, create) adds one reference to it (see the
+ * head of this file); the caller passes it on to the kernel or drops it
+ * with lfs_forget.
+ * ---------------------------------------------------------------------- */
+int  lfs_lookup(lfs *fs, uint64_t parent, const char *name, struct stat *out);
+void lfs_ref(lfs *fs, uint64_t ino, uint64_t n);
+void lfs_forget(lfs *fs, uint64_t ino, uint64_t n);
+
+/* Regular files, fifos, sockets, character and block devices. */
+int lfs_mknod(lfs *fs, const struct lfs_cred *c, uint64_t parent,
+	      const char *name, mode_t mode, dev_t rdev, struct stat *out);
+int lfs_mkdir(lfs *fs, const struct lfs_cred *c, uint64_t parent,
+	      const char *name, mode_t mode, struct stat *out);
+int lfs_symlink(lfs *fs, const struct lfs_cred *c, const char *target,
+		uint64_t parent, const char *name, struct stat *out);
+/* Copies the target (not NUL-terminated) and returns its length; -EINVAL
+ * for a non-symlink; truncated to cap. */
+ssize_t lfs_readlink(lfs *fs, uint64_t ino, char *buf, size_t cap);
+
+int lfs_unlink(lfs *fs, uint64_t parent, const char *name);
+int lfs_rmdir(lfs *fs, uint64_t parent, const char *name);
+int lfs_link(lfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
+	     struct stat *out);
+
+#define LFS_RENAME_NOREPLACE (1u << 0)   /* = RENAME_NOREPLACE */
+#define LFS_RENAME_EXCHANGE  (1u << 1)   /* = RENAME_EXCHANGE */
+int lfs_rename(lfs *fs, uint64_t parent, const char *name,
+	       uint64_t newparent, const char *newname, unsigned flags);
+
+/* ------------------------------------------------------------------------
+ * Files
+ * ---------------------------------------------------------------------- */
+/* Opens an existing inode: O_TRUNC truncates (regular files), and a
+ * directory with write access flags is -EISDIR. */
+int lfs_open(lfs *fs, const struct lfs_cred *c, uint64_t ino, int flags);
+
+/* Creates and opens `name` (O_EXCL: -EEXIST if it exists; otherwise opens
+ * the existing file, honouring O_TRUNC).  Adds a reference like lookup. */
+int lfs_create(lfs *fs, const struct lfs_cred *c, uint64_t parent,
+	       const char *name, mode_t mode, int flags, struct stat *out);
+
+/* Reads up to len bytes at off; returns the count (0 at or past EOF). */
+ssize_t lfs_read(lfs *fs, uint64_t ino, void *buf, size_t len, off_t off);
+
+/* Writes len bytes at off (at EOF when append); returns len.  Clears suid
+ * (and sgid when group-executable) when kill_suid is set, as a write by an
+ * unprivileged user must. */
+#define LFS_WRITE_APPEND   (1u << 0)
+#define LFS_WRITE_KILL_SUID (1u << 1)
+ssize_t lfs_write(lfs *fs, uint64_t ino, const void *buf, size_t len,
+		  off_t off, unsigned flags);
+
+/* Flushes through the epoch of the inode's last change; returns at once
+ * when that epoch is already durable. */
+int lfs_fsync(lfs *fs, uint64_t ino, bool datasync);
+
+/* Flushes everything. */
+int lfs_sync(lfs *fs);
+
+/* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE,
+ * FALLOC_FL_ZERO_RANGE (optionally |KEEP_SIZE).  Other modes -EOPNOTSUPP. */
+int lfs_fallocate(lfs *fs, uint64_t ino, int mode, off_t off, off_t len);
+
+/* SEEK_DATA / SEEK_HOLE (SEEK_SET/CUR/END are the kernel's).  -ENXIO when
+ * off is at or past EOF, or no data follows for SEEK_DATA. */
+off_t lfs_lseek(lfs *fs, uint64_t ino, off_t off, int whence);
+
+ssize_t lfs_copy_file_range(lfs *fs, uint64_t ino_in, off_t off_in,
+			    uint64_t ino_out, off_t off_out, size_t len);
+
+/* ------------------------------------------------------------------------
+ * Directories
+ * ---------------------------------------------------------------------- */
+/* Checks that ino is a directory (-ENOTDIR). */
+int lfs_opendir(lfs *fs, uint64_t ino);
+
+/*
+ * Emits the entries of directory ino after offset off ("." and ".." come
+ * first, at offsets 0 and 1).  For each entry, fn gets its name, inode,
+ * type (DT_*), and the offset to resume after it; every offset stays valid
+ * while the directory changes (entries are ordered by a hash of their
+ * name).  fn returns 0 to go on, or 1 when it has no room for the entry,
+ * which ends the call without emitting it.
+ *
+ * Entries whose names hash alike share one resume offset and must be
+ * emitted together: `group_start` is true on the first entry of each
+ * group.  When fn runs out of room inside a group it must drop the
+ * entries of that group it already took (back to its last group start)
+ * before returning 1.
+ */
+typedef int (*lfs_dirent_fn)(void *arg, const char *name, size_t namelen,
+			     uint64_t ino, unsigned type, off_t next,
+			     bool group_start);
+int lfs_readdir(lfs *fs, uint64_t ino, off_t off, lfs_dirent_fn fn, void *arg);
+
+int lfs_fsyncdir(lfs *fs, uint64_t ino);
+
+/* ------------------------------------------------------------------------
+ * Extended attributes (user., trusted., security., system.posix_acl_*)
+ * ---------------------------------------------------------------------- */
+/* flags: XATTR_CREATE (-EEXIST) / XATTR_REPLACE (-ENODATA).  Setting
+ * system.posix_acl_access updates the mode's group bits to match. */
+int lfs_setxattr(lfs *fs, uint64_t ino, const char *name, const void *value,
+		 size_t size, int flags);
+/* With size 0: returns the value's length.  -ENODATA when absent, -ERANGE
+ * when size is too small. */
+ssize_t lfs_getxattr(lfs *fs, uint64_t ino, const char *name, void *value,
+		     size_t size);
+/* NUL-separated names; size 0 returns the length needed. */
+ssize_t lfs_listxattr(lfs *fs, uint64_t ino, char *list, size_t size);
+int lfs_removexattr(lfs *fs, uint64_t ino, const char *name);
+
+/* ------------------------------------------------------------------------
+ * The filesystem as a whole
+ * ---------------------------------------------------------------------- */
+/* Block counts from the host filesystem under the store, file counts from
+ * the inode allocator. */
+int lfs_statfs(lfs *fs, struct statvfs *sv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Kernel references and orphans: how an unlinked inode lives on while it
+ * is open, and how its space comes back.
+ *
+ * The kernel holds a reference on every inode it has been handed (the FUSE
+ * lookup count).  The refs table counts them per inode (sharded hash
+ * tables, open addressing).  When the last link goes, the operation that
+ * dropped it records the inode in the `orphans` tree (key be64 ino, empty
+ * value) in the same batch; the inode is reclaimed as soon as no reference
+ * remains: at once when unreferenced, else on the forget that drops the
+ * last reference, else at unmount, else (after a crash) at the next mount.
+ *
+ * Reclaiming deletes the data in batches of RECLAIM_BATCH blocks, so a huge
+ * file does not become one huge batch; the last batch deletes the xattrs,
+ * the inode and its orphan record.  A crash in between leaves the orphan
+ * record, and the next mount finishes the job.
+ * Callers of orphan_release hold the inode's lock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define RECLAIM_BATCH 4096
+
+/* ---- the reference table ---- */
+
+static struct refshard *shard_of(lfs *fs, uint64_t ino)
+{
+	return &fs->refs[(ino * 0x9e3779b97f4a7c15ull) >> 58];   /* 64 shards */
+}
+
+static size_t slot_of(const struct refshard *s, uint64_t ino)
+{
+	return (size_t)((ino * 0xc2b2ae3d27d4eb4full) >> 20) & (s->cap - 1);
+}
+
+int refs_init(lfs *fs)
+{
+	for (unsigned i = 0; i < REF_SHARDS; i++)
+		pthread_mutex_init(&fs->refs[i].mu, NULL);
+	return 0;
+}
+
+void refs_free(lfs *fs)
+{
+	for (unsigned i = 0; i < REF_SHARDS; i++) {
+		pthread_mutex_destroy(&fs->refs[i].mu);
+		free(fs->refs[i].v);
+	}
+}
+
+static struct refent *ref_find(struct refshard *s, uint64_t ino)
+{
+	if (!s->cap)
+		return NULL;
+	for (size_t i = slot_of(s, ino);; i = (i + 1) & (s->cap - 1)) {
+		if (s->v[i].ino == ino)
+			return &s->v[i];
+		if (!s->v[i].ino)
+			return NULL;
+	}
+}
+
+static int ref_grow(struct refshard *s)
+{
+	size_t cap = s->cap ? s->cap * 2 : 64;
+	struct refent *old = s->v, *v = calloc(cap, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	size_t oldcap = s->cap;
+	s->v = v;
+	s->cap = cap;
+	for (size_t i = 0; i < oldcap; i++) {
+		if (!old[i].ino)
+			continue;
+		size_t j = slot_of(s, old[i].ino);
+		while (v[j].ino)
+			j = (j + 1) & (cap - 1);
+		v[j] = old[i];
+	}
+	free(old);
+	return 0;
+}
+
+/* Removes slot i, moving later entries of its probe run back. */
+static void ref_remove(struct refshard *s, size_t i)
+{
+	size_t mask = s->cap - 1;
+	for (size_t j = (i + 1) & mask; s->v[j].ino; j = (j + 1) & mask) {
+		size_t home = slot_of(s, s->v[j].ino);
+		/* may s->v[j] move to i?  yes unless home lies in (i, j] */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			s->v[i] = s->v[j];
+			i = j;
+		}
+	}
+	s->v[i] = (struct refent){ 0 };
+	s->used--;
+}
+
+void lfs_ref(lfs *fs, uint64_t ino, uint64_t n)
+{
+	struct refshard *s = shard_of(fs, ino);
+	pthread_mutex_lock(&s->mu);
+	struct refent *e = ref_find(s, ino);
+	if (!e && (s->used + 1) * 4 > s->cap * 3 && ref_grow(s))
+		lfs_log(fs, LKV_LOG_ERR, "inode %llu: no memory to count a reference",
+			(unsigned long long)ino);
+	else if (!e) {
+		size_t i = slot_of(s, ino);
+		while (s->v[i].ino)
+			i = (i + 1) & (s->cap - 1);
+		e = &s->v[i];
+		e->ino = ino;
+		s->used++;
+	}
+	if (e)
+		e->n += n;
+	pthread_mutex_unlock(&s->mu);
+}
+
+uint64_t refs_get(lfs *fs, uint64_t ino)
+{
+	struct refshard *s = shard_of(fs, ino);
+	pthread_mutex_lock(&s->mu);
+	struct refent *e = ref_find(s, ino);
+	uint64_t n = e ? e->n : 0;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+/* Drops n references; true when none remain. */
+static bool ref_drop(lfs *fs, uint64_t ino, uint64_t n)
+{
+	struct refshard *s = shard_of(fs, ino);
+	pthread_mutex_lock(&s->mu);
+	struct refent *e = ref_find(s, ino);
+	bool last = true;
+	if (e) {
+		e->n = e->n > n ? e->n - n : 0;
+		last = e->n == 0;
+		if (last)
+			ref_remove(s, (size_t)(e - s->v));
+	}
+	pthread_mutex_unlock(&s->mu);
+	return last;
+}
+
+void lfs_forget(lfs *fs, uint64_t ino, uint64_t n)
+{
+	ino_lock(fs, ino);
+	if (ref_drop(fs, ino, n) && !fs->ro) {
+		int err = orphan_release(fs, ino);
+		if (err)
+			lfs_log(fs, LKV_LOG_ERR, "inode %llu: reclaim failed: %s (retried at mount)",
+				(unsigned long long)ino, strerror(-err));
+	}
+	ino_unlock(fs, ino);
+}
+
+/* ---- orphans ---- */
+
+int orphan_add(lfs *fs, lkv_batch *b, uint64_t ino)
+{
+	uint8_t k[8];
+	be64_put(k, ino);
+	return lkv_batch_put(b, fs->t_orphans, k, sizeof(k), "", 0);
+}
+
+/* Deletes everything of an unlinked inode, in bounded batches. */
+static int reclaim(lfs *fs, uint64_t ino)
+{
+	lkv_batch *b = lkv_batch_new(fs->s);
+	if (!b)
+		return -ENOMEM;
+	int n, err = 0;
+	while ((n = extent_drop(fs, b, ino, RECLAIM_BATCH)) == RECLAIM_BATCH &&
+	       !(err = lkv_batch_commit(b, NULL)))
+		;
+	if (n < 0)
+		err = n;
+	uint8_t k[8];
+	be64_put(k, ino);
+	if (!err)
+		err = xattr_drop(fs, b, ino);
+	if (!err)
+		err = lkv_batch_delete(b, fs->t_inodes, k, sizeof(k));
+	if (!err)
+		err = lkv_batch_delete(b, fs->t_orphans, k, sizeof(k));
+	if (!err)
+		err = lkv_batch_commit(b, NULL);
+	lkv_batch_free(b);
+	if (!err && atomic_load(&fs->inodes_used) > 0)
+		atomic_fetch_sub(&fs->inodes_used, 1);
+	return err;
+}
+
+int orphan_release(lfs *fs, uint64_t ino)
+{
+	if (refs_get(fs, ino))
+		return 0;
+	struct inode in;
+	int err = inode_get(fs, ino, &in);
+	if (err)
+		return err == -ENOENT ? 0 : err;
+	return in.nlink ? 0 : reclaim(fs, ino);
+}
+
+/* Collects the orphan records' inode numbers. */
+static int orphan_list(lfs *fs, uint64_t **out, size_t *n)
+{
+	lkv_iter *it;
+	int err = lkv_iter_open(fs->t_orphans, NULL, 0, NULL, 0, 0, &it);
+	if (err)
+		return err;
+	uint64_t *v = NULL;
+	size_t cap = 0;
+	const void *k;
+	size_t kl, vl;
+	*n = 0;
+	while ((err = lkv_iter_next_len(it, &k, &kl, &vl)) > 0) {
+		if (kl != 8)
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			uint64_t *nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				err = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		v[(*n)++] = be64_get(k);
+	}
+	lkv_iter_close(it);
+	if (err < 0) {
+		free(v);
+		return err;
+	}
+	*out = v;
+	return 0;
+}
+
+/* At mount and unmount no kernel reference counts: every orphan whose
+ * inode has no link left goes; a stale record of a linked inode too. */
+int orphan_reclaim_all(lfs *fs)
+{
+	uint64_t *v = NULL;
+	size_t n;
+	int err = orphan_list(fs, &v, &n);
+	for (size_t i = 0; i < n && !err; i++) {
+		struct inode in;
+		ino_lock(fs, v[i]);
+		err = inode_get(fs, v[i], &in);
+		if (err == -ENOENT || (!err && in.nlink == 0)) {
+			err = reclaim(fs, v[i]);
+		} else if (!err) {
+			uint8_t k[8];
+			be64_put(k, v[i]);
+			err = lkv_delete(fs->t_orphans, k, sizeof(k), NULL);
+		}
+		ino_unlock(fs, v[i]);
+	}
+	free(v);
+	return err;
+}
