@@ -1,11 +1,34 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# From a fresh Debian machine to a working larchfs: installs the
-# dependencies, builds, and runs the engine benchmark against LMDB and
-# RocksDB.  (Mounting a default store joins this once the filesystem lands.)
+# From a fresh Debian machine to a mounted larchfs: installs the
+# dependencies, builds, formats a store (once) and mounts it.
+#
+#   contrib/quickstart.sh [STORE [MOUNTPOINT]]
+#
+# Defaults: as root /var/lib/larchfs/store on /mnt/larchfs; otherwise
+# ~/.local/share/larchfs/store on ~/larchfs.  Running it again rebuilds and
+# remounts the same store; nothing is reformatted.
 set -eu
 cd "$(dirname "$0")/.."
+if [ "$(id -u)" -eq 0 ]; then
+	store=${1:-/var/lib/larchfs/store} mnt=${2:-/mnt/larchfs}
+else
+	store=${1:-$HOME/.local/share/larchfs/store} mnt=${2:-$HOME/larchfs}
+fi
 contrib/install-deps.sh
 [ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build
-build/contrib/bench/kv-bench "$@"
+ninja -C build >/dev/null
+echo "quickstart: built build/fs/larchfs and build/mkfs/mkfs.larchfs"
+
+if [ ! -e "$store/FORMAT" ]; then
+	mkdir -p "$(dirname "$store")"
+	build/mkfs/mkfs.larchfs "$store"
+fi
+mkdir -p "$mnt"
+if grep -qs " $(realpath "$mnt") fuse.larchfs " /proc/mounts; then
+	echo "quickstart: $mnt is already a larchfs mount; unmounting it first"
+	fusermount3 -u "$mnt"
+fi
+build/fs/larchfs "$store" "$mnt"
+df -h "$mnt"
+echo "quickstart: $store is mounted on $mnt (unmount: fusermount3 -u $mnt)"

@@ -62,6 +62,8 @@ struct lfs_format_options {
 	uid_t       root_uid;       /* owner of / and lost+found */
 	gid_t       root_gid;
 	bool        force;          /* format over an existing store */
+	lkv_io     *io;             /* NULL: POSIX files; else an empty store's
+				     * I/O layer (tests: faultio), borrowed */
 };
 
 /* What a formatted store says about itself (its superblock). */

@@ -237,6 +237,7 @@ static int format_store(const char *dir, const struct lfs_format_options *o,
 	struct lkv_options ko;
 	lkv_options_default(&ko);
 	ko.flags = LKV_CREATE;
+	ko.io = o->io;
 	ko.flush_interval_ms = 0;
 	ko.gc_interval_ms = 0;
 	lkv_store *s;
@@ -291,6 +292,8 @@ int lfs_format(const char *dir, const struct lfs_format_options *opt,
 	}
 	if (why)
 		why[0] = 0;
+	if (o.io)
+		return format_store(dir, &o, info);
 	bool foreign = false;
 	int st = survey(dir, &foreign, why);
 	if (st < 0)
