@@ -45,7 +45,11 @@ static void le16_put(uint8_t *p, uint16_t v)
 int acl_check(const void *v, size_t len, bool *minimal)
 {
 	const uint8_t *p = v;
-	if (len < 4 || (len - 4) % 8 || le32_get(p) != ACL_VERSION)
+	if (len < 4)
+		return -EINVAL;
+	if (le32_get(p) != ACL_VERSION)
+		return -EOPNOTSUPP;
+	if ((len - 4) % 8)
 		return -EINVAL;
 	unsigned seen = 0, prev = 0, named = 0;
 	for (size_t off = 4; off < len; off += 8) {

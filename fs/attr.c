@@ -1,10 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * getattr and setattr: chmod, chown, truncate, utimensat, as one batch each.
+ * getattr and setattr (chmod, chown, truncate, utimensat, as one batch
+ * each), and atime updates after reads.
  */
 #include <errno.h>
 
 #include "internal.h"
+
+#define DAY_SEC (24 * 3600)
+
+static bool ts_le(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec <= b->tv_nsec);
+}
 
 int lfs_getattr(lfs *fs, uint64_t ino, struct stat *st)
 {
@@ -22,6 +30,47 @@ int lfs_get_btime(lfs *fs, uint64_t ino, struct timespec *ts)
 	if (!err)
 		*ts = in.btime;
 	return err;
+}
+
+/* relatime: atime moves when it is not newer than mtime or ctime, or is a
+ * day old. */
+static bool atime_due(lfs *fs, const struct inode *in)
+{
+	if (fs->ro || fs->opt.atime == LFS_ATIME_NOATIME)
+		return false;
+	if (fs->opt.atime == LFS_ATIME_STRICT)
+		return true;
+	struct timespec t;
+	now(&t);
+	return ts_le(&in->atime, &in->mtime) || ts_le(&in->atime, &in->ctime) ||
+	       t.tv_sec - in->atime.tv_sec >= DAY_SEC;
+}
+
+/* Notes an access (read, readdir, readlink) of `seen`, an inode as read
+ * before the access, in its own batch.  A failure is logged, not returned:
+ * the access itself succeeded. */
+void atime_update(lfs *fs, const struct inode *seen)
+{
+	if (!atime_due(fs, seen))
+		return;
+	struct txn t;
+	int err = txn_begin(fs, &t);
+	if (err)
+		return;
+	txn_add(&t, seen->ino);
+	txn_lock(&t);
+	struct inode in;
+	err = inode_get(fs, seen->ino, &in);
+	if (!err) {
+		now(&in.atime);
+		err = inode_put(fs, t.b, &in);
+	}
+	if (!err)
+		err = txn_commit(&t);
+	txn_end(&t);
+	if (err && err != -ENOENT)
+		lfs_log(fs, LKV_LOG_WARN, "inode %llu: atime not updated: %s",
+			(unsigned long long)seen->ino, strerror(-err));
 }
 
 static int set_size(lfs *fs, lkv_batch *b, struct inode *in, uint64_t size)

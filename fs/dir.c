@@ -141,13 +141,17 @@ int lfs_readdir(lfs *fs, uint64_t ino, off_t off, lfs_dirent_fn fn, void *arg)
 		return -ENOTDIR;
 	if (off < 0)
 		return -EINVAL;
-	if (off < 1 && fn(arg, ".", 1, ino, DT_DIR, 1, true))
+	if ((off < 1 && fn(arg, ".", 1, ino, DT_DIR, 1, true)) ||
+	    (off < 2 && fn(arg, "..", 2, in.parent, DT_DIR, 2, true))) {
+		atime_update(fs, &in);
 		return 0;
-	if (off < 2 && fn(arg, "..", 2, in.parent, DT_DIR, 2, true))
-		return 0;
+	}
 	if (in.nlink == 0)   /* removed: nothing more to list */
 		return 0;
-	return emit_entries(fs, ino, off < 2 ? 2 : (uint64_t)off, fn, arg);
+	err = emit_entries(fs, ino, off < 2 ? 2 : (uint64_t)off, fn, arg);
+	if (!err)
+		atime_update(fs, &in);
+	return err;
 }
 
 int lfs_fsyncdir(lfs *fs, uint64_t ino)

@@ -18,7 +18,6 @@
 
 #define FILL_CHUNK (64ull << 20)   /* fallocate commits this much at a time */
 #define COPY_CHUNK (1u << 20)
-#define DAY_SEC    (24 * 3600)
 
 /* Runs fn on inode ino under its lock, in one batch, and commits. */
 static int file_change(lfs *fs, uint64_t ino,
@@ -69,32 +68,6 @@ int lfs_open(lfs *fs, const struct lfs_cred *c, uint64_t ino, int flags)
 	return 0;
 }
 
-/* relatime: update atime when it is not newer than mtime or ctime, or a
- * day old. */
-static bool atime_due(lfs *fs, const struct inode *in)
-{
-	if (fs->ro || fs->opt.atime == LFS_ATIME_NOATIME)
-		return false;
-	if (fs->opt.atime == LFS_ATIME_STRICT)
-		return true;
-	struct timespec t;
-	now(&t);
-	#define TS_LE(a, b) ((a).tv_sec < (b).tv_sec || \
-			     ((a).tv_sec == (b).tv_sec && (a).tv_nsec <= (b).tv_nsec))
-	return TS_LE(in->atime, in->mtime) || TS_LE(in->atime, in->ctime) ||
-	       t.tv_sec - in->atime.tv_sec >= DAY_SEC;
-	#undef TS_LE
-}
-
-static int touch_atime(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
-{
-	(void)fs;
-	(void)b;
-	(void)arg;
-	now(&in->atime);
-	return 0;
-}
-
 ssize_t lfs_read(lfs *fs, uint64_t ino, void *buf, size_t len, off_t off)
 {
 	if (off < 0)
@@ -108,12 +81,8 @@ ssize_t lfs_read(lfs *fs, uint64_t ino, void *buf, size_t len, off_t off)
 	if (!S_ISREG(in.mode))
 		return -EINVAL;
 	ssize_t n = extent_read(fs, &in, buf, len, (uint64_t)off);
-	if (n >= 0 && atime_due(fs, &in)) {
-		err = file_change(fs, ino, touch_atime, NULL);
-		if (err)   /* the data is read; a lost atime is only logged */
-			lfs_log(fs, LKV_LOG_WARN, "inode %llu: atime not updated: %s",
-				(unsigned long long)ino, strerror(-err));
-	}
+	if (n >= 0)
+		atime_update(fs, &in);
 	return n;
 }
 

@@ -76,6 +76,7 @@ void inode_to_stat(lfs *fs, const struct inode *in, struct stat *st);
 void inode_touch(struct inode *in, bool m, bool c);   /* mtime, ctime = now */
 bool inode_kill_suid(struct inode *in);               /* true if changed */
 unsigned mode_to_dtype(mode_t mode);
+void atime_update(lfs *fs, const struct inode *seen);  /* attr.c */
 void now(struct timespec *ts);
 
 /* ---- the superblock and allocator (super.c) ---- */

@@ -195,7 +195,10 @@ ssize_t lfs_readlink(lfs *fs, uint64_t ino, char *buf, size_t cap)
 		return err;
 	if (!S_ISLNK(in.mode))
 		return -EINVAL;
-	return extent_read(fs, &in, buf, cap, 0);
+	ssize_t n = extent_read(fs, &in, buf, cap, 0);
+	if (n >= 0)
+		atime_update(fs, &in);
+	return n;
 }
 
 int lfs_create(lfs *fs, const struct lfs_cred *c, uint64_t parent, const char *name,
@@ -237,7 +240,9 @@ static int lock_entry(lfs *fs, struct txn *t, uint64_t parent, const char *name,
 		      struct inode *dir, struct dirent_val *d, struct inode *in)
 {
 	for (;;) {
-		int err = dirent_get(fs, parent, name, d);
+		int err = dir_get(fs, parent, dir);
+		if (!err)
+			err = dirent_get(fs, parent, name, d);
 		if (err)
 			return err;
 		txn_add(t, parent);
@@ -391,7 +396,11 @@ static int rename_lock(lfs *fs, struct txn *t, struct rename_op *r)
 {
 	for (;;) {
 		struct dirent_val s, d, s2, d2;
-		int err = dirent_get(fs, r->parent, r->name, &s);
+		int err = dir_get(fs, r->parent, &r->dir);
+		if (!err)
+			err = dir_get(fs, r->newparent, &r->ndir_store);
+		if (!err)
+			err = dirent_get(fs, r->parent, r->name, &s);
 		if (err)
 			return err;
 		err = dirent_get(fs, r->newparent, r->newname, &d);
