@@ -63,7 +63,9 @@ int lfs_open(lfs *fs, const struct lfs_cred *c, uint64_t ino, int flags)
 		return -EISDIR;
 	if (fs->ro && (writes || (flags & O_TRUNC)))
 		return -EROFS;
-	if ((flags & O_TRUNC) && writes && S_ISREG(in.mode) && in.size)
+	/* Linux truncates on O_RDONLY|O_TRUNC too (the kernel has checked
+	 * write permission) */
+	if ((flags & O_TRUNC) && S_ISREG(in.mode) && in.size)
 		return file_change(fs, ino, truncate_zero, NULL);
 	return 0;
 }
@@ -109,7 +111,8 @@ static int do_write(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
 		return err;
 	if (w->flags & LFS_WRITE_KILL_SUID)
 		inode_kill_suid(in);
-	inode_touch(in, true, true);
+	if (!(w->flags & LFS_WRITE_KEEP_TIMES))
+		inode_touch(in, true, true);
 	return 0;
 }
 

@@ -206,6 +206,10 @@ ssize_t lfs_read(lfs *fs, uint64_t ino, void *buf, size_t len, off_t off);
  * unprivileged user must. */
 #define LFS_WRITE_APPEND   (1u << 0)
 #define LFS_WRITE_KILL_SUID (1u << 1)
+/* Leave mtime and ctime alone: with a writeback cache the kernel owns them
+ * (it stamps them at write(2) time and sends them with setattr), and the
+ * data it writes back later must not stamp a later time. */
+#define LFS_WRITE_KEEP_TIMES (1u << 2)
 ssize_t lfs_write(lfs *fs, uint64_t ino, const void *buf, size_t len,
 		  off_t off, unsigned flags);
 

@@ -490,13 +490,13 @@ static int rename_move(lfs *fs, struct txn *t, struct rename_op *r)
 	if (!err)
 		err = dirent_put(fs, t->b, r->newparent, r->newname, &s);
 	move_dir(&r->src, &r->dir, r->ndir);
+	r->dir.size--;
 	if (r->has_dst) {
 		if (S_ISDIR(r->dst.mode))
 			r->ndir->nlink--;          /* the replaced directory's ".." */
 		if (!err)
 			err = drop_link(fs, t, &r->dst);
 	} else {
-		r->dir.size--;
 		r->ndir->size++;
 	}
 	return err;

@@ -1,0 +1,802 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * FUSE low-level glue: each request becomes one call into the core (lfs.h)
+ * and one reply.  No filesystem logic lives here, only the contract with
+ * the kernel:
+ *
+ *  - Lookup counts.  Every reply that hands the kernel an inode (an entry,
+ *    a create, a READDIRPLUS entry) carries one core reference, taken by
+ *    the core call that produced its attributes.  When such a reply cannot
+ *    be delivered (the request was interrupted) the reference is dropped
+ *    again.  FORGET gives references back.
+ *  - Caching.  We are the only writer, so the kernel may keep entries,
+ *    negative entries, attributes, symlink targets, file pages and
+ *    directory listings for a day (TIMEOUT): every change goes through the
+ *    kernel, which drops what the change makes stale.
+ *  - Round trips.  A round trip costs more than most core calls, so
+ *    requests the kernel can do without are refused once with ENOSYS,
+ *    after which it stops sending them (FLUSH, OPENDIR).
+ *  - Permissions are the kernel's (default_permissions, POSIX ACLs), and
+ *    so is clearing suid/sgid on write, truncate and chown: it turns them
+ *    into a SETATTR of the mode (we do not take FUSE_CAP_HANDLE_KILLPRIV,
+ *    whose v1 protocol does not say whether the writer is privileged).
+ *  - Errors are the core's negative errnos, sent back as they are.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>        /* RENAME_NOREPLACE, RENAME_EXCHANGE */
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuse_ll.h"
+
+#define TIMEOUT 86400.0   /* seconds the kernel may trust what it is told */
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- helpers ---- */
+
+static struct larch_ll *ll_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static lfs *fs_of(fuse_req_t req)
+{
+	return ll_of(req)->fs;
+}
+
+/* The caller, for owning new inodes. */
+static struct lfs_cred cred_of(fuse_req_t req)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	return (struct lfs_cred){ .uid = ctx->uid, .gid = ctx->gid,
+				  .umask = ctx->umask };
+}
+
+/*
+ * The caller with its supplementary groups when the core needs them: it
+ * decides again (as the VFS did) whether a new file in a setgid directory
+ * keeps the S_ISGID its mode asks for, which it may only for a member of
+ * the directory's group.  The groups cost a /proc read, so they are read
+ * only for such a mode; *groups is then to be freed.
+ */
+static struct lfs_cred cred_for_new(fuse_req_t req, mode_t mode, gid_t **groups)
+{
+	struct lfs_cred c = cred_of(req);
+	int n;
+
+	*groups = NULL;
+	if (!(mode & S_ISGID) || S_ISDIR(mode))
+		return c;
+	n = fuse_req_getgroups(req, 0, NULL);
+	if (n > 0 && (*groups = malloc((size_t)n * sizeof(gid_t)))) {
+		int got = fuse_req_getgroups(req, n, *groups);
+
+		c.groups = *groups;
+		c.ngroups = got < 0 ? 0 : got < n ? got : n;
+	}
+	return c;
+}
+
+/* ret: 0 or a negative errno. */
+static void reply_status(fuse_req_t req, int ret)
+{
+	fuse_reply_err(req, -ret);
+}
+
+static void entry_fill(struct fuse_entry_param *e, const struct stat *st)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = st->st_ino;
+	e->attr = *st;
+	e->attr_timeout = TIMEOUT;
+	e->entry_timeout = TIMEOUT;
+}
+
+/* Replies to a call that returned attributes and took a reference. */
+static void reply_entry(lfs *fs, fuse_req_t req, int ret, const struct stat *st)
+{
+	struct fuse_entry_param e;
+
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	entry_fill(&e, st);
+	if (fuse_reply_entry(req, &e) != 0)
+		lfs_forget(fs, e.ino, 1);
+}
+
+static void reply_attr(fuse_req_t req, int ret, const struct stat *st)
+{
+	if (ret < 0)
+		reply_status(req, ret);
+	else
+		fuse_reply_attr(req, st, TIMEOUT);
+}
+
+/* ---- names ---- */
+
+/*
+ * "." names the inode itself; the kernel asks for it when it decodes an
+ * NFS file handle of an inode it no longer caches (of any type).  The
+ * reference is taken first so that the inode cannot be reclaimed between
+ * reading its attributes and the kernel receiving them.
+ */
+static int lookup_self(lfs *fs, fuse_ino_t ino, struct stat *st)
+{
+	int ret;
+
+	lfs_ref(fs, ino, 1);
+	ret = lfs_getattr(fs, ino, st);
+	if (ret < 0)
+		lfs_forget(fs, ino, 1);
+	return ret;
+}
+
+/* ".." (the parent, for NFS) is the core's to resolve like any name.  A
+ * missing name becomes a negative entry the kernel may cache. */
+static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	lfs *fs = fs_of(req);
+	struct stat st;
+	int ret;
+
+	if (strcmp(name, ".") == 0)
+		ret = lookup_self(fs, parent, &st);
+	else
+		ret = lfs_lookup(fs, parent, name, &st);
+	if (ret == -ENOENT) {
+		struct fuse_entry_param e = { .ino = 0, .entry_timeout = TIMEOUT };
+
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	reply_entry(fs, req, ret, &st);
+}
+
+static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	lfs_forget(fs_of(req), ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void ll_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	lfs *fs = fs_of(req);
+
+	for (size_t i = 0; i < count; i++)
+		lfs_forget(fs, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	lfs *fs = fs_of(req);
+	gid_t *groups;
+	struct lfs_cred c = cred_for_new(req, mode, &groups);
+	struct stat st;
+
+	reply_entry(fs, req, lfs_mknod(fs, &c, parent, name, mode, rdev, &st), &st);
+	free(groups);
+}
+
+static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	lfs *fs = fs_of(req);
+	struct lfs_cred c = cred_of(req);
+	struct stat st;
+
+	reply_entry(fs, req, lfs_mkdir(fs, &c, parent, name, mode, &st), &st);
+}
+
+static void ll_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
+		       const char *name)
+{
+	lfs *fs = fs_of(req);
+	struct lfs_cred c = cred_of(req);
+	struct stat st;
+
+	reply_entry(fs, req, lfs_symlink(fs, &c, target, parent, name, &st), &st);
+}
+
+static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		    const char *newname)
+{
+	lfs *fs = fs_of(req);
+	struct stat st;
+
+	reply_entry(fs, req, lfs_link(fs, ino, newparent, newname, &st), &st);
+}
+
+static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	reply_status(req, lfs_unlink(fs_of(req), parent, name));
+}
+
+static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	reply_status(req, lfs_rmdir(fs_of(req), parent, name));
+}
+
+/* RENAME_WHITEOUT (overlayfs) is not supported: -EINVAL. */
+static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	unsigned lflags = 0;
+
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		reply_status(req, -EINVAL);
+		return;
+	}
+	if (flags & RENAME_NOREPLACE)
+		lflags |= LFS_RENAME_NOREPLACE;
+	if (flags & RENAME_EXCHANGE)
+		lflags |= LFS_RENAME_EXCHANGE;
+	reply_status(req, lfs_rename(fs_of(req), parent, name, newparent,
+				     newname, lflags));
+}
+
+static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[LFS_SYMLINK_MAX + 1];
+	ssize_t n = lfs_readlink(fs_of(req), ino, buf, LFS_SYMLINK_MAX);
+
+	if (n < 0) {
+		reply_status(req, (int)n);
+		return;
+	}
+	buf[n] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+/* ---- attributes ---- */
+
+static void ll_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct stat st;
+
+	(void)fi;
+	reply_attr(req, lfs_getattr(fs_of(req), ino, &st), &st);
+}
+
+static const struct {
+	int fuse;
+	unsigned lfs;
+} setattr_bits[] = {
+	{ FUSE_SET_ATTR_MODE,      LFS_SET_MODE },
+	{ FUSE_SET_ATTR_UID,       LFS_SET_UID },
+	{ FUSE_SET_ATTR_GID,       LFS_SET_GID },
+	{ FUSE_SET_ATTR_SIZE,      LFS_SET_SIZE },
+	{ FUSE_SET_ATTR_ATIME,     LFS_SET_ATIME },
+	{ FUSE_SET_ATTR_MTIME,     LFS_SET_MTIME },
+	{ FUSE_SET_ATTR_ATIME_NOW, LFS_SET_ATIME_NOW },
+	{ FUSE_SET_ATTR_MTIME_NOW, LFS_SET_MTIME_NOW },
+	{ FUSE_SET_ATTR_CTIME,     LFS_SET_CTIME },
+};
+
+static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	struct lfs_cred c = cred_of(req);
+	unsigned valid = 0;
+	struct stat st;
+
+	(void)fi;
+	for (size_t i = 0; i < ARRAY_SIZE(setattr_bits); i++)
+		if (to_set & setattr_bits[i].fuse)
+			valid |= setattr_bits[i].lfs;
+	reply_attr(req, lfs_setattr(fs_of(req), &c, ino, attr, valid, &st), &st);
+}
+
+/* ---- files ---- */
+
+/* Files have no per-open state in the core, so there is no file handle,
+ * and RELEASE needs no handler (libfuse answers it). */
+static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct lfs_cred c = cred_of(req);
+	int ret = lfs_open(fs_of(req), &c, ino, fi->flags);
+
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	lfs *fs = fs_of(req);
+	gid_t *groups;
+	struct lfs_cred c = cred_for_new(req, mode, &groups);
+	struct fuse_entry_param e;
+	struct stat st;
+	int ret = lfs_create(fs, &c, parent, name, mode, fi->flags, &st);
+
+	free(groups);
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	entry_fill(&e, &st);
+	fi->keep_cache = 1;
+	if (fuse_reply_create(req, &e, fi) != 0)
+		lfs_forget(fs, e.ino, 1);
+}
+
+static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	char *buf = malloc(size ? size : 1);
+	ssize_t n;
+
+	(void)fi;
+	if (!buf) {
+		reply_status(req, -ENOMEM);
+		return;
+	}
+	n = lfs_read(fs_of(req), ino, buf, size, off);
+	if (n < 0)
+		reply_status(req, (int)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+/*
+ * The data is used where libfuse received it, so a write_buf handler
+ * would gain nothing: it pays only with splice, which needs somewhere to
+ * splice to, and the core takes bytes in memory.
+ */
+static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct larch_ll *ll = ll_of(req);
+	unsigned flags = 0;
+	ssize_t n;
+
+	/* With the writeback cache the kernel places appends itself, and the
+	 * pages it writes back belong at their offsets whatever the flags of
+	 * the file they are sent through. */
+	if (!ll->writeback_on && (fi->flags & O_APPEND))
+		flags |= LFS_WRITE_APPEND;
+	if (ll->writeback_on)
+		flags |= LFS_WRITE_KEEP_TIMES;
+	n = lfs_write(ll->fs, ino, buf, size, off, flags);
+	if (n < 0)
+		reply_status(req, (int)n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	(void)fi;
+	reply_status(req, lfs_fsync(fs_of(req), ino, datasync != 0));
+}
+
+static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+			 off_t len, struct fuse_file_info *fi)
+{
+	(void)fi;
+	reply_status(req, lfs_fallocate(fs_of(req), ino, mode, off, len));
+}
+
+/* Only SEEK_DATA and SEEK_HOLE come here; the kernel does the others. */
+static void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	off_t ret = lfs_lseek(fs_of(req), ino, off, whence);
+
+	(void)fi;
+	if (ret < 0)
+		reply_status(req, (int)ret);
+	else
+		fuse_reply_lseek(req, ret);
+}
+
+static void ll_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			       struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			       off_t off_out, struct fuse_file_info *fi_out,
+			       size_t len, int flags)
+{
+	ssize_t n;
+
+	(void)fi_in;
+	(void)fi_out;
+	if (flags != 0) {
+		reply_status(req, -EINVAL);
+		return;
+	}
+	n = lfs_copy_file_range(fs_of(req), ino_in, off_in, ino_out, off_out, len);
+	if (n < 0)
+		reply_status(req, (int)n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+/* ---- directories ---- */
+
+/*
+ * Directories are read without a handle, so OPENDIR is pure cost.  When
+ * the kernel can do without it, it is refused once and never sent again;
+ * the kernel then also caches listings, as we ask for here otherwise.
+ * (The kernel sends it for directories only: lfs_opendir's check is
+ * needed only when it does.)
+ */
+static void ll_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	int ret;
+
+	if (ll_of(req)->skip_opendir) {
+		reply_status(req, -ENOSYS);
+		return;
+	}
+	ret = lfs_opendir(fs_of(req), ino);
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+/* One entry taken from lfs_readdir for a READDIR(PLUS) reply. */
+struct dent {
+	uint64_t ino;
+	off_t next;         /* resume offset */
+	unsigned type;      /* DT_* */
+	size_t name;        /* offset of its NUL-terminated name in names */
+	bool ref;           /* READDIRPLUS: hands the kernel a reference */
+};
+
+/*
+ * A listing is gathered first and written out second, so that the
+ * entries of a READDIRPLUS reply are looked up only once it is known they
+ * will be sent (and outside lfs_readdir).  An entry's size in the reply
+ * depends only on its name, so `used` is exact before anything is
+ * written.  group_* remember the state at the last group start, to drop a
+ * group that does not fit whole (see lfs_readdir).
+ */
+struct listing {
+	fuse_req_t req;
+	bool plus, full;
+	size_t size, used;          /* reply capacity and bytes taken */
+	struct dent *v;
+	size_t n, cap;
+	char *names;                /* `size` bytes: less than the entries take */
+	size_t names_len;
+	size_t group_n, group_used, group_names;
+};
+
+static size_t entry_size(const struct listing *l, const char *name)
+{
+	static const struct fuse_entry_param none;
+
+	if (l->plus)
+		return fuse_add_direntry_plus(l->req, NULL, 0, name, &none, 0);
+	return fuse_add_direntry(l->req, NULL, 0, name, &none.attr, 0);
+}
+
+static int listing_init(struct listing *l, fuse_req_t req, size_t size,
+			bool plus)
+{
+	memset(l, 0, sizeof(*l));
+	l->req = req;
+	l->plus = plus;
+	l->size = size;
+	l->cap = size / entry_size(l, "x") + 1;
+	l->v = malloc(l->cap * sizeof(*l->v));
+	l->names = malloc(size + 1);
+	return l->v && l->names ? 0 : -ENOMEM;
+}
+
+static void listing_free(struct listing *l)
+{
+	free(l->v);
+	free(l->names);
+}
+
+/* No room for the entry: drop the part of its group already taken, since
+ * the entries of a group share one resume offset. */
+static int listing_full(struct listing *l)
+{
+	l->n = l->group_n;
+	l->used = l->group_used;
+	l->names_len = l->group_names;
+	l->full = true;
+	return 1;
+}
+
+static int listing_take(void *arg, const char *name, size_t namelen,
+			uint64_t ino, unsigned type, off_t next,
+			bool group_start)
+{
+	struct listing *l = arg;
+	char *copy = l->names + l->names_len;
+	size_t esize;
+
+	if (group_start) {
+		l->group_n = l->n;
+		l->group_used = l->used;
+		l->group_names = l->names_len;
+	}
+	if (l->n == l->cap || l->names_len + namelen + 1 > l->size)
+		return listing_full(l);
+	memcpy(copy, name, namelen);
+	copy[namelen] = '\0';
+	esize = entry_size(l, copy);
+	if (l->used + esize > l->size)
+		return listing_full(l);
+	l->v[l->n++] = (struct dent){ .ino = ino, .next = next, .type = type,
+				      .name = l->names_len };
+	l->used += esize;
+	l->names_len += namelen + 1;
+	return 0;
+}
+
+static bool is_dot_or_dotdot(const char *name)
+{
+	return strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
+}
+
+/*
+ * Writes a READDIRPLUS entry.  Each one but "." and ".." (which the
+ * kernel skips) is looked up, which yields its attributes and the
+ * reference the kernel takes for it.  If the lookup fails (the name went
+ * away meanwhile) the entry goes out bare, as READDIR would send it.
+ */
+static size_t put_plus(lfs *fs, fuse_ino_t dir, struct listing *l,
+		       struct dent *d, char *buf, size_t room)
+{
+	const char *name = l->names + d->name;
+	struct fuse_entry_param e;
+	struct stat st;
+
+	if (!is_dot_or_dotdot(name) && lfs_lookup(fs, dir, name, &st) == 0) {
+		entry_fill(&e, &st);
+		d->ino = e.ino;
+		d->ref = true;
+	} else {
+		memset(&e, 0, sizeof(e));
+		e.attr.st_ino = d->ino;
+		e.attr.st_mode = (mode_t)d->type << 12;
+	}
+	return fuse_add_direntry_plus(l->req, buf, room, name, &e, d->next);
+}
+
+static size_t put_plain(struct listing *l, const struct dent *d, char *buf,
+			size_t room)
+{
+	struct stat st = { .st_ino = d->ino, .st_mode = (mode_t)d->type << 12 };
+
+	return fuse_add_direntry(l->req, buf, room, l->names + d->name, &st,
+				 d->next);
+}
+
+static void listing_reply(struct listing *l, lfs *fs, fuse_ino_t dir)
+{
+	char *buf = malloc(l->used ? l->used : 1);
+	size_t len = 0;
+
+	if (!buf) {
+		reply_status(l->req, -ENOMEM);
+		return;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		char *at = buf + len;
+		size_t room = l->used - len;
+
+		len += l->plus ? put_plus(fs, dir, l, &l->v[i], at, room)
+			       : put_plain(l, &l->v[i], at, room);
+	}
+	if (fuse_reply_buf(l->req, buf, len) != 0)
+		for (size_t i = 0; i < l->n; i++)
+			if (l->v[i].ref)
+				lfs_forget(fs, l->v[i].ino, 1);
+	free(buf);
+}
+
+/* A group too big for the whole reply cannot be listed: -EINVAL, which is
+ * what getdents says of a buffer too small for one entry. */
+static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     bool plus)
+{
+	lfs *fs = fs_of(req);
+	struct listing l;
+	int ret = listing_init(&l, req, size, plus);
+
+	if (ret == 0)
+		ret = lfs_readdir(fs, ino, off, listing_take, &l);
+	if (ret >= 0 && l.n == 0 && l.full)
+		ret = -EINVAL;
+	if (ret < 0)
+		reply_status(req, ret);
+	else
+		listing_reply(&l, fs, ino);
+	listing_free(&l);
+}
+
+static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	list_dir(req, ino, size, off, false);
+}
+
+static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t off, struct fuse_file_info *fi)
+{
+	(void)fi;
+	list_dir(req, ino, size, off, true);
+}
+
+static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
+{
+	(void)datasync;
+	(void)fi;
+	reply_status(req, lfs_fsyncdir(fs_of(req), ino));
+}
+
+/* ---- extended attributes ---- */
+
+static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	reply_status(req, lfs_setxattr(fs_of(req), ino, name, value, size, flags));
+}
+
+/* GETXATTR and LISTXATTR: size 0 asks for the length only. */
+static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf,
+			size_t size)
+{
+	if (n < 0)
+		reply_status(req, (int)n);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	char *buf = NULL;
+
+	if (size && !(buf = malloc(size))) {
+		reply_status(req, -ENOMEM);
+		return;
+	}
+	reply_xattr(req, lfs_getxattr(fs_of(req), ino, name, buf, size), buf,
+		    size);
+	free(buf);
+}
+
+static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	char *buf = NULL;
+
+	if (size && !(buf = malloc(size))) {
+		reply_status(req, -ENOMEM);
+		return;
+	}
+	reply_xattr(req, lfs_listxattr(fs_of(req), ino, buf, size), buf, size);
+	free(buf);
+}
+
+static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	reply_status(req, lfs_removexattr(fs_of(req), ino, name));
+}
+
+/* ---- the filesystem ---- */
+
+static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+	int ret = lfs_statfs(fs_of(req), &sv);
+
+	(void)ino;
+	if (ret < 0)
+		reply_status(req, ret);
+	else
+		fuse_reply_statfs(req, &sv);
+}
+
+/*
+ * Capabilities, beyond libfuse's defaults (async reads, atomic O_TRUNC,
+ * parallel directory operations, async direct I/O):
+ *  - WRITEBACK_CACHE (unless -o nowriteback): small writes merge in the
+ *    page cache and reach us as large ones.
+ *  - READDIRPLUS, always rather than AUTO: a lookup in the core costs far
+ *    less than the LOOKUP round trip it saves when the entries are then
+ *    stat'ed (ls -l, du, rsync), and AUTO would send later batches bare.
+ *  - CACHE_SYMLINKS: targets never change, so READLINK is sent once.
+ *  - POSIX_ACL: the kernel checks ACLs (and implies default_permissions);
+ *    DONT_MASK: the core applies the umask, which a default ACL overrides.
+ *  - EXPORT_SUPPORT: lookups of "." and ".." work, for NFS.
+ * Turned off: HANDLE_KILLPRIV (see the head of the file), AUTO_INVAL_DATA
+ * (nobody changes files behind the kernel's back, so a changed mtime
+ * must not throw away its pages), and splice (we reply from memory;
+ * replying through a pipe measured slower).
+ * max_write 1 MiB also makes libfuse ask for 256-page requests.
+ * max_readahead stays the kernel's offer (128 KiB): it only takes a
+ * smaller one, and a larger read_ahead_kb on the mount measured no faster.
+ * PARALLEL_DIROPS is among libfuse's defaults but libfuse 3.14 leaves it
+ * out of its INIT reply, so lookups in one directory are serialised.
+ */
+static void ll_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct larch_ll *ll = userdata;
+	unsigned want = FUSE_CAP_READDIRPLUS | FUSE_CAP_CACHE_SYMLINKS |
+			FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK |
+			FUSE_CAP_EXPORT_SUPPORT;
+
+	if (ll->writeback)
+		want |= FUSE_CAP_WRITEBACK_CACHE;
+	conn->want |= want & conn->capable;
+	conn->want &= ~(unsigned)(FUSE_CAP_READDIRPLUS_AUTO |
+				  FUSE_CAP_HANDLE_KILLPRIV |
+				  FUSE_CAP_AUTO_INVAL_DATA |
+				  FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
+				  FUSE_CAP_SPLICE_MOVE);
+	conn->max_write = LARCH_MAX_WRITE;
+	conn->time_gran = 1;
+	ll->writeback_on = conn->want & FUSE_CAP_WRITEBACK_CACHE;
+	ll->skip_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
+}
+
+/*
+ * Left out on purpose: flush (libfuse answers ENOSYS, so the kernel stops
+ * sending FLUSH: writes are in the store already, and with the writeback
+ * cache the kernel writes its pages back before it would send one),
+ * release and releasedir (no per-open state; libfuse answers 0), access
+ * (default_permissions), locks (the kernel keeps them locally, right for
+ * a filesystem with one host), and statx (not in libfuse 3.14).
+ */
+const struct fuse_lowlevel_ops larch_ll_ops = {
+	.init            = ll_init,
+	.lookup          = ll_lookup,
+	.forget          = ll_forget,
+	.forget_multi    = ll_forget_multi,
+	.getattr         = ll_getattr,
+	.setattr         = ll_setattr,
+	.readlink        = ll_readlink,
+	.mknod           = ll_mknod,
+	.mkdir           = ll_mkdir,
+	.unlink          = ll_unlink,
+	.rmdir           = ll_rmdir,
+	.symlink         = ll_symlink,
+	.rename          = ll_rename,
+	.link            = ll_link,
+	.open            = ll_open,
+	.read            = ll_read,
+	.write           = ll_write,
+	.fsync           = ll_fsync,
+	.opendir         = ll_opendir,
+	.readdir         = ll_readdir,
+	.readdirplus     = ll_readdirplus,
+	.fsyncdir        = ll_fsyncdir,
+	.statfs          = ll_statfs,
+	.setxattr        = ll_setxattr,
+	.getxattr        = ll_getxattr,
+	.listxattr       = ll_listxattr,
+	.removexattr     = ll_removexattr,
+	.create          = ll_create,
+	.fallocate       = ll_fallocate,
+	.lseek           = ll_lseek,
+	.copy_file_range = ll_copy_file_range,
+};

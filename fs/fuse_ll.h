@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The FUSE low-level glue (fuse_ll.c) as main.c sees it: the operation
+ * table to hand to fuse_session_new() and the session state it expects as
+ * userdata.
+ */
+#ifndef LARCHFS_FUSE_LL_H
+#define LARCHFS_FUSE_LL_H
+
+#define FUSE_USE_VERSION 314
+
+#include <stdbool.h>
+#include <fuse_lowlevel.h>
+
+#include "lfs.h"
+
+#define LARCH_MAX_WRITE (1u << 20)   /* bytes per WRITE/READ request */
+
+/* The userdata of the session.  main.c fills fs and writeback before the
+ * session starts; init() fills the rest, before any other request, and
+ * nothing changes afterwards, so the handlers read it without locks. */
+struct larch_ll {
+	lfs *fs;
+	bool writeback;      /* asked for (no -o nowriteback) */
+	bool writeback_on;   /* granted by the kernel */
+	bool skip_opendir;   /* the kernel may go without OPENDIR */
+};
+
+extern const struct fuse_lowlevel_ops larch_ll_ops;
+
+#endif

@@ -1,0 +1,718 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * larchfs, the daemon: `larchfs [options] STORE MOUNTPOINT` opens the store,
+ * mounts it with FUSE and serves it until it is unmounted or signalled,
+ * then closes the store, which flushes it.
+ *
+ * Start-up order, and why:
+ *  1. Options are parsed and the mount point checked; mistakes fail here.
+ *  2. Without -f the process forks now, while it has no threads.  The
+ *     parent only waits: it exits 0 once the child reports the mount is
+ *     up, else with the child's status.  fuse_daemonize() does not fit: it
+ *     forks after the mount, so after the engine's threads exist (a fork
+ *     keeps only the calling thread), and its parent exits before anything
+ *     can fail.
+ *  3. The child opens the store.  A bad store fails here with one line on
+ *     stderr and status 1, before the mount point changes.
+ *  4. The FUSE mount is made; the child detaches (stdio to /dev/null, cwd
+ *     /) and tells the parent, whose exit means the mount is there.
+ * So the store is open before the mount point appears, errors reach the
+ * terminal with an exit status that says so, and the engine's threads run
+ * in the process that keeps them.
+ *
+ * While the store opens, the core's messages are held back, so that a bad
+ * store says one line; they then go where the session's go: to stderr in
+ * the foreground ("larchfs: STORE: msg"), else to syslog.
+ *
+ * Shutdown: unmounting (fusermount3 -u, umount) ends the session loop.  A
+ * signal (INT, TERM, HUP) unmounts lazily, as umount -l does, while the
+ * loop goes on serving: the mount point is free at once, and once nothing
+ * uses the filesystem the kernel writes back what its writeback cache
+ * holds and ends the session, at once when no file is open.  libfuse's
+ * own handlers end the loop first instead, and the kernel's unwritten
+ * pages of files still open are lost with the connection.  A second
+ * signal ends the loop at once, after asking the kernel to write back
+ * (syncfs, which does not wait for FUSE writeback).  Either way
+ * lfs_unmount then flushes the store; its failure is logged and makes the
+ * exit status 1.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fuse_ll.h"
+
+/* LARCHFS_VERSION comes from the build (meson's project version). */
+
+/* ---- logging ---- */
+
+#define HELD_MAX 32
+
+enum sink { SINK_HOLD, SINK_STDERR, SINK_SYSLOG };
+
+/* Where the core's, libfuse's and our messages go.  Shared with the
+ * core's threads, hence the mutex.  The core's say which store they are
+ * about ("STORE: msg"); ours are made to. */
+static struct {
+	pthread_mutex_t mu;
+	const char *store;          /* absolute, as the core names it */
+	enum sink to;
+	int nheld;
+	struct held { int level; char *msg; } held[HELD_MAX];
+} logs = { .mu = PTHREAD_MUTEX_INITIALIZER, .to = SINK_HOLD };
+
+static void log_emit(int level, const char *msg)   /* logs.mu held */
+{
+	char *copy;
+
+	switch (logs.to) {
+	case SINK_STDERR:
+		fprintf(stderr, "larchfs: %s\n", msg);
+		break;
+	case SINK_SYSLOG:
+		syslog(level, "%s", msg);
+		break;
+	case SINK_HOLD:
+		if (logs.nheld < HELD_MAX && (copy = strdup(msg)))
+			logs.held[logs.nheld++] = (struct held){ level, copy };
+		break;
+	}
+}
+
+/* lfs_mount_options.log; levels are syslog's. */
+static void log_core(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	pthread_mutex_lock(&logs.mu);
+	log_emit(level, msg);
+	pthread_mutex_unlock(&logs.mu);
+}
+
+/* fuse_set_log_func(); its levels are syslog's too. */
+static void log_fuse(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_core(NULL, (int)level, msg);
+}
+
+/* From now on messages go to `to`, the held ones first. */
+static void log_release(enum sink to)
+{
+	pthread_mutex_lock(&logs.mu);
+	logs.to = to;
+	for (int i = 0; i < logs.nheld; i++) {
+		log_emit(logs.held[i].level, logs.held[i].msg);
+		free(logs.held[i].msg);
+	}
+	logs.nheld = 0;
+	pthread_mutex_unlock(&logs.mu);
+}
+
+static void log_printf(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void log_printf(int level, const char *fmt, ...)
+{
+	char what[512], msg[PATH_MAX + sizeof(what)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(msg, sizeof(msg), "%s: %s", logs.store, what);
+	log_core(NULL, level, msg);
+}
+
+/* ---- options ---- */
+
+struct options {
+	char *store, *mnt;          /* the two arguments */
+	char *cache, *flush_ms, *compress;
+	int ro, nowriteback;
+	int atime;                  /* enum lfs_atime; -1: not given */
+};
+
+enum { KEY_RO };
+
+#define OPT(t, f, v) { t, offsetof(struct options, f), v }
+
+static const struct fuse_opt larch_opts[] = {
+	OPT("cache=%s", cache, 0),
+	OPT("flush_ms=%s", flush_ms, 0),
+	OPT("compress=%s", compress, 0),
+	OPT("nowriteback", nowriteback, 1),
+	OPT("noatime", atime, LFS_ATIME_NOATIME),
+	OPT("relatime", atime, LFS_ATIME_RELATIME),
+	OPT("strictatime", atime, LFS_ATIME_STRICT),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_END
+};
+
+/* Takes STORE and MOUNTPOINT; "ro" is noted and left in for the kernel,
+ * which then refuses writes itself; the rest goes on to libfuse. */
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct options *o = data;
+
+	(void)outargs;
+	if (key == KEY_RO) {
+		o->ro = 1;
+		return 1;
+	}
+	if (key != FUSE_OPT_KEY_NONOPT)
+		return 1;
+	if (o->store && o->mnt) {
+		fprintf(stderr, "larchfs: unexpected argument '%s'\n", arg);
+		return -1;
+	}
+	if (o->store)
+		o->mnt = strdup(arg);
+	else
+		o->store = strdup(arg);
+	return 0;
+}
+
+static void usage(void)
+{
+	printf("usage: larchfs [options] STORE MOUNTPOINT\n\n"
+	       "larchfs options:\n"
+	       "    -o cache=SIZE          cache size in bytes (K, M, G suffixes)\n"
+	       "    -o flush_ms=N          flush unsynced changes every N ms (default 5000)\n"
+	       "    -o compress=N          zstd level for new data, 0 off (default: the store's)\n"
+	       "    -o ro                  mount read-only\n"
+	       "    -o noatime|relatime|strictatime\n"
+	       "                           when to update access times (default relatime)\n"
+	       "    -o nowriteback         no kernel writeback cache\n\n");
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+static void version(void)
+{
+	printf("larchfs %s\n", LARCHFS_VERSION);
+	printf("FUSE library version %s\n", fuse_pkgversion());
+	fflush(stdout);   /* before fusermount3 prints its own */
+	fuse_lowlevel_version();
+}
+
+/* "N" with an optional K, M, G or T suffix (powers of 1024). */
+static int parse_size(const char *s, size_t *out)
+{
+	static const char units[] = "KMGT";
+	const char *u;
+	unsigned shift = 0;
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	if (*end && (u = strchr(units, toupper((unsigned char)*end)))) {
+		shift = 10 * (unsigned)(u - units + 1);
+		end++;
+	}
+	if (*end || v > (SIZE_MAX >> shift))
+		return -EINVAL;
+	*out = (size_t)v << shift;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return errno || end == s || *end || *s == '-' || *out > max ? -EINVAL : 0;
+}
+
+/* Fills m from o; says what is wrong and fails on a bad value. */
+static int mount_options(const struct options *o, struct lfs_mount_options *m)
+{
+	unsigned long v;
+
+	lfs_mount_options_default(m);
+	m->read_only = o->ro;
+	if (o->atime >= 0)
+		m->atime = (enum lfs_atime)o->atime;
+	if (o->cache && parse_size(o->cache, &m->cache_bytes) < 0) {
+		fprintf(stderr, "larchfs: bad cache size '%s'\n", o->cache);
+		return -1;
+	}
+	if (o->flush_ms) {
+		if (parse_uint(o->flush_ms, UINT_MAX, &v) < 0 || v == 0) {
+			fprintf(stderr, "larchfs: bad flush_ms '%s' (milliseconds, at least 1)\n",
+				o->flush_ms);
+			return -1;
+		}
+		m->flush_interval_ms = (unsigned)v;
+	}
+	if (o->compress) {
+		if (parse_uint(o->compress, 22, &v) < 0) {
+			fprintf(stderr, "larchfs: bad compress '%s' (0 to 22)\n", o->compress);
+			return -1;
+		}
+		m->compression = (int)v;
+	}
+	m->log = log_core;
+	return 0;
+}
+
+/* ---- the daemon ---- */
+
+struct daemon {
+	struct fuse_args args;
+	struct options o;
+	struct fuse_cmdline_opts co;
+	struct lfs_mount_options mo;
+	char *store;                /* absolute, when it resolves */
+	char *mnt;                  /* absolute */
+	struct larch_ll ll;
+	struct fuse_session *se;
+	int ready_fd;               /* the waiting parent's pipe, or -1 */
+};
+
+/* Returns the absolute mount point, or NULL after saying what is wrong. */
+static char *mountpoint_check(const char *mnt)
+{
+	struct stat st;
+
+	if (stat(mnt, &st) != 0) {
+		if (errno == ENOENT)
+			fprintf(stderr, "larchfs: %s: no such mount point\n", mnt);
+		else if (errno == ENOTCONN)
+			fprintf(stderr, "larchfs: %s: a dead mount (run: fusermount3 -u %s)\n",
+				mnt, mnt);
+		else
+			fprintf(stderr, "larchfs: %s: %s\n", mnt, strerror(errno));
+		return NULL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "larchfs: %s: mount point is not a directory\n", mnt);
+		return NULL;
+	}
+	return realpath(mnt, NULL);
+}
+
+/* /proc/mounts shows "STORE MOUNTPOINT fuse.larchfs"; the core checks no
+ * permissions, so the kernel must (default_permissions).  Inserted first
+ * so that the user's own -o fsname= and subtype= win. */
+static int add_fuse_options(struct daemon *d)
+{
+	char *opts = NULL, *fsname = NULL;
+	int ret = -1;
+
+	if (asprintf(&fsname, "fsname=%s", logs.store) >= 0 &&
+	    fuse_opt_add_opt_escaped(&opts, fsname) == 0 &&
+	    fuse_opt_add_opt(&opts, "subtype=larchfs") == 0 &&
+	    fuse_opt_add_opt(&opts, "default_permissions") == 0 &&
+	    fuse_opt_insert_arg(&d->args, 1, "-o") == 0 &&
+	    fuse_opt_insert_arg(&d->args, 2, opts) == 0)
+		ret = 0;
+	free(fsname);
+	free(opts);
+	return ret;
+}
+
+/* Returns 1 when there is nothing more to do (help, version), -1 on a
+ * mistake (said), 0 to go on. */
+static int parse_args(struct daemon *d, int argc, char *argv[])
+{
+	d->args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
+	d->o.atime = -1;
+	if (fuse_opt_parse(&d->args, &d->o, larch_opts, opt_proc) != 0)
+		return -1;
+	if (fuse_parse_cmdline(&d->args, &d->co) != 0)
+		return -1;
+	if (d->co.show_help) {
+		usage();
+		return 1;
+	}
+	if (d->co.show_version) {
+		version();
+		return 1;
+	}
+	if (!d->o.store || !d->o.mnt) {
+		fprintf(stderr, "usage: larchfs [options] STORE MOUNTPOINT\n"
+			"       larchfs --help\n");
+		return -1;
+	}
+	if (mount_options(&d->o, &d->mo) < 0 || !(d->mnt = mountpoint_check(d->o.mnt)))
+		return -1;
+	d->store = realpath(d->o.store, NULL);
+	logs.store = d->store ? d->store : d->o.store;
+	return add_fuse_options(d);
+}
+
+/*
+ * Forks; only the child returns, with the pipe end to report on.  The
+ * parent exits 0 when the child reports, else with the child's status.
+ */
+static int daemon_fork(void)
+{
+	int p[2], status;
+	ssize_t n;
+	pid_t pid;
+	char c;
+
+	if (pipe(p) != 0 || (pid = fork()) < 0) {
+		perror("larchfs: cannot start the daemon");
+		exit(1);
+	}
+	if (pid > 0) {
+		close(p[1]);
+		while ((n = read(p[0], &c, 1)) < 0 && errno == EINTR)
+			;
+		if (n == 1)
+			_exit(0);
+		if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+		    WEXITSTATUS(status) == 0)
+			_exit(1);
+		_exit(WEXITSTATUS(status));
+	}
+	close(p[0]);
+	setsid();
+	return p[1];
+}
+
+/* The mount is up: detach from the terminal and let the parent go. */
+static void daemon_ready(struct daemon *d)
+{
+	int null;
+
+	if (chdir("/") != 0)
+		log_printf(LOG_WARNING, "chdir /: %s", strerror(errno));
+	if (d->ready_fd < 0) {
+		log_release(SINK_STDERR);
+		return;
+	}
+	log_release(SINK_SYSLOG);
+	fuse_set_log_func(log_fuse);
+	null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	if (write(d->ready_fd, "R", 1) != 1)
+		syslog(LOG_WARNING, "cannot tell the parent: %m");
+	close(d->ready_fd);
+}
+
+/* One line on stderr for each way a store can fail to open. */
+static void say_store_error(const char *store, int err)
+{
+	const char *what;
+
+	switch (err) {
+	case -ENOENT:
+		fprintf(stderr, "larchfs: %s: no larchfs store here (create one with: mkfs.larchfs %s)\n",
+			store, store);
+		return;
+	case -EMEDIUMTYPE:
+		what = "not formatted as larchfs (run: mkfs.larchfs -f";
+		break;
+	case -EUCLEAN:
+		what = "the store is damaged (run: fsck.larchfs";
+		break;
+	case -EBUSY:
+		fprintf(stderr, "larchfs: %s: the store is in use (already mounted?)\n", store);
+		return;
+	default:
+		fprintf(stderr, "larchfs: %s: %s\n", store, strerror(-err));
+		return;
+	}
+	fprintf(stderr, "larchfs: %s: %s %s)\n", store, what, store);
+}
+
+/* Opens the store; on failure its messages go to syslog (to stderr too
+ * with -d) and stderr gets one line. */
+static int open_store(struct daemon *d)
+{
+	int ret = lfs_mount(logs.store, &d->mo, &d->ll.fs);
+
+	if (ret < 0) {
+		log_release(d->co.debug ? SINK_STDERR : SINK_SYSLOG);
+		say_store_error(d->o.store, ret);
+		return -1;
+	}
+	return 0;
+}
+
+/* Options libfuse does not know fail here, before anything else is done. */
+static int new_session(struct daemon *d)
+{
+	d->ll.writeback = !d->o.nowriteback;
+	d->se = fuse_session_new(&d->args, &larch_ll_ops, sizeof(larch_ll_ops),
+				 &d->ll);
+	return d->se ? 0 : -1;
+}
+
+/* ---- serving, and stopping on a signal ---- */
+
+static int sig_pipe[2] = { -1, -1 };
+
+static void on_signal(int sig)
+{
+	unsigned char b = (unsigned char)sig;
+	int saved = errno;
+	ssize_t r = write(sig_pipe[1], &b, 1);
+
+	(void)r;
+	errno = saved;
+}
+
+/* Interrupts the loop's blocking call; the loop then sees it has exited. */
+static void on_wake(int sig)
+{
+	(void)sig;
+}
+
+struct watcher {
+	pthread_t thread, loop;
+	struct fuse_session *se;
+	const char *mnt;
+	atomic_bool loop_done;
+	atomic_bool detached;       /* the mount is gone already */
+};
+
+/* Asks the kernel to write back the dirty pages of the mount, while the
+ * loop still serves them.  Best effort: syncfs starts FUSE writeback but
+ * does not wait for it. */
+static void kernel_writeback(const char *mnt)
+{
+	int fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || syncfs(fd) != 0)
+		log_printf(LOG_ERR, "writing back cached pages: %s", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Unmounts lazily (umount -l); the loop ends when the kernel lets go of
+ * the filesystem.  Returns 0 or a negative errno. */
+static int detach(const char *mnt)
+{
+	char *argv[] = { "fusermount3", "-u", "-q", "-z", "--", (char *)mnt, NULL };
+	int status;
+	pid_t pid;
+
+	if (geteuid() == 0)
+		return umount2(mnt, MNT_DETACH) == 0 ? 0 : -errno;
+	errno = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
+	if (errno)
+		return -errno;
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+/* Reads the next byte: a signal number from on_signal, or 0 from
+ * stop_watcher when the loop has ended. */
+static int next_signal(void)
+{
+	unsigned char b;
+	ssize_t n;
+
+	while ((n = read(sig_pipe[0], &b, 1)) < 0 && errno == EINTR)
+		;
+	return n == 1 ? b : 0;
+}
+
+/* Ends the loop now.  The loop may be blocked reading the device or
+ * waiting for its workers; the wake-up is repeated because one that lands
+ * just before it blocks is lost. */
+static void stop_loop(struct watcher *w)
+{
+	const struct timespec retry = { 0, 50 * 1000 * 1000 };
+
+	fuse_session_exit(w->se);
+	while (!atomic_load(&w->loop_done)) {
+		pthread_kill(w->loop, SIGUSR1);
+		nanosleep(&retry, NULL);
+	}
+}
+
+static void *watch_signals(void *arg)
+{
+	struct watcher *w = arg;
+	int sig = next_signal(), err;
+
+	if (!sig)
+		return NULL;
+	kernel_writeback(w->mnt);
+	err = detach(w->mnt);
+	if (err == 0) {
+		atomic_store(&w->detached, true);
+		log_printf(LOG_INFO, "signal %d: unmounted; exiting once no file is open", sig);
+		sig = next_signal();
+		if (!sig)
+			return NULL;
+		log_printf(LOG_WARNING, "signal %d: exiting now; data written to files still open may be lost",
+			   sig);
+	} else {
+		log_printf(LOG_ERR, "signal %d: cannot unmount (%s); exiting now", sig,
+			   strerror(-err));
+	}
+	stop_loop(w);
+	return NULL;
+}
+
+static int handle(int sig, void (*fn)(int))
+{
+	struct sigaction sa = { .sa_handler = fn };   /* no SA_RESTART */
+
+	sigemptyset(&sa.sa_mask);
+	return sigaction(sig, &sa, NULL);
+}
+
+static int start_watcher(struct watcher *w, struct daemon *d)
+{
+	w->loop = pthread_self();
+	w->se = d->se;
+	w->mnt = d->mnt;
+	atomic_init(&w->loop_done, false);
+	atomic_init(&w->detached, false);
+	if (pipe2(sig_pipe, O_CLOEXEC) != 0 ||
+	    fcntl(sig_pipe[1], F_SETFL, O_NONBLOCK) != 0 ||
+	    handle(SIGINT, on_signal) || handle(SIGTERM, on_signal) ||
+	    handle(SIGHUP, on_signal) || handle(SIGUSR1, on_wake) ||
+	    handle(SIGPIPE, SIG_IGN)) {
+		log_printf(LOG_ERR, "signal handling: %s", strerror(errno));
+		return -1;
+	}
+	errno = pthread_create(&w->thread, NULL, watch_signals, w);
+	if (errno) {
+		log_printf(LOG_ERR, "signal thread: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void stop_watcher(struct watcher *w)
+{
+	ssize_t r;
+
+	atomic_store(&w->loop_done, true);
+	r = write(sig_pipe[1], "", 1);
+	(void)r;
+	pthread_join(w->thread, NULL);
+}
+
+/* Runs the session loop: multi-threaded unless -s.  Returns 0 when it ended
+ * by unmount or signal, else a negative errno. */
+static int serve(struct daemon *d)
+{
+	struct fuse_loop_config *cfg;
+	int ret;
+
+	if (d->co.singlethread) {
+		ret = fuse_session_loop(d->se);
+	} else {
+		cfg = fuse_loop_cfg_create();
+		if (!cfg)
+			return -ENOMEM;
+		fuse_loop_cfg_set_clone_fd(cfg, (unsigned)d->co.clone_fd);
+		/* UINT_MAX: not given (libfuse 3.14 would warn about it) */
+		if (d->co.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(cfg, d->co.max_idle_threads);
+		fuse_loop_cfg_set_max_threads(cfg, d->co.max_threads);
+		ret = fuse_session_loop_mt(d->se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	}
+	/* libfuse reports the signal that ended the loop as a positive
+	 * number; for us that is a clean end. */
+	return ret < 0 ? ret : 0;
+}
+
+/* Mounts, serves until unmounted or signalled, and unmounts; returns the
+ * exit status. */
+static int mount_and_serve(struct daemon *d)
+{
+	enum sink sink = d->ready_fd < 0 ? SINK_STDERR : SINK_SYSLOG;
+	struct watcher w;
+	int ret;
+
+	if (fuse_session_mount(d->se, d->mnt) != 0) {
+		log_release(sink);
+		fprintf(stderr, "larchfs: cannot mount on %s\n", d->mnt);
+		return 1;
+	}
+	if (start_watcher(&w, d) < 0) {
+		log_release(sink);
+		fuse_session_unmount(d->se);
+		return 1;
+	}
+	daemon_ready(d);
+	ret = serve(d);
+	stop_watcher(&w);
+	if (!atomic_load(&w.detached))
+		fuse_session_unmount(d->se);
+	if (ret < 0) {
+		log_printf(LOG_ERR, "session: %s", strerror(-ret));
+		return 1;
+	}
+	return 0;
+}
+
+static void daemon_free(struct daemon *d)
+{
+	fuse_opt_free_args(&d->args);
+	free(d->co.mountpoint);
+	free(d->o.store);
+	free(d->o.mnt);
+	free(d->o.cache);
+	free(d->o.flush_ms);
+	free(d->o.compress);
+	free(d->store);
+	free(d->mnt);
+}
+
+int main(int argc, char *argv[])
+{
+	struct daemon d = { .ready_fd = -1 };
+	int status = 1;
+	int ret = parse_args(&d, argc, argv);
+
+	if (ret != 0 || new_session(&d) < 0) {
+		daemon_free(&d);
+		return ret > 0 ? 0 : 1;
+	}
+	if (!d.co.foreground)
+		d.ready_fd = daemon_fork();
+	openlog("larchfs", LOG_PID, LOG_DAEMON);
+	if (open_store(&d) == 0) {
+		status = mount_and_serve(&d);
+		ret = lfs_unmount(d.ll.fs);
+		if (ret < 0) {
+			log_printf(LOG_ERR, "closing the store: %s", strerror(-ret));
+			status = 1;
+		}
+	}
+	fuse_session_destroy(d.se);
+	daemon_free(&d);
+	return status;
+}
