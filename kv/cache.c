@@ -215,8 +215,8 @@ static int cache_read_install(lkv_store *s, struct leaf *l, const struct leaf_lo
  * caller first checks whether the leaf simply moved) and *bad_bytes
  * whether the bytes were read but wrong.
  */
-static int leaf_read(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
-		     struct leaf_data **out, const char **why, bool *bad_bytes)
+int leaf_read(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
+	      struct leaf_data **out, const char **why, bool *bad_bytes)
 {
 	uint8_t *rec = malloc(loc->len), *raw = NULL;
 	if (!rec)

@@ -325,6 +325,9 @@ void leaf_unref(struct leaf *l);
 #define FILE_LOG  0
 #define FILE_BLOB 1
 int  cache_load(lkv_store *s, struct leaf *l);   /* resident and pinned */
+/* Reads and verifies l's image at loc from disk (no cache); -EIO with *why. */
+int  leaf_read(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
+	       struct leaf_data **out, const char **why, bool *bad_bytes);
 void cache_release(struct leaf *l);
 void cache_track(lkv_store *s, struct leaf *l);  /* recharge after a change */
 void cache_untrack(lkv_store *s, struct leaf *l);

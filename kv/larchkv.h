@@ -198,6 +198,41 @@ int  lkv_flush(lkv_store *s, uint64_t e);
 int  lkv_gc(lkv_store *s);
 
 /* ------------------------------------------------------------------------
+ * Checking a store (fsck).  lkv_check reads every leaf of every tree and
+ * every blob from disk (not from the cache), verifying checksums, decoding,
+ * key order, that each leaf's keys lie within its bounds, that every blob
+ * reference lies inside its segment, and the live-byte accounting of every
+ * segment and log file.  Each problem is reported through fn.
+ * With LKV_CHECK_REPAIR it also fixes what it can, in one durable epoch:
+ * a value whose blob fails its checksum or lies outside its segment is
+ * deleted (its key reported), and wrong live-byte counts are corrected.
+ * A leaf that cannot be read is reported with its tree and key range; it
+ * cannot be repaired here (its keys are unknown).
+ * Returns 0 when the walk finished (problems or not; see the stats), or a
+ * negative errno when it could not (the store has failed, no memory).
+ * ---------------------------------------------------------------------- */
+#define LKV_CHECK_REPAIR 0x1
+
+struct lkv_damage {
+	const char *tree;               /* the tree, or NULL (store-wide) */
+	const void *key;                /* the key whose value is lost, or */
+	size_t klen;                    /* NULL with a leaf's low key: */
+	const void *leaf_low;           /* the leaf's first key (may be empty) */
+	size_t leaf_low_len;
+	const char *what;               /* what is wrong, naming file and offset */
+	bool repaired;                  /* fixed by LKV_CHECK_REPAIR */
+};
+
+struct lkv_check_stats {
+	uint64_t leaves, entries, blobs, blob_bytes;
+	uint64_t problems, repaired;
+};
+
+typedef void (*lkv_check_fn)(void *arg, const struct lkv_damage *d);
+int lkv_check(lkv_store *s, unsigned flags, lkv_check_fn fn, void *arg,
+	      struct lkv_check_stats *st);
+
+/* ------------------------------------------------------------------------
  * Stats (a consistent-enough copy of counters; all monotone except the
  * gauges marked so).
  * ---------------------------------------------------------------------- */

@@ -425,12 +425,81 @@ static void test_gc_concurrent(void **state)
 	}
 }
 
+struct damage_log { int n; char key[16]; bool repaired; };
+
+static void note_damage(void *arg, const struct lkv_damage *d)
+{
+	struct damage_log *l = arg;
+	l->n++;
+	l->repaired = d->repaired;
+	if (d->key && d->klen < sizeof(l->key)) {
+		memcpy(l->key, d->key, d->klen);
+		l->key[d->klen] = 0;
+	}
+}
+
+/* lkv_check: clean stores check clean; a damaged blob is reported by key,
+ * left alone without LKV_CHECK_REPAIR, deleted with it, and then the
+ * store (accounting included) checks clean, also after a reopen. */
+static void test_check(void **state)
+{
+	struct fx *f = *state;
+	f->o.compression_level = 0;
+	fx_open(f);
+	const size_t n = 200000;
+	for (unsigned i = 0; i < 3; i++)
+		put_val(f->t, i, 1, n, false);
+	for (unsigned i = 10; i < 500; i++)
+		put_val(f->t, i, 1, 100, true);
+	struct damage_log log = { 0 };
+	struct lkv_check_stats st;
+	assert_int_equal(lkv_check(f->s, 0, note_damage, &log, &st), 0);
+	assert_int_equal(log.n, 0);
+	assert_int_equal(st.problems, 0);
+	assert_int_equal(st.blobs, 3);
+	assert_int_equal(st.entries, 493);
+	assert_int_equal(lkv_close(f->s), 0);
+	f->s = NULL;
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", f->store, newest(f->store, ".blob"));
+	struct stat sb;
+	assert_int_equal(stat(path, &sb), 0);
+	FILE *fp = fopen(path, "r+b");
+	fseek(fp, sb.st_size / 2, SEEK_SET);
+	int c = fgetc(fp);
+	fseek(fp, sb.st_size / 2, SEEK_SET);
+	fputc(c ^ 0x10, fp);
+	fclose(fp);
+	fx_open(f);
+	assert_int_equal(lkv_check(f->s, 0, note_damage, &log, &st), 0);
+	assert_int_equal(log.n, 1);
+	assert_string_equal(log.key, "b00001");
+	assert_false(log.repaired);
+	assert_int_equal(st.problems, 1);
+	size_t vl;
+	assert_int_equal(lkv_get(f->t, "b00001", 6, NULL, 0, &vl), 0);   /* still there */
+	log = (struct damage_log){ 0 };
+	assert_int_equal(lkv_check(f->s, LKV_CHECK_REPAIR, note_damage, &log, &st), 0);
+	assert_int_equal(log.n, 1);
+	assert_true(log.repaired);
+	assert_int_equal(st.repaired, 1);
+	assert_int_equal(lkv_get(f->t, "b00001", 6, NULL, 0, &vl), -ENOENT);
+	check_val(f->t, 0, 1, n, false);
+	check_val(f->t, 2, 1, n, false);
+	fx_reopen(f);
+	log = (struct damage_log){ 0 };
+	assert_int_equal(lkv_check(f->s, 0, note_damage, &log, &st), 0);
+	assert_int_equal(log.n, 0);
+	assert_int_equal(st.blobs, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_blob, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_churn_space, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc_concurrent, setup, teardown),
 	};

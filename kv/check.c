@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lkv_check: reads back everything a store references and verifies it,
+ * for fsck.  Nothing here trusts the cache: every leaf is read from its
+ * log file and every blob from its segment.
+ *
+ * The walk: flush (so that disk holds every change), then with GC held
+ * off, for each tree and each leaf of its index, read and decode the
+ * leaf's newest image (checksum, record framing, decoding), check that
+ * its keys ascend and lie within [its low key, the next leaf's low key),
+ * and for each blob reference read the whole blob record (header and
+ * every block checksum, inside the segment).  Live bytes are summed per
+ * log file (leaf records) and per segment (blob records) and compared with
+ * the location table's counts, which GC relies on to delete files.
+ *
+ * Repairs (LKV_CHECK_REPAIR) go through the ordinary write path: a key
+ * whose blob is lost is deleted in a batch (which also fixes that blob's
+ * accounting); live counts that disagree are then set to what the walk
+ * found and made durable with a snapshot.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct tally { uint32_t no; uint64_t live; };
+
+struct check {
+	lkv_store *s;
+	lkv_check_fn fn;
+	void *arg;
+	struct lkv_check_stats *st;
+	struct tally *logs, *segs;
+	size_t nlogs, nsegs;
+	lkv_batch *fix;           /* deletions of keys whose blob is lost */
+	bool quiet;               /* report only accounting problems */
+	int err;                  /* operational failure (-ENOMEM) */
+};
+
+static void tally_add(struct check *c, struct tally **v, size_t *n, uint32_t no,
+		      uint64_t bytes)
+{
+	for (size_t i = 0; i < *n; i++)
+		if ((*v)[i].no == no) {
+			(*v)[i].live += bytes;
+			return;
+		}
+	struct tally *nv = realloc(*v, (*n + 1) * sizeof(**v));
+	if (!nv) {
+		c->err = -ENOMEM;
+		return;
+	}
+	*v = nv;
+	(*v)[(*n)++] = (struct tally){ no, bytes };
+}
+
+static void report(struct check *c, const struct lkv_damage *d)
+{
+	if (c->quiet && d->tree)
+		return;         /* a second walk: only the accounting is news */
+	c->st->problems++;
+	c->st->repaired += d->repaired;
+	if (c->fn)
+		c->fn(c->arg, d);
+}
+
+static void report_leaf(struct check *c, struct leaf *l, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void report_leaf(struct check *c, struct leaf *l, const char *fmt, ...)
+{
+	char what[256], name[32];
+	log_name(name, l->loc.file);
+	int n = snprintf(what, sizeof(what), "leaf %" PRIu64 " at %s offset %" PRIu64 ": ",
+			 l->id, name, l->loc.off);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what + n, sizeof(what) - (size_t)n, fmt, ap);
+	va_end(ap);
+	struct lkv_damage d = { .tree = l->tree->name, .leaf_low = l->low,
+				.leaf_low_len = l->low_len, .what = what };
+	report(c, &d);
+}
+
+/* Reads one blob record whole; reports and (repairing) deletes its key. */
+static void check_blob(struct check *c, struct lkv_tree *t, const struct leaf_ent *e)
+{
+	struct blob_ref r;
+	uint8_t *rec = NULL;
+	char what[160], name[32];
+	int err = blob_ref_decode(e->v, e->vl, &r);
+	if (err) {
+		snprintf(what, sizeof(what), "a malformed blob reference");
+	} else {
+		tally_add(c, &c->segs, &c->nsegs, r.seg, r.len);
+		err = blob_read_record(c->s, &r, &rec);
+		free(rec);
+		if (err == -ENOMEM) {
+			c->err = err;
+			return;
+		}
+		c->st->blobs++;
+		c->st->blob_bytes += r.raw_len;
+		if (!err)
+			return;
+		blob_name(name, r.seg);
+		snprintf(what, sizeof(what), "blob at %s offset %" PRIu64 ": %s", name, r.off,
+			 err == -ESTALE ? "outside its segment" : "fails its checksum");
+	}
+	struct lkv_damage d = { .tree = t->name, .key = e->k, .klen = e->kl, .what = what };
+	if (c->fix && !lkv_batch_delete(c->fix, t, e->k, e->kl))
+		d.repaired = true;
+	report(c, &d);
+}
+
+/* Verifies one leaf's image; `next` is the following leaf (or NULL). */
+static void check_leaf(struct check *c, struct lkv_tree *t, struct leaf *l, struct leaf *next)
+{
+	struct leaf_data *d = NULL;
+	const char *why;
+	bool bad;
+	c->st->leaves++;
+	if (l->loc.file == 0)
+		return;              /* never written: nothing on disk to check */
+	tally_add(c, &c->logs, &c->nlogs, l->loc.file, l->loc.len);
+	int err = leaf_read(c->s, l, &l->loc, &d, &why, &bad);
+	if (err == -ENOMEM) {
+		c->err = err;
+		return;
+	}
+	if (err) {
+		report_leaf(c, l, "%s", why ? why : "unreadable");
+		return;
+	}
+	for (uint32_t i = 0; i < d->n; i++) {
+		const struct leaf_ent *e = &d->e[i];
+		c->st->entries++;
+		if ((i > 0 && keycmp(d->e[i - 1].k, d->e[i - 1].kl, e->k, e->kl) >= 0) ||
+		    keycmp(e->k, e->kl, l->low, l->low_len) < 0 ||
+		    (next && keycmp(e->k, e->kl, next->low, next->low_len) >= 0)) {
+			report_leaf(c, l, "key %u out of order or outside the leaf", i);
+			break;
+		}
+		if (e->flags & ENT_BLOB)
+			check_blob(c, t, e);
+	}
+	leaf_data_free(d);
+}
+
+static void check_tree(struct check *c, struct lkv_tree *t)
+{
+	pthread_rwlock_rdlock(&t->lock);
+	size_t n = t->n;
+	struct leaf **v = malloc((n ? n : 1) * sizeof(*v));
+	for (size_t i = 0; v && i < n; i++) {
+		v[i] = t->v[i];
+		leaf_ref(v[i]);
+	}
+	pthread_rwlock_unlock(&t->lock);
+	if (!v) {
+		c->err = -ENOMEM;
+		return;
+	}
+	for (size_t i = 0; i < n && !c->err; i++)
+		check_leaf(c, t, v[i], i + 1 < n ? v[i + 1] : NULL);
+	for (size_t i = 0; i < n; i++)
+		leaf_unref(v[i]);
+	free(v);
+}
+
+static uint64_t tally_of(const struct tally *v, size_t n, uint32_t no)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].no == no)
+			return v[i].live;
+	return 0;
+}
+
+/* Compares one kind of live count; with fix, sets it to what was found.
+ * Returns whether anything was wrong. */
+static bool check_counts(struct check *c, const char *kind, struct lt_file *lt, size_t nlt,
+			 struct lt_file *(*add)(struct loctable *, uint32_t),
+			 const struct tally *found, size_t nfound, bool fix)
+{
+	bool wrong = false;
+	char what[160];
+	for (size_t i = 0; i < nlt; i++) {
+		uint64_t want = tally_of(found, nfound, lt[i].no);
+		if (lt[i].live == want)
+			continue;
+		snprintf(what, sizeof(what), "%s %08" PRIu32 ": %" PRIu64 " live bytes counted, %"
+			 PRIu64 " referenced", kind, lt[i].no, lt[i].live, want);
+		struct lkv_damage d = { .what = what, .repaired = fix };
+		report(c, &d);
+		if (fix)
+			lt[i].live = want;
+		wrong = true;
+	}
+	for (size_t i = 0; i < nfound; i++) {
+		bool known = false;
+		for (size_t j = 0; j < nlt; j++)
+			known |= lt[j].no == found[i].no;
+		if (known)
+			continue;
+		snprintf(what, sizeof(what), "%s %08" PRIu32 ": referenced but not counted",
+			 kind, found[i].no);
+		struct lkv_damage d = { .what = what, .repaired = fix };
+		report(c, &d);
+		struct lt_file *f = fix ? add(&c->s->lt, found[i].no) : NULL;
+		if (f)
+			f->live = found[i].live;
+		wrong = true;
+	}
+	return wrong;
+}
+
+/* Checks (and with repair fixes) the live counts under flush_mu. */
+static int check_accounting(struct check *c, bool fix)
+{
+	lkv_store *s = c->s;
+	pthread_mutex_lock(&s->flush_mu);
+	bool wrong = check_counts(c, "log file", s->lt.files, s->lt.nfiles, loctable_log,
+				  c->logs, c->nlogs, fix);
+	wrong |= check_counts(c, "segment", s->lt.segs, s->lt.nsegs, loctable_seg,
+			      c->segs, c->nsegs, fix);
+	int err = wrong && fix ? snapshot_write(s) : 0;
+	pthread_mutex_unlock(&s->flush_mu);
+	return err;
+}
+
+static int check_all_trees(struct check *c)
+{
+	lkv_store *s = c->s;
+	pthread_mutex_lock(&s->trees_mu);
+	size_t n = s->ntrees;
+	struct lkv_tree **v = malloc((n ? n : 1) * sizeof(*v));
+	if (v)
+		memcpy(v, s->trees, n * sizeof(*v));
+	pthread_mutex_unlock(&s->trees_mu);
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n && !c->err; i++)
+		check_tree(c, v[i]);
+	free(v);
+	return c->err;
+}
+
+/* One walk of everything, then the accounting (unless keys are about to
+ * be deleted, which changes it). */
+static int walk(struct check *c, bool fix_counts)
+{
+	pthread_mutex_lock(&c->s->gc_mu);     /* nothing moves while we count */
+	int err = check_all_trees(c);
+	if (!err && !(c->fix && batch_size(c->fix)))
+		err = check_accounting(c, fix_counts);
+	pthread_mutex_unlock(&c->s->gc_mu);
+	free(c->logs);
+	free(c->segs);
+	c->logs = c->segs = NULL;
+	c->nlogs = c->nsegs = 0;
+	return err;
+}
+
+int lkv_check(lkv_store *s, unsigned flags, lkv_check_fn fn, void *arg,
+	      struct lkv_check_stats *st)
+{
+	struct lkv_check_stats dummy;
+	if (!st)
+		st = &dummy;
+	memset(st, 0, sizeof(*st));
+	bool repair = flags & LKV_CHECK_REPAIR;
+	if ((flags & ~LKV_CHECK_REPAIR) || (repair && s->ro))
+		return -EINVAL;
+	int err = s->ro ? 0 : lkv_flush(s, 0);
+	if (err)
+		return err;
+	struct check c = { .s = s, .fn = fn, .arg = arg, .st = st };
+	if (repair && !(c.fix = lkv_batch_new(s)))
+		return -ENOMEM;
+	err = walk(&c, repair);
+	if (!err && c.fix && batch_size(c.fix)) {
+		/* the lost blobs go first; then a second, quiet walk checks
+		 * and fixes the accounting as it is without them */
+		err = lkv_batch_commit(c.fix, NULL);
+		if (!err)
+			err = lkv_flush(s, 0);
+		struct lkv_check_stats again = { 0 };
+		struct check c2 = { .s = s, .fn = fn, .arg = arg, .st = &again,
+				    .quiet = true };
+		if (!err)
+			err = walk(&c2, true);
+		st->problems += again.problems;
+		st->repaired += again.repaired;
+	}
+	lkv_batch_free(c.fix);
+	return err;
+}
