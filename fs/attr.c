@@ -81,6 +81,8 @@ static int set_size(lfs *fs, lkv_batch *b, struct inode *in, uint64_t size)
 		return -EINVAL;
 	if (size > LFS_MAX_FILE)
 		return -EFBIG;
+	if (size < in->size)
+		space_freed(fs);
 	int err = extent_truncate(fs, b, in, size);
 	if (!err)
 		inode_touch(in, true, true);

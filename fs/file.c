@@ -123,8 +123,11 @@ ssize_t lfs_write(lfs *fs, uint64_t ino, const void *buf, size_t len, off_t off,
 		return -EINVAL;
 	if (len == 0)
 		return 0;
+	int err = fs->ro ? -EROFS : space_claim(fs, len);
+	if (err)
+		return err;
 	struct write_arg w = { buf, len, (uint64_t)off, flags };
-	int err = file_change(fs, ino, do_write, &w);
+	err = file_change(fs, ino, do_write, &w);
 	return err ? err : (ssize_t)len;
 }
 
@@ -201,6 +204,8 @@ int lfs_fallocate(lfs *fs, uint64_t ino, int mode, off_t off, off_t len)
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
 		return file_change(fs, ino, do_zero, &a);
 	/* zero blocks are real data: commit them a bounded chunk at a time */
+	if ((err = space_claim(fs, (uint64_t)len)))
+		return err;
 	uint64_t end = a.end;
 	for (uint64_t pos = a.off; pos < end && !err; pos = a.end) {
 		a.off = pos;

@@ -52,6 +52,10 @@ struct lfs {
 	uint64_t next_ino, reserved_to; /* reserved_to is in the superblock */
 	atomic_llong inodes_used;       /* -1 until counted (statfs) */
 
+	uint64_t reserve;               /* host bytes kept free (space.c) */
+	_Atomic uint64_t space_free, space_at, space_used, space_gc_at;
+	atomic_bool space_freed;        /* data deleted since the last GC */
+
 	pthread_mutex_t ilock[LOCK_STRIPES];
 	pthread_mutex_t rename_mu;      /* directory moves between parents */
 	_Atomic uint64_t epoch_of[EPOCH_STRIPES];
@@ -78,6 +82,13 @@ bool inode_kill_suid(struct inode *in);               /* true if changed */
 unsigned mode_to_dtype(mode_t mode);
 void atime_update(lfs *fs, const struct inode *seen);  /* attr.c */
 void now(struct timespec *ts);
+
+/* ---- free space (space.c) ---- */
+#define SPACE_INODE 4096        /* what a new inode or name is charged */
+void space_tune(lfs *fs, struct lkv_options *ko);
+int  space_claim(lfs *fs, uint64_t bytes);     /* 0 or -ENOSPC */
+uint64_t space_reserve(lfs *fs);
+void space_freed(lfs *fs);                     /* data was deleted */
 
 /* ---- the superblock and allocator (super.c) ---- */
 int  ino_alloc(lfs *fs, uint64_t *ino);

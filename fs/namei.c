@@ -104,6 +104,10 @@ static int make_node(lfs *fs, const struct lfs_cred *c, uint64_t parent, const c
 	struct txn t;
 	if ((err = txn_begin(fs, &t)))
 		return err;
+	if ((err = space_claim(fs, SPACE_INODE))) {
+		txn_end(&t);
+		return err;
+	}
 	txn_add(&t, parent);
 	txn_lock(&t);
 	struct inode dir, in;
@@ -318,6 +322,10 @@ int lfs_link(lfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
 	struct txn t;
 	if ((err = txn_begin(fs, &t)))
 		return err;
+	if ((err = space_claim(fs, SPACE_INODE))) {
+		txn_end(&t);
+		return err;
+	}
 	txn_add(&t, ino);
 	txn_add(&t, newparent);
 	txn_lock(&t);

@@ -194,6 +194,8 @@ static int reclaim(lfs *fs, uint64_t ino)
 	lkv_batch_free(b);
 	if (!err && atomic_load(&fs->inodes_used) > 0)
 		atomic_fetch_sub(&fs->inodes_used, 1);
+	if (!err)
+		space_freed(fs);
 	return err;
 }
 

@@ -340,6 +340,7 @@ static int open_store(lfs *fs, const struct lfs_info *sb)
 	if (sb)
 		ko.blob_threshold = sb->blob_threshold;
 	ko.io = fs->opt.io;
+	space_tune(fs, &ko);
 	ko.log = fs->opt.log;
 	ko.log_arg = fs->opt.log_arg;
 	int err = lkv_open(fs->dir, &ko, &fs->s);
@@ -492,12 +493,14 @@ int lfs_statfs(lfs *fs, struct statvfs *sv)
 	memset(sv, 0, sizeof(*sv));
 	sv->f_bsize = fs->info.block_size;
 	sv->f_frsize = host.f_frsize ? host.f_frsize : 4096;
+	/* the reserve is not free for anyone (space.c) */
+	uint64_t keep = sv->f_frsize ? space_reserve(fs) / sv->f_frsize : 0;
 	sv->f_blocks = host.f_blocks;
-	sv->f_bfree = host.f_bfree;
-	sv->f_bavail = host.f_bavail;
+	sv->f_bfree = host.f_bfree > keep ? host.f_bfree - keep : 0;
+	sv->f_bavail = host.f_bavail > keep ? host.f_bavail - keep : 0;
 	/* every inode is a 104-byte record plus keys: count a free inode per
 	 * 256 free bytes */
-	uint64_t ffree = (uint64_t)host.f_bavail * sv->f_frsize / 256;
+	uint64_t ffree = (uint64_t)sv->f_bavail * sv->f_frsize / 256;
 	sv->f_files = (fsfilcnt_t)(ffree + (uint64_t)used);
 	sv->f_ffree = sv->f_favail = (fsfilcnt_t)ffree;
 	sv->f_namemax = LFS_NAME_MAX;

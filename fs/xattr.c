@@ -149,6 +149,9 @@ int lfs_setxattr(lfs *fs, uint64_t ino, const char *name, const void *value,
 		return -E2BIG;
 	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		return -EINVAL;
+	int err = fs->ro ? -EROFS : space_claim(fs, size + LFS_XATTR_NAME_MAX);
+	if (err)
+		return err;
 	return xattr_change(fs, ino, name, value ? value : "", size, flags);
 }
 

@@ -22,8 +22,10 @@
  * values already overwritten then count as dead, and segments with no
  * live byte left are deleted without copying anything.
  *
- * The flusher runs a bounded pass every gc_interval; lkv_gc runs an
- * unbounded one and waits for the files to go.  And a writer about to
+ * The flusher runs a bounded pass (one segment's worth of copying at most)
+ * every gc_interval; lkv_gc runs an unbounded one and waits for the files
+ * to go; lkv_gc_free only deletes segments with nothing live left, which
+ * needs no room to copy into (for a disk that is full).  And a writer about to
  * append blobs while segments hold more than live / gc_live_percent plus
  * half a segment first runs a bounded pass itself (a write stall); if that
  * leaves the pressure on, the dead bytes are in the segment being
@@ -38,7 +40,8 @@
 #include "internal.h"
 
 #define GC_BATCH 64                     /* relocations per commit */
-#define GC_PASS_BYTES (64ull << 20)     /* bytes a background pass may move */
+#define GC_PASS_BYTES (64ull << 20)     /* bytes a background pass may move, */
+					/* at most one segment's worth */
 
 struct victim { uint32_t no; uint64_t live, size; };
 
@@ -248,7 +251,9 @@ int gc_pass(lkv_store *s, bool forced)
 	if (s->ro)
 		return 0;
 	pthread_mutex_lock(&s->gc_mu);
-	uint64_t budget = forced ? UINT64_MAX : GC_PASS_BYTES;
+	uint64_t budget = forced ? UINT64_MAX
+				 : s->o.blob_segment_bytes < GC_PASS_BYTES ? s->o.blob_segment_bytes
+									   : GC_PASS_BYTES;
 	if (forced) {             /* the files being appended hold dead bytes too */
 		blob_seal(s);
 		log_seal(s);
@@ -302,4 +307,17 @@ int gc_pass(lkv_store *s, bool forced)
 int lkv_gc(lkv_store *s)
 {
 	return gc_pass(s, true);
+}
+
+int lkv_gc_free(lkv_store *s)
+{
+	if (s->ro)
+		return 0;
+	pthread_mutex_lock(&s->gc_mu);
+	blob_seal(s);             /* the appended segment may be wholly dead too */
+	int err = flush_through(s, 0);
+	if (!err)
+		drop_dead_segments(s);
+	pthread_mutex_unlock(&s->gc_mu);
+	return err;
 }

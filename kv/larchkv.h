@@ -197,6 +197,11 @@ int  lkv_flush(lkv_store *s, uint64_t e);
  * pass also runs in the background every gc_interval_ms.) */
 int  lkv_gc(lkv_store *s);
 
+/* Gives back only what needs no copying: flushes, then deletes every blob
+ * segment that holds nothing live.  For a nearly full disk, where lkv_gc
+ * could not find room to copy live values into. */
+int  lkv_gc_free(lkv_store *s);
+
 /* ------------------------------------------------------------------------
  * Checking a store (fsck).  lkv_check reads every leaf of every tree and
  * every blob from disk (not from the cache), verifying checksums, decoding,
