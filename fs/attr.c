@@ -49,25 +49,20 @@ static bool atime_due(lfs *fs, const struct inode *in)
 /* Notes an access (read, readdir, readlink) of `seen`, an inode as read
  * before the access, in its own batch.  A failure is logged, not returned:
  * the access itself succeeded. */
+static int touch_atime(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
+{
+	(void)fs;
+	(void)b;
+	(void)arg;
+	now(&in->atime);
+	return 0;
+}
+
 void atime_update(lfs *fs, const struct inode *seen)
 {
 	if (!atime_due(fs, seen))
 		return;
-	struct txn t;
-	int err = txn_begin(fs, &t);
-	if (err)
-		return;
-	txn_add(&t, seen->ino);
-	txn_lock(&t);
-	struct inode in;
-	err = inode_get(fs, seen->ino, &in);
-	if (!err) {
-		now(&in.atime);
-		err = inode_put(fs, t.b, &in);
-	}
-	if (!err)
-		err = txn_commit(&t);
-	txn_end(&t);
+	int err = inode_change(fs, seen->ino, touch_atime, NULL, NULL);
 	if (err && err != -ENOENT)
 		lfs_log(fs, LKV_LOG_WARN, "inode %llu: atime not updated: %s",
 			(unsigned long long)seen->ino, strerror(-err));
@@ -104,9 +99,15 @@ static void set_times(struct inode *in, const struct stat *st, unsigned valid)
 	in->ctime = (valid & LFS_SET_CTIME) ? st->st_ctim : t;
 }
 
-static int apply(lfs *fs, lkv_batch *b, struct inode *in, const struct stat *st,
-		 unsigned valid)
+struct setattr_arg {
+	const struct stat *st;
+	unsigned valid;
+};
+
+static int apply(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
 {
+	const struct stat *st = ((struct setattr_arg *)arg)->st;
+	unsigned valid = ((struct setattr_arg *)arg)->valid;
 	int err = 0;
 	if ((valid & LFS_SET_SIZE) && st->st_size < 0)
 		return -EINVAL;
@@ -133,21 +134,9 @@ int lfs_setattr(lfs *fs, const struct lfs_cred *c, uint64_t ino, const struct st
 		unsigned valid, struct stat *out)
 {
 	(void)c;
-	struct txn t;
-	int err = txn_begin(fs, &t);
-	if (err)
-		return err;
-	txn_add(&t, ino);
-	txn_lock(&t);
+	struct setattr_arg a = { st, valid };
 	struct inode in;
-	err = inode_get(fs, ino, &in);
-	if (!err)
-		err = apply(fs, t.b, &in, st, valid);
-	if (!err)
-		err = inode_put(fs, t.b, &in);
-	if (!err)
-		err = txn_commit(&t);
-	txn_end(&t);
+	int err = inode_change(fs, ino, apply, &a, &in);
 	if (!err && out)
 		inode_to_stat(fs, &in, out);
 	return err;

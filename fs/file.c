@@ -19,29 +19,6 @@
 #define FILL_CHUNK (64ull << 20)   /* fallocate commits this much at a time */
 #define COPY_CHUNK (1u << 20)
 
-/* Runs fn on inode ino under its lock, in one batch, and commits. */
-static int file_change(lfs *fs, uint64_t ino,
-		       int (*fn)(lfs *fs, lkv_batch *b, struct inode *in, void *arg),
-		       void *arg)
-{
-	struct txn t;
-	int err = txn_begin(fs, &t);
-	if (err)
-		return err;
-	txn_add(&t, ino);
-	txn_lock(&t);
-	struct inode in;
-	err = inode_get(fs, ino, &in);
-	if (!err)
-		err = fn(fs, t.b, &in, arg);
-	if (!err)
-		err = inode_put(fs, t.b, &in);
-	if (!err)
-		err = txn_commit(&t);
-	txn_end(&t);
-	return err;
-}
-
 static int truncate_zero(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
 {
 	(void)arg;
@@ -66,7 +43,7 @@ int lfs_open(lfs *fs, const struct lfs_cred *c, uint64_t ino, int flags)
 	/* Linux truncates on O_RDONLY|O_TRUNC too (the kernel has checked
 	 * write permission) */
 	if ((flags & O_TRUNC) && S_ISREG(in.mode) && in.size)
-		return file_change(fs, ino, truncate_zero, NULL);
+		return inode_change(fs, ino, truncate_zero, NULL, NULL);
 	return 0;
 }
 
@@ -127,7 +104,7 @@ ssize_t lfs_write(lfs *fs, uint64_t ino, const void *buf, size_t len, off_t off,
 	if (err)
 		return err;
 	struct write_arg w = { buf, len, (uint64_t)off, flags };
-	err = file_change(fs, ino, do_write, &w);
+	err = inode_change(fs, ino, do_write, &w, NULL);
 	return err ? err : (ssize_t)len;
 }
 
@@ -202,7 +179,7 @@ int lfs_fallocate(lfs *fs, uint64_t ino, int mode, off_t off, off_t len)
 		return err;
 	struct falloc_arg a = { mode, (uint64_t)off, (uint64_t)off + (uint64_t)len };
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
-		return file_change(fs, ino, do_zero, &a);
+		return inode_change(fs, ino, do_zero, &a, NULL);
 	/* zero blocks are real data: commit them a bounded chunk at a time */
 	if ((err = space_claim(fs, (uint64_t)len)))
 		return err;
@@ -210,7 +187,7 @@ int lfs_fallocate(lfs *fs, uint64_t ino, int mode, off_t off, off_t len)
 	for (uint64_t pos = a.off; pos < end && !err; pos = a.end) {
 		a.off = pos;
 		a.end = end - pos > FILL_CHUNK ? pos + FILL_CHUNK : end;
-		err = file_change(fs, ino, do_fill, &a);
+		err = inode_change(fs, ino, do_fill, &a, NULL);
 	}
 	return err;
 }

@@ -158,6 +158,9 @@ void txn_lock(struct txn *t);
 int  txn_commit(struct txn *t);                  /* notes epochs */
 void txn_unlock(struct txn *t);                  /* for a retry */
 void txn_end(struct txn *t);                     /* unlocks, frees */
+typedef int (*inode_change_fn)(lfs *fs, lkv_batch *b, struct inode *in, void *arg);
+int  inode_change(lfs *fs, uint64_t ino, inode_change_fn fn, void *arg,
+		  struct inode *out);
 void ino_lock(lfs *fs, uint64_t ino);
 void ino_unlock(lfs *fs, uint64_t ino);
 void epoch_note(lfs *fs, uint64_t ino, uint64_t e);

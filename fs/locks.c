@@ -127,6 +127,30 @@ int txn_commit(struct txn *t)
 	return 0;
 }
 
+/* Runs fn on inode ino under its lock, in one batch, and commits; *out
+ * (may be NULL) gets the inode as written. */
+int inode_change(lfs *fs, uint64_t ino, inode_change_fn fn, void *arg, struct inode *out)
+{
+	struct txn t;
+	int err = txn_begin(fs, &t);
+	if (err)
+		return err;
+	txn_add(&t, ino);
+	txn_lock(&t);
+	struct inode in;
+	err = inode_get(fs, ino, &in);
+	if (!err)
+		err = fn(fs, t.b, &in, arg);
+	if (!err)
+		err = inode_put(fs, t.b, &in);
+	if (!err)
+		err = txn_commit(&t);
+	txn_end(&t);
+	if (!err && out)
+		*out = in;
+	return err;
+}
+
 /* Unlocks and forgets the inodes, for a retry with another set; the batch
  * is cleared. */
 void txn_unlock(struct txn *t)
