@@ -532,6 +532,8 @@ int lfs_rename(lfs *fs, uint64_t parent, const char *name, uint64_t newparent,
 	struct rename_op r = { .parent = parent, .newparent = newparent, .name = name,
 			       .newname = newname, .flags = flags };
 	err = rename_lock(fs, &t, &r);
+	if (!err && r.has_dst && (flags & LFS_RENAME_NOREPLACE))
+		err = -EEXIST;      /* even when both names are one inode */
 	bool same = !err && r.has_dst && r.src.ino == r.dst.ino;
 	if (!err && !same)
 		err = rename_check(fs, &r);

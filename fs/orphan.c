@@ -175,7 +175,7 @@ static int reclaim(lfs *fs, uint64_t ino)
 	lkv_batch *b = lkv_batch_new(fs->s);
 	if (!b)
 		return -ENOMEM;
-	int n, err = 0;
+	int n = 0, err = 0;
 	while ((n = extent_drop(fs, b, ino, RECLAIM_BATCH)) == RECLAIM_BATCH &&
 	       !(err = lkv_batch_commit(b, NULL)))
 		;

@@ -384,9 +384,9 @@ static int iter_step(lkv_iter *it, uint8_t *flags, const void **k, size_t *kl,
 
 int lkv_iter_next_len(lkv_iter *it, const void **k, size_t *kl, size_t *vlen)
 {
-	uint8_t flags;
-	const void *v;
-	size_t vl;
+	uint8_t flags = 0;
+	const void *v = NULL;
+	size_t vl = 0;
 	int ret = iter_step(it, &flags, k, kl, &v, &vl);
 	if (ret <= 0)
 		return ret;
@@ -399,7 +399,7 @@ int lkv_iter_next_len(lkv_iter *it, const void **k, size_t *kl, size_t *vlen)
 
 int lkv_iter_next(lkv_iter *it, const void **k, size_t *kl, const void **v, size_t *vl)
 {
-	uint8_t flags;
+	uint8_t flags = 0;
 	int ret = iter_step(it, &flags, k, kl, v, vl);
 	if (ret <= 0)
 		return ret;

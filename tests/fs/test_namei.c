@@ -870,6 +870,13 @@ static void test_rename_noreplace(void **state)
 	uint64_t ee = mk_dir(f, d, "ee");
 	assert_rc(lfs_rename(f->fs, d, "e", d, "ee", LFS_RENAME_NOREPLACE),
 		  -EEXIST);
+	/* onto itself, or onto another link of the same inode: still EEXIST
+	 * (found by the power-cut test) */
+	assert_rc(lfs_rename(f->fs, d, "x", d, "x", LFS_RENAME_NOREPLACE), -EEXIST);
+	assert_ok(lfs_link(f->fs, x, d, "x2", NULL));
+	lfs_forget(f->fs, x, 1);
+	assert_rc(lfs_rename(f->fs, d, "x", d, "x2", LFS_RENAME_NOREPLACE), -EEXIST);
+	assert_ok(lfs_unlink(f->fs, d, "x2"));
 	assert_int_equal(ino_of(f, d, "x"), x);
 	assert_int_equal(ino_of(f, d, "y"), y);
 	assert_int_equal(ino_of(f, d, "e"), e);
