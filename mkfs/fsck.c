@@ -1,0 +1,492 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fsck.larchfs: checks a larchfs store and, with -y or -p, repairs it.
+ *
+ *   fsck.larchfs [-n|-y|-p|-a] [-f] [-v] [-C fd] [-m MEMORY] STORE
+ *
+ * Options follow e2fsck: -n checks only (the store is opened read-only and
+ * nothing in it changes), -y fixes everything it can, -p (or -a) fixes
+ * only what is safe without a human (link counts, sizes, accounting,
+ * orphans) and stops with "UNEXPECTED INCONSISTENCY" otherwise.  Without
+ * any of them it checks only, as -n.  -f is accepted (every check is a
+ * full one).  -C 0 draws a progress bar on a terminal; -C FD writes
+ * e2fsck's completion lines "PASS CURRENT MAX STORE" to FD.  -m bounds the
+ * memory fsck uses (default 256M; K, M, G suffixes, plain numbers are
+ * MiB): past it, the per-inode facts spill into a scratch store.
+ * -v prints what each pass cost.
+ *
+ * Exit status (fsck(8), added together): 0 clean, 1 errors corrected,
+ * 4 errors left uncorrected, 8 operational error (no store, in use,
+ * damaged beyond opening, I/O), 16 usage.
+ *
+ * The order of things: -y and -p first open the store read-only to count
+ * the orphans that the read-write open is about to reclaim (files
+ * unlinked while open: a legitimate repair, reported as one), and to keep
+ * the open from reclaiming an orphan that an entry still names (its
+ * orphan record goes; pass 4 fixes its link count).  Then passes 0..5
+ * (fsck.h), the report of lost data by path, and a summary.  -p first
+ * checks without fixing and fixes only when everything it found is safe.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsck.h"
+
+#define DEFAULT_MEM ((size_t)256 << 20)
+#define MIN_MEM     ((size_t)1 << 20)
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: fsck.larchfs [-n|-y|-p] [-f] [-v] [-C fd] [-m memory] STORE\n"
+		   "  -n  check only; open the store read-only (the default)\n"
+		   "  -y  fix every problem that can be fixed\n"
+		   "  -p  fix only what is safe without asking (-a: the same)\n"
+		   "  -f  force a full check (every check is full; accepted)\n"
+		   "  -v  verbose: what each pass cost\n"
+		   "  -C  progress: 0 a bar on a terminal, FD e2fsck completion lines\n"
+		   "  -m  memory bound, e.g. 64M or 1G (plain numbers are MiB; default 256M)\n"
+		   "Exit status: 0 clean, 1 errors corrected, 4 errors left, 8 operational "
+		   "error, 16 usage.\n");
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static bool parse_mem(const char *s, size_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return false;
+	unsigned shift = 20;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 0: break;
+	default: return false;
+	}
+	if (*end && strcmp(end, "B") && strcmp(end, "iB"))
+		return false;
+	if (v > (SIZE_MAX >> shift))
+		return false;
+	*out = (size_t)v << shift;
+	return *out >= MIN_MEM;
+}
+
+/* ---- opening ---- */
+
+/* The engine's and the core's messages: fsck reports every problem itself,
+ * so theirs are shown with -v only, and errors while opening (why the
+ * open failed). */
+static void log_verbose(void *arg, int level, const char *msg)
+{
+	struct fsck *c = arg;
+	if (c->verbose || (level <= LKV_LOG_ERR && !c->s))
+		fprintf(stderr, "fsck.larchfs: %s\n", msg);
+}
+
+static int mount_opts(struct fsck *c, bool ro, struct lfs_mount_options *o)
+{
+	lfs_mount_options_default(o);
+	o->log = log_verbose;
+	o->log_arg = c;
+	o->read_only = ro;
+	o->cache_bytes = c->mem / 4;
+	o->flush_interval_ms = 60000;    /* fsck flushes at its end */
+	return 0;
+}
+
+static int explain_open(struct fsck *c, int err)
+{
+	const char *why;
+	switch (err) {
+	case -EBUSY:
+		why = "the store is in use (mounted?); unmount it first";
+		break;
+	case -ENOENT:
+		why = "no larchfs store there";
+		break;
+	case -EMEDIUMTYPE:
+		why = "a larchkv store without a larchfs superblock (not formatted?)";
+		break;
+	case -EUCLEAN:
+		why = "the store is damaged beyond what its open may ignore (e.g. a damaged "
+		      "commit record); fsck.larchfs cannot repair this yet";
+		break;
+	default:
+		why = strerror(-err);
+	}
+	fflush(stdout);
+	fprintf(stderr, "fsck.larchfs: %s: %s\n", c->store, why);
+	return FSCK_ERROR;
+}
+
+struct pre {
+	uint64_t leftovers, stale, named;   /* orphans the rw open would touch */
+	uint64_t *v;                        /* leftovers' numbers, sorted */
+	size_t n, cap;
+	uint64_t *named_v;                  /* leftovers an entry still names */
+	size_t nnamed;
+	uint64_t *bad_v;                    /* orphans whose inode record is bad */
+	size_t nbad;
+};
+
+static int push(uint64_t **v, size_t *n, uint64_t x)
+{
+	uint64_t *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	nv[(*n)++] = x;
+	return 0;
+}
+
+static bool in_sorted(const uint64_t *v, size_t n, uint64_t x)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && v[lo] == x;
+}
+
+/* Looks at the orphans before a read-write open reclaims them. */
+static int survey_orphans(struct fsck *c, lfs *fs, struct pre *p)
+{
+	lkv_iter *it;
+	int err = lkv_iter_open(fs->t_orphans, NULL, 0, NULL, 0, 0, &it);
+	const void *k, *v;
+	size_t kl, vl;
+	while (!err && (err = lkv_iter_next_len(it, &k, &kl, &vl)) > 0) {
+		err = 0;
+		struct inode in;
+		if (kl != 8)
+			continue;
+		int got = inode_get(fs, be64_get(k), &in);
+		if (got == 0 && in.nlink == 0) {
+			if (p->n == p->cap) {
+				size_t cap = p->cap ? p->cap * 2 : 64;
+				uint64_t *nv = realloc(p->v, cap * sizeof(*nv));
+				if (!nv) {
+					err = -ENOMEM;
+					break;
+				}
+				p->v = nv;
+				p->cap = cap;
+			}
+			p->v[p->n++] = be64_get(k);   /* in key order: sorted */
+		} else if (got == 0 || got == -ENOENT) {
+			p->stale++;
+		} else if (got == -EIO) {
+			/* the open's reclaim would fail on it: pass 1 deals with it */
+			if ((err = push(&p->bad_v, &p->nbad, be64_get(k))))
+				break;
+		}
+	}
+	lkv_iter_close(it);
+	p->leftovers = p->n;
+	if (err < 0 || !p->n)
+		return err < 0 ? err : 0;
+	/* does an entry still name one of them?  (rare; costs one scan) */
+	if ((err = lkv_iter_open(fs->t_dirents, NULL, 0, NULL, 0, 0, &it)))
+		return err;
+	while ((err = lkv_iter_next(it, &k, &kl, &v, &vl)) > 0) {
+		if (vl != DIRENT_VAL_LEN || !in_sorted(p->v, p->n, le64_get(v)))
+			continue;
+		uint64_t ino = le64_get(v);
+		bool seen = false;
+		for (size_t i = 0; i < p->nnamed; i++)
+			seen |= p->named_v[i] == ino;
+		if (!seen && (err = push(&p->named_v, &p->nnamed, ino)))
+			break;
+	}
+	lkv_iter_close(it);
+	(void)c;
+	return err < 0 ? err : 0;
+}
+
+/* Drops the orphan records of inodes an entry still names, or whose
+ * record is bad, with the engine alone: a read-write mount would reclaim
+ * (delete) the first and fail on the second. */
+static int unorphan_named(struct fsck *c, struct pre *p)
+{
+	struct lkv_options o;
+	lkv_options_default(&o);
+	o.flush_interval_ms = 0;
+	o.gc_interval_ms = 0;
+	o.cache_bytes = c->mem / 4;
+	o.log = log_verbose;
+	o.log_arg = c;
+	lkv_store *s;
+	lkv_tree *t;
+	int err = lkv_open(c->store, &o, &s);
+	if (err)
+		return err;
+	lkv_batch *b = lkv_batch_new(s);
+	err = b ? lkv_tree_open(s, "orphans", &t) : -ENOMEM;
+	for (size_t i = 0; i < p->nnamed + p->nbad && !err; i++) {
+		uint8_t k[8];
+		be64_put(k, i < p->nnamed ? p->named_v[i] : p->bad_v[i - p->nnamed]);
+		err = lkv_batch_delete(b, t, k, 8);
+	}
+	if (!err)
+		err = lkv_batch_commit(b, NULL);
+	if (b)
+		lkv_batch_free(b);
+	int cerr = lkv_close(s);
+	return err ? err : cerr;
+}
+
+/* -y/-p: the read-only look, then the read-write open. */
+static int open_rw(struct fsck *c, uint64_t *mount_fixed)
+{
+	struct lfs_mount_options o;
+	struct pre p = { 0 };
+	mount_opts(c, true, &o);
+	lfs *fs;
+	int err = lfs_mount(c->store, &o, &fs);
+	if (err)
+		return explain_open(c, err);
+	err = survey_orphans(c, fs, &p);
+	lfs_unmount(fs);
+	const char *pfx = c->preen ? c->store : "", *sep = c->preen ? ": " : "";
+	for (size_t i = 0; i < p.nnamed && !err; i++)
+		printf("%s%sInode %" PRIu64 " is recorded as unlinked while open, but an entry "
+		       "still names it: keeping it (its orphan record goes).%s\n", pfx, sep,
+		       p.named_v[i], c->preen ? "  FIXED." : "");
+	for (size_t i = 0; i < p.nbad && !err; i++)
+		printf("%s%sInode %" PRIu64 " is recorded as unlinked while open, but its record "
+		       "is bad: its orphan record goes (pass 1 checks it).%s\n", pfx, sep,
+		       p.bad_v[i], c->preen ? "  FIXED." : "");
+	if (!err && (p.nnamed || p.nbad))
+		err = unorphan_named(c, &p);
+	*mount_fixed = p.nnamed + p.nbad;
+	uint64_t reclaimed = p.leftovers - p.nnamed;
+	free(p.v);
+	free(p.named_v);
+	free(p.bad_v);
+	if (err) {
+		fprintf(stderr, "fsck.larchfs: %s: looking at orphans: %s\n", c->store,
+			strerror(-err));
+		return FSCK_ERROR;
+	}
+	mount_opts(c, false, &o);
+	if ((err = lfs_mount(c->store, &o, &c->fs)))
+		return explain_open(c, err);
+	if (reclaimed)
+		printf("%s%s%" PRIu64 " inode%s unlinked while open reclaimed.%s\n", pfx, sep,
+		       reclaimed, reclaimed == 1 ? "" : "s", c->preen ? "  FIXED." : "");
+	if (p.stale)
+		printf("%s%s%" PRIu64 " stale orphan record%s removed.%s\n", pfx, sep, p.stale,
+		       p.stale == 1 ? "" : "s", c->preen ? "  FIXED." : "");
+	*mount_fixed += reclaimed + p.stale;
+	return 0;
+}
+
+/* ---- the check ---- */
+
+static void check_reset(struct fsck *c)
+{
+	facts_free(c->facts);
+	c->facts = NULL;
+	for (size_t i = 0; i < c->nlost; i++)
+		free(c->lost[i].what);
+	for (size_t i = 0; i < c->nnamed; i++)
+		free(c->named[i].name);
+	for (size_t i = 0; i < c->ncands; i++)
+		free(c->cands[i].name);
+	free(c->lost);
+	free(c->named);
+	free(c->cands);
+	free(c->path_cache);
+	c->lost = NULL;
+	c->named = NULL;
+	c->cands = NULL;
+	c->path_cache = NULL;
+	c->nlost = c->caplost = c->nnamed = c->capnamed = c->ncands = c->capcands = 0;
+	c->found = c->fixed = c->left = c->notes = 0;
+	c->unsafe_seen = c->incomplete = false;
+	c->inodes_whole = c->dirents_whole = c->extents_whole = true;
+	c->leaves_bad = 0;
+	c->files = c->dirs = c->data_bytes = c->max_ino = c->orphans_pending = 0;
+}
+
+static int check_run(struct fsck *c, double *pass_s)
+{
+	check_reset(c);
+	lfs_get_info(c->fs, &c->info);
+	int err = facts_new(c->mem / 2, c->tmpdir, c->mem / 8 > MIN_MEM ? c->mem / 8 : MIN_MEM,
+			    &c->facts);
+	if (err) {
+		op_fail(c, err, "starting");
+		return err;
+	}
+	int (*pass[])(struct fsck *) = { pass0_engine, pass1_inodes, pass2_dirents,
+					 pass3_connect, pass4_counts, pass5_super };
+	for (int i = 0; i < 6 && !err; i++) {
+		double t = now_s();
+		err = pass[i](c);
+		pass_s[i] += now_s() - t;
+	}
+	if (!err && !c->quiet_probe)
+		report_lost(c);
+	return err;
+}
+
+static void summary(struct fsck *c, double took)
+{
+	struct lkv_stats st;
+	lkv_stats(c->s, &st);
+	double amp = st.live_bytes ? (double)st.disk_bytes / (double)st.live_bytes : 0.0;
+	printf("%s: %" PRIu64 " files, %" PRIu64 " directories, %" PRIu64 " bytes of data "
+	       "(%" PRIu64 " bytes in %" PRIu64 " blobs), space amplification %.2fx, "
+	       "checked in %.2fs\n", c->store, c->files, c->dirs, c->data_bytes,
+	       c->kst.blob_bytes, c->kst.blobs, amp, took);
+}
+
+static void verbose_report(struct fsck *c, const double *pass_s)
+{
+	if (!c->verbose)
+		return;
+	printf("Engine: %" PRIu64 " leaves, %" PRIu64 " keys, %" PRIu64 " blobs checked\n",
+	       c->kst.leaves, c->kst.entries, c->kst.blobs);
+	printf("Facts: %" PRIu64 " inodes, %s (%zu bytes of RAM)\n", facts_count(c->facts),
+	       facts_spilled(c->facts) ? "spilled to a scratch store" : "in RAM",
+	       facts_ram(c->facts));
+	for (int i = 0; i < 6; i++)
+		printf("Pass %d: %.3fs\n", i, pass_s[i]);
+}
+
+/* Reads the options into c and *mode ('n', 'y', 'p' or 0).  Returns -1
+ * to go on, or the exit status (usage error, -h). */
+static int parse_args(int argc, char **argv, struct fsck *c, int *mode)
+{
+	int ch;
+	while ((ch = getopt(argc, argv, "nypafvC:m:h")) != -1) {
+		char *end;
+		long fd;
+		int m = ch == 'a' ? 'p' : ch;
+		switch (ch) {
+		case 'n': case 'y': case 'p': case 'a':
+			if (*mode && *mode != m) {
+				fprintf(stderr, "fsck.larchfs: only one of -n, -y, -p may be given\n");
+				return FSCK_USAGE;
+			}
+			*mode = m;
+			break;
+		case 'f':
+			break;
+		case 'v':
+			c->verbose = true;
+			break;
+		case 'C':
+			fd = strtol(optarg, &end, 10);
+			if (*end || fd < 0 || fd > 1 << 20) {
+				usage(stderr);
+				return FSCK_USAGE;
+			}
+			c->progress_fd = fd > 0 ? (int)fd : isatty(STDOUT_FILENO) ? -2 : -1;
+			break;
+		case 'm':
+			if (!parse_mem(optarg, &c->mem)) {
+				fprintf(stderr, "fsck.larchfs: bad memory size '%s' (at least 1M)\n",
+					optarg);
+				return FSCK_USAGE;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return FSCK_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return FSCK_USAGE;
+	}
+	c->store = argv[optind];
+	return -1;
+}
+
+/* -p looks first and fixes only when everything it found is safe. */
+static void run_checks(struct fsck *c, double *pass_s)
+{
+	if (!c->preen) {
+		check_run(c, pass_s);
+		return;
+	}
+	c->quiet_probe = true;
+	int err = check_run(c, pass_s);
+	c->quiet_probe = false;
+	if (!err && c->found && !c->unsafe_seen) {
+		c->fix = FIX_SAFE;
+		err = check_run(c, pass_s);
+	}
+	if (!err && c->unsafe_seen)
+		printf("%s: UNEXPECTED INCONSISTENCY; RUN fsck.larchfs -y MANUALLY.\n", c->store);
+}
+
+int main(int argc, char **argv)
+{
+	struct fsck c = { .progress_fd = -1, .mem = DEFAULT_MEM };
+	int mode = 0;
+	int rc = parse_args(argc, argv, &c, &mode);
+	if (rc >= 0)
+		return rc;
+	c.preen = mode == 'p';
+	c.fix = mode == 'y' ? FIX_ALL : FIX_NONE;
+	c.tmpdir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	double t0 = now_s(), pass_s[6] = { 0 };
+	uint64_t mount_fixed = 0;
+	if (mode == 'y' || mode == 'p') {
+		rc = open_rw(&c, &mount_fixed);
+	} else {
+		struct lfs_mount_options o;
+		mount_opts(&c, true, &o);
+		int err = lfs_mount(c.store, &o, &c.fs);
+		rc = err ? explain_open(&c, err) : 0;
+	}
+	if (rc)
+		return rc;
+	c.s = lfs_store(c.fs);
+	if (!(c.b = lkv_batch_new(c.s))) {
+		lfs_unmount(c.fs);
+		fprintf(stderr, "fsck.larchfs: out of memory\n");
+		return FSCK_ERROR;
+	}
+	run_checks(&c, pass_s);
+	progress_done(&c);
+	verbose_report(&c, pass_s);
+	summary(&c, now_s() - t0);
+	lkv_batch_free(c.b);
+	int err = lfs_unmount(c.fs);      /* flushes the repairs */
+	if (err) {
+		fprintf(stderr, "fsck.larchfs: %s: flushing the repairs: %s\n", c.store,
+			strerror(-err));
+		c.op_error = true;
+	}
+	rc = (c.left ? FSCK_UNCORRECTED : 0) | (c.fixed || mount_fixed ? FSCK_CORRECTED : 0) |
+	     (c.op_error ? FSCK_ERROR : 0);
+	if (!c.preen && (c.fixed || mount_fixed))
+		printf("\n%s: ***** THE STORE WAS MODIFIED *****\n", c.store);
+	check_reset(&c);
+	return rc;
+}

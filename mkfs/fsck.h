@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the parts of fsck.larchfs share: the check's context, the per-inode
+ * fact table, problem reporting and the passes.
+ *
+ *   fsck.c          options, opening the store, the pass driver, the summary
+ *   fsck_report.c   problems, answers (yes/no/preen), progress, paths
+ *   fsck_facts.c    per-inode facts: compact sorted arrays, spilled to a
+ *                   scratch larchkv store past the memory budget
+ *   fsck_engine.c   pass 0: lkv_check, damage mapped to files
+ *   fsck_inodes.c   pass 1: inodes, extents, xattrs, orphans
+ *   fsck_dirents.c  pass 2: directory entries
+ *   fsck_connect.c  pass 3: lost+found, unattached inodes, cycles
+ *   fsck_counts.c   pass 4: link counts and directory sizes;
+ *                   pass 5: the superblock and the inode allocator
+ *
+ * The store is checked through the filesystem core's trees (fs/internal.h)
+ * with one scan per tree, in key order.  What the later passes need to know
+ * about an inode is kept in its fact record; everything else streams.
+ *
+ * Fixes: each problem has a class.  SAFE problems (accounting: link counts,
+ * sizes, stored bytes, parent fields, stale orphan records, the allocator)
+ * are what -p fixes without asking; anything else needs -y.  Every fix is
+ * one kv batch, committed at once; the passes keep the fact table as it
+ * would be after the fix, so later passes see the repaired filesystem
+ * whether or not the fix was made (-n reports the same problems -y fixes).
+ */
+#ifndef LARCHFS_FSCK_H
+#define LARCHFS_FSCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+/* fsck(8) exit status bits */
+#define FSCK_OK          0
+#define FSCK_CORRECTED   1
+#define FSCK_UNCORRECTED 4
+#define FSCK_ERROR       8
+#define FSCK_USAGE       16
+
+/* ---- per-inode facts (fsck_facts.c) ---- */
+
+/* flags */
+#define F_NAMED   0x01u  /* a directory: its one entry has been accepted */
+#define F_ORPHAN  0x02u  /* nlink 0 with an orphan record: unlinked while open */
+#define F_DEAD    0x04u  /* treated as missing (bad record, invalid symlink) */
+#define F_PATH    0x08u  /* its path is wanted for the report */
+#define F_ONPATH  0x10u  /* pass 3: on the parent walk in progress */
+#define F_REACHED 0x20u  /* pass 3: its parent chain reaches the root */
+#define F_DATA    0x40u  /* pass 0 lost some of its data */
+
+struct fact {
+	uint64_t size;     /* bytes; directories: entries (as recorded) */
+	uint64_t stored;   /* as recorded */
+	uint64_t parent;   /* directories: as recorded, then as repaired */
+	uint32_t nlink;    /* as recorded */
+	uint32_t mode;
+	uint32_t refs;     /* entries naming it (non-directories) */
+	uint32_t entries;  /* directories: entries found */
+	uint32_t subdirs;  /* directories: subdirectories found */
+	uint32_t flags;
+};
+
+struct facts;
+
+/* budget: bytes of RAM the table may use before it spills into a scratch
+ * store under tmpdir (cache_bytes of RAM for that store's cache). */
+int  facts_new(size_t budget, const char *tmpdir, size_t cache_bytes, struct facts **out);
+void facts_free(struct facts *f);
+/* Appends (ino above every ino added so far). */
+int  facts_add(struct facts *f, uint64_t ino, const struct fact *x);
+/* 0, or -ENOENT when ino has no record. */
+int  facts_get(struct facts *f, uint64_t ino, struct fact *x);
+/* Replaces the record of an existing ino. */
+int  facts_set(struct facts *f, uint64_t ino, const struct fact *x);
+uint64_t facts_count(const struct facts *f);
+bool facts_spilled(const struct facts *f);
+size_t facts_ram(const struct facts *f);   /* bytes held in RAM */
+
+/* In-order walk; the callback may facts_set the record it was given. */
+struct facts_cursor;
+int  facts_cursor_open(struct facts *f, struct facts_cursor **out);
+/* 1 with the next record, 0 at the end, or a negative errno. */
+int  facts_cursor_next(struct facts_cursor *c, uint64_t *ino, struct fact *x);
+void facts_cursor_close(struct facts_cursor *c);
+
+/* ---- the check ---- */
+
+enum fix_mode { FIX_NONE, FIX_SAFE, FIX_ALL };
+enum fix_class { SAFE, UNSAFE };
+
+/* A file's entry, remembered for its path (pass 0 damage, pass 1 problems). */
+struct named { uint64_t ino, parent; char *name; };
+
+/* A block or value pass 0 found lost, for the report by path. */
+struct lost { uint64_t ino, block; char *what; bool repaired; };
+
+/* A directory entry that names a directory but disagrees with its parent
+ * field (pass 2), settled when every entry has been seen. */
+struct cand { uint64_t parent, child; char *name; };
+
+struct fsck {
+	const char *store;
+	lfs *fs;
+	lkv_store *s;
+	struct lfs_info info;
+	enum fix_mode fix;
+	bool preen, verbose, quiet_probe;
+	int progress_fd;          /* -1 none; -2 a bar on stdout */
+	size_t mem;               /* -m */
+	const char *tmpdir;
+
+	struct facts *facts;
+	lkv_batch *b;             /* the one batch a fix builds */
+
+	/* what was found */
+	uint64_t found, fixed, left, notes;
+	bool op_error;            /* an operational failure: exit 8 */
+	bool unsafe_seen;         /* -p probe: something -p may not fix */
+	bool incomplete;          /* a tree could not be read whole */
+	bool inodes_whole, dirents_whole, extents_whole;
+
+	/* pass 0 */
+	struct lost *lost;
+	size_t nlost, caplost;
+	unsigned leaves_bad;      /* unreadable leaves not repaired */
+	struct lkv_check_stats kst;
+
+	/* pass 1 */
+	uint64_t files, dirs, data_bytes, max_ino;
+	uint64_t orphans_pending; /* open-file leftovers (nlink 0) */
+	uint64_t orphans_reclaimed_at_mount, orphans_stale_at_mount;
+
+	/* pass 2 */
+	struct named *named;
+	size_t nnamed, capnamed;
+	bool named_sorted;
+	struct cand *cands;
+	size_t ncands, capcands;
+	uint64_t path_cache_ino;  /* one resolved directory path, cached */
+	char *path_cache;
+
+	/* progress */
+	int pass;
+	double last_progress;
+	uint64_t last_cur;
+};
+
+/* ---- reporting (fsck_report.c) ---- */
+
+/* Reports a problem (printed with the answer: yes, no, or FIXED with -p);
+ * true when the caller should fix it now.  After the fix, call fix_done
+ * with its result. */
+bool problem(struct fsck *c, enum fix_class cls, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void fix_done(struct fsck *c, int err);
+/* Reports a problem no mode of fsck can fix (yet). */
+void unfixable(struct fsck *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reports something that is not an error (counts as nothing). */
+void note(struct fsck *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* An operational failure (I/O, memory): printed, exit status 8. */
+void op_fail(struct fsck *c, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Commits c->b (the fix's batch); fix_done(c, result). */
+void fix_commit(struct fsck *c);
+
+void pass_start(struct fsck *c, int pass, const char *title);
+void progress(struct fsck *c, uint64_t cur, uint64_t max);
+void pass_end(struct fsck *c);
+void progress_done(struct fsck *c);   /* erases the bar */
+
+/* The path of ino (a directory, or a file with a remembered entry) for
+ * messages; "inode N" when it cannot be told.  Returns buf. */
+const char *path_of(struct fsck *c, uint64_t ino, char *buf, size_t cap);
+/* PATH/NAME of an entry of directory parent. */
+const char *entry_path(struct fsck *c, uint64_t parent, const char *name, char *buf,
+		       size_t cap);
+/* Copies a name from key bytes into buf with non-printable bytes escaped. */
+const char *name_printable(const uint8_t *p, size_t n, char *buf, size_t cap);
+const char *type_name(uint32_t mode);
+int  remember_entry(struct fsck *c, uint64_t ino, uint64_t parent, const char *name);
+
+/* ---- key scans ---- */
+
+/* Calls fn for each key of t from lo (NULL: the first) in order, with the
+ * value when want_value (else NULL and its length).  A value that cannot
+ * be read (a damaged blob, with -n) is passed as NULL with *bad set.
+ * fn returns 0 to go on, 1 to stop, or a negative errno.  Returns 0, fn's
+ * error, or -EIO when a leaf could not be read (reported). */
+typedef int (*scan_fn)(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
+		       const uint8_t *v, size_t vl, bool bad);
+int scan_tree(struct fsck *c, lkv_tree *t, const void *lo, size_t lo_len, bool want_value,
+	      scan_fn fn, void *arg);
+
+/* Deletes one key in its own batch; fix_done with the result. */
+void fix_delete(struct fsck *c, lkv_tree *t, const uint8_t *k, size_t kl);
+/* Deletes every key of t starting with p, in batches. */
+int  drop_prefix(struct fsck *c, lkv_tree *t, const uint8_t *p, size_t plen);
+
+/* ---- the passes ---- */
+int pass0_engine(struct fsck *c);
+int pass1_inodes(struct fsck *c);
+int pass2_dirents(struct fsck *c);
+int pass3_connect(struct fsck *c);
+int pass4_counts(struct fsck *c);
+int pass5_super(struct fsck *c);
+void report_lost(struct fsck *c);    /* pass 0's findings, by path */
+
+/* ---- shared helpers ---- */
+uint64_t name_hash_of(const void *name, size_t len);   /* as fs/dir.c */
+bool inode_record_decode(const uint8_t *p, size_t len, struct fact *x);
+uint32_t mode_dtype(uint32_t mode);
+/* Moves an unattached inode into lost+found as "#INO"; updates facts. */
+int link_to_lost_found(struct fsck *c, uint64_t ino, struct fact *x);
+
+#define DIRENT_VAL_LEN 9
+#define INODE_REC_LEN  104
+#define SCRATCH_NAME   "fsck.larchfs-XXXXXX"
+
+#endif

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pass 0 of fsck.larchfs: the engine's own check (lkv_check), which reads
+ * every leaf and every blob from disk and verifies checksums, decoding, key
+ * order, blob references and live-byte accounting.  With -y it repairs
+ * what it can: a value whose blob is lost is deleted (a data block becomes
+ * a hole, an xattr disappears, an inode record goes and its entries become
+ * dangling for pass 2), and wrong accounting is corrected.
+ *
+ * Each damaged key is told in filesystem terms (inode, block, entry) at
+ * once, and lost data is told again by path at the end, when pass 2 has
+ * seen the entries.  A leaf that cannot be read is beyond the engine's
+ * repair today: its keys are unknown.  fsck then reports everything else
+ * but fixes nothing more, since "missing" keys would be misread as damage.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsck.h"
+
+static void engine_problem(struct fsck *c, bool repaired, bool safe, const char *msg)
+{
+	c->found++;
+	if (!safe)
+		c->unsafe_seen = true;
+	if (c->quiet_probe) {
+		if (!safe)
+			printf("%s: %s.\n", c->store, msg);
+		c->left++;
+		return;
+	}
+	if (c->preen)
+		printf("%s: %s.%s\n", c->store, msg, repaired ? "  FIXED." : "");
+	else
+		printf("%s.  Fix? %s\n", msg, repaired ? "yes" : "no");
+	if (repaired)
+		c->fixed++;
+	else
+		c->left++;
+}
+
+static void remember_lost(struct fsck *c, uint64_t ino, uint64_t block, const char *what,
+			  bool repaired)
+{
+	if (c->nlost == c->caplost) {
+		size_t cap = c->caplost ? c->caplost * 2 : 16;
+		struct lost *n = realloc(c->lost, cap * sizeof(*n));
+		if (!n) {
+			c->op_error = true;
+			return;
+		}
+		c->lost = n;
+		c->caplost = cap;
+	}
+	c->lost[c->nlost++] = (struct lost){ ino, block, strdup(what ? what : ""), repaired };
+}
+
+/* What a key of the filesystem's trees means, for a message. */
+static void key_meaning(struct fsck *c, const char *tree, const uint8_t *k, size_t kl,
+			bool record, bool repaired, char *buf, size_t cap)
+{
+	char name[4 * LFS_NAME_MAX + 1];
+	uint64_t ino = kl >= 8 ? be64_get(k) : 0;
+	if (!strcmp(tree, "extents") && kl == 16) {
+		uint64_t block = be64_get(k + 8);
+		snprintf(buf, cap, "Inode %" PRIu64 ", data block %" PRIu64, ino, block);
+		if (record)
+			remember_lost(c, ino, block, NULL, repaired);
+	} else if (!strcmp(tree, "xattrs") && kl > 8) {
+		name_printable(k + 8, kl - 8, name, sizeof(name));
+		snprintf(buf, cap, "Inode %" PRIu64 ", extended attribute %s", ino, name);
+		if (record)
+			remember_lost(c, ino, UINT64_MAX, name, repaired);
+	} else if (!strcmp(tree, "inodes") && kl == 8) {
+		snprintf(buf, cap, "Inode %" PRIu64 " (its record)", ino);
+	} else if (!strcmp(tree, "dirents") && kl > 16) {
+		name_printable(k + 16, kl - 16, name, sizeof(name));
+		snprintf(buf, cap, "Entry '%s' of directory %" PRIu64, name, ino);
+	} else if (!strcmp(tree, "orphans") && kl == 8) {
+		snprintf(buf, cap, "Orphan record of inode %" PRIu64, ino);
+	} else if (!strcmp(tree, "super")) {
+		snprintf(buf, cap, "The superblock");
+	} else {
+		name_printable(k, kl < 24 ? kl : 24, name, sizeof(name));
+		snprintf(buf, cap, "Tree %s, key '%s'", tree, name);
+	}
+}
+
+static void on_damage(void *arg, const struct lkv_damage *d)
+{
+	struct fsck *c = arg;
+	char where[4 * LFS_NAME_MAX + 96], msg[2048];
+	if (!d->tree) {
+		snprintf(msg, sizeof(msg), "Store: %s", d->what);
+		engine_problem(c, d->repaired, true, msg);
+		return;
+	}
+	if (d->key) {
+		key_meaning(c, d->tree, d->key, d->klen, true, d->repaired, where, sizeof(where));
+		snprintf(msg, sizeof(msg), "%s: %s%s", where, d->what,
+			 d->repaired ? " (the value is lost; deleting the key)" : "");
+		engine_problem(c, d->repaired, false, msg);
+		return;
+	}
+	/* a whole leaf: from its low key on, up to the next leaf */
+	const uint8_t *low = d->leaf_low;
+	if (d->leaf_low_len >= 8)
+		snprintf(where, sizeof(where), "inode %" PRIu64, be64_get(low));
+	else
+		snprintf(where, sizeof(where), "the start of the tree");
+	snprintf(msg, sizeof(msg), "Tree %s, the leaf from %s on: %s%s", d->tree, where,
+		 d->what, d->repaired ? "" : " (its keys are unknown: the engine cannot repair it)");
+	if (!d->repaired)
+		c->leaves_bad++;
+	engine_problem(c, d->repaired, false, msg);
+}
+
+/* Counts what a walk found without telling it. */
+static void count_leaves(void *arg, const struct lkv_damage *d)
+{
+	unsigned *bad = arg;
+	if (d->tree && !d->key)
+		(*bad)++;
+}
+
+int pass0_engine(struct fsck *c)
+{
+	pass_start(c, 0, "Checking every leaf and blob (checksums, order, references, accounting)");
+	/*
+	 * Fixing: look first, without repairs.  A clean store costs this one
+	 * walk.  With an unreadable leaf the engine must not repair either:
+	 * the walk missed what that leaf references, so the live counts it
+	 * would "correct" would be too low (and GC would trust them).
+	 * (-p gets here to fix only after a look found nothing but
+	 * accounting wrong, so the engine's repairs are safe then too.)
+	 */
+	bool repair = false;
+	int err = 0;
+	if (c->fix != FIX_NONE) {
+		unsigned bad = 0;
+		err = lkv_check(c->s, 0, count_leaves, &bad, &c->kst);
+		if (!err && !c->kst.problems) {
+			pass_end(c);
+			return 0;
+		}
+		repair = !bad;
+	}
+	if (!err)
+		err = lkv_check(c->s, repair ? LKV_CHECK_REPAIR : 0, on_damage, c, &c->kst);
+	if (err) {
+		op_fail(c, err, "checking the store");
+		return err;
+	}
+	if (c->leaves_bad && c->fix != FIX_NONE) {
+		printf("%u unreadable leaves cannot be repaired yet: the other problems are "
+		       "reported but not fixed.\n", c->leaves_bad);
+		c->fix = FIX_NONE;
+	}
+	pass_end(c);
+	return 0;
+}
+
+/* The end of the report: lost data by path (paths are known after pass 2). */
+void report_lost(struct fsck *c)
+{
+	char path[4096];
+	for (size_t i = 0; i < c->nlost; i++) {
+		struct lost *l = &c->lost[i];
+		path_of(c, l->ino, path, sizeof(path));
+		if (l->block == UINT64_MAX)
+			printf("File %s: extended attribute %s unreadable%s\n", path, l->what,
+			       l->repaired ? " (removed)" : "");
+		else
+			printf("File %s: block %" PRIu64 " unreadable%s\n", path, l->block,
+			       l->repaired ? " (repaired: now a hole)" : "");
+	}
+}

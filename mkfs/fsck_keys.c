@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reading the filesystem's trees for fsck.larchfs: whole-tree scans that
+ * survive a value they cannot read, and the decoders of the records the
+ * core keeps private (the formats are documented in fs/inode.c and
+ * fs/dir.c; these follow them byte for byte).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsck.h"
+
+/* ---- records ---- */
+
+uint64_t name_hash_of(const void *name, size_t len)
+{
+	return (lkv_checksum(name, len) >> 2) + 3;      /* fs/dir.c */
+}
+
+uint32_t mode_dtype(uint32_t mode)
+{
+	return (mode & S_IFMT) >> 12;                   /* DT_* */
+}
+
+static bool ts_ok(const uint8_t *p)
+{
+	return le32_get(p + 8) < 1000000000u;
+}
+
+/* fs/inode.c, record version 1; also refuses a mode of no known type. */
+bool inode_record_decode(const uint8_t *p, size_t len, struct fact *x)
+{
+	if (len != INODE_REC_LEN || p[0] != 1)
+		return false;
+	memset(x, 0, sizeof(*x));
+	x->mode = le32_get(p + 4);
+	x->nlink = le32_get(p + 16);
+	x->size = le64_get(p + 24);
+	x->stored = le64_get(p + 32);
+	x->parent = le64_get(p + 48);
+	switch (x->mode & S_IFMT) {
+	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR:
+	case S_IFBLK: case S_IFIFO: case S_IFSOCK:
+		break;
+	default:
+		return false;
+	}
+	return ts_ok(p + 56) && ts_ok(p + 68) && ts_ok(p + 80) && ts_ok(p + 92);
+}
+
+/* ---- fixes ---- */
+
+void fix_delete(struct fsck *c, lkv_tree *t, const uint8_t *k, size_t kl)
+{
+	int err = lkv_batch_delete(c->b, t, k, kl);
+	if (!err)
+		err = lkv_batch_commit(c->b, NULL);
+	lkv_batch_clear(c->b);
+	fix_done(c, err);
+}
+
+int drop_prefix(struct fsck *c, lkv_tree *t, const uint8_t *p, size_t plen)
+{
+	for (;;) {
+		lkv_iter *it;
+		int err = lkv_iter_prefix(t, p, plen, 0, &it);
+		if (err)
+			return err;
+		const void *k;
+		size_t kl, vl;
+		unsigned n = 0;
+		while (n < 4096 && (err = lkv_iter_next_len(it, &k, &kl, &vl)) > 0) {
+			err = lkv_batch_delete(c->b, t, k, kl);
+			if (err)
+				break;
+			n++;
+		}
+		lkv_iter_close(it);
+		if (err >= 0 && n)
+			err = lkv_batch_commit(c->b, NULL);
+		lkv_batch_clear(c->b);
+		if (err < 0 || n < 4096)
+			return err < 0 ? err : 0;
+	}
+}
+
+/* ---- scans ---- */
+
+static void describe_key(const uint8_t *k, size_t kl, char *buf,
+			 size_t cap)
+{
+	if (kl >= 8)
+		snprintf(buf, cap, "a key of inode %" PRIu64, be64_get(k));
+	else
+		snprintf(buf, cap, "a key of %zu bytes", kl);
+}
+
+/* Opens an iterator at the first key above `after` (or at lo). */
+static int reopen(lkv_tree *t, const uint8_t *after, size_t alen, bool have,
+		  const void *lo, size_t lo_len, lkv_iter **it)
+{
+	uint8_t k[LKV_KEY_MAX + 1];
+	if (!have)
+		return lkv_iter_open(t, lo, lo_len, NULL, 0, 0, it);
+	memcpy(k, after, alen);
+	k[alen] = 0;         /* the smallest key above `after` */
+	return lkv_iter_open(t, k, alen + 1, NULL, 0, 0, it);
+}
+
+int scan_tree(struct fsck *c, lkv_tree *t, const void *lo, size_t lo_len, bool want_value,
+	      scan_fn fn, void *arg)
+{
+	uint8_t *last = malloc(LKV_KEY_MAX);
+	if (!last)
+		return -ENOMEM;
+	size_t last_len = 0;
+	bool have = false;
+	lkv_iter *it = NULL;
+	int err = reopen(t, NULL, 0, false, lo, lo_len, &it);
+	const char *tree = lkv_tree_name(t);
+	while (!err) {
+		const void *k, *v = NULL;
+		size_t kl, vl;
+		int r = want_value ? lkv_iter_next(it, &k, &kl, &v, &vl)
+				   : lkv_iter_next_len(it, &k, &kl, &vl);
+		if (r == 0)
+			break;
+		bool bad = false;
+		if (r == -EIO && want_value) {
+			/* a value that cannot be read: find its key without it */
+			lkv_iter_close(it);
+			it = NULL;
+			err = reopen(t, last, last_len, have, lo, lo_len, &it);
+			if (!err && (r = lkv_iter_next_len(it, &k, &kl, &vl)) == 0)
+				break;
+			v = NULL;
+			bad = true;
+		}
+		if (r == -EIO) {
+			char what[128];
+			if (have)
+				describe_key(last, last_len, what, sizeof(what));
+			else
+				snprintf(what, sizeof(what), "its first key");
+			printf("Tree %s cannot be read past %s (an unreadable leaf): "
+			       "the rest of it is not checked.\n", tree, what);
+			c->incomplete = true;
+			if (!c->leaves_bad) {       /* pass 0 did not count it */
+				c->found++;
+				c->left++;
+			}
+			err = -EIO;
+			break;
+		}
+		if (r < 0) {
+			err = r;
+			break;
+		}
+		if (kl > LKV_KEY_MAX) {
+			err = -EIO;
+			break;
+		}
+		memcpy(last, k, kl);
+		last_len = kl;
+		have = true;
+		int rc = fn(c, arg, last, kl, v, vl, bad);
+		if (rc == 1)
+			break;
+		if (rc < 0)
+			err = rc;
+		if (bad && !err) {
+			/* go on after the key whose value was unreadable */
+			lkv_iter_close(it);
+			it = NULL;
+			err = reopen(t, last, last_len, true, lo, lo_len, &it);
+		}
+	}
+	if (it)
+		lkv_iter_close(it);
+	free(last);
+	return err;
+}

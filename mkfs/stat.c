@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * larchfs-stat: what a larchfs store holds, the dumpe2fs of larchfs.
+ *
+ *   larchfs-stat STORE
+ *
+ * Opens the store read-only and prints its superblock, the number of keys
+ * and bytes in each of the filesystem's trees (a scan of each: keys only,
+ * so a blob is counted by its length, not read), the engine's statistics
+ * (disk and live bytes, space amplification, leaves, segments, cache) and
+ * the files of the store directory.  A store in use (mounted: the daemon
+ * holds the store lock exclusively) cannot be opened; that is exit 1 with
+ * a message.
+ *
+ * Exit status: 0 printed, 1 the store could not be read, 16 usage.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define EXIT_USAGE 16
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: larchfs-stat STORE\n"
+		   "Prints the superblock, the size of each tree, the engine's statistics and\n"
+		   "the store's files.  The store must not be mounted.\n");
+}
+
+static void quiet_log(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	if (level <= LKV_LOG_ERR)
+		fprintf(stderr, "larchfs-stat: %s\n", msg);
+}
+
+/* ---- the superblock ---- */
+
+static void print_super(const char *dir, const struct lfs_info *i)
+{
+	char uuid[37], when[64];
+	const uint8_t *u = i->uuid;
+	snprintf(uuid, sizeof(uuid),
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11],
+		 u[12], u[13], u[14], u[15]);
+	time_t t = (time_t)i->created_sec;
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) || !strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm))
+		snprintf(when, sizeof(when), "?");
+	printf("Store:                   %s\n", dir);
+	printf("Filesystem UUID:         %s\n", uuid);
+	printf("Filesystem label:        %s\n", i->label[0] ? i->label : "(none)");
+	printf("Format version:          %" PRIu32 "\n", i->format_version);
+	printf("Block size:              %" PRIu32 " bytes\n", i->block_size);
+	printf("Blob threshold:          %" PRIu32 " bytes\n", i->blob_threshold);
+	if (i->compression)
+		printf("Compression:             zstd level %" PRId32 "\n", i->compression);
+	else
+		printf("Compression:             off\n");
+	printf("Created:                 %s (%" PRIu64 ")\n", when, i->created_sec);
+	printf("Next inode number:       %" PRIu64 "\n", i->next_ino);
+	printf("lost+found inode:        %" PRIu64 "\n", i->lost_found_ino);
+}
+
+/* ---- trees ---- */
+
+struct tree_count { uint64_t keys, key_bytes, value_bytes; };
+
+static int count_tree(lkv_tree *t, struct tree_count *n)
+{
+	lkv_iter *it;
+	int err = lkv_iter_open(t, NULL, 0, NULL, 0, 0, &it);
+	if (err)
+		return err;
+	const void *k;
+	size_t kl, vl;
+	memset(n, 0, sizeof(*n));
+	while ((err = lkv_iter_next_len(it, &k, &kl, &vl)) > 0) {
+		n->keys++;
+		n->key_bytes += kl;
+		n->value_bytes += vl;
+	}
+	lkv_iter_close(it);
+	return err;
+}
+
+static int print_trees(lfs *fs)
+{
+	struct { const char *name; lkv_tree *t; } trees[] = {
+		{ "super", fs->t_super }, { "inodes", fs->t_inodes },
+		{ "dirents", fs->t_dirents }, { "extents", fs->t_extents },
+		{ "xattrs", fs->t_xattrs }, { "orphans", fs->t_orphans },
+	};
+	printf("\n%-10s %14s %16s %16s\n", "Tree", "Keys", "Key bytes", "Value bytes");
+	struct tree_count sum = { 0 };
+	for (size_t i = 0; i < sizeof(trees) / sizeof(trees[0]); i++) {
+		struct tree_count n;
+		int err = count_tree(trees[i].t, &n);
+		if (err) {
+			printf("%-10s (cannot be read: %s)\n", trees[i].name, strerror(-err));
+			continue;
+		}
+		printf("%-10s %14" PRIu64 " %16" PRIu64 " %16" PRIu64 "\n", trees[i].name,
+		       n.keys, n.key_bytes, n.value_bytes);
+		sum.keys += n.keys;
+		sum.key_bytes += n.key_bytes;
+		sum.value_bytes += n.value_bytes;
+	}
+	printf("%-10s %14" PRIu64 " %16" PRIu64 " %16" PRIu64 "\n", "total", sum.keys,
+	       sum.key_bytes, sum.value_bytes);
+	return 0;
+}
+
+/* ---- the engine ---- */
+
+static void print_engine(lkv_store *s)
+{
+	struct lkv_stats st;
+	lkv_stats(s, &st);
+	double amp = st.live_bytes ? (double)st.disk_bytes / (double)st.live_bytes : 0.0;
+	printf("\nEngine\n");
+	printf("  Disk bytes:            %" PRIu64 "\n", st.disk_bytes);
+	printf("  Live bytes:            %" PRIu64 "\n", st.live_bytes);
+	printf("  Space amplification:   %.2fx\n", amp);
+	printf("  Leaves:                %" PRIu64 " (%" PRIu64 " resident)\n", st.leaves,
+	       st.resident_leaves);
+	printf("  Blob segments:         %" PRIu64 "\n", st.segments);
+	printf("  Blob bytes:            %" PRIu64 " live of %" PRIu64 " on disk\n",
+	       st.blob_live_bytes, st.blob_disk_bytes);
+	printf("  Durable epoch:         %" PRIu64 "\n", st.durable_epoch);
+	printf("  Cache:                 %" PRIu64 " bytes, %" PRIu64 " hits, %" PRIu64
+	       " misses\n", st.cache_bytes, st.cache_hits, st.cache_misses);
+	printf("  Checksum failures:     %" PRIu64 "\n", st.checksum_failures);
+}
+
+/* ---- the store's files ---- */
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void print_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			char **nv = realloc(v, cap * sizeof(*nv));
+			if (!nv)
+				break;
+			v = nv;
+		}
+		if (!(v[n] = strdup(e->d_name)))
+			break;
+		n++;
+	}
+	closedir(d);
+	qsort(v, n, sizeof(*v), name_cmp);
+	printf("\n%-24s %16s  %s\n", "File", "Bytes", "Holds");
+	for (size_t i = 0; i < n; i++) {
+		char path[4096];
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%s", dir, v[i]);
+		size_t l = strlen(v[i]);
+		const char *what = l == 12 && !strcmp(v[i] + 8, ".log") ? "log: leaves, commits"
+				   : l == 13 && !strcmp(v[i] + 8, ".blob") ? "blob segment"
+				   : !strncmp(v[i], "snap-", 5) ? "snapshot of the leaf table"
+				   : !strcmp(v[i], "FORMAT") ? "store identity"
+				   : !strcmp(v[i], "LOCK") ? "store lock" : "";
+		if (!stat(path, &st))
+			printf("%-24s %16lld  %s\n", v[i], (long long)st.st_size, what);
+		free(v[i]);
+	}
+	free(v);
+}
+
+int main(int argc, char **argv)
+{
+	int c;
+	while ((c = getopt(argc, argv, "h")) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return 0;
+		}
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *dir = argv[optind];
+	struct lfs_mount_options o;
+	lfs_mount_options_default(&o);
+	o.read_only = true;
+	o.cache_bytes = 32u << 20;
+	o.log = quiet_log;
+	lfs *fs;
+	int err = lfs_mount(dir, &o, &fs);
+	if (err == -EBUSY) {
+		fprintf(stderr, "larchfs-stat: %s: mounted: stats of a mounted store need "
+			"larchfs-stat --mounted (not yet)\n", dir);
+		return 1;
+	}
+	if (err) {
+		fprintf(stderr, "larchfs-stat: %s: %s\n", dir,
+			err == -ENOENT ? "no larchfs store there" :
+			err == -EMEDIUMTYPE ? "no larchfs superblock (not formatted?)" :
+			err == -EUCLEAN ? "the store is damaged (run fsck.larchfs)" :
+			strerror(-err));
+		return 1;
+	}
+	struct lfs_info info;
+	lfs_get_info(fs, &info);
+	print_super(dir, &info);
+	print_trees(fs);
+	print_engine(lfs_store(fs));
+	print_files(dir);
+	lfs_unmount(fs);
+	return 0;
+}
