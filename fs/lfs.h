@@ -92,6 +92,7 @@ enum lfs_atime { LFS_ATIME_RELATIME, LFS_ATIME_NOATIME, LFS_ATIME_STRICT };
 
 struct lfs_mount_options {
 	bool        read_only;
+	bool        salvage;            /* open past log damage (LKV_SALVAGE): fsck */
 	size_t      cache_bytes;        /* 0: engine default */
 	unsigned    flush_interval_ms;  /* 0: default (5000); background flush */
 	int         compression;        /* -1: the store's default */

@@ -328,7 +328,7 @@ static int open_store(lfs *fs, const struct lfs_info *sb)
 {
 	struct lkv_options ko;
 	lkv_options_default(&ko);
-	ko.flags = fs->ro ? LKV_READONLY : 0;
+	ko.flags = (fs->ro ? LKV_READONLY : 0) | (fs->opt.salvage ? LKV_SALVAGE : 0);
 	if (fs->opt.cache_bytes)
 		ko.cache_bytes = fs->opt.cache_bytes;
 	ko.flush_interval_ms = fs->opt.flush_interval_ms ? fs->opt.flush_interval_ms

@@ -603,10 +603,17 @@ int lkv_delete(lkv_tree *t, const void *k, size_t kl, uint64_t *epoch)
  * writes it again (GC moving leaves out of a mostly dead log file).  The
  * caller holds a pin on l and no tree lock.
  */
-int leaf_rewrite(lkv_store *s, struct leaf *l)
+int leaf_rewrite(lkv_store *s, struct leaf *l, bool lost)
 {
 	int err = 0;
 	pthread_rwlock_wrlock(&l->tree->lock);
+	if (lost && !l->data && !l->dead_epoch) {
+		l->data = leaf_data_new();      /* its keys are gone; the tree stays whole */
+		if (l->data)
+			cache_track(s, l);
+		else
+			err = -ENOMEM;
+	}
 	if (l->data && !l->dead_epoch) {
 		uint64_t e = epoch_enter(s);
 		err = epoch_dirty(s, l, e);

@@ -15,8 +15,11 @@
  *
  * Repairs (LKV_CHECK_REPAIR) go through the ordinary write path: a key
  * whose blob is lost is deleted in a batch (which also fixes that blob's
- * accounting); live counts that disagree are then set to what the walk
- * found and made durable with a snapshot.
+ * accounting), and a leaf that cannot be read is emptied and rewritten
+ * (its keys are lost; the blobs they referenced become dead).  Live counts
+ * that disagree are then set to what a second walk finds and made durable
+ * with a snapshot.  While a leaf is unreadable the counts are not judged:
+ * the blobs it references are unknown.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,6 +40,8 @@ struct check {
 	struct tally *logs, *segs;
 	size_t nlogs, nsegs;
 	lkv_batch *fix;           /* deletions of keys whose blob is lost */
+	struct leaf **lost;       /* leaves that cannot be read, one ref each */
+	size_t nlost;
 	bool quiet;               /* report only accounting problems */
 	int err;                  /* operational failure (-ENOMEM) */
 };
@@ -68,10 +73,11 @@ static void report(struct check *c, const struct lkv_damage *d)
 		c->fn(c->arg, d);
 }
 
-static void report_leaf(struct check *c, struct leaf *l, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void report_leaf(struct check *c, struct leaf *l, struct leaf *next, bool repaired,
+			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-static void report_leaf(struct check *c, struct leaf *l, const char *fmt, ...)
+static void report_leaf(struct check *c, struct leaf *l, struct leaf *next, bool repaired,
+			const char *fmt, ...)
 {
 	char what[256], name[32];
 	log_name(name, l->loc.file);
@@ -82,7 +88,11 @@ static void report_leaf(struct check *c, struct leaf *l, const char *fmt, ...)
 	vsnprintf(what + n, sizeof(what) - (size_t)n, fmt, ap);
 	va_end(ap);
 	struct lkv_damage d = { .tree = l->tree->name, .leaf_low = l->low,
-				.leaf_low_len = l->low_len, .what = what };
+				.leaf_low_len = l->low_len, .what = what, .repaired = repaired };
+	if (next) {
+		d.leaf_high = next->low;
+		d.leaf_high_len = next->low_len;
+	}
 	report(c, &d);
 }
 
@@ -133,7 +143,17 @@ static void check_leaf(struct check *c, struct lkv_tree *t, struct leaf *l, stru
 		return;
 	}
 	if (err) {
-		report_leaf(c, l, "%s", why ? why : "unreadable");
+		/* repaired by emptying it (lkv_check); its blobs' accounting is
+		 * unknown until then, so the counts are not judged this walk */
+		struct leaf **v = realloc(c->lost, (c->nlost + 1) * sizeof(*v));
+		if (!v) {
+			c->err = -ENOMEM;
+			return;
+		}
+		c->lost = v;
+		leaf_ref(l);
+		c->lost[c->nlost++] = l;
+		report_leaf(c, l, next, c->fix != NULL, "%s", why ? why : "unreadable");
 		return;
 	}
 	for (uint32_t i = 0; i < d->n; i++) {
@@ -142,7 +162,7 @@ static void check_leaf(struct check *c, struct lkv_tree *t, struct leaf *l, stru
 		if ((i > 0 && keycmp(d->e[i - 1].k, d->e[i - 1].kl, e->k, e->kl) >= 0) ||
 		    keycmp(e->k, e->kl, l->low, l->low_len) < 0 ||
 		    (next && keycmp(e->k, e->kl, next->low, next->low_len) >= 0)) {
-			report_leaf(c, l, "key %u out of order or outside the leaf", i);
+			report_leaf(c, l, next, false, "key %u out of order or outside the leaf", i);
 			break;
 		}
 		if (e->flags & ENT_BLOB)
@@ -255,7 +275,7 @@ static int walk(struct check *c, bool fix_counts)
 {
 	pthread_mutex_lock(&c->s->gc_mu);     /* nothing moves while we count */
 	int err = check_all_trees(c);
-	if (!err && !(c->fix && batch_size(c->fix)))
+	if (!err && !c->nlost && !(c->fix && batch_size(c->fix)))
 		err = check_accounting(c, fix_counts);
 	pthread_mutex_unlock(&c->s->gc_mu);
 	free(c->logs);
@@ -282,10 +302,14 @@ int lkv_check(lkv_store *s, unsigned flags, lkv_check_fn fn, void *arg,
 	if (repair && !(c.fix = lkv_batch_new(s)))
 		return -ENOMEM;
 	err = walk(&c, repair);
-	if (!err && c.fix && batch_size(c.fix)) {
-		/* the lost blobs go first; then a second, quiet walk checks
-		 * and fixes the accounting as it is without them */
-		err = lkv_batch_commit(c.fix, NULL);
+	if (!err && c.fix && (batch_size(c.fix) || c.nlost)) {
+		/* unreadable leaves become empty and the keys of lost blobs
+		 * go; then a second, quiet walk checks and fixes the
+		 * accounting as it is without them */
+		for (size_t i = 0; i < c.nlost && !err; i++)
+			err = leaf_rewrite(s, c.lost[i], true);
+		if (!err && batch_size(c.fix))
+			err = lkv_batch_commit(c.fix, NULL);
 		if (!err)
 			err = lkv_flush(s, 0);
 		struct lkv_check_stats again = { 0 };
@@ -296,6 +320,9 @@ int lkv_check(lkv_store *s, unsigned flags, lkv_check_fn fn, void *arg,
 		st->problems += again.problems;
 		st->repaired += again.repaired;
 	}
+	for (size_t i = 0; i < c.nlost; i++)
+		leaf_unref(c.lost[i]);
+	free(c.lost);
 	lkv_batch_free(c.fix);
 	return err;
 }

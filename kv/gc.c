@@ -161,7 +161,7 @@ static int gc_log(lkv_store *s, uint32_t no)
 	for (size_t i = 0; i < n; i++) {
 		int e2 = err ? err : cache_load(s, v[i]);
 		if (!e2) {
-			e2 = leaf_rewrite(s, v[i]);
+			e2 = leaf_rewrite(s, v[i], false);
 			cache_release(v[i]);
 		} else {
 			leaf_unref(v[i]);

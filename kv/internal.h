@@ -178,6 +178,7 @@ struct lkv_store {
 	uint32_t snap_log_file;           /* replay start of the newest snapshot */
 	uint32_t keep_log_from;           /* ... of the older one kept beside it */
 	atomic_int failed;                /* first write error; later writes fail */
+	uint64_t salvaged;                /* log bytes LKV_SALVAGE dropped at open */
 
 	/* background flusher */
 	pthread_t flusher;
@@ -371,7 +372,10 @@ int  blob_next(lkv_store *s, uint32_t no, uint64_t size, uint64_t *off, uint32_t
 int  batch_relocate(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
 		    const struct blob_ref *from, const struct blob_ref *to);
 int  batch_appended(lkv_batch *b, uint32_t seg);
-int  leaf_rewrite(lkv_store *s, struct leaf *l);
+/* Marks l dirty, so that the next flush writes it elsewhere; with `lost`
+ * (fsck) a leaf that is not resident because its image cannot be read
+ * becomes empty first. */
+int  leaf_rewrite(lkv_store *s, struct leaf *l, bool lost);
 size_t batch_size(const lkv_batch *b);
 
 /* ---- iter.c ---- */

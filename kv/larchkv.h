@@ -82,11 +82,17 @@ int lkv_io_posix(const char *dir, bool create, lkv_io **out);
  * ---------------------------------------------------------------------- */
 #define LKV_CREATE   0x1   /* make a new store if the directory has none */
 #define LKV_READONLY 0x2   /* no writes; shared lock; no background flusher */
+/* Damage in the log (records that fail their checksum, with committed
+ * records after them) normally refuses the open.  With LKV_SALVAGE the
+ * store opens as of the last commit before the damage: everything after
+ * it is dropped (truncated, unless read-only), logged and counted in
+ * lkv_stats.salvaged_bytes.  For fsck's repairs. */
+#define LKV_SALVAGE  0x4
 
 enum lkv_log_level { LKV_LOG_ERR = 3, LKV_LOG_WARN = 4, LKV_LOG_INFO = 6 };
 
 struct lkv_options {
-	unsigned flags;              /* LKV_CREATE, LKV_READONLY */
+	unsigned flags;              /* LKV_CREATE, LKV_READONLY, LKV_SALVAGE */
 	size_t   cache_bytes;        /* budget for resident leaves */
 	size_t   dirty_bytes;        /* dirty leaf bytes that force a flush */
 	unsigned flush_interval_ms;  /* background seal period; 0 = never */
@@ -208,11 +214,11 @@ int  lkv_gc_free(lkv_store *s);
  * key order, that each leaf's keys lie within its bounds, that every blob
  * reference lies inside its segment, and the live-byte accounting of every
  * segment and log file.  Each problem is reported through fn.
- * With LKV_CHECK_REPAIR it also fixes what it can, in one durable epoch:
- * a value whose blob fails its checksum or lies outside its segment is
- * deleted (its key reported), and wrong live-byte counts are corrected.
- * A leaf that cannot be read is reported with its tree and key range; it
- * cannot be repaired here (its keys are unknown).
+ * With LKV_CHECK_REPAIR it also fixes what it can, durably: a value whose
+ * blob fails its checksum or lies outside its segment is deleted (its key
+ * reported); a leaf that cannot be read is replaced by an empty one (its
+ * key range reported: the keys in it are lost, and the layer above must
+ * mend what referred to them); wrong live-byte counts are corrected.
  * Returns 0 when the walk finished (problems or not; see the stats), or a
  * negative errno when it could not (the store has failed, no memory).
  * ---------------------------------------------------------------------- */
@@ -224,6 +230,8 @@ struct lkv_damage {
 	size_t klen;                    /* NULL with a leaf's low key: */
 	const void *leaf_low;           /* the leaf's first key (may be empty) */
 	size_t leaf_low_len;
+	const void *leaf_high;          /* keys below this; NULL: to the end */
+	size_t leaf_high_len;
 	const char *what;               /* what is wrong, naming file and offset */
 	bool repaired;                  /* fixed by LKV_CHECK_REPAIR */
 };
@@ -259,6 +267,7 @@ struct lkv_stats {
 	uint64_t blob_live_bytes, blob_disk_bytes, segments;
 	uint64_t blob_bytes_written, blob_bytes_read;
 	uint64_t gc_runs, gc_bytes_moved;
+	uint64_t salvaged_bytes;             /* log bytes dropped by LKV_SALVAGE */
 };
 
 void lkv_stats(lkv_store *s, struct lkv_stats *st);

@@ -27,7 +27,7 @@
  * flush: a torn tail, all of one epoch, which is ignored.  Valid records of
  * another epoch (or anything after a valid commit) past that point mean the
  * log was damaged after it was durable: the open fails rather than drop
- * committed epochs.  A log file is continued into the next one only when
+ * committed epochs (unless LKV_SALVAGE asks to cut the log there).  A log file is continued into the next one only when
  * it ended exactly at a commit.  The writer then truncates the torn tail
  * and deletes later log files, so new commits never sit behind garbage.
  */
@@ -396,9 +396,16 @@ static int replay_file(lkv_store *s, uint32_t no, uint64_t off, uint64_t *end, b
 	*clean = *end == size;
 	/* bytes that are not a valid next commit end the log; an I/O error
 	 * does not (it fails the open: truncating there would lose commits) */
-	if (err == -ENODATA || err == -EUCLEAN || err == -ESTALE)
+	if (err == -ENODATA || err == -EUCLEAN || err == -ESTALE) {
 		err = *clean ? 0 : tail_check(s, f, name, *end, size);
-	else if (err != -ENOMEM)
+		if (err == -EUCLEAN && (s->o.flags & LKV_SALVAGE)) {
+			store_log(s, LKV_LOG_ERR, "%s: salvaging: the %" PRIu64 " bytes from "
+				  "offset %" PRIu64 " on are dropped, committed changes among them",
+				  name, size - *end, *end);
+			s->salvaged += size - *end;
+			err = 0;
+		}
+	} else if (err != -ENOMEM)
 		store_log(s, LKV_LOG_ERR, "%s: cannot read offset %" PRIu64 ": %s", name,
 			  off, strerror(-err));
 	s->io->ops->close(f);

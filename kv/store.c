@@ -101,7 +101,7 @@ static int check_options(const struct lkv_options *o)
 	    o->bloom_bits > 64 || o->snapshot_bytes == 0 || o->log_file_bytes == 0 ||
 	    (o->blob_threshold && o->blob_threshold < 64) || o->blob_segment_bytes < (1u << 20) ||
 	    o->gc_live_percent > 100 ||
-	    (o->flags & ~(LKV_CREATE | LKV_READONLY)))
+	    (o->flags & ~(LKV_CREATE | LKV_READONLY | LKV_SALVAGE)))
 		return -EINVAL;
 	return 0;
 }
@@ -323,6 +323,7 @@ void lkv_stats(lkv_store *s, struct lkv_stats *st)
 		.snapshots = LD(st_snaps), .checksum_failures = LD(st_csum),
 		.blob_bytes_written = LD(st_blob_written), .blob_bytes_read = LD(st_blob_read),
 		.gc_runs = LD(st_gc_runs), .gc_bytes_moved = LD(st_gc_moved),
+		.salvaged_bytes = s->salvaged,
 		.cache_bytes = LD(cache_bytes), .dirty_bytes = LD(dirty_bytes),
 		.leaves = LD(nleaves), .resident_leaves = LD(resident),
 		.epoch = lkv_epoch_current(s), .durable_epoch = lkv_epoch_durable(s),

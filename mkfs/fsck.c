@@ -103,6 +103,9 @@ static int mount_opts(struct fsck *c, bool ro, struct lfs_mount_options *o)
 	o->log = log_verbose;
 	o->log_arg = c;
 	o->read_only = ro;
+	/* a damaged log: look past it read-only (reported by pass 0), and cut
+	 * it only for -y (it loses committed changes: never for -p) */
+	o->salvage = ro || c->fix == FIX_ALL;
 	o->cache_bytes = c->mem / 4;
 	o->flush_interval_ms = 60000;    /* fsck flushes at its end */
 	return 0;
@@ -122,8 +125,9 @@ static int explain_open(struct fsck *c, int err)
 		why = "a larchkv store without a larchfs superblock (not formatted?)";
 		break;
 	case -EUCLEAN:
-		why = "the store is damaged beyond what its open may ignore (e.g. a damaged "
-		      "commit record); fsck.larchfs cannot repair this yet";
+		why = c->preen ? "UNEXPECTED INCONSISTENCY: the log is damaged; RUN "
+				 "fsck.larchfs -y MANUALLY"
+			       : "the store is damaged beyond what its open may ignore";
 		break;
 	default:
 		why = strerror(-err);

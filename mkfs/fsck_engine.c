@@ -112,52 +112,36 @@ static void on_damage(void *arg, const struct lkv_damage *d)
 	else
 		snprintf(where, sizeof(where), "the start of the tree");
 	snprintf(msg, sizeof(msg), "Tree %s, the leaf from %s on: %s%s", d->tree, where,
-		 d->what, d->repaired ? "" : " (its keys are unknown: the engine cannot repair it)");
+		 d->what, d->repaired ? " (emptied: its keys are lost)" : "");
 	if (!d->repaired)
 		c->leaves_bad++;
 	engine_problem(c, d->repaired, false, msg);
-}
-
-/* Counts what a walk found without telling it. */
-static void count_leaves(void *arg, const struct lkv_damage *d)
-{
-	unsigned *bad = arg;
-	if (d->tree && !d->key)
-		(*bad)++;
 }
 
 int pass0_engine(struct fsck *c)
 {
 	pass_start(c, 0, "Checking every leaf and blob (checksums, order, references, accounting)");
 	/*
-	 * Fixing: look first, without repairs.  A clean store costs this one
-	 * walk.  With an unreadable leaf the engine must not repair either:
-	 * the walk missed what that leaf references, so the live counts it
-	 * would "correct" would be too low (and GC would trust them).
-	 * (-p gets here to fix only after a look found nothing but
-	 * accounting wrong, so the engine's repairs are safe then too.)
+	 * The engine repairs what it can in the same walk: a lost blob's key
+	 * goes, an unreadable leaf is emptied (the later passes then mend
+	 * what referred to its keys), and the live counts are corrected only
+	 * once every leaf reads.  (-p gets here to fix only after a look
+	 * found nothing but accounting wrong.)
 	 */
-	bool repair = false;
-	int err = 0;
-	if (c->fix != FIX_NONE) {
-		unsigned bad = 0;
-		err = lkv_check(c->s, 0, count_leaves, &bad, &c->kst);
-		if (!err && !c->kst.problems) {
-			pass_end(c);
-			return 0;
-		}
-		repair = !bad;
+	struct lkv_stats st;
+	lkv_stats(c->s, &st);
+	if (st.salvaged_bytes) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "The log is damaged: %" PRIu64 " bytes of it, with the "
+			 "changes committed after the damage, %s", st.salvaged_bytes,
+			 c->fix == FIX_ALL ? "were dropped" : "must be dropped");
+		engine_problem(c, c->fix == FIX_ALL, false, msg);
 	}
-	if (!err)
-		err = lkv_check(c->s, repair ? LKV_CHECK_REPAIR : 0, on_damage, c, &c->kst);
+	unsigned flags = c->fix != FIX_NONE ? LKV_CHECK_REPAIR : 0;
+	int err = lkv_check(c->s, flags, on_damage, c, &c->kst);
 	if (err) {
 		op_fail(c, err, "checking the store");
 		return err;
-	}
-	if (c->leaves_bad && c->fix != FIX_NONE) {
-		printf("%u unreadable leaves cannot be repaired yet: the other problems are "
-		       "reported but not fixed.\n", c->leaves_bad);
-		c->fix = FIX_NONE;
 	}
 	pass_end(c);
 	return 0;

@@ -1,12 +1,10 @@
 # SPDX-License-Identifier: MIT
 # A flipped byte in a leaf record (the extents-tree leaf holding a small
 # file's data): the leaf fails its checksum.  fsck -n reports it (exit 4,
-# nothing changed).  The engine cannot repair an unreadable leaf yet (its
-# keys are unknown: lkv_check's contract), so fsck -y reports it, fixes
-# nothing else (exit 4), and every file outside the leaf's inode range
-# still reads back exact.  Once the engine can replace such a leaf by an
-# empty one, fsck -y must exit 1 and a second fsck -n 0: this test then
-# checks that instead.
+# nothing changed).  fsck -y has the engine empty the leaf (its keys are
+# lost), mends what referred to them (exit 1), a second fsck -n finds
+# nothing (exit 0), and every file outside the leaf's inode range still
+# reads back exact.
 . "$(dirname "$0")/lib.sh"
 
 mkstore
@@ -19,13 +17,7 @@ before=$(digest)
 run_fsck 4 -n
 says "Tree extents, the leaf from inode [0-9]+ on: .*checksum"
 [ "$(digest)" = "$before" ] || fail "fsck -n changed the store"
-"$FSCK_LARCHFS" -y "$S" > "$T/out" 2>&1
-rc=$?
-sed 's/^/    /' "$T/out"
-case $rc in
-4)	says "cannot be repaired yet"
-	echo "KNOWN GAP: the engine cannot repair an unreadable leaf yet" ;;
-1)	run_fsck 0 -n ;;
-*)	fail "fsck -y exited $rc" ;;
-esac
+run_fsck 1 -y
+says "emptied: its keys are lost"
+run_fsck 0 -n
 verify -i "$range"
