@@ -82,9 +82,9 @@ struct lfs_info {
 void lfs_format_options_default(struct lfs_format_options *o);
 
 /* Makes a new filesystem in directory `dir` (created if missing).
- * -EEXIST when dir already holds a store (unless force) and -ENOTEMPTY
- * when it holds anything else; `why` (may be NULL, 256 bytes) then says
- * what is there. */
+ * -EEXIST when dir already holds a store and -ENOTEMPTY when it holds
+ * anything else; `why` (may be NULL, 256 bytes) then says what is there.
+ * force replaces an old store; it never deletes other files. */
 int lfs_format(const char *dir, const struct lfs_format_options *o,
 	       struct lfs_info *info, char *why);
 

@@ -167,7 +167,8 @@ static int survey(const char *dir, bool *has_foreign, char *why)
 		else if (!is_store_file(e->d_name) && !*has_foreign) {
 			*has_foreign = true;
 			if (why)
-				snprintf(why, 256, "%s is not empty (it holds '%.100s')",
+				snprintf(why, 256, "%s is not empty (it holds '%.100s'); a store "
+					 "goes in an empty directory, or over an old store",
 					 dir, e->d_name);
 		}
 	}
@@ -300,11 +301,11 @@ int lfs_format(const char *dir, const struct lfs_format_options *opt,
 		return st;
 	if (st == 1 && !o.force) {
 		if (why)
-			snprintf(why, 256, "%s already holds a store (use force to replace it)", dir);
+			snprintf(why, 256, "%s already holds a store (force replaces it)", dir);
 		return -EEXIST;
 	}
 	if (foreign)
-		return -ENOTEMPTY;
+		return -ENOTEMPTY;      /* never: force replaces stores, not files */
 	if (st == 0 && mkdir(dir, 0700) && errno != EEXIST)
 		return -errno;
 	if (st == 1) {
