@@ -41,8 +41,8 @@ int lfs_open(lfs *fs, const struct lfs_cred *c, uint64_t ino, int flags)
 	if (fs->ro && (writes || (flags & O_TRUNC)))
 		return -EROFS;
 	/* Linux truncates on O_RDONLY|O_TRUNC too (the kernel has checked
-	 * write permission) */
-	if ((flags & O_TRUNC) && S_ISREG(in.mode) && in.size)
+	 * write permission), and stamps mtime even when the file is empty */
+	if ((flags & O_TRUNC) && S_ISREG(in.mode))
 		return inode_change(fs, ino, truncate_zero, NULL, NULL);
 	return 0;
 }

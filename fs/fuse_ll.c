@@ -393,12 +393,24 @@ static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 }
 
 /* Only SEEK_DATA and SEEK_HOLE come here; the kernel does the others. */
+/*
+ * With the writeback cache the kernel may hold written pages the store has
+ * not seen, and it does not write them back before asking: answering from
+ * the store could call fresh data a hole.  ENOSYS makes the kernel answer
+ * itself from then on (all data, the hole at EOF), which is always right.
+ */
 static void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 		     struct fuse_file_info *fi)
 {
-	off_t ret = lfs_lseek(fs_of(req), ino, off, whence);
+	struct larch_ll *ll = ll_of(req);
 
 	(void)fi;
+	if (ll->writeback_on) {
+		reply_status(req, -ENOSYS);
+		return;
+	}
+	off_t ret = lfs_lseek(ll->fs, ino, off, whence);
+
 	if (ret < 0)
 		reply_status(req, (int)ret);
 	else
@@ -653,10 +665,32 @@ static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 /* ---- extended attributes ---- */
 
+/* Whether the caller may keep a file's S_ISGID: root, or in its group. */
+static bool caller_in_group(fuse_req_t req, gid_t gid)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	gid_t groups[64];
+	int n;
+
+	if (ctx->uid == 0 || ctx->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, 64, groups);
+	for (int i = 0; i < n && i < 64; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
 static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
-	reply_status(req, lfs_setxattr(fs_of(req), ino, name, value, size, flags));
+	lfs *fs = fs_of(req);
+	struct stat st;
+
+	if (!strcmp(name, "system.posix_acl_access") && !lfs_getattr(fs, ino, &st) &&
+	    (st.st_mode & S_ISGID) && !caller_in_group(req, st.st_gid))
+		flags |= LFS_XATTR_KILL_SGID;
+	reply_status(req, lfs_setxattr(fs, ino, name, value, size, flags));
 }
 
 /* GETXATTR and LISTXATTR: size 0 asks for the length only. */

@@ -262,8 +262,12 @@ int lfs_fsyncdir(lfs *fs, uint64_t ino);
 /* ------------------------------------------------------------------------
  * Extended attributes (user., trusted., security., system.posix_acl_*)
  * ---------------------------------------------------------------------- */
-/* flags: XATTR_CREATE (-EEXIST) / XATTR_REPLACE (-ENODATA).  Setting
- * system.posix_acl_access updates the mode's group bits to match. */
+/* flags: XATTR_CREATE (-EEXIST) / XATTR_REPLACE (-ENODATA), and
+ * LFS_XATTR_KILL_SGID when the caller is neither privileged nor in the
+ * file's group.  Setting system.posix_acl_access updates the mode's
+ * permission bits to match, and with LFS_XATTR_KILL_SGID drops S_ISGID (as
+ * posix_acl_update_mode does).  Removing an absent ACL succeeds. */
+#define LFS_XATTR_KILL_SGID 0x100
 int lfs_setxattr(lfs *fs, uint64_t ino, const char *name, const void *value,
 		 size_t size, int flags);
 /* With size 0: returns the value's length.  -ENODATA when absent, -ERANGE

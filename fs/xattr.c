@@ -121,12 +121,17 @@ static int xattr_change(lfs *fs, uint64_t ino, const char *name, const void *v,
 		err = err == -ENOENT ? 0 : err;
 		if (!err && (flags & XATTR_CREATE) && exists)
 			err = -EEXIST;
-		if (!err && !exists && (!v || (flags & XATTR_REPLACE)))
+		if (!err && !exists && !v && acl_is_name(name))
+			err = 1;        /* no ACL to remove: done (as set_acl(NULL)) */
+		else if (!err && !exists && (!v || (flags & XATTR_REPLACE)))
 			err = -ENODATA;
 	}
 	bool store = v != NULL;
-	if (!err && v && !strcmp(name, ACL_ACCESS))
+	if (!err && v && !strcmp(name, ACL_ACCESS)) {
 		err = acl_set_access(&in, v, size, &store);
+		if (flags & LFS_XATTR_KILL_SGID)
+			in.mode &= ~(mode_t)S_ISGID;
+	}
 	else if (!err && v && !strcmp(name, ACL_DEFAULT))
 		err = S_ISDIR(in.mode) ? acl_check(v, size, NULL) : -EACCES;
 	if (!err)
@@ -139,7 +144,7 @@ static int xattr_change(lfs *fs, uint64_t ino, const char *name, const void *v,
 	if (!err)
 		err = txn_commit(&t);
 	txn_end(&t);
-	return err;
+	return err > 0 ? 0 : err;
 }
 
 int lfs_setxattr(lfs *fs, uint64_t ino, const char *name, const void *value,
@@ -147,7 +152,7 @@ int lfs_setxattr(lfs *fs, uint64_t ino, const char *name, const void *value,
 {
 	if (size > LFS_XATTR_SIZE_MAX)
 		return -E2BIG;
-	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
+	if (flags & ~(XATTR_CREATE | XATTR_REPLACE | LFS_XATTR_KILL_SGID))
 		return -EINVAL;
 	int err = fs->ro ? -EROFS : space_claim(fs, size + LFS_XATTR_NAME_MAX);
 	if (err)
