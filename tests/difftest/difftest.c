@@ -742,6 +742,13 @@ struct result {
 				     * root, after the op (see exec_op_user) */
 };
 
+static void result_free(struct result *r)
+{
+	free(r->out.s);
+	free(r->post.s);
+	r->out = r->post = (struct strbuf){ 0 };
+}
+
 static void side_close_fds(struct side *s)
 {
 	for (int i = 0; i < NSLOTS; i++) {
@@ -2975,6 +2982,15 @@ struct runner {
 	bool injected;              /* self-test: the fault is in */
 };
 
+static void runner_free(struct runner *R)
+{
+	result_free(&R->ra);
+	result_free(&R->rb);
+	free(R->buf);
+	free(R->buf2);
+	R->buf = R->buf2 = NULL;
+}
+
 static int side_open(struct side *s, const char *label, const char *root, bool larch)
 {
 	memset(s, 0, sizeof(*s));
@@ -3582,6 +3598,7 @@ int main(int argc, char **argv)
 	}
 	printf("difftest: ok: %ld runs, %ld ops, %ld tree checks, no divergence (%.1f s)\n",
 	       runs, total_ops, R.checks, now_sec() - start);
+	runner_free(&R);
 	free(ops.v);
 	return 0;
 }
