@@ -75,15 +75,15 @@ void space_tune(lfs *fs, struct lkv_options *ko)
 /* Samples the free space; true when `bytes` more fit above the reserve. */
 static bool space_fits(lfs *fs, uint64_t bytes)
 {
-	uint64_t now = mono_ns(), free = atomic_load(&fs->space_free);
+	uint64_t now = mono_ns(), avail = atomic_load(&fs->space_free);
 	if (now - atomic_load(&fs->space_at) > SAMPLE_NS ||
-	    atomic_load(&fs->space_used) > SAMPLE_BYTES || free < fs->reserve + bytes) {
-		free = host_free(fs);
-		atomic_store(&fs->space_free, free);
+	    atomic_load(&fs->space_used) > SAMPLE_BYTES || avail < fs->reserve + bytes) {
+		avail = host_free(fs);
+		atomic_store(&fs->space_free, avail);
 		atomic_store(&fs->space_at, now);
 		atomic_store(&fs->space_used, 0);
 	}
-	return free == UINT64_MAX || free >= fs->reserve + bytes;
+	return avail == UINT64_MAX || avail >= fs->reserve + bytes;
 }
 
 int space_claim(lfs *fs, uint64_t bytes)
