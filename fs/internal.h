@@ -55,6 +55,7 @@ struct lfs {
 	uint64_t reserve;               /* host bytes kept free (space.c) */
 	_Atomic uint64_t space_free, space_at, space_used, space_gc_at;
 	atomic_bool space_freed;        /* data deleted since the last GC */
+	atomic_int orphans_held;        /* unlinked, awaiting the kernel's forget */
 
 	pthread_mutex_t ilock[LOCK_STRIPES];
 	pthread_mutex_t rename_mu;      /* directory moves between parents */

@@ -194,15 +194,22 @@ static int reclaim(lfs *fs, uint64_t ino)
 	lkv_batch_free(b);
 	if (!err && atomic_load(&fs->inodes_used) > 0)
 		atomic_fetch_sub(&fs->inodes_used, 1);
-	if (!err)
+	if (!err) {
+		int held = atomic_load(&fs->orphans_held);
+		while (held > 0 && !atomic_compare_exchange_weak(&fs->orphans_held, &held,
+								 held - 1))
+			;
 		space_freed(fs);
+	}
 	return err;
 }
 
 int orphan_release(lfs *fs, uint64_t ino)
 {
-	if (refs_get(fs, ino))
+	if (refs_get(fs, ino)) {
+		atomic_fetch_add(&fs->orphans_held, 1);   /* space.c waits for these */
 		return 0;
+	}
 	struct inode in;
 	int err = inode_get(fs, ino, &in);
 	if (err)

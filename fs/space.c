@@ -24,8 +24,10 @@
  * reserve absorbs what is accepted between samples.  When an operation is
  * refused, lkv_gc_free first gives back the segments that deleted files
  * emptied (it copies nothing, so it needs no room), so deleting makes room
- * at once: one call per GC_GAP_NS, or at once when data was freed since
- * the last (space_freed).
+ * at once: one call per GC_GAP_NS (it copies nothing, so it is cheap), or
+ * at once when data was freed since the last (space_freed).  The space of
+ * an unlinked file comes back when the kernel forgets the inode, usually
+ * milliseconds after the unlink (wait_for_forgets).
  */
 #include <errno.h>
 #include <sys/statvfs.h>
@@ -35,7 +37,8 @@
 
 #define SAMPLE_NS    (50ull * 1000 * 1000)
 #define SAMPLE_BYTES (4ull << 20)
-#define GC_GAP_NS    (1000ull * 1000 * 1000)
+#define GC_GAP_NS    (100ull * 1000 * 1000)
+#define FORGET_WAIT_NS (500ull * 1000 * 1000)
 #define MIB          (1ull << 20)
 
 static uint64_t mono_ns(void)
@@ -86,9 +89,22 @@ static bool space_fits(lfs *fs, uint64_t bytes)
 	return avail == UINT64_MAX || avail >= fs->reserve + bytes;
 }
 
+/* An unlinked file's space comes back only when the kernel forgets it,
+ * which it sends a moment after the unlink: a writer refused for space
+ * waits up to FORGET_WAIT_NS for such files, so that `rm big; write`
+ * finds the room. */
+static void wait_for_forgets(lfs *fs)
+{
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+	for (uint64_t t0 = mono_ns(); atomic_load(&fs->orphans_held) > 0 &&
+	     !atomic_load(&fs->space_freed) && mono_ns() - t0 < FORGET_WAIT_NS;)
+		nanosleep(&tick, NULL);
+}
+
 int space_claim(lfs *fs, uint64_t bytes)
 {
 	if (!space_fits(fs, bytes)) {
+		wait_for_forgets(fs);
 		uint64_t now = mono_ns(), last = atomic_load(&fs->space_gc_at);
 		bool freed = atomic_exchange(&fs->space_freed, false);
 		if ((now - last < GC_GAP_NS && !freed) ||
