@@ -27,7 +27,14 @@ fi
 mkdir -p "$mnt"
 if grep -qs " $(realpath "$mnt") fuse.larchfs " /proc/mounts; then
 	echo "quickstart: $mnt is already a larchfs mount; unmounting it first"
+	pid=$(pgrep -f -- "larchfs( .*)? $store $mnt\$" | head -1 || true)
 	fusermount3 -u "$mnt"
+	# the daemon flushes and lets go of the store after the unmount
+	for _ in $(seq 600); do
+		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
+		grep -qs '^State:.*zombie' /proc/$pid/status && break
+		sleep 0.1
+	done
 fi
 build/fs/larchfs "$store" "$mnt"
 df -h "$mnt"
