@@ -20,7 +20,6 @@
 #include "internal.h"
 
 #define DIRENT_KEY_MAX (16 + LFS_NAME_MAX)
-#define DIRENT_VAL_LEN 9
 
 int name_check(const char *name)
 {
@@ -34,7 +33,7 @@ int name_check(const char *name)
 	return 0;
 }
 
-static uint64_t name_hash(const char *name, size_t len)
+uint64_t name_hash(const char *name, size_t len)
 {
 	return (lkv_checksum(name, len) >> 2) + 3;
 }

@@ -57,7 +57,7 @@ static void inode_encode(const struct inode *in, uint8_t *p)
 	ts_put(p + 92, &in->btime);
 }
 
-static bool inode_decode(const uint8_t *p, size_t len, struct inode *in)
+bool inode_decode(const uint8_t *p, size_t len, struct inode *in)
 {
 	if (len != INODE_REC_LEN || p[0] != INODE_VERSION)
 		return false;

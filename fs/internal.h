@@ -75,6 +75,7 @@ struct inode {
 };
 
 int  inode_get(lfs *fs, uint64_t ino, struct inode *in);
+bool inode_decode(const uint8_t *p, size_t len, struct inode *in);  /* a record */
 int  inode_put(lfs *fs, lkv_batch *b, const struct inode *in);
 void inode_init(struct inode *in, uint64_t ino, mode_t mode, uid_t uid, gid_t gid);
 void inode_to_stat(lfs *fs, const struct inode *in, struct stat *st);
@@ -97,11 +98,14 @@ void lfs_log(lfs *fs, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* ---- directory entries (dir.c) ---- */
+#define DIRENT_VAL_LEN 9      /* an entry's value: u64 ino, u8 type */
+
 struct dirent_val {
 	uint64_t ino;
 	unsigned type;      /* DT_* */
 };
 int  name_check(const char *name);
+uint64_t name_hash(const char *name, size_t len);   /* an entry's key hash */
 int  dirent_get(lfs *fs, uint64_t parent, const char *name, struct dirent_val *d);
 int  dirent_put(lfs *fs, lkv_batch *b, uint64_t parent, const char *name,
 		const struct dirent_val *d);

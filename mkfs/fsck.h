@@ -213,12 +213,9 @@ void report_lost(struct fsck *c);    /* pass 0's findings, by path */
 /* ---- shared helpers ---- */
 uint64_t name_hash_of(const void *name, size_t len);   /* as fs/dir.c */
 bool inode_record_decode(const uint8_t *p, size_t len, struct fact *x);
-uint32_t mode_dtype(uint32_t mode);
 /* Moves an unattached inode into lost+found as "#INO"; updates facts. */
 int link_to_lost_found(struct fsck *c, uint64_t ino, struct fact *x);
 
-#define DIRENT_VAL_LEN 9
-#define INODE_REC_LEN  104
 #define SCRATCH_NAME   "fsck.larchfs-XXXXXX"
 
 #endif

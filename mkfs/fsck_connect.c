@@ -74,7 +74,7 @@ static int free_name(struct fsck *c, uint64_t dir, const char *base, char *out, 
 static int relink(struct fsck *c, uint64_t ino, const struct fact *x, uint64_t target,
 		  const char *name, uint64_t old_parent, const char *old_name)
 {
-	struct dirent_val d = { .ino = ino, .type = mode_dtype(x->mode) };
+	struct dirent_val d = { .ino = ino, .type = mode_to_dtype(x->mode) };
 	int err = dirent_put(c->fs, c->b, target, name, &d);
 	if (!err && old_name)
 		err = dirent_del(c->fs, c->b, old_parent, old_name);

@@ -266,11 +266,11 @@ static int entry_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
 	/* a good entry under a wrong hash moves (before any fix by name) */
 	if (!hash_ok && !rekey(c, d, k, kl, name, v, PATH))
 		return 0;
-	if (v[8] != mode_dtype(x.mode) &&
+	if (v[8] != mode_to_dtype(x.mode) &&
 	    problem(c, SAFE, "Entry %s says %s, but inode %" PRIu64 " is a %s", PATH,
 		    v[8] < 16 ? type_name((uint32_t)v[8] << 12) : "an unknown type", child,
 		    type_name(x.mode))) {
-		struct dirent_val dv = { .ino = child, .type = mode_dtype(x.mode) };
+		struct dirent_val dv = { .ino = child, .type = mode_to_dtype(x.mode) };
 		err = dirent_put(c->fs, c->b, parent, name, &dv);
 		if (!err)
 			err = lkv_batch_commit(c->b, NULL);

@@ -65,7 +65,7 @@ static int remake_dir(struct fsck *c, uint64_t ino, mode_t perm, const char *nam
 	int err = inode_put(c->fs, c->b, &in);
 	struct dirent_val d;
 	if (!err && name && dirent_get(c->fs, LFS_ROOT_INO, name, &d) == -ENOENT) {
-		d = (struct dirent_val){ .ino = ino, .type = mode_dtype(S_IFDIR) };
+		d = (struct dirent_val){ .ino = ino, .type = mode_to_dtype(S_IFDIR) };
 		err = dirent_put(c->fs, c->b, LFS_ROOT_INO, name, &d);
 	}
 	if (!err)

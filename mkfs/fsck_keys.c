@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Reading the filesystem's trees for fsck.larchfs: whole-tree scans that
- * survive a value they cannot read, and the decoders of the records the
- * core keeps private (the formats are documented in fs/inode.c and
- * fs/dir.c; these follow them byte for byte).
+ * survive a value they cannot read, and the record decoding, which is the
+ * core's own (fs/inode.c, fs/dir.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -17,38 +16,24 @@
 
 uint64_t name_hash_of(const void *name, size_t len)
 {
-	return (lkv_checksum(name, len) >> 2) + 3;      /* fs/dir.c */
+	return name_hash(name, len);
 }
 
-uint32_t mode_dtype(uint32_t mode)
-{
-	return (mode & S_IFMT) >> 12;                   /* DT_* */
-}
-
-static bool ts_ok(const uint8_t *p)
-{
-	return le32_get(p + 8) < 1000000000u;
-}
-
-/* fs/inode.c, record version 1; also refuses a mode of no known type. */
+/* The core's decoder (fs/inode.c), and a mode of a known type. */
 bool inode_record_decode(const uint8_t *p, size_t len, struct fact *x)
 {
-	if (len != INODE_REC_LEN || p[0] != 1)
+	struct inode in;
+	if (!inode_decode(p, len, &in))
 		return false;
-	memset(x, 0, sizeof(*x));
-	x->mode = le32_get(p + 4);
-	x->nlink = le32_get(p + 16);
-	x->size = le64_get(p + 24);
-	x->stored = le64_get(p + 32);
-	x->parent = le64_get(p + 48);
+	*x = (struct fact){ .mode = in.mode, .nlink = in.nlink, .size = in.size,
+			    .stored = in.stored, .parent = in.parent };
 	switch (x->mode & S_IFMT) {
 	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR:
 	case S_IFBLK: case S_IFIFO: case S_IFSOCK:
-		break;
+		return true;
 	default:
 		return false;
 	}
-	return ts_ok(p + 56) && ts_ok(p + 68) && ts_ok(p + 80) && ts_ok(p + 92);
 }
 
 /* ---- fixes ---- */
