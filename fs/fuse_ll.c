@@ -15,7 +15,7 @@
  *    kernel, which drops what the change makes stale.
  *  - Round trips.  A round trip costs more than most core calls, so
  *    requests the kernel can do without are refused once with ENOSYS,
- *    after which it stops sending them (FLUSH, OPENDIR).
+ *    after which it stops sending them (FLUSH, OPENDIR, OPEN, CREATE).
  *  - Permissions are the kernel's (default_permissions, POSIX ACLs), and
  *    so is clearing suid/sgid on write, truncate and chown: it turns them
  *    into a SETATTR of the mode (we do not take FUSE_CAP_HANDLE_KILLPRIV,
@@ -297,13 +297,25 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 
 /* ---- files ---- */
 
-/* Files have no per-open state in the core, so there is no file handle,
- * and RELEASE needs no handler (libfuse answers it). */
+/*
+ * Files have no per-open state in the core, so there is no file handle,
+ * and RELEASE needs no handler (libfuse answers it).  When the kernel can
+ * do without OPEN it is refused once: the kernel then opens files itself
+ * (keeping their cached pages) and sends no RELEASE either, two round
+ * trips fewer per open.  O_TRUNC then arrives as a SETATTR of the size,
+ * since ll_init does not take ATOMIC_O_TRUNC, and write permission and
+ * read-only mounts are the kernel's checks anyway.
+ */
 static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct lfs_cred c = cred_of(req);
-	int ret = lfs_open(fs_of(req), &c, ino, fi->flags);
+	int ret;
 
+	if (ll_of(req)->skip_open) {
+		reply_status(req, -ENOSYS);
+		return;
+	}
+	ret = lfs_open(fs_of(req), &c, ino, fi->flags);
 	if (ret < 0) {
 		reply_status(req, ret);
 		return;
@@ -312,16 +324,27 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
+/*
+ * Without OPEN, CREATE is refused once too: the kernel then creates with
+ * MKNOD and opens without a round trip, where a CREATE's open would cost
+ * a RELEASE at the last close.
+ */
 static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, struct fuse_file_info *fi)
 {
 	lfs *fs = fs_of(req);
 	gid_t *groups;
-	struct lfs_cred c = cred_for_new(req, mode, &groups);
+	struct lfs_cred c;
 	struct fuse_entry_param e;
 	struct stat st;
-	int ret = lfs_create(fs, &c, parent, name, mode, fi->flags, &st);
+	int ret;
 
+	if (ll_of(req)->skip_open) {
+		reply_status(req, -ENOSYS);
+		return;
+	}
+	c = cred_for_new(req, mode, &groups);
+	ret = lfs_create(fs, &c, parent, name, mode, fi->flags, &st);
 	free(groups);
 	if (ret < 0) {
 		reply_status(req, ret);
@@ -782,6 +805,9 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 	if (ll->writeback)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
 	conn->want |= want & conn->capable;
+	ll->skip_open = conn->capable & FUSE_CAP_NO_OPEN_SUPPORT;
+	if (ll->skip_open)
+		conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~(unsigned)(FUSE_CAP_READDIRPLUS_AUTO |
 				  FUSE_CAP_HANDLE_KILLPRIV |
 				  FUSE_CAP_AUTO_INVAL_DATA |
