@@ -56,6 +56,7 @@ struct lfs {
 	_Atomic uint64_t space_free, space_at, space_used, space_gc_at;
 	atomic_bool space_freed;        /* data deleted since the last GC */
 	atomic_int orphans_held;        /* unlinked, awaiting the kernel's forget */
+	struct timespec mounted_at;     /* for the stats */
 
 	pthread_mutex_t ilock[LOCK_STRIPES];
 	pthread_mutex_t rename_mu;      /* directory moves between parents */

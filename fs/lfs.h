@@ -30,6 +30,7 @@
 #define LARCHFS_LFS_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -284,6 +285,14 @@ int lfs_removexattr(lfs *fs, uint64_t ino, const char *name);
 /* Block counts from the host filesystem under the store, file counts from
  * the inode allocator. */
 int lfs_statfs(lfs *fs, struct statvfs *sv);
+
+/* The statistics of the filesystem and its engine as text ("Label: value"
+ * lines): lfs_stats_print for the tools, and the root directory's virtual
+ * xattr LFS_STATS_XATTR (lfs_getxattr serves it through lfs_stats_xattr,
+ * with lfs_getxattr's size convention) for a mounted filesystem. */
+#define LFS_STATS_XATTR "larchfs.stats"
+int lfs_stats_print(lfs *fs, FILE *f);
+ssize_t lfs_stats_xattr(lfs *fs, void *value, size_t size);
 
 #ifdef __cplusplus
 }

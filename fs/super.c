@@ -414,6 +414,7 @@ int lfs_mount(const char *dir, const struct lfs_mount_options *o, lfs **out)
 		fs->opt.log = log_stderr;
 	fs->ro = fs->opt.read_only;
 	atomic_init(&fs->inodes_used, -1);
+	now(&fs->mounted_at);
 	fs->dir = strdup(dir);
 	int err = fs->dir ? 0 : -ENOMEM;
 	if (!err)

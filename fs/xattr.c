@@ -167,6 +167,8 @@ int lfs_removexattr(lfs *fs, uint64_t ino, const char *name)
 
 ssize_t lfs_getxattr(lfs *fs, uint64_t ino, const char *name, void *value, size_t size)
 {
+	if (ino == LFS_ROOT_INO && !strcmp(name, LFS_STATS_XATTR))
+		return lfs_stats_xattr(fs, value, size);
 	struct inode in;
 	int err = inode_get(fs, ino, &in);
 	if (!err)

@@ -353,6 +353,8 @@ int blob_write(lkv_store *s, uint32_t tree_id, const void *k, size_t kl, const v
 		    : -ENOMEM;
 	if (!err)
 		err = blob_append(s, head.p, head.len, data, stored, r);
+	if (!err)
+		STAT_ADD(s, st_blob_raw, vl);
 	buf_free(&head);
 	free(z);
 	return err;

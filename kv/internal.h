@@ -224,7 +224,7 @@ struct lkv_store {
 	/* stats (relaxed atomics) */
 	atomic_uint_fast64_t st_hits, st_misses, st_bloom, st_read, st_written,
 		st_evict, st_bread, st_bwritten, st_raw, st_flushes, st_flush_ns,
-		st_flush_max, st_snaps, st_csum, st_blob_written, st_blob_read,
+		st_flush_max, st_snaps, st_csum, st_blob_written, st_blob_raw, st_blob_read,
 		st_gc_runs, st_gc_moved;
 };
 

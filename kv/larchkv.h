@@ -259,13 +259,14 @@ struct lkv_stats {
 	uint64_t snapshots;
 	uint64_t checksum_failures;
 	/* gauges */
-	uint64_t cache_bytes, dirty_bytes;
+	uint64_t cache_bytes, cache_budget, dirty_bytes;
 	uint64_t leaves, resident_leaves;
 	uint64_t epoch, durable_epoch;
 	uint64_t disk_bytes;                 /* logs, segments and snapshots */
 	uint64_t live_bytes;                 /* leaf and blob records referenced */
 	uint64_t blob_live_bytes, blob_disk_bytes, segments;
 	uint64_t blob_bytes_written, blob_bytes_read;
+	uint64_t blob_raw_bytes_written;     /* values before compression */
 	uint64_t gc_runs, gc_bytes_moved;
 	uint64_t salvaged_bytes;             /* log bytes dropped by LKV_SALVAGE */
 };

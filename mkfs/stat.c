@@ -3,24 +3,29 @@
  * larchfs-stat: what a larchfs store holds, the dumpe2fs of larchfs.
  *
  *   larchfs-stat STORE
+ *   larchfs-stat --mounted MOUNTPOINT
  *
  * Opens the store read-only and prints its superblock, the number of keys
  * and bytes in each of the filesystem's trees (a scan of each: keys only,
- * so a blob is counted by its length, not read), the engine's statistics
- * (disk and live bytes, space amplification, leaves, segments, cache) and
- * the files of the store directory.  A store in use (mounted: the daemon
- * holds the store lock exclusively) cannot be opened; that is exit 1 with
- * a message.
+ * so a blob is counted by its length, not read), the statistics of the
+ * engine (fs/stats.c: cache, flushes, compression, disk and live bytes,
+ * space amplification, checksum failures) and the files of the store
+ * directory.  A store in use (mounted: the daemon holds the store lock
+ * exclusively) cannot be opened; that is exit 1 with a message naming
+ * --mounted, which instead asks the daemon serving MOUNTPOINT for its
+ * live statistics (the root's virtual xattr LFS_STATS_XATTR).
  *
- * Exit status: 0 printed, 1 the store could not be read, 16 usage.
+ * Exit status: 0 printed, 1 the store or mount could not be read, 16 usage.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,8 +36,10 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: larchfs-stat STORE\n"
+		   "       larchfs-stat --mounted MOUNTPOINT\n"
 		   "Prints the superblock, the size of each tree, the engine's statistics and\n"
-		   "the store's files.  The store must not be mounted.\n");
+		   "the store's files of an unmounted store; with --mounted, the live\n"
+		   "statistics of the larchfs filesystem mounted on MOUNTPOINT.\n");
 }
 
 static void quiet_log(void *arg, int level, const char *msg)
@@ -120,28 +127,6 @@ static int print_trees(lfs *fs)
 	return 0;
 }
 
-/* ---- the engine ---- */
-
-static void print_engine(lkv_store *s)
-{
-	struct lkv_stats st;
-	lkv_stats(s, &st);
-	double amp = st.live_bytes ? (double)st.disk_bytes / (double)st.live_bytes : 0.0;
-	printf("\nEngine\n");
-	printf("  Disk bytes:            %" PRIu64 "\n", st.disk_bytes);
-	printf("  Live bytes:            %" PRIu64 "\n", st.live_bytes);
-	printf("  Space amplification:   %.2fx\n", amp);
-	printf("  Leaves:                %" PRIu64 " (%" PRIu64 " resident)\n", st.leaves,
-	       st.resident_leaves);
-	printf("  Blob segments:         %" PRIu64 "\n", st.segments);
-	printf("  Blob bytes:            %" PRIu64 " live of %" PRIu64 " on disk\n",
-	       st.blob_live_bytes, st.blob_disk_bytes);
-	printf("  Durable epoch:         %" PRIu64 "\n", st.durable_epoch);
-	printf("  Cache:                 %" PRIu64 " bytes, %" PRIu64 " hits, %" PRIu64
-	       " misses\n", st.cache_bytes, st.cache_hits, st.cache_misses);
-	printf("  Checksum failures:     %" PRIu64 "\n", st.checksum_failures);
-}
-
 /* ---- the store's files ---- */
 
 static int name_cmp(const void *a, const void *b)
@@ -191,13 +176,40 @@ static void print_files(const char *dir)
 	free(v);
 }
 
+/* ---- a mounted filesystem ---- */
+
+static int print_mounted(const char *mnt)
+{
+	char buf[65536];
+	ssize_t n = getxattr(mnt, LFS_STATS_XATTR, buf, sizeof(buf));
+	if (n < 0) {
+		int e = errno;
+		fprintf(stderr, "larchfs-stat: %s: %s\n", mnt,
+			e == ENODATA || e == EOPNOTSUPP ? "not the root of a larchfs mount"
+			: strerror(e));
+		return 1;
+	}
+	fwrite(buf, 1, (size_t)n, stdout);
+	return fflush(stdout) ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "mounted", no_argument, NULL, 'm' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool mounted = false;
 	int c;
-	while ((c = getopt(argc, argv, "h")) != -1) {
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (c == 'h') {
 			usage(stdout);
 			return 0;
+		}
+		if (c == 'm') {
+			mounted = true;
+			continue;
 		}
 		usage(stderr);
 		return EXIT_USAGE;
@@ -207,6 +219,8 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	const char *dir = argv[optind];
+	if (mounted)
+		return print_mounted(dir);
 	struct lfs_mount_options o;
 	lfs_mount_options_default(&o);
 	o.read_only = true;
@@ -215,8 +229,8 @@ int main(int argc, char **argv)
 	lfs *fs;
 	int err = lfs_mount(dir, &o, &fs);
 	if (err == -EBUSY) {
-		fprintf(stderr, "larchfs-stat: %s: mounted: stats of a mounted store need "
-			"larchfs-stat --mounted (not yet)\n", dir);
+		fprintf(stderr, "larchfs-stat: %s: in use (mounted?): for the live statistics "
+			"of a mount run larchfs-stat --mounted MOUNTPOINT\n", dir);
 		return 1;
 	}
 	if (err) {
@@ -231,7 +245,8 @@ int main(int argc, char **argv)
 	lfs_get_info(fs, &info);
 	print_super(dir, &info);
 	print_trees(fs);
-	print_engine(lfs_store(fs));
+	printf("\n");
+	lfs_stats_print(fs, stdout);
 	print_files(dir);
 	lfs_unmount(fs);
 	return 0;

@@ -3,7 +3,7 @@
  * test_xattr.c: extended attributes through the core (fs/lfs.h):
  * XATTR_CREATE / XATTR_REPLACE, ENODATA, ERANGE, size-0 queries, list and
  * remove, the user / trusted / security namespaces, name and value limits,
- * large values, and POSIX ACLs: system.posix_acl_access setting the mode,
+ * large values, the root's virtual stats xattr, and POSIX ACLs: system.posix_acl_access setting the mode,
  * chmod updating the ACL, and default ACLs inherited on create (the new
  * mode masked by the ACL, the umask ignored).  ACL blobs are built by hand
  * (fsutil.h: acl_encode): u32 version 2, then {u16 tag, u16 perm, u32 id}
@@ -615,6 +615,31 @@ static void test_xattr_concurrent(void **state)
 	assert_int_equal(st_get(f, ino).st_mode, S_IFREG | 0644);
 }
 
+/* The root's virtual stats xattr: text that names the store, with the
+ * usual size protocol (the length query leaves room), only on the root,
+ * never listed, never settable. */
+static void test_xattr_stats(void **state)
+{
+	struct fx *f = *state;
+	uint64_t x = mk_file(f, LFS_ROOT_INO, "x");
+	char buf[16384];
+
+	ssize_t room = lfs_getxattr(f->fs, LFS_ROOT_INO, LFS_STATS_XATTR, NULL, 0);
+	ssize_t n = lfs_getxattr(f->fs, LFS_ROOT_INO, LFS_STATS_XATTR, buf, sizeof(buf));
+	assert_true(n > 100);
+	assert_true(room > n);
+	buf[n] = 0;
+	assert_non_null(strstr(buf, "Store:"));
+	const char *csum = strstr(buf, "Checksum failures:");
+	assert_non_null(csum);
+	assert_int_equal(strtol(csum + strlen("Checksum failures:"), NULL, 10), 0);
+	assert_non_null(strstr(buf, "Mounted for:"));
+	assert_rc(lfs_getxattr(f->fs, LFS_ROOT_INO, LFS_STATS_XATTR, buf, 10), -ERANGE);
+	assert_rc(lfs_getxattr(f->fs, x, LFS_STATS_XATTR, buf, sizeof(buf)), -EOPNOTSUPP);
+	assert_rc(lfs_setxattr(f->fs, LFS_ROOT_INO, LFS_STATS_XATTR, "v", 1, 0), -EOPNOTSUPP);
+	assert_rc(lfs_listxattr(f->fs, LFS_ROOT_INO, NULL, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -632,6 +657,7 @@ int main(void)
 		fx_test(test_acl_default_inherited),
 		fx_test(test_acl_default_minimal),
 		fx_test(test_xattr_concurrent),
+		fx_test(test_xattr_stats),
 	};
 	return cmocka_run_group_tests_name("fs_xattr", tests, NULL, NULL);
 }
