@@ -104,14 +104,19 @@ static void log_core(void *arg, int level, const char *msg)
 	pthread_mutex_unlock(&logs.mu);
 }
 
-/* fuse_set_log_func(); its levels are syslog's too. */
+static void log_printf(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* fuse_set_log_func(), set once the daemon is in the background; its
+ * levels are syslog's too.  libfuse's messages do not say which store they
+ * are about, so they are made to. */
 static void log_fuse(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	char msg[512];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
-	log_core(NULL, (int)level, msg);
+	log_printf((int)level, "%s", msg);
 }
 
 /* From now on messages go to `to`, the held ones first. */
@@ -126,9 +131,6 @@ static void log_release(enum sink to)
 	logs.nheld = 0;
 	pthread_mutex_unlock(&logs.mu);
 }
-
-static void log_printf(int level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 static void log_printf(int level, const char *fmt, ...)
 {
@@ -151,7 +153,7 @@ struct options {
 	int atime;                  /* enum lfs_atime; -1: not given */
 };
 
-enum { KEY_RO };
+enum { KEY_RO, KEY_RW, KEY_NOSTRICTATIME };
 
 #define OPT(t, f, v) { t, offsetof(struct options, f), v }
 
@@ -164,20 +166,76 @@ static const struct fuse_opt larch_opts[] = {
 	OPT("relatime", atime, LFS_ATIME_RELATIME),
 	OPT("strictatime", atime, LFS_ATIME_STRICT),
 	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("rw", KEY_RW),
+	FUSE_OPT_KEY("nostrictatime", KEY_NOSTRICTATIME),
 	FUSE_OPT_END
 };
 
-/* Takes STORE and MOUNTPOINT; "ro" is noted and left in for the kernel,
- * which then refuses writes itself; the rest goes on to libfuse. */
+/*
+ * mount(8), mount.fuse3 and fstab hand the daemon options meant for
+ * someone else.  These are accepted and dropped, so that
+ * `mount -t fuse.larchfs`, an fstab line and `larchfs -o "$(the fstab
+ * options)"` all work:
+ *  - fstab's own words, which mount(8) normally keeps to itself;
+ *  - VFS flags mount(8) passes on that libfuse 3.14 cannot hand to the
+ *    kernel, and that change nothing larchfs promises: directory atimes
+ *    follow the atime policy, timestamps are kept in memory until the next
+ *    flush anyway (lazytime), i_version and mandatory locks do not apply,
+ *    and norelatime alone is the kernel's default (relatime).
+ * nosymfollow is refused rather than dropped: it asks for a protection
+ * that libfuse cannot give, and silence would pretend it did.
+ */
+static const char *const dropped_opts[] = {
+	"defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser",
+	"users", "owner", "group",
+	"diratime", "nodiratime", "lazytime", "nolazytime", "iversion",
+	"noiversion", "mand", "nomand", "silent", "loud", "norelatime",
+	"symfollow",
+	NULL
+};
+
+static const char *const dropped_prefixes[] = { "x-", "comment=", NULL };
+
+/* 1: an option to drop (see dropped_opts); -1: one to refuse (said);
+ * 0: one for libfuse. */
+static int foreign_option(const char *arg)
+{
+	for (int i = 0; dropped_opts[i]; i++)
+		if (strcmp(arg, dropped_opts[i]) == 0)
+			return 1;
+	for (int i = 0; dropped_prefixes[i]; i++)
+		if (strncmp(arg, dropped_prefixes[i], strlen(dropped_prefixes[i])) == 0)
+			return 1;
+	if (strcmp(arg, "nosymfollow") == 0) {
+		fprintf(stderr, "larchfs: -o nosymfollow is not supported (libfuse cannot "
+			"pass it to the kernel)\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Takes STORE and MOUNTPOINT; "ro" and "rw" are noted and left in for the
+ * kernel, which then refuses writes itself; options meant for mount(8)
+ * are dropped; the rest goes on to libfuse. */
 static int opt_proc(void *data, const char *arg, int key,
 		    struct fuse_args *outargs)
 {
 	struct options *o = data;
+	int foreign;
 
 	(void)outargs;
-	if (key == KEY_RO) {
-		o->ro = 1;
+	switch (key) {
+	case KEY_RO:
+	case KEY_RW:
+		o->ro = key == KEY_RO;
 		return 1;
+	case KEY_NOSTRICTATIME:   /* back to the default, as for the kernel */
+		if (o->atime == LFS_ATIME_STRICT)
+			o->atime = -1;
+		return 0;
+	case FUSE_OPT_KEY_OPT:
+		foreign = foreign_option(arg);
+		return foreign < 0 ? -1 : !foreign;
 	}
 	if (key != FUSE_OPT_KEY_NONOPT)
 		return 1;
@@ -202,7 +260,9 @@ static void usage(void)
 	       "    -o ro                  mount read-only\n"
 	       "    -o noatime|relatime|strictatime\n"
 	       "                           when to update access times (default relatime)\n"
-	       "    -o nowriteback         no kernel writeback cache\n\n");
+	       "    -o nowriteback         no kernel writeback cache\n"
+	       "    fstab's and mount(8)'s own options (defaults, nofail, _netdev, x-*, ...)\n"
+	       "    are accepted and ignored; see larchfs(8)\n\n");
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }

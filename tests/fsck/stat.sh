@@ -21,4 +21,4 @@ for _ in $(seq 100); do grep -q ready "$T/hold" 2>/dev/null && break; sleep 0.1;
 rc=$?
 cat "$T/out"
 [ $rc = 1 ] || fail "larchfs-stat on a mounted store exited $rc"
-says "mounted: stats of a mounted store need larchfs-stat --mounted \(not yet\)"
+says "in use \(mounted\?\): for the live statistics of a mount run larchfs-stat --mounted MOUNTPOINT"
