@@ -372,33 +372,57 @@ int blob_copy(lkv_store *s, const uint8_t *rec, size_t len, const struct blob_re
  * Makes every blob written so far durable: syncs the current segment and
  * any rolled-over ones, and the directory after a new segment.  Waits for
  * appends in flight (they belong to the epoch being flushed or a later
- * one; the earlier ones must be complete).  Records the final size of the
- * rolled-over ones for GC.  Called by the flush (holding flush_mu) before
- * it writes a commit.
+ * one; the earlier ones must be complete), then syncs without blob_mu, so
+ * that writers of the next epoch append while the disk works: what they
+ * add is synced by the next call.  Records the final size of the
+ * rolled-over segments for GC and closes them.  Called by the flush only
+ * (holding flush_mu, so never twice at once) before it writes a commit.
  */
 int blob_sync(lkv_store *s)
 {
 	pthread_mutex_lock(&s->blob_mu);
 	while (s->seg_writers)
 		pthread_cond_wait(&s->blob_cv, &s->blob_mu);
-	int err = 0;
-	for (size_t i = 0; i < s->nseg_unsynced && !err; i++) {
-		struct lt_file *f = loctable_seg(&s->lt, s->seg_unsynced[i].no);
-		err = f ? s->io->ops->sync(s->seg_unsynced[i].f) : -ENOMEM;
-		if (f)
-			f->size = s->seg_unsynced[i].size;
+	size_t n = s->nseg_unsynced;           /* later retirees go after these */
+	struct retired *v = malloc((n ? n : 1) * sizeof(*v));
+	if (!v) {
+		pthread_mutex_unlock(&s->blob_mu);
+		return -ENOMEM;
 	}
-	if (!err && s->seg && s->seg_dirty)
-		err = s->io->ops->sync(s->seg);
-	if (!err && s->seg_new)
+	memcpy(v, s->seg_unsynced, n * sizeof(*v));
+	lkv_file *cur = s->seg_dirty ? s->seg : NULL;
+	bool dir = s->seg_new;
+	s->seg_dirty = s->seg_new = false;
+	pthread_mutex_unlock(&s->blob_mu);
+
+	int err = 0;
+	for (size_t i = 0; i < n && !err; i++)
+		err = s->io->ops->sync(v[i].f);
+	if (!err && cur)
+		err = s->io->ops->sync(cur);
+	if (!err && dir)
 		err = s->io->ops->sync_dir(s->io);
-	if (!err) {
-		for (size_t i = 0; i < s->nseg_unsynced; i++)
-			s->io->ops->close(s->seg_unsynced[i].f);
-		s->nseg_unsynced = 0;
-		s->seg_dirty = s->seg_new = false;
+	for (size_t i = 0; i < n && !err; i++) {
+		struct lt_file *f = loctable_seg(&s->lt, v[i].no);
+		if (f)
+			f->size = v[i].size;
+		else
+			err = -ENOMEM;
+	}
+
+	pthread_mutex_lock(&s->blob_mu);
+	if (err) {
+		s->seg_dirty = s->seg_dirty || cur;
+		s->seg_new = s->seg_new || dir;
+	} else {
+		for (size_t i = 0; i < n; i++)
+			s->io->ops->close(v[i].f);
+		s->nseg_unsynced -= n;
+		memmove(s->seg_unsynced, s->seg_unsynced + n,
+			s->nseg_unsynced * sizeof(*s->seg_unsynced));
 	}
 	pthread_mutex_unlock(&s->blob_mu);
+	free(v);
 	return err;
 }
 
