@@ -112,8 +112,8 @@ static int emit_entries(lfs *fs, uint64_t ino, uint64_t after, lfs_dirent_fn fn,
 	while ((err = lkv_iter_next(it, &kp, &kl, &vp, &vl)) > 0) {
 		const uint8_t *k = kp, *v = vp;
 		if (kl <= 16 || kl > DIRENT_KEY_MAX || vl != DIRENT_VAL_LEN) {
-			lfs_log(fs, LKV_LOG_ERR, "directory %llu: bad entry",
-				(unsigned long long)ino);
+			lfs_log(fs, LKV_LOG_ERR, "directory %llu: bad entry (key of %zu bytes, "
+				"value of %zu; run fsck.larchfs)", (unsigned long long)ino, kl, vl);
 			err = -EIO;
 			break;
 		}

@@ -23,6 +23,18 @@ static void extent_key(uint8_t *k, uint64_t ino, uint64_t block)
 	be64_put(k + 8, block);
 }
 
+/* Says which file lost which bytes when a block cannot be read (the
+ * engine's own message names only the store file and offset); returns err. */
+static int extent_failed(lfs *fs, uint64_t ino, uint64_t block, int err)
+{
+	uint64_t bs = fs->info.block_size;
+	lfs_log(fs, LKV_LOG_ERR, "inode %llu: bytes %llu-%llu (block %llu) cannot be read: %s",
+		(unsigned long long)ino, (unsigned long long)(block * bs),
+		(unsigned long long)((block + 1) * bs - 1), (unsigned long long)block,
+		strerror(-err));
+	return err;
+}
+
 /* The stored length of a block; 0 for a hole. */
 static int block_len(lfs *fs, uint64_t ino, uint64_t block, size_t *len)
 {
@@ -51,6 +63,8 @@ static int block_read(lfs *fs, uint64_t ino, uint64_t block, uint8_t *buf, size_
 		lfs_log(fs, LKV_LOG_ERR, "inode %llu: block %llu holds %zu bytes",
 			(unsigned long long)ino, (unsigned long long)block, *len);
 		err = -EIO;
+	} else if (err) {
+		err = extent_failed(fs, ino, block, err);
 	}
 	if (!err)
 		memset(buf + *len, 0, bs - *len);
@@ -87,7 +101,7 @@ ssize_t extent_read(lfs *fs, const struct inode *in, void *buf, size_t len, uint
 		if (got == -ENOENT)
 			got = 0;
 		if (got < 0)
-			return got;
+			return extent_failed(fs, in->ino, block, got);
 		memset((uint8_t *)buf + done + got, 0, n - (size_t)got);
 		done += n;
 	}

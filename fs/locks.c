@@ -119,7 +119,8 @@ int txn_commit(struct txn *t)
 	uint64_t e = 0;
 	int err = lkv_batch_commit(t->b, &e);
 	if (err) {
-		lfs_log(t->fs, LKV_LOG_ERR, "commit failed: %s", strerror(-err));
+		lfs_log(t->fs, LKV_LOG_ERR, "commit of a change to inode %llu failed: %s",
+			(unsigned long long)(t->nino ? t->ino[0] : 0), strerror(-err));
 		return err;
 	}
 	for (unsigned i = 0; i < t->nino; i++)
