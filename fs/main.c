@@ -557,6 +557,7 @@ struct watcher {
 	const char *mnt;
 	atomic_bool loop_done;
 	atomic_bool detached;       /* the mount is gone already */
+	atomic_bool stopped;        /* the loop was ended, not the connection */
 };
 
 /* Asks the kernel to write back the dirty pages of the mount, while the
@@ -609,6 +610,7 @@ static void stop_loop(struct watcher *w)
 {
 	const struct timespec retry = { 0, 50 * 1000 * 1000 };
 
+	atomic_store(&w->stopped, true);
 	fuse_session_exit(w->se);
 	while (!atomic_load(&w->loop_done)) {
 		pthread_kill(w->loop, SIGUSR1);
@@ -656,6 +658,7 @@ static int start_watcher(struct watcher *w, struct daemon *d)
 	w->mnt = d->mnt;
 	atomic_init(&w->loop_done, false);
 	atomic_init(&w->detached, false);
+	atomic_init(&w->stopped, false);
 	if (pipe2(sig_pipe, O_CLOEXEC) != 0 ||
 	    fcntl(sig_pipe[1], F_SETFL, O_NONBLOCK) != 0 ||
 	    handle(SIGINT, on_signal) || handle(SIGTERM, on_signal) ||
@@ -729,7 +732,10 @@ static int mount_and_serve(struct daemon *d)
 	daemon_ready(d);
 	ret = serve(d);
 	stop_watcher(&w);
-	if (!atomic_load(&w.detached))
+	/* After a lazy unmount the path may name another mount by now: only
+	 * a connection the kernel ended itself is safe to hand to libfuse,
+	 * which then just closes it (and frees its copy of the path). */
+	if (!atomic_load(&w.detached) || !atomic_load(&w.stopped))
 		fuse_session_unmount(d->se);
 	if (ret < 0) {
 		log_printf(LOG_ERR, "session: %s", strerror(-ret));
