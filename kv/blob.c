@@ -389,7 +389,8 @@ int blob_sync(lkv_store *s)
 		pthread_mutex_unlock(&s->blob_mu);
 		return -ENOMEM;
 	}
-	memcpy(v, s->seg_unsynced, n * sizeof(*v));
+	if (n)
+		memcpy(v, s->seg_unsynced, n * sizeof(*v));
 	lkv_file *cur = s->seg_dirty ? s->seg : NULL;
 	bool dir = s->seg_new;
 	s->seg_dirty = s->seg_new = false;
@@ -418,8 +419,9 @@ int blob_sync(lkv_store *s)
 		for (size_t i = 0; i < n; i++)
 			s->io->ops->close(v[i].f);
 		s->nseg_unsynced -= n;
-		memmove(s->seg_unsynced, s->seg_unsynced + n,
-			s->nseg_unsynced * sizeof(*s->seg_unsynced));
+		if (n && s->nseg_unsynced)
+			memmove(s->seg_unsynced, s->seg_unsynced + n,
+				s->nseg_unsynced * sizeof(*s->seg_unsynced));
 	}
 	pthread_mutex_unlock(&s->blob_mu);
 	free(v);

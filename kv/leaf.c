@@ -119,7 +119,8 @@ int leaf_put(struct leaf_data *d, const void *k, size_t kl, const void *v, size_
 		free(mem);
 		return -ENOMEM;
 	}
-	memcpy(mem, k, kl);
+	if (kl)
+		memcpy(mem, k, kl);       /* an empty key may come as NULL */
 	if (vl)
 		memcpy(mem + kl, v, vl);
 	if (found) {
