@@ -11,10 +11,10 @@
  *      have moved the key meanwhile: if so unlock and go back to 2);
  *   4. check in to the current epoch, apply everything, split/merge the
  *      changed leaves, check out, unlock.
- * Values of blob_threshold bytes or more are first appended to a blob
- * segment (blob.c), before step 2; the leaf gets the reference, and the
- * live blob bytes of each segment are adjusted in the same epoch as the
- * entries that gain or lose a reference.
+ * Values of blob_threshold bytes or more are appended to a blob segment
+ * (blob.c) when they are put, from the caller's buffer; the leaf gets the
+ * reference, and the live blob bytes of each segment are adjusted in the
+ * same epoch as the entries that gain or lose a reference.
  * Readers take the tree lock shared, so they see a batch whole or not at
  * all; recovery does too, because a batch lives in exactly one epoch.
  * Nothing in steps 3-4 does I/O, so a seal never waits long for a writer.
@@ -55,8 +55,11 @@ lkv_batch *lkv_batch_new(lkv_store *s)
 	return b;
 }
 
+static void appended_done(lkv_batch *b);
+
 void lkv_batch_clear(lkv_batch *b)
 {
+	appended_done(b);
 	b->n = 0;
 	b->arena.len = 0;
 	b->arena.oom = false;
@@ -66,6 +69,7 @@ void lkv_batch_free(lkv_batch *b)
 {
 	if (!b)
 		return;
+	appended_done(b);
 	free(b->ops);
 	buf_free(&b->arena);
 	free(b->pins);
@@ -127,9 +131,54 @@ size_t batch_size(const lkv_batch *b)
 	return b->n;
 }
 
+/* Runs a GC pass first when segments hold too many dead bytes (gc.c). */
+static int blob_stall(lkv_store *s)
+{
+	if (!gc_space_pressure(s))
+		return 0;
+	int err = gc_pass(s, false);
+	if (!err && gc_space_pressure(s))
+		blob_seal(s);        /* the dead bytes are in the current segment */
+	return err;
+}
+
+/*
+ * Adds the put of a large value: the value goes to its blob segment now,
+ * straight from the caller's buffer (never through the arena), and the
+ * batch carries the reference.  The batch holds the segment until its
+ * commit or clear, so GC cannot drop the bytes before they are referenced.
+ * GC is helped only before the batch's first blob: a pass must not run
+ * while this batch holds segments.
+ */
+static int put_blob(lkv_batch *b, lkv_tree *t, const void *k, size_t kl, const void *v,
+		    size_t vl)
+{
+	lkv_store *s = b->s;
+	int err = b->nappended ? 0 : blob_stall(s);
+	struct blob_ref r;
+	if (!err)
+		err = blob_write(s, t->id, k, kl, v, vl, &r);
+	if (err)
+		return err;
+	if ((err = batch_appended(b, r.seg))) {
+		blob_done(s, r.seg);
+		return err;
+	}
+	uint8_t ref[BLOB_REF_LEN];
+	blob_ref_encode(&r, ref);
+	err = batch_add(b, t, k, kl, ref, sizeof(ref), false);
+	if (!err)
+		b->ops[b->n - 1].flags = ENT_BLOB;
+	return err;
+}
+
 int lkv_batch_put(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
 		  const void *v, size_t vl)
 {
+	lkv_store *s = b->s;
+	if (t && t->s == s && !s->ro && s->o.blob_threshold && vl >= s->o.blob_threshold &&
+	    kl <= LKV_KEY_MAX && vl <= LKV_VALUE_MAX && (k || !kl) && v)
+		return put_blob(b, t, k, kl, v, vl);
 	return batch_add(b, t, k, kl, v, vl, false);
 }
 
@@ -152,53 +201,6 @@ int batch_relocate(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
 		o->expect = *from;
 	}
 	return err;
-}
-
-/* Runs a GC pass first when segments hold too many dead bytes (gc.c). */
-static int blob_stall(lkv_store *s)
-{
-	if (!gc_space_pressure(s))
-		return 0;
-	int err = gc_pass(s, false);
-	if (!err && gc_space_pressure(s))
-		blob_seal(s);        /* the dead bytes are in the current segment */
-	return err;
-}
-
-/* Moves every large value of the batch to a blob segment, after helping
- * GC when segments hold too many dead bytes. */
-static int batch_write_blobs(lkv_batch *b)
-{
-	lkv_store *s = b->s;
-	bool stalled = false;
-	for (size_t i = 0; i < b->n; i++) {
-		struct op *o = &b->ops[i];
-		if (o->del || o->flags || !s->o.blob_threshold || o->vl < s->o.blob_threshold)
-			continue;
-		if (!stalled) {
-			int err = blob_stall(s);
-			if (err)
-				return err;
-			stalled = true;
-		}
-		struct blob_ref r;
-		uint8_t ref[BLOB_REF_LEN];
-		int err = blob_write(s, o->t->id, b->arena.p + o->koff, o->kl,
-				     b->arena.p + o->voff, o->vl, &r);
-		if (!err && (err = batch_appended(b, r.seg)))
-			blob_done(s, r.seg);
-		if (err)
-			return err;
-		blob_ref_encode(&r, ref);
-		size_t at = b->arena.len;
-		buf_add(&b->arena, ref, sizeof(ref));
-		if (b->arena.oom)
-			return -ENOMEM;
-		o->voff = at;
-		o->vl = sizeof(ref);
-		o->flags = ENT_BLOB;
-	}
-	return 0;
 }
 
 /* ---- step 1: order ---- */
@@ -521,8 +523,6 @@ int lkv_batch_commit(lkv_batch *b, uint64_t *epoch)
 	if (!err)
 		err = backpressure(s);
 	batch_sort(b);
-	if (!err)
-		err = batch_write_blobs(b);
 	while (!err && b->n) {
 		err = pin_all(b);
 		if (err)
@@ -554,33 +554,16 @@ int lkv_batch_commit(lkv_batch *b, uint64_t *epoch)
 
 /* ---- single operations ---- */
 
-/*
- * A one-operation batch.  A large value is written to its segment from the
- * caller's buffer first, so that it is never copied into the batch arena.
- */
+/* A one-operation batch (a large value goes from the caller's buffer to its
+ * segment, as in any batch). */
 static int one_op(lkv_tree *t, const void *k, size_t kl, const void *v, size_t vl,
 		  bool del, uint64_t *epoch)
 {
-	lkv_store *s = t->s;
-	lkv_batch b = { .s = s };
-	int err = 0;
-	if (!del && s->o.blob_threshold && vl >= s->o.blob_threshold &&
-	    kl <= LKV_KEY_MAX && vl <= LKV_VALUE_MAX && !s->ro && (err = blob_stall(s)) == 0) {
-		struct blob_ref r;
-		uint8_t ref[BLOB_REF_LEN];
-		err = blob_write(s, t->id, k, kl, v, vl, &r);
-		if (!err && (err = batch_appended(&b, r.seg)))
-			blob_done(s, r.seg);
-		blob_ref_encode(&r, ref);
-		if (!err && !(err = batch_add(&b, t, k, kl, ref, sizeof(ref), false)))
-			b.ops[0].flags = ENT_BLOB;
-	} else {
-		err = batch_add(&b, t, k, kl, v, vl, del);
-	}
+	lkv_batch b = { .s = t->s };
+	int err = del ? lkv_batch_delete(&b, t, k, kl) : lkv_batch_put(&b, t, k, kl, v, vl);
 	if (!err)
 		err = lkv_batch_commit(&b, epoch);
-	else
-		appended_done(&b);
+	appended_done(&b);
 	free(b.ops);
 	buf_free(&b.arena);
 	free(b.pins);
