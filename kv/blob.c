@@ -292,6 +292,21 @@ static int write_all(lkv_store *s, lkv_file *f, const void *p, size_t len, uint6
 }
 
 /*
+ * Starts the device on each WRITEBACK_CHUNK of a segment as appends fill
+ * it, so that the flush's sync waits for the tail only, not for everything
+ * written since the last flush.  [off, off + len) was just written.
+ */
+#define WRITEBACK_CHUNK (8u << 20)
+
+static void start_writeback(lkv_store *s, lkv_file *f, uint64_t off, size_t len)
+{
+	uint64_t first = off / WRITEBACK_CHUNK, last = (off + len) / WRITEBACK_CHUNK;
+	if (s->io->ops->writeback && last > first)
+		s->io->ops->writeback(f, first * WRITEBACK_CHUNK,
+				      (last - first) * WRITEBACK_CHUNK);
+}
+
+/*
  * Appends a record, given as its head and its data (two writes into one
  * reserved range: the value is never copied into a record buffer), to the
  * current segment; sets r->seg and r->off.
@@ -306,6 +321,8 @@ static int blob_append(lkv_store *s, const void *head, size_t hl, const void *da
 	err = write_all(s, f, head, hl, r->off);
 	if (!err)
 		err = write_all(s, f, data, dl, r->off + hl);
+	if (!err)
+		start_writeback(s, f, r->off, hl + dl);
 	seg_release(s);
 	if (err) {
 		/* nothing may follow the hole this leaves (GC walks records

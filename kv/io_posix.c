@@ -4,7 +4,9 @@
  * file API.  Files are opened relative to a directory descriptor; sync is
  * fdatasync (the size of an appended file is part of what it flushes);
  * sync_dir is fsync of the directory; the store lock is flock on LOCK.
- * Interrupted calls are retried; short writes are continued.
+ * Interrupted calls are retried; short writes are continued.  writeback
+ * is sync_file_range(SYNC_FILE_RANGE_WRITE), a hint whose errors the next
+ * fdatasync reports.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -99,6 +101,11 @@ static int px_truncate(lkv_file *f, uint64_t size)
 	return ftruncate(f->fd, (off_t)size) ? -errno : 0;
 }
 
+static void px_writeback(lkv_file *f, uint64_t off, uint64_t len)
+{
+	sync_file_range(f->fd, (off_t)off, (off_t)len, SYNC_FILE_RANGE_WRITE);
+}
+
 static int px_size(lkv_file *f, uint64_t *size)
 {
 	struct stat st;
@@ -171,6 +178,7 @@ static const struct lkv_io_ops posix_ops = {
 	.sync = px_sync, .truncate = px_truncate, .size = px_size,
 	.unlink = px_unlink, .rename = px_rename, .sync_dir = px_sync_dir,
 	.list = px_list, .lock = px_lock, .destroy = px_destroy,
+	.writeback = px_writeback,
 };
 
 int lkv_io_posix(const char *dir, bool create, lkv_io **out)

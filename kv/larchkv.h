@@ -68,6 +68,10 @@ struct lkv_io_ops {
 	 * -EBUSY when another holder conflicts.  Released by destroy. */
 	int     (*lock)(lkv_io *io, bool exclusive);
 	void    (*destroy)(lkv_io *io);
+	/* Optional (NULL: none): a hint to start writing [off, off+len) to the
+	 * device now, so that a later sync has less to wait for.  Durability
+	 * still comes from sync alone. */
+	void    (*writeback)(lkv_file *f, uint64_t off, uint64_t len);
 };
 
 struct lkv_io {
@@ -155,7 +159,9 @@ int  lkv_delete(lkv_tree *t, const void *key, size_t klen, uint64_t *epoch);
 /* ------------------------------------------------------------------------
  * Atomic batches across trees.  Later operations on one key override
  * earlier ones.  commit applies every operation or none and resets the
- * batch for reuse.
+ * batch for reuse.  A value of blob_threshold bytes or more is written to
+ * its blob segment by put itself, so put can fail with an I/O error; a
+ * batch cleared or freed uncommitted leaves those bytes dead, for GC.
  * ---------------------------------------------------------------------- */
 lkv_batch *lkv_batch_new(lkv_store *s);
 int  lkv_batch_put(lkv_batch *b, lkv_tree *t, const void *key, size_t klen,
