@@ -147,8 +147,8 @@ static int blob_stall(lkv_store *s)
  * straight from the caller's buffer (never through the arena), and the
  * batch carries the reference.  The batch holds the segment until its
  * commit or clear, so GC cannot drop the bytes before they are referenced.
- * GC is helped only before the batch's first blob: a pass must not run
- * while this batch holds segments.
+ * The writer helps GC at most once per batch, before its first blob (a
+ * pass skips the segments a batch holds).
  */
 static int put_blob(lkv_batch *b, lkv_tree *t, const void *k, size_t kl, const void *v,
 		    size_t vl)
