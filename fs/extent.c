@@ -11,6 +11,10 @@
  * a full block is at or above the engine's blob threshold and goes to a
  * blob segment.  inode.stored is the sum of every L (st_blocks).
  * Symlink targets are stored the same way, in block 0.
+ *
+ * A small write into a blob block is kept beside it as a patch (patch.c)
+ * until the block is next stored whole: reads apply a block's patches,
+ * and every store of a block deletes them.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -48,14 +52,20 @@ static int block_len(lfs *fs, uint64_t ino, uint64_t block, size_t *len)
 	return err;
 }
 
-/* Reads a whole block into buf (block_size bytes); *len gets its stored
- * length and the rest is zeroed. */
+/* Reads a whole block with its patches into buf (block_size bytes); *len
+ * gets its stored length and the rest is zeroed.  The caller holds the
+ * inode's lock, so the two reads agree. */
 static int block_read(lfs *fs, uint64_t ino, uint64_t block, uint8_t *buf, size_t *len)
 {
 	uint8_t k[16];
 	size_t bs = fs->info.block_size;
+	struct patchset *ps = malloc(sizeof(*ps));
+	if (!ps)
+		return -ENOMEM;
+	int err = patch_load(fs, ino, block, bs, ps);
 	extent_key(k, ino, block);
-	int err = lkv_get(fs->t_extents, k, sizeof(k), buf, bs, len);
+	if (!err)
+		err = lkv_get(fs->t_extents, k, sizeof(k), buf, bs, len);
 	if (err == -ENOENT) {
 		*len = 0;
 		err = 0;
@@ -66,22 +76,58 @@ static int block_read(lfs *fs, uint64_t ino, uint64_t block, uint8_t *buf, size_
 	} else if (err) {
 		err = extent_failed(fs, ino, block, err);
 	}
-	if (!err)
+	if (!err) {
 		memset(buf + *len, 0, bs - *len);
+		patch_apply(ps, 0, buf, bs);
+	}
+	free(ps);
 	return err;
 }
 
-/* Stores the first len bytes of a block (deletes it when len is 0) and
- * accounts the change against old_len. */
+/* Stores the first len bytes of a block (deletes it when len is 0) in
+ * place of the block and its patches, and accounts the change against
+ * old_len. */
 static int block_store(lfs *fs, lkv_batch *b, struct inode *in, uint64_t block,
 		       const void *data, size_t len, size_t old_len)
 {
 	uint8_t k[16];
+	int err = patch_drop(fs, b, in->ino, block);
+	if (err)
+		return err;
 	extent_key(k, in->ino, block);
 	in->stored = in->stored - old_len + len;
 	if (len == 0)
 		return old_len ? lkv_batch_delete(b, fs->t_extents, k, sizeof(k)) : 0;
 	return lkv_batch_put(b, fs->t_extents, k, sizeof(k), data, len);
+}
+
+/*
+ * Reads bytes [o, o + n) of a block with its patches, without the inode's
+ * lock: the patches first, then the block, and again if the inode's data
+ * sequence shows that a commit may have folded them in between.
+ */
+static int read_part(lfs *fs, uint64_t ino, uint64_t block, size_t o, uint8_t *buf,
+		     size_t n, struct patchset *ps)
+{
+	uint8_t k[16];
+	extent_key(k, ino, block);
+	for (;;) {
+		unsigned seq = data_seq_begin(fs, ino);
+		int err = patch_load(fs, ino, block, fs->info.block_size, ps);
+		if (err)
+			return err;
+		ssize_t got = lkv_get_range(fs->t_extents, k, sizeof(k), o, buf, n, NULL);
+		if (got == -ENOENT)
+			got = 0;
+		if (got < 0)
+			return extent_failed(fs, ino, block, (int)got);
+		memset(buf + got, 0, n - (size_t)got);
+		if (!ps->len)
+			return 0;
+		patch_apply(ps, o, buf, n);
+		if (!data_seq_changed(fs, ino, seq))
+			return 0;
+	}
 }
 
 ssize_t extent_read(lfs *fs, const struct inode *in, void *buf, size_t len, uint64_t off)
@@ -91,21 +137,18 @@ ssize_t extent_read(lfs *fs, const struct inode *in, void *buf, size_t len, uint
 	if (len > in->size - off)
 		len = (size_t)(in->size - off);
 	size_t bs = fs->info.block_size, done = 0;
-	uint8_t k[16];
-	while (done < len) {
-		uint64_t pos = off + done, block = pos / bs;
+	struct patchset *ps = malloc(sizeof(*ps));
+	if (!ps)
+		return -ENOMEM;
+	int err = 0;
+	while (done < len && !err) {
+		uint64_t pos = off + done;
 		size_t o = (size_t)(pos % bs), n = bs - o < len - done ? bs - o : len - done;
-		extent_key(k, in->ino, block);
-		ssize_t got = lkv_get_range(fs->t_extents, k, sizeof(k), o,
-					    (uint8_t *)buf + done, n, NULL);
-		if (got == -ENOENT)
-			got = 0;
-		if (got < 0)
-			return extent_failed(fs, in->ino, block, got);
-		memset((uint8_t *)buf + done + got, 0, n - (size_t)got);
+		err = read_part(fs, in->ino, pos / bs, o, (uint8_t *)buf + done, n, ps);
 		done += n;
 	}
-	return (ssize_t)len;
+	free(ps);
+	return err ? err : (ssize_t)len;
 }
 
 /* Writes n bytes at offset o of one block. */
@@ -120,6 +163,11 @@ static int write_block(lfs *fs, lkv_batch *b, struct inode *in, uint64_t block,
 		err = block_len(fs, in->ino, block, &old_len);
 		return err ? err : block_store(fs, b, in, block, data, n, old_len);
 	}
+	err = block_len(fs, in->ino, block, &old_len);
+	if (!err)
+		err = patch_add(fs, b, in->ino, block, old_len, o, data, n);
+	if (err)
+		return err < 0 ? err : 0;
 	err = block_read(fs, in->ino, block, tmp, &old_len);
 	if (err)
 		return err;
@@ -165,7 +213,8 @@ static int drop_blocks(lfs *fs, lkv_batch *b, struct inode *in, uint64_t first,
 	const void *k;
 	size_t kl, vl;
 	while ((err = lkv_iter_next_len(it, &k, &kl, &vl)) > 0) {
-		in->stored -= vl < in->stored ? vl : in->stored;
+		if (!patch_key_is(k, kl))
+			in->stored -= vl < in->stored ? vl : in->stored;
 		err = lkv_batch_delete(b, fs->t_extents, k, kl);
 		if (err)
 			break;
@@ -265,6 +314,8 @@ int extent_seek(lfs *fs, const struct inode *in, uint64_t off, bool data, uint64
 	size_t kl, vl;
 	bool found = false;
 	while (!found && (err = lkv_iter_next_len(it, &k, &kl, &vl)) > 0) {
+		if (patch_key_is(k, kl))
+			continue;
 		uint64_t start = be64_get((const uint8_t *)k + 8) * bs, stop = start + vl;
 		if (data) {
 			if (stop > pos) {
@@ -309,7 +360,9 @@ int extent_drop(lfs *fs, lkv_batch *b, uint64_t ino, int max)
 	const void *k;
 	size_t kl, vl;
 	int n = 0;
-	while (n < max && (err = lkv_iter_next_len(it, &k, &kl, &vl)) > 0) {
+	while ((err = lkv_iter_next_len(it, &k, &kl, &vl)) > 0) {
+		if (n >= max && !patch_key_is(k, kl))
+			break;          /* a block goes with its patches */
 		err = lkv_batch_delete(b, fs->t_extents, k, kl);
 		if (err)
 			break;

@@ -9,6 +9,7 @@
  *   inodes   be64 ino                       -> inode record     (inode.c)
  *   dirents  be64 parent, be64 hash, name   -> be64-free entry  (dir.c)
  *   extents  be64 ino, be64 block           -> block bytes      (extent.c)
+ *            be64 ino, be64 block, 'p'      -> sub-block writes (patch.c)
  *   xattrs   be64 ino, name                 -> value            (xattr.c)
  *   orphans  be64 ino                       -> empty            (orphan.c)
  * Big-endian key prefixes keep one inode's keys together and in order.
@@ -61,6 +62,7 @@ struct lfs {
 	pthread_mutex_t ilock[LOCK_STRIPES];
 	pthread_mutex_t rename_mu;      /* directory moves between parents */
 	_Atomic uint64_t epoch_of[EPOCH_STRIPES];
+	_Atomic unsigned data_seq[LOCK_STRIPES]; /* odd while a commit runs */
 	struct refshard refs[REF_SHARDS];
 };
 
@@ -120,8 +122,31 @@ int  extent_truncate(lfs *fs, lkv_batch *b, struct inode *in, uint64_t size);
 int  extent_zero(lfs *fs, lkv_batch *b, struct inode *in, uint64_t off, uint64_t len);
 int  extent_fill(lfs *fs, lkv_batch *b, struct inode *in, uint64_t off, uint64_t end);
 int  extent_seek(lfs *fs, const struct inode *in, uint64_t off, bool data, uint64_t *out);
-/* Deletes up to `max` blocks of ino into b; returns how many (0: none left). */
+/* Deletes about `max` keys of ino's data into b (a block goes with its
+ * patches); returns how many: fewer than max when none are left. */
 int  extent_drop(lfs *fs, lkv_batch *b, uint64_t ino, int max);
+
+/* ---- sub-block writes beside blob blocks (patch.c) ---- */
+#define PATCH_KEY_LEN 17            /* extent key + 'p' */
+#define PATCH_HDR     8u            /* an entry's u32 off, u32 len */
+#define PATCH_BYTES   (28u << 10)   /* most bytes one block's set holds
+					 (and below the blob threshold) */
+#define PATCH_ENTRIES 16u           /* most entries in one set */
+
+struct patchset {
+	size_t len;                 /* bytes of v in use; 0: no set */
+	uint8_t v[PATCH_BYTES + PATCH_ENTRIES * PATCH_HDR];
+};
+bool patch_enabled(const lfs *fs);
+void patch_key(uint8_t k[PATCH_KEY_LEN], uint64_t ino, uint64_t block);
+bool patch_key_is(const void *k, size_t kl);
+int  patch_valid(const uint8_t *v, size_t vl, size_t limit);
+int  patch_load(lfs *fs, uint64_t ino, uint64_t block, size_t limit,
+		struct patchset *ps);
+void patch_apply(const struct patchset *ps, size_t o, uint8_t *buf, size_t n);
+int  patch_add(lfs *fs, lkv_batch *b, uint64_t ino, uint64_t block, size_t stored,
+	       size_t o, const uint8_t *data, size_t n);
+int  patch_drop(lfs *fs, lkv_batch *b, uint64_t ino, uint64_t block);
 
 /* ---- xattrs and ACLs (xattr.c, acl.c) ---- */
 int  xattr_get_raw(lfs *fs, uint64_t ino, const char *name, void *buf, size_t cap,
@@ -170,6 +195,8 @@ int  inode_change(lfs *fs, uint64_t ino, inode_change_fn fn, void *arg,
 void ino_lock(lfs *fs, uint64_t ino);
 void ino_unlock(lfs *fs, uint64_t ino);
 void epoch_note(lfs *fs, uint64_t ino, uint64_t e);
+unsigned data_seq_begin(lfs *fs, uint64_t ino);
+bool data_seq_changed(lfs *fs, uint64_t ino, unsigned seq);
 uint64_t epoch_of(lfs *fs, uint64_t ino);
 int  locks_init(lfs *fs);
 void locks_free(lfs *fs);

@@ -11,8 +11,14 @@
  * would need a table that grows with the inodes ever changed; instead a
  * fixed array of stripes holds the newest epoch of any inode hashed to it.
  * An fsync may therefore flush a little more than it had to, never less.
+ *
+ * Each lock stripe also has a data sequence, odd while a transaction
+ * holding that stripe commits.  A lock-free reader that needs two reads of
+ * one inode to agree (a block and its sub-block writes, patch.c) takes the
+ * sequence before and compares it after.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -36,6 +42,8 @@ int locks_init(lfs *fs)
 	pthread_mutex_init(&fs->alloc_mu, NULL);
 	for (unsigned i = 0; i < EPOCH_STRIPES; i++)
 		atomic_init(&fs->epoch_of[i], 0);
+	for (unsigned i = 0; i < LOCK_STRIPES; i++)
+		atomic_init(&fs->data_seq[i], 0);
 	return 0;
 }
 
@@ -68,6 +76,22 @@ void epoch_note(lfs *fs, uint64_t ino, uint64_t e)
 uint64_t epoch_of(lfs *fs, uint64_t ino)
 {
 	return atomic_load(&fs->epoch_of[hash_ino(ino) % EPOCH_STRIPES]);
+}
+
+/* The stripe's data sequence once no commit is running on it. */
+unsigned data_seq_begin(lfs *fs, uint64_t ino)
+{
+	_Atomic unsigned *seq = &fs->data_seq[lock_stripe(ino)];
+	unsigned s;
+	while ((s = atomic_load(seq)) & 1)
+		sched_yield();
+	return s;
+}
+
+/* Whether a transaction on ino's stripe committed since data_seq_begin. */
+bool data_seq_changed(lfs *fs, uint64_t ino, unsigned seq)
+{
+	return atomic_load(&fs->data_seq[lock_stripe(ino)]) != seq;
 }
 
 /* ---- transactions ---- */
@@ -117,7 +141,11 @@ void txn_lock(struct txn *t)
 int txn_commit(struct txn *t)
 {
 	uint64_t e = 0;
+	for (unsigned i = 0; i < t->nstripe; i++)
+		atomic_fetch_add(&t->fs->data_seq[t->stripe[i]], 1);
 	int err = lkv_batch_commit(t->b, &e);
+	for (unsigned i = 0; i < t->nstripe; i++)
+		atomic_fetch_add(&t->fs->data_seq[t->stripe[i]], 1);
 	if (err) {
 		lfs_log(t->fs, LKV_LOG_ERR, "commit of a change to inode %llu failed: %s",
 			(unsigned long long)(t->nino ? t->ino[0] : 0), strerror(-err));

@@ -176,7 +176,7 @@ static int reclaim(lfs *fs, uint64_t ino)
 	if (!b)
 		return -ENOMEM;
 	int n = 0, err = 0;
-	while ((n = extent_drop(fs, b, ino, RECLAIM_BATCH)) == RECLAIM_BATCH &&
+	while ((n = extent_drop(fs, b, ino, RECLAIM_BATCH)) >= RECLAIM_BATCH &&
 	       !(err = lkv_batch_commit(b, NULL)))
 		;
 	if (n < 0)

@@ -4,7 +4,9 @@
  *
  * Superblock: key "sb" in tree `super`, one record (136 bytes, LE):
  *    0  u8[8]  magic "LARCHFS1"
- *    8  u32    format version (1)
+ *    8  u32    format version: 2; a store of version 1 is mounted and
+ *              checked as it is, and never gets version 2's sub-block
+ *              writes (patch.c), which version 1's tools do not know
  *   12  u32    block size: file data is cut into blocks of this size
  *   16  u32    blob threshold handed to the engine
  *   20  i32    default zstd level
@@ -35,7 +37,8 @@
 #include "internal.h"
 
 #define SB_MAGIC       "LARCHFS1"
-#define SB_VERSION     1
+#define SB_VERSION     2        /* what mkfs writes */
+#define SB_VERSION_MIN 1        /* the oldest still read */
 #define SB_LEN         136
 #define SB_KEY         "sb"
 #define RESERVE_INOS   1024
@@ -99,7 +102,8 @@ static bool sb_decode(const uint8_t *p, size_t len, struct lfs_info *i)
 	i->created_sec = le64_get(p + 104);
 	i->next_ino = le64_get(p + 112);
 	i->lost_found_ino = le64_get(p + 120);
-	return i->format_version == SB_VERSION && i->block_size >= 4096 &&
+	return i->format_version >= SB_VERSION_MIN && i->format_version <= SB_VERSION &&
+	       i->block_size >= 4096 &&
 	       i->block_size <= (1u << 20) && !(i->block_size & (i->block_size - 1)) &&
 	       i->next_ino >= FIRST_INO && le64_get(p + 128) == 0;
 }

@@ -69,6 +69,12 @@ static void key_meaning(struct fsck *c, const char *tree, const uint8_t *k, size
 		snprintf(buf, cap, "Inode %" PRIu64 ", data block %" PRIu64, ino, block);
 		if (record)
 			remember_lost(c, ino, block, NULL, repaired);
+	} else if (!strcmp(tree, "extents") && patch_key_is(k, kl)) {
+		uint64_t block = be64_get(k + 8);
+		snprintf(buf, cap, "Inode %" PRIu64 ", sub-block writes of data block %"
+			 PRIu64, ino, block);
+		if (record)
+			remember_lost(c, ino, block, NULL, repaired);
 	} else if (!strcmp(tree, "xattrs") && kl > 8) {
 		name_printable(k + 8, kl - 8, name, sizeof(name));
 		snprintf(buf, cap, "Inode %" PRIu64 ", extended attribute %s", ino, name);

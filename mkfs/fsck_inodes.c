@@ -36,7 +36,7 @@
 static int drop_inode(struct fsck *c, uint64_t ino, bool record)
 {
 	int n, err = 0;
-	while ((n = extent_drop(c->fs, c->b, ino, DROP_BATCH)) == DROP_BATCH &&
+	while ((n = extent_drop(c->fs, c->b, ino, DROP_BATCH)) >= DROP_BATCH &&
 	       !(err = lkv_batch_commit(c->b, NULL)))
 		;
 	if (n < 0)
@@ -195,6 +195,8 @@ struct ext_scan {
 	struct fact x;
 	uint64_t sum;             /* stored bytes of ino seen so far */
 	uint64_t dropped;         /* inode whose blocks were all dealt with */
+	uint64_t last_ino, last_block;  /* the last block seen, */
+	uint64_t last_len;        /* and the bytes it keeps */
 };
 
 static bool holds_data(uint32_t mode)
@@ -269,12 +271,42 @@ static int shorten_block(struct fsck *c, const uint8_t *k, size_t keep)
 	return err;
 }
 
+/* A block's sub-block writes (fs/patch.c): valid, in a store of the
+ * version that has them, beside the block just seen, which is a blob. */
+static int patch_one(struct fsck *c, struct ext_scan *e, const uint8_t *k, size_t kl)
+{
+	uint64_t ino = be64_get(k), block = be64_get(k + 8);
+	int err = ext_advance(c, e, ino);
+	if (err || e->dropped == ino)
+		return err;
+	bool beside = patch_enabled(c->fs) && e->last_ino == ino && e->last_block == block &&
+		      e->last_len >= c->info.blob_threshold;
+	struct patchset *ps = malloc(sizeof(*ps));
+	if (!ps)
+		return -ENOMEM;
+	err = lkv_get(c->fs->t_extents, k, kl, ps->v, sizeof(ps->v), &ps->len);
+	if (err && err != -EIO) {
+		free(ps);
+		return err;
+	}
+	bool valid = !err && ps->len <= sizeof(ps->v) &&
+		     patch_valid(ps->v, ps->len, e->last_len) == 0;
+	free(ps);
+	if ((!beside || !valid) &&
+	    problem(c, UNSAFE, "Inode %" PRIu64 ": block %" PRIu64 " has sub-block writes "
+		    "that %s", ino, block, !beside ? "belong to no stored block" : "are damaged"))
+		fix_delete(c, c->fs->t_extents, k, kl);
+	return 0;
+}
+
 static int extent_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
 		      const uint8_t *v, size_t vl, bool bad)
 {
 	struct ext_scan *e = arg;
 	(void)v;
 	(void)bad;
+	if (patch_key_is(k, kl))
+		return patch_one(c, e, k, kl);
 	if (kl != 16) {
 		char n[64];
 		if (problem(c, UNSAFE, "Extents tree: a key that names no block ('%s')",
@@ -316,6 +348,9 @@ static int extent_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
 			fix_done(c, shorten_block(c, k, keep));
 	}
 	e->sum += keep;
+	e->last_ino = ino;
+	e->last_block = block;
+	e->last_len = keep;
 	return 0;
 }
 

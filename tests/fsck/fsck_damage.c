@@ -49,6 +49,8 @@
  *   bad-record STORE PATH            replaces PATH's inode record with junk
  *   put-block STORE PATH BLOCK LEN   stores LEN bytes as block BLOCK of PATH
  *                                    (size and stored left alone)
+ *   bad-patch STORE PATH BLOCK       gives that block sub-block writes that
+ *                                    reach past the block's end
  *   bad-type STORE PATH              gives PATH's entry a wrong file type
  *   bad-hash STORE PATH              moves PATH's entry under a wrong hash
  *   raw-xattr STORE PATH NAME VALUE  stores an xattr without any check
@@ -265,7 +267,7 @@ static void pop_step(struct pop *p)
 		lfs_setattr(p->fs, &root_cred, ino, &s, LFS_SET_SIZE, NULL);
 	} else if (op < 94 && p->nfiles) {
 		ino = p->files[rng_below(&p->rng, p->nfiles)];
-		size_t n = (size_t)rng_below(&p->rng, 100000);
+		size_t n = (size_t)rng_below(&p->rng, rng_chance(&p->rng, 1, 2) ? 100000 : 8192);
 		uint8_t *b = malloc(n + 1);
 		fill(b, n, rng_next(&p->rng));
 		lfs_write(p->fs, ino, b, n, (off_t)rng_below(&p->rng, 200000), 0);
@@ -888,6 +890,22 @@ static int cmd_put_block(const char *store, const char *path, uint64_t block, si
 	return 0;
 }
 
+static int cmd_bad_patch(const char *store, const char *path, uint64_t block)
+{
+	lfs *fs = mount_fs(store, false);
+	uint64_t ino = ino_of(fs, path);
+	uint8_t k[PATCH_KEY_LEN], v[PATCH_HDR + 100];
+	patch_key(k, ino, block);
+	le32_put(v, fs->info.block_size - 10);
+	le32_put(v + 4, 100);
+	fill(v + PATCH_HDR, 100, block);
+	lkv_batch *b = batch(fs);
+	ok(lkv_batch_put(b, fs->t_extents, k, sizeof(k), v, sizeof(v)), "put");
+	printf("ino %" PRIu64 "\n", ino);
+	commit(fs, b);
+	return 0;
+}
+
 static int cmd_bad_entry(const char *store, const char *path, bool hash)
 {
 	lfs *fs = mount_fs(store, false);
@@ -1024,6 +1042,8 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "put-block") && argc == 6)
 		return cmd_put_block(store, argv[3], strtoull(argv[4], NULL, 0),
 				     strtoull(argv[5], NULL, 0));
+	if (!strcmp(cmd, "bad-patch") && argc == 5)
+		return cmd_bad_patch(store, argv[3], strtoull(argv[4], NULL, 0));
 	if (!strcmp(cmd, "bad-type") && argc == 4)
 		return cmd_bad_entry(store, argv[3], false);
 	if (!strcmp(cmd, "bad-hash") && argc == 4)
