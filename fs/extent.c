@@ -91,7 +91,7 @@ static int block_store(lfs *fs, lkv_batch *b, struct inode *in, uint64_t block,
 		       const void *data, size_t len, size_t old_len)
 {
 	uint8_t k[16];
-	int err = patch_drop(fs, b, in->ino, block);
+	int err = old_len >= fs->info.blob_threshold ? patch_drop(fs, b, in->ino, block) : 0;
 	if (err)
 		return err;
 	extent_key(k, in->ino, block);
@@ -102,9 +102,10 @@ static int block_store(lfs *fs, lkv_batch *b, struct inode *in, uint64_t block,
 }
 
 /*
- * Reads bytes [o, o + n) of a block with its patches, without the inode's
- * lock: the patches first, then the block, and again if the inode's data
- * sequence shows that a commit may have folded them in between.
+ * Reads bytes [o, o + n) of a block with its patches (ps NULL: it has
+ * none), without the inode's lock: the patches first, then the block, and
+ * again if the inode's data sequence shows that a commit may have folded
+ * them in between.
  */
 static int read_part(lfs *fs, uint64_t ino, uint64_t block, size_t o, uint8_t *buf,
 		     size_t n, struct patchset *ps)
@@ -113,7 +114,7 @@ static int read_part(lfs *fs, uint64_t ino, uint64_t block, size_t o, uint8_t *b
 	extent_key(k, ino, block);
 	for (;;) {
 		unsigned seq = data_seq_begin(fs, ino);
-		int err = patch_load(fs, ino, block, fs->info.block_size, ps);
+		int err = ps ? patch_load(fs, ino, block, fs->info.block_size, ps) : 0;
 		if (err)
 			return err;
 		ssize_t got = lkv_get_range(fs->t_extents, k, sizeof(k), o, buf, n, NULL);
@@ -122,7 +123,7 @@ static int read_part(lfs *fs, uint64_t ino, uint64_t block, size_t o, uint8_t *b
 		if (got < 0)
 			return extent_failed(fs, ino, block, (int)got);
 		memset(buf + got, 0, n - (size_t)got);
-		if (!ps->len)
+		if (!ps || !ps->len)
 			return 0;
 		patch_apply(ps, o, buf, n);
 		if (!data_seq_changed(fs, ino, seq))
@@ -137,14 +138,19 @@ ssize_t extent_read(lfs *fs, const struct inode *in, void *buf, size_t len, uint
 	if (len > in->size - off)
 		len = (size_t)(in->size - off);
 	size_t bs = fs->info.block_size, done = 0;
-	struct patchset *ps = malloc(sizeof(*ps));
-	if (!ps)
-		return -ENOMEM;
+	struct patchset *ps = NULL;
 	int err = 0;
 	while (done < len && !err) {
-		uint64_t pos = off + done;
+		uint64_t pos = off + done, start = pos - pos % bs;
 		size_t o = (size_t)(pos % bs), n = bs - o < len - done ? bs - o : len - done;
-		err = read_part(fs, in->ino, pos / bs, o, (uint8_t *)buf + done, n, ps);
+		/* only a blob block has patches: one that can hold blob_threshold
+		 * bytes within the size this read goes by */
+		bool maybe = patch_enabled(fs) && in->size - start >= fs->info.blob_threshold;
+		if (maybe && !ps && !(ps = malloc(sizeof(*ps))))
+			err = -ENOMEM;
+		else
+			err = read_part(fs, in->ino, pos / bs, o, (uint8_t *)buf + done, n,
+					maybe ? ps : NULL);
 		done += n;
 	}
 	free(ps);
