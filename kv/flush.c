@@ -50,7 +50,7 @@ struct flush_ctx {
 	size_t nw;
 };
 
-static void log_roll(lkv_store *s);
+static int log_roll(lkv_store *s);
 
 static uint64_t now_ns(void)
 {
@@ -64,12 +64,14 @@ int log_open_append(lkv_store *s, uint32_t no, uint64_t off)
 {
 	char name[32];
 	log_name(name, no);
-	if (s->log)
-		s->io->ops->close(s->log);
-	s->log = NULL;
-	int err = s->io->ops->open(s->io, name, LKV_IO_CREATE, &s->log);
+	lkv_file *old = s->log, *f;
+	logzero_switch(s, NULL, 0);
+	if (old)
+		s->io->ops->close(old);
+	int err = s->io->ops->open(s->io, name, LKV_IO_CREATE, &f);
 	if (err)
 		return err;
+	logzero_switch(s, f, off);
 	s->lt.log_file = no;
 	s->lt.log_off = off;
 	return 0;
@@ -79,13 +81,17 @@ static int write_out(struct flush_ctx *c)
 {
 	lkv_store *s = c->s;
 	size_t done = 0;
+	bool held = logzero_enter(s, c->out_off + c->out.len);
 	while (done < c->out.len) {
 		ssize_t n = s->io->ops->pwrite(s->log, c->out.p + done, c->out.len - done,
 					       c->out_off + done);
-		if (n <= 0)
+		if (n <= 0) {
+			logzero_leave(s, held, c->out_off + done);
 			return n ? (int)n : -EIO;
+		}
 		done += n;
 	}
+	logzero_leave(s, held, c->out_off + done);
 	STAT_ADD(s, st_bwritten, done);
 	c->out_off += done;
 	c->out.len = 0;
@@ -203,6 +209,8 @@ static int flush_write(struct flush_ctx *c, struct flush_set *fs, uint64_t *comm
 		err = s->io->ops->sync(s->log);
 	if (!err && fresh)
 		err = s->io->ops->sync_dir(s->io);
+	if (!err)
+		logzero_kick(s, c->out_off - s->lt.log_off, c->out_off);
 	return err;
 }
 
@@ -298,30 +306,44 @@ static int flush_one(lkv_store *s)
 	if (s->since_snapshot >= s->o.snapshot_bytes)
 		err = snapshot_write(s);
 	if (!err && s->lt.log_off >= s->o.log_file_bytes)
-		log_roll(s);
+		err = log_roll(s);
 	cache_evict(s);
 	return err;
 }
 
-/* Ends the current log file: the next flush starts a new one.  Caller
- * holds flush_mu. */
-static void log_roll(lkv_store *s)
+/*
+ * Ends the current log file: the next flush starts a new one.  The file
+ * must end at its last commit first (recovery goes on to the next file
+ * only from there), so zeros written ahead are cut off, durably; if that
+ * fails the store fails, as a commit in the next file would be lost.
+ * Caller holds flush_mu.
+ */
+static int log_roll(lkv_store *s)
 {
 	if (!s->lt.log_off)
-		return;
-	if (s->log)
-		s->io->ops->close(s->log);
-	s->log = NULL;
+		return 0;
+	int err = logzero_cut(s, s->lt.log_off);
+	if (err) {
+		store_log(s, LKV_LOG_ERR, "cannot cut log file %08u at its last commit: %s; "
+			  "the store accepts no more changes", s->lt.log_file, strerror(-err));
+		return store_fail(s, err);
+	}
+	lkv_file *old = s->log;
+	logzero_switch(s, NULL, 0);
+	if (old)
+		s->io->ops->close(old);
 	s->lt.log_file++;
 	s->lt.log_off = 0;
+	return 0;
 }
 
 /* log_roll for GC, which wants the dead leaf images of the current file. */
-void log_seal(lkv_store *s)
+int log_seal(lkv_store *s)
 {
 	pthread_mutex_lock(&s->flush_mu);
-	log_roll(s);
+	int err = log_roll(s);
 	pthread_mutex_unlock(&s->flush_mu);
+	return err;
 }
 
 int flush_through(lkv_store *s, uint64_t e)

@@ -254,13 +254,15 @@ int gc_pass(lkv_store *s, bool forced)
 	uint64_t budget = forced ? UINT64_MAX
 				 : s->o.blob_segment_bytes < GC_PASS_BYTES ? s->o.blob_segment_bytes
 									   : GC_PASS_BYTES;
+	int err = 0;
 	if (forced) {             /* the files being appended hold dead bytes too */
 		blob_seal(s);
-		log_seal(s);
+		err = log_seal(s);
 	}
 	/* live counts are durable ones: flush first, so that values already
 	 * overwritten count as dead and wholly dead segments go uncopied */
-	int err = flush_through(s, 0);
+	if (!err)
+		err = flush_through(s, 0);
 	if (err) {
 		pthread_mutex_unlock(&s->gc_mu);
 		return err;

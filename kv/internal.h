@@ -15,6 +15,7 @@
  *   ep_mu      epoch counters and flush sets (held only briefly)
  *   cache_mu   the CLOCK ring; eviction only try-locks trees
  *   files_mu   open log-file handles
+ *   zero_mu    the log's zeroed range (logzero.c), inside flush_mu
  *
  * Epoch invariant: a writer checks in to the current epoch *while holding
  * the write locks of every tree it changes*, so the epochs stamped on one
@@ -187,6 +188,16 @@ struct lkv_store {
 	pthread_cond_t bg_cv;
 	bool bg_stop, bg_kick;
 
+	/* the log zeroed ahead of the flush (logzero.c) */
+	pthread_t zeroer;
+	bool zeroer_running;
+	pthread_mutex_t zero_mu;
+	pthread_cond_t zero_cv;
+	bool zero_stop, zero_kick, zero_failed;
+	_Atomic uint64_t log_zeroed;      /* written and synced below this */
+	_Atomic uint64_t log_pos;         /* end of the last flush's records */
+	uint64_t log_written;             /* end of the last flush past log_zeroed */
+
 	/* cache */
 	pthread_mutex_t cache_mu;
 	struct leaf *hand;                /* CLOCK hand into the resident ring */
@@ -197,7 +208,8 @@ struct lkv_store {
 	pthread_rwlock_t files_mu;
 	struct { uint8_t kind; uint32_t no; lkv_file *f; } *files;
 	size_t nfiles;
-	lkv_file *log;                    /* the file being appended (flush_mu) */
+	lkv_file *log;                    /* the file being appended (flush_mu
+					     and zero_mu to change) */
 	uint32_t log_no;
 
 	/* blob segments (blob_mu) */
@@ -403,11 +415,20 @@ bool flush_set_empty(const struct flush_set *fs);
 /* ---- flush.c ---- */
 int  flush_through(lkv_store *s, uint64_t e);
 int  flusher_start(lkv_store *s);
-void log_seal(lkv_store *s);
+int  log_seal(lkv_store *s);
 void flusher_stop(lkv_store *s);
 void flusher_kick(lkv_store *s);
 int  snapshot_write(lkv_store *s);
 int  log_open_append(lkv_store *s, uint32_t no, uint64_t off);
+
+/* ---- logzero.c ---- */
+int  logzero_start(lkv_store *s);
+void logzero_stop(lkv_store *s);
+bool logzero_enter(lkv_store *s, uint64_t end);
+void logzero_leave(lkv_store *s, bool held, uint64_t end);
+void logzero_kick(lkv_store *s, uint64_t bytes, uint64_t end);
+void logzero_switch(lkv_store *s, lkv_file *f, uint64_t off);
+int  logzero_cut(lkv_store *s, uint64_t off);
 
 /* ---- recovery.c ---- */
 int  recovery_run(lkv_store *s);

@@ -27,8 +27,10 @@
  * flush: a torn tail, all of one epoch, which is ignored.  Valid records of
  * another epoch (or anything after a valid commit) past that point mean the
  * log was damaged after it was durable: the open fails rather than drop
- * committed epochs (unless LKV_SALVAGE asks to cut the log there).  A log file is continued into the next one only when
- * it ended exactly at a commit.  The writer then truncates the torn tail
+ * committed epochs (unless LKV_SALVAGE asks to cut the log there).  Zeros
+ * written ahead of the flush (logzero.c) read as such a tail.  A log file
+ * is continued into the next one only when it ended exactly at a commit
+ * (a roll first cuts those zeros off).  The writer then truncates the torn tail
  * and deletes later log files, so new commits never sit behind garbage.
  */
 #include <errno.h>

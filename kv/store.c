@@ -85,6 +85,8 @@ static void store_free(lkv_store *s)
 	pthread_mutex_destroy(&s->flush_mu);
 	pthread_mutex_destroy(&s->bg_mu);
 	pthread_cond_destroy(&s->bg_cv);
+	pthread_mutex_destroy(&s->zero_mu);
+	pthread_cond_destroy(&s->zero_cv);
 	pthread_mutex_destroy(&s->cache_mu);
 	pthread_rwlock_destroy(&s->files_mu);
 	pthread_mutex_destroy(&s->blob_mu);
@@ -123,6 +125,8 @@ static lkv_store *store_alloc(const char *dir, const struct lkv_options *o)
 	pthread_mutex_init(&s->flush_mu, NULL);
 	pthread_mutex_init(&s->bg_mu, NULL);
 	pthread_cond_init(&s->bg_cv, NULL);
+	pthread_mutex_init(&s->zero_mu, NULL);
+	pthread_cond_init(&s->zero_cv, NULL);
 	pthread_mutex_init(&s->cache_mu, NULL);
 	pthread_rwlock_init(&s->files_mu, NULL);
 	pthread_mutex_init(&s->blob_mu, NULL);
@@ -165,7 +169,10 @@ int lkv_open(const char *dir, const struct lkv_options *o, lkv_store **out)
 		err = recovery_run(s);
 	if (!err && !s->ro && s->o.flush_interval_ms)
 		err = flusher_start(s);
+	if (!err && !s->ro)
+		err = logzero_start(s);
 	if (err) {
+		flusher_stop(s);
 		store_free(s);
 		return err;
 	}
@@ -184,6 +191,9 @@ int lkv_close(lkv_store *s)
 		if (!err && s->since_snapshot)
 			err = snapshot_write(s);
 	}
+	logzero_stop(s);
+	if (!err && !s->ro && !atomic_load(&s->failed))
+		err = logzero_cut(s, s->lt.log_off);   /* the log ends at its last commit */
 	store_free(s);
 	return err;
 }
