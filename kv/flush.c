@@ -15,9 +15,11 @@
  *      `durable` and wake the waiters;
  *   5. every snapshot_bytes of log, write a snapshot of the table and drop
  *      snapshots and log files nothing needs any more.
- * Callers of lkv_flush that arrive during a flush wait for flush_mu and
- * then find their epoch durable or flush the next one together: one commit
- * serves them all (group commit).
+ * Callers of lkv_flush that arrive during a flush wait for `durable` to
+ * reach their epoch, or for flush_mu to come free, and then flush the next
+ * epoch together: one commit serves them all (group commit).  They wait on
+ * ep_cv, not on flush_mu, so a caller the running flush serves returns
+ * when it publishes, not after whichever flush takes flush_mu next.
  *
  * A write error fails the store: no later change is accepted, reads go on,
  * and the store reopens to its last durable epoch.
@@ -49,6 +51,8 @@ struct flush_ctx {
 	struct written *w;
 	size_t nw;
 };
+
+#define FLUSH_WAIT_MS 2     /* longest wait before a waiter looks again */
 
 static int log_roll(lkv_store *s);
 
@@ -346,29 +350,43 @@ int log_seal(lkv_store *s)
 	return err;
 }
 
+/* Waits on ep_cv (ep_mu held) for a change, at most FLUSH_WAIT_MS: a
+ * holder of flush_mu other than a flush (GC, check) does not signal it. */
+static void flush_wait(lkv_store *s)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += FLUSH_WAIT_MS * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&s->ep_cv, &s->ep_mu, &ts);
+}
+
 int flush_through(lkv_store *s, uint64_t e)
 {
-	for (;;) {
-		int failed = atomic_load(&s->failed);
-		if (failed)
-			return failed;
-		pthread_mutex_lock(&s->ep_mu);
-		if (e == 0)
-			e = s->current;
-		bool done = s->durable >= e;
+	int err = 0;
+	pthread_mutex_lock(&s->ep_mu);
+	if (e == 0)
+		e = s->current;
+	while (!(err = atomic_load(&s->failed)) && s->durable < e) {
+		if (pthread_mutex_trylock(&s->flush_mu)) {   /* a flush is running */
+			flush_wait(s);
+			continue;
+		}
 		pthread_mutex_unlock(&s->ep_mu);
-		if (done)
-			return 0;
-		pthread_mutex_lock(&s->flush_mu);
-		pthread_mutex_lock(&s->ep_mu);
-		done = s->durable >= e;
-		pthread_mutex_unlock(&s->ep_mu);
-		int err = done ? 0 : flush_one(s);
+		err = flush_one(s);
 		pthread_mutex_unlock(&s->flush_mu);
-		if (err || done)
-			return err;
+		pthread_mutex_lock(&s->ep_mu);
+		pthread_cond_broadcast(&s->ep_cv);           /* flush_mu is free */
+		if (err)
+			break;
 	}
+	pthread_mutex_unlock(&s->ep_mu);
+	return err;
 }
+
 
 /* ---- snapshots ---- */
 
