@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "larchkv.h"
+#include "../support/zerotail.h"
 
 struct fx {
 	char dir[64];
@@ -554,14 +555,8 @@ static long newest_log_size(const char *store, long *zeros_at, char *name)
 	if (name)
 		strcpy(name, best);
 	snprintf(path, sizeof(path), "%s/%s", store, best);
-	FILE *fp = fopen(path, "rb");
-	long size = 0, end = 0;
-	int c;
-	assert_non_null(fp);
-	while ((c = fgetc(fp)) != EOF)
-		if (size++, c)
-			end = size;
-	fclose(fp);
+	long size = 0, end = zero_tail_at(path, &size);
+	assert_true(end >= 0);
 	if (zeros_at)
 		*zeros_at = end;
 	return size;
