@@ -103,9 +103,10 @@ static int block_store(lfs *fs, lkv_batch *b, struct inode *in, uint64_t block,
 
 /*
  * Reads bytes [o, o + n) of a block with its patches (ps NULL: it has
- * none), without the inode's lock: the patches first, then the block, and
- * again if the inode's data sequence shows that a commit may have folded
- * them in between.
+ * none), without the inode's lock: the patches first, then the block.
+ * With no patches the block alone is a state that existed (patch.c); with
+ * some, both are read again if the inode's data sequence shows that a
+ * commit ran meanwhile, which may have folded them.
  */
 static int read_part(lfs *fs, uint64_t ino, uint64_t block, size_t o, uint8_t *buf,
 		     size_t n, struct patchset *ps)
@@ -113,7 +114,7 @@ static int read_part(lfs *fs, uint64_t ino, uint64_t block, size_t o, uint8_t *b
 	uint8_t k[16];
 	extent_key(k, ino, block);
 	for (;;) {
-		unsigned seq = data_seq_begin(fs, ino);
+		unsigned seq = data_seq_read(fs, ino);
 		int err = ps ? patch_load(fs, ino, block, fs->info.block_size, ps) : 0;
 		if (err)
 			return err;
@@ -126,7 +127,7 @@ static int read_part(lfs *fs, uint64_t ino, uint64_t block, size_t o, uint8_t *b
 		if (!ps || !ps->len)
 			return 0;
 		patch_apply(ps, o, buf, n);
-		if (!data_seq_changed(fs, ino, seq))
+		if (data_seq_stable(fs, ino, seq))
 			return 0;
 	}
 }

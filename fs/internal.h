@@ -195,8 +195,8 @@ int  inode_change(lfs *fs, uint64_t ino, inode_change_fn fn, void *arg,
 void ino_lock(lfs *fs, uint64_t ino);
 void ino_unlock(lfs *fs, uint64_t ino);
 void epoch_note(lfs *fs, uint64_t ino, uint64_t e);
-unsigned data_seq_begin(lfs *fs, uint64_t ino);
-bool data_seq_changed(lfs *fs, uint64_t ino, unsigned seq);
+unsigned data_seq_read(lfs *fs, uint64_t ino);
+bool data_seq_stable(lfs *fs, uint64_t ino, unsigned seq);
 uint64_t epoch_of(lfs *fs, uint64_t ino);
 int  locks_init(lfs *fs);
 void locks_free(lfs *fs);

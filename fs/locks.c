@@ -78,20 +78,21 @@ uint64_t epoch_of(lfs *fs, uint64_t ino)
 	return atomic_load(&fs->epoch_of[hash_ino(ino) % EPOCH_STRIPES]);
 }
 
-/* The stripe's data sequence once no commit is running on it. */
-unsigned data_seq_begin(lfs *fs, uint64_t ino)
+/* The data sequence of ino's stripe, for data_seq_stable. */
+unsigned data_seq_read(lfs *fs, uint64_t ino)
 {
-	_Atomic unsigned *seq = &fs->data_seq[lock_stripe(ino)];
-	unsigned s;
-	while ((s = atomic_load(seq)) & 1)
-		sched_yield();
-	return s;
+	return atomic_load(&fs->data_seq[lock_stripe(ino)]);
 }
 
-/* Whether a transaction on ino's stripe committed since data_seq_begin. */
-bool data_seq_changed(lfs *fs, uint64_t ino, unsigned seq)
+/* Whether no commit on ino's stripe ran or was running since
+ * data_seq_read returned seq.  When one did, yields before the caller
+ * reads again, so that the commit can finish. */
+bool data_seq_stable(lfs *fs, uint64_t ino, unsigned seq)
 {
-	return atomic_load(&fs->data_seq[lock_stripe(ino)]) != seq;
+	if (!(seq & 1) && atomic_load(&fs->data_seq[lock_stripe(ino)]) == seq)
+		return true;
+	sched_yield();
+	return false;
 }
 
 /* ---- transactions ---- */
