@@ -28,8 +28,8 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 	gcc clang meson ninja-build pkg-config git \
 	libzstd-dev libxxhash-dev libcmocka-dev libfuse3-dev fuse3 \
 	liblmdb-dev librocksdb-dev \
-	xfsprogs attr acl procps \
-	groff-base man-db >/dev/null   # xfs_io, setfacl, pgrep: mount tests; groff, man: install test
+	xfsprogs attr acl libcap2-bin procps \
+	groff-base man-db >/dev/null   # xfs_io, setfacl, setcap, pgrep: mount tests; groff, man: install test
 
 if [ "$BENCH" -eq 1 ]; then
 	POLICY=/usr/sbin/policy-rc.d

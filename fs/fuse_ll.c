@@ -16,10 +16,12 @@
  *  - Round trips.  A round trip costs more than most core calls, so
  *    requests the kernel can do without are refused once with ENOSYS,
  *    after which it stops sending them (FLUSH, OPENDIR, OPEN, CREATE).
- *  - Permissions are the kernel's (default_permissions, POSIX ACLs), and
- *    so is clearing suid/sgid on write, truncate and chown: it turns them
- *    into a SETATTR of the mode (we do not take FUSE_CAP_HANDLE_KILLPRIV,
- *    whose v1 protocol does not say whether the writer is privileged).
+ *  - Permissions are the kernel's (default_permissions, POSIX ACLs).
+ *    Clearing suid/sgid on write, truncate and chown is ours: the daemon
+ *    takes HANDLE_KILLPRIV_V2 (fuse_wire.c), so that writes cost no
+ *    GETXATTR each, and the kernel says in each WRITE and SETATTR when
+ *    the caller lacks CAP_FSETID.  (Not v1, FUSE_CAP_HANDLE_KILLPRIV,
+ *    which does not say whether the writer is privileged.)
  *  - Errors are the core's negative errnos, sent back as they are.
  */
 #include <errno.h>
@@ -279,6 +281,7 @@ static const struct {
 	{ FUSE_SET_ATTR_ATIME_NOW, LFS_SET_ATIME_NOW },
 	{ FUSE_SET_ATTR_MTIME_NOW, LFS_SET_MTIME_NOW },
 	{ FUSE_SET_ATTR_CTIME,     LFS_SET_CTIME },
+	{ FUSE_SET_ATTR_KILL_SUID, LFS_SET_KILL_SUIDGID }, /* FATTR_KILL_SUIDGID */
 };
 
 static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -375,16 +378,33 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
+/* Whether clearing privileges (inode_kill_suid) would change ino's mode. */
+static bool has_privs(lfs *fs, fuse_ino_t ino)
+{
+	struct stat st;
+
+	return lfs_getattr(fs, ino, &st) == 0 &&
+	       ((st.st_mode & S_ISUID) ||
+		(st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP));
+}
+
 /*
  * The data is used where libfuse received it, so a write_buf handler
  * would gain nothing: it pays only with splice, which needs somewhere to
  * splice to, and the core takes bytes in memory.
+ *
+ * A WRITE that clears suid/sgid (fuse_wire.c) changes the mode behind the
+ * kernel's cached attributes, and a WRITE's reply carries none: before
+ * replying, the kernel is told to drop them, so that no stat after the
+ * write(2) returns can see the old mode.  (Attributes only: that takes
+ * no lock the writer holds.)
  */
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct larch_ll *ll = ll_of(req);
 	unsigned flags = 0;
+	bool kill = wire_write_kills_suid() && has_privs(ll->fs, ino);
 	ssize_t n;
 
 	/* With the writeback cache the kernel places appends itself, and the
@@ -394,7 +414,11 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		flags |= LFS_WRITE_APPEND;
 	if (ll->writeback_on)
 		flags |= LFS_WRITE_KEEP_TIMES;
+	if (kill)
+		flags |= LFS_WRITE_KILL_SUID;
 	n = lfs_write(ll->fs, ino, buf, size, off, flags);
+	if (n >= 0 && kill)
+		fuse_lowlevel_notify_inval_inode(ll->se, ino, -1, 0);
 	if (n < 0)
 		reply_status(req, (int)n);
 	else
@@ -785,7 +809,7 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
  *  - POSIX_ACL: the kernel checks ACLs (and implies default_permissions);
  *    DONT_MASK: the core applies the umask, which a default ACL overrides.
  *  - EXPORT_SUPPORT: lookups of "." and ".." work, for NFS.
- * Turned off: HANDLE_KILLPRIV (see the head of the file), AUTO_INVAL_DATA
+ * Turned off: HANDLE_KILLPRIV (v1; see the head of the file), AUTO_INVAL_DATA
  * (nobody changes files behind the kernel's back, so a changed mtime
  * must not throw away its pages), and splice (we reply from memory;
  * replying through a pipe measured slower).

@@ -21,6 +21,7 @@
  * nothing changes afterwards, so the handlers read it without locks. */
 struct larch_ll {
 	lfs *fs;
+	struct fuse_session *se;
 	bool writeback;      /* asked for (no -o nowriteback) */
 	bool writeback_on;   /* granted by the kernel */
 	bool skip_opendir;   /* the kernel may go without OPENDIR */
@@ -28,5 +29,11 @@ struct larch_ll {
 };
 
 extern const struct fuse_lowlevel_ops larch_ll_ops;
+
+/* fuse_wire.c: the device I/O that negotiates HANDLE_KILLPRIV_V2. */
+int  wire_install(struct fuse_session *se);
+bool wire_killpriv_v2(void);
+bool wire_write_kills_suid(void);
+void wire_stats_print(FILE *f);
 
 #endif

@@ -58,6 +58,7 @@ struct lfs {
 	atomic_bool space_freed;        /* data deleted since the last GC */
 	atomic_int orphans_held;        /* unlinked, awaiting the kernel's forget */
 	struct timespec mounted_at;     /* for the stats */
+	void (*stats_extra)(FILE *f);   /* the daemon's lines of the live stats */
 
 	pthread_mutex_t ilock[LOCK_STRIPES];
 	pthread_mutex_t rename_mu;      /* directory moves between parents */

@@ -293,6 +293,9 @@ int lfs_statfs(lfs *fs, struct statvfs *sv);
 #define LFS_STATS_XATTR "larchfs.stats"
 int lfs_stats_print(lfs *fs, FILE *f);
 ssize_t lfs_stats_xattr(lfs *fs, void *value, size_t size);
+/* The xattr's text ends with what `print` writes (the daemon's own
+ * counters); set once, before the mount serves requests. */
+void lfs_stats_extra(lfs *fs, void (*print)(FILE *f));
 
 #ifdef __cplusplus
 }

@@ -528,6 +528,7 @@ static int new_session(struct daemon *d)
 	d->ll.writeback = !d->o.nowriteback;
 	d->se = fuse_session_new(&d->args, &larch_ll_ops, sizeof(larch_ll_ops),
 				 &d->ll);
+	d->ll.se = d->se;
 	return d->se ? 0 : -1;
 }
 
@@ -722,6 +723,13 @@ static int mount_and_serve(struct daemon *d)
 	if (fuse_session_mount(d->se, d->mnt) != 0) {
 		log_release(sink);
 		fprintf(stderr, "larchfs: cannot mount on %s\n", d->mnt);
+		return 1;
+	}
+	lfs_stats_extra(d->ll.fs, wire_stats_print);
+	if (wire_install(d->se) < 0) {
+		log_release(sink);
+		fprintf(stderr, "larchfs: %s: cannot set up the FUSE device I/O\n", d->mnt);
+		fuse_session_unmount(d->se);
 		return 1;
 	}
 	if (start_watcher(&w, d) < 0) {

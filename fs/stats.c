@@ -91,12 +91,19 @@ static void stats_print(lfs *fs, FILE *f, bool live)
 		fprintf(f, "%-22s %lld\n", "Inodes:", inodes);
 	fprintf(f, "%-22s %d\n", "Orphans held:", atomic_load(&fs->orphans_held));
 	print_engine(f, &st);
+	if (live && fs->stats_extra)
+		fs->stats_extra(f);
 }
 
 int lfs_stats_print(lfs *fs, FILE *f)
 {
 	stats_print(fs, f, false);
 	return ferror(f) ? -EIO : 0;
+}
+
+void lfs_stats_extra(lfs *fs, void (*print)(FILE *f))
+{
+	fs->stats_extra = print;
 }
 
 ssize_t lfs_stats_xattr(lfs *fs, void *value, size_t size)
