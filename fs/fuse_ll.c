@@ -284,6 +284,30 @@ static const struct {
 	{ FUSE_SET_ATTR_KILL_SUID, LFS_SET_KILL_SUIDGID }, /* FATTR_KILL_SUIDGID */
 };
 
+/*
+ * What HANDLE_KILLPRIV_V2 leaves unsaid.  The kernel flags a chown that
+ * changes an id, and a truncate by a caller without CAP_FSETID
+ * (FATTR_KILL_SUIDGID), but two of its requests to drop privileges come
+ * bare:
+ *  - file_remove_privs, before fallocate, copy_file_range into the file or
+ *    a write-through write by a caller without CAP_FSETID, sends a SETATTR
+ *    with nothing to set (it also does so when all it drops is a file
+ *    capability, which it removes itself);
+ *  - chown(f, -1, -1), which clears suid on Linux even for root, sends
+ *    the ctime alone (with the writeback cache; without it, nothing).
+ * So a SETATTR of the ctime alone, and a bare one from anyone but root,
+ * clear suid/sgid as those calls do on a local filesystem.  Root's bare
+ * SETATTR keeps them, since it may be a capability drop before root's own
+ * write; a chown(-1, -1) by root without the writeback cache then keeps
+ * them too.
+ */
+static bool bare_kill(fuse_req_t req, int to_set)
+{
+	if (!wire_killpriv_v2())
+		return false;
+	return to_set == FUSE_SET_ATTR_CTIME || (to_set == 0 && fuse_req_ctx(req)->uid != 0);
+}
+
 static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
@@ -295,6 +319,8 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	for (size_t i = 0; i < ARRAY_SIZE(setattr_bits); i++)
 		if (to_set & setattr_bits[i].fuse)
 			valid |= setattr_bits[i].lfs;
+	if (bare_kill(req, to_set))
+		valid |= LFS_SET_KILL_SUIDGID;
 	reply_attr(req, lfs_setattr(fs_of(req), &c, ino, attr, valid, &st), &st);
 }
 
