@@ -843,7 +843,7 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
  * max_readahead stays the kernel's offer (128 KiB): it only takes a
  * smaller one, and a larger read_ahead_kb on the mount measured no faster.
  * PARALLEL_DIROPS is among libfuse's defaults but libfuse 3.14 leaves it
- * out of its INIT reply, so lookups in one directory are serialised.
+ * out of its INIT reply; fuse_wire.c adds it there, with HANDLE_KILLPRIV_V2.
  */
 static void ll_init(void *userdata, struct fuse_conn_info *conn)
 {

@@ -2,18 +2,25 @@
 /*
  * The daemon's reads and writes of /dev/fuse: they count the requests by
  * kind (the "FUSE requests" line of the live statistics), and they take
- * the one capability libfuse 3.14 cannot negotiate, FUSE_HANDLE_KILLPRIV_V2
- * (protocol 7.33).
+ * two capabilities libfuse 3.14 does not negotiate: FUSE_HANDLE_KILLPRIV_V2
+ * (protocol 7.33), which it does not know, and FUSE_PARALLEL_DIROPS, which
+ * it asks for by default but leaves out of its INIT reply.
  *
- * Why it matters: FUSE mounts clear SB_NOSEC, so before every write(2) the
- * kernel asks whether the file carries security.capability: a GETXATTR
- * round trip per write, which the writeback cache cannot absorb (a 4 KiB
- * write into a cached page costs that trip instead of none).  A connection with
- * HANDLE_KILLPRIV_V2 gets SB_NOSEC back: once an inode is seen to have
- * neither suid/sgid nor that xattr it is marked S_NOSEC and later writes
- * skip the check, until its attributes are refreshed or a security.*
- * xattr is set.  In return the daemon, not the kernel, clears suid and
- * sgid where the kernel says so:
+ * PARALLEL_DIROPS lets the kernel send lookups and readdirs of one
+ * directory concurrently (without it, it serialises them per directory:
+ * four threads stat'ing names in one directory ran slower than one).  The
+ * core's lookups and listings are reads, safe in parallel; changes to a
+ * directory still hold its lock in the VFS.
+ *
+ * HANDLE_KILLPRIV_V2: FUSE mounts clear SB_NOSEC, so before every
+ * write(2) the kernel asks whether the file carries security.capability:
+ * a GETXATTR round trip per write, which the writeback cache cannot absorb
+ * (a 4 KiB write into a cached page costs that trip instead of none).  A
+ * connection with HANDLE_KILLPRIV_V2 gets SB_NOSEC back: once an inode is
+ * seen to have neither suid/sgid nor that xattr it is marked S_NOSEC and
+ * later writes skip the check, until its attributes are refreshed or a
+ * security.* xattr is set.  In return the daemon, not the kernel, clears
+ * suid and sgid where the kernel says so:
  *  - a WRITE with FUSE_WRITE_KILL_SUIDGID in write_flags (the writer
  *    lacks CAP_FSETID; with the writeback cache the kernel sends such
  *    writes through rather than caching them);
@@ -26,11 +33,12 @@
  *
  * How: libfuse lets a session read and write the device through our
  * functions (fuse_session_custom_io).  wire_read() notes the INIT
- * request's id and whether the kernel offers the flag, and for each WRITE
+ * request's id and the flags the kernel offers, and for each WRITE
  * whether it carries the kill flag, in a thread-local the WRITE handler
  * reads (libfuse processes a request on the thread that read it).
- * wire_writev() adds the flag to libfuse's INIT reply.  Nothing else is
- * changed, and without the kernel's offer nothing is.
+ * wire_writev() adds the flags the kernel offered to libfuse's INIT
+ * reply.  Nothing else is changed, and without the kernel's offer nothing
+ * is.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -44,9 +52,12 @@
 
 #include "fuse_ll.h"
 
+/* The INIT flags added to libfuse's reply when the kernel offers them. */
+#define WIRE_ADDS (FUSE_HANDLE_KILLPRIV_V2 | FUSE_PARALLEL_DIROPS)
+
 static _Atomic uint64_t init_unique;        /* the INIT request, 0: none seen */
-static atomic_bool init_offers_v2;          /* the kernel offered the flag */
-static atomic_bool v2_granted;              /* and our reply took it */
+static _Atomic uint32_t init_offered;       /* WIRE_ADDS the kernel offered */
+static _Atomic uint32_t init_added;         /* and our reply took */
 static _Thread_local bool write_kills_suid; /* the request this thread read */
 
 /* ---- request counts ---- */
@@ -76,7 +87,14 @@ static const char *const opcode_name[OPCODES] = {
 	[FUSE_SYNCFS] = "SYNCFS", [FUSE_TMPFILE] = "TMPFILE",
 };
 
-/* One line: the requests received since the mount, in all and by opcode. */
+static const char *flag_state(uint32_t flag)
+{
+	return atomic_load(&init_added) & flag ? "yes"
+	       : atomic_load(&init_offered) & flag ? "no" : "not offered by the kernel";
+}
+
+/* The requests received since the mount, in all and by opcode, and the
+ * INIT flags added. */
 void wire_stats_print(FILE *f)
 {
 	uint64_t total = 0;
@@ -89,8 +107,8 @@ void wire_stats_print(FILE *f)
 		if (n)
 			fprintf(f, " %s=%" PRIu64, opcode_name[op] ? opcode_name[op] : "?", n);
 	}
-	fprintf(f, "\n%-22s %s\n", "Killpriv v2:", wire_killpriv_v2() ? "yes"
-		: atomic_load(&init_offers_v2) ? "no" : "not offered by the kernel");
+	fprintf(f, "\n%-22s %s\n", "Killpriv v2:", flag_state(FUSE_HANDLE_KILLPRIV_V2));
+	fprintf(f, "%-22s %s\n", "Parallel dirops:", flag_state(FUSE_PARALLEL_DIROPS));
 }
 
 /* ---- reading requests ---- */
@@ -99,27 +117,29 @@ void wire_stats_print(FILE *f)
 static void note_request(const void *buf, size_t n)
 {
 	struct fuse_in_header h;
+	size_t body;
 
 	write_kills_suid = false;
 	if (n < sizeof(h))
 		return;
 	memcpy(&h, buf, sizeof(h));
+	body = n - sizeof(h);
 	if (h.opcode < OPCODES)
 		atomic_fetch_add_explicit(&requests[h.opcode], 1, memory_order_relaxed);
-	if (h.opcode == FUSE_INIT && n >= sizeof(h) + offsetof(struct fuse_init_in, flags) + 4) {
+	if (h.opcode == FUSE_INIT && body >= offsetof(struct fuse_init_in, flags) + 4) {
 		struct fuse_init_in in;
-		size_t len = n - sizeof(h) < sizeof(in) ? n - sizeof(h) : sizeof(in);
+		size_t len = body < sizeof(in) ? body : sizeof(in);
 
 		memset(&in, 0, sizeof(in));
 		memcpy(&in, (const char *)buf + sizeof(h), len);
-		atomic_store(&init_offers_v2, in.major == 7 && in.minor >= 33 &&
-						(in.flags & FUSE_HANDLE_KILLPRIV_V2));
+		atomic_store(&init_offered, in.major == 7 ? in.flags & WIRE_ADDS : 0);
 		atomic_store(&init_unique, h.unique);
 	} else if (h.opcode == FUSE_WRITE &&
-		   n >= sizeof(h) + offsetof(struct fuse_write_in, write_flags) + 4) {
+		   body >= offsetof(struct fuse_write_in, write_flags) + 4) {
 		struct fuse_write_in in;
 
-		memcpy(&in, (const char *)buf + sizeof(h), offsetof(struct fuse_write_in, write_flags) + 4);
+		memcpy(&in, (const char *)buf + sizeof(h),
+		       offsetof(struct fuse_write_in, write_flags) + 4);
 		write_kills_suid = in.write_flags & FUSE_WRITE_KILL_SUIDGID;
 	}
 }
@@ -156,16 +176,17 @@ static ssize_t wire_writev(int fd, struct iovec *iov, int count, void *userdata)
 	if (count != 2 || !is_init_reply(iov, count))
 		return writev(fd, iov, count);
 	atomic_store(&init_unique, 0);
-	if (!atomic_load(&init_offers_v2) || iov[1].iov_len > sizeof(out))
+	uint32_t add = atomic_load(&init_offered);
+	if (!add || iov[1].iov_len > sizeof(out))
 		return writev(fd, iov, count);
 	memset(&out, 0, sizeof(out));
 	memcpy(&out, iov[1].iov_base, iov[1].iov_len);
-	out.flags |= FUSE_HANDLE_KILLPRIV_V2;
+	out.flags |= add;
 	patched[0] = iov[0];
 	patched[1] = (struct iovec){ &out, iov[1].iov_len };
 	ssize_t n = writev(fd, patched, 2);
 	if (n >= 0)
-		atomic_store(&v2_granted, true);
+		atomic_store(&init_added, add);
 	return n;
 }
 
@@ -182,7 +203,7 @@ int wire_install(struct fuse_session *se)
 
 bool wire_killpriv_v2(void)
 {
-	return atomic_load(&v2_granted);
+	return atomic_load(&init_added) & FUSE_HANDLE_KILLPRIV_V2;
 }
 
 bool wire_write_kills_suid(void)
