@@ -85,11 +85,6 @@ int blob_ref_decode(const uint8_t *p, size_t n, struct blob_ref *r)
 	return 0;
 }
 
-void blob_name(char out[32], uint32_t no)
-{
-	snprintf(out, 32, "%08" PRIu32 ".blob", no);
-}
-
 static uint32_t nblocks(uint32_t stored, uint8_t codec)
 {
 	if (codec)
@@ -183,12 +178,12 @@ static int seg_retire(lkv_store *s)
 /* Opens a new segment for appending.  Caller holds blob_mu. */
 static int seg_roll(lkv_store *s)
 {
-	char name[32];
+	char name[FILE_NAME_MAX];
 	int err = seg_retire(s);
 	if (err)
 		return err;
 	uint32_t no = s->seg_no + 1;   /* numbers are never reused */
-	blob_name(name, no);
+	file_name(name, FILE_BLOB, no);
 	err = s->io->ops->open(s->io, name, LKV_IO_CREATE, &s->seg);
 	if (err)
 		return err;
@@ -461,8 +456,8 @@ uint32_t blob_current(lkv_store *s, uint64_t *end)
 /* Counts and logs a blob whose bytes are wrong; returns -EIO. */
 static int blob_fail(lkv_store *s, const struct blob_ref *r, const char *what)
 {
-	char name[32];
-	blob_name(name, r->seg);
+	char name[FILE_NAME_MAX];
+	file_name(name, FILE_BLOB, r->seg);
 	STAT_ADD(s, st_csum, 1);
 	store_log(s, LKV_LOG_ERR, "blob at %s offset %" PRIu64 ": %s", name, r->off, what);
 	return -EIO;
@@ -474,8 +469,8 @@ static int blob_fail(lkv_store *s, const struct blob_ref *r, const char *what)
  */
 int blob_unreadable(lkv_store *s, const struct blob_ref *r)
 {
-	char name[32];
-	blob_name(name, r->seg);
+	char name[FILE_NAME_MAX];
+	file_name(name, FILE_BLOB, r->seg);
 	store_log(s, LKV_LOG_ERR, "blob at %s offset %" PRIu64 ": cannot be read", name, r->off);
 	return -EIO;
 }

@@ -24,95 +24,6 @@
 
 #define EVICT_SCAN_MAX 1024
 
-void log_name(char out[32], uint32_t no)
-{
-	snprintf(out, 32, "%08" PRIu32 ".log", no);
-}
-
-/* ---- open log files for reading ---- */
-
-static lkv_file *files_find(lkv_store *s, int kind, uint32_t no)
-{
-	for (size_t i = 0; i < s->nfiles; i++)
-		if (s->files[i].no == no && s->files[i].kind == kind)
-			return s->files[i].f;
-	return NULL;
-}
-
-/* Opens a read handle on a log file or segment unless one is open. */
-static int store_file_open(lkv_store *s, int kind, uint32_t no)
-{
-	pthread_rwlock_wrlock(&s->files_mu);
-	int err = 0;
-	if (!files_find(s, kind, no)) {
-		char name[32];
-		lkv_file *f;
-		if (kind == FILE_LOG)
-			log_name(name, no);
-		else
-			blob_name(name, no);
-		void *v = realloc(s->files, (s->nfiles + 1) * sizeof(*s->files));
-		err = v ? s->io->ops->open(s->io, name, LKV_IO_RDONLY, &f) : -ENOMEM;
-		if (v)
-			s->files = v;
-		if (!err) {
-			s->files[s->nfiles].kind = kind;
-			s->files[s->nfiles].no = no;
-			s->files[s->nfiles++].f = f;
-		}
-	}
-	pthread_rwlock_unlock(&s->files_mu);
-	return err;
-}
-
-/* Closes the read handle of a file about to be deleted. */
-void store_file_forget(lkv_store *s, int kind, uint32_t no)
-{
-	pthread_rwlock_wrlock(&s->files_mu);
-	for (size_t i = 0; i < s->nfiles; i++) {
-		if (s->files[i].no != no || s->files[i].kind != kind)
-			continue;
-		s->io->ops->close(s->files[i].f);
-		s->files[i] = s->files[--s->nfiles];
-		break;
-	}
-	pthread_rwlock_unlock(&s->files_mu);
-}
-
-void store_files_close(lkv_store *s)
-{
-	for (size_t i = 0; i < s->nfiles; i++)
-		s->io->ops->close(s->files[i].f);
-	free(s->files);
-	s->files = NULL;
-	s->nfiles = 0;
-}
-
-/*
- * Reads exactly len bytes at off of a log file or segment; a short read is
- * -EIO.  The handle is used under files_mu (shared: reads run in parallel)
- * so that it cannot be closed meanwhile.
- */
-int store_read_at(lkv_store *s, int kind, uint32_t no, uint64_t off, void *buf, size_t len)
-{
-	for (;;) {
-		pthread_rwlock_rdlock(&s->files_mu);
-		lkv_file *f = files_find(s, kind, no);
-		ssize_t n = f ? s->io->ops->pread(f, buf, len, off) : 0;
-		pthread_rwlock_unlock(&s->files_mu);
-		if (!f) {
-			int err = store_file_open(s, kind, no);
-			if (err)
-				return err;
-			continue;
-		}
-		if (n < 0)
-			return (int)n;
-		STAT_ADD(s, st_bread, (uint64_t)n);
-		return (size_t)n == len ? 0 : -EIO;
-	}
-}
-
 /* ---- the ring ---- */
 
 static void ring_add(lkv_store *s, struct leaf *l)
@@ -250,8 +161,8 @@ int leaf_read(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
 static int leaf_read_failed(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
 			    const char *why, bool bad_bytes)
 {
-	char name[32];
-	log_name(name, loc->file);
+	char name[FILE_NAME_MAX];
+	file_name(name, FILE_LOG, loc->file);
 	if (bad_bytes)
 		STAT_ADD(s, st_csum, 1);
 	store_log(s, LKV_LOG_ERR, "leaf %" PRIu64 " of tree '%s' at %s offset %" PRIu64 ": %s",

@@ -80,7 +80,7 @@ static void report_leaf(struct check *c, struct leaf *l, struct leaf *next, bool
 			const char *fmt, ...)
 {
 	char what[256], name[32];
-	log_name(name, l->loc.file);
+	file_name(name, FILE_LOG, l->loc.file);
 	int n = snprintf(what, sizeof(what), "leaf %" PRIu64 " at %s offset %" PRIu64 ": ",
 			 l->id, name, l->loc.off);
 	va_list ap;
@@ -117,7 +117,7 @@ static void check_blob(struct check *c, struct lkv_tree *t, const struct leaf_en
 		c->st->blob_bytes += r.raw_len;
 		if (!err)
 			return;
-		blob_name(name, r.seg);
+		file_name(name, FILE_BLOB, r.seg);
 		snprintf(what, sizeof(what), "blob at %s offset %" PRIu64 ": %s", name, r.off,
 			 err == -ESTALE ? "outside its segment" : "fails its checksum");
 	}

@@ -46,8 +46,7 @@ struct flush_ctx {
 	uint64_t epoch;
 	struct buf out;          /* records not yet written */
 	uint64_t out_off;        /* file offset of out.p[0] */
-	struct buf commit;       /* commit body */
-	uint32_t nleaves;
+	struct commit_enc commit;
 	struct written *w;
 	size_t nw;
 };
@@ -66,8 +65,8 @@ static uint64_t now_ns(void)
 /* Opens (creating) log file `no` for appending at `off`. */
 int log_open_append(lkv_store *s, uint32_t no, uint64_t off)
 {
-	char name[32];
-	log_name(name, no);
+	char name[FILE_NAME_MAX];
+	file_name(name, FILE_LOG, no);
 	lkv_file *old = s->log, *f;
 	logzero_switch(s, NULL, 0);
 	if (old)
@@ -141,9 +140,8 @@ static int add_leaf(struct flush_ctx *c, struct leaf *l, const struct buf *img)
 	struct loc_ent e = { .leaf_id = l->id, .tree_id = l->tree->id,
 		.nkeys = get_u32(img->p + 12), .loc = w->loc, .low = l->low,
 		.low_len = l->low_len, .bloom = w->bloom };
-	loc_ent_encode(&e, &c->commit);
+	commit_enc_leaf(&c->commit, &e);
 	c->nw++;
-	c->nleaves++;
 	STAT_ADD(s, st_raw, img->len);
 	STAT_ADD(s, st_written, 1);
 	return c->out.len >= WRITE_CHUNK ? write_out(c) : 0;
@@ -152,32 +150,11 @@ static int add_leaf(struct flush_ctx *c, struct leaf *l, const struct buf *img)
 static void commit_begin(struct flush_ctx *c, const struct flush_set *fs)
 {
 	lkv_store *s = c->s;
-	buf_u64(&c->commit, s->lt.chain);
-	buf_u64(&c->commit, atomic_load(&s->next_leaf_id));
 	pthread_mutex_lock(&s->trees_mu);
-	buf_u32(&c->commit, s->next_tree_id);
+	uint32_t next_tree = s->next_tree_id;
 	pthread_mutex_unlock(&s->trees_mu);
-	buf_u32(&c->commit, fs->ntrees);
-	for (size_t i = 0; i < fs->ntrees; i++) {
-		buf_u32(&c->commit, fs->trees[i]->id);
-		buf_bytes(&c->commit, fs->trees[i]->name, strlen(fs->trees[i]->name));
-	}
-	buf_u32(&c->commit, 0);    /* leaf count, patched in commit_end */
-}
-
-static void commit_end(struct flush_ctx *c, const struct flush_set *fs, size_t count_at)
-{
-	if (c->commit.oom)
-		return;
-	put_u32(c->commit.p + count_at, c->nleaves);
-	buf_u32(&c->commit, fs->ndead);
-	for (size_t i = 0; i < fs->ndead; i++)
-		buf_u64(&c->commit, fs->dead[i]);
-	buf_u32(&c->commit, fs->nsegd);
-	for (size_t i = 0; i < fs->nsegd; i++) {
-		buf_u32(&c->commit, fs->segd[i].seg);
-		buf_u64(&c->commit, (uint64_t)fs->segd[i].bytes);
-	}
+	commit_enc_begin(&c->commit, s->lt.chain, atomic_load(&s->next_leaf_id), next_tree,
+			 fs->trees, fs->ntrees);
 }
 
 /* Writes the records of a sealed epoch and makes them durable. */
@@ -190,7 +167,6 @@ static int flush_write(struct flush_ctx *c, struct flush_set *fs, uint64_t *comm
 		err = log_open_append(s, s->lt.log_file, s->lt.log_off);
 	c->out_off = s->lt.log_off;
 	commit_begin(c, fs);
-	size_t count_at = c->commit.len - 4;
 	for (size_t i = 0; i < fs->n && !err; i++) {
 		struct buf *img;
 		err = take_image(c, fs->leaves[i], &img);
@@ -201,12 +177,11 @@ static int flush_write(struct flush_ctx *c, struct flush_set *fs, uint64_t *comm
 			free(img);
 		}
 	}
-	commit_end(c, fs, count_at);
-	if (!err && c->commit.oom)
-		err = -ENOMEM;
 	if (!err)
-		err = record_append(&c->out, REC_COMMIT, c->epoch, c->commit.p, c->commit.len,
-				    NULL, 0, commit_csum);
+		err = commit_enc_end(&c->commit, fs->dead, fs->ndead, fs->segd, fs->nsegd);
+	if (!err)
+		err = record_append(&c->out, REC_COMMIT, c->epoch, c->commit.body.p,
+				    c->commit.body.len, NULL, 0, commit_csum);
 	if (!err)
 		err = write_out(c);
 	if (!err)
@@ -222,7 +197,7 @@ static int flush_write(struct flush_ctx *c, struct flush_set *fs, uint64_t *comm
 static int flush_publish(struct flush_ctx *c, uint64_t commit_csum)
 {
 	lkv_store *s = c->s;
-	int err = commit_apply(&s->lt, c->commit.p, c->commit.len, c->epoch, commit_csum,
+	int err = commit_apply(&s->lt, c->commit.body.p, c->commit.body.len, c->epoch, commit_csum,
 			       NULL, NULL);
 	if (err)
 		return err;
@@ -294,7 +269,7 @@ static int flush_one(lkv_store *s)
 		bloom_free(&c.w[i].bloom);
 	free(c.w);
 	buf_free(&c.out);
-	buf_free(&c.commit);
+	buf_free(&c.commit.body);
 	flush_set_free(&fs);
 	if (err) {
 		store_log(s, LKV_LOG_ERR, "flush of epoch %" PRIu64 " failed: %s; the store "
@@ -387,110 +362,6 @@ int flush_through(lkv_store *s, uint64_t e)
 	return err;
 }
 
-
-/* ---- snapshots ---- */
-
-struct names { char **v; size_t n; };
-
-static int collect(void *arg, const char *name)
-{
-	struct names *ns = arg;
-	char **v = realloc(ns->v, (ns->n + 1) * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	ns->v = v;
-	v[ns->n] = strdup(name);
-	return v[ns->n++] ? 0 : -ENOMEM;
-}
-
-static int snap_cmp(const void *a, const void *b)
-{
-	return -strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/*
- * Keeps the two newest snapshots (the older one is the fallback should the
- * newer be damaged) and deletes the rest, then the log files that neither
- * snapshot's replay starts at or after and that hold no live leaf.
- * Failures only cost disk space: logged.
- */
-static void drop_obsolete(lkv_store *s)
-{
-	struct names ns = { 0 }, snaps = { 0 };
-	s->io->ops->list(s->io, collect, &ns);
-	for (size_t i = 0; i < ns.n; i++)
-		if (!strncmp(ns.v[i], "snap-", 5) && strlen(ns.v[i]) == 21)
-			collect(&snaps, ns.v[i]);
-	qsort(snaps.v, snaps.n, sizeof(*snaps.v), snap_cmp);
-	for (size_t i = 2; i < snaps.n; i++)
-		if (s->io->ops->unlink(s->io, snaps.v[i]))
-			store_log(s, LKV_LOG_WARN, "cannot delete obsolete file %s", snaps.v[i]);
-	for (size_t i = 0; i < ns.n; i++) {
-		unsigned no;
-		char tail;
-		if (sscanf(ns.v[i], "%8u.lo%c", &no, &tail) == 2 && tail == 'g' &&
-		    no < s->keep_log_from && !loctable_file_live(&s->lt, no)) {
-			store_file_forget(s, FILE_LOG, no);
-			if (s->io->ops->unlink(s->io, ns.v[i]))
-				store_log(s, LKV_LOG_WARN, "cannot delete obsolete file %s",
-					  ns.v[i]);
-		}
-	}
-	for (size_t i = 0; i < ns.n; i++)
-		free(ns.v[i]);
-	for (size_t i = 0; i < snaps.n; i++)
-		free(snaps.v[i]);
-	free(ns.v);
-	free(snaps.v);
-}
-
-/*
- * Writes the location table as of the last durable epoch to a new snapshot
- * file (temporary name, sync, rename, sync directory), then drops what it
- * made obsolete.  Caller holds flush_mu (or is opening the store).
- */
-int snapshot_write(lkv_store *s)
-{
-	struct buf body = { 0 }, rec = { 0 };
-	char name[40], tmp[48];
-	uint64_t csum;
-	lkv_file *f = NULL;
-	snprintf(name, sizeof(name), "snap-%016" PRIx64, s->lt.epoch);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	snapshot_encode(&s->lt, &body);
-	int err = body.oom ? -ENOMEM : record_append(&rec, REC_SNAPSHOT, s->lt.epoch, body.p,
-						    body.len, s->cctx, s->o.compression_level,
-						    &csum);
-	if (!err)
-		err = s->io->ops->open(s->io, tmp, LKV_IO_CREATE, &f);
-	if (!err)
-		err = s->io->ops->truncate(f, 0);
-	if (!err) {
-		ssize_t n = s->io->ops->pwrite(f, rec.p, rec.len, 0);
-		err = n < 0 ? (int)n : (size_t)n == rec.len ? 0 : -EIO;
-	}
-	if (!err)
-		err = s->io->ops->sync(f);
-	if (f)
-		s->io->ops->close(f);
-	if (!err)
-		err = s->io->ops->rename(s->io, tmp, name);
-	if (!err)
-		err = s->io->ops->sync_dir(s->io);
-	buf_free(&body);
-	buf_free(&rec);
-	if (err) {
-		store_log(s, LKV_LOG_ERR, "writing snapshot %s failed: %s", name, strerror(-err));
-		return store_fail(s, err);
-	}
-	STAT_ADD(s, st_snaps, 1);
-	STAT_ADD(s, st_bwritten, rec.len);
-	s->since_snapshot = 0;
-	s->keep_log_from = s->snap_log_file;
-	s->snap_log_file = s->lt.log_file;
-	drop_obsolete(s);
-	return 0;
-}
 
 /* ---- the background flusher ---- */
 

@@ -118,8 +118,8 @@ static int gc_segment(lkv_store *s, const struct victim *v, uint64_t *budget)
 	if (!err)
 		err = lkv_batch_commit(b, NULL);
 	if (!err && walk && off < v->size) {
-		char name[32];
-		blob_name(name, v->no);
+		char name[FILE_NAME_MAX];
+		file_name(name, FILE_BLOB, v->no);
 		store_log(s, LKV_LOG_WARN, "segment %s: no record at offset %" PRIu64 " of %"
 			  PRIu64 "; what follows is not collected", name, off, v->size);
 	}
@@ -216,8 +216,8 @@ static void drop_dead_segments(lkv_store *s)
 			i++;
 			continue;
 		}
-		char name[32];
-		blob_name(name, f.no);
+		char name[FILE_NAME_MAX];
+		file_name(name, FILE_BLOB, f.no);
 		store_file_forget(s, FILE_BLOB, f.no);
 		atomic_fetch_sub(&s->blob_disk, f.size);
 		int err = s->io->ops->unlink(s->io, name);

@@ -35,6 +35,9 @@
 #include "codec.h"
 #include "larchkv.h"
 
+/* ---- the kinds of file in a store directory (files.c) ---- */
+enum file_kind { FILE_LOG, FILE_BLOB, FILE_SNAP, FILE_FORMAT, FILE_LOCK };
+
 /* ---- on-disk location of one record ---- */
 struct leaf_loc {
 	uint32_t file;        /* log file number; 0 = never written */
@@ -206,7 +209,7 @@ struct lkv_store {
 
 	/* open log files and segments for reading */
 	pthread_rwlock_t files_mu;
-	struct { uint8_t kind; uint32_t no; lkv_file *f; } *files;
+	struct { enum file_kind kind; uint32_t no; lkv_file *f; } *files;
 	size_t nfiles;
 	lkv_file *log;                    /* the file being appended (flush_mu
 					     and zero_mu to change) */
@@ -245,10 +248,21 @@ struct lkv_store {
 /* ---- checksum.c ---- */
 uint64_t checksum2(const void *a, size_t al, const void *b, size_t bl);
 
-/* ---- store.c ---- */
+/* ---- report.c ---- */
 void store_log(lkv_store *s, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+void store_log_stderr(void *arg, int level, const char *msg);  /* default sink */
 int  store_fail(lkv_store *s, int err);   /* records the first write error */
+_Noreturn void lkv_assert_fail(const char *expr, const char *file, int line);
+
+/* Checks an invariant that only a bug can break (never bad input or an I/O
+ * error: those are errors).  Compiled in unless NDEBUG, as in the tests and
+ * the sanitizer build; a failure reports file and line and aborts. */
+#ifdef NDEBUG
+#define LKV_ASSERT(x) ((void)0)
+#else
+#define LKV_ASSERT(x) ((x) ? (void)0 : lkv_assert_fail(#x, __FILE__, __LINE__))
+#endif
 
 /* ---- leaf.c ---- */
 struct leaf_data *leaf_data_new(void);
@@ -305,6 +319,8 @@ int  record_parse_header(const uint8_t *p, struct rec_hdr *h);
 /* Verifies the checksum of header+body and returns the raw body
  * (malloc'd) in *raw.  -EIO on mismatch, -EUCLEAN on a bad body. */
 int  record_open(const uint8_t *hdr_and_body, const struct rec_hdr *h, uint8_t **raw);
+int  record_read(lkv_store *s, lkv_file *f, uint64_t off, uint64_t size, struct rec_hdr *h,
+		 uint8_t **rec);
 
 /* ---- loctable.c ---- */
 void loctable_init(struct loctable *lt);
@@ -314,14 +330,41 @@ uint64_t loctable_file_live(const struct loctable *lt, uint32_t file);
 struct lt_file *loctable_seg(struct loctable *lt, uint32_t no);  /* adds it */
 struct lt_file *loctable_log(struct loctable *lt, uint32_t no);  /* adds it */
 void loctable_seg_drop(struct loctable *lt, uint32_t no);
-/* Commit bodies and snapshot bodies share the entry encoding. */
+struct lt_file *loctable_seg_find(struct loctable *lt, uint32_t no);
+int  loctable_put(struct loctable *lt, struct loc_ent *e);   /* takes e */
+void loctable_del(struct loctable *lt, uint64_t id);
+/* Commit bodies and snapshot bodies share the entry and tree encodings. */
 void loc_ent_encode(const struct loc_ent *e, struct buf *out);
+int  loc_ent_decode(struct rd *r, struct loc_ent **out);
+void loc_ent_free(struct loc_ent *e);
+void trees_encode(const struct lt_tree *t, size_t n, struct buf *out);
+int  trees_decode(struct loctable *lt, struct rd *r, bool apply);
+
+/* ---- commit.c ---- */
+struct commit_enc {
+	struct buf body;
+	size_t count_at;        /* where the leaf count goes */
+	uint32_t nleaves;
+};
+void commit_enc_begin(struct commit_enc *c, uint64_t chain, uint64_t next_leaf,
+		      uint32_t next_tree, struct lkv_tree *const *trees, size_t ntrees);
+void commit_enc_leaf(struct commit_enc *c, const struct loc_ent *e);
+int  commit_enc_end(struct commit_enc *c, const uint64_t *dead, size_t ndead,
+		    const struct seg_delta *segd, size_t nsegd);
 /* check (may be NULL) vets every leaf location before anything applies. */
 typedef int (*loc_check_fn)(void *arg, const struct loc_ent *e);
 int  commit_apply(struct loctable *lt, const uint8_t *body, size_t len,
 		  uint64_t epoch, uint64_t csum, loc_check_fn check, void *arg);
+
+/* ---- snapshot.c ---- */
 void snapshot_encode(const struct loctable *lt, struct buf *out);
 int  snapshot_decode(struct loctable *lt, const uint8_t *body, size_t len);
+int  snapshot_write(lkv_store *s);
+int  snapshot_load_newest(lkv_store *s);
+
+/* ---- format.c ---- */
+int  format_create(lkv_store *s);
+int  format_read(lkv_store *s);
 
 /* ---- tree.c ---- */
 int  tree_create(lkv_store *s, uint32_t id, const char *name, struct lkv_tree **out);
@@ -334,9 +377,25 @@ struct leaf *leaf_new(struct lkv_tree *t, uint64_t id, const void *low, size_t l
 void leaf_ref(struct leaf *l);
 void leaf_unref(struct leaf *l);
 
+/* ---- files.c ---- */
+struct file_id {
+	enum file_kind kind;
+	uint64_t no;            /* log file or segment number; snapshot epoch */
+};
+#define FILE_NAME_MAX 32
+void file_name(char out[FILE_NAME_MAX], enum file_kind kind, uint64_t no);
+bool file_parse(const char *name, struct file_id *id, bool *tmp);
+/* id NULL: not a store file. */
+typedef int (*files_fn)(void *arg, const struct file_id *id, bool tmp, const char *name);
+int  files_list(lkv_io *io, files_fn fn, void *arg);
+int  file_size(lkv_io *io, const char *name, uint64_t *size);
+int  file_write_whole(lkv_io *io, const char *name, const void *p, size_t len);
+int  store_read_at(lkv_store *s, enum file_kind kind, uint32_t no, uint64_t off, void *buf,
+		   size_t len);
+void store_file_forget(lkv_store *s, enum file_kind kind, uint32_t no);
+void store_files_close(lkv_store *s);
+
 /* ---- cache.c ---- */
-#define FILE_LOG  0
-#define FILE_BLOB 1
 int  cache_load(lkv_store *s, struct leaf *l);   /* resident and pinned */
 /* Reads and verifies l's image at loc from disk (no cache); -EIO with *why. */
 int  leaf_read(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
@@ -345,10 +404,6 @@ void cache_release(struct leaf *l);
 void cache_track(lkv_store *s, struct leaf *l);  /* recharge after a change */
 void cache_untrack(lkv_store *s, struct leaf *l);
 void cache_evict(lkv_store *s);
-int  store_read_at(lkv_store *s, int kind, uint32_t no, uint64_t off, void *buf, size_t len);
-void store_files_close(lkv_store *s);
-void store_file_forget(lkv_store *s, int kind, uint32_t no);
-void log_name(char out[32], uint32_t no);
 
 /* ---- blob.c ---- */
 #define BLOB_REF_LEN 31
@@ -363,7 +418,6 @@ struct blob_ref {
 };
 void blob_ref_encode(const struct blob_ref *r, uint8_t out[BLOB_REF_LEN]);
 int  blob_ref_decode(const uint8_t *p, size_t n, struct blob_ref *r);
-void blob_name(char out[32], uint32_t no);
 int  blob_write(lkv_store *s, uint32_t tree_id, const void *k, size_t kl, const void *v,
 		size_t vl, struct blob_ref *r);
 int  blob_copy(lkv_store *s, const uint8_t *rec, size_t len, const struct blob_ref *old,
@@ -418,7 +472,6 @@ int  flusher_start(lkv_store *s);
 int  log_seal(lkv_store *s);
 void flusher_stop(lkv_store *s);
 void flusher_kick(lkv_store *s);
-int  snapshot_write(lkv_store *s);
 int  log_open_append(lkv_store *s, uint32_t no, uint64_t off);
 
 /* ---- logzero.c ---- */
@@ -432,6 +485,5 @@ int  logzero_cut(lkv_store *s, uint64_t off);
 
 /* ---- recovery.c ---- */
 int  recovery_run(lkv_store *s);
-int  format_create(lkv_store *s);
 
 #endif

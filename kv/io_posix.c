@@ -153,9 +153,9 @@ static int px_lock(lkv_io *io, bool exclusive)
 {
 	struct posix_io *p = P(io);
 	if (p->lockfd < 0) {
-		p->lockfd = openat(p->dirfd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		p->lockfd = openat(p->dirfd, LKV_LOCK_FILE, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 		if (p->lockfd < 0 && errno == EROFS)
-			p->lockfd = openat(p->dirfd, "LOCK", O_RDONLY | O_CLOEXEC);
+			p->lockfd = openat(p->dirfd, LKV_LOCK_FILE, O_RDONLY | O_CLOEXEC);
 		if (p->lockfd < 0)
 			return errno == ENOENT && !exclusive ? 0 : -errno;
 	}

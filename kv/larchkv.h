@@ -78,8 +78,36 @@ struct lkv_io {
 	const struct lkv_io_ops *ops;
 };
 
-/* The POSIX layer over directory `dir` (created when `create`). */
+/* The POSIX layer over directory `dir` (created when `create`).  Its store
+ * lock is flock(2) on the file LKV_LOCK_FILE in the directory. */
 int lkv_io_posix(const char *dir, bool create, lkv_io **out);
+#define LKV_LOCK_FILE "LOCK"
+
+/* ------------------------------------------------------------------------
+ * A store directory's files, for tools.  `io` is the I/O layer to use, or
+ * NULL for POSIX files in `dir`.
+ * ---------------------------------------------------------------------- */
+#define LKV_PROBE_EMPTY   0x0          /* no store file (or no directory) */
+#define LKV_PROBE_STORE   0x1          /* a store's FORMAT is there */
+#define LKV_PROBE_FOREIGN 0x2          /* files that are not a store's */
+
+/* What `dir` holds: LKV_PROBE_* bits, the first foreign name copied into
+ * `foreign` (cap bytes; may be NULL), or a negative errno. */
+int lkv_probe(const char *dir, lkv_io *io, char *foreign, size_t cap);
+
+/* Deletes every file of the store in `dir` (never other files), holding
+ * the store lock: -EBUSY when the store is in use. */
+int lkv_destroy(const char *dir, lkv_io *io);
+
+struct lkv_file_info {
+	const char *name;
+	uint64_t size;
+	const char *holds;      /* what it holds, in words; "" if not a store file */
+};
+typedef int (*lkv_file_fn)(void *arg, const struct lkv_file_info *f);
+/* Calls fn for every file in `dir` (unordered); stops at fn's first
+ * non-zero return, which it returns. */
+int lkv_list_files(const char *dir, lkv_io *io, lkv_file_fn fn, void *arg);
 
 /* ------------------------------------------------------------------------
  * Opening a store

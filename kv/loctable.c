@@ -6,27 +6,10 @@
  * durable (the same commit_apply as recovery), so a snapshot of it is always
  * the state at the end of one epoch.
  *
- * A location entry (in commit and snapshot bodies):
+ * A location entry (in commit and snapshot bodies, commit.c and snapshot.c):
  *   u64 leaf id, u32 tree id, u32 number of keys,
  *   u32 log file, u32 record length, u64 offset, u64 record checksum,
  *   varint+bytes low key, bloom filter (bloom.c)
- *
- * Commit body (raw payload of a REC_COMMIT record, epoch in its header):
- *   u64 prev: checksum of the previous commit record (the chain; a commit
- *       whose prev does not match is from an abandoned history: ignored)
- *   u64 next leaf id, u32 next tree id
- *   u32 n, n × { u32 tree id, varint+bytes name }     trees created
- *   u32 n, n × location entry                         leaves written
- *   u32 n, n × u64 leaf id                             leaves deleted
- *   u32 n, n × { u32 segment, u64 change }  live blob bytes gained (two's
- *       complement: lost) in each segment
- *
- * Snapshot body (REC_SNAPSHOT, in file snap-<epoch as 16 hex digits>):
- *   u64 epoch, u64 chain, u64 next leaf id, u32 next tree id,
- *   u32 log file, u64 log offset   (where replay of later commits starts)
- *   u32 n, n × { u32 tree id, varint+bytes name }
- *   u64 n, n × location entry
- *   u32 n, n × { u32 segment, u64 live blob bytes }
  *
  * Live bytes are exact: a log file's are the lengths of the leaf records
  * the table points into it, a segment's the lengths of the blob records
@@ -45,7 +28,7 @@ void loctable_init(struct loctable *lt)
 	*lt = (struct loctable){ .next_leaf_id = 1, .next_tree_id = 1, .log_file = 1 };
 }
 
-static void loc_ent_free(struct loc_ent *e)
+void loc_ent_free(struct loc_ent *e)
 {
 	if (!e)
 		return;
@@ -132,6 +115,12 @@ struct lt_file *loctable_seg(struct loctable *lt, uint32_t no)
 	return lt_find(&lt->segs, &lt->nsegs, no, true);
 }
 
+/* The entry of segment no, or NULL (never adds one). */
+struct lt_file *loctable_seg_find(struct loctable *lt, uint32_t no)
+{
+	return lt_find(&lt->segs, &lt->nsegs, no, false);
+}
+
 void loctable_seg_drop(struct loctable *lt, uint32_t no)
 {
 	struct lt_file *f = lt_find(&lt->segs, &lt->nsegs, no, false);
@@ -155,7 +144,7 @@ static void live_adjust(struct loctable *lt, const struct leaf_loc *loc, int64_t
 }
 
 /* Inserts or replaces the entry for e->leaf_id; takes ownership of e. */
-static int lt_put(struct loctable *lt, struct loc_ent *e)
+int loctable_put(struct loctable *lt, struct loc_ent *e)
 {
 	if (lt_grow(lt))
 		return -ENOMEM;
@@ -173,7 +162,7 @@ static int lt_put(struct loctable *lt, struct loc_ent *e)
 	return 0;
 }
 
-static void lt_del(struct loctable *lt, uint64_t id)
+void loctable_del(struct loctable *lt, uint64_t id)
 {
 	if (!lt->cap)
 		return;
@@ -226,7 +215,7 @@ void loc_ent_encode(const struct loc_ent *e, struct buf *out)
 	bloom_encode(&e->bloom, out);
 }
 
-static int loc_ent_decode(struct rd *r, struct loc_ent **out)
+int loc_ent_decode(struct rd *r, struct loc_ent **out)
 {
 	struct loc_ent *e = calloc(1, sizeof(*e));
 	if (!e)
@@ -259,7 +248,7 @@ static int loc_ent_decode(struct rd *r, struct loc_ent **out)
 	return 0;
 }
 
-static void trees_encode(const struct lt_tree *t, size_t n, struct buf *out)
+void trees_encode(const struct lt_tree *t, size_t n, struct buf *out)
 {
 	buf_u32(out, n);
 	for (size_t i = 0; i < n; i++) {
@@ -269,7 +258,7 @@ static void trees_encode(const struct lt_tree *t, size_t n, struct buf *out)
 }
 
 /* Decodes a tree list and (when apply) adds it to lt. */
-static int trees_decode(struct loctable *lt, struct rd *r, bool apply)
+int trees_decode(struct loctable *lt, struct rd *r, bool apply)
 {
 	uint32_t n = rd_u32(r);
 	for (uint32_t i = 0; i < n && !r->bad; i++) {
@@ -290,162 +279,3 @@ static int trees_decode(struct loctable *lt, struct rd *r, bool apply)
 	return r->bad ? -EUCLEAN : 0;
 }
 
-/* Whether tree id exists, or is created by the commit body (whose tree
- * list starts after the 20-byte prefix). */
-static bool lt_tree_known(const struct loctable *lt, uint32_t id, const uint8_t *body,
-			  size_t len)
-{
-	for (size_t i = 0; i < lt->ntrees; i++)
-		if (lt->trees[i].id == id)
-			return true;
-	struct rd r = rd_init(body + 20, len - 20);
-	uint32_t n = rd_u32(&r);
-	for (uint32_t i = 0; i < n && !r.bad; i++) {
-		size_t nl;
-		if (rd_u32(&r) == id)
-			return true;
-		rd_bytes(&r, TREE_NAME_MAX, &nl);
-	}
-	return false;
-}
-
-/*
- * One pass over a commit body: with apply false it only validates, so that
- * a commit is applied whole or not at all.
- */
-static int commit_walk(struct loctable *lt, const uint8_t *body, size_t len, bool apply,
-		       loc_check_fn check, void *arg)
-{
-	struct rd r = rd_init(body, len);
-	uint64_t prev = rd_u64(&r);
-	uint64_t next_leaf = rd_u64(&r);
-	uint32_t next_tree = rd_u32(&r);
-	if (r.bad)
-		return -EUCLEAN;
-	if (prev != lt->chain)
-		return -ESTALE;
-	int err = trees_decode(lt, &r, apply);
-	uint32_t n = err ? 0 : rd_u32(&r);
-	for (uint32_t i = 0; i < n && !err; i++) {
-		struct loc_ent *e;
-		err = loc_ent_decode(&r, &e);
-		if (err)
-			break;
-		if (apply) {
-			err = lt_put(lt, e);
-			continue;
-		}
-		if (check)
-			err = check(arg, e);
-		if (!err && !lt_tree_known(lt, e->tree_id, body, len))
-			err = -EUCLEAN;
-		loc_ent_free(e);
-	}
-	n = err ? 0 : rd_u32(&r);
-	for (uint32_t i = 0; i < n && !err && !r.bad; i++) {
-		uint64_t id = rd_u64(&r);
-		if (apply)
-			lt_del(lt, id);
-	}
-	n = err ? 0 : rd_u32(&r);
-	for (uint32_t i = 0; i < n && !err && !r.bad; i++) {
-		uint32_t no = rd_u32(&r);
-		uint64_t change = rd_u64(&r);
-		struct lt_file *f = lt_find(&lt->segs, &lt->nsegs, no, apply);
-		uint64_t live = f ? f->live : 0;
-		if (no == 0 || (apply && !f) || live + change > (uint64_t)UINT32_MAX << 24)
-			err = apply && !f ? -ENOMEM : -EUCLEAN;   /* never negative */
-		else if (apply)
-			f->live += change;
-	}
-	if (!err && (r.bad || rd_left(&r)))
-		err = -EUCLEAN;
-	if (!err && apply) {
-		if (next_leaf > lt->next_leaf_id)
-			lt->next_leaf_id = next_leaf;
-		if (next_tree > lt->next_tree_id)
-			lt->next_tree_id = next_tree;
-	}
-	return err;
-}
-
-/*
- * Applies a verified commit record of `epoch` with checksum `csum`.
- * -ESTALE: it does not follow the current chain; -EUCLEAN: malformed.
- * Either way the table is unchanged (short of -ENOMEM midway).
- */
-int commit_apply(struct loctable *lt, const uint8_t *body, size_t len,
-		 uint64_t epoch, uint64_t csum, loc_check_fn check, void *arg)
-{
-	if (epoch <= lt->epoch)
-		return -ESTALE;
-	int err = commit_walk(lt, body, len, false, check, arg);
-	if (!err)
-		err = commit_walk(lt, body, len, true, NULL, NULL);
-	if (!err) {
-		lt->epoch = epoch;
-		lt->chain = csum;
-	}
-	return err;
-}
-
-void snapshot_encode(const struct loctable *lt, struct buf *out)
-{
-	buf_u64(out, lt->epoch);
-	buf_u64(out, lt->chain);
-	buf_u64(out, lt->next_leaf_id);
-	buf_u32(out, lt->next_tree_id);
-	buf_u32(out, lt->log_file);
-	buf_u64(out, lt->log_off);
-	trees_encode(lt->trees, lt->ntrees, out);
-	buf_u64(out, lt->n);
-	for (size_t i = 0; i < lt->cap; i++)
-		if (lt->slot[i])
-			loc_ent_encode(lt->slot[i], out);
-	buf_u32(out, lt->nsegs);
-	for (size_t i = 0; i < lt->nsegs; i++) {
-		buf_u32(out, lt->segs[i].no);
-		buf_u64(out, lt->segs[i].live);
-	}
-}
-
-/* Loads a snapshot body into an empty table. */
-int snapshot_decode(struct loctable *lt, const uint8_t *body, size_t len)
-{
-	struct rd r = rd_init(body, len);
-	lt->epoch = rd_u64(&r);
-	lt->chain = rd_u64(&r);
-	lt->next_leaf_id = rd_u64(&r);
-	lt->next_tree_id = rd_u32(&r);
-	lt->log_file = rd_u32(&r);
-	lt->log_off = rd_u64(&r);
-	if (r.bad || lt->log_file == 0)
-		return -EUCLEAN;
-	int err = trees_decode(lt, &r, true);
-	uint64_t n = err ? 0 : rd_u64(&r);
-	for (uint64_t i = 0; i < n && !err; i++) {
-		struct loc_ent *e;
-		err = loc_ent_decode(&r, &e);
-		if (!err && loctable_get(lt, e->leaf_id)) {
-			loc_ent_free(e);
-			err = -EUCLEAN;
-		} else if (!err) {
-			err = lt_put(lt, e);
-		}
-	}
-	uint32_t nsegs = err ? 0 : rd_u32(&r);
-	for (uint32_t i = 0; i < nsegs && !err && !r.bad; i++) {
-		uint32_t no = rd_u32(&r);
-		uint64_t live = rd_u64(&r);
-		if (no == 0 || lt_find(&lt->segs, &lt->nsegs, no, false))
-			err = -EUCLEAN;
-		struct lt_file *f = err ? NULL : loctable_seg(lt, no);
-		if (!err && !f)
-			err = -ENOMEM;
-		if (f)
-			f->live = live;
-	}
-	if (!err && (r.bad || rd_left(&r)))
-		err = -EUCLEAN;
-	return err;
-}

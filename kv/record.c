@@ -134,3 +134,36 @@ int record_open(const uint8_t *rec, const struct rec_hdr *h, uint8_t **raw)
 	*raw = out;
 	return 0;
 }
+
+/*
+ * Reads one whole record at off of an open file of `size` bytes into *rec
+ * (malloc'd, header included) and verifies its checksum.  -ENODATA when
+ * the bytes there are not a whole valid record (the end of a log); an I/O
+ * error as such.
+ */
+int record_read(lkv_store *s, lkv_file *f, uint64_t off, uint64_t size,
+		       struct rec_hdr *h, uint8_t **rec)
+{
+	uint8_t hdr[REC_HDR];
+	*rec = NULL;
+	if (size < off + REC_HDR)
+		return -ENODATA;
+	ssize_t n = s->io->ops->pread(f, hdr, REC_HDR, off);
+	if (n < 0)
+		return (int)n;
+	if (n != REC_HDR || record_parse_header(hdr, h) ||
+	    size - off - REC_HDR < h->stored_len)
+		return -ENODATA;
+	uint8_t *p = malloc(REC_HDR + (size_t)h->stored_len);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, hdr, REC_HDR);
+	n = s->io->ops->pread(f, p + REC_HDR, h->stored_len, off + REC_HDR);
+	if (n != (ssize_t)h->stored_len || checksum2(p, 24, p + REC_HDR, h->stored_len) != h->csum) {
+		free(p);
+		return n < 0 ? (int)n : -ENODATA;
+	}
+	STAT_ADD(s, st_bread, REC_HDR + (uint64_t)h->stored_len);
+	*rec = p;
+	return 0;
+}

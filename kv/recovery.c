@@ -1,20 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Opening a store: the format file, the newest valid snapshot, and replay
- * of the commits logged after it.
- *
- * Files in a store directory:
- *   FORMAT              identity, written once at creation (below)
- *   LOCK                the store lock (flock, by the I/O layer)
- *   snap-<16 hex>       a snapshot record (record.c, loctable.c) of the
- *                       location table at the end of that epoch
- *   <8 digits>.log      log files: leaf records and commit records
- *   <8 digits>.blob     blob segments (blob.c)
- *
- * FORMAT (48 bytes):
- *   0  "LARCHKV\0"   8  u32 format version (1)   12 u32 flags (0)
- *   16 uuid[16]      32 u64 creation time (Unix seconds)
- *   40 u64 XXH3-64 of bytes [0, 40)
+ * Opening a store: the format file (format.c), the newest valid snapshot
+ * (snapshot.c), and replay of the commits logged after it.
  *
  * Recovery: load the newest snapshot whose record verifies (older ones are
  * the fallback while a newer one was being written).  Replay from the
@@ -42,136 +29,33 @@
 
 #include "internal.h"
 
-#define FORMAT_NAME    "FORMAT"
-#define FORMAT_MAGIC   "LARCHKV"
-#define FORMAT_VERSION 1
-#define FORMAT_LEN     48
-
-/* ---- FORMAT ---- */
-
-static int write_file(lkv_store *s, const char *name, const void *p, size_t len)
-{
-	lkv_file *f;
-	char tmp[64];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	int err = s->io->ops->open(s->io, tmp, LKV_IO_CREATE, &f);
-	if (err)
-		return err;
-	ssize_t n = s->io->ops->pwrite(f, p, len, 0);
-	err = n < 0 ? (int)n : (size_t)n == len ? 0 : -EIO;
-	if (!err)
-		err = s->io->ops->sync(f);
-	s->io->ops->close(f);
-	if (!err)
-		err = s->io->ops->rename(s->io, tmp, name);
-	return err;
-}
-
-static void new_uuid(uint8_t u[16])
-{
-	FILE *f = fopen("/dev/urandom", "rb");
-	if (!f || fread(u, 1, 16, f) != 16) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		uint64_t a = lkv_checksum(&ts, sizeof(ts)), b = lkv_checksum(&a, 8);
-		memcpy(u, &a, 8);
-		memcpy(u + 8, &b, 8);
-	}
-	if (f)
-		fclose(f);
-	u[6] = (u[6] & 0x0f) | 0x40;    /* RFC 4122 version 4 */
-	u[8] = (u[8] & 0x3f) | 0x80;
-}
-
-/* Makes a new, empty store: FORMAT and the epoch-0 snapshot. */
-int format_create(lkv_store *s)
-{
-	uint8_t f[FORMAT_LEN] = FORMAT_MAGIC;
-	put_u32(f + 8, FORMAT_VERSION);
-	new_uuid(s->uuid);
-	memcpy(f + 16, s->uuid, 16);
-	put_u64(f + 32, (uint64_t)time(NULL));
-	put_u64(f + 40, lkv_checksum(f, 40));
-	int err = write_file(s, FORMAT_NAME, f, sizeof(f));
-	if (!err)
-		err = snapshot_write(s);
-	if (err)
-		store_log(s, LKV_LOG_ERR, "cannot create a store: %s", strerror(-err));
-	return err;
-}
-
-static int format_read(lkv_store *s)
-{
-	lkv_file *f;
-	uint8_t b[FORMAT_LEN];
-	int err = s->io->ops->open(s->io, FORMAT_NAME, LKV_IO_RDONLY, &f);
-	if (err)
-		return err;
-	ssize_t n = s->io->ops->pread(f, b, sizeof(b), 0);
-	s->io->ops->close(f);
-	if (n < 0)
-		return (int)n;
-	if (n != FORMAT_LEN || memcmp(b, FORMAT_MAGIC, 8) ||
-	    get_u64(b + 40) != lkv_checksum(b, 40)) {
-		store_log(s, LKV_LOG_ERR, "FORMAT is damaged or not a larchkv format file");
-		return -EUCLEAN;
-	}
-	if (get_u32(b + 8) != FORMAT_VERSION) {
-		store_log(s, LKV_LOG_ERR, "format version %" PRIu32 " is not supported "
-			  "(this build reads %d)", get_u32(b + 8), FORMAT_VERSION);
-		return -EPROTONOSUPPORT;
-	}
-	memcpy(s->uuid, b + 16, 16);
-	return 0;
-}
-
 /* ---- the directory ---- */
 
 struct listing {
-	uint64_t *snaps;
-	size_t nsnaps;
 	uint32_t max_log;
 	uint32_t *segs;         /* blob segment numbers */
 	size_t nsegs;
 	bool any;               /* any file at all (LOCK aside) */
 };
 
-static int list_cb(void *arg, const char *name)
+static int list_cb(void *arg, const struct file_id *id, bool tmp, const char *name)
 {
 	struct listing *ls = arg;
-	uint64_t e;
-	unsigned no;
-	char c;
-	if (strcmp(name, "LOCK"))
+	(void)name;
+	if (!id || id->kind != FILE_LOCK)
 		ls->any = true;
-	if (sscanf(name, "snap-%16" SCNx64 "%c", &e, &c) == 1 && strlen(name) == 21) {
-		uint64_t *v = realloc(ls->snaps, (ls->nsnaps + 1) * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		ls->snaps = v;
-		v[ls->nsnaps++] = e;
-	} else if (sscanf(name, "%8u.lo%c", &no, &c) == 2 && c == 'g' && strlen(name) == 12) {
-		if (no > ls->max_log)
-			ls->max_log = no;
-	} else if (sscanf(name, "%8u.blo%c", &no, &c) == 2 && c == 'b' && strlen(name) == 13) {
+	if (!id || tmp)
+		return 0;
+	if (id->kind == FILE_LOG && id->no > ls->max_log)
+		ls->max_log = (uint32_t)id->no;
+	if (id->kind == FILE_BLOB) {
 		uint32_t *v = realloc(ls->segs, (ls->nsegs + 1) * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
 		ls->segs = v;
-		v[ls->nsegs++] = no;
+		v[ls->nsegs++] = (uint32_t)id->no;
 	}
 	return 0;
-}
-
-static int file_size(lkv_store *s, const char *name, uint64_t *size)
-{
-	lkv_file *f;
-	int err = s->io->ops->open(s->io, name, LKV_IO_RDONLY, &f);
-	if (err)
-		return err;
-	err = s->io->ops->size(f, size);
-	s->io->ops->close(f);
-	return err;
 }
 
 /*
@@ -181,98 +65,30 @@ static int file_size(lkv_store *s, const char *name, uint64_t *size)
  */
 static int note_sizes(lkv_store *s, const struct listing *ls)
 {
-	char name[32];
+	char name[FILE_NAME_MAX];
 	for (size_t i = 0; i < s->lt.nfiles; i++) {
-		log_name(name, s->lt.files[i].no);
-		file_size(s, name, &s->lt.files[i].size);
+		file_name(name, FILE_LOG, s->lt.files[i].no);
+		file_size(s->io, name, &s->lt.files[i].size);
 	}
 	for (size_t i = 0; i < ls->nsegs; i++) {
 		struct lt_file *f = loctable_seg(&s->lt, ls->segs[i]);
 		if (!f)
 			return -ENOMEM;
-		blob_name(name, f->no);
-		file_size(s, name, &f->size);
+		file_name(name, FILE_BLOB, f->no);
+		file_size(s->io, name, &f->size);
 		if (f->no > s->seg_no)
 			s->seg_no = f->no;
 	}
 	for (size_t i = 0; i < s->lt.nsegs; i++) {
 		atomic_fetch_add(&s->blob_disk, s->lt.segs[i].size);
 		atomic_fetch_add(&s->blob_live_mem, (int64_t)s->lt.segs[i].live);
-		blob_name(name, s->lt.segs[i].no);
+		file_name(name, FILE_BLOB, s->lt.segs[i].no);
 		if (s->lt.segs[i].live > s->lt.segs[i].size)
 			store_log(s, LKV_LOG_ERR, "segment %s is missing or short: %" PRIu64
 				  " live bytes in %" PRIu64 "; run fsck.larchfs", name,
 				  s->lt.segs[i].live, s->lt.segs[i].size);
 	}
 	return 0;
-}
-
-static int cmp_desc(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
-/* Reads one whole record at off of an open file into *rec (malloc'd). */
-static int read_record(lkv_store *s, lkv_file *f, uint64_t off, uint64_t size,
-		       struct rec_hdr *h, uint8_t **rec)
-{
-	uint8_t hdr[REC_HDR];
-	*rec = NULL;
-	if (size < off + REC_HDR)
-		return -ENODATA;
-	ssize_t n = s->io->ops->pread(f, hdr, REC_HDR, off);
-	if (n < 0)
-		return (int)n;
-	if (n != REC_HDR || record_parse_header(hdr, h) ||
-	    size - off - REC_HDR < h->stored_len)
-		return -ENODATA;
-	uint8_t *p = malloc(REC_HDR + (size_t)h->stored_len);
-	if (!p)
-		return -ENOMEM;
-	memcpy(p, hdr, REC_HDR);
-	n = s->io->ops->pread(f, p + REC_HDR, h->stored_len, off + REC_HDR);
-	if (n != (ssize_t)h->stored_len || checksum2(p, 24, p + REC_HDR, h->stored_len) != h->csum) {
-		free(p);
-		return n < 0 ? (int)n : -ENODATA;
-	}
-	STAT_ADD(s, st_bread, REC_HDR + (uint64_t)h->stored_len);
-	*rec = p;
-	return 0;
-}
-
-static int load_snapshot(lkv_store *s, uint64_t epoch)
-{
-	char name[40];
-	lkv_file *f;
-	uint64_t size = 0;
-	struct rec_hdr h;
-	uint8_t *rec = NULL, *raw = NULL;
-	snprintf(name, sizeof(name), "snap-%016" PRIx64, epoch);
-	int err = s->io->ops->open(s->io, name, LKV_IO_RDONLY, &f);
-	if (err)
-		return err;
-	err = s->io->ops->size(f, &size);
-	if (!err)
-		err = read_record(s, f, 0, size, &h, &rec);
-	s->io->ops->close(f);
-	if (!err && (h.type != REC_SNAPSHOT || h.epoch != epoch || size != REC_HDR + h.stored_len))
-		err = -EUCLEAN;
-	if (!err)
-		err = record_open(rec, &h, &raw);
-	if (!err)
-		err = snapshot_decode(&s->lt, raw, h.raw_len);
-	if (!err && s->lt.epoch != epoch)
-		err = -EUCLEAN;
-	free(rec);
-	free(raw);
-	if (err) {
-		loctable_free(&s->lt);
-		if (err != -ENOMEM)
-			store_log(s, LKV_LOG_WARN, "snapshot %s is damaged (%s); trying an "
-				  "older one", name, strerror(-err));
-	}
-	return err;
 }
 
 /* ---- replay ---- */
@@ -351,11 +167,11 @@ static int tail_check(lkv_store *s, lkv_file *f, const char *name, uint64_t from
  */
 static int replay_file(lkv_store *s, uint32_t no, uint64_t off, uint64_t *end, bool *clean)
 {
-	char name[32];
+	char name[FILE_NAME_MAX];
 	lkv_file *f;
 	uint64_t size;
 	struct replay r = { .file = no };
-	log_name(name, no);
+	file_name(name, FILE_LOG, no);
 	*end = off;
 	*clean = false;
 	int err = s->io->ops->open(s->io, name, LKV_IO_RDONLY, &f);
@@ -369,7 +185,7 @@ static int replay_file(lkv_store *s, uint32_t no, uint64_t off, uint64_t *end, b
 	while (!err) {
 		struct rec_hdr h;
 		uint8_t *rec, *raw = NULL;
-		err = read_record(s, f, off, size, &h, &rec);
+		err = record_read(s, f, off, size, &h, &rec);
 		if (err)
 			break;
 		uint64_t next = off + REC_HDR + h.stored_len;
@@ -440,8 +256,8 @@ static int replay(lkv_store *s, uint32_t max_log)
 		return 0;
 	/* the tail after `end` and any later file hold nothing committed */
 	for (uint32_t n = s->lt.log_file + 1; n <= max_log; n++) {
-		char name[32];
-		log_name(name, n);
+		char name[FILE_NAME_MAX];
+		file_name(name, FILE_LOG, n);
 		int err = s->io->ops->unlink(s->io, name);
 		if (err && err != -ENOENT)
 			return err;
@@ -511,15 +327,14 @@ static int build_trees(lkv_store *s)
 	return 0;
 }
 
-static int open_snapshot(lkv_store *s, struct listing *ls)
+/* Makes a new, empty store: FORMAT and the epoch-0 snapshot. */
+static int create(lkv_store *s)
 {
-	qsort(ls->snaps, ls->nsnaps, sizeof(*ls->snaps), cmp_desc);
-	int err = -EUCLEAN;
-	for (size_t i = 0; i < ls->nsnaps && err && err != -ENOMEM; i++)
-		err = load_snapshot(s, ls->snaps[i]);
-	if (err == -EUCLEAN)
-		store_log(s, LKV_LOG_ERR, "no valid snapshot (%zu found); run fsck.larchfs",
-			  ls->nsnaps);
+	int err = format_create(s);
+	if (!err)
+		err = snapshot_write(s);
+	if (err)
+		store_log(s, LKV_LOG_ERR, "cannot create a store: %s", strerror(-err));
 	return err;
 }
 
@@ -530,16 +345,16 @@ static int open_snapshot(lkv_store *s, struct listing *ls)
 int recovery_run(lkv_store *s)
 {
 	struct listing ls = { 0 };
-	int err = s->io->ops->list(s->io, list_cb, &ls);
+	int err = files_list(s->io, list_cb, &ls);
 	if (!err) {
 		err = format_read(s);
 		if (err == -ENOENT && (s->o.flags & LKV_CREATE) && !ls.any && !s->ro)
-			err = format_create(s);
+			err = create(s);
 		else if (err == -ENOENT)
 			store_log(s, LKV_LOG_ERR, ls.any ? "not a larchkv store (no FORMAT file, "
 				  "but the directory is not empty)" : "no store here");
 		else if (!err)
-			err = open_snapshot(s, &ls);
+			err = snapshot_load_newest(s);
 		s->snap_log_file = s->lt.log_file;
 	}
 	if (!err)
@@ -554,7 +369,6 @@ int recovery_run(lkv_store *s)
 	}
 	if (!err && !s->ro && s->since_snapshot >= s->o.snapshot_bytes)
 		err = snapshot_write(s);
-	free(ls.snaps);
 	free(ls.segs);
 	return err;
 }

@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,33 +29,6 @@ void lkv_options_default(struct lkv_options *o)
 		.gc_live_percent = 60,
 		.gc_interval_ms = 10000,
 	};
-}
-
-static void log_stderr(void *arg, int level, const char *msg)
-{
-	(void)arg;
-	(void)level;
-	fprintf(stderr, "larchkv: %s\n", msg);
-}
-
-void store_log(lkv_store *s, int level, const char *fmt, ...)
-{
-	char msg[1024];
-	int n = snprintf(msg, sizeof(msg), "%s: ", s->dir);
-	va_list ap;
-	va_start(ap, fmt);
-	if (n >= 0 && (size_t)n < sizeof(msg))
-		vsnprintf(msg + n, sizeof(msg) - n, fmt, ap);
-	va_end(ap);
-	s->o.log(s->o.log_arg, level, msg);
-}
-
-/* Records the first write error; every later change is refused with it. */
-int store_fail(lkv_store *s, int err)
-{
-	int none = 0;
-	atomic_compare_exchange_strong(&s->failed, &none, err);
-	return err;
 }
 
 static void store_free(lkv_store *s)
@@ -115,7 +87,7 @@ static lkv_store *store_alloc(const char *dir, const struct lkv_options *o)
 		return NULL;
 	s->o = *o;
 	if (!s->o.log)
-		s->o.log = log_stderr;
+		s->o.log = store_log_stderr;
 	s->ro = o->flags & LKV_READONLY;
 	s->dir = strdup(dir);
 	s->cctx = ZSTD_createCCtx();
@@ -291,31 +263,20 @@ int lkv_flush(lkv_store *s, uint64_t e)
 
 /* ---- stats ---- */
 
-struct disk_sum { lkv_store *s; uint64_t bytes, blob_bytes; };
-
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t l = strlen(s), n = strlen(suffix);
-	return l >= n && !strcmp(s + l - n, suffix);
-}
+struct disk_sum { lkv_io *io; uint64_t bytes, blob_bytes; };
 
 /* Adds the size of one store file (log, segment, snapshot) to the sum. */
-static int add_file_size(void *arg, const char *name)
+static int add_file_size(void *arg, const struct file_id *id, bool tmp, const char *name)
 {
 	struct disk_sum *d = arg;
-	lkv_file *f;
 	uint64_t size;
-	bool blob = ends_with(name, ".blob");
-	if (strncmp(name, "snap-", 5) && !ends_with(name, ".log") && !blob)
+	if (!id || (id->kind != FILE_LOG && id->kind != FILE_BLOB && id->kind != FILE_SNAP) ||
+	    file_size(d->io, name, &size))
 		return 0;
-	if (d->s->io->ops->open(d->s->io, name, LKV_IO_RDONLY, &f))
-		return 0;
-	if (!d->s->io->ops->size(f, &size)) {
-		d->bytes += size;
-		if (blob)
-			d->blob_bytes += size;
-	}
-	d->s->io->ops->close(f);
+	(void)tmp;
+	d->bytes += size;
+	if (id->kind == FILE_BLOB)
+		d->blob_bytes += size;
 	return 0;
 }
 
@@ -348,8 +309,8 @@ void lkv_stats(lkv_store *s, struct lkv_stats *st)
 	st->segments = s->lt.nsegs;
 	st->live_bytes += st->blob_live_bytes;
 	pthread_mutex_unlock(&s->flush_mu);
-	struct disk_sum sum = { s, 0, 0 };
-	s->io->ops->list(s->io, add_file_size, &sum);
+	struct disk_sum sum = { s->io, 0, 0 };
+	files_list(s->io, add_file_size, &sum);
 	st->disk_bytes = sum.bytes;
 	st->blob_disk_bytes = sum.blob_bytes;
 }

@@ -615,7 +615,7 @@ static int cmd_flip_leaf(const char *store, const char *path, const char *tree)
 	if (loc.file == 0)
 		die("the leaf was never written");
 	char file[32];
-	log_name(file, loc.file);
+	file_name(file, FILE_LOG, loc.file);
 	lfs_unmount(fs);
 	flip_at(store, file, loc.off + REC_HDR + (loc.len - REC_HDR) / 2);
 	printf("range %" PRIu64 " %" PRIu64 "\n", lo, hi);
@@ -640,7 +640,7 @@ static int cmd_flip_blob(const char *store, const char *path, uint64_t block)
 	struct blob_ref r = blob_of(fs, path, block);
 	lfs_unmount(fs);
 	char name[32];
-	blob_name(name, r.seg);
+	file_name(name, FILE_BLOB, r.seg);
 	flip_at(store, name, r.off + r.len - 100);
 	return 0;
 }
@@ -651,7 +651,7 @@ static int cmd_cut_segment(const char *store, const char *path, uint64_t block)
 	struct blob_ref r = blob_of(fs, path, block);
 	lfs_unmount(fs);
 	char name[32], file[MAX_PATH];
-	blob_name(name, r.seg);
+	file_name(name, FILE_BLOB, r.seg);
 	snprintf(file, sizeof(file), "%s/%s", store, name);
 	if (truncate(file, (off_t)(r.off + r.len / 2)))
 		die("%s: %s", file, strerror(errno));
