@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The write path: atomic batches across trees, and keeping leaves within
- * size (split, merge, drop empty).
+ * Atomic batches across trees, and how one is applied: keeping leaves
+ * within size (split, merge, drop empty) as it goes.  The public write
+ * calls (write.c) add admission in front of this: back-pressure and GC
+ * help; GC's relocations use this file directly.
  *
  * Committing a batch:
  *   1. sort the operations by (tree, key), the last one on a key wins;
@@ -11,10 +13,9 @@
  *      have moved the key meanwhile: if so unlock and go back to 2);
  *   4. check in to the current epoch, apply everything, split/merge the
  *      changed leaves, check out, unlock.
- * Values of blob_threshold bytes or more are appended to a blob segment
- * (blob.c) when they are put, from the caller's buffer; the leaf gets the
- * reference, and the live blob bytes of each segment are adjusted in the
- * same epoch as the entries that gain or lose a reference.
+ * A large value arrives as the reference of a blob record already
+ * appended (write.c, blob.c); the live blob bytes of each segment are
+ * adjusted in the same epoch as the entries that gain or lose a reference.
  * Readers take the tree lock shared, so they see a batch whole or not at
  * all; recovery does too, because a batch lives in exactly one epoch.
  * Nothing in steps 3-4 does I/O, so a seal never waits long for a writer.
@@ -46,6 +47,11 @@ struct lkv_batch {
 	uint32_t *appended;     /* segments holding blobs appended for it */
 	size_t nappended, appcap;
 };
+
+lkv_store *lkv_batch_store(const lkv_batch *b)
+{
+	return b->s;
+}
 
 lkv_batch *lkv_batch_new(lkv_store *s)
 {
@@ -131,60 +137,40 @@ size_t batch_size(const lkv_batch *b)
 	return b->n;
 }
 
-/* Runs a GC pass first when segments hold too many dead bytes (gc.c). */
-static int blob_stall(lkv_store *s)
+int lkv_batch_delete(lkv_batch *b, lkv_tree *t, const void *k, size_t kl)
 {
-	if (!gc_space_pressure(s))
-		return 0;
-	int err = gc_pass(s, false);
-	if (!err && gc_space_pressure(s))
-		blob_seal(s);        /* the dead bytes are in the current segment */
-	return err;
+	return batch_add(b, t, k, kl, NULL, 0, true);
 }
 
-/*
- * Adds the put of a large value: the value goes to its blob segment now,
- * straight from the caller's buffer (never through the arena), and the
- * batch carries the reference.  The batch holds the segment until its
- * commit or clear, so GC cannot drop the bytes before they are referenced.
- * The writer helps GC at most once per batch, before its first blob (a
- * pass skips the segments a batch holds).
- */
-static int put_blob(lkv_batch *b, lkv_tree *t, const void *k, size_t kl, const void *v,
-		    size_t vl)
+/* Adds the put of key k whose value is the blob record r, which was
+ * appended for this batch (the batch holds its segment until it ends). */
+int batch_put_blob(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
+		   const struct blob_ref *r)
 {
-	lkv_store *s = b->s;
-	int err = b->nappended ? 0 : blob_stall(s);
-	struct blob_ref r;
-	if (!err)
-		err = blob_write(s, t->id, k, kl, v, vl, &r);
-	if (err)
-		return err;
-	if ((err = batch_appended(b, r.seg))) {
-		blob_done(s, r.seg);
+	int err = batch_appended(b, r->seg);
+	if (err) {
+		blob_done(b->s, r->seg);
 		return err;
 	}
 	uint8_t ref[BLOB_REF_LEN];
-	blob_ref_encode(&r, ref);
+	blob_ref_encode(r, ref);
 	err = batch_add(b, t, k, kl, ref, sizeof(ref), false);
 	if (!err)
 		b->ops[b->n - 1].flags = ENT_BLOB;
 	return err;
 }
 
-int lkv_batch_put(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
-		  const void *v, size_t vl)
+/* Whether the batch has appended a blob yet. */
+bool batch_has_blobs(const lkv_batch *b)
 {
-	lkv_store *s = b->s;
-	if (t && t->s == s && !s->ro && s->o.blob_threshold && vl >= s->o.blob_threshold &&
-	    kl <= LKV_KEY_MAX && vl <= LKV_VALUE_MAX && (k || !kl) && v)
-		return put_blob(b, t, k, kl, v, vl);
-	return batch_add(b, t, k, kl, v, vl, false);
+	return b->nappended > 0;
 }
 
-int lkv_batch_delete(lkv_batch *b, lkv_tree *t, const void *k, size_t kl)
+/* Adds a put of a small value (below the blob threshold, or no blobs). */
+int batch_put_inline(lkv_batch *b, lkv_tree *t, const void *k, size_t kl, const void *v,
+		     size_t vl)
 {
-	return batch_add(b, t, k, kl, NULL, 0, true);
+	return batch_add(b, t, k, kl, v, vl, false);
 }
 
 /* GC: points key k at blob `to` if it still references blob `from`. */
@@ -289,7 +275,7 @@ static int pin_all(lkv_batch *b)
 							b->ops[i].kl)];
 			if (b->npins && b->pins[b->npins - 1] == l)
 				continue;
-			if (!l->data) {
+			if (!l->ents) {
 				missing = l;
 				leaf_ref(l);
 				break;
@@ -329,7 +315,7 @@ static bool all_resident(lkv_batch *b)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		struct lkv_tree *t = b->ops[i].t;
-		if (!t->v[tree_find(t, b->arena.p + b->ops[i].koff, b->ops[i].kl)]->data)
+		if (!t->v[tree_find(t, b->arena.p + b->ops[i].koff, b->ops[i].kl)]->ents)
 			return false;
 	}
 	return true;
@@ -340,7 +326,7 @@ static bool all_resident(lkv_batch *b)
 /* Keeps store->dirty_bytes in step with a dirty leaf's size. */
 static void dirty_charge(lkv_store *s, struct leaf *l)
 {
-	size_t now = l->data && !l->dead_epoch ? l->data->bytes : 0;
+	size_t now = l->ents && !l->dead_epoch ? l->ents->bytes : 0;
 	atomic_fetch_add(&s->dirty_bytes, now);
 	atomic_fetch_sub(&s->dirty_bytes, l->dirty_charged);
 	l->dirty_charged = now;
@@ -351,28 +337,28 @@ static void dirty_charge(lkv_store *s, struct leaf *l)
 static int leaf_fit(lkv_store *s, struct lkv_tree *t, size_t pos, uint64_t e)
 {
 	struct leaf *l = t->v[pos];
-	while (l->data->bytes > s->o.leaf_bytes && l->data->n >= 2) {
-		struct leaf_data *rd;
-		int err = leaf_split(l->data, &rd);
+	while (l->ents->bytes > s->o.leaf_bytes && l->ents->n >= 2) {
+		struct entries *rd;
+		int err = entries_split(l->ents, &rd);
 		if (err)
 			return err;
 		struct leaf *nl = leaf_new(t, atomic_fetch_add(&s->next_leaf_id, 1),
 					   rd->e[0].k, rd->e[0].kl);
 		if (!nl || tree_insert_leaf(t, pos + 1, nl)) {
 			/* undo: give the entries back */
-			leaf_absorb(l->data, rd);
-			leaf_data_free(rd);
+			entries_absorb(l->ents, rd);
+			entries_free(rd);
 			if (nl)
 				leaf_unref(nl);
 			return -ENOMEM;
 		}
-		nl->data = rd;
+		nl->ents = rd;
 		err = epoch_dirty(s, nl, e);
 		dirty_charge(s, nl);
 		dirty_charge(s, l);
 		if (err)
 			return err;
-		if (nl->data->bytes > s->o.leaf_bytes && nl->data->n >= 2) {
+		if (nl->ents->bytes > s->o.leaf_bytes && nl->ents->n >= 2) {
 			int err2 = leaf_fit(s, t, pos + 1, e);
 			if (err2)
 				return err2;
@@ -403,7 +389,7 @@ static int leaf_merge_right(lkv_store *s, struct lkv_tree *t, size_t pos, uint64
 	if (!err)
 		err = epoch_dirty(s, r, e);        /* captures r's sealed image */
 	if (!err)
-		err = leaf_absorb(l->data, r->data);
+		err = entries_absorb(l->ents, r->ents);
 	if (err)
 		return err;
 	dirty_charge(s, l);
@@ -412,7 +398,7 @@ static int leaf_merge_right(lkv_store *s, struct lkv_tree *t, size_t pos, uint64
 
 static bool mergeable(const lkv_store *s, const struct leaf *a, const struct leaf *b)
 {
-	return a->data && b->data && a->data->bytes + b->data->bytes <= s->o.leaf_bytes * 3 / 4;
+	return a->ents && b->ents && a->ents->bytes + b->ents->bytes <= s->o.leaf_bytes * 3 / 4;
 }
 
 /*
@@ -423,11 +409,11 @@ static bool mergeable(const lkv_store *s, const struct leaf *a, const struct lea
 static int leaf_rebalance(lkv_store *s, struct lkv_tree *t, size_t pos, uint64_t e)
 {
 	struct leaf *l = t->v[pos];
-	if (l->data->bytes > s->o.leaf_bytes)
+	if (l->ents->bytes > s->o.leaf_bytes)
 		return leaf_fit(s, t, pos, e);
-	if (l->data->n == 0 && pos > 0)
+	if (l->ents->n == 0 && pos > 0)
 		return leaf_drop(s, t, pos, e);
-	if (l->data->bytes >= s->o.leaf_bytes / 4)
+	if (l->ents->bytes >= s->o.leaf_bytes / 4)
 		return 0;
 	if (pos + 1 < t->n && mergeable(s, l, t->v[pos + 1]))
 		return leaf_merge_right(s, t, pos, e);
@@ -436,7 +422,7 @@ static int leaf_rebalance(lkv_store *s, struct lkv_tree *t, size_t pos, uint64_t
 	return 0;
 }
 
-static bool same_blob(const struct leaf_ent *e, const struct blob_ref *r)
+static bool same_blob(const struct entry *e, const struct blob_ref *r)
 {
 	struct blob_ref cur;
 	return e && (e->flags & ENT_BLOB) && !blob_ref_decode(e->v, e->vl, &cur) &&
@@ -458,8 +444,8 @@ static int apply_op(lkv_batch *b, const struct op *o, uint64_t e, struct leaf **
 	const uint8_t *k = b->arena.p + o->koff;
 	struct leaf *l = t->v[tree_find(t, k, o->kl)];
 	bool found;
-	uint32_t i = leaf_search(l->data, k, o->kl, &found);
-	const struct leaf_ent *old = found ? &l->data->e[i] : NULL;
+	uint32_t i = entries_search(l->ents, k, o->kl, &found);
+	const struct entry *old = found ? &l->ents->e[i] : NULL;
 	*lp = l;
 	if (o->cond && !same_blob(old, &o->expect))
 		return 0;            /* changed since GC looked: leave it */
@@ -471,9 +457,9 @@ static int apply_op(lkv_batch *b, const struct op *o, uint64_t e, struct leaf **
 	if (err)
 		return err;
 	if (o->del)
-		leaf_del(l->data, k, o->kl);
+		entries_del(l->ents, k, o->kl);
 	else
-		err = leaf_put(l->data, k, o->kl, b->arena.p + o->voff, o->vl, o->flags);
+		err = entries_put(l->ents, k, o->kl, b->arena.p + o->voff, o->vl, o->flags);
 	return err;
 }
 
@@ -503,25 +489,16 @@ static int batch_apply(lkv_batch *b, uint64_t e)
 
 /* ---- commit ---- */
 
-/* Writers that find too much dirty data help flush it (back-pressure). */
-static int backpressure(lkv_store *s)
-{
-	size_t dirty = atomic_load(&s->dirty_bytes);
-	if (dirty > 2 * s->o.dirty_bytes)
-		return flush_through(s, 0);
-	if (dirty > s->o.dirty_bytes)
-		flusher_kick(s);
-	return 0;
-}
-
-int lkv_batch_commit(lkv_batch *b, uint64_t *epoch)
+/*
+ * Applies the batch (steps 1-4 above) in one epoch, stored in *epoch (may
+ * be NULL), and resets it.  No back-pressure here: that is the caller's
+ * (write.c for users; GC's relocations must not wait on themselves).
+ * An error after part of the batch was applied fails the store.
+ */
+int batch_commit(lkv_batch *b, uint64_t *epoch)
 {
 	lkv_store *s = b->s;
-	int err = s->ro ? -EROFS : atomic_load(&s->failed);
-	if (!err)
-		err = b->arena.oom ? -ENOMEM : 0;
-	if (!err)
-		err = backpressure(s);
+	int err = b->arena.oom ? -ENOMEM : 0;
 	batch_sort(b);
 	while (!err && b->n) {
 		err = pin_all(b);
@@ -552,52 +529,23 @@ int lkv_batch_commit(lkv_batch *b, uint64_t *epoch)
 	return err;
 }
 
-/* ---- single operations ---- */
-
-/* A one-operation batch (a large value goes from the caller's buffer to its
- * segment, as in any batch). */
-static int one_op(lkv_tree *t, const void *k, size_t kl, const void *v, size_t vl,
-		  bool del, uint64_t *epoch)
-{
-	lkv_batch b = { .s = t->s };
-	int err = del ? lkv_batch_delete(&b, t, k, kl) : lkv_batch_put(&b, t, k, kl, v, vl);
-	if (!err)
-		err = lkv_batch_commit(&b, epoch);
-	appended_done(&b);
-	free(b.ops);
-	buf_free(&b.arena);
-	free(b.pins);
-	free(b.appended);
-	return err;
-}
-
-int lkv_put(lkv_tree *t, const void *k, size_t kl, const void *v, size_t vl, uint64_t *epoch)
-{
-	return one_op(t, k, kl, v, vl, false, epoch);
-}
-
-int lkv_delete(lkv_tree *t, const void *k, size_t kl, uint64_t *epoch)
-{
-	return one_op(t, k, kl, NULL, 0, true, epoch);
-}
-
 /*
  * Marks resident leaf l dirty without changing it, so the next flush
  * writes it again (GC moving leaves out of a mostly dead log file).  The
  * caller holds a pin on l and no tree lock.
  */
-int leaf_rewrite(lkv_store *s, struct leaf *l, bool lost)
+int batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost)
 {
 	int err = 0;
 	pthread_rwlock_wrlock(&l->tree->lock);
-	if (lost && !l->data && !l->dead_epoch) {
-		l->data = leaf_data_new();      /* its keys are gone; the tree stays whole */
-		if (l->data)
+	if (lost && !l->ents && !l->dead_epoch) {
+		l->ents = entries_new();      /* its keys are gone; the tree stays whole */
+		if (l->ents)
 			cache_track(s, l);
 		else
 			err = -ENOMEM;
 	}
-	if (l->data && !l->dead_epoch) {
+	if (l->ents && !l->dead_epoch) {
 		uint64_t e = epoch_enter(s);
 		err = epoch_dirty(s, l, e);
 		if (!err)

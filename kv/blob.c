@@ -200,10 +200,12 @@ static int pending_add(lkv_store *s, uint32_t seg, int n)
 		if (s->seg_pending[i].seg != seg)
 			continue;
 		s->seg_pending[i].n += n;
+		LKV_ASSERT(s->seg_pending[i].n >= 0);
 		if (!s->seg_pending[i].n)
 			s->seg_pending[i] = s->seg_pending[--s->nseg_pending];
 		return 0;
 	}
+	LKV_ASSERT(n > 0);
 	void *v = realloc(s->seg_pending, (s->nseg_pending + 1) * sizeof(*s->seg_pending));
 	if (!v)
 		return -ENOMEM;

@@ -63,8 +63,9 @@ static void ring_del_locked(lkv_store *s, struct leaf *l)
  */
 void cache_track(lkv_store *s, struct leaf *l)
 {
-	size_t now = l->data ? leaf_mem(l->data) : 0;
-	if (l->data && !l->ring_next)
+	LKV_ASSERT(rwlock_write_held(&l->tree->lock));
+	size_t now = l->ents ? entries_mem(l->ents) : 0;
+	if (l->ents && !l->ring_next)
 		ring_add(s, l);
 	atomic_fetch_add(&s->cache_bytes, now);
 	atomic_fetch_sub(&s->cache_bytes, l->charged);
@@ -85,7 +86,7 @@ void cache_untrack(lkv_store *s, struct leaf *l)
 
 static bool evictable(const struct leaf *l)
 {
-	return l->data && !l->dirty_epoch && !l->sealed && !l->dead_epoch &&
+	return l->ents && !l->dirty_epoch && !l->sealed && !l->dead_epoch &&
 	       atomic_load(&l->pins) == 0;
 }
 
@@ -105,8 +106,8 @@ void cache_evict(lkv_store *s)
 			continue;
 		if (evictable(l)) {
 			ring_del_locked(s, l);
-			leaf_data_free(l->data);
-			l->data = NULL;
+			entries_free(l->ents);
+			l->ents = NULL;
 			atomic_fetch_sub(&s->cache_bytes, l->charged);
 			l->charged = 0;
 			STAT_ADD(s, st_evict, 1);
@@ -127,7 +128,7 @@ static int cache_read_install(lkv_store *s, struct leaf *l, const struct leaf_lo
  * whether the bytes were read but wrong.
  */
 int leaf_read(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
-	      struct leaf_data **out, const char **why, bool *bad_bytes)
+	      struct entries **out, const char **why, bool *bad_bytes)
 {
 	uint8_t *rec = malloc(loc->len), *raw = NULL;
 	if (!rec)
@@ -142,7 +143,7 @@ int leaf_read(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
 	if (!err)
 		err = record_open(rec, &h, &raw);
 	if (!err) {
-		err = leaf_decode(raw, h.raw_len, l->tree->id, l->id, out);
+		err = entries_decode(raw, h.raw_len, l->tree->id, l->id, out);
 		if (err)
 			free(raw);
 	}
@@ -182,7 +183,7 @@ int cache_load(lkv_store *s, struct leaf *l)
 	atomic_fetch_add(&l->pins, 1);
 	pthread_rwlock_rdlock(&t->lock);
 	struct leaf_loc loc = l->loc;
-	bool resident = l->data != NULL;
+	bool resident = l->ents != NULL;
 	pthread_rwlock_unlock(&t->lock);
 	if (resident)
 		return 0;
@@ -203,7 +204,7 @@ static int cache_read_install(lkv_store *s, struct leaf *l, const struct leaf_lo
 {
 	struct lkv_tree *t = l->tree;
 	struct leaf_loc loc = *lp;
-	struct leaf_data *d;
+	struct entries *d;
 	const char *why;
 	bool bad_bytes;
 	for (;;) {
@@ -216,7 +217,7 @@ static int cache_read_install(lkv_store *s, struct leaf *l, const struct leaf_lo
 		 * meanwhile, and its old log file be gone: then the leaf is
 		 * resident, or was evicted again from its new place */
 		pthread_rwlock_rdlock(&t->lock);
-		bool resident = l->data != NULL;
+		bool resident = l->ents != NULL;
 		struct leaf_loc now = l->loc;
 		pthread_rwlock_unlock(&t->lock);
 		if (resident)
@@ -227,13 +228,13 @@ static int cache_read_install(lkv_store *s, struct leaf *l, const struct leaf_lo
 	}
 	STAT_ADD(s, st_misses, 1);
 	pthread_rwlock_wrlock(&t->lock);
-	if (!l->data && l->loc.off == loc.off && l->loc.file == loc.file) {
-		l->data = d;
+	if (!l->ents && l->loc.off == loc.off && l->loc.file == loc.file) {
+		l->ents = d;
 		d = NULL;
 		cache_track(s, l);
 	}
 	pthread_rwlock_unlock(&t->lock);
-	leaf_data_free(d);
+	entries_free(d);
 	cache_evict(s);
 	return 0;
 }

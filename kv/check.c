@@ -97,7 +97,7 @@ static void report_leaf(struct check *c, struct leaf *l, struct leaf *next, bool
 }
 
 /* Reads one blob record whole; reports and (repairing) deletes its key. */
-static void check_blob(struct check *c, struct lkv_tree *t, const struct leaf_ent *e)
+static void check_blob(struct check *c, struct lkv_tree *t, const struct entry *e)
 {
 	struct blob_ref r;
 	uint8_t *rec = NULL;
@@ -130,7 +130,7 @@ static void check_blob(struct check *c, struct lkv_tree *t, const struct leaf_en
 /* Verifies one leaf's image; `next` is the following leaf (or NULL). */
 static void check_leaf(struct check *c, struct lkv_tree *t, struct leaf *l, struct leaf *next)
 {
-	struct leaf_data *d = NULL;
+	struct entries *d = NULL;
 	const char *why;
 	bool bad;
 	c->st->leaves++;
@@ -157,7 +157,7 @@ static void check_leaf(struct check *c, struct lkv_tree *t, struct leaf *l, stru
 		return;
 	}
 	for (uint32_t i = 0; i < d->n; i++) {
-		const struct leaf_ent *e = &d->e[i];
+		const struct entry *e = &d->e[i];
 		c->st->entries++;
 		if ((i > 0 && keycmp(d->e[i - 1].k, d->e[i - 1].kl, e->k, e->kl) >= 0) ||
 		    keycmp(e->k, e->kl, l->low, l->low_len) < 0 ||
@@ -168,7 +168,7 @@ static void check_leaf(struct check *c, struct lkv_tree *t, struct leaf *l, stru
 		if (e->flags & ENT_BLOB)
 			check_blob(c, t, e);
 	}
-	leaf_data_free(d);
+	entries_free(d);
 }
 
 static void check_tree(struct check *c, struct lkv_tree *t)
@@ -307,7 +307,7 @@ int lkv_check(lkv_store *s, unsigned flags, lkv_check_fn fn, void *arg,
 		 * go; then a second, quiet walk checks and fixes the
 		 * accounting as it is without them */
 		for (size_t i = 0; i < c.nlost && !err; i++)
-			err = leaf_rewrite(s, c.lost[i], true);
+			err = batch_mark_rewrite(s, c.lost[i], true);
 		if (!err && batch_size(c.fix))
 			err = lkv_batch_commit(c.fix, NULL);
 		if (!err)

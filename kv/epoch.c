@@ -31,6 +31,7 @@ uint64_t epoch_enter(lkv_store *s)
 void epoch_exit(lkv_store *s, uint64_t e)
 {
 	pthread_mutex_lock(&s->ep_mu);
+	LKV_ASSERT(s->writers[e & 1] > 0);
 	if (--s->writers[e & 1] == 0 && e != s->current)
 		pthread_cond_broadcast(&s->ep_cv);
 	pthread_mutex_unlock(&s->ep_mu);
@@ -51,7 +52,7 @@ static void *grow(void *p, size_t *cap, size_t n, size_t size)
 static int capture_sealed(struct leaf *l)
 {
 	struct buf *img = calloc(1, sizeof(*img));
-	if (!img || leaf_encode(l->data, l->tree->id, l->id, img)) {
+	if (!img || entries_encode(l->ents, l->tree->id, l->id, img)) {
 		if (img)
 			buf_free(img);
 		free(img);
@@ -82,6 +83,8 @@ static int set_add_leaf(struct flush_set *fs, struct leaf *l)
  */
 int epoch_dirty(lkv_store *s, struct leaf *l, uint64_t e)
 {
+	LKV_ASSERT(rwlock_write_held(&l->tree->lock));
+	LKV_ASSERT(l->dirty_epoch <= e && l->ents && !l->dead_epoch);
 	if (l->dirty_epoch == e)
 		return 0;
 	if (l->dirty_epoch && l->captured_epoch != l->dirty_epoch) {
@@ -101,6 +104,7 @@ int epoch_dirty(lkv_store *s, struct leaf *l, uint64_t e)
 /* Records that l left the index in epoch e (merged or emptied). */
 int epoch_dead(lkv_store *s, struct leaf *l, uint64_t e)
 {
+	LKV_ASSERT(rwlock_write_held(&l->tree->lock) && !l->dead_epoch);
 	int err = 0;
 	pthread_mutex_lock(&s->ep_mu);
 	struct flush_set *fs = &s->sets[e & 1];
@@ -195,6 +199,24 @@ uint64_t epoch_seal(lkv_store *s, struct flush_set *out)
 		pthread_cond_wait(&s->ep_cv, &s->ep_mu);
 	*out = s->sets[e & 1];
 	s->sets[e & 1] = (struct flush_set){ 0 };
+	pthread_mutex_unlock(&s->ep_mu);
+	return e;
+}
+
+/* ---- the public view ---- */
+
+uint64_t lkv_epoch_current(lkv_store *s)
+{
+	pthread_mutex_lock(&s->ep_mu);
+	uint64_t e = s->current;
+	pthread_mutex_unlock(&s->ep_mu);
+	return e;
+}
+
+uint64_t lkv_epoch_durable(lkv_store *s)
+{
+	pthread_mutex_lock(&s->ep_mu);
+	uint64_t e = s->durable;
 	pthread_mutex_unlock(&s->ep_mu);
 	return e;
 }

@@ -62,6 +62,13 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
 }
 
+int lkv_flush(lkv_store *s, uint64_t e)
+{
+	if (s->ro)
+		return 0;
+	return flush_through(s, e);
+}
+
 /* Opens (creating) log file `no` for appending at `off`. */
 int log_open_append(lkv_store *s, uint32_t no, uint64_t off)
 {
@@ -114,10 +121,11 @@ static int take_image(struct flush_ctx *c, struct leaf *l, struct buf **img)
 		l->sealed = NULL;
 	} else if (l->dirty_epoch == c->epoch) {
 		*img = calloc(1, sizeof(**img));
-		err = *img ? leaf_encode(l->data, l->tree->id, l->id, *img) : -ENOMEM;
+		err = *img ? entries_encode(l->ents, l->tree->id, l->id, *img) : -ENOMEM;
 		l->captured_epoch = c->epoch;
 	} else {
-		err = -EUCLEAN;        /* changed in a later epoch, not captured */
+		LKV_ASSERT(!"a leaf changed in a later epoch was not captured");
+		err = -EUCLEAN;
 	}
 	pthread_rwlock_unlock(&l->tree->lock);
 	return err;
@@ -248,6 +256,7 @@ static void mark_durable(lkv_store *s, uint64_t e)
  */
 static int flush_one(lkv_store *s)
 {
+	LKV_ASSERT(mutex_held(&s->flush_mu));
 	int failed = atomic_load(&s->failed);
 	if (failed)
 		return failed;
@@ -360,76 +369,4 @@ int flush_through(lkv_store *s, uint64_t e)
 	}
 	pthread_mutex_unlock(&s->ep_mu);
 	return err;
-}
-
-
-/* ---- the background flusher ---- */
-
-/* Runs a bounded GC pass when gc_interval_ms has passed since the last. */
-static void maybe_gc(lkv_store *s)
-{
-	uint64_t now = now_ns();
-	if (!s->o.gc_interval_ms || now - s->gc_last_ns < s->o.gc_interval_ms * 1000000ull)
-		return;
-	s->gc_last_ns = now;
-	int err = gc_pass(s, false);
-	if (err && err != atomic_load(&s->failed))
-		store_log(s, LKV_LOG_WARN, "background GC: %s", strerror(-err));
-}
-
-static void *flusher_main(void *arg)
-{
-	lkv_store *s = arg;
-	s->gc_last_ns = now_ns();
-	pthread_mutex_lock(&s->bg_mu);
-	while (!s->bg_stop) {
-		if (!s->bg_kick) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			uint64_t ns = ts.tv_nsec + (uint64_t)s->o.flush_interval_ms * 1000000u;
-			ts.tv_sec += ns / 1000000000u;
-			ts.tv_nsec = ns % 1000000000u;
-			if (s->o.flush_interval_ms)
-				pthread_cond_timedwait(&s->bg_cv, &s->bg_mu, &ts);
-			else
-				pthread_cond_wait(&s->bg_cv, &s->bg_mu);
-		}
-		s->bg_kick = false;
-		if (s->bg_stop)
-			break;
-		pthread_mutex_unlock(&s->bg_mu);
-		if (epoch_has_work(s))
-			flush_through(s, 0);
-		maybe_gc(s);
-		pthread_mutex_lock(&s->bg_mu);
-	}
-	pthread_mutex_unlock(&s->bg_mu);
-	return NULL;
-}
-
-int flusher_start(lkv_store *s)
-{
-	int err = pthread_create(&s->flusher, NULL, flusher_main, s);
-	s->flusher_running = !err;
-	return -err;
-}
-
-void flusher_kick(lkv_store *s)
-{
-	pthread_mutex_lock(&s->bg_mu);
-	s->bg_kick = true;
-	pthread_cond_signal(&s->bg_cv);
-	pthread_mutex_unlock(&s->bg_mu);
-}
-
-void flusher_stop(lkv_store *s)
-{
-	if (!s->flusher_running)
-		return;
-	pthread_mutex_lock(&s->bg_mu);
-	s->bg_stop = true;
-	pthread_cond_signal(&s->bg_cv);
-	pthread_mutex_unlock(&s->bg_mu);
-	pthread_join(s->flusher, NULL);
-	s->flusher_running = false;
 }

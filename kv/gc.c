@@ -113,10 +113,10 @@ static int gc_segment(lkv_store *s, const struct victim *v, uint64_t *budget)
 		if (t && still_references(t, key, r.klen, &r))
 			err = relocate(s, b, t, key, &r, &moved);
 		if (!err && batch_size(b) >= GC_BATCH)
-			err = lkv_batch_commit(b, NULL);
+			err = batch_commit(b, NULL);
 	}
 	if (!err)
-		err = lkv_batch_commit(b, NULL);
+		err = batch_commit(b, NULL);
 	if (!err && walk && off < v->size) {
 		char name[FILE_NAME_MAX];
 		file_name(name, FILE_BLOB, v->no);
@@ -161,7 +161,7 @@ static int gc_log(lkv_store *s, uint32_t no)
 	for (size_t i = 0; i < n; i++) {
 		int e2 = err ? err : cache_load(s, v[i]);
 		if (!e2) {
-			e2 = leaf_rewrite(s, v[i], false);
+			e2 = batch_mark_rewrite(s, v[i], false);
 			cache_release(v[i]);
 		} else {
 			leaf_unref(v[i]);

@@ -3,7 +3,7 @@
  * larchkv internals: the in-memory objects every module shares.
  *
  *   store ──< tree ──< leaf            (index: leaves sorted by low key)
- *     │                  └─ leaf_data  (resident entries; NULL when evicted)
+ *     │                  └─ entries    (resident entries; NULL when evicted)
  *     ├─ epochs: current, durable, writers per epoch, flush sets
  *     ├─ loctable: the durable location of every leaf (what recovery rebuilds)
  *     └─ cache: CLOCK ring of resident leaves
@@ -14,8 +14,13 @@
  *              exclusively, several trees always in ascending id order
  *   ep_mu      epoch counters and flush sets (held only briefly)
  *   cache_mu   the CLOCK ring; eviction only try-locks trees
- *   files_mu   open log-file handles
+ *   files_mu   read handles of log files and segments (files.c)
  *   zero_mu    the log's zeroed range (logzero.c), inside flush_mu
+ *   blob_mu    the segment being appended and its bookkeeping (blob.c)
+ *   gc_mu      one GC pass at a time; taken before flush_mu
+ *   bg_mu      the background thread's requests (background.c)
+ * Each shared field below names what protects it: a lock, "atomic", or
+ * "fixed" (set before other threads can see it, then only read).
  *
  * Epoch invariant: a writer checks in to the current epoch *while holding
  * the write locks of every tree it changes*, so the epochs stamped on one
@@ -53,10 +58,10 @@ struct bloom {
 	uint8_t k;
 };
 
-/* ---- a resident leaf's entries (leaf.c) ---- */
+/* ---- a resident leaf's entries (entries.c) ---- */
 #define ENT_BLOB 0x1      /* the value is a blob reference (reserved) */
 
-struct leaf_ent {
+struct entry {
 	struct key16 pfx;     /* the key's first 16 bytes, for searching */
 	const uint8_t *k, *v;
 	uint32_t kl, vl;
@@ -64,8 +69,8 @@ struct leaf_ent {
 	bool own;             /* k (and v, which follows it) is malloc'd */
 };
 
-struct leaf_data {
-	struct leaf_ent *e;
+struct entries {
+	struct entry *e;
 	uint32_t n, cap;
 	uint8_t *base;        /* decoded image that non-owned entries point into */
 	size_t bytes;         /* serialized size of the body */
@@ -73,42 +78,42 @@ struct leaf_data {
 
 /* ---- a leaf: one key range of one tree ---- */
 struct leaf {
+	/* fixed */
 	uint64_t id;
 	struct lkv_tree *tree;
 	uint8_t *low;         /* smallest key this leaf may hold ("" = -inf) */
 	uint32_t low_len;
 
-	/* newest written image (updated when its flush completes) */
-	struct leaf_loc loc;
-	struct bloom bloom;
-
-	struct leaf_data *data;   /* NULL while evicted */
+	/* tree->lock (written holding it exclusively, read holding it shared) */
+	struct leaf_loc loc;      /* newest durable image (set by its flush) */
+	struct bloom bloom;       /* ... and that image's filter */
+	struct entries *ents;     /* NULL while evicted */
 	uint64_t dirty_epoch;     /* epoch of the newest unflushed change; 0 clean */
 	uint64_t captured_epoch;  /* newest sealed epoch whose image was taken */
 	uint64_t dead_epoch;      /* epoch that removed it from the index; 0 alive */
 	struct buf *sealed;       /* image captured by a writer for captured_epoch */
-
 	size_t charged;           /* bytes counted in store->cache_bytes */
 	size_t dirty_charged;     /* bytes counted in store->dirty_bytes */
 
-	atomic_uint refs;         /* lifetime: index, flush sets, loaders */
-	atomic_uint pins;         /* >0: may not be evicted */
-	atomic_uchar clock_ref;   /* CLOCK second-chance bit */
-	struct leaf *ring_prev, *ring_next;   /* resident ring (cache_mu) */
+	atomic_uint refs;         /* atomic; lifetime: index, flush sets, loaders */
+	atomic_uint pins;         /* atomic; >0: may not be evicted */
+	atomic_uchar clock_ref;   /* atomic; CLOCK second-chance bit */
+	struct leaf *ring_prev, *ring_next;   /* cache_mu; the resident ring */
 };
 
 /* ---- a tree ---- */
 struct lkv_tree {
-	struct lkv_store *s;
-	uint32_t id;
-	char *name;
+	struct lkv_store *s;  /* fixed */
+	uint32_t id;          /* fixed */
+	char *name;           /* fixed */
 	pthread_rwlock_t lock;
-	struct leaf **v;      /* index: sorted by low key; v[0]->low is "" */
-	struct key16 *pfx;    /* pfx[i]: the first 16 bytes of v[i]->low */
-	size_t n, cap;
+	struct leaf **v;      /* lock; index sorted by low key; v[0]->low is "" */
+	struct key16 *pfx;    /* lock; pfx[i]: the first 16 bytes of v[i]->low */
+	size_t n, cap;        /* lock */
 };
 
-/* ---- what one epoch changed (epoch.c) ---- */
+/* ---- what one epoch changed (epoch.c) ----
+ * ep_mu while its epoch is open; the flusher's alone once sealed. */
 struct flush_set {
 	struct leaf **leaves;             /* dirtied in the epoch, one ref each */
 	size_t n, cap;
@@ -136,6 +141,7 @@ struct loc_ent {
 struct lt_tree { uint32_t id; char *name; };
 struct lt_file { uint32_t no; uint64_t live, size; };   /* size: not persisted */
 
+/* flush_mu (recovery builds it before other threads start) */
 struct loctable {
 	struct loc_ent **slot;            /* open addressing on leaf_id */
 	size_t cap, n;
@@ -155,6 +161,7 @@ struct loctable {
 
 /* ---- the store ---- */
 struct lkv_store {
+	/* fixed */
 	char *dir;
 	struct lkv_options o;
 	lkv_io *io;
@@ -162,12 +169,12 @@ struct lkv_store {
 	uint8_t uuid[16];
 
 	pthread_mutex_t trees_mu;
-	struct lkv_tree **trees;
-	size_t ntrees;
+	struct lkv_tree **trees;          /* trees_mu */
+	size_t ntrees;                    /* trees_mu */
 	uint32_t next_tree_id;            /* trees_mu */
-	atomic_uint_fast64_t next_leaf_id;
+	atomic_uint_fast64_t next_leaf_id;   /* atomic */
 
-	/* epochs */
+	/* epochs (ep_mu) */
 	pthread_mutex_t ep_mu;
 	pthread_cond_t ep_cv;             /* writers drained / epoch durable */
 	uint64_t current, durable;
@@ -181,39 +188,40 @@ struct lkv_store {
 	uint64_t since_snapshot;          /* log bytes since the last snapshot */
 	uint32_t snap_log_file;           /* replay start of the newest snapshot */
 	uint32_t keep_log_from;           /* ... of the older one kept beside it */
-	atomic_int failed;                /* first write error; later writes fail */
-	uint64_t salvaged;                /* log bytes LKV_SALVAGE dropped at open */
+	atomic_int failed;                /* atomic; first write error, report.c */
+	uint64_t salvaged;                /* fixed after open: log bytes LKV_SALVAGE
+					     dropped */
 
-	/* background flusher */
+	/* background thread (bg_mu; the two below are the opener's) */
 	pthread_t flusher;
 	bool flusher_running;
 	pthread_mutex_t bg_mu;
 	pthread_cond_t bg_cv;
 	bool bg_stop, bg_kick;
+	uint64_t gc_last_ns;              /* the background thread's own */
 
-	/* the log zeroed ahead of the flush (logzero.c) */
+	/* the log zeroed ahead of the flush (logzero.c; zero_mu) */
 	pthread_t zeroer;
-	bool zeroer_running;
+	bool zeroer_running;              /* the opener's */
 	pthread_mutex_t zero_mu;
 	pthread_cond_t zero_cv;
 	bool zero_stop, zero_kick, zero_failed;
-	_Atomic uint64_t log_zeroed;      /* written and synced below this */
-	_Atomic uint64_t log_pos;         /* end of the last flush's records */
+	_Atomic uint64_t log_zeroed;      /* atomic; written and synced below this */
+	_Atomic uint64_t log_pos;         /* atomic; end of the last flush's records */
 	uint64_t log_written;             /* end of the last flush past log_zeroed */
 
-	/* cache */
+	/* cache (cache_mu) */
 	pthread_mutex_t cache_mu;
 	struct leaf *hand;                /* CLOCK hand into the resident ring */
-	atomic_size_t cache_bytes, dirty_bytes;
-	atomic_size_t resident, nleaves;  /* leaves on the ring; in indexes */
+	atomic_size_t cache_bytes, dirty_bytes;   /* atomic */
+	atomic_size_t resident, nleaves;  /* atomic; leaves on the ring; in indexes */
 
-	/* open log files and segments for reading */
+	/* read handles of log files and segments (files_mu) */
 	pthread_rwlock_t files_mu;
 	struct { enum file_kind kind; uint32_t no; lkv_file *f; } *files;
 	size_t nfiles;
-	lkv_file *log;                    /* the file being appended (flush_mu
-					     and zero_mu to change) */
-	uint32_t log_no;
+	lkv_file *log;                    /* the log file being appended: flush_mu
+					     and zero_mu to change, either to read */
 
 	/* blob segments (blob_mu) */
 	pthread_mutex_t blob_mu;
@@ -226,15 +234,14 @@ struct lkv_store {
 	struct retired { lkv_file *f; uint32_t no; uint64_t size; }
 		*seg_unsynced;            /* rolled over, not yet synced */
 	size_t nseg_unsynced;
-	atomic_uint_fast64_t blob_disk;   /* bytes in segment files */
-	atomic_int_fast64_t blob_live_mem; /* live blob bytes, unflushed changes in */
+	atomic_uint_fast64_t blob_disk;   /* atomic; bytes in segment files */
+	atomic_int_fast64_t blob_live_mem; /* atomic; live blob bytes, unflushed
+					      changes included */
 	struct seg_count { uint32_t seg; int n; } *seg_pending;  /* appends whose
 					     batch has not ended, per segment */
 	size_t nseg_pending;
 
-	/* GC */
 	pthread_mutex_t gc_mu;            /* one GC pass at a time */
-	uint64_t gc_last_ns;
 
 	/* stats (relaxed atomics) */
 	atomic_uint_fast64_t st_hits, st_misses, st_bloom, st_read, st_written,
@@ -264,21 +271,44 @@ _Noreturn void lkv_assert_fail(const char *expr, const char *file, int line);
 #define LKV_ASSERT(x) ((x) ? (void)0 : lkv_assert_fail(#x, __FILE__, __LINE__))
 #endif
 
+/* Whether some thread holds the lock (for assertions: a lock held by
+ * another thread passes, one held by none fails). */
+static inline bool mutex_held(pthread_mutex_t *m)
+{
+	if (pthread_mutex_trylock(m))
+		return true;
+	pthread_mutex_unlock(m);
+	return false;
+}
+
+static inline bool rwlock_write_held(pthread_rwlock_t *l)
+{
+	if (pthread_rwlock_tryrdlock(l))
+		return true;
+	pthread_rwlock_unlock(l);
+	return false;
+}
+
 /* ---- leaf.c ---- */
-struct leaf_data *leaf_data_new(void);
-void leaf_data_free(struct leaf_data *d);
+struct leaf *leaf_new(struct lkv_tree *t, uint64_t id, const void *low, size_t low_len);
+void leaf_ref(struct leaf *l);
+void leaf_unref(struct leaf *l);
+
+/* ---- entries.c ---- */
+struct entries *entries_new(void);
+void entries_free(struct entries *d);
 /* Index of the first entry >= key; *found when equal. */
-uint32_t leaf_search(const struct leaf_data *d, const void *k, size_t kl, bool *found);
-int  leaf_put(struct leaf_data *d, const void *k, size_t kl, const void *v, size_t vl,
+uint32_t entries_search(const struct entries *d, const void *k, size_t kl, bool *found);
+int  entries_put(struct entries *d, const void *k, size_t kl, const void *v, size_t vl,
 	      uint8_t flags);
-bool leaf_del(struct leaf_data *d, const void *k, size_t kl);
-int  leaf_split(struct leaf_data *d, struct leaf_data **right);
-int  leaf_absorb(struct leaf_data *d, struct leaf_data *right);
-size_t leaf_mem(const struct leaf_data *d);
-int  leaf_encode(const struct leaf_data *d, uint32_t tree_id, uint64_t leaf_id, struct buf *out);
+bool entries_del(struct entries *d, const void *k, size_t kl);
+int  entries_split(struct entries *d, struct entries **right);
+int  entries_absorb(struct entries *d, struct entries *right);
+size_t entries_mem(const struct entries *d);
+int  entries_encode(const struct entries *d, uint32_t tree_id, uint64_t leaf_id, struct buf *out);
 /* Decodes a raw leaf body; takes ownership of `raw` on success. */
-int  leaf_decode(uint8_t *raw, size_t len, uint32_t tree_id, uint64_t leaf_id,
-		 struct leaf_data **out);
+int  entries_decode(uint8_t *raw, size_t len, uint32_t tree_id, uint64_t leaf_id,
+		 struct entries **out);
 int  keycmp(const void *a, size_t al, const void *b, size_t bl);
 /* keycmp of a and b given their prefixes (key16_of). */
 static inline int keycmp16(struct key16 ap, const void *a, size_t al,
@@ -371,11 +401,10 @@ int  tree_create(lkv_store *s, uint32_t id, const char *name, struct lkv_tree **
 void tree_free(struct lkv_tree *t);
 size_t tree_find(const struct lkv_tree *t, const void *k, size_t kl);
 int  tree_insert_leaf(struct lkv_tree *t, size_t pos, struct leaf *l);
+int  tree_append_leaf(struct lkv_tree *t, struct leaf *l);
+int  tree_sort(struct lkv_tree *t);
 void tree_remove_leaf(struct lkv_tree *t, size_t pos);
 struct lkv_tree *store_tree_by_id(lkv_store *s, uint32_t id);
-struct leaf *leaf_new(struct lkv_tree *t, uint64_t id, const void *low, size_t low_len);
-void leaf_ref(struct leaf *l);
-void leaf_unref(struct leaf *l);
 
 /* ---- files.c ---- */
 struct file_id {
@@ -399,7 +428,7 @@ void store_files_close(lkv_store *s);
 int  cache_load(lkv_store *s, struct leaf *l);   /* resident and pinned */
 /* Reads and verifies l's image at loc from disk (no cache); -EIO with *why. */
 int  leaf_read(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
-	       struct leaf_data **out, const char **why, bool *bad_bytes);
+	       struct entries **out, const char **why, bool *bad_bytes);
 void cache_release(struct leaf *l);
 void cache_track(lkv_store *s, struct leaf *l);  /* recharge after a change */
 void cache_untrack(lkv_store *s, struct leaf *l);
@@ -435,13 +464,20 @@ int  blob_next(lkv_store *s, uint32_t no, uint64_t size, uint64_t *off, uint32_t
 	       uint8_t key[LKV_KEY_MAX], struct blob_ref *r);
 
 /* ---- batch.c ---- */
+lkv_store *lkv_batch_store(const lkv_batch *b);
+int  batch_put_inline(lkv_batch *b, lkv_tree *t, const void *k, size_t kl, const void *v,
+		      size_t vl);
+int  batch_put_blob(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
+		    const struct blob_ref *r);
+bool batch_has_blobs(const lkv_batch *b);
+int  batch_commit(lkv_batch *b, uint64_t *epoch);
 int  batch_relocate(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
 		    const struct blob_ref *from, const struct blob_ref *to);
 int  batch_appended(lkv_batch *b, uint32_t seg);
 /* Marks l dirty, so that the next flush writes it elsewhere; with `lost`
  * (fsck) a leaf that is not resident because its image cannot be read
  * becomes empty first. */
-int  leaf_rewrite(lkv_store *s, struct leaf *l, bool lost);
+int  batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost);
 size_t batch_size(const lkv_batch *b);
 
 /* ---- iter.c ---- */
@@ -468,8 +504,10 @@ bool flush_set_empty(const struct flush_set *fs);
 
 /* ---- flush.c ---- */
 int  flush_through(lkv_store *s, uint64_t e);
-int  flusher_start(lkv_store *s);
 int  log_seal(lkv_store *s);
+
+/* ---- background.c ---- */
+int  flusher_start(lkv_store *s);
 void flusher_stop(lkv_store *s);
 void flusher_kick(lkv_store *s);
 int  log_open_append(lkv_store *s, uint32_t no, uint64_t off);

@@ -40,12 +40,12 @@ static ssize_t get_range(lkv_tree *t, const void *k, size_t kl, uint64_t off, vo
 	for (;;) {
 		pthread_rwlock_rdlock(&t->lock);
 		struct leaf *l = t->v[tree_find(t, k, kl)];
-		if (l->data) {
+		if (l->ents) {
 			bool found, blob = false;
-			uint32_t i = leaf_search(l->data, k, kl, &found);
+			uint32_t i = entries_search(l->ents, k, kl, &found);
 			ret = found ? 0 : -ENOENT;
 			if (found) {
-				const struct leaf_ent *e = &l->data->e[i];
+				const struct entry *e = &l->ents->e[i];
 				blob = (e->flags & ENT_BLOB) && !raw_flags;
 				if (raw_flags)
 					*raw_flags = e->flags;
@@ -209,7 +209,7 @@ void lkv_iter_close(lkv_iter *it)
 	free(it);
 }
 
-static bool in_bounds(const lkv_iter *it, const struct leaf_ent *e)
+static bool in_bounds(const lkv_iter *it, const struct entry *e)
 {
 	if (keycmp(e->k, e->kl, it->lo.p, it->lo.len) < 0)
 		return false;
@@ -225,7 +225,7 @@ static void release_holds(lkv_iter *it)
 
 /* Holds the segment of a blob reference being copied (caller holds the
  * tree lock, so the reference is current). */
-static void hold_ref(lkv_iter *it, const struct leaf_ent *e)
+static void hold_ref(lkv_iter *it, const struct entry *e)
 {
 	struct blob_ref r;
 	if (blob_ref_decode(e->v, e->vl, &r))
@@ -247,7 +247,7 @@ static void hold_ref(lkv_iter *it, const struct leaf_ent *e)
 	it->held[it->nheld++] = r.seg;
 }
 
-static void copy_ent(lkv_iter *it, const struct leaf_ent *e)
+static void copy_ent(lkv_iter *it, const struct entry *e)
 {
 	if (e->flags & ENT_BLOB)
 		hold_ref(it, e);
@@ -265,10 +265,10 @@ static void copy_ent(lkv_iter *it, const struct leaf_ent *e)
 static void fill_from(lkv_iter *it, size_t i)
 {
 	struct lkv_tree *t = it->t;
-	const struct leaf_data *d = t->v[i]->data;
+	const struct entries *d = t->v[i]->ents;
 	bool found;
 	if (!it->reverse) {
-		uint32_t j = leaf_search(d, it->pos.p, it->pos.len, &found);
+		uint32_t j = entries_search(d, it->pos.p, it->pos.len, &found);
 		for (; j < d->n && in_bounds(it, &d->e[j]); j++)
 			copy_ent(it, &d->e[j]);
 		it->pos.len = 0;
@@ -281,7 +281,7 @@ static void fill_from(lkv_iter *it, size_t i)
 			it->done = true;
 		}
 	} else {
-		uint32_t j = it->has_pos ? leaf_search(d, it->pos.p, it->pos.len, &found) : d->n;
+		uint32_t j = it->has_pos ? entries_search(d, it->pos.p, it->pos.len, &found) : d->n;
 		for (; j > 0 && in_bounds(it, &d->e[j - 1]); j--)
 			copy_ent(it, &d->e[j - 1]);
 		const struct leaf *l = t->v[i];
@@ -316,7 +316,7 @@ static int refill(lkv_iter *it)
 				i--;
 		}
 		struct leaf *l = t->v[i];
-		if (l->data) {
+		if (l->ents) {
 			atomic_store_explicit(&l->clock_ref, 1, memory_order_relaxed);
 			fill_from(it, i);
 			pthread_rwlock_unlock(&t->lock);

@@ -139,6 +139,7 @@ uint64_t loctable_file_live(const struct loctable *lt, uint32_t no)
 static void live_adjust(struct loctable *lt, const struct leaf_loc *loc, int64_t sign)
 {
 	struct lt_file *f = loctable_log(lt, loc->file);
+	LKV_ASSERT(!f || sign > 0 || f->live >= loc->len);
 	if (f)
 		f->live += sign * (int64_t)loc->len;
 }

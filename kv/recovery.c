@@ -274,12 +274,6 @@ static int replay(lkv_store *s, uint32_t max_log)
 
 /* ---- building the in-memory index ---- */
 
-static int cmp_low(const void *a, const void *b)
-{
-	const struct leaf *x = *(struct leaf *const *)a, *y = *(struct leaf *const *)b;
-	return keycmp(x->low, x->low_len, y->low, y->low_len);
-}
-
 static int build_trees(lkv_store *s)
 {
 	struct loctable *lt = &s->lt;
@@ -302,7 +296,7 @@ static int build_trees(lkv_store *s)
 		struct leaf *l = leaf_new(t, e->leaf_id, e->low, e->low_len);
 		if (!l)
 			return -ENOMEM;
-		if (tree_insert_leaf(t, t->n, l)) {
+		if (tree_append_leaf(t, l)) {
 			leaf_unref(l);
 			return -ENOMEM;
 		}
@@ -311,16 +305,9 @@ static int build_trees(lkv_store *s)
 			return -ENOMEM;
 	}
 	for (size_t i = 0; i < s->ntrees; i++) {
-		struct lkv_tree *t = s->trees[i];
-		qsort(t->v, t->n, sizeof(*t->v), cmp_low);
-		if (!t->n || t->v[0]->low_len)
-			return -EUCLEAN;
-		for (size_t j = 0; j < t->n; j++)
-			t->pfx[j] = key16_of(t->v[j]->low, t->v[j]->low_len);
-		for (size_t j = 1; j < t->n; j++)
-			if (!keycmp(t->v[j - 1]->low, t->v[j - 1]->low_len, t->v[j]->low,
-				    t->v[j]->low_len))
-				return -EUCLEAN;
+		int err = tree_sort(s->trees[i]);
+		if (err)
+			return err;
 	}
 	s->next_tree_id = lt->next_tree_id;
 	atomic_store(&s->next_leaf_id, lt->next_leaf_id);

@@ -197,7 +197,7 @@ static int tree_add(lkv_store *s, const char *name, struct lkv_tree **out)
 	if (err)
 		return err;
 	struct leaf *l = leaf_new(t, atomic_fetch_add(&s->next_leaf_id, 1), "", 0);
-	if (!l || !(l->data = leaf_data_new()) || tree_insert_leaf(t, 0, l)) {
+	if (!l || !(l->ents = entries_new()) || tree_insert_leaf(t, 0, l)) {
 		if (l)
 			leaf_unref(l);
 		tree_free(t);
@@ -234,31 +234,6 @@ int lkv_tree_open(lkv_store *s, const char *name, lkv_tree **out)
 		err = tree_add(s, name, out);
 	pthread_mutex_unlock(&s->trees_mu);
 	return err;
-}
-
-/* ---- epochs ---- */
-
-uint64_t lkv_epoch_current(lkv_store *s)
-{
-	pthread_mutex_lock(&s->ep_mu);
-	uint64_t e = s->current;
-	pthread_mutex_unlock(&s->ep_mu);
-	return e;
-}
-
-uint64_t lkv_epoch_durable(lkv_store *s)
-{
-	pthread_mutex_lock(&s->ep_mu);
-	uint64_t e = s->durable;
-	pthread_mutex_unlock(&s->ep_mu);
-	return e;
-}
-
-int lkv_flush(lkv_store *s, uint64_t e)
-{
-	if (s->ro)
-		return 0;
-	return flush_through(s, e);
 }
 
 /* ---- stats ---- */

@@ -6,55 +6,13 @@
  * key has exactly one leaf.  The index always stays in memory; only leaf
  * contents are paged in and out (cache.c).
  *
- * Leaves are reference counted: the index holds one reference, each flush
- * set that lists the leaf holds one, and a thread that drops the tree lock
- * to load a leaf holds one, so a leaf removed from the index meanwhile
- * (merged away) stays valid until the last of them lets go.
+ * The index holds one reference to each of its leaves (leaf.c).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
-
-struct leaf *leaf_new(struct lkv_tree *t, uint64_t id, const void *low, size_t low_len)
-{
-	struct leaf *l = calloc(1, sizeof(*l));
-	if (!l)
-		return NULL;
-	l->low = malloc(low_len ? low_len : 1);
-	if (!l->low) {
-		free(l);
-		return NULL;
-	}
-	memcpy(l->low, low, low_len);
-	l->low_len = low_len;
-	l->id = id;
-	l->tree = t;
-	atomic_init(&l->refs, 1);
-	return l;
-}
-
-void leaf_ref(struct leaf *l)
-{
-	atomic_fetch_add_explicit(&l->refs, 1, memory_order_relaxed);
-}
-
-/* Drops a reference; the last one frees the leaf (which is out of the
- * index, out of every flush set and out of the cache ring by then). */
-void leaf_unref(struct leaf *l)
-{
-	if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
-		return;
-	leaf_data_free(l->data);
-	if (l->sealed) {
-		buf_free(l->sealed);
-		free(l->sealed);
-	}
-	bloom_free(&l->bloom);
-	free(l->low);
-	free(l);
-}
 
 int tree_create(lkv_store *s, uint32_t id, const char *name, struct lkv_tree **out)
 {
@@ -105,26 +63,71 @@ size_t tree_find(const struct lkv_tree *t, const void *k, size_t kl)
 	return lo - 1;
 }
 
-/* Puts leaf l at index position pos (the caller keeps the order). */
+/* Makes room for one more leaf in the index. */
+static int index_grow(struct lkv_tree *t)
+{
+	if (t->n < t->cap)
+		return 0;
+	size_t cap = t->cap ? t->cap * 2 : 8;
+	struct leaf **v = realloc(t->v, cap * sizeof(*v));
+	if (v)
+		t->v = v;
+	struct key16 *p = v ? realloc(t->pfx, cap * sizeof(*p)) : NULL;
+	if (!p)
+		return -ENOMEM;
+	t->pfx = p;
+	t->cap = cap;
+	return 0;
+}
+
+/* Puts leaf l at index position pos, which keeps the index in order. */
 int tree_insert_leaf(struct lkv_tree *t, size_t pos, struct leaf *l)
 {
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 8;
-		struct leaf **v = realloc(t->v, cap * sizeof(*v));
-		if (v)
-			t->v = v;
-		struct key16 *p = v ? realloc(t->pfx, cap * sizeof(*p)) : NULL;
-		if (!p)
-			return -ENOMEM;
-		t->pfx = p;
-		t->cap = cap;
-	}
+	LKV_ASSERT(pos <= t->n);
+	LKV_ASSERT(pos == 0 || keycmp(t->v[pos - 1]->low, t->v[pos - 1]->low_len, l->low,
+				      l->low_len) < 0);
+	LKV_ASSERT(pos == t->n || keycmp(l->low, l->low_len, t->v[pos]->low,
+					 t->v[pos]->low_len) < 0);
+	if (index_grow(t))
+		return -ENOMEM;
 	memmove(&t->v[pos + 1], &t->v[pos], (t->n - pos) * sizeof(*t->v));
 	memmove(&t->pfx[pos + 1], &t->pfx[pos], (t->n - pos) * sizeof(*t->pfx));
 	t->v[pos] = l;
 	t->pfx[pos] = key16_of(l->low, l->low_len);
 	t->n++;
 	atomic_fetch_add(&t->s->nleaves, 1);
+	return 0;
+}
+
+/* Appends l to an index being built (recovery), to be sorted by tree_sort. */
+int tree_append_leaf(struct lkv_tree *t, struct leaf *l)
+{
+	if (index_grow(t))
+		return -ENOMEM;
+	t->v[t->n++] = l;
+	atomic_fetch_add(&t->s->nleaves, 1);
+	return 0;
+}
+
+static int cmp_low(const void *a, const void *b)
+{
+	const struct leaf *x = *(struct leaf *const *)a, *y = *(struct leaf *const *)b;
+	return keycmp(x->low, x->low_len, y->low, y->low_len);
+}
+
+/* Sorts an index built by tree_append_leaf.  -EUCLEAN unless the first
+ * leaf's low key is empty and no two leaves share a low key. */
+int tree_sort(struct lkv_tree *t)
+{
+	qsort(t->v, t->n, sizeof(*t->v), cmp_low);
+	if (!t->n || t->v[0]->low_len)
+		return -EUCLEAN;
+	for (size_t j = 0; j < t->n; j++)
+		t->pfx[j] = key16_of(t->v[j]->low, t->v[j]->low_len);
+	for (size_t j = 1; j < t->n; j++)
+		if (!keycmp(t->v[j - 1]->low, t->v[j - 1]->low_len, t->v[j]->low,
+			    t->v[j]->low_len))
+			return -EUCLEAN;
 	return 0;
 }
 

@@ -32,18 +32,18 @@ static void fuzz_leaf(const uint8_t *p, size_t n)
 		return;
 	uint8_t *raw = malloc(n);
 	memcpy(raw, p, n);
-	struct leaf_data *d;
-	if (leaf_decode(raw, n, get_u32(p), get_u64(p + 4), &d) == 0) {
+	struct entries *d;
+	if (entries_decode(raw, n, get_u32(p), get_u64(p + 4), &d) == 0) {
 		struct blob_ref r;
 		for (uint32_t i = 0; i < d->n; i++)
 			if (d->e[i].flags & ENT_BLOB)
 				blob_ref_decode(d->e[i].v, d->e[i].vl, &r);
 		struct buf b = { 0 };
-		leaf_encode(d, get_u32(p), get_u64(p + 4), &b);
+		entries_encode(d, get_u32(p), get_u64(p + 4), &b);
 		if (b.len != n || memcmp(b.p, p, n))
 			abort();      /* decode then encode must give the same bytes */
 		buf_free(&b);
-		leaf_data_free(d);
+		entries_free(d);
 	} else {
 		free(raw);
 	}

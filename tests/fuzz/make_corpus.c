@@ -28,15 +28,15 @@ int main(int argc, char **argv)
 {
 	if (argc != 2)
 		return 2;
-	struct leaf_data *d = leaf_data_new();
+	struct entries *d = entries_new();
 	char k[32], v[64];
 	for (int i = 0; i < 20; i++) {
 		int kl = snprintf(k, sizeof(k), "key%03d", i);
 		int vl = snprintf(v, sizeof(v), "value %d", i * i);
-		leaf_put(d, k, kl, v, vl, 0);
+		entries_put(d, k, kl, v, vl, 0);
 	}
 	struct buf leaf = { 0 }, rec = { 0 }, zrec = { 0 }, commit = { 0 }, snap = { 0 };
-	leaf_encode(d, 3, 77, &leaf);
+	entries_encode(d, 3, 77, &leaf);
 	emit(argv[1], "leaf", 1, leaf.p, leaf.len);
 	uint64_t csum;
 	ZSTD_CCtx *c = ZSTD_createCCtx();
@@ -75,17 +75,17 @@ int main(int argc, char **argv)
 	emit(argv[1], "bloom", 4, bl.p, bl.len);
 
 	/* a leaf whose value is a blob reference */
-	struct leaf_data *bd = leaf_data_new();
+	struct entries *bd = entries_new();
 	struct blob_ref br = { .seg = 1, .off = 4096, .len = 70000, .raw_len = 65536,
 			       .codec = 0, .klen = 4, .csum = 99 };
 	uint8_t ref[BLOB_REF_LEN];
 	struct buf bleaf = { 0 };
 	blob_ref_encode(&br, ref);
-	leaf_put(bd, "blob", 4, ref, sizeof(ref), ENT_BLOB);
-	leaf_encode(bd, 3, 78, &bleaf);
+	entries_put(bd, "blob", 4, ref, sizeof(ref), ENT_BLOB);
+	entries_encode(bd, 3, 78, &bleaf);
 	emit(argv[1], "leaf-blobref", 1, bleaf.p, bleaf.len);
 	buf_free(&bleaf);
-	leaf_data_free(bd);
+	entries_free(bd);
 
 	loctable_free(&lt);
 	bloom_free(&b);
@@ -95,7 +95,7 @@ int main(int argc, char **argv)
 	buf_free(&zrec);
 	buf_free(&commit);
 	buf_free(&snap);
-	leaf_data_free(d);
+	entries_free(d);
 	ZSTD_freeCCtx(c);
 	return 0;
 }

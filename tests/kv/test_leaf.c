@@ -15,14 +15,14 @@
 
 #include "internal.h"
 
-static struct leaf_data *filled(int n)
+static struct entries *filled(int n)
 {
-	struct leaf_data *d = leaf_data_new();
+	struct entries *d = entries_new();
 	char k[32], v[64];
 	for (int i = n - 1; i >= 0; i--) {
 		int kl = snprintf(k, sizeof(k), "k%06d", i);
 		int vl = snprintf(v, sizeof(v), "value %d", i);
-		assert_int_equal(leaf_put(d, k, kl, v, vl, 0), 0);
+		assert_int_equal(entries_put(d, k, kl, v, vl, 0), 0);
 	}
 	return d;
 }
@@ -30,40 +30,40 @@ static struct leaf_data *filled(int n)
 static void test_put_search_delete(void **state)
 {
 	(void)state;
-	struct leaf_data *d = filled(100);
+	struct entries *d = filled(100);
 	assert_int_equal(d->n, 100);
 	for (uint32_t i = 1; i < d->n; i++)
 		assert_true(keycmp(d->e[i - 1].k, d->e[i - 1].kl, d->e[i].k, d->e[i].kl) < 0);
 	bool found;
-	uint32_t i = leaf_search(d, "k000050", 7, &found);
+	uint32_t i = entries_search(d, "k000050", 7, &found);
 	assert_true(found);
 	assert_memory_equal(d->e[i].v, "value 50", 8);
-	leaf_search(d, "k000050x", 8, &found);
+	entries_search(d, "k000050x", 8, &found);
 	assert_false(found);
 	/* replace keeps one entry */
-	assert_int_equal(leaf_put(d, "k000050", 7, "new", 3, 0), 0);
+	assert_int_equal(entries_put(d, "k000050", 7, "new", 3, 0), 0);
 	assert_int_equal(d->n, 100);
-	i = leaf_search(d, "k000050", 7, &found);
+	i = entries_search(d, "k000050", 7, &found);
 	assert_int_equal(d->e[i].vl, 3);
-	assert_true(leaf_del(d, "k000050", 7));
-	assert_false(leaf_del(d, "k000050", 7));
+	assert_true(entries_del(d, "k000050", 7));
+	assert_false(entries_del(d, "k000050", 7));
 	assert_int_equal(d->n, 99);
-	leaf_data_free(d);
+	entries_free(d);
 }
 
 static void test_encode_decode_roundtrip(void **state)
 {
 	(void)state;
-	struct leaf_data *d = filled(300);
-	assert_int_equal(leaf_put(d, "", 0, "empty key", 9, 0), 0);
-	assert_int_equal(leaf_put(d, "zzz", 3, "", 0, 0), 0);
+	struct entries *d = filled(300);
+	assert_int_equal(entries_put(d, "", 0, "empty key", 9, 0), 0);
+	assert_int_equal(entries_put(d, "zzz", 3, "", 0, 0), 0);
 	struct buf b = { 0 };
-	assert_int_equal(leaf_encode(d, 7, 42, &b), 0);
+	assert_int_equal(entries_encode(d, 7, 42, &b), 0);
 	assert_int_equal(b.len, d->bytes);
 	uint8_t *raw = malloc(b.len);
 	memcpy(raw, b.p, b.len);
-	struct leaf_data *e;
-	assert_int_equal(leaf_decode(raw, b.len, 7, 42, &e), 0);
+	struct entries *e;
+	assert_int_equal(entries_decode(raw, b.len, 7, 42, &e), 0);
 	assert_int_equal(e->n, d->n);
 	for (uint32_t i = 0; i < d->n; i++) {
 		assert_int_equal(e->e[i].kl, d->e[i].kl);
@@ -72,17 +72,17 @@ static void test_encode_decode_roundtrip(void **state)
 		assert_memory_equal(e->e[i].v, d->e[i].v, d->e[i].vl);
 	}
 	/* decoded entries can be changed like any other */
-	assert_int_equal(leaf_put(e, "k000001", 7, "x", 1, 0), 0);
-	assert_true(leaf_del(e, "k000002", 7));
-	leaf_data_free(e);
+	assert_int_equal(entries_put(e, "k000001", 7, "x", 1, 0), 0);
+	assert_true(entries_del(e, "k000002", 7));
+	entries_free(e);
 	/* the wrong leaf id or tree id is refused */
 	raw = malloc(b.len);
 	memcpy(raw, b.p, b.len);
-	assert_int_equal(leaf_decode(raw, b.len, 7, 43, &e), -EUCLEAN);
-	assert_int_equal(leaf_decode(raw, b.len, 8, 42, &e), -EUCLEAN);
+	assert_int_equal(entries_decode(raw, b.len, 7, 43, &e), -EUCLEAN);
+	assert_int_equal(entries_decode(raw, b.len, 8, 42, &e), -EUCLEAN);
 	free(raw);
 	buf_free(&b);
-	leaf_data_free(d);
+	entries_free(d);
 }
 
 /* Every truncation and many byte flips of a valid body decode cleanly to
@@ -90,14 +90,14 @@ static void test_encode_decode_roundtrip(void **state)
 static void test_decode_garbage(void **state)
 {
 	(void)state;
-	struct leaf_data *d = filled(50);
+	struct entries *d = filled(50);
 	struct buf b = { 0 };
-	assert_int_equal(leaf_encode(d, 1, 1, &b), 0);
+	assert_int_equal(entries_encode(d, 1, 1, &b), 0);
 	for (size_t cut = 0; cut < b.len; cut++) {
 		uint8_t *raw = malloc(cut ? cut : 1);
 		memcpy(raw, b.p, cut);
-		struct leaf_data *e;
-		assert_int_equal(leaf_decode(raw, cut, 1, 1, &e), -EUCLEAN);
+		struct entries *e;
+		assert_int_equal(entries_decode(raw, cut, 1, 1, &e), -EUCLEAN);
 		free(raw);
 	}
 	uint64_t seed = 1;
@@ -106,49 +106,49 @@ static void test_decode_garbage(void **state)
 		memcpy(raw, b.p, b.len);
 		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
 		raw[(seed >> 33) % b.len] ^= (uint8_t)(seed >> 13) | 1;
-		struct leaf_data *e;
-		if (leaf_decode(raw, b.len, 1, 1, &e) == 0)
-			leaf_data_free(e);      /* still a valid leaf: owns raw */
+		struct entries *e;
+		if (entries_decode(raw, b.len, 1, 1, &e) == 0)
+			entries_free(e);      /* still a valid leaf: owns raw */
 		else
 			free(raw);
 	}
 	buf_free(&b);
-	leaf_data_free(d);
+	entries_free(d);
 }
 
 static void test_split_absorb(void **state)
 {
 	(void)state;
-	struct leaf_data *d = filled(1000), *r;
+	struct entries *d = filled(1000), *r;
 	size_t total = d->bytes;
-	assert_int_equal(leaf_split(d, &r), 0);
+	assert_int_equal(entries_split(d, &r), 0);
 	assert_true(d->n > 0 && r->n > 0);
 	assert_int_equal(d->n + r->n, 1000);
 	assert_true(keycmp(d->e[d->n - 1].k, d->e[d->n - 1].kl, r->e[0].k, r->e[0].kl) < 0);
 	assert_int_equal(d->bytes + r->bytes - 16, total);
 	assert_true(d->bytes < total * 6 / 10 && r->bytes < total * 6 / 10);
-	assert_int_equal(leaf_absorb(d, r), 0);
+	assert_int_equal(entries_absorb(d, r), 0);
 	assert_int_equal(d->n, 1000);
 	assert_int_equal(d->bytes, total);
-	leaf_data_free(r);
+	entries_free(r);
 	/* absorbing into a leaf whose entry array is exactly full must grow
 	 * it (a merge once wrote past the end: caught under ASan) */
-	struct leaf_data *a = leaf_data_new(), *b = filled(5);
+	struct entries *a = entries_new(), *b = filled(5);
 	char k[8];
 	for (int i = 0; i < 16; i++) {
 		sprintf(k, "a%02d", i);
-		assert_int_equal(leaf_put(a, k, 3, "x", 1, 0), 0);
+		assert_int_equal(entries_put(a, k, 3, "x", 1, 0), 0);
 	}
 	assert_int_equal(a->n, a->cap);
-	assert_int_equal(leaf_absorb(a, b), 0);
+	assert_int_equal(entries_absorb(a, b), 0);
 	assert_int_equal(a->n, 21);
 	assert_memory_equal(a->e[20].k, "k000004", 7);
-	leaf_data_free(a);
-	leaf_data_free(b);
-	struct leaf_data *one = filled(1);
-	assert_int_equal(leaf_split(one, &r), -EINVAL);
-	leaf_data_free(one);
-	leaf_data_free(d);
+	entries_free(a);
+	entries_free(b);
+	struct entries *one = filled(1);
+	assert_int_equal(entries_split(one, &r), -EINVAL);
+	entries_free(one);
+	entries_free(d);
 }
 
 static void test_record_roundtrip_and_corruption(void **state)
@@ -195,9 +195,9 @@ static void test_record_roundtrip_and_corruption(void **state)
 static void test_bloom(void **state)
 {
 	(void)state;
-	struct leaf_data *d = filled(500);
+	struct entries *d = filled(500);
 	struct buf b = { 0 };
-	assert_int_equal(leaf_encode(d, 1, 1, &b), 0);
+	assert_int_equal(entries_encode(d, 1, 1, &b), 0);
 	struct bloom f = { 0 };
 	bloom_build(&f, b.p, b.len, 10);
 	assert_true(f.nbits >= 5000);
@@ -223,7 +223,7 @@ static void test_bloom(void **state)
 	bloom_free(&f);
 	buf_free(&enc);
 	buf_free(&b);
-	leaf_data_free(d);
+	entries_free(d);
 }
 
 int main(void)

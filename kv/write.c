@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The public write calls: what a writer goes through before its batch is
+ * applied (batch.c).
+ *
+ *   - A value of blob_threshold bytes or more goes to its blob segment when
+ *     it is put, straight from the caller's buffer (never through the batch
+ *     arena); the batch carries the reference and holds the segment until
+ *     it ends, so GC cannot drop the bytes before they are referenced.
+ *   - Before its first blob a writer helps GC when segments hold too many
+ *     dead bytes (gc.c): a bounded pass, the write stall.
+ *   - At commit, a writer that finds more than twice dirty_bytes of dirty
+ *     leaves flushes them itself; past dirty_bytes it wakes the flusher.
+ * A failed store refuses every change with its error; a read-only one with
+ * -EROFS.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+/* Runs a GC pass first when segments hold too many dead bytes (gc.c). */
+static int blob_stall(lkv_store *s)
+{
+	if (!gc_space_pressure(s))
+		return 0;
+	int err = gc_pass(s, false);
+	if (!err && gc_space_pressure(s))
+		blob_seal(s);        /* the dead bytes are in the current segment */
+	return err;
+}
+
+/*
+ * Adds the put of a large value: the value goes to its blob segment now,
+ * straight from the caller's buffer (never through the arena), and the
+ * batch carries the reference.  The batch holds the segment until its
+ * commit or clear, so GC cannot drop the bytes before they are referenced.
+ * The writer helps GC at most once per batch, before its first blob (a
+ * pass skips the segments a batch holds).
+ */
+static int put_blob(lkv_batch *b, lkv_tree *t, const void *k, size_t kl, const void *v,
+		    size_t vl)
+{
+	lkv_store *s = lkv_batch_store(b);
+	int err = batch_has_blobs(b) ? 0 : blob_stall(s);
+	struct blob_ref r;
+	if (!err)
+		err = blob_write(s, t->id, k, kl, v, vl, &r);
+	return err ? err : batch_put_blob(b, t, k, kl, &r);
+}
+
+int lkv_batch_put(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
+		  const void *v, size_t vl)
+{
+	lkv_store *s = lkv_batch_store(b);
+	if (t && t->s == s && !s->ro && s->o.blob_threshold && vl >= s->o.blob_threshold &&
+	    kl <= LKV_KEY_MAX && vl <= LKV_VALUE_MAX && (k || !kl) && v)
+		return put_blob(b, t, k, kl, v, vl);
+	return batch_put_inline(b, t, k, kl, v, vl);
+}
+
+/* Writers that find too much dirty data help flush it (back-pressure). */
+static int backpressure(lkv_store *s)
+{
+	size_t dirty = atomic_load(&s->dirty_bytes);
+	if (dirty > 2 * s->o.dirty_bytes)
+		return flush_through(s, 0);
+	if (dirty > s->o.dirty_bytes)
+		flusher_kick(s);
+	return 0;
+}
+
+int lkv_batch_commit(lkv_batch *b, uint64_t *epoch)
+{
+	lkv_store *s = lkv_batch_store(b);
+	int err = s->ro ? -EROFS : atomic_load(&s->failed);
+	if (!err)
+		err = backpressure(s);
+	if (err) {
+		lkv_batch_clear(b);
+		return err;
+	}
+	return batch_commit(b, epoch);
+}
+
+/* ---- single operations ---- */
+
+/* A one-operation batch (a large value goes from the caller's buffer to its
+ * segment, as in any batch). */
+static int one_op(lkv_tree *t, const void *k, size_t kl, const void *v, size_t vl,
+		  bool del, uint64_t *epoch)
+{
+	lkv_batch *b = lkv_batch_new(t->s);
+	if (!b)
+		return -ENOMEM;
+	int err = del ? lkv_batch_delete(b, t, k, kl) : lkv_batch_put(b, t, k, kl, v, vl);
+	if (!err)
+		err = lkv_batch_commit(b, epoch);
+	lkv_batch_free(b);
+	return err;
+}
+
+int lkv_put(lkv_tree *t, const void *k, size_t kl, const void *v, size_t vl, uint64_t *epoch)
+{
+	return one_op(t, k, kl, v, vl, false, epoch);
+}
+
+int lkv_delete(lkv_tree *t, const void *k, size_t kl, uint64_t *epoch)
+{
+	return one_op(t, k, kl, NULL, 0, true, epoch);
+}
