@@ -299,6 +299,15 @@ static int flush_one(lkv_store *s)
 	return err;
 }
 
+#ifndef NDEBUG
+/* Whether file f is `off` bytes long (for assertions). */
+static bool file_ends_at(lkv_store *s, lkv_file *f, uint64_t off)
+{
+	uint64_t size;
+	return s->io->ops->size(f, &size) || size == off;
+}
+#endif
+
 /*
  * Ends the current log file: the next flush starts a new one.  The file
  * must end at its last commit first (recovery goes on to the next file
@@ -310,14 +319,14 @@ static int log_roll(lkv_store *s)
 {
 	if (!s->lt.log_off)
 		return 0;
-	int err = logzero_cut(s, s->lt.log_off);
+	lkv_file *old;
+	int err = logzero_end(s, s->lt.log_off, &old);
 	if (err) {
 		store_log(s, LKV_LOG_ERR, "cannot cut log file %08u at its last commit: %s; "
 			  "the store accepts no more changes", s->lt.log_file, strerror(-err));
 		return store_fail(s, err);
 	}
-	lkv_file *old = s->log;
-	logzero_switch(s, NULL, 0);
+	LKV_ASSERT(!old || file_ends_at(s, old, s->lt.log_off));
 	if (old)
 		s->io->ops->close(old);
 	s->lt.log_file++;

@@ -520,6 +520,7 @@ void logzero_leave(lkv_store *s, bool held, uint64_t end);
 void logzero_kick(lkv_store *s, uint64_t bytes, uint64_t end);
 void logzero_switch(lkv_store *s, lkv_file *f, uint64_t off);
 int  logzero_cut(lkv_store *s, uint64_t off);
+int  logzero_end(lkv_store *s, uint64_t off, lkv_file **old);
 
 /* ---- recovery.c ---- */
 int  recovery_run(lkv_store *s);

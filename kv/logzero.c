@@ -157,12 +157,10 @@ void logzero_switch(lkv_store *s, lkv_file *f, uint64_t off)
 	pthread_mutex_unlock(&s->zero_mu);
 }
 
-/* Cuts the current log file at `off`, the end of its last commit, when
- * anything lies past it (zeros, or a helper's failed write), and makes
- * that durable.  Caller holds flush_mu. */
-int logzero_cut(lkv_store *s, uint64_t off)
+/* Cuts the current log file at `off` when anything lies past it, durably.
+ * Caller holds zero_mu. */
+static int cut_locked(lkv_store *s, uint64_t off)
 {
-	pthread_mutex_lock(&s->zero_mu);
 	uint64_t size = 0;
 	int err = s->log ? s->io->ops->size(s->log, &size) : 0;
 	if (!err && size > off) {
@@ -173,6 +171,39 @@ int logzero_cut(lkv_store *s, uint64_t off)
 			atomic_store(&s->log_zeroed, 0);
 			s->log_written = off;
 		}
+	}
+	return err;
+}
+
+/* Cuts the current log file at `off`, the end of its last commit, when
+ * anything lies past it (zeros, or a helper's failed write), and makes
+ * that durable.  Caller holds flush_mu. */
+int logzero_cut(lkv_store *s, uint64_t off)
+{
+	pthread_mutex_lock(&s->zero_mu);
+	int err = cut_locked(s, off);
+	pthread_mutex_unlock(&s->zero_mu);
+	return err;
+}
+
+/*
+ * Ends the current log file at `off`: cuts it there durably and stops
+ * using it, in one hold of zero_mu, so that the helper cannot write zeros
+ * past the cut before the file stops being current (recovery would then
+ * stop at this file and lose the commits of the next).  *old gets the
+ * file (may be NULL) for the caller to close.  Caller holds flush_mu.
+ */
+int logzero_end(lkv_store *s, uint64_t off, lkv_file **old)
+{
+	pthread_mutex_lock(&s->zero_mu);
+	int err = cut_locked(s, off);
+	*old = err ? NULL : s->log;
+	if (!err) {
+		s->log = NULL;
+		s->zero_failed = false;
+		atomic_store(&s->log_zeroed, 0);
+		atomic_store(&s->log_pos, 0);
+		s->log_written = 0;
 	}
 	pthread_mutex_unlock(&s->zero_mu);
 	return err;

@@ -628,6 +628,68 @@ static void test_log_zeroed_ahead(void **state)
 	expect(f->t, 0, 400);
 }
 
+/* Whether every log file of the store but the newest ends exactly at its
+ * last commit: no zeros written ahead after it was cut (recovery goes on
+ * into the next file only from such a file). */
+static bool rolled_logs_end_at_commits(const char *store)
+{
+	char newest[64];
+	newest_log_size(store, NULL, newest);
+	DIR *d = opendir(store);
+	struct dirent *de;
+	bool ok = true;
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		char path[256];
+		long size = 0;
+		if (strlen(de->d_name) != 12 || strcmp(de->d_name + 8, ".log") ||
+		    !strcmp(de->d_name, newest))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", store, de->d_name);
+		long end = zero_tail_at(path, &size);
+		ok &= end + 64 >= size;      /* a commit's own zero bytes only */
+	}
+	closedir(d);
+	return ok;
+}
+
+/*
+ * A log file that rolls over early (GC) while the helper is zeroing ahead
+ * of small flushes is cut at its last commit, and nothing writes zeros past the cut
+ * afterwards: a copy of the live store recovers every flush through every
+ * file.  (The helper once wrote its zeros between the cut and the switch
+ * to the next file, and recovery then stopped at the rolled file.)
+ */
+static void test_roll_while_zeroing(void **state)
+{
+	struct fx *f = *state;
+	f->o.log_file_bytes = 16 << 10;       /* 1 KiB zeroed ahead */
+	f->o.snapshot_bytes = 64 << 20;       /* replay covers every file */
+	f->o.compression_level = 0;
+	fx_open(f);
+	for (int round = 0; round < 3000; round++) {
+		put(f->t, round % 40, round);
+		assert_int_equal(lkv_flush(f->s, 0), 0);
+		if (round % 10 == 9)
+			assert_int_equal(lkv_gc(f->s), 0);    /* rolls early */
+	}
+	assert_true(rolled_logs_end_at_commits(f->store));
+
+	char copy[160], cmd[400];
+	snprintf(copy, sizeof(copy), "%s/copy", f->dir);
+	snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s'", f->store, copy);
+	assert_int_equal(system(cmd), 0);
+	lkv_store *c;
+	lkv_tree *ct;
+	struct lkv_options o = f->o;
+	o.flags = 0;
+	assert_int_equal(lkv_open(copy, &o, &c), 0);
+	assert_int_equal(lkv_tree_open(c, "main", &ct), 0);
+	for (int i = 0; i < 40; i++)
+		expect(ct, i, 2960 + i);
+	assert_int_equal(lkv_close(c), 0);
+}
+
 /* ---- opening ---- */
 
 static void test_open_errors(void **state)
@@ -691,6 +753,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_split_merge_persist, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshots_and_rollover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_zeroed_ahead, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_roll_while_zeroing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_readonly, setup, teardown),
 	};
