@@ -3,7 +3,10 @@
  * The background thread of a writable store: it seals and flushes the
  * current epoch every flush_interval_ms (bounding what an unsynced crash
  * loses), or at once when kicked (a writer found too many dirty bytes),
- * and runs a bounded GC pass every gc_interval_ms.
+ * and runs a bounded GC pass every gc_interval_ms.  While flushes fail for
+ * want of space (flush.c) it retries after the flush's pause instead of
+ * the interval, so the kept changes become durable soon after space
+ * returns.
  */
 #include <string.h>
 #include <time.h>
@@ -25,33 +28,60 @@ static void maybe_gc(lkv_store *s)
 		return;
 	s->gc_last_ns = now;
 	int err = gc_pass(s, false);
-	if (err && err != atomic_load(&s->failed))
+	if (err && err != atomic_load(&s->failed) && err != atomic_load(&s->stall_err))
 		store_log(s, LKV_LOG_WARN, "background GC: %s", strerror(-err));
+}
+
+/* When the next flush is due (UINT64_MAX: only when kicked): flush_interval_ms
+ * after the last one; while flushes fail for space, when the pause after
+ * the last failure ends, kicks or not (a failed attempt encodes every dirty
+ * leaf: writers past the dirty limit must not drive a loop of them). */
+static uint64_t flush_due(lkv_store *s, uint64_t next)
+{
+	if (atomic_load(&s->stall_err))
+		return atomic_load(&s->stall_until_ns);
+	return s->bg_kick ? 0 : next;
+}
+
+/* Waits (bg_mu held) until `due`, a kick or a wake-up. */
+static void bg_wait(lkv_store *s, uint64_t due)
+{
+	if (due == UINT64_MAX) {
+		pthread_cond_wait(&s->bg_cv, &s->bg_mu);
+		return;
+	}
+	uint64_t wait = due - now_ns();
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t ns = ts.tv_nsec + wait;
+	ts.tv_sec += ns / 1000000000u;
+	ts.tv_nsec = ns % 1000000000u;
+	pthread_cond_timedwait(&s->bg_cv, &s->bg_mu, &ts);
+}
+
+static uint64_t next_flush(lkv_store *s)
+{
+	return s->o.flush_interval_ms ? now_ns() + s->o.flush_interval_ms * 1000000ull
+				      : UINT64_MAX;
 }
 
 static void *flusher_main(void *arg)
 {
 	lkv_store *s = arg;
 	s->gc_last_ns = now_ns();
+	uint64_t next = next_flush(s);
 	pthread_mutex_lock(&s->bg_mu);
 	while (!s->bg_stop) {
-		if (!s->bg_kick) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			uint64_t ns = ts.tv_nsec + (uint64_t)s->o.flush_interval_ms * 1000000u;
-			ts.tv_sec += ns / 1000000000u;
-			ts.tv_nsec = ns % 1000000000u;
-			if (s->o.flush_interval_ms)
-				pthread_cond_timedwait(&s->bg_cv, &s->bg_mu, &ts);
-			else
-				pthread_cond_wait(&s->bg_cv, &s->bg_mu);
+		uint64_t due = flush_due(s, next);
+		if (due > now_ns()) {
+			bg_wait(s, due);
+			continue;        /* a wake-up may have changed what is due */
 		}
 		s->bg_kick = false;
-		if (s->bg_stop)
-			break;
 		pthread_mutex_unlock(&s->bg_mu);
 		if (epoch_has_work(s))
 			flush_through(s, 0);
+		next = next_flush(s);
 		maybe_gc(s);
 		pthread_mutex_lock(&s->bg_mu);
 	}
@@ -64,14 +94,6 @@ int flusher_start(lkv_store *s)
 	int err = pthread_create(&s->flusher, NULL, flusher_main, s);
 	s->flusher_running = !err;
 	return -err;
-}
-
-void flusher_kick(lkv_store *s)
-{
-	pthread_mutex_lock(&s->bg_mu);
-	s->bg_kick = true;
-	pthread_cond_signal(&s->bg_cv);
-	pthread_mutex_unlock(&s->bg_mu);
 }
 
 void flusher_stop(lkv_store *s)

@@ -74,6 +74,16 @@ static int set_add_leaf(struct flush_set *fs, struct leaf *l)
 	return 0;
 }
 
+static int set_add_dead(struct flush_set *fs, uint64_t id)
+{
+	uint64_t *d = grow(fs->dead, &fs->deadcap, fs->ndead, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	fs->dead = d;
+	d[fs->ndead++] = id;
+	return 0;
+}
+
 /*
  * Records that leaf l changes in epoch e.  Caller holds l's tree write lock
  * and is checked in to e.  If l still carries changes of the sealed epoch
@@ -105,18 +115,10 @@ int epoch_dirty(lkv_store *s, struct leaf *l, uint64_t e)
 int epoch_dead(lkv_store *s, struct leaf *l, uint64_t e)
 {
 	LKV_ASSERT(rwlock_write_held(&l->tree->lock) && !l->dead_epoch);
-	int err = 0;
 	pthread_mutex_lock(&s->ep_mu);
-	struct flush_set *fs = &s->sets[e & 1];
 	/* recorded even for a leaf never written: deleting an unknown id is
 	 * a no-op, and "written by the sealed flush" is not known here */
-	uint64_t *d = grow(fs->dead, &fs->deadcap, fs->ndead, sizeof(*d));
-	if (d) {
-		fs->dead = d;
-		d[fs->ndead++] = l->id;
-	} else {
-		err = -ENOMEM;
-	}
+	int err = set_add_dead(&s->sets[e & 1], l->id);
 	pthread_mutex_unlock(&s->ep_mu);
 	if (!err)
 		l->dead_epoch = e;
@@ -161,6 +163,25 @@ int epoch_seg_delta(lkv_store *s, uint32_t seg, int64_t bytes, uint64_t e)
 	return d ? 0 : -ENOMEM;
 }
 
+/* Asks the background thread (background.c) to flush the current epoch
+ * now; nothing happens without one. */
+void epoch_kick(lkv_store *s)
+{
+	pthread_mutex_lock(&s->bg_mu);
+	s->bg_kick = true;
+	pthread_cond_signal(&s->bg_cv);
+	pthread_mutex_unlock(&s->bg_mu);
+}
+
+/* Wakes the background thread to look again at when to flush (a flush
+ * failed for space: retry after its pause, not the whole interval). */
+void epoch_nudge(lkv_store *s)
+{
+	pthread_mutex_lock(&s->bg_mu);
+	pthread_cond_signal(&s->bg_cv);
+	pthread_mutex_unlock(&s->bg_mu);
+}
+
 /* Whether the current epoch has changes to flush. */
 bool epoch_has_work(lkv_store *s)
 {
@@ -184,6 +205,85 @@ void flush_set_free(struct flush_set *fs)
 	free(fs->trees);
 	free(fs->segd);
 	*fs = (struct flush_set){ 0 };
+}
+
+/* Moves one leaf of failed epoch e to the current epoch `next`.  Caller
+ * holds the leaf's tree lock. */
+static int fold_leaf(lkv_store *s, struct leaf *l, uint64_t e, uint64_t next)
+{
+	if (l->sealed && l->captured_epoch == e) {   /* next's changes supersede it */
+		buf_free(l->sealed);
+		free(l->sealed);
+		l->sealed = NULL;
+	}
+	if (l->dirty_epoch != e || (l->dead_epoch && l->dead_epoch <= e))
+		return 0;      /* changed in next too (so listed there), or gone */
+	pthread_mutex_lock(&s->ep_mu);
+	int err = set_add_leaf(&s->sets[next & 1], l);
+	pthread_mutex_unlock(&s->ep_mu);
+	if (!err)
+		l->dirty_epoch = next;
+	return err;
+}
+
+/* Adds what fs deleted, created and moved between segments to set `to`.
+ * Caller holds ep_mu. */
+static int fold_rest(struct flush_set *to, const struct flush_set *fs)
+{
+	for (size_t i = 0; i < fs->ndead; i++)
+		if (set_add_dead(to, fs->dead[i]))
+			return -ENOMEM;
+	for (size_t i = 0; i < fs->ntrees; i++) {
+		struct lkv_tree **v = grow(to->trees, &to->treecap, to->ntrees, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		to->trees = v;
+		v[to->ntrees++] = fs->trees[i];
+	}
+	for (size_t i = 0; i < fs->nsegd; i++) {
+		struct seg_delta *d = NULL;
+		for (size_t j = 0; j < to->nsegd && !d; j++)
+			if (to->segd[j].seg == fs->segd[i].seg)
+				d = &to->segd[j];
+		if (!d) {
+			struct seg_delta *v = grow(to->segd, &to->segdcap, to->nsegd, sizeof(*v));
+			if (!v)
+				return -ENOMEM;
+			to->segd = v;
+			d = &v[to->nsegd++];
+			*d = (struct seg_delta){ .seg = fs->segd[i].seg };
+		}
+		d->bytes += fs->segd[i].bytes;     /* blob_live_mem already counts it */
+	}
+	return 0;
+}
+
+/*
+ * Gives the changes of sealed epoch e, whose flush failed before any of it
+ * became durable, to the current epoch e + 1: its leaves (still dirty,
+ * now as of e + 1), the leaves it deleted, the trees it created and its
+ * live blob byte changes are flushed with e + 1's, and e is never durable
+ * on its own.  No epoch boundary is lost that a crash could have shown:
+ * the state at the end of e + 1 includes all of e.  Caller holds flush_mu
+ * (so no seal runs meanwhile) and still frees fs.  -ENOMEM leaves the
+ * fold incomplete: the caller must fail the store.
+ */
+int epoch_fold(lkv_store *s, uint64_t e, struct flush_set *fs)
+{
+	uint64_t next = e + 1;
+	int err = 0;
+	LKV_ASSERT(mutex_held(&s->flush_mu) && lkv_epoch_current(s) == next);
+	for (size_t i = 0; i < fs->n && !err; i++) {
+		struct leaf *l = fs->leaves[i];
+		pthread_rwlock_wrlock(&l->tree->lock);
+		err = fold_leaf(s, l, e, next);
+		pthread_rwlock_unlock(&l->tree->lock);
+	}
+	pthread_mutex_lock(&s->ep_mu);
+	if (!err)
+		err = fold_rest(&s->sets[next & 1], fs);
+	pthread_mutex_unlock(&s->ep_mu);
+	return err;
 }
 
 /*

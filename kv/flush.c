@@ -21,8 +21,16 @@
  * ep_cv, not on flush_mu, so a caller the running flush serves returns
  * when it publishes, not after whichever flush takes flush_mu next.
  *
- * A write error fails the store: no later change is accepted, reads go on,
- * and the store reopens to its last durable epoch.
+ * A flush that fails for want of space (ENOSPC, EDQUOT: another program
+ * filled the disk) or memory, before any of it became durable, is kept:
+ * its epoch's changes fold into the current epoch (epoch_fold), the bytes
+ * it left past the last commit are cut before the next attempt, and the
+ * background thread tries again with a growing pause (FLUSH_RETRY_*_MS);
+ * callers of lkv_flush get the error meanwhile, and writers past the dirty
+ * limit get it at once.  It is logged when it starts and when it ends.
+ * Any other error (an I/O error, a failed sync of blob bytes, whose pages
+ * the kernel may have dropped) fails the store: no later change is
+ * accepted, reads go on, and the store reopens to its last durable epoch.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -44,6 +52,7 @@ struct written {
 struct flush_ctx {
 	lkv_store *s;
 	uint64_t epoch;
+	bool fatal;              /* failed where a retry is not safe */
 	struct buf out;          /* records not yet written */
 	uint64_t out_off;        /* file offset of out.p[0] */
 	struct commit_enc commit;
@@ -52,6 +61,8 @@ struct flush_ctx {
 };
 
 #define FLUSH_WAIT_MS 2     /* longest wait before a waiter looks again */
+#define FLUSH_RETRY_MIN_MS 100   /* first pause after a flush failed for space */
+#define FLUSH_RETRY_MAX_MS 5000  /* the pause doubles up to this */
 
 static int log_roll(lkv_store *s);
 
@@ -171,6 +182,12 @@ static int flush_write(struct flush_ctx *c, struct flush_set *fs, uint64_t *comm
 	lkv_store *s = c->s;
 	bool fresh = s->log == NULL;
 	int err = blob_sync(s);          /* referenced blobs durable first */
+	s->log_unnamed |= fresh;         /* until a directory sync makes it durable */
+	c->fatal = err && err != -ENOMEM;
+	if (!err && s->log_torn)         /* a failed flush's bytes past the commit */
+		err = logzero_cut(s, s->lt.log_off);
+	if (!err)
+		s->log_torn = false;
 	if (!err && fresh)
 		err = log_open_append(s, s->lt.log_file, s->lt.log_off);
 	c->out_off = s->lt.log_off;
@@ -194,8 +211,10 @@ static int flush_write(struct flush_ctx *c, struct flush_set *fs, uint64_t *comm
 		err = write_out(c);
 	if (!err)
 		err = s->io->ops->sync(s->log);
-	if (!err && fresh)
+	if (!err && s->log_unnamed)
 		err = s->io->ops->sync_dir(s->io);
+	if (!err)
+		s->log_unnamed = false;
 	if (!err)
 		logzero_kick(s, c->out_off - s->lt.log_off, c->out_off);
 	return err;
@@ -249,10 +268,64 @@ static void mark_durable(lkv_store *s, uint64_t e)
 	pthread_mutex_unlock(&s->ep_mu);
 }
 
+static uint64_t ms_ns(uint64_t ms)
+{
+	return ms * 1000000u;
+}
+
+/* Whether a flush that failed with err before anything of it became
+ * durable may be tried again: its log bytes are rewritten from memory. */
+static bool flush_retryable(int err)
+{
+	return err == -ENOSPC || err == -EDQUOT || err == -ENOMEM;
+}
+
+/*
+ * Keeps the changes of epoch e, whose flush failed with err, for a later
+ * flush (see the header).  Returns err, or the store's failure if even
+ * that cannot be done.
+ */
+static int flush_stall(lkv_store *s, uint64_t e, struct flush_set *fs, int err)
+{
+	int ferr = epoch_fold(s, e, fs);
+	if (ferr) {
+		store_log(s, LKV_LOG_ERR, "flush of epoch %" PRIu64 " failed (%s) and its "
+			  "changes cannot be kept (%s); the store accepts no more changes",
+			  e, strerror(-err), strerror(-ferr));
+		return store_fail(s, err);
+	}
+	s->log_torn = true;
+	STAT_ADD(s, st_flush_errors, 1);
+	uint64_t pause = s->stall_pause_ms ? s->stall_pause_ms * 2 : FLUSH_RETRY_MIN_MS;
+	s->stall_pause_ms = pause < FLUSH_RETRY_MAX_MS ? pause : FLUSH_RETRY_MAX_MS;
+	atomic_store(&s->stall_until_ns, now_ns() + ms_ns(s->stall_pause_ms));
+	epoch_nudge(s);
+	if (!atomic_exchange(&s->stall_err, err)) {
+		s->stall_since_ns = now_ns();
+		store_log(s, LKV_LOG_ERR, "flush of epoch %" PRIu64 " failed: %s; its changes "
+			  "are kept in memory and the flush is retried (writes that need new "
+			  "space fail meanwhile)", e, strerror(-err));
+	}
+	return err;
+}
+
+/* After a flush succeeded: ends a stall, saying so. */
+static void flush_unstall(lkv_store *s)
+{
+	if (!atomic_load(&s->stall_err))
+		return;
+	atomic_store(&s->stall_err, 0);
+	s->stall_pause_ms = 0;
+	store_log(s, LKV_LOG_WARN, "flushes work again after %.1f s; every change kept "
+		  "meanwhile is durable through epoch %" PRIu64,
+		  (double)(now_ns() - s->stall_since_ns) / 1e9, s->lt.epoch);
+}
+
 /*
  * Seals the current epoch and makes it durable.  Caller holds flush_mu.
  * Never after a failed flush: an epoch is durable only if every earlier
- * one is, and the failed one is not.
+ * one is, and the failed one is not (a failed flush's epoch was folded
+ * into the next one).
  */
 static int flush_one(lkv_store *s)
 {
@@ -272,6 +345,7 @@ static int flush_one(lkv_store *s)
 	c.w = calloc(fs.n ? fs.n : 1, sizeof(*c.w));
 	uint64_t commit_csum = 0;
 	err = c.w ? flush_write(&c, &fs, &commit_csum) : -ENOMEM;
+	bool durable = !err;
 	if (!err)
 		err = flush_publish(&c, commit_csum);
 	for (size_t i = 0; i < c.nw; i++)
@@ -279,12 +353,18 @@ static int flush_one(lkv_store *s)
 	free(c.w);
 	buf_free(&c.out);
 	buf_free(&c.commit.body);
+	if (err && !durable && !c.fatal && flush_retryable(err)) {
+		err = flush_stall(s, c.epoch, &fs, err);
+		flush_set_free(&fs);
+		return err;
+	}
 	flush_set_free(&fs);
 	if (err) {
 		store_log(s, LKV_LOG_ERR, "flush of epoch %" PRIu64 " failed: %s; the store "
 			  "accepts no more changes", c.epoch, strerror(-err));
 		return store_fail(s, err);
 	}
+	flush_unstall(s);
 	uint64_t dt = now_ns() - t0;
 	STAT_ADD(s, st_flushes, 1);
 	STAT_ADD(s, st_flush_ns, dt);
@@ -292,8 +372,8 @@ static int flush_one(lkv_store *s)
 	while (dt > max && !atomic_compare_exchange_weak(&s->st_flush_max, &max, dt))
 		;
 	if (s->since_snapshot >= s->o.snapshot_bytes)
-		err = snapshot_write(s);
-	if (!err && s->lt.log_off >= s->o.log_file_bytes)
+		snapshot_due(s);         /* a failure is logged and retried later */
+	if (s->lt.log_off >= s->o.log_file_bytes)
 		err = log_roll(s);
 	cache_evict(s);
 	return err;

@@ -191,6 +191,14 @@ struct lkv_store {
 	atomic_int failed;                /* atomic; first write error, report.c */
 	uint64_t salvaged;                /* fixed after open: log bytes LKV_SALVAGE
 					     dropped */
+	uint64_t snap_retry_ns;           /* no snapshot before (one failed) */
+	bool log_torn;                    /* a failed flush left bytes past log_off */
+	bool log_unnamed;                 /* the log file's name is not durable yet */
+	atomic_int stall_err;             /* atomic; the error of the last flush if
+					     it failed for space, else 0 */
+	_Atomic uint64_t stall_until_ns;  /* atomic; no retry for writers before */
+	uint64_t stall_pause_ms;          /* the pause after the last failure */
+	uint64_t stall_since_ns;          /* when the stall began */
 
 	/* background thread (bg_mu; the two below are the opener's) */
 	pthread_t flusher;
@@ -247,7 +255,7 @@ struct lkv_store {
 	atomic_uint_fast64_t st_hits, st_misses, st_bloom, st_read, st_written,
 		st_evict, st_bread, st_bwritten, st_raw, st_flushes, st_flush_ns,
 		st_flush_max, st_snaps, st_csum, st_blob_written, st_blob_raw, st_blob_read,
-		st_gc_runs, st_gc_moved;
+		st_gc_runs, st_gc_moved, st_flush_errors;
 };
 
 #define STAT_ADD(s, f, n) atomic_fetch_add_explicit(&(s)->f, (n), memory_order_relaxed)
@@ -390,6 +398,7 @@ int  commit_apply(struct loctable *lt, const uint8_t *body, size_t len,
 void snapshot_encode(const struct loctable *lt, struct buf *out);
 int  snapshot_decode(struct loctable *lt, const uint8_t *body, size_t len);
 int  snapshot_write(lkv_store *s);
+void snapshot_due(lkv_store *s);
 int  snapshot_load_newest(lkv_store *s);
 
 /* ---- format.c ---- */
@@ -497,8 +506,11 @@ int  epoch_dirty(lkv_store *s, struct leaf *l, uint64_t e);
 int  epoch_dead(lkv_store *s, struct leaf *l, uint64_t e);
 int  epoch_add_tree(lkv_store *s, struct lkv_tree *t, uint64_t e);
 bool epoch_has_work(lkv_store *s);
+void epoch_kick(lkv_store *s);
+void epoch_nudge(lkv_store *s);
 int  epoch_seg_delta(lkv_store *s, uint32_t seg, int64_t bytes, uint64_t e);
 uint64_t epoch_seal(lkv_store *s, struct flush_set *out);
+int  epoch_fold(lkv_store *s, uint64_t e, struct flush_set *fs);
 void flush_set_free(struct flush_set *fs);
 bool flush_set_empty(const struct flush_set *fs);
 
@@ -509,7 +521,6 @@ int  log_seal(lkv_store *s);
 /* ---- background.c ---- */
 int  flusher_start(lkv_store *s);
 void flusher_stop(lkv_store *s);
-void flusher_kick(lkv_store *s);
 int  log_open_append(lkv_store *s, uint32_t no, uint64_t off);
 
 /* ---- logzero.c ---- */

@@ -302,6 +302,9 @@ struct lkv_stats {
 	uint64_t blob_bytes_written, blob_bytes_read;
 	uint64_t blob_raw_bytes_written;     /* values before compression */
 	uint64_t gc_runs, gc_bytes_moved;
+	uint64_t flush_errors;               /* flushes that failed and were kept */
+	int32_t flush_stalled;               /* gauge: the last flush's error while
+						flushes fail for space, else 0 */
 	uint64_t salvaged_bytes;             /* log bytes dropped by LKV_SALVAGE */
 };
 

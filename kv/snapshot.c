@@ -25,10 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
 #define TREE_NAME_MAX 255
+#define SNAP_RETRY_MS 1000       /* pause after a failed snapshot */
 
 /* ---- the body ---- */
 
@@ -172,7 +174,9 @@ static void drop_obsolete(lkv_store *s)
 /*
  * Writes the location table as of the last durable epoch to a new snapshot
  * file (temporary name, sync, rename, sync directory), then drops what it
- * made obsolete.  Caller holds flush_mu (or is opening the store).
+ * made obsolete.  Caller holds flush_mu (or is opening the store).  A
+ * failure costs nothing but a longer replay at the next open: logged and
+ * returned, the store goes on.
  */
 int snapshot_write(lkv_store *s)
 {
@@ -189,8 +193,10 @@ int snapshot_write(lkv_store *s)
 	buf_free(&body);
 	buf_free(&rec);
 	if (err) {
-		store_log(s, LKV_LOG_ERR, "writing snapshot %s failed: %s", name, strerror(-err));
-		return store_fail(s, err);
+		store_log(s, LKV_LOG_WARN, "writing snapshot %s failed: %s (it is tried again "
+			  "later; until then opening replays more of the log)", name,
+			  strerror(-err));
+		return err;
 	}
 	STAT_ADD(s, st_snaps, 1);
 	STAT_ADD(s, st_bwritten, rec.len);
@@ -199,6 +205,19 @@ int snapshot_write(lkv_store *s)
 	s->snap_log_file = s->lt.log_file;
 	drop_obsolete(s);
 	return 0;
+}
+
+/* Writes a snapshot now unless one failed less than SNAP_RETRY_MS ago
+ * (the disk may be full: do not encode the whole table at every flush). */
+void snapshot_due(lkv_store *s)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (now < s->snap_retry_ns)
+		return;
+	if (snapshot_write(s))
+		s->snap_retry_ns = now + SNAP_RETRY_MS * 1000000ull;
 }
 
 /* ---- loading ---- */

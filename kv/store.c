@@ -160,12 +160,18 @@ int lkv_close(lkv_store *s)
 	int err = 0;
 	if (!s->ro && !atomic_load(&s->failed)) {
 		err = flush_through(s, 0);
+		if (err && !atomic_load(&s->failed))
+			store_log(s, LKV_LOG_ERR, "closing: the changes made after epoch %"
+				  PRIu64 " cannot be written (%s) and are lost", s->lt.epoch,
+				  strerror(-err));
 		if (!err && s->since_snapshot)
 			err = snapshot_write(s);
 	}
 	logzero_stop(s);
-	if (!err && !s->ro && !atomic_load(&s->failed))
-		err = logzero_cut(s, s->lt.log_off);   /* the log ends at its last commit */
+	if (!s->ro && !atomic_load(&s->failed)) {     /* the log ends at its last commit */
+		int cerr = logzero_cut(s, s->lt.log_off);
+		err = err ? err : cerr;
+	}
 	store_free(s);
 	return err;
 }
@@ -270,6 +276,7 @@ void lkv_stats(lkv_store *s, struct lkv_stats *st)
 		.blob_bytes_written = LD(st_blob_written), .blob_raw_bytes_written = LD(st_blob_raw),
 		.blob_bytes_read = LD(st_blob_read),
 		.gc_runs = LD(st_gc_runs), .gc_bytes_moved = LD(st_gc_moved),
+		.flush_errors = LD(st_flush_errors), .flush_stalled = LD(stall_err),
 		.salvaged_bytes = s->salvaged,
 		.cache_bytes = LD(cache_bytes), .cache_budget = s->o.cache_bytes,
 		.dirty_bytes = LD(dirty_bytes),

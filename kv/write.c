@@ -10,12 +10,14 @@
  *   - Before its first blob a writer helps GC when segments hold too many
  *     dead bytes (gc.c): a bounded pass, the write stall.
  *   - At commit, a writer that finds more than twice dirty_bytes of dirty
- *     leaves flushes them itself; past dirty_bytes it wakes the flusher.
+ *     leaves flushes them itself (or, while flushes fail for space, fails
+ *     with that error); past dirty_bytes it wakes the flusher.
  * A failed store refuses every change with its error; a read-only one with
  * -EROFS.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -59,14 +61,23 @@ int lkv_batch_put(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
 	return batch_put_inline(b, t, k, kl, v, vl);
 }
 
-/* Writers that find too much dirty data help flush it (back-pressure). */
+/* Writers that find too much dirty data help flush it (back-pressure).
+ * While flushes fail for space and the pause after the last failure runs,
+ * such a writer gets that error at once instead of another attempt. */
 static int backpressure(lkv_store *s)
 {
 	size_t dirty = atomic_load(&s->dirty_bytes);
-	if (dirty > 2 * s->o.dirty_bytes)
+	if (dirty > 2 * s->o.dirty_bytes) {
+		int stalled = atomic_load(&s->stall_err);
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+		if (stalled && now < atomic_load(&s->stall_until_ns))
+			return stalled;
 		return flush_through(s, 0);
+	}
 	if (dirty > s->o.dirty_bytes)
-		flusher_kick(s);
+		epoch_kick(s);
 	return 0;
 }
 
