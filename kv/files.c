@@ -5,7 +5,7 @@
  * a file name.
  *
  * Files in a store directory:
- *   FORMAT              identity and format version, written once (format.c)
+ *   FORMAT, FORMAT.bak  identity and format version, two copies (format.c)
  *   LOCK                the store lock (the POSIX I/O layer's flock)
  *   snap-<16 hex>       a snapshot of the location table at the end of
  *                       that epoch (snapshot.c)
@@ -43,7 +43,7 @@ void file_name(char out[FILE_NAME_MAX], enum file_kind kind, uint64_t no)
 		snprintf(out, FILE_NAME_MAX, "snap-%016" PRIx64, no);
 		break;
 	case FILE_FORMAT:
-		snprintf(out, FILE_NAME_MAX, "FORMAT");
+		snprintf(out, FILE_NAME_MAX, no == FORMAT_BACKUP ? "FORMAT.bak" : "FORMAT");
 		break;
 	case FILE_LOCK:
 		snprintf(out, FILE_NAME_MAX, "%s", LKV_LOCK_FILE);
@@ -76,6 +76,8 @@ bool file_parse(const char *name, struct file_id *id, bool *tmp)
 	*id = (struct file_id){ 0 };
 	if (!strcmp(base, "FORMAT"))
 		id->kind = FILE_FORMAT;
+	else if (!strcmp(base, "FORMAT.bak"))
+		*id = (struct file_id){ FILE_FORMAT, FORMAT_BACKUP };
 	else if (!strcmp(base, LKV_LOCK_FILE) && !*tmp)
 		id->kind = FILE_LOCK;
 	else if (l == 21 && !strncmp(base, "snap-", 5) && all_digits(base + 5, 16, true))

@@ -421,6 +421,8 @@ struct file_id {
 	uint64_t no;            /* log file or segment number; snapshot epoch */
 };
 #define FILE_NAME_MAX 32
+#define FORMAT_PRIMARY 0        /* file_id.no of FORMAT */
+#define FORMAT_BACKUP  1        /* ... and of FORMAT.bak */
 void file_name(char out[FILE_NAME_MAX], enum file_kind kind, uint64_t no);
 bool file_parse(const char *name, struct file_id *id, bool *tmp);
 /* id NULL: not a store file. */

@@ -236,6 +236,8 @@ static int load_snapshot(lkv_store *s, uint64_t epoch)
 	err = s->io->ops->size(f, &size);
 	if (!err)
 		err = record_read(s, f, 0, size, &h, &rec);
+	if (err == -ENODATA)
+		err = -EUCLEAN;               /* not a whole valid record */
 	s->io->ops->close(f);
 	if (!err && (h.type != REC_SNAPSHOT || h.epoch != epoch || size != REC_HDR + h.stored_len))
 		err = -EUCLEAN;
@@ -256,8 +258,32 @@ static int load_snapshot(lkv_store *s, uint64_t epoch)
 	return err;
 }
 
-/* Loads the newest of the snapshots in the directory that verifies into
- * the (empty) location table.  -EUCLEAN (logged) when none does. */
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Whether the log files are 1, 2, ... n with none missing: then the log
+ * holds every commit since the empty store. */
+static bool log_complete(uint32_t *logs, size_t n)
+{
+	if (!n)
+		return false;
+	qsort(logs, n, sizeof(*logs), cmp_u32);
+	for (size_t i = 0; i < n; i++)
+		if (logs[i] != i + 1)
+			return false;
+	return true;
+}
+
+/*
+ * Loads the newest of the snapshots in the directory that verifies into
+ * the (empty) location table.  When none does (a young store has only the
+ * epoch-0 snapshot, an empty table) but the log is complete from its first
+ * file, replay starts from the empty table instead: the whole log is the
+ * second copy of a young store's table.  -EUCLEAN (logged) otherwise.
+ */
 int snapshot_load_newest(lkv_store *s)
 {
 	struct obsolete o = { 0 };
@@ -268,9 +294,15 @@ int snapshot_load_newest(lkv_store *s)
 	}
 	for (size_t i = 0; i < o.nsnaps && err && err != -ENOMEM; i++)
 		err = load_snapshot(s, o.snaps[i]);
-	if (err == -EUCLEAN)
-		store_log(s, LKV_LOG_ERR, "no valid snapshot (%zu found); run fsck.larchfs",
-			  o.nsnaps);
+	if (err == -EUCLEAN && log_complete(o.logs, o.nlogs)) {
+		loctable_init(&s->lt);
+		store_log(s, LKV_LOG_WARN, "no valid snapshot (%zu found); replaying the whole "
+			  "log, from its first file", o.nsnaps);
+		err = 0;
+	} else if (err == -EUCLEAN) {
+		store_log(s, LKV_LOG_ERR, "no valid snapshot (%zu found) and the log does not "
+			  "start at its first file; run fsck.larchfs", o.nsnaps);
+	}
 	free(o.snaps);
 	free(o.logs);
 	return err;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "larchkv.h"
@@ -227,8 +228,13 @@ static void test_closed_store(void **state)
 	lkv_store *s = build(clean);
 	assert_int_equal(lkv_close(s), 0);
 
+	/* either copy of the identity: the other takes over (and repairs it) */
 	struct outcome oc = damage(clean, "FORMAT", 0, 48);
-	assert_int_equal(oc.opened, 0);
+	assert_int_equal(oc.refused, 0);
+	assert_int_equal(oc.eio_reads, 0);
+	oc = damage(clean, "FORMAT.bak", 0, 48);
+	assert_int_equal(oc.refused, 0);
+	assert_int_equal(oc.eio_reads, 0);
 
 	/* the newest snapshot: the older one (with the log) takes over */
 	char snap[64];
@@ -244,6 +250,104 @@ static void test_closed_store(void **state)
 	print_message("log damage: %d opened, %d refused, %d reads failed\n",
 		      oc.opened, oc.refused, oc.eio_reads);
 	assert_true(oc.eio_reads > 0);
+}
+
+/* Opens dir with flags (0 or LKV_READONLY); returns lkv_open's result and
+ * closes the store when it opened. */
+static int try_open(const char *dir, unsigned flags)
+{
+	struct lkv_options o;
+	lkv_store *s;
+	opts(&o, 0);
+	o.flags = flags;
+	logbuf[0] = 0;
+	int err = lkv_open(dir, &o, &s);
+	if (!err)
+		assert_int_equal(lkv_close(s), 0);
+	return err;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+	char cmd[1100];
+	snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", a, b);
+	return system(cmd) == 0;
+}
+
+/*
+ * The identity's two copies: a missing or damaged one is rewritten from the
+ * other at a writable open (not at a read-only one); a store made before
+ * the backup existed gets it; with both damaged the open fails, naming them.
+ */
+static void test_format_copies(void **state)
+{
+	(void)state;
+	char clean[128], work[128], fmt[256], bak[256];
+	snprintf(clean, sizeof(clean), "%s/fmt", base);
+	snprintf(work, sizeof(work), "%s/fmt-work", base);
+	snprintf(fmt, sizeof(fmt), "%s/FORMAT", work);
+	snprintf(bak, sizeof(bak), "%s/FORMAT.bak", work);
+	assert_int_equal(lkv_close(build(clean)), 0);
+
+	copy_dir(clean, work);
+	assert_int_equal(unlink(bak), 0);        /* as an older release made it */
+	assert_int_equal(try_open(work, LKV_READONLY), 0);
+	assert_int_not_equal(access(bak, F_OK), 0);
+	assert_int_equal(try_open(work, 0), 0);
+	assert_true(same_file(fmt, bak));
+
+	copy_dir(clean, work);
+	assert_int_equal(unlink(fmt), 0);
+	assert_int_equal(try_open(work, 0), 0);
+	assert_non_null(strstr(logbuf, "FORMAT was missing; rewritten from FORMAT.bak"));
+	assert_true(same_file(fmt, bak));
+
+	copy_dir(clean, work);
+	flip(fmt, 20);
+	flip(bak, 3);
+	assert_int_equal(try_open(work, 0), -EUCLEAN);
+	assert_non_null(strstr(logbuf, "FORMAT and FORMAT.bak are both damaged"));
+}
+
+/*
+ * A store that never wrote a snapshot beyond the epoch-0 one (what a crash
+ * leaves of a young store): damage to that one snapshot is survived by
+ * replaying the whole log, and so is its loss; with the first log file
+ * gone as well there is nothing to replay from, and the open says so.
+ */
+static void test_only_snapshot(void **state)
+{
+	(void)state;
+	char live[128], work[128], snap[256], log1[256];
+	snprintf(live, sizeof(live), "%s/young", base);
+	snprintf(work, sizeof(work), "%s/young-work", base);
+	snprintf(snap, sizeof(snap), "%s/snap-0000000000000000", work);
+	snprintf(log1, sizeof(log1), "%s/00000001.log", work);
+	lkv_store *s = build(live);
+	copy_dir(live, work);
+	assert_int_equal(lkv_close(s), 0);
+	assert_string_equal(find(work, "snap-", "", true), "snap-0000000000000000");
+
+	for (long off = 0; off < fsize(snap); off += 7) {
+		char again[128];
+		snprintf(again, sizeof(again), "%s/young-flip", base);
+		copy_dir(work, again);
+		char p[256];
+		snprintf(p, sizeof(p), "%s/snap-0000000000000000", again);
+		flip(p, off);
+		struct lkv_options o;
+		lkv_store *c;
+		opts(&o, 0);
+		assert_int_equal(lkv_open(again, &o, &c), 0);
+		assert_int_equal(verify(c, false), 0);
+		assert_int_equal(lkv_close(c), 0);
+	}
+	assert_int_equal(unlink(snap), 0);
+	assert_int_equal(try_open(work, LKV_READONLY), 0);
+	assert_non_null(strstr(logbuf, "replaying the whole log"));
+	assert_int_equal(unlink(log1), 0);
+	assert_int_equal(try_open(work, LKV_READONLY), -EUCLEAN);
+	assert_non_null(strstr(logbuf, "the log does not start at its first file"));
 }
 
 static void test_open_copy(void **state)
@@ -287,6 +391,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_closed_store),
 		cmocka_unit_test(test_open_copy),
+		cmocka_unit_test(test_format_copies),
+		cmocka_unit_test(test_only_snapshot),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
