@@ -145,71 +145,6 @@ void lfs_format_options_default(struct lfs_format_options *o)
 					  .compression = 1 };
 }
 
-static bool is_store_file(const char *n)
-{
-	size_t l = strlen(n);
-	return !strcmp(n, "FORMAT") || !strcmp(n, "FORMAT.tmp") || !strcmp(n, "LOCK") ||
-	       !strncmp(n, "snap-", 5) || (l == 12 && !strcmp(n + 8, ".log")) ||
-	       (l == 13 && !strcmp(n + 8, ".blob"));
-}
-
-/* Looks at what dir holds: 1 a store, 0 nothing, -ENOTEMPTY other files
- * (the first named in why), or a negative errno. */
-static int survey(const char *dir, bool *has_foreign, char *why)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	int store = 0;
-	*has_foreign = false;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (!strcmp(e->d_name, "FORMAT"))
-			store = 1;
-		else if (!is_store_file(e->d_name) && !*has_foreign) {
-			*has_foreign = true;
-			if (why)
-				snprintf(why, 256, "%s is not empty (it holds '%.100s'); a store "
-					 "goes in an empty directory, or over an old store",
-					 dir, e->d_name);
-		}
-	}
-	closedir(d);
-	return store;
-}
-
-/* Deletes the files of an old store in dir, under its lock. */
-static int wipe_store(const char *dir, char *why)
-{
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	int lfd = openat(dfd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB)) {
-		int err = lfd < 0 ? -errno : -EBUSY;
-		if (why)
-			snprintf(why, 256, "%s is in use (mounted?)", dir);
-		if (lfd >= 0)
-			close(lfd);
-		close(dfd);
-		return err;
-	}
-	DIR *d = fdopendir(dup(dfd));
-	int err = d ? 0 : -errno;
-	struct dirent *e;
-	while (d && (e = readdir(d)))
-		if (is_store_file(e->d_name) && strcmp(e->d_name, "LOCK") &&
-		    unlinkat(dfd, e->d_name, 0) && !err)
-			err = -errno;
-	if (d)
-		closedir(d);
-	close(lfd);      /* releases the lock; lkv_open takes it again */
-	close(dfd);
-	return err;
-}
-
 static int make_root(lkv_store *s, lkv_tree *t[], const struct lfs_format_options *o)
 {
 	struct inode root, lf;
@@ -299,21 +234,28 @@ int lfs_format(const char *dir, const struct lfs_format_options *opt,
 		why[0] = 0;
 	if (o.io)
 		return format_store(dir, &o, info);
-	bool foreign = false;
-	int st = survey(dir, &foreign, why);
+	char foreign[128];
+	int st = lkv_probe(dir, NULL, foreign, sizeof(foreign));
 	if (st < 0)
 		return st;
-	if (st == 1 && !o.force) {
+	if ((st & LKV_PROBE_STORE) && !o.force) {
 		if (why)
 			snprintf(why, 256, "%s already holds a store (force replaces it)", dir);
 		return -EEXIST;
 	}
-	if (foreign)
-		return -ENOTEMPTY;      /* never: force replaces stores, not files */
-	if (st == 0 && mkdir(dir, 0700) && errno != EEXIST)
+	if (st & LKV_PROBE_FOREIGN) {    /* never: force replaces stores, not files */
+		if (why)
+			snprintf(why, 256, "%s is not empty (it holds '%.100s'); a store "
+				 "goes in an empty directory, or over an old store", dir, foreign);
+		return -ENOTEMPTY;
+	}
+	if (st == LKV_PROBE_EMPTY && mkdir(dir, 0700) && errno != EEXIST)
 		return -errno;
-	if (st == 1) {
-		int err = wipe_store(dir, why);
+	if (st & LKV_PROBE_STORE) {
+		int err = lkv_destroy(dir, NULL);
+		if (err && why)
+			snprintf(why, 256, "%s %s", dir, err == -EBUSY ? "is in use (mounted?)"
+							 : strerror(-err));
 		if (err)
 			return err;
 	}
