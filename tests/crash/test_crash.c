@@ -70,6 +70,7 @@
 #include <cmocka.h>
 
 #include "faultio.h"
+#include "firsterr.h"
 #include "larchkv.h"
 #include "testrng.h"
 
@@ -399,19 +400,8 @@ static bool slot_matches(const struct slotval *sv, unsigned tree,
 
 /* ---- workers ------------------------------------------------------------ */
 
-static void werr(struct worker *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void werr(struct worker *w, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (w->err[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(w->err, sizeof(w->err), fmt, ap);
-	va_end(ap);
-}
+/* Keeps the first contract violation a worker sees (firsterr.h). */
+#define werr(w, ...) first_error((w)->err, sizeof((w)->err), __VA_ARGS__)
 
 static void atomic_max(atomic_uint_fast64_t *a, uint64_t v)
 {
@@ -585,20 +575,6 @@ static void *worker_main(void *arg)
 
 /* ---- the GC thread (crash_gc) ------------------------------------------- */
 
-static void gerr(struct gcthread *g, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void gerr(struct gcthread *g, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (g->err[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(g->err, sizeof(g->err), fmt, ap);
-	va_end(ap);
-}
-
 static void pause_us(unsigned us)
 {
 	struct timespec ts = { 0, (long)us * 1000 };
@@ -667,8 +643,9 @@ static bool gc_call(struct gcthread *g, bool last)
 	if (rc) {
 		g->failed++;
 		if (!it->errors) {
-			gerr(g, "lkv_gc returned %d (%s) with no fault injected",
-			     rc, strerror(-rc));
+			first_error(g->err, sizeof(g->err), "lkv_gc returned "
+				    "%d (%s) with no fault injected", rc,
+				    strerror(-rc));
 			return false;
 		}
 		return g->failed < 3;   /* a transient error may pass */
