@@ -505,13 +505,7 @@ static void *worker_main(void *arg)
 		if (it->when == WHEN_MOMENT && w->tid == it->freeze_tid &&
 		    i + 1 == it->freeze_batch)
 			faultio_freeze_after(it->f, 0);
-		/* Once frozen, a few more batches, then stop: they cannot
-		 * matter, and the cut is what we are here for. */
-		if (after_freeze < 0 && faultio_frozen(it->f))
-			after_freeze = (int)rng_below(&w->rng, 4);
-		else if (after_freeze > 0)
-			after_freeze--;
-		if (after_freeze == 0)
+		if (crashrun_stop_after_freeze(it->f, &w->rng, &after_freeze))
 			break;
 	}
 	lkv_batch_free(b);
@@ -1122,8 +1116,7 @@ static void check_gc_recovered(struct iter *it)
 	rc = lkv_close(it->s);
 	if (rc)
 		iter_fail("lkv_close of the store cut after lkv_gc: %d", rc);
-	if (faultio_free(img))
-		iter_fail("lkv_close left files open");
+	crashrun_free_closed(img, "lkv_close");
 	it->s = s;
 	it->f = f;
 	memcpy(it->t, t, sizeof(t));
@@ -1211,11 +1204,8 @@ static void run_generation(struct iter *it, unsigned gen)
 	it->s = NULL;
 	if (rc && !it->errors)
 		iter_fail("lkv_close of the cut store: %d", rc);
-	unsigned leaked = faultio_free(it->f);
-
+	crashrun_free_closed(it->f, "lkv_close");
 	it->f = NULL;
-	if (leaked)
-		iter_fail("lkv_close left %u files open", leaked);
 
 	struct recstate *rs = malloc(sizeof(*rs));
 
@@ -1285,8 +1275,7 @@ static void run_iteration(unsigned cc, uint64_t seed)
 	rc = lkv_close(it->s);
 	if (rc)
 		iter_fail("final lkv_close: %d", rc);
-	if (faultio_free(it->f))
-		iter_fail("lkv_close left files open");
+	crashrun_free_closed(it->f, "lkv_close");
 	for (unsigned t = 0; t < NTHREADS; t++) {
 		free(it->w[t].b);
 		free(it->w[t].ops);

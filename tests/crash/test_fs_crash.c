@@ -1525,13 +1525,7 @@ static void *worker_main(void *arg)
 		if (it->when == WHEN_MOMENT && w->tid == it->freeze_tid &&
 		    i == it->freeze_op)
 			faultio_freeze_after(it->f, it->freeze_n);
-		/* Once frozen, a few more operations, then stop: they
-		 * cannot matter, and the cut is what we are here for. */
-		if (after_freeze < 0 && faultio_frozen(it->f))
-			after_freeze = (int)rng_below(&w->rng, 4);
-		else if (after_freeze > 0)
-			after_freeze--;
-		if (after_freeze == 0)
+		if (crashrun_stop_after_freeze(it->f, &w->rng, &after_freeze))
 			break;
 	}
 	return NULL;
@@ -2954,11 +2948,8 @@ static void run_generation(struct iter *it, unsigned gen)
 	it->fs = NULL;
 	if (rc && !it->errors)
 		iter_fail("lfs_unmount of the cut filesystem: %d", rc);
-	unsigned leaked = faultio_free(it->f);
-
+	crashrun_free_closed(it->f, "lfs_unmount");
 	it->f = NULL;
-	if (leaked)
-		iter_fail("lfs_unmount left %u files open", leaked);
 	recover(it, img);
 }
 
@@ -3005,8 +2996,7 @@ static void run_iteration(unsigned cc, uint64_t seed)
 
 	if (rc)
 		iter_fail("final lfs_unmount: %d", rc);
-	if (faultio_free(it->f))
-		iter_fail("lfs_unmount left files open");
+	crashrun_free_closed(it->f, "lfs_unmount");
 	for (unsigned t = 0; t < NTHREADS; t++) {
 		m_free(&it->w[t].live);
 		m_free(&it->w[t].base);

@@ -2,7 +2,8 @@
 /*
  * crashrun.c: the runner of the power-cut tests (see crashrun.h): their
  * command line and knobs, the case runner, the watchdog, the log lines and
- * the failure report of the iteration in progress, the crash modes.
+ * the failure report of the iteration in progress, and what every test
+ * does with the faultio of a cut.
  */
 #include "crashrun.h"
 
@@ -23,7 +24,7 @@
 #include "testenv.h"
 #include "testrng.h"
 
-/* ---- state ------------------------------------------------------------- */
+/* ---- state -------------------------------------------------------------- */
 
 /* An iteration that makes no progress for this long is a hang. */
 #define WATCHDOG_SECONDS 240
@@ -101,7 +102,7 @@ void iter_fail(const char *fmt, ...)
 	fail_msg("%s (seed 0x%016" PRIx64 ")", msg, seed);
 }
 
-/* ---- the iterations and the watchdog ----------------------------------- */
+/* ---- the iterations and the watchdog ------------------------------------ */
 
 bool crashrun_verbose(void)
 {
@@ -183,7 +184,7 @@ static void *watchdog_main(void *arg)
 	return NULL;
 }
 
-/* ---- crash modes ------------------------------------------------------- */
+/* ---- the faultio of a cut ----------------------------------------------- */
 
 unsigned crashrun_mode(enum crashrun_cut cut, uint64_t *rng)
 {
@@ -208,7 +209,24 @@ unsigned crashrun_mode(enum crashrun_cut cut, uint64_t *rng)
 	return any[rng_below(rng, 5)];
 }
 
-/* ---- the command line and cmocka --------------------------------------- */
+bool crashrun_stop_after_freeze(faultio *f, uint64_t *rng, int *left)
+{
+	if (*left < 0 && faultio_frozen(f))
+		*left = (int)rng_below(rng, 4);
+	else if (*left > 0)
+		(*left)--;
+	return *left == 0;
+}
+
+void crashrun_free_closed(faultio *f, const char *closer)
+{
+	unsigned leaked = faultio_free(f);
+
+	if (leaked)
+		iter_fail("%s left %u files open", closer, leaked);
+}
+
+/* ---- the command line and cmocka ---------------------------------------- */
 
 /* Reads --only and --iters; false on anything else. */
 static bool parse_args(int argc, char **argv, const char **only)

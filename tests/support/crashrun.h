@@ -23,7 +23,9 @@
  *   - the last lines the engine (or filesystem) logged in the iteration,
  *     and the failure report, which names the case, the seed and the
  *     generation, shows those lines and the command line that replays it;
- *   - the faultio_crash mode of each kind of cut.
+ *   - the faultio_crash mode of each kind of cut, how workers wind down
+ *     once the crash image is frozen, and the check that a closed store
+ *     left no file open.
  * One iteration runs at a time, so its case, seed, generation and log
  * lines are kept here, in static storage.
  */
@@ -32,6 +34,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "faultio.h"
 
 /* How a case cuts the power: which unsynced writes faultio_crash keeps. */
 enum crashrun_cut {
@@ -94,5 +98,15 @@ void iter_fail(const char *fmt, ...)
 /* The faultio_crash mode of a cut; draws from *rng for the kinds that
  * choose (TORN and ANY). */
 unsigned crashrun_mode(enum crashrun_cut cut, uint64_t *rng);
+
+/* Called by a worker thread after each of its steps: true when it should
+ * stop.  Once the crash image is frozen a worker takes 0 to 3 more steps
+ * (drawn from *rng), then stops: they cannot matter, and the cut is what
+ * the test is for.  *left belongs to the worker and starts at -1. */
+bool crashrun_stop_after_freeze(faultio *f, uint64_t *rng, int *left);
+
+/* Frees the faultio of a store that `closer` (the name of the call that
+ * closed it) closed; fails the iteration when the store left files open. */
+void crashrun_free_closed(faultio *f, const char *closer);
 
 #endif
