@@ -52,7 +52,9 @@
 #include <cmocka.h>
 
 #include "faultio.h"
+#include "firsterr.h"
 #include "larchkv.h"
+#include "testenv.h"
 #include "testrng.h"
 
 #define NWRITERS   2
@@ -102,19 +104,8 @@ struct thread_ctx {
 	char          err[512];
 };
 
-static void terr(struct thread_ctx *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void terr(struct thread_ctx *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (c->err[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(c->err, sizeof(c->err), fmt, ap);
-	va_end(ap);
-}
+/* Keeps the first contract violation a thread sees (firsterr.h). */
+#define terr(c, ...) first_error((c)->err, sizeof((c)->err), __VA_ARGS__)
 
 /* ---- keys and values -------------------------------------------------- */
 
@@ -674,26 +665,19 @@ static void run_round(uint64_t seed, unsigned nbatches)
 	free(r);
 }
 
-static unsigned env_uint(const char *name, unsigned dflt)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? (unsigned)strtoul(v, NULL, 0) : dflt;
-}
-
 static void test_readers_writers(void **state)
 {
-	(void)state;
-	unsigned rounds = env_uint("LARCH_CONC_ROUNDS", 4);
-	unsigned nbatches = env_uint("LARCH_CONC_BATCHES", 3000);
-	const char *seed = getenv("LARCH_CONC_SEED");
+	uint64_t rounds = 4, nbatches = 3000, seed;
 
-	if (seed && *seed) {
-		run_round(strtoull(seed, NULL, 0), nbatches);
+	(void)state;
+	env_number("LARCH_CONC_ROUNDS", &rounds);
+	env_number("LARCH_CONC_BATCHES", &nbatches);
+	if (env_number("LARCH_CONC_SEED", &seed)) {
+		run_round(seed, (unsigned)nbatches);
 		return;
 	}
-	for (unsigned i = 0; i < rounds; i++)
-		run_round(rng_mix(0xc0ffee00ull + i), nbatches);
+	for (unsigned i = 0; i < (unsigned)rounds; i++)
+		run_round(rng_mix(0xc0ffee00ull + i), (unsigned)nbatches);
 }
 
 int main(void)

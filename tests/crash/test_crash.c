@@ -49,10 +49,13 @@
  * (see check_gc_recovered), leave no dead byte in any segment; a power cut
  * right after it (everything is durable by then) must lose nothing either.
  *
- * Knobs: LARCH_CRASH_ITERS=N (iterations per test case; default below),
+ * Knobs: LARCH_CRASH_ITERS=N (iterations per test case; default in cases),
  * LARCH_CRASH_SEED=S (run only the iteration with seed S; thread timing
  * still varies, so a replay repeats the workload and the cut parameters,
- * not the interleaving), `--only NAME` (one test case), `--iters N`.
+ * not the interleaving), LARCH_CRASH_VERBOSE=1 (every generation's plan
+ * and cut), `--only NAME` (one test case), `--iters N`; the runner that
+ * reads them, and prints the replay line of a failure, is
+ * tests/support/crashrun.c.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -69,7 +72,9 @@
 
 #include <cmocka.h>
 
+#include "crashrun.h"
 #include "faultio.h"
+#include "firsterr.h"
 #include "larchkv.h"
 #include "testrng.h"
 
@@ -100,9 +105,17 @@ enum cut_case {
 	NCASES
 };
 
-static const char *const case_names[NCASES] = {
-	"crash_drop_all", "crash_ordered", "crash_torn", "crash_reorder",
-	"crash_in_flush", "crash_interval", "crash_errors", "crash_gc",
+/* Their names, iterations and cuts.  About two cuts per iteration:
+ * ~4,500 cuts over the eight cases. */
+static const struct crashrun_case cases[NCASES] = {
+	[CASE_DROP]     = { "crash_drop_all", 200, CRASHRUN_CUT_DROP },
+	[CASE_ORDERED]  = { "crash_ordered",  200, CRASHRUN_CUT_ORDERED },
+	[CASE_TORN]     = { "crash_torn",     300, CRASHRUN_CUT_TORN },
+	[CASE_REORDER]  = { "crash_reorder",  250, CRASHRUN_CUT_REORDER },
+	[CASE_IN_FLUSH] = { "crash_in_flush", 350, CRASHRUN_CUT_ANY },
+	[CASE_INTERVAL] = { "crash_interval", 200, CRASHRUN_CUT_ANY },
+	[CASE_ERRORS]   = { "crash_errors",   300, CRASHRUN_CUT_ANY },
+	[CASE_GC]       = { "crash_gc",       500, CRASHRUN_CUT_ANY },
 };
 
 enum cut_when {
@@ -138,37 +151,6 @@ struct recstate {
 	struct slotval v[NTREES][NSLOTS];
 };
 
-/* ---- engine log capture ------------------------------------------------- */
-
-#define LOG_KEEP 12
-
-struct logcap {
-	pthread_mutex_t mu;
-	char msg[LOG_KEEP][256];
-	unsigned n;
-};
-
-static void log_capture(void *arg, int level, const char *msg)
-{
-	struct logcap *lc = arg;
-
-	pthread_mutex_lock(&lc->mu);
-	snprintf(lc->msg[lc->n % LOG_KEEP], sizeof(lc->msg[0]), "<%d> %s",
-		 level, msg);
-	lc->n++;
-	pthread_mutex_unlock(&lc->mu);
-}
-
-static void log_dump(struct logcap *lc)
-{
-	pthread_mutex_lock(&lc->mu);
-	unsigned first = lc->n > LOG_KEEP ? lc->n - LOG_KEEP : 0;
-
-	for (unsigned i = first; i < lc->n; i++)
-		fprintf(stderr, "  engine log: %s\n", lc->msg[i % LOG_KEEP]);
-	pthread_mutex_unlock(&lc->mu);
-}
-
 /* ---- the iteration ------------------------------------------------------ */
 
 struct iter;
@@ -199,15 +181,12 @@ struct gcthread {
 };
 
 struct iter {
-	uint64_t           seed;
 	enum cut_case      cc;
 	uint64_t           rng;
 	struct lkv_options o;
-	struct logcap      log;
 	faultio           *f;
 	lkv_store         *s;
 	lkv_tree          *t[NTREES];
-	unsigned           gen;
 	uint64_t           ver[NTHREADS];     /* last version issued per thread */
 	uint64_t           base[NTREES][NSLOTS];  /* state the generation began in */
 
@@ -240,39 +219,6 @@ struct case_stats {
 };
 
 static struct case_stats g_st;
-
-static unsigned g_iters = 0;          /* 0: the default per case */
-static bool g_verbose;                /* LARCH_CRASH_VERBOSE=1 */
-
-/* The watchdog: an iteration that makes no progress for this long is an
- * engine hang; it prints the seed and aborts rather than letting meson's
- * timeout kill the test without saying which seed hung. */
-#define WATCHDOG_SECONDS 240
-static atomic_uint_fast64_t g_cur_seed, g_progress;
-static atomic_int g_cur_case;
-static bool g_have_seed;
-static uint64_t g_seed;
-static const char *g_argv0 = "test_crash";
-
-/* Reports a failed check with everything needed to replay it. */
-static void iter_fail(struct iter *it, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void iter_fail(struct iter *it, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nFAILED %s seed 0x%016" PRIx64 " generation %u: %s\n",
-		case_names[it->cc], it->seed, it->gen, msg);
-	fprintf(stderr, "  replay: LARCH_CRASH_SEED=0x%016" PRIx64
-		" %s --only %s\n", it->seed, g_argv0, case_names[it->cc]);
-	log_dump(&it->log);
-	fail_msg("%s (seed 0x%016" PRIx64 ")", msg, it->seed);
-}
 
 /* ---- keys and values ---------------------------------------------------- */
 
@@ -399,19 +345,8 @@ static bool slot_matches(const struct slotval *sv, unsigned tree,
 
 /* ---- workers ------------------------------------------------------------ */
 
-static void werr(struct worker *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void werr(struct worker *w, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (w->err[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(w->err, sizeof(w->err), fmt, ap);
-	va_end(ap);
-}
+/* Keeps the first contract violation a worker sees (firsterr.h). */
+#define werr(w, ...) first_error((w)->err, sizeof((w)->err), __VA_ARGS__)
 
 static void atomic_max(atomic_uint_fast64_t *a, uint64_t v)
 {
@@ -570,13 +505,7 @@ static void *worker_main(void *arg)
 		if (it->when == WHEN_MOMENT && w->tid == it->freeze_tid &&
 		    i + 1 == it->freeze_batch)
 			faultio_freeze_after(it->f, 0);
-		/* Once frozen, a few more batches, then stop: they cannot
-		 * matter, and the cut is what we are here for. */
-		if (after_freeze < 0 && faultio_frozen(it->f))
-			after_freeze = (int)rng_below(&w->rng, 4);
-		else if (after_freeze > 0)
-			after_freeze--;
-		if (after_freeze == 0)
+		if (crashrun_stop_after_freeze(it->f, &w->rng, &after_freeze))
 			break;
 	}
 	lkv_batch_free(b);
@@ -584,20 +513,6 @@ static void *worker_main(void *arg)
 }
 
 /* ---- the GC thread (crash_gc) ------------------------------------------- */
-
-static void gerr(struct gcthread *g, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void gerr(struct gcthread *g, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (g->err[0])
-		return;
-	va_start(ap, fmt);
-	vsnprintf(g->err, sizeof(g->err), fmt, ap);
-	va_end(ap);
-}
 
 static void pause_us(unsigned us)
 {
@@ -667,8 +582,9 @@ static bool gc_call(struct gcthread *g, bool last)
 	if (rc) {
 		g->failed++;
 		if (!it->errors) {
-			gerr(g, "lkv_gc returned %d (%s) with no fault injected",
-			     rc, strerror(-rc));
+			first_error(g->err, sizeof(g->err), "lkv_gc returned "
+				    "%d (%s) with no fault injected", rc,
+				    strerror(-rc));
 			return false;
 		}
 		return g->failed < 3;   /* a transient error may pass */
@@ -735,8 +651,7 @@ static void iter_options(struct iter *it)
 		o->flush_interval_ms = rng_chance(r, 1, 2)
 				       ? (unsigned)rng_range(r, 1, 4) : 0;
 	}
-	o->log = log_capture;
-	o->log_arg = &it->log;
+	o->log = crashrun_log;
 }
 
 static void store_open(struct iter *it, faultio *f)
@@ -747,13 +662,13 @@ static void store_open(struct iter *it, faultio *f)
 	o.io = faultio_io(f);
 	rc = lkv_open("faultio-store", &o, &it->s);
 	if (rc)
-		iter_fail(it, "lkv_open on the crash image: %d (%s)", rc,
+		iter_fail("lkv_open on the crash image: %d (%s)", rc,
 			  strerror(-rc));
 	it->f = f;
 	for (unsigned i = 0; i < NTREES; i++) {
 		rc = lkv_tree_open(it->s, tree_names[i], &it->t[i]);
 		if (rc)
-			iter_fail(it, "lkv_tree_open(%s): %d", tree_names[i],
+			iter_fail("lkv_tree_open(%s): %d", tree_names[i],
 				  rc);
 	}
 }
@@ -784,20 +699,20 @@ static size_t scan_tree(struct iter *it, unsigned tree, unsigned flags,
 		rc = lkv_iter_open(it->t[tree], NULL, 0, NULL, 0, flags, &iter);
 	}
 	if (rc)
-		iter_fail(it, "lkv_iter_open(%s): %d", tree_names[tree], rc);
+		iter_fail("lkv_iter_open(%s): %d", tree_names[tree], rc);
 	while ((rc = lkv_iter_next(iter, &k, &kl, &v, &vl)) == 1) {
 		int slot = key_parse(k, kl);
 
 		if (slot < 0 || n >= NSLOTS) {
 			lkv_iter_close(iter);
-			iter_fail(it, "tree %s: scan returned a key this test "
+			iter_fail("tree %s: scan returned a key this test "
 				  "never wrote (len %zu)", tree_names[tree], kl);
 		}
 		bool rev = flags & LKV_REVERSE;
 
 		if (prev >= 0 && (rev ? slot >= prev : slot <= prev)) {
 			lkv_iter_close(iter);
-			iter_fail(it, "tree %s: %s scan out of order: slot %d "
+			iter_fail("tree %s: %s scan out of order: slot %d "
 				  "after %d", tree_names[tree],
 				  rev ? "reverse" : "forward", slot, prev);
 		}
@@ -809,7 +724,7 @@ static size_t scan_tree(struct iter *it, unsigned tree, unsigned flags,
 					it->ver[tid], &rs->v[tree][slot],
 					scratch)) {
 				lkv_iter_close(iter);
-				iter_fail(it, "tree %s slot %d: malformed value "
+				iter_fail("tree %s slot %d: malformed value "
 					  "of %zu bytes (torn or stale data "
 					  "returned)", tree_names[tree], slot,
 					  vl);
@@ -820,7 +735,7 @@ static size_t scan_tree(struct iter *it, unsigned tree, unsigned flags,
 	}
 	lkv_iter_close(iter);
 	if (rc < 0)
-		iter_fail(it, "lkv_iter_next(%s): %d", tree_names[tree], rc);
+		iter_fail("lkv_iter_next(%s): %d", tree_names[tree], rc);
 	return n;
 }
 
@@ -839,11 +754,11 @@ static void read_back(struct iter *it, struct recstate *rs)
 		size_t nr = scan_tree(it, t, LKV_REVERSE, NULL, rev, NULL, NULL);
 
 		if (nr != n)
-			iter_fail(it, "tree %s: forward scan saw %zu keys, "
+			iter_fail("tree %s: forward scan saw %zu keys, "
 				  "reverse %zu", tree_names[t], n, nr);
 		for (size_t i = 0; i < n; i++)
 			if (memcmp(&fwd[i], &rev[n - 1 - i], sizeof(fwd[i])))
-				iter_fail(it, "tree %s: reverse scan differs "
+				iter_fail("tree %s: reverse scan differs "
 					  "at slot %u", tree_names[t],
 					  fwd[i].slot);
 		/* prefix scans, one per thread, concatenate to the full scan */
@@ -861,7 +776,7 @@ static void read_back(struct iter *it, struct recstate *rs)
 
 				if (at + i >= n ||
 				    memcmp(&fwd[at + i], want, sizeof(*want)))
-					iter_fail(it, "tree %s: prefix scan of "
+					iter_fail("tree %s: prefix scan of "
 						  "thread %u differs from the "
 						  "full scan", tree_names[t],
 						  tid);
@@ -869,7 +784,7 @@ static void read_back(struct iter *it, struct recstate *rs)
 			at += np;
 		}
 		if (at != n)
-			iter_fail(it, "tree %s: prefix scans saw %zu keys, "
+			iter_fail("tree %s: prefix scans saw %zu keys, "
 				  "the full scan %zu", tree_names[t], at, n);
 		/* point lookups of every slot, present or not */
 		size_t j = 0;
@@ -881,23 +796,23 @@ static void read_back(struct iter *it, struct recstate *rs)
 			bool in_scan = j < n && fwd[j].slot == slot;
 
 			if (rc == 0 && vl == SIZE_MAX)
-				iter_fail(it, "tree %s slot %u: lkv_get returned "
+				iter_fail("tree %s slot %u: lkv_get returned "
 					  "0 but did not set *vlen",
 					  tree_names[t], slot);
 
 			if (rc == -ENOENT && !in_scan)
 				continue;
 			if (rc)
-				iter_fail(it, "tree %s slot %u: lkv_get %d but "
+				iter_fail("tree %s slot %u: lkv_get %d but "
 					  "the scan %s it", tree_names[t], slot,
 					  rc, in_scan ? "saw" : "did not see");
 			if (!in_scan)
-				iter_fail(it, "tree %s slot %u: lkv_get finds "
+				iter_fail("tree %s slot %u: lkv_get finds "
 					  "a key the scan did not", tree_names[t],
 					  slot);
 			if (vl != fwd[j].vlen ||
 			    lkv_checksum(gbuf, vl) != fwd[j].vsum)
-				iter_fail(it, "tree %s slot %u: lkv_get and the "
+				iter_fail("tree %s slot %u: lkv_get and the "
 					  "scan return different values",
 					  tree_names[t], slot);
 			j++;
@@ -1065,14 +980,14 @@ static void check_model(struct iter *it, const struct recstate *rs)
 	free(cand);
 	free(st);
 	free(tmp);
-	iter_fail(it, "the recovered state is not the state at the end of "
+	iter_fail("the recovered state is not the state at the end of "
 		  "any epoch >= %" PRIu64 " (the last reported durable)",
 		  bound);
 }
 
 /* ---- one generation and one iteration ----------------------------------- */
 
-static void gen_plan(struct iter *it)
+static void gen_plan(struct iter *it, unsigned gen)
 {
 	uint64_t *r = &it->rng;
 	unsigned total = 0;
@@ -1125,9 +1040,9 @@ static void gen_plan(struct iter *it)
 	it->errors = it->cc == CASE_ERRORS ||
 		     (it->cc == CASE_GC && rng_chance(r, 1, 4));
 	it->had_errors |= it->errors;
-	if (g_verbose)
+	if (crashrun_verbose())
 		fprintf(stderr, "gen %u: store at epoch %" PRIu64 ", durable %"
-			PRIu64 "; cut %d\n", it->gen, lkv_epoch_current(it->s),
+			PRIu64 "; cut %d\n", gen, lkv_epoch_current(it->s),
 			lkv_epoch_durable(it->s), (int)it->when);
 	if (it->errors) {
 		static const unsigned cls[] = {
@@ -1143,24 +1058,7 @@ static void gen_plan(struct iter *it)
 
 static unsigned crash_mode(struct iter *it)
 {
-	static const unsigned modes[] = {
-		FAULTIO_DROP_ALL, FAULTIO_ORDERED, FAULTIO_ORDERED | FAULTIO_TORN,
-		FAULTIO_REORDER, FAULTIO_REORDER | FAULTIO_TORN,
-	};
-
-	switch (it->cc) {
-	case CASE_DROP:
-		return FAULTIO_DROP_ALL;
-	case CASE_ORDERED:
-		return FAULTIO_ORDERED;
-	case CASE_TORN:
-		return FAULTIO_TORN | (rng_chance(&it->rng, 1, 2)
-				       ? FAULTIO_REORDER : 0);
-	case CASE_REORDER:
-		return FAULTIO_REORDER;
-	default:
-		return modes[rng_below(&it->rng, 5)];
-	}
+	return crashrun_mode(cases[it->cc].cut, &it->rng);
 }
 
 /*
@@ -1181,16 +1079,16 @@ static void check_gc_recovered(struct iter *it)
 	g_st.segs_recovered += ks.segments;
 	rc = lkv_gc(it->s);
 	if (rc)
-		iter_fail(it, "lkv_gc on the recovered store: %d (%s)", rc,
+		iter_fail("lkv_gc on the recovered store: %d (%s)", rc,
 			  strerror(-rc));
 	read_back(it, rs);
 	if (count_mismatch(it, it->base, rs, true))
-		iter_fail(it, "lkv_gc on the recovered store changed its "
+		iter_fail("lkv_gc on the recovered store changed its "
 			  "contents");
 	lkv_stats(it->s, &ks);
 	g_st.segs_after_gc += ks.segments;
 	if (ks.checksum_failures)
-		iter_fail(it, "%" PRIu64 " checksum failures in the recovered "
+		iter_fail("%" PRIu64 " checksum failures in the recovered "
 			  "store (read back, lkv_gc, read back)",
 			  ks.checksum_failures);
 	/* lkv_gc empties every segment that holds dead bytes, also the ones
@@ -1198,7 +1096,7 @@ static void check_gc_recovered(struct iter *it)
 	 * errors: a failed append leaves a hole in its segment that ends
 	 * GC's walk of it, so the segment stays (safe, but never freed). */
 	if (!it->had_errors && ks.blob_disk_bytes != ks.blob_live_bytes)
-		iter_fail(it, "after lkv_gc on the recovered store its %" PRIu64
+		iter_fail("after lkv_gc on the recovered store its %" PRIu64
 			  " segments hold %" PRIu64 " bytes, %" PRIu64 " of "
 			  "them live", ks.segments, ks.blob_disk_bytes,
 			  ks.blob_live_bytes);
@@ -1213,25 +1111,25 @@ static void check_gc_recovered(struct iter *it)
 	store_open(it, img);
 	read_back(it, rs);
 	if (count_mismatch(it, it->base, rs, true))
-		iter_fail(it, "a power cut right after lkv_gc on the recovered "
+		iter_fail("a power cut right after lkv_gc on the recovered "
 			  "store changed its contents");
 	rc = lkv_close(it->s);
 	if (rc)
-		iter_fail(it, "lkv_close of the store cut after lkv_gc: %d", rc);
-	if (faultio_free(img))
-		iter_fail(it, "lkv_close left files open");
+		iter_fail("lkv_close of the store cut after lkv_gc: %d", rc);
+	crashrun_free_closed(img, "lkv_close");
 	it->s = s;
 	it->f = f;
 	memcpy(it->t, t, sizeof(t));
 	free(rs);
 }
 
-static void run_generation(struct iter *it)
+static void run_generation(struct iter *it, unsigned gen)
 {
 	pthread_t th[NTHREADS], gc_th;
 	bool gc = it->cc == CASE_GC;
 
-	gen_plan(it);
+	crashrun_generation(gen);
+	gen_plan(it, gen);
 	for (unsigned t = 0; t < NTHREADS; t++)
 		if (pthread_create(&th[t], NULL, worker_main, &it->w[t]))
 			abort();
@@ -1244,9 +1142,9 @@ static void run_generation(struct iter *it)
 		pthread_join(gc_th, NULL);
 	for (unsigned t = 0; t < NTHREADS; t++)
 		if (it->w[t].err[0])
-			iter_fail(it, "%s", it->w[t].err);
+			iter_fail("%s", it->w[t].err);
 	if (gc && it->gc.err[0])
-		iter_fail(it, "%s", it->gc.err);
+		iter_fail("%s", it->gc.err);
 
 	if (it->when == WHEN_END_FLUSHED && !faultio_frozen(it->f)) {
 		int rc = lkv_flush(it->s, 0);
@@ -1254,7 +1152,7 @@ static void run_generation(struct iter *it)
 		if (rc == 0)
 			sample_durable(it);
 		else if (!it->errors)
-			iter_fail(it, "final lkv_flush: %d", rc);
+			iter_fail("final lkv_flush: %d", rc);
 	}
 	faultio_freeze_after(it->f, 0);   /* no-op when already frozen */
 	faultio_clear_faults(it->f);
@@ -1287,9 +1185,9 @@ static void run_generation(struct iter *it)
 
 	unsigned mode = crash_mode(it);
 
-	if (g_verbose) {
+	if (crashrun_verbose()) {
 		fprintf(stderr, "gen %u: bound %" PRIu64 ", crash mode %#x\n",
-			it->gen, (uint64_t)atomic_load(&it->bound), mode);
+			gen, (uint64_t)atomic_load(&it->bound), mode);
 		for (unsigned t = 0; t < NTHREADS; t++) {
 			fprintf(stderr, "  thread %u epochs:", t);
 			for (size_t i = 0; i < it->w[t].nb; i++)
@@ -1305,12 +1203,9 @@ static void run_generation(struct iter *it)
 
 	it->s = NULL;
 	if (rc && !it->errors)
-		iter_fail(it, "lkv_close of the cut store: %d", rc);
-	unsigned leaked = faultio_free(it->f);
-
+		iter_fail("lkv_close of the cut store: %d", rc);
+	crashrun_free_closed(it->f, "lkv_close");
 	it->f = NULL;
-	if (leaked)
-		iter_fail(it, "lkv_close left %u files open", leaked);
 
 	struct recstate *rs = malloc(sizeof(*rs));
 
@@ -1346,116 +1241,54 @@ static void final_reopen(struct iter *it)
 		abort();
 	it->s = NULL;
 	if (rc)
-		iter_fail(it, "lkv_close after recovery: %d", rc);
+		iter_fail("lkv_close after recovery: %d", rc);
 	store_open(it, f);
 	read_back(it, rs);
 	for (unsigned t = 0; t < NTHREADS; t++)
 		it->w[t].nb = 0;
 	atomic_store(&it->bound, 0);
 	if (count_mismatch(it, it->base, rs, true))
-		iter_fail(it, "a clean close and reopen changed the store");
+		iter_fail("a clean close and reopen changed the store");
 	free(rs);
 }
 
-static void *watchdog_main(void *arg)
-{
-	uint64_t last = ~0ull;
-	unsigned still = 0;
-
-	(void)arg;
-	for (;;) {
-		struct timespec ts = { 1, 0 };
-
-		nanosleep(&ts, NULL);
-		uint64_t p = atomic_load(&g_progress);
-
-		still = p == last ? still + 1 : 0;
-		last = p;
-		if (still >= WATCHDOG_SECONDS) {
-			fprintf(stderr, "\nHUNG: %s seed 0x%016" PRIx64 " made no "
-				"progress for %u s (an engine deadlock or "
-				"livelock?)\n  replay: LARCH_CRASH_SEED=0x%016"
-				PRIx64 " %s --only %s\n",
-				case_names[atomic_load(&g_cur_case)],
-				(uint64_t)atomic_load(&g_cur_seed), still,
-				(uint64_t)atomic_load(&g_cur_seed), g_argv0,
-				case_names[atomic_load(&g_cur_case)]);
-			abort();
-		}
-	}
-	return NULL;
-}
-
-static void run_iteration(enum cut_case cc, uint64_t seed)
+static void run_iteration(unsigned cc, uint64_t seed)
 {
 	struct iter *it = calloc(1, sizeof(*it));
 	faultio *f = faultio_new();
 	int rc;
 
-	atomic_store(&g_cur_seed, seed);
-	atomic_store(&g_cur_case, (int)cc);
-	atomic_fetch_add(&g_progress, 1);
-
 	if (!it)
 		abort();
-	it->seed = seed;
-	it->cc = cc;
+	it->cc = (enum cut_case)cc;
 	it->rng = seed;
-	pthread_mutex_init(&it->log.mu, NULL);
 	iter_options(it);
 
 	unsigned gens = (unsigned)rng_range(&it->rng, 1, MAX_GENS);
 
 	store_open(it, f);
-	for (it->gen = 1; it->gen <= gens; it->gen++) {
-		run_generation(it);
-		atomic_fetch_add(&g_progress, 1);
-	}
-	it->gen = 0;
+	for (unsigned gen = 1; gen <= gens; gen++)
+		run_generation(it, gen);
+	crashrun_generation(0);
 	if (rng_chance(&it->rng, 1, 4))
 		final_reopen(it);
 	rc = lkv_close(it->s);
 	if (rc)
-		iter_fail(it, "final lkv_close: %d", rc);
-	if (faultio_free(it->f))
-		iter_fail(it, "lkv_close left files open");
+		iter_fail("final lkv_close: %d", rc);
+	crashrun_free_closed(it->f, "lkv_close");
 	for (unsigned t = 0; t < NTHREADS; t++) {
 		free(it->w[t].b);
 		free(it->w[t].ops);
 		free(it->w[t].vbuf);
 	}
-	pthread_mutex_destroy(&it->log.mu);
 	free(it);
 }
 
 /* ---- cmocka glue -------------------------------------------------------- */
 
-/* About two cuts per iteration: ~4,500 cuts over the eight cases. */
-static const unsigned default_iters[NCASES] = {
-	[CASE_DROP] = 200, [CASE_ORDERED] = 200, [CASE_TORN] = 300,
-	[CASE_REORDER] = 250, [CASE_IN_FLUSH] = 350, [CASE_INTERVAL] = 200,
-	[CASE_ERRORS] = 300, [CASE_GC] = 500,
-};
-
-static void run_case(enum cut_case cc)
+/* What the cuts of case cc did, below the runner's first line. */
+static void print_case_stats(enum cut_case cc)
 {
-	unsigned n = g_iters ? g_iters : default_iters[cc];
-	struct timespec t0, t1;
-
-	memset(&g_st, 0, sizeof(g_st));
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (g_have_seed) {
-		run_iteration(cc, g_seed);
-		n = 1;
-	} else {
-		for (unsigned i = 0; i < n; i++)
-			run_iteration(cc, rng_mix(((uint64_t)cc << 40) + i));
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	printf("%s: %u iterations, %" PRIu64 " cuts in %.2f s\n",
-	       case_names[cc], n, g_st.cuts,
-	       (double)(t1.tv_sec - t0.tv_sec) +
-	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	printf("  %" PRIu64 " batches; cuts: %" PRIu64 " mid-run, %" PRIu64
 	       " lost unsynced epochs, %" PRIu64 " recovered exactly the "
 	       "durable bound, %" PRIu64 " recovered empty, %" PRIu64
@@ -1478,65 +1311,26 @@ static void run_case(enum cut_case cc)
 		       g_st.segs_after_gc);
 }
 
-#define CASE_FN(name, cc) \
-	static void name(void **state) { (void)state; run_case(cc); }
-
-CASE_FN(crash_drop_all, CASE_DROP)
-CASE_FN(crash_ordered, CASE_ORDERED)
-CASE_FN(crash_torn, CASE_TORN)
-CASE_FN(crash_reorder, CASE_REORDER)
-CASE_FN(crash_in_flush, CASE_IN_FLUSH)
-CASE_FN(crash_interval, CASE_INTERVAL)
-CASE_FN(crash_errors, CASE_ERRORS)
-CASE_FN(crash_gc, CASE_GC)
+static void run_case(unsigned cc)
+{
+	memset(&g_st, 0, sizeof(g_st));
+	crashrun_iterations(cc, &g_st.cuts);
+	print_case_stats((enum cut_case)cc);
+}
 
 int main(int argc, char **argv)
 {
-	const struct CMUnitTest all[NCASES] = {
-		cmocka_unit_test(crash_drop_all),
-		cmocka_unit_test(crash_ordered),
-		cmocka_unit_test(crash_torn),
-		cmocka_unit_test(crash_reorder),
-		cmocka_unit_test(crash_in_flush),
-		cmocka_unit_test(crash_interval),
-		cmocka_unit_test(crash_errors),
-		cmocka_unit_test(crash_gc),
+	/* Seeds from case 0 up (seed_case_base 0); under a sanitizer too,
+	 * every case runs its full count (fewer_when_sanitized false). */
+	static const struct crashrun_suite suite = {
+		.name = "crash",
+		.cases = cases,
+		.ncases = NCASES,
+		.log_label = "engine log",
+		.hang_cause = "an engine deadlock or livelock?",
+		.run_case = run_case,
+		.run_iteration = run_iteration,
 	};
-	struct CMUnitTest sel[NCASES];
-	size_t nsel = 0;
-	const char *only = NULL, *env;
 
-	g_argv0 = argv[0];
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--only") && i + 1 < argc)
-			only = argv[++i];
-		else if (!strcmp(argv[i], "--iters") && i + 1 < argc)
-			g_iters = (unsigned)strtoul(argv[++i], NULL, 0);
-		else {
-			fprintf(stderr, "usage: %s [--only CASE] [--iters N]\n",
-				argv[0]);
-			return 2;
-		}
-	}
-	if ((env = getenv("LARCH_CRASH_ITERS")) && *env)
-		g_iters = (unsigned)strtoul(env, NULL, 0);
-	if ((env = getenv("LARCH_CRASH_VERBOSE")) && *env)
-		g_verbose = atoi(env) != 0;
-	if ((env = getenv("LARCH_CRASH_SEED")) && *env) {
-		g_have_seed = true;
-		g_seed = strtoull(env, NULL, 0);
-	}
-	for (size_t i = 0; i < NCASES; i++)
-		if (!only || !strcmp(only, case_names[i]))
-			sel[nsel++] = all[i];
-	if (!nsel) {
-		fprintf(stderr, "no test case named %s\n", only);
-		return 2;
-	}
-
-	pthread_t wd;
-
-	if (pthread_create(&wd, NULL, watchdog_main, NULL) == 0)
-		pthread_detach(wd);
-	return _cmocka_run_group_tests("crash", sel, nsel, NULL, NULL);
+	return crashrun_main(&suite, argc, argv);
 }

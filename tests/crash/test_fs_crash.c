@@ -74,13 +74,15 @@
  * so snapshots, log rollovers and blob GC seldom or never happen here;
  * test_crash.c cuts through those under the engine's own contract.
  *
- * Knobs: LARCH_CRASH_ITERS=N (iterations per case; default below),
+ * Knobs: LARCH_CRASH_ITERS=N (iterations per case; default in cases),
  * LARCH_CRASH_SEED=S (run only the iteration with seed S; thread timing
  * still varies, so a replay repeats the workload and the cut parameters,
  * not the interleaving), LARCH_CRASH_VERBOSE=1 (every generation's plan
  * and every operation), `--only NAME` (one case), `--iters N`.
  * LARCH_SANITIZED=1 (set by tests/run-all for the ASan build) or a
- * sanitizer build runs a third of the default iterations.
+ * sanitizer build runs a third of the default iterations.  The runner that
+ * reads them, and prints the replay line of a failure, is
+ * tests/support/crashrun.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -102,6 +104,7 @@
 
 #include <cmocka.h>
 
+#include "crashrun.h"
 #include "faultio.h"
 #include "larchkv.h"
 #include "lfs.h"
@@ -129,9 +132,15 @@ enum fcase {
 	NCASES
 };
 
-static const char *const case_names[NCASES] = {
-	"fs_crash_drop_all", "fs_crash_ordered", "fs_crash_torn",
-	"fs_crash_reorder", "fs_crash_errors",
+/* Their names, iterations and cuts.  About two cuts per iteration: 600
+ * per case, 3,000 in all; under a sanitizer a third of that (about 20 s of
+ * CPU per case). */
+static const struct crashrun_case cases[NCASES] = {
+	[FC_DROP]    = { "fs_crash_drop_all", 300, CRASHRUN_CUT_DROP },
+	[FC_ORDERED] = { "fs_crash_ordered",  300, CRASHRUN_CUT_ORDERED },
+	[FC_TORN]    = { "fs_crash_torn",     300, CRASHRUN_CUT_TORN },
+	[FC_REORDER] = { "fs_crash_reorder",  300, CRASHRUN_CUT_REORDER },
+	[FC_ERRORS]  = { "fs_crash_errors",   300, CRASHRUN_CUT_ANY },
 };
 
 enum cut_when {
@@ -235,37 +244,6 @@ struct fop {
 	char     desc[320];
 };
 
-/* ---- engine log capture ------------------------------------------------- */
-
-#define LOG_KEEP 12
-
-struct logcap {
-	pthread_mutex_t mu;
-	char msg[LOG_KEEP][256];
-	unsigned n;
-};
-
-static void log_capture(void *arg, int level, const char *msg)
-{
-	struct logcap *lc = arg;
-
-	pthread_mutex_lock(&lc->mu);
-	snprintf(lc->msg[lc->n % LOG_KEEP], sizeof(lc->msg[0]), "<%d> %s",
-		 level, msg);
-	lc->n++;
-	pthread_mutex_unlock(&lc->mu);
-}
-
-static void log_dump(struct logcap *lc)
-{
-	pthread_mutex_lock(&lc->mu);
-	unsigned first = lc->n > LOG_KEEP ? lc->n - LOG_KEEP : 0;
-
-	for (unsigned i = first; i < lc->n; i++)
-		fprintf(stderr, "  log: %s\n", lc->msg[i % LOG_KEEP]);
-	pthread_mutex_unlock(&lc->mu);
-}
-
 /* ---- the iteration ------------------------------------------------------ */
 
 struct iter;
@@ -291,12 +269,10 @@ struct iter {
 	uint64_t      rng;
 	struct lfs_format_options fo;
 	struct lfs_mount_options  mo;
-	struct logcap log;
 	faultio      *f;
 	lfs          *fs;
 	struct lfs_info info;
 	struct lfs_cred cred;
-	unsigned      gen;
 	uint64_t      tino[NTHREADS]; /* /t0 /t1 /t2 */
 	atomic_uint_fast64_t ticket;
 
@@ -321,37 +297,6 @@ struct case_stats {
 
 static struct case_stats g_st;
 static uint64_t g_span[NCASES];      /* mutating calls per generation, avg */
-
-static unsigned g_iters = 0;          /* 0: the default per case */
-static bool g_verbose;                /* LARCH_CRASH_VERBOSE=1 */
-static bool g_sanitized;              /* fewer iterations by default */
-
-#define WATCHDOG_SECONDS 240
-static atomic_uint_fast64_t g_cur_seed, g_progress;
-static atomic_int g_cur_case;
-static bool g_have_seed;
-static uint64_t g_seed;
-static const char *g_argv0 = "test_fs_crash";
-
-/* Reports a failed check with everything needed to replay it. */
-static void iter_fail(struct iter *it, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void iter_fail(struct iter *it, const char *fmt, ...)
-{
-	char msg[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nFAILED %s seed 0x%016" PRIx64 " generation %u: %s\n",
-		case_names[it->cc], it->seed, it->gen, msg);
-	fprintf(stderr, "  replay: LARCH_CRASH_SEED=0x%016" PRIx64
-		" %s --only %s\n", it->seed, g_argv0, case_names[it->cc]);
-	log_dump(&it->log);
-	fail_msg("%s (seed 0x%016" PRIx64 ")", msg, it->seed);
-}
 
 /* ---- data --------------------------------------------------------------- */
 
@@ -1540,7 +1485,7 @@ static bool worker_op(struct worker *w)
 	plan_op(w, op);
 	predict(&w->live, op);
 	op->rc = execute(w, op);
-	if (g_verbose)
+	if (crashrun_verbose())
 		fprintf(stderr, "  t%u #%d [%" PRIu64 ",%" PRIu64 "] %s = %" PRId64
 			"\n", w->tid, idx, op->start, op->end, op->desc, op->rc);
 	if (w->err[0])
@@ -1580,13 +1525,7 @@ static void *worker_main(void *arg)
 		if (it->when == WHEN_MOMENT && w->tid == it->freeze_tid &&
 		    i == it->freeze_op)
 			faultio_freeze_after(it->f, it->freeze_n);
-		/* Once frozen, a few more operations, then stop: they
-		 * cannot matter, and the cut is what we are here for. */
-		if (after_freeze < 0 && faultio_frozen(it->f))
-			after_freeze = (int)rng_below(&w->rng, 4);
-		else if (after_freeze > 0)
-			after_freeze--;
-		if (after_freeze == 0)
+		if (crashrun_stop_after_freeze(it->f, &w->rng, &after_freeze))
 			break;
 	}
 	return NULL;
@@ -1706,7 +1645,7 @@ static struct dent *read_dir(struct iter *it, uint64_t ino, uint64_t parent,
 
 	for (unsigned calls = 0;; calls++) {
 		if (calls > 100000)
-			iter_fail(it, "%s: readdir does not come to an end", path);
+			iter_fail("%s: readdir does not come to an end", path);
 		c.room = room;
 		c.took = 0;
 		c.full = false;
@@ -1715,10 +1654,10 @@ static struct dent *read_dir(struct iter *it, uint64_t ino, uint64_t parent,
 		int rc = lfs_readdir(it->fs, ino, off, rd_fn, &c);
 
 		if (rc)
-			iter_fail(it, "%s: lfs_readdir at offset %jd: %d (%s)",
+			iter_fail("%s: lfs_readdir at offset %jd: %d (%s)",
 				  path, (intmax_t)off, rc, strerror(-rc));
 		if (c.bad_start)
-			iter_fail(it, "%s: readdir resumed at offset %jd inside a "
+			iter_fail("%s: readdir resumed at offset %jd inside a "
 				  "group of entries", path, (intmax_t)off);
 		if (!c.full)
 			break;
@@ -1730,13 +1669,13 @@ static struct dent *read_dir(struct iter *it, uint64_t ino, uint64_t parent,
 	}
 	if (c.n < 2 || strcmp(c.v[0].name, ".") || c.v[0].ino != ino ||
 	    strcmp(c.v[1].name, "..") || c.v[1].ino != parent)
-		iter_fail(it, "%s: readdir does not start with \".\" (inode %"
+		iter_fail("%s: readdir does not start with \".\" (inode %"
 			  PRIu64 ") and \"..\" (inode %" PRIu64 ")", path, ino,
 			  parent);
 	for (size_t i = 2; i < c.n; i++)
 		for (size_t j = 2; j < i; j++)
 			if (!strcmp(c.v[i].name, c.v[j].name))
-				iter_fail(it, "%s: readdir lists '%s' twice", path,
+				iter_fail("%s: readdir lists '%s' twice", path,
 					  c.v[i].name);
 	*n = c.n - 2;
 	memmove(c.v, c.v + 2, *n * sizeof(*c.v));
@@ -1760,30 +1699,30 @@ static void read_xattrs(struct iter *it, struct rnode *rn, const char *path)
 	ssize_t n = lfs_listxattr(it->fs, rn->ino, NULL, 0);
 
 	if (n < 0 || n > (ssize_t)sizeof(list))
-		iter_fail(it, "%s: listxattr size: %zd", path, n);
+		iter_fail("%s: listxattr size: %zd", path, n);
 	ssize_t m = lfs_listxattr(it->fs, rn->ino, list, sizeof(list));
 
 	if (m != n)
-		iter_fail(it, "%s: listxattr returned %zd, then %zd", path, n, m);
+		iter_fail("%s: listxattr returned %zd, then %zd", path, n, m);
 	for (ssize_t at = 0; at < m;) {
 		size_t len = strnlen(list + at, (size_t)(m - at));
 		int k = -1;
 
 		if (at + (ssize_t)len >= m)
-			iter_fail(it, "%s: listxattr: unterminated name", path);
+			iter_fail("%s: listxattr: unterminated name", path);
 		for (unsigned i = 0; i < NXATTR; i++)
 			if (!strcmp(list + at, xa_names[i]))
 				k = (int)i;
 		if (k < 0)
-			iter_fail(it, "%s: listxattr names '%s', never set", path,
+			iter_fail("%s: listxattr names '%s', never set", path,
 				  list + at);
 		if (rn->xa[k].set)
-			iter_fail(it, "%s: listxattr names '%s' twice", path,
+			iter_fail("%s: listxattr names '%s' twice", path,
 				  list + at);
 		ssize_t vl = lfs_getxattr(it->fs, rn->ino, xa_names[k], NULL, 0);
 
 		if (vl < 0 || vl > (ssize_t)XATTR_BIG)
-			iter_fail(it, "%s: getxattr(%s) size: %zd", path,
+			iter_fail("%s: getxattr(%s) size: %zd", path,
 				  xa_names[k], vl);
 		rn->xa[k].set = true;
 		rn->xa[k].len = (uint32_t)vl;
@@ -1792,7 +1731,7 @@ static void read_xattrs(struct iter *it, struct rnode *rn, const char *path)
 					 (size_t)vl ? (size_t)vl : 1);
 
 		if (g != vl)
-			iter_fail(it, "%s: getxattr(%s) returned %zd, then %zd",
+			iter_fail("%s: getxattr(%s) returned %zd, then %zd",
 				  path, xa_names[k], vl, g);
 		at += (ssize_t)len + 1;
 	}
@@ -1801,7 +1740,7 @@ static void read_xattrs(struct iter *it, struct rnode *rn, const char *path)
 
 		if (!rn->xa[i].set &&
 		    lfs_getxattr(it->fs, rn->ino, xa_names[i], &b, 1) != -ENODATA)
-			iter_fail(it, "%s: getxattr(%s) finds an attribute "
+			iter_fail("%s: getxattr(%s) finds an attribute "
 				  "listxattr does not list", path, xa_names[i]);
 	}
 }
@@ -1811,7 +1750,7 @@ static void read_file(struct iter *it, struct rnode *rn, const char *path)
 	uint64_t size = (uint64_t)rn->st.st_size;
 
 	if (size > 64u << 20)
-		iter_fail(it, "%s: file of %" PRIu64 " bytes (the workload "
+		iter_fail("%s: file of %" PRIu64 " bytes (the workload "
 			  "keeps them below %u)", path, size, FILE_SOFT_MAX * 2);
 	rn->data = xrealloc(NULL, (size_t)size);
 	for (uint64_t off = 0; off < size;) {
@@ -1821,7 +1760,7 @@ static void read_file(struct iter *it, struct rnode *rn, const char *path)
 				     (off_t)off);
 
 		if (n != (ssize_t)want)
-			iter_fail(it, "%s: lfs_read(%zu at %" PRIu64 ") of a "
+			iter_fail("%s: lfs_read(%zu at %" PRIu64 ") of a "
 				  "%" PRIu64 "-byte file returned %zd", path,
 				  want, off, size, n);
 		off += want;
@@ -1830,7 +1769,7 @@ static void read_file(struct iter *it, struct rnode *rn, const char *path)
 	ssize_t n = lfs_read(it->fs, rn->ino, &b, 1, (off_t)size);
 
 	if (n != 0)
-		iter_fail(it, "%s: lfs_read at EOF returned %zd", path, n);
+		iter_fail("%s: lfs_read at EOF returned %zd", path, n);
 	g_st.files++;
 	g_st.bytes_checked += size;
 }
@@ -1845,7 +1784,7 @@ static int name_index(const char *name)
 
 /* Index of an entry's name in `names` (NULL: the workers' pool); fails
  * on a name no operation made. */
-static int entry_name(struct iter *it, const struct dent *e, const char *path,
+static int entry_name(const struct dent *e, const char *path,
 		      const char *const *names, unsigned nnames)
 {
 	int k = -1;
@@ -1858,7 +1797,7 @@ static int entry_name(struct iter *it, const struct dent *e, const char *path,
 		k = name_index(e->name);
 	}
 	if (k < 0)
-		iter_fail(it, "%s: readdir lists '%.40s', a name no operation "
+		iter_fail("%s: readdir lists '%.40s', a name no operation "
 			  "made", path, e->name);
 	return k;
 }
@@ -1881,16 +1820,16 @@ static unsigned walk_entry(struct iter *it, struct rstate *rs, uint64_t ino,
 		 e->name);
 	rc = lookup(it, ino, e->name, &st);
 	if (rc)
-		iter_fail(it, "%s: readdir lists it, lookup says %d (%s)", cpath,
+		iter_fail("%s: readdir lists it, lookup says %d (%s)", cpath,
 			  rc, strerror(-rc));
 	if (st.st_ino != e->ino)
-		iter_fail(it, "%s: readdir says inode %" PRIu64 ", lookup %ju",
+		iter_fail("%s: readdir says inode %" PRIu64 ", lookup %ju",
 			  cpath, e->ino, (uintmax_t)st.st_ino);
 	if (e->type != ((st.st_mode & S_IFMT) >> 12))
-		iter_fail(it, "%s: readdir says type %u, the inode has mode %o",
+		iter_fail("%s: readdir says type %u, the inode has mode %o",
 			  cpath, e->type, st.st_mode);
 	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
-		iter_fail(it, "%s: mode %o: no operation makes one", cpath,
+		iter_fail("%s: mode %o: no operation makes one", cpath,
 			  st.st_mode);
 	if (k >= 0)
 		rs_find(rs, ino)->ent[k] = e->ino;
@@ -1902,7 +1841,7 @@ static unsigned walk_entry(struct iter *it, struct rstate *rs, uint64_t ino,
 
 	if (fn) {
 		if (S_ISDIR(fn->st.st_mode))
-			iter_fail(it, "%s: names directory %" PRIu64 " that has "
+			iter_fail("%s: names directory %" PRIu64 " that has "
 				  "another name", cpath, e->ino);
 		fn->names++;
 		return 0;
@@ -1931,23 +1870,23 @@ static void walk_dir(struct iter *it, struct rstate *rs, uint64_t ino,
 	size_t n;
 
 	if (rn)
-		iter_fail(it, "%s: directory inode %" PRIu64 " is reachable by "
+		iter_fail("%s: directory inode %" PRIu64 " is reachable by "
 			  "two paths", path, ino);
 	rn = rs_add(rs, ino);
 	int rc = lfs_getattr(it->fs, ino, &rn->st);
 
 	if (rc)
-		iter_fail(it, "%s: getattr: %d", path, rc);
+		iter_fail("%s: getattr: %d", path, rc);
 	if (!S_ISDIR(rn->st.st_mode))
-		iter_fail(it, "%s: not a directory (mode %o)", path,
+		iter_fail("%s: not a directory (mode %o)", path,
 			  rn->st.st_mode);
 	rn->parent = parent;
 	rn->names = 1;
 	if ((rc = lookup(it, ino, ".", &st)) || st.st_ino != ino)
-		iter_fail(it, "%s: lookup(\".\") = %d, inode %ju", path, rc,
+		iter_fail("%s: lookup(\".\") = %d, inode %ju", path, rc,
 			  (uintmax_t)st.st_ino);
 	if ((rc = lookup(it, ino, "..", &st)) || st.st_ino != parent)
-		iter_fail(it, "%s: lookup(\"..\") = %d, inode %ju, not the "
+		iter_fail("%s: lookup(\"..\") = %d, inode %ju, not the "
 			  "parent %" PRIu64, path, rc, (uintmax_t)st.st_ino,
 			  parent);
 
@@ -1958,7 +1897,7 @@ static void walk_dir(struct iter *it, struct rstate *rs, uint64_t ino,
 	rn = rs_find(rs, ino);
 	rn->nent = (uint32_t)n;
 	for (size_t i = 0; i < n; i++) {
-		int k = entry_name(it, &e[i], path, names, nnames);
+		int k = entry_name(&e[i], path, names, nnames);
 
 		seen[k] = true;
 		subdirs += walk_entry(it, rs, ino, path, &e[i], names ? -1 : k);
@@ -1968,18 +1907,18 @@ static void walk_dir(struct iter *it, struct rstate *rs, uint64_t ino,
 		const char *nm = names ? names[j] : g_names[j];
 
 		if (!seen[j] && (rc = lookup(it, ino, nm, &st)) != -ENOENT)
-			iter_fail(it, "%s: lookup('%.40s') = %d (inode %ju), but "
+			iter_fail("%s: lookup('%.40s') = %d (inode %ju), but "
 				  "readdir does not list it", path, nm, rc,
 				  rc ? 0 : (uintmax_t)st.st_ino);
 	}
 	free(e);
 	rn = rs_find(rs, ino);
 	if (rn->st.st_nlink != 2 + subdirs)
-		iter_fail(it, "%s: nlink %ju, but it has %u subdirectories (want "
+		iter_fail("%s: nlink %ju, but it has %u subdirectories (want "
 			  "%u)", path, (uintmax_t)rn->st.st_nlink, subdirs,
 			  2 + subdirs);
 	if ((uint64_t)rn->st.st_size != n)
-		iter_fail(it, "%s: size %jd, but it has %zu entries (a "
+		iter_fail("%s: size %jd, but it has %zu entries (a "
 			  "directory's size is its entry count)", path,
 			  (intmax_t)rn->st.st_size, n);
 	read_xattrs(it, rn, path);
@@ -1995,7 +1934,7 @@ static void read_fs(struct iter *it, struct rstate *rs)
 	struct rnode *root = rs_find(rs, LFS_ROOT_INO);
 
 	if (root->nent != 4)
-		iter_fail(it, "/: %u entries, want lost+found t0 t1 t2",
+		iter_fail("/: %u entries, want lost+found t0 t1 t2",
 			  root->nent);
 	/* walk_dir went into every subdirectory with the workers' names;
 	 * lost+found must have stayed empty */
@@ -2003,21 +1942,21 @@ static void read_fs(struct iter *it, struct rstate *rs)
 
 	if (lookup(it, LFS_ROOT_INO, "lost+found", &st) ||
 	    st.st_ino != it->info.lost_found_ino)
-		iter_fail(it, "/lost+found is not inode %" PRIu64,
+		iter_fail("/lost+found is not inode %" PRIu64,
 			  it->info.lost_found_ino);
 	if (rs_find(rs, st.st_ino)->nent)
-		iter_fail(it, "/lost+found is not empty");
+		iter_fail("/lost+found is not empty");
 	for (unsigned t = 0; t < NTHREADS; t++) {
 		char nm[4] = { 't', (char)('0' + t), 0, 0 };
 
 		if (lookup(it, LFS_ROOT_INO, nm, &st) || st.st_ino != it->tino[t])
-			iter_fail(it, "/%s is not inode %" PRIu64, nm, it->tino[t]);
+			iter_fail("/%s is not inode %" PRIu64, nm, it->tino[t]);
 	}
 	for (size_t i = 0; i < rs->nn; i++) {
 		const struct rnode *n = &rs->n[i];
 
 		if (!S_ISDIR(n->st.st_mode) && n->st.st_nlink != n->names)
-			iter_fail(it, "inode %" PRIu64 ": nlink %ju, but %u "
+			iter_fail("inode %" PRIu64 ": nlink %ju, but %u "
 				  "entries name it", n->ino,
 				  (uintmax_t)n->st.st_nlink, n->names);
 	}
@@ -2025,13 +1964,13 @@ static void read_fs(struct iter *it, struct rstate *rs)
 
 /* ---- checks through the kv API ------------------------------------------ */
 
-static lkv_tree *kv_tree(struct iter *it, lkv_store *s, const char *name)
+static lkv_tree *kv_tree(lkv_store *s, const char *name)
 {
 	lkv_tree *t;
 	int rc = lkv_tree_open(s, name, &t);
 
 	if (rc)
-		iter_fail(it, "lkv_tree_open(%s): %d", name, rc);
+		iter_fail("lkv_tree_open(%s): %d", name, rc);
 	return t;
 }
 
@@ -2046,7 +1985,7 @@ static uint64_t be64(const void *p)
 }
 
 /* Counts the keys of tree `name` (one iterator). */
-static uint64_t kv_count(struct iter *it, lkv_tree *t)
+static uint64_t kv_count(lkv_tree *t)
 {
 	lkv_iter *i;
 	const void *k;
@@ -2055,18 +1994,18 @@ static uint64_t kv_count(struct iter *it, lkv_tree *t)
 	int rc = lkv_iter_open(t, NULL, 0, NULL, 0, 0, &i);
 
 	if (rc)
-		iter_fail(it, "lkv_iter_open(%s): %d", lkv_tree_name(t), rc);
+		iter_fail("lkv_iter_open(%s): %d", lkv_tree_name(t), rc);
 	while ((rc = lkv_iter_next_len(i, &k, &kl, &vl)) == 1)
 		n++;
 	lkv_iter_close(i);
 	if (rc < 0)
-		iter_fail(it, "lkv_iter_next(%s): %d", lkv_tree_name(t), rc);
+		iter_fail("lkv_iter_next(%s): %d", lkv_tree_name(t), rc);
 	return n;
 }
 
 /* Before mounting: the image opened read only with the kv API.  Returns
  * how many orphan records the cut left; the open must write nothing. */
-static uint64_t image_orphans(struct iter *it, faultio *img)
+static uint64_t image_orphans(faultio *img)
 {
 	struct lkv_options o;
 	lkv_store *s;
@@ -2075,20 +2014,19 @@ static uint64_t image_orphans(struct iter *it, faultio *img)
 	lkv_options_default(&o);
 	o.flags = LKV_READONLY;
 	o.io = faultio_io(img);
-	o.log = log_capture;
-	o.log_arg = &it->log;
+	o.log = crashrun_log;
 	int rc = lkv_open(STORE_DIR, &o, &s);
 
 	if (rc)
-		iter_fail(it, "read-only lkv_open of the crash image: %d (%s)",
+		iter_fail("read-only lkv_open of the crash image: %d (%s)",
 			  rc, strerror(-rc));
-	uint64_t n = kv_count(it, kv_tree(it, s, "orphans"));
+	uint64_t n = kv_count(kv_tree(s, "orphans"));
 
 	rc = lkv_close(s);
 	if (rc)
-		iter_fail(it, "lkv_close of the read-only store: %d", rc);
+		iter_fail("lkv_close of the read-only store: %d", rc);
 	if (faultio_op_count(img) != before)
-		iter_fail(it, "a read-only open of the image made %" PRIu64
+		iter_fail("a read-only open of the image made %" PRIu64
 			  " mutating calls", faultio_op_count(img) - before);
 	return n;
 }
@@ -2097,11 +2035,11 @@ static uint64_t image_orphans(struct iter *it, faultio *img)
 static lkv_iter *kv_scan(struct iter *it, const char *name)
 {
 	lkv_iter *i;
-	int rc = lkv_iter_open(kv_tree(it, lfs_store(it->fs), name), NULL, 0,
+	int rc = lkv_iter_open(kv_tree(lfs_store(it->fs), name), NULL, 0,
 			       NULL, 0, 0, &i);
 
 	if (rc)
-		iter_fail(it, "lkv_iter_open(%s): %d", name, rc);
+		iter_fail("lkv_iter_open(%s): %d", name, rc);
 	return i;
 }
 
@@ -2121,7 +2059,7 @@ static void check_inodes_tree(struct iter *it, struct rstate *rs)
 
 		if (kl != 8 || !rs_find(rs, ino)) {
 			lkv_iter_close(i);
-			iter_fail(it, "inode %" PRIu64 " (key of %zu bytes) has a "
+			iter_fail("inode %" PRIu64 " (key of %zu bytes) has a "
 				  "record but no entry names it", ino, kl);
 		}
 		max_ino = ino > max_ino ? ino : max_ino;
@@ -2129,11 +2067,11 @@ static void check_inodes_tree(struct iter *it, struct rstate *rs)
 	}
 	lkv_iter_close(i);
 	if (rc < 0 || n != rs->nn)
-		iter_fail(it, "the inodes tree holds %" PRIu64 " records, the "
+		iter_fail("the inodes tree holds %" PRIu64 " records, the "
 			  "walk found %zu inodes (rc %d)", n, rs->nn, rc);
 	lfs_get_info(it->fs, &info);
 	if (info.next_ino <= max_ino)
-		iter_fail(it, "the allocator's next inode %" PRIu64 " is not "
+		iter_fail("the allocator's next inode %" PRIu64 " is not "
 			  "above inode %" PRIu64, info.next_ino, max_ino);
 }
 
@@ -2151,7 +2089,7 @@ static void check_dirents_tree(struct iter *it, struct rstate *rs)
 
 		if (!p || !S_ISDIR(p->st.st_mode)) {
 			lkv_iter_close(i);
-			iter_fail(it, "an entry of %zu key bytes in directory %"
+			iter_fail("an entry of %zu key bytes in directory %"
 				  PRIu64 ", which no walk reached", kl,
 				  kl >= 8 ? be64(k) : 0);
 		}
@@ -2161,7 +2099,7 @@ static void check_dirents_tree(struct iter *it, struct rstate *rs)
 	for (size_t j = 0; j < rs->nn; j++)
 		listed += rs->n[j].nent;
 	if (rc < 0 || n != listed)
-		iter_fail(it, "the dirents tree holds %" PRIu64 " entries, "
+		iter_fail("the dirents tree holds %" PRIu64 " entries, "
 			  "readdir listed %" PRIu64 " (rc %d)", n, listed, rc);
 }
 
@@ -2173,7 +2111,7 @@ static void check_patch_key(struct iter *it, lkv_iter *i, const uint8_t *k,
 	if (last && !memcmp(k, last, 16) && last_len >= it->info.blob_threshold)
 		return;
 	lkv_iter_close(i);
-	iter_fail(it, "sub-block writes of inode %" PRIu64 " block %" PRIu64
+	iter_fail("sub-block writes of inode %" PRIu64 " block %" PRIu64
 		  " beside no blob block", be64(k), be64(k + 8));
 }
 
@@ -2200,7 +2138,7 @@ static void check_extents_tree(struct iter *it, struct rstate *rs)
 		if (!f || !S_ISREG(f->st.st_mode) || !vl || vl > bs ||
 		    block * bs + vl > (uint64_t)f->st.st_size) {
 			lkv_iter_close(i);
-			iter_fail(it, "extent key of %zu bytes: inode %" PRIu64
+			iter_fail("extent key of %zu bytes: inode %" PRIu64
 				  " block %" PRIu64 " holds %zu bytes: %s", kl,
 				  kl >= 8 ? be64(k) : 0, block, vl,
 				  !f ? "no entry names the inode"
@@ -2215,13 +2153,13 @@ static void check_extents_tree(struct iter *it, struct rstate *rs)
 	}
 	lkv_iter_close(i);
 	if (rc < 0)
-		iter_fail(it, "lkv_iter_next(extents): %d", rc);
+		iter_fail("lkv_iter_next(extents): %d", rc);
 	for (size_t j = 0; j < rs->nn; j++) {
 		const struct rnode *f = &rs->n[j];
 
 		if (S_ISREG(f->st.st_mode) &&
 		    (uint64_t)f->st.st_blocks != (f->extent_bytes + 511) / 512)
-			iter_fail(it, "inode %" PRIu64 ": st_blocks %jd, but its "
+			iter_fail("inode %" PRIu64 ": st_blocks %jd, but its "
 				  "blocks store %" PRIu64 " bytes", f->ino,
 				  (intmax_t)f->st.st_blocks, f->extent_bytes);
 	}
@@ -2238,24 +2176,23 @@ static void check_xattrs_tree(struct iter *it, struct rstate *rs)
 	while ((rc = lkv_iter_next_len(i, &k, &kl, &vl)) == 1) {
 		if (kl <= 8 || !rs_find(rs, be64(k))) {
 			lkv_iter_close(i);
-			iter_fail(it, "an xattr of inode %" PRIu64 " that no "
+			iter_fail("an xattr of inode %" PRIu64 " that no "
 				  "entry names", kl >= 8 ? be64(k) : 0);
 		}
 	}
 	lkv_iter_close(i);
 	if (rc < 0)
-		iter_fail(it, "lkv_iter_next(xattrs): %d", rc);
+		iter_fail("lkv_iter_next(xattrs): %d", rc);
 }
 
 /* After the walk: what the trees hold must be what the walk found, and
  * no orphan record is left (the mount reclaims them). */
 static void check_trees(struct iter *it, struct rstate *rs)
 {
-	uint64_t orphans = kv_count(it, kv_tree(it, lfs_store(it->fs),
-						"orphans"));
+	uint64_t orphans = kv_count(kv_tree(lfs_store(it->fs), "orphans"));
 
 	if (orphans)
-		iter_fail(it, "%" PRIu64 " orphan records survive a mount",
+		iter_fail("%" PRIu64 " orphan records survive a mount",
 			  orphans);
 	check_inodes_tree(it, rs);
 	check_dirents_tree(it, rs);
@@ -2596,7 +2533,7 @@ static void fail_thread(struct iter *it, struct rstate *rs, unsigned t,
 	print_ops(w, need > 4 ? need - 4 : 0, need + 3);
 	model_at(it, rs, t, need, &m, diff, sizeof(diff), false);
 	m_free(&m);
-	iter_fail(it, "thread %u: the recovered /t%u is not the state after "
+	iter_fail("thread %u: the recovered /t%u is not the state after "
 		  "any prefix of %zu or more of its ops (%s); after op %zu: %s",
 		  t, t, need, reason, need, diff[0] ? diff : "?");
 }
@@ -2616,11 +2553,11 @@ static void check_gone(struct iter *it, struct rstate *rs, unsigned t,
 		if ((n->used && !orphan) || !n->ino)
 			continue;
 		if (rs_find(rs, n->ino))
-			iter_fail(it, "thread %u: inode %" PRIu64 " (%s) is "
+			iter_fail("thread %u: inode %" PRIu64 " (%s) is "
 				  "reachable after the remount", t, n->ino,
 				  orphan ? "an orphan at the cut" : "removed");
 		if ((rc = lfs_getattr(it->fs, n->ino, &st)) != -ENOENT)
-			iter_fail(it, "thread %u: inode %" PRIu64 " (%s) is still "
+			iter_fail("thread %u: inode %" PRIu64 " (%s) is still "
 				  "there after the remount: getattr %d, nlink %ju",
 				  t, n->ino, orphan ? "an orphan at the cut"
 				  : "removed", rc, rc ? 0 : (uintmax_t)st.st_nlink);
@@ -2708,7 +2645,7 @@ static void check_model(struct iter *it, struct rstate *rs)
 
 		model_at(it, rs, t, k[t], &m, diff, sizeof(diff), true);
 		if (diff[0])
-			iter_fail(it, "thread %u: the chosen prefix %zu does not "
+			iter_fail("thread %u: the chosen prefix %zu does not "
 				  "match after all: %s", t, k[t], diff);
 		check_gone(it, rs, t, &m);
 		m_recovered(&m);
@@ -2722,7 +2659,7 @@ static void check_model(struct iter *it, struct rstate *rs)
 			g_st.maybe_ops++;
 			g_st.maybe_applied += k[t] == w->nops;
 		}
-		if (g_verbose)
+		if (crashrun_verbose())
 			fprintf(stderr, "  thread %u: recovered after %zu of %zu "
 				"ops (bound %zu)\n", t, k[t], w->nops, L[t]);
 		free(match[t]);
@@ -2752,8 +2689,7 @@ static void mount_options(struct iter *it)
 	mo->cache_bytes = rng_chance(r, 1, 3)
 			  ? (size_t)(64u << 10) << rng_below(r, 4) : 0;
 	mo->atime = (enum lfs_atime)rng_below(r, 3);
-	mo->log = log_capture;
-	mo->log_arg = &it->log;
+	mo->log = crashrun_log;
 }
 
 static void fs_mount(struct iter *it, faultio *f)
@@ -2766,7 +2702,7 @@ static void fs_mount(struct iter *it, faultio *f)
 	mo.io = faultio_io(f);
 	rc = lfs_mount(STORE_DIR, &mo, &it->fs);
 	if (rc)
-		iter_fail(it, "lfs_mount: %d (%s)", rc, strerror(-rc));
+		iter_fail("lfs_mount: %d (%s)", rc, strerror(-rc));
 	it->f = f;
 	lfs_get_info(it->fs, &it->info);
 }
@@ -2787,7 +2723,7 @@ static void iter_format(struct iter *it)
 	int rc = lfs_format(STORE_DIR, &it->fo, NULL, why);
 
 	if (rc)
-		iter_fail(it, "lfs_format: %d (%s) %s", rc, strerror(-rc), why);
+		iter_fail("lfs_format: %d (%s) %s", rc, strerror(-rc), why);
 	fs_mount(it, f);
 
 	/* the workers' directories, durable before any cut */
@@ -2797,15 +2733,15 @@ static void iter_format(struct iter *it)
 
 		rc = lfs_mkdir(it->fs, &it->cred, LFS_ROOT_INO, nm, 0755, &st);
 		if (rc)
-			iter_fail(it, "mkdir /%s: %d", nm, rc);
+			iter_fail("mkdir /%s: %d", nm, rc);
 		lfs_forget(it->fs, st.st_ino, 1);
 		it->tino[t] = st.st_ino;
 		m_new(&it->w[t].base, true, st.st_ino);
 		m_copy(&it->w[t].live, &it->w[t].base);
 	}
 	if ((rc = lfs_sync(it->fs)))
-		iter_fail(it, "lfs_sync: %d", rc);
-	if (g_verbose)
+		iter_fail("lfs_sync: %d", rc);
+	if (crashrun_verbose())
 		fprintf(stderr, "seed 0x%016" PRIx64 ": block %u, blob threshold "
 			"%u, compression %d\n", it->seed, it->fo.block_size,
 			it->fo.blob_threshold, it->fo.compression);
@@ -2813,7 +2749,7 @@ static void iter_format(struct iter *it)
 
 /* ---- one generation and one iteration ----------------------------------- */
 
-static void gen_plan(struct iter *it)
+static void gen_plan(struct iter *it, unsigned gen)
 {
 	uint64_t *r = &it->rng;
 	uint64_t span = g_span[it->cc] ? g_span[it->cc] : 400;
@@ -2862,9 +2798,9 @@ static void gen_plan(struct iter *it)
 				   rng_chance(r, 1, 2) ? -EIO : -ENOSPC,
 				   rng_chance(r, 1, 2));
 	}
-	if (g_verbose)
+	if (crashrun_verbose())
 		fprintf(stderr, "gen %u: cut %s (thread %u op %u +%u calls), "
-			"ops %u %u %u, flush every %u ms, cache %zu\n", it->gen,
+			"ops %u %u %u, flush every %u ms, cache %zu\n", gen,
 			when_names[it->when], it->freeze_tid, it->freeze_op,
 			it->freeze_n, it->w[0].nplan, it->w[1].nplan,
 			it->w[2].nplan, it->mo.flush_interval_ms,
@@ -2873,24 +2809,7 @@ static void gen_plan(struct iter *it)
 
 static unsigned crash_mode(struct iter *it)
 {
-	static const unsigned modes[] = {
-		FAULTIO_DROP_ALL, FAULTIO_ORDERED, FAULTIO_ORDERED | FAULTIO_TORN,
-		FAULTIO_REORDER, FAULTIO_REORDER | FAULTIO_TORN,
-	};
-
-	switch (it->cc) {
-	case FC_DROP:
-		return FAULTIO_DROP_ALL;
-	case FC_ORDERED:
-		return FAULTIO_ORDERED;
-	case FC_TORN:
-		return FAULTIO_TORN | (rng_chance(&it->rng, 1, 2)
-				       ? FAULTIO_REORDER : 0);
-	case FC_REORDER:
-		return FAULTIO_REORDER;
-	default:
-		return modes[rng_below(&it->rng, 5)];
-	}
+	return crashrun_mode(cases[it->cc].cut, &it->rng);
 }
 
 /* Mounts the image, reads it back and checks it; the recovered state
@@ -2926,7 +2845,7 @@ static int dump_one(void *arg, const char *name)
  * to repair (exit 0; leftovers of files unlinked while open are only
  * noted).  Without FSCK_LARCHFS (a run by hand) this is skipped.
  */
-static void fsck_image(struct iter *it, faultio *img)
+static void fsck_image(faultio *img)
 {
 	const char *fsck = getenv("FSCK_LARCHFS");
 	char dir[] = "/tmp/larchfs-crash-fsck-XXXXXX", cmd[1024];
@@ -2934,7 +2853,7 @@ static void fsck_image(struct iter *it, faultio *img)
 	if (!fsck || !*fsck)
 		return;
 	if (!mkdtemp(dir))
-		iter_fail(it, "mkdtemp: %s", strerror(errno));
+		iter_fail("mkdtemp: %s", strerror(errno));
 	struct dump d = { img, dir, 0 };
 	faultio_list(img, dump_one, &d);
 	snprintf(cmd, sizeof(cmd), "'%s' -n '%s' >'%s.out' 2>&1", fsck, dir, dir);
@@ -2946,9 +2865,9 @@ static void fsck_image(struct iter *it, faultio *img)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s.out'", dir, dir);
 	if (system(cmd)) {}
 	if (d.err)
-		iter_fail(it, "could not write the image out for fsck");
+		iter_fail("could not write the image out for fsck");
 	if (rc != 0)
-		iter_fail(it, "fsck.larchfs -n on the cut image: exit status %d",
+		iter_fail("fsck.larchfs -n on the cut image: exit status %d",
 			  WIFEXITED(rc) ? WEXITSTATUS(rc) : -1);
 	g_st.fscked++;
 }
@@ -2958,8 +2877,8 @@ static void recover(struct iter *it, faultio *img)
 	struct rstate rs;
 	struct lkv_stats ks;
 
-	fsck_image(it, img);
-	g_st.orphans_in_image += image_orphans(it, img);
+	fsck_image(img);
+	g_st.orphans_in_image += image_orphans(img);
 	fs_mount(it, img);
 	read_fs(it, &rs);
 	check_trees(it, &rs);
@@ -2970,12 +2889,13 @@ static void recover(struct iter *it, faultio *img)
 	g_st.csum_failures += ks.checksum_failures;
 }
 
-static void run_generation(struct iter *it)
+static void run_generation(struct iter *it, unsigned gen)
 {
 	pthread_t th[NTHREADS];
 	uint64_t calls0 = faultio_op_count(it->f);
 
-	gen_plan(it);
+	crashrun_generation(gen);
+	gen_plan(it, gen);
 	for (unsigned t = 0; t < NTHREADS; t++)
 		if (pthread_create(&th[t], NULL, worker_main, &it->w[t]))
 			abort();
@@ -2985,7 +2905,7 @@ static void run_generation(struct iter *it)
 		if (it->w[t].err[0]) {
 			print_ops(&it->w[t], it->w[t].nops > 6
 				  ? it->w[t].nops - 6 : 0, it->w[t].nops);
-			iter_fail(it, "%s", it->w[t].err);
+			iter_fail("%s", it->w[t].err);
 		}
 	if (it->when == WHEN_END_SYNCED && !faultio_frozen(it->f)) {
 		int rc = lfs_sync(it->fs);
@@ -2993,7 +2913,7 @@ static void run_generation(struct iter *it)
 		if (rc == 0)
 			it->end_synced = !faultio_frozen(it->f);
 		else if (!it->errors)
-			iter_fail(it, "final lfs_sync: %d", rc);
+			iter_fail("final lfs_sync: %d", rc);
 	}
 	faultio_freeze_after(it->f, 0);   /* no-op when already frozen */
 	faultio_clear_faults(it->f);
@@ -3020,19 +2940,16 @@ static void run_generation(struct iter *it)
 	unsigned mode = crash_mode(it);
 	faultio *img = faultio_crash(it->f, rng_next(&it->rng), mode);
 
-	if (g_verbose)
+	if (crashrun_verbose())
 		fprintf(stderr, "gen %u: %" PRIu64 " mutating calls, crash mode "
-			"%#x\n", it->gen, calls, mode);
+			"%#x\n", gen, calls, mode);
 	int rc = lfs_unmount(it->fs);
 
 	it->fs = NULL;
 	if (rc && !it->errors)
-		iter_fail(it, "lfs_unmount of the cut filesystem: %d", rc);
-	unsigned leaked = faultio_free(it->f);
-
+		iter_fail("lfs_unmount of the cut filesystem: %d", rc);
+	crashrun_free_closed(it->f, "lfs_unmount");
 	it->f = NULL;
-	if (leaked)
-		iter_fail(it, "lfs_unmount left %u files open", leaked);
 	recover(it, img);
 }
 
@@ -3045,116 +2962,56 @@ static void final_remount(struct iter *it)
 
 	it->fs = NULL;
 	if (rc)
-		iter_fail(it, "lfs_unmount after recovery: %d", rc);
+		iter_fail("lfs_unmount after recovery: %d", rc);
 	for (unsigned t = 0; t < NTHREADS; t++)
 		it->w[t].nops = 0;
 	it->end_synced = false;
-	it->gen = 0;
 	recover(it, f);
 }
 
-static void *watchdog_main(void *arg)
-{
-	uint64_t last = ~0ull;
-	unsigned still = 0;
-
-	(void)arg;
-	for (;;) {
-		struct timespec ts = { 1, 0 };
-
-		nanosleep(&ts, NULL);
-		uint64_t p = atomic_load(&g_progress);
-
-		still = p == last ? still + 1 : 0;
-		last = p;
-		if (still >= WATCHDOG_SECONDS) {
-			fprintf(stderr, "\nHUNG: %s seed 0x%016" PRIx64 " made no "
-				"progress for %u s (a deadlock?)\n  replay: "
-				"LARCH_CRASH_SEED=0x%016" PRIx64 " %s --only %s\n",
-				case_names[atomic_load(&g_cur_case)],
-				(uint64_t)atomic_load(&g_cur_seed), still,
-				(uint64_t)atomic_load(&g_cur_seed), g_argv0,
-				case_names[atomic_load(&g_cur_case)]);
-			abort();
-		}
-	}
-	return NULL;
-}
-
-static void run_iteration(enum fcase cc, uint64_t seed)
+static void run_iteration(unsigned cc, uint64_t seed)
 {
 	struct iter *it = calloc(1, sizeof(*it));
 
 	if (!it)
 		abort();
-	atomic_store(&g_cur_seed, seed);
-	atomic_store(&g_cur_case, (int)cc);
-	atomic_fetch_add(&g_progress, 1);
 	it->seed = seed;
-	it->cc = cc;
+	it->cc = (enum fcase)cc;
 	it->rng = seed;
 	it->cred = (struct lfs_cred){ .uid = 0, .gid = 0, .umask = 022 };
-	pthread_mutex_init(&it->log.mu, NULL);
 	pthread_barrier_init(&it->go, NULL, NTHREADS);
-	if (g_verbose)
-		fprintf(stderr, "== %s seed 0x%016" PRIx64 "\n", case_names[cc],
+	if (crashrun_verbose())
+		fprintf(stderr, "== %s seed 0x%016" PRIx64 "\n", cases[cc].name,
 			seed);
 
 	unsigned gens = (unsigned)rng_range(&it->rng, 1, MAX_GENS);
 
 	iter_format(it);
-	for (it->gen = 1; it->gen <= gens; it->gen++) {
-		run_generation(it);
-		atomic_fetch_add(&g_progress, 1);
-	}
+	for (unsigned gen = 1; gen <= gens; gen++)
+		run_generation(it, gen);
+	crashrun_generation(0);
 	if (rng_chance(&it->rng, 1, 3))
 		final_remount(it);
 	int rc = lfs_unmount(it->fs);
 
 	if (rc)
-		iter_fail(it, "final lfs_unmount: %d", rc);
-	if (faultio_free(it->f))
-		iter_fail(it, "lfs_unmount left files open");
+		iter_fail("final lfs_unmount: %d", rc);
+	crashrun_free_closed(it->f, "lfs_unmount");
 	for (unsigned t = 0; t < NTHREADS; t++) {
 		m_free(&it->w[t].live);
 		m_free(&it->w[t].base);
 		free(it->w[t].ops);
 		free(it->w[t].buf);
 	}
-	pthread_mutex_destroy(&it->log.mu);
 	pthread_barrier_destroy(&it->go);
 	free(it);
 }
 
 /* ---- cmocka glue -------------------------------------------------------- */
 
-/* About two cuts per iteration: 600 per case, 3,000 in all; under a
- * sanitizer a third of that (about 20 s of CPU per case). */
-static const unsigned default_iters[NCASES] = {
-	[FC_DROP] = 300, [FC_ORDERED] = 300, [FC_TORN] = 300,
-	[FC_REORDER] = 300, [FC_ERRORS] = 300,
-};
-
-static void run_case(enum fcase cc)
+/* What the cuts of case cc did, below the runner's first line. */
+static void print_case_stats(enum fcase cc)
 {
-	unsigned n = g_iters ? g_iters
-		     : g_sanitized ? (default_iters[cc] + 2) / 3 : default_iters[cc];
-	struct timespec t0, t1;
-
-	memset(&g_st, 0, sizeof(g_st));
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (g_have_seed) {
-		run_iteration(cc, g_seed);
-		n = 1;
-	} else {
-		for (unsigned i = 0; i < n; i++)
-			run_iteration(cc, rng_mix(((uint64_t)(cc + 16) << 40) + i));
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	printf("%s: %u iterations, %" PRIu64 " cuts in %.2f s\n",
-	       case_names[cc], n, g_st.cuts,
-	       (double)(t1.tv_sec - t0.tv_sec) +
-	       (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	printf("  cuts by moment:");
 	for (unsigned i = 0; i < NWHEN; i++)
 		printf(" %s %" PRIu64, when_names[i], g_st.when[i]);
@@ -3175,14 +3032,12 @@ static void run_case(enum fcase cc)
 		       " of them applied\n", g_st.maybe_ops, g_st.maybe_applied);
 }
 
-#define CASE_FN(name, cc) \
-	static void name(void **state) { (void)state; run_case(cc); }
-
-CASE_FN(fs_crash_drop_all, FC_DROP)
-CASE_FN(fs_crash_ordered, FC_ORDERED)
-CASE_FN(fs_crash_torn, FC_TORN)
-CASE_FN(fs_crash_reorder, FC_REORDER)
-CASE_FN(fs_crash_errors, FC_ERRORS)
+static void run_case(unsigned cc)
+{
+	memset(&g_st, 0, sizeof(g_st));
+	crashrun_iterations(cc, &g_st.cuts);
+	print_case_stats((enum fcase)cc);
+}
 
 static void names_init(void)
 {
@@ -3202,58 +3057,18 @@ static void names_init(void)
 
 int main(int argc, char **argv)
 {
-	const struct CMUnitTest all[NCASES] = {
-		cmocka_unit_test(fs_crash_drop_all),
-		cmocka_unit_test(fs_crash_ordered),
-		cmocka_unit_test(fs_crash_torn),
-		cmocka_unit_test(fs_crash_reorder),
-		cmocka_unit_test(fs_crash_errors),
+	static const struct crashrun_suite suite = {
+		.name = "fs_crash",
+		.cases = cases,
+		.ncases = NCASES,
+		.seed_case_base = 16,
+		.fewer_when_sanitized = true,
+		.log_label = "log",
+		.hang_cause = "a deadlock?",
+		.run_case = run_case,
+		.run_iteration = run_iteration,
 	};
-	struct CMUnitTest sel[NCASES];
-	size_t nsel = 0;
-	const char *only = NULL, *env;
 
-	g_argv0 = argv[0];
 	names_init();
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--only") && i + 1 < argc)
-			only = argv[++i];
-		else if (!strcmp(argv[i], "--iters") && i + 1 < argc)
-			g_iters = (unsigned)strtoul(argv[++i], NULL, 0);
-		else {
-			fprintf(stderr, "usage: %s [--only CASE] [--iters N]\n",
-				argv[0]);
-			return 2;
-		}
-	}
-	if ((env = getenv("LARCH_CRASH_ITERS")) && *env)
-		g_iters = (unsigned)strtoul(env, NULL, 0);
-	if ((env = getenv("LARCH_CRASH_VERBOSE")) && *env)
-		g_verbose = atoi(env) != 0;
-	if ((env = getenv("LARCH_CRASH_SEED")) && *env) {
-		g_have_seed = true;
-		g_seed = strtoull(env, NULL, 0);
-	}
-	if ((env = getenv("LARCH_SANITIZED")) && *env)
-		g_sanitized = atoi(env) != 0;
-#if defined(__SANITIZE_ADDRESS__)
-	g_sanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-	g_sanitized = true;
-#endif
-#endif
-	for (size_t i = 0; i < NCASES; i++)
-		if (!only || !strcmp(only, case_names[i]))
-			sel[nsel++] = all[i];
-	if (!nsel) {
-		fprintf(stderr, "no test case named %s\n", only);
-		return 2;
-	}
-
-	pthread_t wd;
-
-	if (pthread_create(&wd, NULL, watchdog_main, NULL) == 0)
-		pthread_detach(wd);
-	return _cmocka_run_group_tests("fs_crash", sel, nsel, NULL, NULL);
+	return crashrun_main(&suite, argc, argv);
 }
