@@ -6,6 +6,7 @@
  *
  * Files in a store directory:
  *   FORMAT, FORMAT.bak  identity and format version, two copies (format.c)
+ *   META, META.bak      the user's record kept outside the log (meta.c)
  *   LOCK                the store lock (the POSIX I/O layer's flock)
  *   snap-<16 hex>       a snapshot of the location table at the end of
  *                       that epoch (snapshot.c)
@@ -45,6 +46,9 @@ void file_name(char out[FILE_NAME_MAX], enum file_kind kind, uint64_t no)
 	case FILE_FORMAT:
 		snprintf(out, FILE_NAME_MAX, no == FORMAT_BACKUP ? "FORMAT.bak" : "FORMAT");
 		break;
+	case FILE_META:
+		snprintf(out, FILE_NAME_MAX, no ? "META.bak" : "META");
+		break;
 	case FILE_LOCK:
 		snprintf(out, FILE_NAME_MAX, "%s", LKV_LOCK_FILE);
 		break;
@@ -78,6 +82,8 @@ bool file_parse(const char *name, struct file_id *id, bool *tmp)
 		id->kind = FILE_FORMAT;
 	else if (!strcmp(base, "FORMAT.bak"))
 		*id = (struct file_id){ FILE_FORMAT, FORMAT_BACKUP };
+	else if (!strcmp(base, "META") || !strcmp(base, "META.bak"))
+		*id = (struct file_id){ FILE_META, base[4] != 0 };
 	else if (!strcmp(base, LKV_LOCK_FILE) && !*tmp)
 		id->kind = FILE_LOCK;
 	else if (l == 21 && !strncmp(base, "snap-", 5) && all_digits(base + 5, 16, true))
@@ -101,6 +107,7 @@ static const char *file_holds(enum file_kind kind, bool tmp)
 	case FILE_BLOB: return "blob segment";
 	case FILE_SNAP: return "snapshot of the leaf table";
 	case FILE_FORMAT: return "store identity";
+	case FILE_META: return "superblock copy (user record)";
 	case FILE_LOCK: return "store lock";
 	}
 	return "";

@@ -41,7 +41,7 @@
 #include "larchkv.h"
 
 /* ---- the kinds of file in a store directory (files.c) ---- */
-enum file_kind { FILE_LOG, FILE_BLOB, FILE_SNAP, FILE_FORMAT, FILE_LOCK };
+enum file_kind { FILE_LOG, FILE_BLOB, FILE_SNAP, FILE_FORMAT, FILE_META, FILE_LOCK };
 
 /* ---- on-disk location of one record ---- */
 struct leaf_loc {
@@ -192,6 +192,14 @@ struct lkv_store {
 	uint64_t salvaged;                /* fixed after open: log bytes LKV_SALVAGE
 					     dropped */
 	uint64_t snap_retry_ns;           /* no snapshot before (one failed) */
+
+	/* the user's record outside the log (meta.c; meta_mu) */
+	pthread_mutex_t meta_mu;
+	uint8_t *meta;
+	size_t meta_len;
+	uint64_t meta_seq;
+	bool has_meta;
+
 	bool log_torn;                    /* a failed flush left bytes past log_off */
 	bool log_unnamed;                 /* the log file's name is not durable yet */
 	atomic_int stall_err;             /* atomic; the error of the last flush if
@@ -400,6 +408,9 @@ int  snapshot_decode(struct loctable *lt, const uint8_t *body, size_t len);
 int  snapshot_write(lkv_store *s);
 void snapshot_due(lkv_store *s);
 int  snapshot_load_newest(lkv_store *s);
+
+/* ---- meta.c ---- */
+int  meta_load(lkv_store *s);
 
 /* ---- format.c ---- */
 int  format_create(lkv_store *s);

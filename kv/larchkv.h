@@ -158,6 +158,16 @@ int  lkv_close(lkv_store *s);
 /* The store's identity, set when it was created. */
 void lkv_uuid(const lkv_store *s, uint8_t uuid[16]);
 
+/* A small record of the user's, kept outside the log and the trees in two
+ * files, for what must survive the damage of any one region of the disk
+ * (larchfs keeps a copy of its superblock there).  Written synchronously:
+ * durable when lkv_meta_write returns; meant for rare updates.  read: the
+ * record's length in *len (copied up to cap bytes), -ENOENT if none.
+ * write: -EROFS read-only, -EINVAL past LKV_META_MAX bytes. */
+#define LKV_META_MAX 4096u
+int lkv_meta_read(lkv_store *s, void *buf, size_t cap, size_t *len);
+int lkv_meta_write(lkv_store *s, const void *p, size_t len);
+
 /* ------------------------------------------------------------------------
  * Trees.  A handle stays valid until lkv_close.  Opening a missing tree
  * creates it (durable with the epoch it was created in); in a read-only

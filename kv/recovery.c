@@ -332,15 +332,20 @@ static int create(lkv_store *s)
 int recovery_run(lkv_store *s)
 {
 	struct listing ls = { 0 };
+	bool created = false;
 	int err = files_list(s->io, list_cb, &ls);
 	if (!err) {
 		err = format_read(s);
-		if (err == -ENOENT && (s->o.flags & LKV_CREATE) && !ls.any && !s->ro)
+		if (err == -ENOENT && (s->o.flags & LKV_CREATE) && !ls.any && !s->ro) {
 			err = create(s);
-		else if (err == -ENOENT)
+			created = !err;
+		} else if (err == -ENOENT) {
 			store_log(s, LKV_LOG_ERR, ls.any ? "not a larchkv store (no FORMAT file, "
 				  "but the directory is not empty)" : "no store here");
-		else if (!err)
+		} else if (!err) {
+			err = meta_load(s);
+		}
+		if (!err && !created)
 			err = snapshot_load_newest(s);
 		s->snap_log_file = s->lt.log_file;
 	}

@@ -47,6 +47,8 @@ static void store_free(lkv_store *s)
 	for (size_t i = 0; i < s->nseg_unsynced; i++)
 		s->io->ops->close(s->seg_unsynced[i].f);
 	free(s->seg_unsynced);
+	free(s->meta);
+	pthread_mutex_destroy(&s->meta_mu);
 	free(s->seg_pending);
 	if (s->own_io && s->io)
 		s->io->ops->destroy(s->io);
@@ -104,6 +106,7 @@ static lkv_store *store_alloc(const char *dir, const struct lkv_options *o)
 	pthread_mutex_init(&s->blob_mu, NULL);
 	pthread_cond_init(&s->blob_cv, NULL);
 	pthread_mutex_init(&s->gc_mu, NULL);
+	pthread_mutex_init(&s->meta_mu, NULL);
 	loctable_init(&s->lt);
 	if (!s->dir || !s->cctx) {
 		store_free(s);

@@ -136,7 +136,7 @@ static int verify(lkv_store *s, bool older_ok)
 
 static void copy_dir(const char *from, const char *to)
 {
-	char cmd[512];
+	char cmd[1100];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -r '%s' '%s'", to, from, to);
 	assert_int_equal(system(cmd), 0);
 }
@@ -350,6 +350,68 @@ static void test_only_snapshot(void **state)
 	assert_non_null(strstr(logbuf, "the log does not start at its first file"));
 }
 
+/* Opens dir writable and returns its user record as a string ("" when it
+ * has none: -ENOENT). */
+static const char *meta_of(const char *dir)
+{
+	static char buf[LKV_META_MAX + 1];
+	struct lkv_options o;
+	lkv_store *s;
+	size_t len;
+	opts(&o, 0);
+	logbuf[0] = 0;
+	assert_int_equal(lkv_open(dir, &o, &s), 0);
+	int err = lkv_meta_read(s, buf, LKV_META_MAX, &len);
+	assert_true(err == 0 || err == -ENOENT);
+	buf[err ? 0 : len] = 0;
+	assert_int_equal(lkv_close(s), 0);
+	return buf;
+}
+
+static void meta_put(const char *dir, const char *text)
+{
+	struct lkv_options o;
+	lkv_store *s;
+	opts(&o, 0);
+	assert_int_equal(lkv_open(dir, &o, &s), 0);
+	assert_int_equal(lkv_meta_write(s, text, strlen(text)), 0);
+	assert_int_equal(lkv_close(s), 0);
+}
+
+/*
+ * The user record's two copies: the newer wins, a damaged one is rewritten
+ * from the other, a record with another store's uuid is not this store's,
+ * and both damaged is no record.
+ */
+static void test_meta_copies(void **state)
+{
+	(void)state;
+	char dir[128], meta[256], bak[256], old[256];
+	snprintf(dir, sizeof(dir), "%s/meta", base);
+	snprintf(meta, sizeof(meta), "%s/META", dir);
+	snprintf(bak, sizeof(bak), "%s/META.bak", dir);
+	snprintf(old, sizeof(old), "%s/META.old", base);
+	assert_int_equal(lkv_close(build(dir)), 0);
+	assert_string_equal(meta_of(dir), "");
+	meta_put(dir, "first record");
+	assert_string_equal(meta_of(dir), "first record");
+	copy_dir(bak, old);
+	meta_put(dir, "second record");
+
+	copy_dir(old, meta);                 /* a crash between the two writes */
+	assert_string_equal(meta_of(dir), "second record");
+	assert_true(same_file(meta, bak));
+	flip(meta, 45);
+	assert_string_equal(meta_of(dir), "second record");
+	assert_non_null(strstr(logbuf, "META was damaged; rewritten from META.bak"));
+	flip(bak, 20);                       /* the uuid: another store's */
+	assert_string_equal(meta_of(dir), "second record");
+	assert_true(same_file(meta, bak));
+	flip(meta, 0);
+	flip(bak, 50);
+	assert_string_equal(meta_of(dir), "");
+}
+
 static void test_open_copy(void **state)
 {
 	(void)state;
@@ -393,6 +455,7 @@ int main(void)
 		cmocka_unit_test(test_open_copy),
 		cmocka_unit_test(test_format_copies),
 		cmocka_unit_test(test_only_snapshot),
+		cmocka_unit_test(test_meta_copies),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
