@@ -191,6 +191,10 @@ struct lkv_store {
 	atomic_int failed;                /* atomic; first write error, report.c */
 	uint64_t salvaged;                /* fixed after open: log bytes LKV_SALVAGE
 					     dropped */
+	uint64_t log_damage;              /* fixed after open: damaged places the
+					     replay read past */
+	uint64_t lost_leaf_images;        /* fixed after open: leaf images named by
+					     commits but lost to damage */
 	uint64_t snap_retry_ns;           /* no snapshot before (one failed) */
 
 	/* the user's record outside the log (meta.c; meta_mu) */
@@ -378,6 +382,7 @@ struct lt_file *loctable_log(struct loctable *lt, uint32_t no);  /* adds it */
 void loctable_seg_drop(struct loctable *lt, uint32_t no);
 struct lt_file *loctable_seg_find(struct loctable *lt, uint32_t no);
 int  loctable_put(struct loctable *lt, struct loc_ent *e);   /* takes e */
+int  loctable_copy(struct loctable *to, const struct loctable *from);
 void loctable_del(struct loctable *lt, uint64_t id);
 /* Commit bodies and snapshot bodies share the entry and tree encodings. */
 void loc_ent_encode(const struct loc_ent *e, struct buf *out);

@@ -316,6 +316,11 @@ struct lkv_stats {
 	int32_t flush_stalled;               /* gauge: the last flush's error while
 						flushes fail for space, else 0 */
 	uint64_t salvaged_bytes;             /* log bytes dropped by LKV_SALVAGE */
+	uint64_t log_damage;                 /* damaged places in the log that the
+						open read past, keeping the commits
+						after them */
+	uint64_t lost_leaf_images;           /* of those, leaf images that were in
+						the damage (the leaves read as -EIO) */
 };
 
 void lkv_stats(lkv_store *s, struct lkv_stats *st);

@@ -50,6 +50,56 @@ void loctable_free(struct loctable *lt)
 	loctable_init(lt);
 }
 
+static int ent_copy(const struct loc_ent *e, struct loc_ent **out)
+{
+	struct loc_ent *c = malloc(sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	*c = *e;
+	c->bloom = (struct bloom){ 0 };
+	c->low = malloc(e->low_len ? e->low_len : 1);
+	if (!c->low || bloom_copy(&c->bloom, &e->bloom)) {
+		loc_ent_free(c);
+		return -ENOMEM;
+	}
+	memcpy(c->low, e->low, e->low_len);
+	*out = c;
+	return 0;
+}
+
+static void *dup_array(const void *p, size_t n, size_t size)
+{
+	void *q = malloc(n ? n * size : 1);
+	if (q && n)
+		memcpy(q, p, n * size);
+	return q;
+}
+
+/* A deep copy of `from` into the (uninitialized) `to`, to undo a replay
+ * that went wrong. */
+int loctable_copy(struct loctable *to, const struct loctable *from)
+{
+	*to = *from;
+	to->slot = calloc(from->cap ? from->cap : 1, sizeof(*to->slot));
+	to->trees = dup_array(from->trees, from->ntrees, sizeof(*to->trees));
+	to->files = dup_array(from->files, from->nfiles, sizeof(*to->files));
+	to->segs = dup_array(from->segs, from->nsegs, sizeof(*to->segs));
+	int err = to->slot && to->trees && to->files && to->segs ? 0 : -ENOMEM;
+	for (size_t i = 0; i < from->ntrees; i++)
+		to->trees[i].name = err ? NULL : strdup(from->trees[i].name);
+	for (size_t i = 0; i < from->ntrees && !err; i++)
+		err = to->trees[i].name ? 0 : -ENOMEM;
+	for (size_t i = 0; i < from->cap && !err; i++)
+		if (from->slot[i])
+			err = ent_copy(from->slot[i], &to->slot[i]);
+	if (err) {
+		if (!to->trees)
+			to->ntrees = 0;
+		loctable_free(to);
+	}
+	return err;
+}
+
 /* ---- the hash table (linear probing, backward-shift deletion) ---- */
 
 static size_t slot_of(const struct loctable *lt, uint64_t id)

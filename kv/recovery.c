@@ -11,14 +11,27 @@
  * after the previous commit, apply it.  The first record that fails any of
  * this ends the log.  Because every flush is synced before the next one
  * starts, a crash can leave behind the last commit only the records of one
- * flush: a torn tail, all of one epoch, which is ignored.  Valid records of
- * another epoch (or anything after a valid commit) past that point mean the
- * log was damaged after it was durable: the open fails rather than drop
- * committed epochs (unless LKV_SALVAGE asks to cut the log there).  Zeros
- * written ahead of the flush (logzero.c) read as such a tail.  A log file
- * is continued into the next one only when it ended exactly at a commit
- * (a roll first cuts those zeros off).  The writer then truncates the torn tail
- * and deletes later log files, so new commits never sit behind garbage.
+ * flush: a torn tail, all of one epoch, which is ignored.  Zeros written
+ * ahead of the flush (logzero.c) read as such a tail.
+ *
+ * Damage: valid records of a later epoch past that point mean the log was
+ * damaged after it was durable.  Replay then resyncs (after_damage): it
+ * goes on from every later record that verifies, applying the commits that
+ * follow the chain.  When nothing live was in the damage (a superseded
+ * leaf image) the open goes on, logged, and a writable one writes a
+ * snapshot so that the next open starts past it.  When a commit names a
+ * leaf record that was in the damage (its epoch durable, as a later
+ * epoch's records prove), or a commit itself was (the chain breaks), only
+ * LKV_SALVAGE (fsck) goes on: the leaf then reads as -EIO and lkv_check
+ * reports and empties it; after a broken chain the rest is dropped and
+ * counted.  A normal open refuses.  The last flush of the log cannot be
+ * told from a torn one when its own records are damaged: it is dropped,
+ * as a crash in it would be.
+ *
+ * A log file is continued into the next one only when it ended exactly at
+ * a commit (a roll first cuts those zeros off) or was read past damage to
+ * its end without a break.  The writer then truncates the torn tail and
+ * deletes later log files, so new commits never sit behind garbage.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -99,7 +112,30 @@ struct replay {
 	uint32_t file;
 	struct seen *v;      /* leaf records verified since the last commit */
 	size_t n, cap;
+	/* reading past damage (after_damage) */
+	uint64_t damage_at;
+	bool resumed;        /* a commit after the damage was applied */
+	bool gap;            /* a commit after it does not follow the chain */
+	uint64_t *lost;      /* offsets of leaf records named by commits but not
+				seen: their images are lost */
+	size_t nlost, lostcap;
+	uint64_t lost_images;   /* how many of them the table still points to */
+	bool torn;           /* the last commit names leaf records not written */
+	bool more_files;     /* later log files exist: this one was durable */
 };
+
+static int seen_add(struct replay *r, uint64_t off, uint64_t csum, uint32_t len)
+{
+	if (r->n == r->cap) {
+		struct seen *v = realloc(r->v, (r->cap * 2 + 64) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		r->v = v;
+		r->cap = r->cap * 2 + 64;
+	}
+	r->v[r->n++] = (struct seen){ off, csum, len };
+	return 0;
+}
 
 static int check_leaf(void *arg, const struct loc_ent *e)
 {
@@ -113,17 +149,90 @@ static int check_leaf(void *arg, const struct loc_ent *e)
 	return -EUCLEAN;
 }
 
-/*
- * Decides whether the bytes [from, size) of a log file, past its last valid
- * commit, are a torn tail (0) or damage (-EUCLEAN, logged).  Valid records
- * are found by their magic and checksum; the scan skips over each one, so
- * record bytes stored inside a value are not mistaken for records.
- */
-static int tail_check(lkv_store *s, lkv_file *f, const char *name, uint64_t from,
-		      uint64_t size)
+/* A verified record found while scanning a damaged file. */
+struct found { uint64_t off; struct rec_hdr h; const uint8_t *p; };
+
+/* The next record at or after `at` in p[0, len) whose header parses and
+ * whose checksum matches (records stored inside values are skipped with
+ * their record, so they are never mistaken for records).  False at the
+ * end. */
+static bool next_valid(const uint8_t *p, size_t len, size_t *at, struct found *r)
 {
-	size_t len = size - from;
-	uint8_t *p = malloc(len), magic[4];
+	uint8_t magic[4];
+	put_u32(magic, get_u32((const uint8_t *)"LKVR"));
+	while (*at + REC_HDR <= len) {
+		const uint8_t *m = memmem(p + *at, len - *at, magic, 4);
+		if (!m || (size_t)(m - p) + REC_HDR > len)
+			return false;
+		*at = m - p;
+		if (record_parse_header(m, &r->h) || r->h.stored_len > len - *at - REC_HDR ||
+		    checksum2(m, 24, m + REC_HDR, r->h.stored_len) != r->h.csum) {
+			(*at)++;
+			continue;
+		}
+		r->off = *at;
+		r->p = m;
+		*at += REC_HDR + r->h.stored_len;
+		return true;
+	}
+	return false;
+}
+
+/* The newest epoch of the valid records in p[at, len), 0 if none. */
+static uint64_t later_epoch(const uint8_t *p, size_t len, size_t at)
+{
+	struct found fr;
+	uint64_t e = 0;
+	while (next_valid(p, len, &at, &fr))
+		e = fr.h.epoch > e ? fr.h.epoch : e;
+	return e;
+}
+
+/* Accepts every leaf location of a commit read past damage, noting the
+ * ones whose record was not seen intact: their images are lost. */
+static int check_leaf_lenient(void *arg, const struct loc_ent *e)
+{
+	struct replay *r = arg;
+	if (!check_leaf(arg, e) || e->loc.file != r->file)
+		return 0;
+	if (r->nlost == r->lostcap) {
+		uint64_t *v = realloc(r->lost, (r->lostcap * 2 + 16) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		r->lost = v;
+		r->lostcap = r->lostcap * 2 + 16;
+	}
+	r->lost[r->nlost++] = e->loc.off;
+	return 0;
+}
+
+/* How many leaves of the table have their image at a lost location (a
+ * later commit may have written them again since). */
+static uint64_t count_lost(const struct loctable *lt, const struct replay *r)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < lt->cap; i++) {
+		const struct loc_ent *e = lt->slot[i];
+		for (size_t j = 0; e && e->loc.file == r->file && j < r->nlost; j++)
+			n += e->loc.off == r->lost[j];
+	}
+	return n;
+}
+
+/*
+ * Resyncs past damage at `from` in log file f (of `size` bytes, read whole
+ * into memory): every later record that verifies is used as replay would,
+ * commits that follow the chain are applied, and a commit that names a
+ * leaf record the damage took is applied all the same (that leaf then
+ * fails to read: lkv_check reports and empties it).  A commit that does
+ * not follow the chain means commits were lost: nothing after it can be
+ * applied (r->gap).  *end moves past each commit applied.
+ */
+static int resync(lkv_store *s, lkv_file *f, struct replay *r, uint64_t from, uint64_t size,
+		  uint64_t *end)
+{
+	size_t len = size - from, at = 1;
+	uint8_t *p = malloc(len ? len : 1);
 	if (!p)
 		return -ENOMEM;
 	ssize_t n = s->io->ops->pread(f, p, len, from);
@@ -131,33 +240,105 @@ static int tail_check(lkv_store *s, lkv_file *f, const char *name, uint64_t from
 		free(p);
 		return n < 0 ? (int)n : -EIO;
 	}
-	put_u32(magic, get_u32((const uint8_t *)"LKVR"));
-	uint64_t epoch = 0, bad_at = 0;
-	bool seen = false, after_commit = false;
-	for (size_t at = 1; !bad_at && at + REC_HDR <= len;) {
-		uint8_t *m = memmem(p + at, len - at, magic, 4);
-		struct rec_hdr h;
-		if (!m || (size_t)(m - p) + REC_HDR > len)
-			break;
-		at = m - p;
-		if (record_parse_header(m, &h) || h.stored_len > len - at - REC_HDR ||
-		    checksum2(m, 24, m + REC_HDR, h.stored_len) != h.csum) {
-			at++;
+	struct found fr;
+	int err = 0;
+	uint64_t tail_epoch = 0;            /* of the leaf records since a commit */
+	r->damage_at = from;
+	while (!err && !r->gap && next_valid(p, len, &at, &fr)) {
+		if (fr.h.epoch <= s->lt.epoch)
+			continue;               /* an older image, or replayed already */
+		if (fr.h.type == REC_LEAF) {
+			/* leaf records of two epochs with no commit between: the
+			 * first epoch's commit was in the damage */
+			r->gap = tail_epoch && fr.h.epoch != tail_epoch;
+			tail_epoch = fr.h.epoch;
+			err = seen_add(r, from + fr.off, fr.h.csum, REC_HDR + fr.h.stored_len);
 			continue;
 		}
-		if (after_commit || (seen && h.epoch != epoch))
-			bad_at = from + at;
-		seen = true;
-		epoch = h.epoch;
-		after_commit = h.type == REC_COMMIT;
-		at += REC_HDR + h.stored_len;
+		tail_epoch = 0;
+		uint8_t *raw = NULL;
+		if (fr.h.type != REC_COMMIT || record_open(fr.p, &fr.h, &raw))
+			continue;
+		err = commit_apply(&s->lt, raw, fr.h.raw_len, fr.h.epoch, fr.h.csum,
+				   check_leaf, r);
+		/* a leaf record it names was not seen: lost to the damage if the
+		 * epoch was durable, which a later epoch's records prove; the
+		 * last flush may simply be torn (a crash): it ends the log */
+		if (err == -EUCLEAN && (r->more_files || fr.h.epoch < later_epoch(p, len, at)))
+			err = commit_apply(&s->lt, raw, fr.h.raw_len, fr.h.epoch, fr.h.csum,
+					   check_leaf_lenient, r);
+		else if (err == -EUCLEAN)
+			r->torn = true;
+		free(raw);
+		if (r->torn) {
+			err = 0;
+			break;
+		}
+		if (err == -ESTALE || err == -EUCLEAN) {
+			r->gap = true;          /* commits before this one were lost */
+			err = 0;
+		} else if (!err) {
+			*end = from + fr.off + REC_HDR + fr.h.stored_len;
+			r->n = 0;
+			r->resumed = true;
+		}
 	}
 	free(p);
-	if (!bad_at)
-		return 0;
-	store_log(s, LKV_LOG_ERR, "%s is damaged at offset %" PRIu64 ": committed records "
-		  "follow at offset %" PRIu64 "; run fsck.larchfs", name, from, bad_at);
-	return -EUCLEAN;
+	return err;
+}
+
+/*
+ * After the records of a log file stopped making sense at *end: a torn
+ * tail (nothing committed follows: 0), damage that later commits follow
+ * and that salvage could read past (0, with what it did logged), or
+ * damage that ends the log (-EUCLEAN, logged; with LKV_SALVAGE the rest of
+ * the file is dropped instead, and counted).  Reading past damage loses
+ * nothing when no commit and no live leaf image was in it, so a normal
+ * open does it too; otherwise only LKV_SALVAGE (fsck -y, or a read-only
+ * look) may.
+ */
+static int after_damage(lkv_store *s, lkv_file *f, const char *name, struct replay *r,
+			uint64_t *end, uint64_t size)
+{
+	struct loctable saved;
+	bool salvage = s->o.flags & LKV_SALVAGE;
+	uint64_t from = *end, was = *end;
+	int err = salvage ? 0 : loctable_copy(&saved, &s->lt);
+	if (!err)
+		err = resync(s, f, r, from, size, end);
+	r->lost_images = err ? 0 : count_lost(&s->lt, r);
+	bool lossy = r->gap || r->lost_images;
+	if (!err && !salvage && r->resumed && lossy) {
+		loctable_free(&s->lt);          /* not ours to decide: undo */
+		s->lt = saved;
+		saved = (struct loctable){ 0 };
+		*end = was;
+	}
+	if (!salvage)
+		loctable_free(&saved);
+	if (err)
+		return err;
+	if (!r->resumed && !r->gap)
+		return 0;                       /* a torn tail */
+	if (!salvage && lossy) {
+		store_log(s, LKV_LOG_ERR, "%s is damaged at offset %" PRIu64 ", and committed "
+			  "changes follow%s; run fsck.larchfs", name, from,
+			  r->gap ? " that cannot be read past it" : "");
+		return -EUCLEAN;
+	}
+	s->log_damage += r->resumed;
+	if (r->resumed)
+		store_log(s, LKV_LOG_WARN, "%s is damaged at offset %" PRIu64 "; the commits "
+			  "after it are kept%s", name, from, r->lost_images ?
+			  ", but leaf images they name were in the damage" : "");
+	s->lost_leaf_images += r->lost_images;
+	if (r->gap) {
+		store_log(s, LKV_LOG_ERR, "%s: salvaging: the %" PRIu64 " bytes from "
+			  "offset %" PRIu64 " on are dropped, committed changes among them",
+			  name, size - *end, *end);
+		s->salvaged += size - *end;
+	}
+	return 0;
 }
 
 /*
@@ -165,12 +346,13 @@ static int tail_check(lkv_store *s, lkv_file *f, const char *name, uint64_t from
  * commit applied (or `off`) in *end and whether the file ended exactly
  * there in *clean.
  */
-static int replay_file(lkv_store *s, uint32_t no, uint64_t off, uint64_t *end, bool *clean)
+static int replay_file(lkv_store *s, uint32_t no, uint64_t off, bool more_files,
+		       uint64_t *end, bool *clean)
 {
 	char name[FILE_NAME_MAX];
 	lkv_file *f;
 	uint64_t size;
-	struct replay r = { .file = no };
+	struct replay r = { .file = no, .more_files = more_files };
 	file_name(name, FILE_LOG, no);
 	*end = off;
 	*clean = false;
@@ -190,13 +372,7 @@ static int replay_file(lkv_store *s, uint32_t no, uint64_t off, uint64_t *end, b
 			break;
 		uint64_t next = off + REC_HDR + h.stored_len;
 		if (h.type == REC_LEAF && h.epoch > s->lt.epoch) {
-			struct seen *v = r.n < r.cap ? r.v : realloc(r.v, (r.cap = r.cap * 2 + 64) * sizeof(*v));
-			if (!v) {
-				err = -ENOMEM;
-			} else {
-				r.v = v;
-				v[r.n++] = (struct seen){ off, h.csum, (uint32_t)(next - off) };
-			}
+			err = seen_add(&r, off, h.csum, (uint32_t)(next - off));
 		} else if (h.type == REC_COMMIT && !(err = record_open(rec, &h, &raw))) {
 			err = commit_apply(&s->lt, raw, h.raw_len, h.epoch, h.csum, check_leaf, &r);
 			if (!err) {
@@ -210,24 +386,22 @@ static int replay_file(lkv_store *s, uint32_t no, uint64_t off, uint64_t *end, b
 		free(raw);
 		off = next;
 	}
-	free(r.v);
-	*clean = *end == size;
 	/* bytes that are not a valid next commit end the log; an I/O error
 	 * does not (it fails the open: truncating there would lose commits) */
-	if (err == -ENODATA || err == -EUCLEAN || err == -ESTALE) {
-		err = *clean ? 0 : tail_check(s, f, name, *end, size);
-		if (err == -EUCLEAN && (s->o.flags & LKV_SALVAGE)) {
-			store_log(s, LKV_LOG_ERR, "%s: salvaging: the %" PRIu64 " bytes from "
-				  "offset %" PRIu64 " on are dropped, committed changes among them",
-				  name, size - *end, *end);
-			s->salvaged += size - *end;
-			err = 0;
-		}
-	} else if (err != -ENOMEM)
+	if ((err == -ENODATA || err == -EUCLEAN || err == -ESTALE) && *end != size)
+		err = after_damage(s, f, name, &r, end, size);
+	else if (err == -ENODATA || err == -EUCLEAN || err == -ESTALE)
+		err = 0;
+	else if (err != -ENOMEM)
 		store_log(s, LKV_LOG_ERR, "%s: cannot read offset %" PRIu64 ": %s", name,
 			  off, strerror(-err));
+	free(r.v);
+	free(r.lost);
+	/* replay goes on into the next file only from one that ends at its last
+	 * commit, or that was read past damage to its end, losing no commit */
+	*clean = *end == size || (r.resumed && !r.gap && !r.torn);
 	s->io->ops->close(f);
-	if (!err && !*clean)
+	if (!err && *end != size && !r.resumed)
 		store_log(s, LKV_LOG_INFO, "%s: log ends at offset %" PRIu64 " of %" PRIu64
 			  " (a torn tail is ignored)", name, *end, size);
 	return err;
@@ -240,7 +414,7 @@ static int replay(lkv_store *s, uint32_t max_log)
 	uint64_t off = s->lt.log_off, end;
 	bool clean;
 	for (;;) {
-		int err = replay_file(s, no, off, &end, &clean);
+		int err = replay_file(s, no, off, no < max_log, &end, &clean);
 		if (err)
 			return err;
 		s->since_snapshot += end - off;
@@ -359,7 +533,10 @@ int recovery_run(lkv_store *s)
 		s->durable = s->lt.epoch;
 		s->current = s->lt.epoch + 1;
 	}
-	if (!err && !s->ro && s->since_snapshot >= s->o.snapshot_bytes)
+	/* after damage was read past, a snapshot spares the next open that */
+	if (!err && !s->ro && (s->log_damage || s->salvaged))
+		snapshot_write(s);      /* a failure is logged */
+	else if (!err && !s->ro && s->since_snapshot >= s->o.snapshot_bytes)
 		snapshot_due(s);        /* a failure is logged; the next flush retries */
 	free(ls.segs);
 	return err;

@@ -281,6 +281,7 @@ void lkv_stats(lkv_store *s, struct lkv_stats *st)
 		.gc_runs = LD(st_gc_runs), .gc_bytes_moved = LD(st_gc_moved),
 		.flush_errors = LD(st_flush_errors), .flush_stalled = LD(stall_err),
 		.salvaged_bytes = s->salvaged,
+		.log_damage = s->log_damage, .lost_leaf_images = s->lost_leaf_images,
 		.cache_bytes = LD(cache_bytes), .cache_budget = s->o.cache_bytes,
 		.dirty_bytes = LD(dirty_bytes),
 		.leaves = LD(nleaves), .resident_leaves = LD(resident),

@@ -412,6 +412,110 @@ static void test_meta_copies(void **state)
 	assert_string_equal(meta_of(dir), "");
 }
 
+struct rec { long off, len; int type; uint64_t epoch; };
+
+static uint32_t le32(const unsigned char *p)
+{
+	return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The records of a log file, in order, up to the first that is not one
+ * (kv/record.c: magic "LKVR", type at 4, stored length at 8, epoch at 16). */
+static int records(const char *path, struct rec *v, int max)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char h[32];
+	int n = 0;
+	long off = 0;
+	assert_non_null(f);
+	while (n < max && fseek(f, off, SEEK_SET) == 0 && fread(h, 1, 32, f) == 32 &&
+	       !memcmp(h, "LKVR", 4)) {
+		long len = 32 + (long)le32(h + 8);
+		v[n++] = (struct rec){ off, len, h[4], le32(h + 16) | (uint64_t)le32(h + 20) << 32 };
+		off += len;
+	}
+	fclose(f);
+	return n;
+}
+
+/* Opens a copy of `clean` in which the record `which` of log file `logf`
+ * has a byte flipped in its body: lkv_open's result (the store closed). */
+static int open_flipped(const char *clean, const char *logf, const struct rec *which,
+			unsigned flags, int *eio)
+{
+	char work[128], path[256];
+	snprintf(work, sizeof(work), "%s/midlog", base);
+	snprintf(path, sizeof(path), "%s/%s", work, logf);
+	copy_dir(clean, work);
+	flip(path, which->off + 32 + which->len / 2 - 16);
+	struct lkv_options o;
+	lkv_store *s;
+	opts(&o, 0);
+	o.flags = flags;
+	logbuf[0] = 0;
+	int err = lkv_open(work, &o, &s);
+	if (!err) {
+		*eio = verify(s, false);
+		assert_int_equal(lkv_close(s), 0);
+	}
+	return err;
+}
+
+/*
+ * Damage in the middle of the log, with commits after it.  A leaf image
+ * that later commits superseded: the open reads past it, nothing is lost.
+ * A live leaf image of a durable flush (a later flush proves it): a normal
+ * open refuses; a salvaging one keeps every commit, and only that leaf's
+ * keys fail to read.  A leaf image of the last flush is what a crash in
+ * that flush leaves too: the flush is dropped, as after the crash.
+ */
+static void test_damage_mid_log(void **state)
+{
+	(void)state;
+	char live[128], clean[128], path[256], logf[64];
+	struct rec v[4096];
+	int eio = 0;
+	snprintf(live, sizeof(live), "%s/mid", base);
+	snprintf(clean, sizeof(clean), "%s/mid-clean", base);
+	lkv_store *s = build(live);
+	lkv_tree *t, *u;                  /* two more flushes of one leaf each */
+	assert_int_equal(lkv_tree_open(s, "a", &t), 0);
+	assert_int_equal(lkv_tree_open(s, "b", &u), 0);
+	char k[32], val[160];
+	int kl = sprintf(k, "k%06d", 1), vl = vform(val, 1, round_of(1, ROUNDS));
+	assert_int_equal(lkv_put(t, k, kl, val, vl, NULL), 0);
+	assert_int_equal(lkv_flush(s, 0), 0);
+	kl = sprintf(k, "k%06d", 2);
+	vl = vform(val, 2, round_of(2, ROUNDS));
+	assert_int_equal(lkv_put(u, k, kl, val, vl, NULL), 0);
+	assert_int_equal(lkv_flush(s, 0), 0);
+	copy_dir(live, clean);            /* a crash: every flush is in the replay */
+	assert_int_equal(lkv_close(s), 0);
+	strcpy(logf, find(clean, "", ".log", true));
+	snprintf(path, sizeof(path), "%s/%s", clean, logf);
+	int n = records(path, v, 4096);
+	assert_true(n > 20);
+	assert_true(v[n - 4].type == 1 && v[n - 3].type == 2 && v[n - 2].type == 1 &&
+		    v[n - 1].type == 2);
+
+	/* the first leaf image of the first flush: every leaf is rewritten later */
+	assert_int_equal(v[0].type, 1);
+	assert_int_equal(open_flipped(clean, logf, &v[0], 0, &eio), 0);
+	assert_int_equal(eio, 0);
+	assert_non_null(strstr(logbuf, "the commits after it are kept"));
+
+	/* the one leaf image of the next-to-last flush, which nothing supersedes */
+	assert_int_equal(open_flipped(clean, logf, &v[n - 4], 0, &eio), -EUCLEAN);
+	assert_non_null(strstr(logbuf, "committed changes follow"));
+	assert_int_equal(open_flipped(clean, logf, &v[n - 4], LKV_SALVAGE, &eio), 0);
+	assert_true(eio > 0 && eio < NKEYS / 4);
+	assert_non_null(strstr(logbuf, "leaf images they name were in the damage"));
+
+	/* the one leaf image of the last flush: dropped with its flush */
+	assert_int_equal(open_flipped(clean, logf, &v[n - 2], 0, &eio), 0);
+	assert_non_null(strstr(logbuf, "a torn tail is ignored"));
+}
+
 static void test_open_copy(void **state)
 {
 	(void)state;
@@ -456,6 +560,7 @@ int main(void)
 		cmocka_unit_test(test_format_copies),
 		cmocka_unit_test(test_only_snapshot),
 		cmocka_unit_test(test_meta_copies),
+		cmocka_unit_test(test_damage_mid_log),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
