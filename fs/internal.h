@@ -98,8 +98,11 @@ void space_freed(lfs *fs);                     /* data was deleted */
 
 /* ---- the superblock and allocator (super.c) ---- */
 int  ino_alloc(lfs *fs, uint64_t *ino);
+
+/* ---- messages (log.c) ---- */
 void lfs_log(lfs *fs, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+void lfs_log_stderr(void *arg, int level, const char *msg);  /* the default sink */
 
 /* ---- directory entries (dir.c) ---- */
 #define DIRENT_VAL_LEN 9      /* an entry's value: u64 ino, u8 type */

@@ -26,7 +26,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
@@ -50,26 +49,6 @@
 
 static const char *tree_names[] = { "super", "inodes", "dirents", "extents",
 				    "xattrs", "orphans" };
-
-/* ---- logging ---- */
-
-static void log_stderr(void *arg, int level, const char *msg)
-{
-	(void)arg;
-	(void)level;
-	fprintf(stderr, "larchfs: %s\n", msg);
-}
-
-void lfs_log(lfs *fs, int level, const char *fmt, ...)
-{
-	char msg[512];
-	int n = snprintf(msg, sizeof(msg), "%s: ", fs->dir);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
-	va_end(ap);
-	fs->opt.log(fs->opt.log_arg, level, msg);
-}
 
 /* ---- the superblock record ---- */
 
@@ -415,7 +394,7 @@ int lfs_mount(const char *dir, const struct lfs_mount_options *o, lfs **out)
 	else
 		lfs_mount_options_default(&fs->opt);
 	if (!fs->opt.log)
-		fs->opt.log = log_stderr;
+		fs->opt.log = lfs_log_stderr;
 	fs->ro = fs->opt.read_only;
 	atomic_init(&fs->inodes_used, -1);
 	now(&fs->mounted_at);
