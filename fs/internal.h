@@ -96,7 +96,13 @@ int  space_claim(lfs *fs, uint64_t bytes);     /* 0 or -ENOSPC */
 uint64_t space_reserve(lfs *fs);
 void space_freed(lfs *fs);                     /* data was deleted */
 
-/* ---- the superblock and allocator (super.c) ---- */
+/* ---- the superblock (super.c) ---- */
+int  sb_put(lkv_tree *t, const struct lfs_info *i);  /* at once, not in a batch */
+
+/* ---- the inode allocator (ialloc.c) ---- */
+void ialloc_init(lfs *fs);
+void ialloc_start(lfs *fs);      /* once fs->info is read */
+void ialloc_free(lfs *fs);
 int  ino_alloc(lfs *fs, uint64_t *ino);
 
 /* ---- messages (log.c) ---- */

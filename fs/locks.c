@@ -39,7 +39,6 @@ int locks_init(lfs *fs)
 	for (unsigned i = 0; i < LOCK_STRIPES; i++)
 		pthread_mutex_init(&fs->ilock[i], NULL);
 	pthread_mutex_init(&fs->rename_mu, NULL);
-	pthread_mutex_init(&fs->alloc_mu, NULL);
 	for (unsigned i = 0; i < EPOCH_STRIPES; i++)
 		atomic_init(&fs->epoch_of[i], 0);
 	for (unsigned i = 0; i < LOCK_STRIPES; i++)
@@ -52,7 +51,6 @@ void locks_free(lfs *fs)
 	for (unsigned i = 0; i < LOCK_STRIPES; i++)
 		pthread_mutex_destroy(&fs->ilock[i]);
 	pthread_mutex_destroy(&fs->rename_mu);
-	pthread_mutex_destroy(&fs->alloc_mu);
 }
 
 void ino_lock(lfs *fs, uint64_t ino)

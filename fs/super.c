@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The superblock, formatting, mounting, the inode allocator and statfs.
+ * The superblock, formatting, mounting and statfs.
  *
  * Superblock: key "sb" in tree `super`, one record (136 bytes, LE):
  *    0  u8[8]  magic "LARCHFS1"
@@ -16,12 +16,6 @@
  *  112  u64    next_ino: every inode number below it may be in use
  *  120  u64    lost+found's inode number
  *  128  u64    feature bits (none yet)
- *
- * The allocator hands out numbers from a range reserved in the superblock.
- * A reservation is committed (lkv_put) before any number from it is used,
- * so the batch creating an inode is in the same or a later epoch than the
- * reservation: after a crash next_ino is always above every inode that
- * exists, and numbers are never reused.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -40,7 +34,6 @@
 #define SB_VERSION_MIN 1        /* the oldest still read */
 #define SB_LEN         136
 #define SB_KEY         "sb"
-#define RESERVE_INOS   1024
 #define FIRST_INO      16       /* numbers below are the format's own */
 #define LOST_FOUND_INO 2
 #define DEFAULT_BLOCK  (64u << 10)
@@ -87,32 +80,11 @@ static bool sb_decode(const uint8_t *p, size_t len, struct lfs_info *i)
 	       i->next_ino >= FIRST_INO && le64_get(p + 128) == 0;
 }
 
-static int sb_put(lkv_tree *t, const struct lfs_info *i)
+int sb_put(lkv_tree *t, const struct lfs_info *i)
 {
 	uint8_t rec[SB_LEN];
 	sb_encode(i, rec);
 	return lkv_put(t, SB_KEY, 2, rec, sizeof(rec), NULL);
-}
-
-/* ---- the inode allocator ---- */
-
-int ino_alloc(lfs *fs, uint64_t *ino)
-{
-	int err = 0;
-	pthread_mutex_lock(&fs->alloc_mu);
-	if (fs->next_ino >= fs->reserved_to) {
-		struct lfs_info i = fs->info;
-		i.next_ino = fs->next_ino + RESERVE_INOS;
-		err = sb_put(fs->t_super, &i);
-		if (!err)
-			fs->reserved_to = fs->info.next_ino = i.next_ino;
-	}
-	if (!err)
-		*ino = fs->next_ino++;
-	pthread_mutex_unlock(&fs->alloc_mu);
-	if (!err && atomic_load(&fs->inodes_used) >= 0)
-		atomic_fetch_add(&fs->inodes_used, 1);
-	return err;
 }
 
 /* ---- formatting ---- */
@@ -380,6 +352,7 @@ static void lfs_free(lfs *fs)
 {
 	refs_free(fs);
 	locks_free(fs);
+	ialloc_free(fs);
 	free(fs->dir);
 	free(fs);
 }
@@ -400,6 +373,7 @@ int lfs_mount(const char *dir, const struct lfs_mount_options *o, lfs **out)
 	now(&fs->mounted_at);
 	fs->dir = strdup(dir);
 	int err = fs->dir ? 0 : -ENOMEM;
+	ialloc_init(fs);
 	if (!err)
 		err = locks_init(fs);
 	if (!err)
@@ -407,7 +381,7 @@ int lfs_mount(const char *dir, const struct lfs_mount_options *o, lfs **out)
 	if (!err)
 		err = mount_store(fs);
 	if (!err) {
-		fs->next_ino = fs->reserved_to = fs->info.next_ino;
+		ialloc_start(fs);
 		if (!fs->ro)
 			err = orphan_reclaim_all(fs);
 	}
@@ -429,13 +403,6 @@ int lfs_unmount(lfs *fs)
 		err = cerr;
 	lfs_free(fs);
 	return err;
-}
-
-void lfs_get_info(lfs *fs, struct lfs_info *info)
-{
-	pthread_mutex_lock(&fs->alloc_mu);
-	*info = fs->info;
-	pthread_mutex_unlock(&fs->alloc_mu);
 }
 
 lkv_store *lfs_store(lfs *fs)
