@@ -97,6 +97,11 @@ uint64_t space_reserve(lfs *fs);
 void space_freed(lfs *fs);                     /* data was deleted */
 
 /* ---- the superblock (super.c) ---- */
+#define TREES 6
+extern const char *const tree_names[TREES];  /* super inodes dirents extents xattrs orphans */
+#define SB_KEY  "sb"
+#define SB_LEN  136
+bool sb_decode(const uint8_t *p, size_t len, struct lfs_info *i);
 int  sb_put(lkv_tree *t, const struct lfs_info *i);  /* at once, not in a batch */
 
 /* ---- the inode allocator (ialloc.c) ---- */
@@ -173,7 +178,7 @@ int  acl_chmod(lfs *fs, lkv_batch *b, const struct inode *in);
 bool acl_is_name(const char *name);
 
 /* ---- kernel references and orphans (orphan.c) ---- */
-int  refs_init(lfs *fs);
+void refs_init(lfs *fs);
 void refs_free(lfs *fs);
 uint64_t refs_get(lfs *fs, uint64_t ino);
 int  orphan_add(lfs *fs, lkv_batch *b, uint64_t ino);
@@ -208,7 +213,7 @@ void epoch_note(lfs *fs, uint64_t ino, uint64_t e);
 unsigned data_seq_read(lfs *fs, uint64_t ino);
 bool data_seq_stable(lfs *fs, uint64_t ino, unsigned seq);
 uint64_t epoch_of(lfs *fs, uint64_t ino);
-int  locks_init(lfs *fs);
+void locks_init(lfs *fs);
 void locks_free(lfs *fs);
 
 /* ---- keys ---- */

@@ -34,7 +34,7 @@ static unsigned lock_stripe(uint64_t ino)
 	return hash_ino(ino) % LOCK_STRIPES;
 }
 
-int locks_init(lfs *fs)
+void locks_init(lfs *fs)
 {
 	for (unsigned i = 0; i < LOCK_STRIPES; i++)
 		pthread_mutex_init(&fs->ilock[i], NULL);
@@ -43,7 +43,6 @@ int locks_init(lfs *fs)
 		atomic_init(&fs->epoch_of[i], 0);
 	for (unsigned i = 0; i < LOCK_STRIPES; i++)
 		atomic_init(&fs->data_seq[i], 0);
-	return 0;
 }
 
 void locks_free(lfs *fs)

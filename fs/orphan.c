@@ -36,11 +36,10 @@ static size_t slot_of(const struct refshard *s, uint64_t ino)
 	return (size_t)((ino * 0xc2b2ae3d27d4eb4full) >> 20) & (s->cap - 1);
 }
 
-int refs_init(lfs *fs)
+void refs_init(lfs *fs)
 {
 	for (unsigned i = 0; i < REF_SHARDS; i++)
 		pthread_mutex_init(&fs->refs[i].mu, NULL);
-	return 0;
 }
 
 void refs_free(lfs *fs)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The superblock, formatting, mounting and statfs.
+ * The superblock and formatting (mkfs).
  *
  * Superblock: key "sb" in tree `super`, one record (136 bytes, LE):
  *    0  u8[8]  magic "LARCHFS1"
@@ -21,10 +21,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -32,16 +30,13 @@
 #define SB_MAGIC       "LARCHFS1"
 #define SB_VERSION     2        /* what mkfs writes */
 #define SB_VERSION_MIN 1        /* the oldest still read */
-#define SB_LEN         136
-#define SB_KEY         "sb"
 #define FIRST_INO      16       /* numbers below are the format's own */
 #define LOST_FOUND_INO 2
 #define DEFAULT_BLOCK  (64u << 10)
 #define DEFAULT_BLOB   (32u << 10)
-#define DEFAULT_FLUSH_MS 5000
 
-static const char *tree_names[] = { "super", "inodes", "dirents", "extents",
-				    "xattrs", "orphans" };
+const char *const tree_names[TREES] = { "super", "inodes", "dirents", "extents",
+					"xattrs", "orphans" };
 
 /* ---- the superblock record ---- */
 
@@ -60,7 +55,7 @@ static void sb_encode(const struct lfs_info *i, uint8_t *p)
 	le64_put(p + 120, i->lost_found_ino);
 }
 
-static bool sb_decode(const uint8_t *p, size_t len, struct lfs_info *i)
+bool sb_decode(const uint8_t *p, size_t len, struct lfs_info *i)
 {
 	if (len != SB_LEN || memcmp(p, SB_MAGIC, 8))
 		return false;
@@ -269,195 +264,4 @@ int lfs_format(const char *dir, const struct lfs_format_options *opt,
 			return err;
 	}
 	return format_store(dir, &o, info);
-}
-
-/* ---- mounting ---- */
-
-void lfs_mount_options_default(struct lfs_mount_options *o)
-{
-	*o = (struct lfs_mount_options){ .flush_interval_ms = DEFAULT_FLUSH_MS,
-					 .compression = -1,
-					 .atime = LFS_ATIME_RELATIME };
-}
-
-static int open_store(lfs *fs, const struct lfs_info *sb)
-{
-	struct lkv_options ko;
-	lkv_options_default(&ko);
-	ko.flags = (fs->ro ? LKV_READONLY : 0) | (fs->opt.salvage ? LKV_SALVAGE : 0);
-	if (fs->opt.cache_bytes)
-		ko.cache_bytes = fs->opt.cache_bytes;
-	ko.flush_interval_ms = fs->opt.flush_interval_ms ? fs->opt.flush_interval_ms
-							 : DEFAULT_FLUSH_MS;
-	if (fs->opt.compression >= 0)
-		ko.compression_level = fs->opt.compression;
-	else if (sb)
-		ko.compression_level = sb->compression;
-	if (sb)
-		ko.blob_threshold = sb->blob_threshold;
-	ko.io = fs->opt.io;
-	space_tune(fs, &ko);
-	ko.log = fs->opt.log;
-	ko.log_arg = fs->opt.log_arg;
-	int err = lkv_open(fs->dir, &ko, &fs->s);
-	if (err)
-		return err;
-	lkv_tree **t[] = { &fs->t_super, &fs->t_inodes, &fs->t_dirents, &fs->t_extents,
-			   &fs->t_xattrs, &fs->t_orphans };
-	for (int i = 0; i < 6 && !err; i++)
-		err = lkv_tree_open(fs->s, tree_names[i], t[i]);
-	return err == -ENOENT ? -EMEDIUMTYPE : err;
-}
-
-/* -EMEDIUMTYPE when there is no superblock, -EUCLEAN when it is bad. */
-static int read_super(lfs *fs)
-{
-	uint8_t rec[SB_LEN + 1];
-	size_t len;
-	int err = lkv_get(fs->t_super, SB_KEY, 2, rec, sizeof(rec), &len);
-	if (err == -ENOENT) {
-		lfs_log(fs, LKV_LOG_ERR, "no larchfs superblock (not formatted)");
-		return -EMEDIUMTYPE;
-	}
-	if (err)
-		return err;
-	if (!sb_decode(rec, len, &fs->info)) {
-		lfs_log(fs, LKV_LOG_ERR, "bad superblock");
-		return -EUCLEAN;
-	}
-	return 0;
-}
-
-/* Opens the store and reads the superblock; reopens the store when the
- * superblock asks for engine settings other than the ones it was opened
- * with (the engine takes them at open only). */
-static int mount_store(lfs *fs)
-{
-	int err = open_store(fs, NULL);
-	if (!err)
-		err = read_super(fs);
-	if (err)
-		return err;
-	struct lkv_options d;
-	lkv_options_default(&d);
-	bool comp_ok = fs->opt.compression >= 0 || fs->info.compression == d.compression_level;
-	if (fs->info.blob_threshold == d.blob_threshold && comp_ok)
-		return 0;
-	lkv_close(fs->s);
-	fs->s = NULL;
-	return open_store(fs, &fs->info);
-}
-
-static void lfs_free(lfs *fs)
-{
-	refs_free(fs);
-	locks_free(fs);
-	ialloc_free(fs);
-	free(fs->dir);
-	free(fs);
-}
-
-int lfs_mount(const char *dir, const struct lfs_mount_options *o, lfs **out)
-{
-	lfs *fs = calloc(1, sizeof(*fs));
-	if (!fs)
-		return -ENOMEM;
-	if (o)
-		fs->opt = *o;
-	else
-		lfs_mount_options_default(&fs->opt);
-	if (!fs->opt.log)
-		fs->opt.log = lfs_log_stderr;
-	fs->ro = fs->opt.read_only;
-	atomic_init(&fs->inodes_used, -1);
-	now(&fs->mounted_at);
-	fs->dir = strdup(dir);
-	int err = fs->dir ? 0 : -ENOMEM;
-	ialloc_init(fs);
-	if (!err)
-		err = locks_init(fs);
-	if (!err)
-		err = refs_init(fs);
-	if (!err)
-		err = mount_store(fs);
-	if (!err) {
-		ialloc_start(fs);
-		if (!fs->ro)
-			err = orphan_reclaim_all(fs);
-	}
-	if (err) {
-		if (fs->s)
-			lkv_close(fs->s);
-		lfs_free(fs);
-		return err;
-	}
-	*out = fs;
-	return 0;
-}
-
-int lfs_unmount(lfs *fs)
-{
-	int err = fs->ro ? 0 : orphan_reclaim_all(fs);
-	int cerr = lkv_close(fs->s);
-	if (!err)
-		err = cerr;
-	lfs_free(fs);
-	return err;
-}
-
-lkv_store *lfs_store(lfs *fs)
-{
-	return fs->s;
-}
-
-int lfs_sync(lfs *fs)
-{
-	return fs->ro ? 0 : lkv_flush(fs->s, 0);
-}
-
-/* ---- statfs ---- */
-
-static long long count_inodes(lfs *fs)
-{
-	lkv_iter *it;
-	long long n = 0;
-	if (lkv_iter_open(fs->t_inodes, NULL, 0, NULL, 0, 0, &it))
-		return 0;
-	const void *k;
-	size_t kl, vl;
-	while (lkv_iter_next_len(it, &k, &kl, &vl) > 0)
-		n++;
-	lkv_iter_close(it);
-	return n;
-}
-
-int lfs_statfs(lfs *fs, struct statvfs *sv)
-{
-	struct statvfs host;
-	if (statvfs(fs->dir, &host))
-		memset(&host, 0, sizeof(host));
-	long long used = atomic_load(&fs->inodes_used);
-	if (used < 0) {
-		long long n = count_inodes(fs), unset = -1;
-		atomic_compare_exchange_strong(&fs->inodes_used, &unset, n);
-		used = atomic_load(&fs->inodes_used);
-	}
-	memset(sv, 0, sizeof(*sv));
-	sv->f_bsize = fs->info.block_size;
-	sv->f_frsize = host.f_frsize ? host.f_frsize : 4096;
-	/* the reserve is not free for anyone (space.c) */
-	uint64_t keep = sv->f_frsize ? space_reserve(fs) / sv->f_frsize : 0;
-	sv->f_blocks = host.f_blocks;
-	sv->f_bfree = host.f_bfree > keep ? host.f_bfree - keep : 0;
-	sv->f_bavail = host.f_bavail > keep ? host.f_bavail - keep : 0;
-	/* every inode is a 104-byte record plus keys: count a free inode per
-	 * 256 free bytes */
-	uint64_t ffree = (uint64_t)sv->f_bavail * sv->f_frsize / 256;
-	sv->f_files = (fsfilcnt_t)(ffree + (uint64_t)used);
-	sv->f_ffree = sv->f_favail = (fsfilcnt_t)ffree;
-	sv->f_namemax = LFS_NAME_MAX;
-	sv->f_fsid = le64_get(fs->info.uuid) ^ le64_get(fs->info.uuid + 8);
-	if (fs->ro)
-		sv->f_flag |= ST_RDONLY;
-	return 0;
 }
