@@ -185,7 +185,7 @@ int  orphan_add(lfs *fs, lkv_batch *b, uint64_t ino);
 int  orphan_release(lfs *fs, uint64_t ino);   /* reclaim if unreferenced */
 int  orphan_reclaim_all(lfs *fs);
 
-/* ---- locks and transactions (locks.c) ---- */
+/* ---- transactions (txn.c) ---- */
 #define TXN_MAX_INODES 4
 
 struct txn {
@@ -207,9 +207,15 @@ void txn_end(struct txn *t);                     /* unlocks, frees */
 typedef int (*inode_change_fn)(lfs *fs, lkv_batch *b, struct inode *in, void *arg);
 int  inode_change(lfs *fs, uint64_t ino, inode_change_fn fn, void *arg,
 		  struct inode *out);
+
+/* ---- inode locks, epochs, data sequences (locks.c) ---- */
+unsigned lock_stripe(uint64_t ino);
+void stripe_lock(lfs *fs, unsigned stripe);
+void stripe_unlock(lfs *fs, unsigned stripe);
 void ino_lock(lfs *fs, uint64_t ino);
 void ino_unlock(lfs *fs, uint64_t ino);
 void epoch_note(lfs *fs, uint64_t ino, uint64_t e);
+void data_seq_bump(lfs *fs, unsigned stripe);
 unsigned data_seq_read(lfs *fs, uint64_t ino);
 bool data_seq_stable(lfs *fs, uint64_t ino, unsigned seq);
 uint64_t epoch_of(lfs *fs, uint64_t ino);
