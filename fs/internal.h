@@ -163,13 +163,19 @@ int  patch_add(lfs *fs, lkv_batch *b, uint64_t ino, uint64_t block, size_t store
 	       size_t o, const uint8_t *data, size_t n);
 int  patch_drop(lfs *fs, lkv_batch *b, uint64_t ino, uint64_t block);
 
-/* ---- xattrs and ACLs (xattr.c, acl.c) ---- */
+/* ---- xattr records (xattr_records.c) ---- */
 int  xattr_get_raw(lfs *fs, uint64_t ino, const char *name, void *buf, size_t cap,
 		   size_t *len);
 int  xattr_put_raw(lfs *fs, lkv_batch *b, uint64_t ino, const char *name,
 		   const void *v, size_t len);
 int  xattr_del_raw(lfs *fs, lkv_batch *b, uint64_t ino, const char *name);
 int  xattr_drop(lfs *fs, lkv_batch *b, uint64_t ino);
+int  xattr_each(lfs *fs, uint64_t ino,
+		int (*fn)(void *arg, const uint8_t *key, size_t kl), void *arg);
+
+/* ---- POSIX ACLs (acl.c) ---- */
+#define ACL_ACCESS_XATTR  "system.posix_acl_access"
+#define ACL_DEFAULT_XATTR "system.posix_acl_default"
 int  acl_inherit(lfs *fs, lkv_batch *b, const struct inode *dir, struct inode *in,
 		 mode_t umask);
 int  acl_check(const void *v, size_t len, bool *minimal);
