@@ -117,6 +117,7 @@ void lfs_log_stderr(void *arg, int level, const char *msg);  /* the default sink
 
 /* ---- directory entries (dir.c) ---- */
 #define DIRENT_VAL_LEN 9      /* an entry's value: u64 ino, u8 type */
+#define DIRENT_KEY_MAX (16 + LFS_NAME_MAX)
 
 struct dirent_val {
 	uint64_t ino;
