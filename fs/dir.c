@@ -35,15 +35,6 @@ uint64_t name_hash(const char *name, size_t len)
 	return (lkv_checksum(name, len) >> 2) + 3;
 }
 
-static size_t dirent_key(uint8_t *k, uint64_t parent, const char *name)
-{
-	size_t len = strlen(name);
-	be64_put(k, parent);
-	be64_put(k + 8, name_hash(name, len));
-	memcpy(k + 16, name, len);
-	return 16 + len;
-}
-
 int dirent_get(lfs *fs, uint64_t parent, const char *name, struct dirent_val *d)
 {
 	int err = name_check(name);
@@ -54,13 +45,11 @@ int dirent_get(lfs *fs, uint64_t parent, const char *name, struct dirent_val *d)
 	err = lkv_get(fs->t_dirents, k, kl, v, sizeof(v), &vl);
 	if (err)
 		return err;
-	if (vl != DIRENT_VAL_LEN) {
+	if (!dirent_val_decode(v, vl, d)) {
 		lfs_log(fs, LKV_LOG_ERR, "directory %llu: bad entry '%s'",
 			(unsigned long long)parent, name);
 		return -EIO;
 	}
-	d->ino = le64_get(v);
-	d->type = v[8];
 	return 0;
 }
 
@@ -69,8 +58,7 @@ int dirent_put(lfs *fs, lkv_batch *b, uint64_t parent, const char *name,
 {
 	uint8_t k[DIRENT_KEY_MAX], v[DIRENT_VAL_LEN];
 	size_t kl = dirent_key(k, parent, name);
-	le64_put(v, d->ino);
-	v[8] = (uint8_t)d->type;
+	dirent_val_encode(d, v);
 	return lkv_batch_put(b, fs->t_dirents, k, kl, v, sizeof(v));
 }
 

@@ -1,18 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the modules of the larchfs core share: the mounted filesystem, the
- * in-memory inode, key encodings, and the transaction helper.
- *
- * The filesystem lives in six kv trees (formats in the file that writes
- * each):
- *   super    "sb"                           -> superblock       (super.c)
- *   inodes   be64 ino                       -> inode record     (inode.c)
- *   dirents  be64 parent, be64 hash, name   -> be64-free entry  (dir.c)
- *   extents  be64 ino, be64 block           -> block bytes      (extent.c)
- *            be64 ino, be64 block, 'p'      -> sub-block writes (patch.c)
- *   xattrs   be64 ino, name                 -> value            (xattr.c)
- *   orphans  be64 ino                       -> empty            (orphan.c)
- * Big-endian key prefixes keep one inode's keys together and in order.
+ * What the modules of the larchfs core share: the mounted filesystem
+ * (struct lfs) and each module's calls.  The trees, keys and records are
+ * format.h's.
  *
  * Locking: an operation locks the lock stripes of every inode it changes
  * (ascending stripe order, locks.c), reads them, builds one batch, commits
@@ -28,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "format.h"
 #include "lfs.h"
 
 #define LOCK_STRIPES  1024u     /* inode mutexes */
@@ -68,24 +59,11 @@ struct lfs {
 };
 
 /* ---- inodes (inode.c) ---- */
-struct inode {
-	uint64_t ino;
-	uint32_t mode, uid, gid, nlink, flags;
-	uint64_t size;      /* bytes; for directories the entry count */
-	uint64_t stored;    /* bytes held in the extents tree */
-	uint64_t rdev;
-	uint64_t parent;    /* directories: the one parent; else 0 */
-	struct timespec atime, mtime, ctime, btime;
-};
-
 int  inode_get(lfs *fs, uint64_t ino, struct inode *in);
-bool inode_decode(const uint8_t *p, size_t len, struct inode *in);  /* a record */
 int  inode_put(lfs *fs, lkv_batch *b, const struct inode *in);
-void inode_init(struct inode *in, uint64_t ino, mode_t mode, uid_t uid, gid_t gid);
 void inode_to_stat(lfs *fs, const struct inode *in, struct stat *st);
 void inode_touch(struct inode *in, bool m, bool c);   /* mtime, ctime = now */
 bool inode_kill_suid(struct inode *in);               /* true if changed */
-unsigned mode_to_dtype(mode_t mode);
 void atime_update(lfs *fs, const struct inode *seen);  /* attr.c */
 void now(struct timespec *ts);
 
@@ -97,11 +75,6 @@ uint64_t space_reserve(lfs *fs);
 void space_freed(lfs *fs);                     /* data was deleted */
 
 /* ---- the superblock (super.c) ---- */
-#define TREES 6
-extern const char *const tree_names[TREES];  /* super inodes dirents extents xattrs orphans */
-#define SB_KEY  "sb"
-#define SB_LEN  136
-bool sb_decode(const uint8_t *p, size_t len, struct lfs_info *i);
 int  sb_put(lkv_tree *t, const struct lfs_info *i);  /* at once, not in a batch */
 
 /* ---- the inode allocator (ialloc.c) ---- */
@@ -116,15 +89,7 @@ void lfs_log(lfs *fs, int level, const char *fmt, ...)
 void lfs_log_stderr(void *arg, int level, const char *msg);  /* the default sink */
 
 /* ---- directory entries (dir.c) ---- */
-#define DIRENT_VAL_LEN 9      /* an entry's value: u64 ino, u8 type */
-#define DIRENT_KEY_MAX (16 + LFS_NAME_MAX)
-
-struct dirent_val {
-	uint64_t ino;
-	unsigned type;      /* DT_* */
-};
 int  name_check(const char *name);
-uint64_t name_hash(const char *name, size_t len);   /* an entry's key hash */
 int  dirent_get(lfs *fs, uint64_t parent, const char *name, struct dirent_val *d);
 int  dirent_put(lfs *fs, lkv_batch *b, uint64_t parent, const char *name,
 		const struct dirent_val *d);
@@ -138,25 +103,13 @@ int  extent_truncate(lfs *fs, lkv_batch *b, struct inode *in, uint64_t size);
 int  extent_zero(lfs *fs, lkv_batch *b, struct inode *in, uint64_t off, uint64_t len);
 int  extent_fill(lfs *fs, lkv_batch *b, struct inode *in, uint64_t off, uint64_t end);
 int  extent_seek(lfs *fs, const struct inode *in, uint64_t off, bool data, uint64_t *out);
-/* Deletes about `max` keys of ino's data into b (a block goes with its
- * patches); returns how many: fewer than max when none are left. */
-int  extent_drop(lfs *fs, lkv_batch *b, uint64_t ino, int max);
 
 /* ---- sub-block writes beside blob blocks (patch.c) ---- */
-#define PATCH_KEY_LEN 17            /* extent key + 'p' */
-#define PATCH_HDR     8u            /* an entry's u32 off, u32 len */
-#define PATCH_BYTES   (28u << 10)   /* most bytes one block's set holds
-					 (and below the blob threshold) */
-#define PATCH_ENTRIES 16u           /* most entries in one set */
-
 struct patchset {
 	size_t len;                 /* bytes of v in use; 0: no set */
-	uint8_t v[PATCH_BYTES + PATCH_ENTRIES * PATCH_HDR];
+	uint8_t v[PATCH_SET_MAX];
 };
 bool patch_enabled(const lfs *fs);
-void patch_key(uint8_t k[PATCH_KEY_LEN], uint64_t ino, uint64_t block);
-bool patch_key_is(const void *k, size_t kl);
-int  patch_valid(const uint8_t *v, size_t vl, size_t limit);
 int  patch_load(lfs *fs, uint64_t ino, uint64_t block, size_t limit,
 		struct patchset *ps);
 void patch_apply(const struct patchset *ps, size_t o, uint8_t *buf, size_t n);
@@ -170,16 +123,12 @@ int  xattr_get_raw(lfs *fs, uint64_t ino, const char *name, void *buf, size_t ca
 int  xattr_put_raw(lfs *fs, lkv_batch *b, uint64_t ino, const char *name,
 		   const void *v, size_t len);
 int  xattr_del_raw(lfs *fs, lkv_batch *b, uint64_t ino, const char *name);
-int  xattr_drop(lfs *fs, lkv_batch *b, uint64_t ino);
 int  xattr_each(lfs *fs, uint64_t ino,
 		int (*fn)(void *arg, const uint8_t *key, size_t kl), void *arg);
 
 /* ---- POSIX ACLs (acl.c) ---- */
-#define ACL_ACCESS_XATTR  "system.posix_acl_access"
-#define ACL_DEFAULT_XATTR "system.posix_acl_default"
 int  acl_inherit(lfs *fs, lkv_batch *b, const struct inode *dir, struct inode *in,
 		 mode_t umask);
-int  acl_check(const void *v, size_t len, bool *minimal);
 int  acl_set_access(struct inode *in, const void *v, size_t len, bool *store);
 int  acl_chmod(lfs *fs, lkv_batch *b, const struct inode *in);
 bool acl_is_name(const char *name);
@@ -228,43 +177,5 @@ bool data_seq_stable(lfs *fs, uint64_t ino, unsigned seq);
 uint64_t epoch_of(lfs *fs, uint64_t ino);
 void locks_init(lfs *fs);
 void locks_free(lfs *fs);
-
-/* ---- keys ---- */
-static inline void be64_put(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static inline uint64_t be64_get(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static inline void le32_put(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static inline uint32_t le32_get(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static inline void le64_put(uint8_t *p, uint64_t v)
-{
-	le32_put(p, (uint32_t)v);
-	le32_put(p + 4, (uint32_t)(v >> 32));
-}
-
-static inline uint64_t le64_get(const uint8_t *p)
-{
-	return le32_get(p) | (uint64_t)le32_get(p + 4) << 32;
-}
 
 #endif

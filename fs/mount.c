@@ -48,11 +48,17 @@ static int open_store(lfs *fs, const struct lfs_info *sb)
 	int err = lkv_open(fs->dir, &ko, &fs->s);
 	if (err)
 		return err;
-	lkv_tree **t[] = { &fs->t_super, &fs->t_inodes, &fs->t_dirents, &fs->t_extents,
-			   &fs->t_xattrs, &fs->t_orphans };
-	for (int i = 0; i < 6 && !err; i++)
-		err = lkv_tree_open(fs->s, tree_names[i], t[i]);
-	return err == -ENOENT ? -EMEDIUMTYPE : err;
+	lkv_tree *t[TREES];
+	err = trees_open(fs->s, t);
+	if (err)
+		return err == -ENOENT ? -EMEDIUMTYPE : err;
+	fs->t_super = t[TREE_SUPER];
+	fs->t_inodes = t[TREE_INODES];
+	fs->t_dirents = t[TREE_DIRENTS];
+	fs->t_extents = t[TREE_EXTENTS];
+	fs->t_xattrs = t[TREE_XATTRS];
+	fs->t_orphans = t[TREE_ORPHANS];
+	return 0;
 }
 
 /* -EMEDIUMTYPE when there is no superblock, -EUCLEAN when it is bad. */
@@ -60,7 +66,7 @@ static int read_super(lfs *fs)
 {
 	uint8_t rec[SB_LEN + 1];
 	size_t len;
-	int err = lkv_get(fs->t_super, SB_KEY, 2, rec, sizeof(rec), &len);
+	int err = lkv_get(fs->t_super, SB_KEY, SB_KEY_LEN, rec, sizeof(rec), &len);
 	if (err == -ENOENT) {
 		lfs_log(fs, LKV_LOG_ERR, "no larchfs superblock (not formatted)");
 		return -EMEDIUMTYPE;

@@ -163,8 +163,8 @@ void lfs_forget(lfs *fs, uint64_t ino, uint64_t n)
 
 int orphan_add(lfs *fs, lkv_batch *b, uint64_t ino)
 {
-	uint8_t k[8];
-	be64_put(k, ino);
+	uint8_t k[INO_KEY_LEN];
+	ino_key(k, ino);
 	return lkv_batch_put(b, fs->t_orphans, k, sizeof(k), "", 0);
 }
 
@@ -175,15 +175,15 @@ static int reclaim(lfs *fs, uint64_t ino)
 	if (!b)
 		return -ENOMEM;
 	int n = 0, err = 0;
-	while ((n = extent_drop(fs, b, ino, RECLAIM_BATCH)) >= RECLAIM_BATCH &&
+	while ((n = extent_drop(fs->t_extents, b, ino, RECLAIM_BATCH)) >= RECLAIM_BATCH &&
 	       !(err = lkv_batch_commit(b, NULL)))
 		;
 	if (n < 0)
 		err = n;
-	uint8_t k[8];
-	be64_put(k, ino);
+	uint8_t k[INO_KEY_LEN];
+	ino_key(k, ino);
 	if (!err)
-		err = xattr_drop(fs, b, ino);
+		err = xattr_drop(fs->t_xattrs, b, ino);
 	if (!err)
 		err = lkv_batch_delete(b, fs->t_inodes, k, sizeof(k));
 	if (!err)
@@ -229,7 +229,7 @@ static int orphan_list(lfs *fs, uint64_t **out, size_t *n)
 	size_t kl, vl;
 	*n = 0;
 	while ((err = lkv_iter_next_len(it, &k, &kl, &vl)) > 0) {
-		if (kl != 8)
+		if (kl != INO_KEY_LEN)
 			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -240,7 +240,7 @@ static int orphan_list(lfs *fs, uint64_t **out, size_t *n)
 			}
 			v = nv;
 		}
-		v[(*n)++] = be64_get(k);
+		v[(*n)++] = ino_key_get(k);
 	}
 	lkv_iter_close(it);
 	if (err < 0) {
@@ -265,8 +265,8 @@ int orphan_reclaim_all(lfs *fs)
 		if (err == -ENOENT || (!err && in.nlink == 0)) {
 			err = reclaim(fs, v[i]);
 		} else if (!err) {
-			uint8_t k[8];
-			be64_put(k, v[i]);
+			uint8_t k[INO_KEY_LEN];
+			ino_key(k, v[i]);
 			err = lkv_delete(fs->t_orphans, k, sizeof(k), NULL);
 		}
 		ino_unlock(fs, v[i]);

@@ -24,10 +24,10 @@ int lfs_opendir(lfs *fs, uint64_t ino)
 static int emit_entries(lfs *fs, uint64_t ino, uint64_t after, lfs_dirent_fn fn,
 			void *arg)
 {
-	uint8_t lo[16], hi[8];
-	be64_put(lo, ino);
-	be64_put(lo + 8, after + 1);
-	be64_put(hi, ino + 1);
+	uint8_t lo[DIRENT_KEY_HDR], hi[INO_KEY_LEN];
+	ino_key(lo, ino);
+	be64_put(lo + INO_KEY_LEN, after + 1);      /* the first hash above */
+	ino_key(hi, ino + 1);
 	lkv_iter *it;
 	int err = lkv_iter_open(fs->t_dirents, lo, sizeof(lo), hi, sizeof(hi), 0, &it);
 	if (err)
@@ -37,21 +37,21 @@ static int emit_entries(lfs *fs, uint64_t ino, uint64_t after, lfs_dirent_fn fn,
 	size_t kl, vl;
 	char name[LFS_NAME_MAX + 1];
 	while ((err = lkv_iter_next(it, &kp, &kl, &vp, &vl)) > 0) {
-		const uint8_t *k = kp, *v = vp;
-		if (kl <= 16 || kl > DIRENT_KEY_MAX || vl != DIRENT_VAL_LEN) {
+		struct dirent_key dk;
+		struct dirent_val dv;
+		if (!dirent_key_decode(kp, kl, &dk) || !dirent_val_decode(vp, vl, &dv)) {
 			lfs_log(fs, LKV_LOG_ERR, "directory %llu: bad entry (key of %zu bytes, "
 				"value of %zu; run fsck.larchfs)", (unsigned long long)ino, kl, vl);
 			err = -EIO;
 			break;
 		}
-		uint64_t h = be64_get(k + 8);
-		memcpy(name, k + 16, kl - 16);
-		name[kl - 16] = 0;
-		if (fn(arg, name, kl - 16, le64_get(v), v[8], (off_t)h, h != prev)) {
+		memcpy(name, dk.name, dk.len);
+		name[dk.len] = 0;
+		if (fn(arg, name, dk.len, dv.ino, dv.type, (off_t)dk.hash, dk.hash != prev)) {
 			err = 0;
 			break;
 		}
-		prev = h;
+		prev = dk.hash;
 	}
 	lkv_iter_close(it);
 	return err < 0 ? err : 0;

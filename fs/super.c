@@ -35,12 +35,22 @@
 #define DEFAULT_BLOCK  (64u << 10)
 #define DEFAULT_BLOB   (32u << 10)
 
-const char *const tree_names[TREES] = { "super", "inodes", "dirents", "extents",
-					"xattrs", "orphans" };
+const char *const tree_names[TREES] = {
+	[TREE_SUPER] = "super", [TREE_INODES] = "inodes", [TREE_DIRENTS] = "dirents",
+	[TREE_EXTENTS] = "extents", [TREE_XATTRS] = "xattrs", [TREE_ORPHANS] = "orphans",
+};
+
+int trees_open(lkv_store *s, lkv_tree *t[TREES])
+{
+	int err = 0;
+	for (int i = 0; i < TREES && !err; i++)
+		err = lkv_tree_open(s, tree_names[i], &t[i]);
+	return err;
+}
 
 /* ---- the superblock record ---- */
 
-static void sb_encode(const struct lfs_info *i, uint8_t *p)
+void sb_encode(const struct lfs_info *i, uint8_t p[SB_LEN])
 {
 	memset(p, 0, SB_LEN);
 	memcpy(p, SB_MAGIC, 8);
@@ -79,7 +89,7 @@ int sb_put(lkv_tree *t, const struct lfs_info *i)
 {
 	uint8_t rec[SB_LEN];
 	sb_encode(i, rec);
-	return lkv_put(t, SB_KEY, 2, rec, sizeof(rec), NULL);
+	return lkv_put(t, SB_KEY, SB_KEY_LEN, rec, sizeof(rec), NULL);
 }
 
 /* ---- formatting ---- */
@@ -156,7 +166,17 @@ static int wipe_store(const char *dir, char *why)
 	return err;
 }
 
-static int make_root(lkv_store *s, lkv_tree *t[], const struct lfs_format_options *o)
+/* Puts inode in's record into b. */
+static int put_inode(lkv_batch *b, lkv_tree *inodes, const struct inode *in)
+{
+	uint8_t k[INO_KEY_LEN], rec[INODE_REC_LEN];
+	ino_key(k, in->ino);
+	inode_encode(in, rec);
+	return lkv_batch_put(b, inodes, k, sizeof(k), rec, sizeof(rec));
+}
+
+/* Writes the root directory and lost+found, in it, in one batch. */
+static int make_root(lkv_store *s, lkv_tree *t[TREES], const struct lfs_format_options *o)
 {
 	struct inode root, lf;
 	inode_init(&root, LFS_ROOT_INO, S_IFDIR | 0755, o->root_uid, o->root_gid);
@@ -165,17 +185,18 @@ static int make_root(lkv_store *s, lkv_tree *t[], const struct lfs_format_option
 	root.nlink = 3;
 	root.size = 1;
 	lf.parent = LFS_ROOT_INO;
-	/* a throwaway fs handle: the record helpers only need the trees */
-	struct lfs fake = { .s = s, .t_inodes = t[1], .t_dirents = t[2] };
 	lkv_batch *b = lkv_batch_new(s);
 	if (!b)
 		return -ENOMEM;
 	struct dirent_val dv = { .ino = LOST_FOUND_INO, .type = mode_to_dtype(S_IFDIR) };
-	int err = inode_put(&fake, b, &root);
+	uint8_t k[DIRENT_KEY_MAX], v[DIRENT_VAL_LEN];
+	size_t kl = dirent_key(k, LFS_ROOT_INO, "lost+found");
+	dirent_val_encode(&dv, v);
+	int err = put_inode(b, t[TREE_INODES], &root);
 	if (!err)
-		err = inode_put(&fake, b, &lf);
+		err = put_inode(b, t[TREE_INODES], &lf);
 	if (!err)
-		err = dirent_put(&fake, b, LFS_ROOT_INO, "lost+found", &dv);
+		err = lkv_batch_put(b, t[TREE_DIRENTS], k, kl, v, sizeof(v));
 	if (!err)
 		err = lkv_batch_commit(b, NULL);
 	lkv_batch_free(b);
@@ -195,9 +216,8 @@ static int format_store(const char *dir, const struct lfs_format_options *o,
 	int err = lkv_open(dir, &ko, &s);
 	if (err)
 		return err;
-	lkv_tree *t[6];
-	for (int i = 0; i < 6 && !err; i++)
-		err = lkv_tree_open(s, tree_names[i], &t[i]);
+	lkv_tree *t[TREES];
+	err = trees_open(s, t);
 	struct lfs_info i = { .format_version = SB_VERSION, .block_size = o->block_size,
 			      .blob_threshold = o->blob_threshold,
 			      .compression = o->compression,
@@ -207,7 +227,7 @@ static int format_store(const char *dir, const struct lfs_format_options *o,
 	if (o->label)
 		snprintf(i.label, sizeof(i.label), "%s", o->label);
 	if (!err)
-		err = sb_put(t[0], &i);
+		err = sb_put(t[TREE_SUPER], &i);
 	if (!err)
 		err = make_root(s, t, o);
 	if (!err)

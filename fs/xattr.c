@@ -119,9 +119,9 @@ struct list_arg { char *list; size_t size, len; };
 static int list_one(void *arg, const uint8_t *k, size_t kl)
 {
 	struct list_arg *l = arg;
-	size_t n = kl - 8;
+	size_t n = kl - INO_KEY_LEN;
 	if (l->size && l->len + n + 1 <= l->size) {
-		memcpy(l->list + l->len, k + 8, n);
+		memcpy(l->list + l->len, k + INO_KEY_LEN, n);
 		l->list[l->len + n] = 0;
 	}
 	l->len += n + 1;

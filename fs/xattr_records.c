@@ -6,16 +6,6 @@
  */
 #include "internal.h"
 
-#define XATTR_KEY_MAX (8 + LFS_XATTR_NAME_MAX)
-
-static size_t xattr_key(uint8_t *k, uint64_t ino, const char *name)
-{
-	size_t n = strlen(name);
-	be64_put(k, ino);
-	memcpy(k + 8, name, n);
-	return 8 + n;
-}
-
 int xattr_get_raw(lfs *fs, uint64_t ino, const char *name, void *buf, size_t cap,
 		  size_t *len)
 {
@@ -39,14 +29,16 @@ int xattr_del_raw(lfs *fs, lkv_batch *b, uint64_t ino, const char *name)
 	return lkv_batch_delete(b, fs->t_xattrs, k, kl);
 }
 
-/* Calls fn on each attribute name of ino (key bytes, not NUL-terminated). */
-int xattr_each(lfs *fs, uint64_t ino,
-	       int (*fn)(void *arg, const uint8_t *key, size_t kl), void *arg)
+typedef int (*xattr_key_fn)(void *arg, const uint8_t *key, size_t kl);
+
+/* Calls fn on the key of each attribute of ino in tree t, until fn
+ * returns non-zero. */
+static int each_key(lkv_tree *t, uint64_t ino, xattr_key_fn fn, void *arg)
 {
-	uint8_t p[8];
-	be64_put(p, ino);
+	uint8_t p[INO_KEY_LEN];
+	ino_key(p, ino);
 	lkv_iter *it;
-	int err = lkv_iter_prefix(fs->t_xattrs, p, sizeof(p), 0, &it);
+	int err = lkv_iter_prefix(t, p, sizeof(p), 0, &it);
 	if (err)
 		return err;
 	const void *k;
@@ -58,16 +50,23 @@ int xattr_each(lfs *fs, uint64_t ino,
 	return err < 0 ? err : 0;
 }
 
-struct drop_arg { lfs *fs; lkv_batch *b; };
+/* Calls fn on each attribute name of ino (the key bytes: the name follows
+ * INO_KEY_LEN bytes, not NUL-terminated). */
+int xattr_each(lfs *fs, uint64_t ino, xattr_key_fn fn, void *arg)
+{
+	return each_key(fs->t_xattrs, ino, fn, arg);
+}
+
+struct drop_arg { lkv_tree *t; lkv_batch *b; };
 
 static int drop_one(void *arg, const uint8_t *k, size_t kl)
 {
 	struct drop_arg *d = arg;
-	return lkv_batch_delete(d->b, d->fs->t_xattrs, k, kl);
+	return lkv_batch_delete(d->b, d->t, k, kl);
 }
 
-int xattr_drop(lfs *fs, lkv_batch *b, uint64_t ino)
+int xattr_drop(lkv_tree *t, lkv_batch *b, uint64_t ino)
 {
-	struct drop_arg d = { fs, b };
-	return xattr_each(fs, ino, drop_one, &d);
+	struct drop_arg d = { t, b };
+	return each_key(t, ino, drop_one, &d);
 }

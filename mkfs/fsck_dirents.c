@@ -25,8 +25,6 @@
 
 #include "fsck.h"
 
-#define DIRENT_KEY_MAX (16 + LFS_NAME_MAX)
-
 struct moved { uint64_t hash; size_t len; char name[LFS_NAME_MAX + 1]; };
 
 struct dir_scan {

@@ -36,13 +36,13 @@
 static int drop_inode(struct fsck *c, uint64_t ino, bool record)
 {
 	int n, err = 0;
-	while ((n = extent_drop(c->fs, c->b, ino, DROP_BATCH)) >= DROP_BATCH &&
+	while ((n = extent_drop(c->fs->t_extents, c->b, ino, DROP_BATCH)) >= DROP_BATCH &&
 	       !(err = lkv_batch_commit(c->b, NULL)))
 		;
 	if (n < 0)
 		err = n;
 	if (!err)
-		err = xattr_drop(c->fs, c->b, ino);
+		err = xattr_drop(c->fs->t_xattrs, c->b, ino);
 	uint8_t k[8];
 	be64_put(k, ino);
 	if (!err && record)
