@@ -167,8 +167,8 @@ static inline bool dirent_key_decode(const uint8_t *k, size_t kl, struct dirent_
 {
 	dk->parent = kl >= INO_KEY_LEN ? be64_get(k) : 0;
 	dk->hash = kl >= DIRENT_KEY_HDR ? be64_get(k + 8) : 0;
-	dk->name = k + DIRENT_KEY_HDR;
 	dk->len = kl > DIRENT_KEY_HDR ? kl - DIRENT_KEY_HDR : 0;
+	dk->name = k + (dk->len ? DIRENT_KEY_HDR : kl);      /* within the key */
 	return dk->len > 0 && dk->len <= LFS_NAME_MAX;
 }
 

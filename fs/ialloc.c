@@ -13,6 +13,8 @@
  * same end, as the superblock records it; lfs_get_info copies fs->info
  * under alloc_mu for that field's sake).
  */
+#include <errno.h>
+
 #include "internal.h"
 
 #define RESERVE_INOS 1024      /* numbers reserved by one superblock write */
@@ -56,6 +58,20 @@ int ino_alloc(lfs *fs, uint64_t *ino)
 	pthread_mutex_unlock(&fs->alloc_mu);
 	if (!err && atomic_load(&fs->inodes_used) >= 0)
 		atomic_fetch_add(&fs->inodes_used, 1);
+	return err;
+}
+
+int lfs_raise_next_ino(lfs *fs, uint64_t above)
+{
+	if (fs->ro)
+		return -EROFS;
+	int err = 0;
+	pthread_mutex_lock(&fs->alloc_mu);
+	if (above >= fs->next_ino) {
+		fs->next_ino = fs->reserved_to = above + 1;
+		err = reserve(fs);
+	}
+	pthread_mutex_unlock(&fs->alloc_mu);
 	return err;
 }
 
