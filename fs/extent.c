@@ -15,6 +15,9 @@
  * A small write into a blob block is kept beside it as a patch (patch.c)
  * until the block is next stored whole: reads apply a block's patches,
  * and every store of a block deletes them.
+ *
+ * The calls that change a file's blocks run under its inode's lock, in
+ * its transaction; extent_read and extent_seek take no lock.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -51,6 +54,7 @@ static int block_len(lfs *fs, uint64_t ino, uint64_t block, size_t *len)
  * inode's lock, so the two reads agree. */
 static int block_read(lfs *fs, uint64_t ino, uint64_t block, uint8_t *buf, size_t *len)
 {
+	LFS_ASSERT(ino_locked(fs, ino));
 	uint8_t k[EXTENT_KEY_LEN];
 	size_t bs = fs->info.block_size;
 	struct patchset *ps = malloc(sizeof(*ps));
@@ -84,6 +88,7 @@ static int block_read(lfs *fs, uint64_t ino, uint64_t block, uint8_t *buf, size_
 static int block_store(lfs *fs, lkv_batch *b, struct inode *in, uint64_t block,
 		       const void *data, size_t len, size_t old_len)
 {
+	LFS_ASSERT(len <= fs->info.block_size);
 	uint8_t k[EXTENT_KEY_LEN];
 	int err = old_len >= fs->info.blob_threshold ? patch_drop(fs, b, in->ino, block) : 0;
 	if (err)
@@ -180,6 +185,7 @@ static int write_block(lfs *fs, lkv_batch *b, struct inode *in, uint64_t block,
 int extent_write(lfs *fs, lkv_batch *b, struct inode *in, const void *buf,
 		 size_t len, uint64_t off)
 {
+	LFS_ASSERT(ino_locked(fs, in->ino));
 	size_t bs = fs->info.block_size, done = 0;
 	uint8_t *tmp = malloc(bs);
 	if (!tmp)
@@ -248,6 +254,7 @@ static int zero_in_block(lfs *fs, lkv_batch *b, struct inode *in, uint64_t block
 
 int extent_truncate(lfs *fs, lkv_batch *b, struct inode *in, uint64_t size)
 {
+	LFS_ASSERT(ino_locked(fs, in->ino));
 	size_t bs = fs->info.block_size;
 	if (size < in->size) {
 		int err = drop_blocks(fs, b, in, (size + bs - 1) / bs, 0);
@@ -262,6 +269,7 @@ int extent_truncate(lfs *fs, lkv_batch *b, struct inode *in, uint64_t size)
 
 int extent_zero(lfs *fs, lkv_batch *b, struct inode *in, uint64_t off, uint64_t len)
 {
+	LFS_ASSERT(ino_locked(fs, in->ino));
 	if (off >= in->size || len == 0)
 		return 0;
 	uint64_t end = len > in->size - off ? in->size : off + len;
@@ -282,6 +290,7 @@ int extent_zero(lfs *fs, lkv_batch *b, struct inode *in, uint64_t off, uint64_t 
  * counts as data and in st_blocks.  end must not pass the file size. */
 int extent_fill(lfs *fs, lkv_batch *b, struct inode *in, uint64_t off, uint64_t end)
 {
+	LFS_ASSERT(ino_locked(fs, in->ino) && end <= in->size);
 	size_t bs = fs->info.block_size;
 	uint8_t *tmp = malloc(bs);
 	if (!tmp)

@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "lfs.h"
+#include "lfs_assert.h"
 
 /* ---- byte order ---- */
 
@@ -146,6 +147,7 @@ static inline size_t dirent_key(uint8_t k[DIRENT_KEY_MAX], uint64_t parent,
 				const char *name)
 {
 	size_t len = strlen(name);
+	LFS_ASSERT(len >= 1 && len <= LFS_NAME_MAX);
 	be64_put(k, parent);
 	be64_put(k + 8, name_hash(name, len));
 	memcpy(k + DIRENT_KEY_HDR, name, len);
@@ -250,6 +252,7 @@ int extent_drop(lkv_tree *t, lkv_batch *b, uint64_t ino, int max);
 static inline size_t xattr_key(uint8_t k[XATTR_KEY_MAX], uint64_t ino, const char *name)
 {
 	size_t n = strlen(name);
+	LFS_ASSERT(n >= 1 && n <= LFS_XATTR_NAME_MAX);
 	ino_key(k, ino);
 	memcpy(k + INO_KEY_LEN, name, n);
 	return INO_KEY_LEN + n;

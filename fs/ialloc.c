@@ -39,6 +39,7 @@ void ialloc_start(lfs *fs)
  * (alloc_mu held). */
 static int reserve(lfs *fs)
 {
+	LFS_ASSERT(mutex_held(&fs->alloc_mu));
 	struct lfs_info i = fs->info;
 	i.next_ino = fs->next_ino + RESERVE_INOS;
 	int err = sb_put(fs->t_super, &i);
@@ -49,6 +50,7 @@ static int reserve(lfs *fs)
 
 int ino_alloc(lfs *fs, uint64_t *ino)
 {
+	LFS_ASSERT(!fs->ro);      /* it writes the superblock */
 	int err = 0;
 	pthread_mutex_lock(&fs->alloc_mu);
 	if (fs->next_ino >= fs->reserved_to)

@@ -20,6 +20,7 @@
 
 #include "format.h"
 #include "lfs.h"
+#include "lfs_assert.h"
 
 #define LOCK_STRIPES  1024u     /* inode mutexes */
 #define EPOCH_STRIPES 4096u     /* last-change epochs, for fsync */
@@ -165,6 +166,8 @@ int  inode_change(lfs *fs, uint64_t ino, inode_change_fn fn, void *arg,
 		  struct inode *out);
 
 /* ---- inode locks, epochs, data sequences (locks.c) ---- */
+bool mutex_held(pthread_mutex_t *mu);     /* for LFS_ASSERT: by anyone */
+bool ino_locked(lfs *fs, uint64_t ino);   /* for LFS_ASSERT: by anyone */
 unsigned lock_stripe(uint64_t ino);
 void stripe_lock(lfs *fs, unsigned stripe);
 void stripe_unlock(lfs *fs, unsigned stripe);

@@ -18,6 +18,7 @@
  * one inode to agree (a block and its sub-block writes, patch.c) takes the
  * sequence before and compares it after.
  */
+#include <errno.h>
 #include <sched.h>
 
 #include "internal.h"
@@ -49,6 +50,21 @@ void locks_free(lfs *fs)
 	for (unsigned i = 0; i < LOCK_STRIPES; i++)
 		pthread_mutex_destroy(&fs->ilock[i]);
 	pthread_mutex_destroy(&fs->rename_mu);
+}
+
+/* Whether mu is locked, by anyone: as much of "the caller holds mu" as a
+ * debug check can tell, since a mutex does not say who holds it. */
+bool mutex_held(pthread_mutex_t *mu)
+{
+	if (pthread_mutex_trylock(mu) == EBUSY)
+		return true;
+	pthread_mutex_unlock(mu);
+	return false;
+}
+
+bool ino_locked(lfs *fs, uint64_t ino)
+{
+	return mutex_held(&fs->ilock[lock_stripe(ino)]);
 }
 
 void stripe_lock(lfs *fs, unsigned stripe)
@@ -88,6 +104,7 @@ uint64_t epoch_of(lfs *fs, uint64_t ino)
  * even again (the stripe's lock held). */
 void data_seq_bump(lfs *fs, unsigned stripe)
 {
+	LFS_ASSERT(mutex_held(&fs->ilock[stripe]));
 	atomic_fetch_add(&fs->data_seq[stripe], 1);
 }
 

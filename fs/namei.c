@@ -258,6 +258,7 @@ int lfs_create(lfs *fs, const struct lfs_cred *c, uint64_t parent, const char *n
  * when it was the last. */
 static int drop_link(lfs *fs, struct txn *t, struct inode *in)
 {
+	LFS_ASSERT(t->locked);
 	in->nlink = S_ISDIR(in->mode) || in->nlink == 0 ? 0 : in->nlink - 1;
 	inode_touch(in, false, true);
 	int err = inode_put(fs, t->b, in);

@@ -171,6 +171,7 @@ int orphan_add(lfs *fs, lkv_batch *b, uint64_t ino)
 /* Deletes everything of an unlinked inode, in bounded batches. */
 static int reclaim(lfs *fs, uint64_t ino)
 {
+	LFS_ASSERT(ino_locked(fs, ino));
 	lkv_batch *b = lkv_batch_new(fs->s);
 	if (!b)
 		return -ENOMEM;
@@ -205,6 +206,7 @@ static int reclaim(lfs *fs, uint64_t ino)
 
 int orphan_release(lfs *fs, uint64_t ino)
 {
+	LFS_ASSERT(ino_locked(fs, ino));
 	if (refs_get(fs, ino)) {
 		atomic_fetch_add(&fs->orphans_held, 1);   /* space.c waits for these */
 		return 0;

@@ -33,6 +33,7 @@ int txn_begin(lfs *fs, struct txn *t)
  * locks).  Duplicates are fine. */
 void txn_add(struct txn *t, uint64_t ino)
 {
+	LFS_ASSERT(!t->locked);
 	for (unsigned i = 0; i < t->nino; i++)
 		if (t->ino[i] == ino)
 			return;
@@ -63,6 +64,7 @@ static void collect_stripes(struct txn *t)
 
 void txn_lock(struct txn *t)
 {
+	LFS_ASSERT(!t->locked);
 	collect_stripes(t);
 	for (unsigned i = 0; i < t->nstripe; i++)
 		stripe_lock(t->fs, t->stripe[i]);
@@ -71,6 +73,7 @@ void txn_lock(struct txn *t)
 
 int txn_commit(struct txn *t)
 {
+	LFS_ASSERT(t->locked);
 	uint64_t e = 0;
 	for (unsigned i = 0; i < t->nstripe; i++)
 		data_seq_bump(t->fs, t->stripe[i]);
