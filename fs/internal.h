@@ -156,7 +156,7 @@ struct txn {
 };
 
 int  txn_begin(lfs *fs, struct txn *t);
-void txn_add(struct txn *t, uint64_t ino);       /* before txn_lock */
+int  txn_add(struct txn *t, uint64_t ino);       /* before txn_lock */
 void txn_lock(struct txn *t);
 int  txn_commit(struct txn *t);                  /* notes epochs */
 void txn_unlock(struct txn *t);                  /* for a retry */

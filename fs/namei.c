@@ -118,10 +118,12 @@ static int lock_new(lfs *fs, struct txn *t, uint64_t parent, const char *name,
 	int err = may_make(fs, parent, name, is_dir, dir);
 	if (!err)
 		err = ino_alloc(fs, ino);
+	if (!err)
+		err = txn_add(t, parent);
+	if (!err)
+		err = txn_add(t, *ino);
 	if (err)
 		return err;
-	txn_add(t, parent);
-	txn_add(t, *ino);
 	txn_lock(t);
 	return may_make(fs, parent, name, is_dir, dir);
 }
@@ -276,10 +278,12 @@ static int lock_entry(lfs *fs, struct txn *t, uint64_t parent, const char *name,
 		int err = dir_get(fs, parent, dir);
 		if (!err)
 			err = dirent_get(fs, parent, name, d);
+		if (!err)
+			err = txn_add(t, parent);
+		if (!err)
+			err = txn_add(t, d->ino);
 		if (err)
 			return err;
-		txn_add(t, parent);
-		txn_add(t, d->ino);
 		txn_lock(t);
 		struct dirent_val again;
 		err = dirent_get(fs, parent, name, &again);
@@ -355,12 +359,15 @@ int lfs_link(lfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
 		txn_end(&t);
 		return err;
 	}
-	txn_add(&t, ino);
-	txn_add(&t, newparent);
-	txn_lock(&t);
 	struct inode in, dir;
 	struct dirent_val d;
-	err = inode_get(fs, ino, &in);
+	err = txn_add(&t, ino);
+	if (!err)
+		err = txn_add(&t, newparent);
+	if (!err) {
+		txn_lock(&t);
+		err = inode_get(fs, ino, &in);
+	}
 	if (!err && S_ISDIR(in.mode))
 		err = -EPERM;
 	if (!err && in.nlink == 0)
@@ -427,6 +434,19 @@ static int check_not_within(lfs *fs, uint64_t dir, uint64_t ino)
 	return -EIO;
 }
 
+/* Names the rename's inodes to t: both parents, the source and any target. */
+static int rename_add(struct txn *t, const struct rename_op *r, uint64_t src, uint64_t dst)
+{
+	int err = txn_add(t, r->parent);
+	if (!err)
+		err = txn_add(t, r->newparent);
+	if (!err)
+		err = txn_add(t, src);
+	if (!err && r->has_dst)
+		err = txn_add(t, dst);
+	return err;
+}
+
 /* Looks up both names and locks all four inodes, retrying if either entry
  * changed before the locks were taken. */
 static int rename_lock(lfs *fs, struct txn *t, struct rename_op *r)
@@ -444,11 +464,8 @@ static int rename_lock(lfs *fs, struct txn *t, struct rename_op *r)
 		if (err && err != -ENOENT)
 			return err;
 		r->has_dst = !err;
-		txn_add(t, r->parent);
-		txn_add(t, r->newparent);
-		txn_add(t, s.ino);
-		if (r->has_dst)
-			txn_add(t, d.ino);
+		if ((err = rename_add(t, r, s.ino, r->has_dst ? d.ino : 0)))
+			return err;
 		txn_lock(t);
 		int e1 = dirent_get(fs, r->parent, r->name, &s2);
 		int e2 = dirent_get(fs, r->newparent, r->newname, &d2);

@@ -30,15 +30,22 @@ int txn_begin(lfs *fs, struct txn *t)
 }
 
 /* Adds an inode whose change the transaction makes (and whose stripe it
- * locks).  Duplicates are fine. */
-void txn_add(struct txn *t, uint64_t ino)
+ * locks); duplicates are fine.  A fifth inode would be neither locked nor
+ * noted for fsync: that is a bug, and -E2BIG. */
+int txn_add(struct txn *t, uint64_t ino)
 {
 	LFS_ASSERT(!t->locked);
 	for (unsigned i = 0; i < t->nino; i++)
 		if (t->ino[i] == ino)
-			return;
-	if (t->nino < TXN_MAX_INODES)
-		t->ino[t->nino++] = ino;
+			return 0;
+	LFS_ASSERT(t->nino < TXN_MAX_INODES);
+	if (t->nino == TXN_MAX_INODES) {
+		lfs_log(t->fs, LKV_LOG_ERR, "inode %llu: a transaction of more than %u inodes",
+			(unsigned long long)ino, TXN_MAX_INODES);
+		return -E2BIG;
+	}
+	t->ino[t->nino++] = ino;
+	return 0;
 }
 
 /* Fills t->stripe with the lock stripes of t's inodes, each once, in
@@ -98,10 +105,12 @@ int inode_change(lfs *fs, uint64_t ino, inode_change_fn fn, void *arg, struct in
 	int err = txn_begin(fs, &t);
 	if (err)
 		return err;
-	txn_add(&t, ino);
-	txn_lock(&t);
 	struct inode in;
-	err = inode_get(fs, ino, &in);
+	err = txn_add(&t, ino);
+	if (!err) {
+		txn_lock(&t);
+		err = inode_get(fs, ino, &in);
+	}
 	if (!err)
 		err = fn(fs, t.b, &in, arg);
 	if (!err)

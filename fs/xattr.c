@@ -36,11 +36,13 @@ static int xattr_change(lfs *fs, uint64_t ino, const char *name, const void *v,
 	int err = txn_begin(fs, &t);
 	if (err)
 		return err;
-	txn_add(&t, ino);
-	txn_lock(&t);
 	struct inode in;
 	size_t len;
-	err = inode_get(fs, ino, &in);
+	err = txn_add(&t, ino);
+	if (!err) {
+		txn_lock(&t);
+		err = inode_get(fs, ino, &in);
+	}
 	if (!err)
 		err = name_ok(name, in.mode);
 	if (!err) {
