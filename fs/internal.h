@@ -49,6 +49,7 @@ struct lfs {
 	_Atomic uint64_t space_free, space_at, space_used, space_gc_at;
 	atomic_bool space_freed;        /* data deleted since the last GC */
 	atomic_int orphans_held;        /* unlinked, awaiting the kernel's forget */
+	atomic_bool refs_short;         /* a reference went uncounted (no memory) */
 	struct timespec mounted_at;     /* for the stats */
 	void (*stats_extra)(FILE *f);   /* the daemon's lines of the live stats */
 

@@ -104,10 +104,11 @@ void lfs_ref(lfs *fs, uint64_t ino, uint64_t n)
 	struct refshard *s = shard_of(fs, ino);
 	pthread_mutex_lock(&s->mu);
 	struct refent *e = ref_find(s, ino);
-	if (!e && (s->used + 1) * 4 > s->cap * 3 && ref_grow(s))
+	if (!e && (s->used + 1) * 4 > s->cap * 3 && ref_grow(s)) {
+		atomic_store(&fs->refs_short, true);
 		lfs_log(fs, LKV_LOG_ERR, "inode %llu: no memory to count a reference",
 			(unsigned long long)ino);
-	else if (!e) {
+	} else if (!e) {
 		size_t i = slot_of(s, ino);
 		while (s->v[i].ino)
 			i = (i + 1) & (s->cap - 1);
@@ -130,21 +131,31 @@ uint64_t refs_get(lfs *fs, uint64_t ino)
 	return n;
 }
 
+/* More references were dropped than counted: the caller's count and ours
+ * disagree, a bug, unless lfs_ref once had no memory to count one. */
+static void ref_underflow(lfs *fs, uint64_t ino, uint64_t counted, uint64_t n)
+{
+	lfs_log(fs, LKV_LOG_ERR, "inode %llu: %llu references forgotten, but %llu counted",
+		(unsigned long long)ino, (unsigned long long)n,
+		(unsigned long long)counted);
+	LFS_ASSERT(atomic_load(&fs->refs_short));
+}
+
 /* Drops n references; true when none remain. */
 static bool ref_drop(lfs *fs, uint64_t ino, uint64_t n)
 {
 	struct refshard *s = shard_of(fs, ino);
 	pthread_mutex_lock(&s->mu);
 	struct refent *e = ref_find(s, ino);
-	bool last = true;
-	if (e) {
-		e->n = e->n > n ? e->n - n : 0;
-		last = e->n == 0;
-		if (last)
-			ref_remove(s, (size_t)(e - s->v));
-	}
+	uint64_t counted = e ? e->n : 0;
+	if (e && counted > n)
+		e->n -= n;
+	else if (e)
+		ref_remove(s, (size_t)(e - s->v));
 	pthread_mutex_unlock(&s->mu);
-	return last;
+	if (counted < n)
+		ref_underflow(fs, ino, counted, n);
+	return counted <= n;
 }
 
 void lfs_forget(lfs *fs, uint64_t ino, uint64_t n)
