@@ -2,12 +2,18 @@
 /*
  * What the modules of the larchfs core share: the mounted filesystem
  * (struct lfs) and each module's calls.  The trees, keys and records are
- * format.h's.
+ * format.h's; the API is lfs.h's.
  *
  * Locking: an operation locks the lock stripes of every inode it changes
- * (ascending stripe order, locks.c), reads them, builds one batch, commits
- * it, notes the epoch on those inodes' stripes (for fsync), and unlocks.
- * Readers take no lock: a batch is atomic for them.
+ * (a transaction, txn.c: ascending stripe order), reads them, builds one
+ * batch, commits it, notes the epoch on those inodes' stripes (for
+ * fsync), and unlocks.  Readers take no lock: a batch is atomic for them.
+ * Lock order: rename_mu, then inode stripes (ascending), then alloc_mu or
+ * a reference shard's mu; the engine's own locks come last.
+ *
+ * Each shared field of struct lfs says what protects it: "mount" (set
+ * while lfs_mount runs, read-only after), a mutex, "atomic", or "owner"
+ * (the field is the lock).
  */
 #ifndef LARCHFS_INTERNAL_H
 #define LARCHFS_INTERNAL_H
@@ -27,37 +33,49 @@
 #define REF_SHARDS    64u       /* kernel reference tables */
 #define LFS_MAX_FILE  (1ull << 60)  /* largest file size, bytes */
 
+/* One shard of the kernel reference counts (orphan.c). */
 struct refshard {
-	pthread_mutex_t mu;
-	struct refent { uint64_t ino, n; } *v;   /* open addressing, ino 0 empty */
-	size_t cap, used;
+	pthread_mutex_t mu;                      /* owner: guards v, cap, used */
+	struct refent { uint64_t ino, n; } *v;   /* mu; open addressing, ino 0 empty */
+	size_t cap, used;                        /* mu */
 };
 
 struct lfs {
-	lkv_store *s;
+	/* the store and what it was mounted with (mount.c) */
+	lkv_store *s;                   /* mount */
 	lkv_tree *t_super, *t_inodes, *t_dirents, *t_extents, *t_xattrs, *t_orphans;
-	char *dir;
-	struct lfs_mount_options opt;
-	struct lfs_info info;
-	bool ro;
+					/* mount */
+	char *dir;                      /* mount */
+	struct lfs_mount_options opt;   /* mount */
+	bool ro;                        /* mount */
+	struct lfs_info info;           /* mount, but for next_ino: alloc_mu */
+	struct timespec mounted_at;     /* mount; for the stats */
+	void (*stats_extra)(FILE *f);   /* set once before requests are served
+					   (lfs_stats_extra), then read-only */
 
-	pthread_mutex_t alloc_mu;       /* inode allocator */
-	uint64_t next_ino, reserved_to; /* reserved_to is in the superblock */
-	atomic_llong inodes_used;       /* -1 until counted (statfs) */
+	/* the inode allocator (ialloc.c) */
+	pthread_mutex_t alloc_mu;       /* owner: next_ino, reserved_to, info.next_ino */
+	uint64_t next_ino;              /* alloc_mu; the next number handed out */
+	uint64_t reserved_to;           /* alloc_mu; = info.next_ino */
+	atomic_llong inodes_used;       /* atomic; -1 until counted (statfs) */
 
-	uint64_t reserve;               /* host bytes kept free (space.c) */
-	_Atomic uint64_t space_free, space_at, space_used, space_gc_at;
-	atomic_bool space_freed;        /* data deleted since the last GC */
-	atomic_int orphans_held;        /* unlinked, awaiting the kernel's forget */
-	atomic_bool refs_short;         /* a reference went uncounted (no memory) */
-	struct timespec mounted_at;     /* for the stats */
-	void (*stats_extra)(FILE *f);   /* the daemon's lines of the live stats */
+	/* free space (space.c) */
+	uint64_t reserve;               /* mount; host bytes kept free */
+	_Atomic uint64_t space_free, space_at, space_used, space_gc_at;  /* atomic */
+	atomic_bool space_freed;        /* atomic; data deleted since the last GC */
 
-	pthread_mutex_t ilock[LOCK_STRIPES];
-	pthread_mutex_t rename_mu;      /* directory moves between parents */
-	_Atomic uint64_t epoch_of[EPOCH_STRIPES];
-	_Atomic unsigned data_seq[LOCK_STRIPES]; /* odd while a commit runs */
-	struct refshard refs[REF_SHARDS];
+	/* kernel references and orphans (orphan.c) */
+	struct refshard refs[REF_SHARDS];   /* each under its own mu */
+	atomic_int orphans_held;        /* atomic; unlinked, awaiting the forget */
+	atomic_bool refs_short;         /* atomic; a reference went uncounted */
+
+	/* inode locks (locks.c) */
+	pthread_mutex_t ilock[LOCK_STRIPES];     /* owner: each inode of its stripe */
+	pthread_mutex_t rename_mu;      /* owner: directory moves between parents */
+	_Atomic uint64_t epoch_of[EPOCH_STRIPES]; /* atomic; only ever raised */
+	_Atomic unsigned data_seq[LOCK_STRIPES];  /* atomic; bumped under the
+						     stripe's ilock, odd while a
+						     commit runs */
 };
 
 /* ---- inodes (inode.c) ---- */
@@ -146,14 +164,15 @@ int  orphan_reclaim_all(lfs *fs);
 /* ---- transactions (txn.c) ---- */
 #define TXN_MAX_INODES 4
 
+/* A transaction: owned by the thread that began it, never shared. */
 struct txn {
 	lfs *fs;
 	lkv_batch *b;
-	uint64_t ino[TXN_MAX_INODES];
+	uint64_t ino[TXN_MAX_INODES];      /* the inodes it changes */
 	unsigned nino;
-	unsigned stripe[TXN_MAX_INODES];
+	unsigned stripe[TXN_MAX_INODES];   /* their stripes, ascending, once each */
 	unsigned nstripe;
-	bool locked;
+	bool locked;                       /* the stripes are held */
 };
 
 int  txn_begin(lfs *fs, struct txn *t);
