@@ -16,6 +16,9 @@
  *   48  u64   parent: a directory's parent (the root's is itself), else 0
  *   56  atime, 68 mtime, 80 ctime, 92 btime: each i64 seconds, u32 ns
  * A record of another length or version is damage: -EIO, logged.
+ *
+ * Also the in-memory inode's small rules: a new inode (inode_init), the
+ * times (now, inode_touch), clearing suid/sgid, and struct stat.
  */
 #include <errno.h>
 #include <time.h>

@@ -15,7 +15,11 @@
  * file does not become one huge batch; the last batch deletes the xattrs,
  * the inode and its orphan record.  A crash in between leaves the orphan
  * record, and the next mount finishes the job.
- * Callers of orphan_release hold the inode's lock.
+ * Callers of orphan_release hold the inode's lock (asserted).
+ *
+ * The counts must agree with the caller's: a forget of more references
+ * than were counted is a bug, logged and asserted, unless lfs_ref once had
+ * no memory to count one (refs_short).
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -16,6 +16,17 @@
  *  112  u64    next_ino: every inode number below it may be in use
  *  120  u64    lost+found's inode number
  *  128  u64    feature bits (none yet)
+ * Valid (sb_decode): the magic, a version from SB_VERSION_MIN to
+ * SB_VERSION, a block size that is a power of two from 4 KiB to 1 MiB,
+ * next_ino at least FIRST_INO, and no feature bit set.  It is rewritten
+ * whole (sb_put, outside any batch) when the allocator (ialloc.c) reserves
+ * numbers; nothing else changes after formatting.
+ *
+ * Formatting (lfs_format) makes the store, its six trees (format.h), the
+ * superblock, and in one batch the root (inode 1) and lost+found (inode 2,
+ * named in the root); numbers below FIRST_INO are the format's own.  It
+ * formats only an empty directory, or over an old store when forced,
+ * never over other files.
  */
 #include <dirent.h>
 #include <errno.h>

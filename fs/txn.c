@@ -4,7 +4,8 @@
  * batch, made under those inodes' locks.
  *
  *   txn_begin   a new batch (-EROFS on a read-only mount)
- *   txn_add     each inode the operation changes, before txn_lock
+ *   txn_add     each inode the operation changes, before txn_lock: at
+ *               most TXN_MAX_INODES (a fifth is a bug: -E2BIG)
  *   txn_lock    takes their lock stripes in ascending order (locks.c),
  *               so that two transactions never deadlock
  *   ...         reads under the locks, changes into t->b

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Keys for fsck.larchfs: fixes that delete keys, and whole-tree scans that
- * survive a value they cannot read.
+ * Keys for fsck.larchfs: fixes that delete keys, and whole-tree scans.
+ *
+ * A scan reads one tree in key order.  A value it cannot read (a damaged
+ * blob, left by -n) is passed on as NULL and the scan goes on after its
+ * key; a leaf it cannot read ends the scan with -EIO, reported once, and
+ * the tree is then not checked whole.
  */
 #include <errno.h>
 #include <inttypes.h>
