@@ -39,6 +39,11 @@ static void le16_put(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)(v >> 8);
 }
 
+bool acl_is_name(const char *name)
+{
+	return !strcmp(name, ACL_ACCESS_XATTR) || !strcmp(name, ACL_DEFAULT_XATTR);
+}
+
 /* Validates an ACL: entries in tag order, one each of USER_OBJ, GROUP_OBJ
  * and OTHER, a MASK exactly when named entries exist.  *minimal (may be
  * NULL) tells whether it says no more than a mode. */
@@ -150,12 +155,12 @@ int acl_chmod(lfs *fs, lkv_batch *b, const struct inode *in)
 {
 	uint8_t *p;
 	size_t len;
-	int err = acl_read(fs, in->ino, "system.posix_acl_access", &p, &len);
+	int err = acl_read(fs, in->ino, ACL_ACCESS_XATTR, &p, &len);
 	if (err || !p)
 		return err;
 	mode_t mode = in->mode;
 	acl_apply_mode(p, len, &mode, false);
-	err = xattr_put_raw(fs, b, in->ino, "system.posix_acl_access", p, len);
+	err = xattr_put_raw(fs, b, in->ino, ACL_ACCESS_XATTR, p, len);
 	free(p);
 	return err;
 }
@@ -165,7 +170,7 @@ int acl_inherit(lfs *fs, lkv_batch *b, const struct inode *dir, struct inode *in
 {
 	uint8_t *p;
 	size_t len;
-	int err = acl_read(fs, dir->ino, "system.posix_acl_default", &p, &len);
+	int err = acl_read(fs, dir->ino, ACL_DEFAULT_XATTR, &p, &len);
 	if (err)
 		return err;
 	if (!p) {
@@ -173,14 +178,14 @@ int acl_inherit(lfs *fs, lkv_batch *b, const struct inode *dir, struct inode *in
 		return 0;
 	}
 	if (S_ISDIR(in->mode))
-		err = xattr_put_raw(fs, b, in->ino, "system.posix_acl_default", p, len);
+		err = xattr_put_raw(fs, b, in->ino, ACL_DEFAULT_XATTR, p, len);
 	mode_t mode = in->mode;
 	acl_apply_mode(p, len, &mode, true);
 	in->mode = mode;
 	bool minimal;
 	acl_check(p, len, &minimal);
 	if (!err && !minimal)
-		err = xattr_put_raw(fs, b, in->ino, "system.posix_acl_access", p, len);
+		err = xattr_put_raw(fs, b, in->ino, ACL_ACCESS_XATTR, p, len);
 	free(p);
 	return err;
 }

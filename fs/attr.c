@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * getattr and setattr (chmod, chown, truncate, utimensat, as one batch
- * each), and atime updates after reads.
+ * each), and atime updates after reads, by the mount's policy (relatime,
+ * noatime, strictatime).  An atime update is a transaction of its own
+ * after the read, so a caller must not hold the inode's lock then.
  */
 #include <errno.h>
 

@@ -15,17 +15,14 @@
  * A small write into a blob block is kept beside it as a patch (patch.c)
  * until the block is next stored whole: reads apply a block's patches,
  * and every store of a block deletes them.
+ *
+ * The calls that change a file's blocks run under its inode's lock, in
+ * its transaction; extent_read and extent_seek take no lock.
  */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "internal.h"
-
-static void extent_key(uint8_t *k, uint64_t ino, uint64_t block)
-{
-	be64_put(k, ino);
-	be64_put(k + 8, block);
-}
 
 /* Says which file lost which bytes when a block cannot be read (the
  * engine's own message names only the store file and offset); returns err. */
@@ -42,7 +39,7 @@ static int extent_failed(lfs *fs, uint64_t ino, uint64_t block, int err)
 /* The stored length of a block; 0 for a hole. */
 static int block_len(lfs *fs, uint64_t ino, uint64_t block, size_t *len)
 {
-	uint8_t k[16];
+	uint8_t k[EXTENT_KEY_LEN];
 	extent_key(k, ino, block);
 	int err = lkv_get(fs->t_extents, k, sizeof(k), NULL, 0, len);
 	if (err == -ENOENT) {
@@ -57,7 +54,8 @@ static int block_len(lfs *fs, uint64_t ino, uint64_t block, size_t *len)
  * inode's lock, so the two reads agree. */
 static int block_read(lfs *fs, uint64_t ino, uint64_t block, uint8_t *buf, size_t *len)
 {
-	uint8_t k[16];
+	LFS_ASSERT(ino_locked(fs, ino));
+	uint8_t k[EXTENT_KEY_LEN];
 	size_t bs = fs->info.block_size;
 	struct patchset *ps = malloc(sizeof(*ps));
 	if (!ps)
@@ -90,7 +88,8 @@ static int block_read(lfs *fs, uint64_t ino, uint64_t block, uint8_t *buf, size_
 static int block_store(lfs *fs, lkv_batch *b, struct inode *in, uint64_t block,
 		       const void *data, size_t len, size_t old_len)
 {
-	uint8_t k[16];
+	LFS_ASSERT(len <= fs->info.block_size);
+	uint8_t k[EXTENT_KEY_LEN];
 	int err = old_len >= fs->info.blob_threshold ? patch_drop(fs, b, in->ino, block) : 0;
 	if (err)
 		return err;
@@ -111,7 +110,7 @@ static int block_store(lfs *fs, lkv_batch *b, struct inode *in, uint64_t block,
 static int read_part(lfs *fs, uint64_t ino, uint64_t block, size_t o, uint8_t *buf,
 		     size_t n, struct patchset *ps)
 {
-	uint8_t k[16];
+	uint8_t k[EXTENT_KEY_LEN];
 	extent_key(k, ino, block);
 	for (;;) {
 		unsigned seq = data_seq_read(fs, ino);
@@ -186,6 +185,7 @@ static int write_block(lfs *fs, lkv_batch *b, struct inode *in, uint64_t block,
 int extent_write(lfs *fs, lkv_batch *b, struct inode *in, const void *buf,
 		 size_t len, uint64_t off)
 {
+	LFS_ASSERT(ino_locked(fs, in->ino));
 	size_t bs = fs->info.block_size, done = 0;
 	uint8_t *tmp = malloc(bs);
 	if (!tmp)
@@ -207,14 +207,15 @@ int extent_write(lfs *fs, lkv_batch *b, struct inode *in, const void *buf,
 static int drop_blocks(lfs *fs, lkv_batch *b, struct inode *in, uint64_t first,
 		       uint64_t last)
 {
-	uint8_t lo[16], hi[16];
+	uint8_t lo[EXTENT_KEY_LEN], hi[EXTENT_KEY_LEN];
 	extent_key(lo, in->ino, first);
 	if (last)
 		extent_key(hi, in->ino, last);
 	else
-		be64_put(hi, in->ino + 1);
+		ino_key(hi, in->ino + 1);
 	lkv_iter *it;
-	int err = lkv_iter_open(fs->t_extents, lo, sizeof(lo), hi, last ? 16 : 8, 0, &it);
+	int err = lkv_iter_open(fs->t_extents, lo, sizeof(lo), hi,
+				last ? EXTENT_KEY_LEN : INO_KEY_LEN, 0, &it);
 	if (err)
 		return err;
 	const void *k;
@@ -253,6 +254,7 @@ static int zero_in_block(lfs *fs, lkv_batch *b, struct inode *in, uint64_t block
 
 int extent_truncate(lfs *fs, lkv_batch *b, struct inode *in, uint64_t size)
 {
+	LFS_ASSERT(ino_locked(fs, in->ino));
 	size_t bs = fs->info.block_size;
 	if (size < in->size) {
 		int err = drop_blocks(fs, b, in, (size + bs - 1) / bs, 0);
@@ -267,6 +269,7 @@ int extent_truncate(lfs *fs, lkv_batch *b, struct inode *in, uint64_t size)
 
 int extent_zero(lfs *fs, lkv_batch *b, struct inode *in, uint64_t off, uint64_t len)
 {
+	LFS_ASSERT(ino_locked(fs, in->ino));
 	if (off >= in->size || len == 0)
 		return 0;
 	uint64_t end = len > in->size - off ? in->size : off + len;
@@ -287,6 +290,7 @@ int extent_zero(lfs *fs, lkv_batch *b, struct inode *in, uint64_t off, uint64_t 
  * counts as data and in st_blocks.  end must not pass the file size. */
 int extent_fill(lfs *fs, lkv_batch *b, struct inode *in, uint64_t off, uint64_t end)
 {
+	LFS_ASSERT(ino_locked(fs, in->ino) && end <= in->size);
 	size_t bs = fs->info.block_size;
 	uint8_t *tmp = malloc(bs);
 	if (!tmp)
@@ -309,9 +313,9 @@ int extent_fill(lfs *fs, lkv_batch *b, struct inode *in, uint64_t off, uint64_t 
 int extent_seek(lfs *fs, const struct inode *in, uint64_t off, bool data, uint64_t *out)
 {
 	size_t bs = fs->info.block_size;
-	uint8_t lo[16], hi[8];
+	uint8_t lo[EXTENT_KEY_LEN], hi[INO_KEY_LEN];
 	extent_key(lo, in->ino, off / bs);
-	be64_put(hi, in->ino + 1);
+	ino_key(hi, in->ino + 1);
 	lkv_iter *it;
 	int err = lkv_iter_open(fs->t_extents, lo, sizeof(lo), hi, sizeof(hi), 0, &it);
 	if (err)
@@ -323,7 +327,7 @@ int extent_seek(lfs *fs, const struct inode *in, uint64_t off, bool data, uint64
 	while (!found && (err = lkv_iter_next_len(it, &k, &kl, &vl)) > 0) {
 		if (patch_key_is(k, kl))
 			continue;
-		uint64_t start = be64_get((const uint8_t *)k + 8) * bs, stop = start + vl;
+		uint64_t start = extent_key_block(k) * bs, stop = start + vl;
 		if (data) {
 			if (stop > pos) {
 				*out = start > pos ? start : pos;
@@ -355,13 +359,13 @@ int extent_seek(lfs *fs, const struct inode *in, uint64_t off, bool data, uint64
 	return 0;
 }
 
-int extent_drop(lfs *fs, lkv_batch *b, uint64_t ino, int max)
+int extent_drop(lkv_tree *t, lkv_batch *b, uint64_t ino, int max)
 {
-	uint8_t lo[8], hi[8];
-	be64_put(lo, ino);
-	be64_put(hi, ino + 1);
+	uint8_t lo[INO_KEY_LEN], hi[INO_KEY_LEN];
+	ino_key(lo, ino);
+	ino_key(hi, ino + 1);
 	lkv_iter *it;
-	int err = lkv_iter_open(fs->t_extents, lo, sizeof(lo), hi, sizeof(hi), 0, &it);
+	int err = lkv_iter_open(t, lo, sizeof(lo), hi, sizeof(hi), 0, &it);
 	if (err)
 		return err;
 	const void *k;
@@ -370,7 +374,7 @@ int extent_drop(lfs *fs, lkv_batch *b, uint64_t ino, int max)
 	while ((err = lkv_iter_next_len(it, &k, &kl, &vl)) > 0) {
 		if (n >= max && !patch_key_is(k, kl))
 			break;          /* a block goes with its patches */
-		err = lkv_batch_delete(b, fs->t_extents, k, kl);
+		err = lkv_batch_delete(b, t, k, kl);
 		if (err)
 			break;
 		n++;

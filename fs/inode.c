@@ -16,6 +16,9 @@
  *   48  u64   parent: a directory's parent (the root's is itself), else 0
  *   56  atime, 68 mtime, 80 ctime, 92 btime: each i64 seconds, u32 ns
  * A record of another length or version is damage: -EIO, logged.
+ *
+ * Also the in-memory inode's small rules: a new inode (inode_init), the
+ * times (now, inode_touch), clearing suid/sgid, and struct stat.
  */
 #include <errno.h>
 #include <time.h>
@@ -23,7 +26,6 @@
 #include "internal.h"
 
 #define INODE_VERSION 1
-#define INODE_REC_LEN 104
 
 static void ts_put(uint8_t *p, const struct timespec *ts)
 {
@@ -38,7 +40,7 @@ static bool ts_get(const uint8_t *p, struct timespec *ts)
 	return ts->tv_nsec < 1000000000;
 }
 
-static void inode_encode(const struct inode *in, uint8_t *p)
+void inode_encode(const struct inode *in, uint8_t p[INODE_REC_LEN])
 {
 	memset(p, 0, INODE_REC_LEN);
 	p[0] = INODE_VERSION;
@@ -77,9 +79,9 @@ bool inode_decode(const uint8_t *p, size_t len, struct inode *in)
 /* -ENOENT for a missing inode, -EIO for a record that does not decode. */
 int inode_get(lfs *fs, uint64_t ino, struct inode *in)
 {
-	uint8_t key[8], rec[INODE_REC_LEN + 1];
+	uint8_t key[INO_KEY_LEN], rec[INODE_REC_LEN + 1];
 	size_t len;
-	be64_put(key, ino);
+	ino_key(key, ino);
 	int err = lkv_get(fs->t_inodes, key, sizeof(key), rec, sizeof(rec), &len);
 	if (err)
 		return err;
@@ -94,8 +96,8 @@ int inode_get(lfs *fs, uint64_t ino, struct inode *in)
 
 int inode_put(lfs *fs, lkv_batch *b, const struct inode *in)
 {
-	uint8_t key[8], rec[INODE_REC_LEN];
-	be64_put(key, in->ino);
+	uint8_t key[INO_KEY_LEN], rec[INODE_REC_LEN];
+	ino_key(key, in->ino);
 	inode_encode(in, rec);
 	return lkv_batch_put(b, fs->t_inodes, key, sizeof(key), rec, sizeof(rec));
 }
@@ -135,11 +137,6 @@ bool inode_kill_suid(struct inode *in)
 		return false;
 	in->mode &= ~kill;
 	return true;
-}
-
-unsigned mode_to_dtype(mode_t mode)
-{
-	return (mode & S_IFMT) >> 12;   /* DT_* are the S_IFMT bits shifted */
 }
 
 void inode_to_stat(lfs *fs, const struct inode *in, struct stat *st)

@@ -118,6 +118,11 @@ int  lfs_unmount(lfs *fs);
 void lfs_get_info(lfs *fs, struct lfs_info *info);
 lkv_store *lfs_store(lfs *fs);       /* for stats and tools */
 
+/* For fsck, when an inode exists at or past the superblock's next_ino:
+ * makes the allocator hand out only numbers above `above`, and writes the
+ * superblock that says so at once.  -EROFS on a read-only mount. */
+int lfs_raise_next_ino(lfs *fs, uint64_t above);
+
 /* ------------------------------------------------------------------------
  * Attributes
  * ---------------------------------------------------------------------- */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Inode locks, transactions and the epoch of each inode's last change.
+ * Inode locks, the epoch of each inode's last change, and the data
+ * sequence of each lock stripe.  Transactions (txn.c) are built on these.
  *
  * Inode locks are a fixed array of mutexes indexed by a hash of the inode
  * number.  An operation takes the stripes of every inode it changes in
@@ -19,7 +20,6 @@
  */
 #include <errno.h>
 #include <sched.h>
-#include <stdlib.h>
 
 #include "internal.h"
 
@@ -29,22 +29,20 @@ static unsigned hash_ino(uint64_t ino)
 	return (unsigned)(ino >> 32);
 }
 
-static unsigned lock_stripe(uint64_t ino)
+unsigned lock_stripe(uint64_t ino)
 {
 	return hash_ino(ino) % LOCK_STRIPES;
 }
 
-int locks_init(lfs *fs)
+void locks_init(lfs *fs)
 {
 	for (unsigned i = 0; i < LOCK_STRIPES; i++)
 		pthread_mutex_init(&fs->ilock[i], NULL);
 	pthread_mutex_init(&fs->rename_mu, NULL);
-	pthread_mutex_init(&fs->alloc_mu, NULL);
 	for (unsigned i = 0; i < EPOCH_STRIPES; i++)
 		atomic_init(&fs->epoch_of[i], 0);
 	for (unsigned i = 0; i < LOCK_STRIPES; i++)
 		atomic_init(&fs->data_seq[i], 0);
-	return 0;
 }
 
 void locks_free(lfs *fs)
@@ -52,17 +50,41 @@ void locks_free(lfs *fs)
 	for (unsigned i = 0; i < LOCK_STRIPES; i++)
 		pthread_mutex_destroy(&fs->ilock[i]);
 	pthread_mutex_destroy(&fs->rename_mu);
-	pthread_mutex_destroy(&fs->alloc_mu);
+}
+
+/* Whether mu is locked, by anyone: as much of "the caller holds mu" as a
+ * debug check can tell, since a mutex does not say who holds it. */
+bool mutex_held(pthread_mutex_t *mu)
+{
+	if (pthread_mutex_trylock(mu) == EBUSY)
+		return true;
+	pthread_mutex_unlock(mu);
+	return false;
+}
+
+bool ino_locked(lfs *fs, uint64_t ino)
+{
+	return mutex_held(&fs->ilock[lock_stripe(ino)]);
+}
+
+void stripe_lock(lfs *fs, unsigned stripe)
+{
+	pthread_mutex_lock(&fs->ilock[stripe]);
+}
+
+void stripe_unlock(lfs *fs, unsigned stripe)
+{
+	pthread_mutex_unlock(&fs->ilock[stripe]);
 }
 
 void ino_lock(lfs *fs, uint64_t ino)
 {
-	pthread_mutex_lock(&fs->ilock[lock_stripe(ino)]);
+	stripe_lock(fs, lock_stripe(ino));
 }
 
 void ino_unlock(lfs *fs, uint64_t ino)
 {
-	pthread_mutex_unlock(&fs->ilock[lock_stripe(ino)]);
+	stripe_unlock(fs, lock_stripe(ino));
 }
 
 void epoch_note(lfs *fs, uint64_t ino, uint64_t e)
@@ -76,6 +98,14 @@ void epoch_note(lfs *fs, uint64_t ino, uint64_t e)
 uint64_t epoch_of(lfs *fs, uint64_t ino)
 {
 	return atomic_load(&fs->epoch_of[hash_ino(ino) % EPOCH_STRIPES]);
+}
+
+/* A commit on `stripe` begins or ends: its data sequence turns odd, then
+ * even again (the stripe's lock held). */
+void data_seq_bump(lfs *fs, unsigned stripe)
+{
+	LFS_ASSERT(mutex_held(&fs->ilock[stripe]));
+	atomic_fetch_add(&fs->data_seq[stripe], 1);
 }
 
 /* The data sequence of ino's stripe, for data_seq_stable. */
@@ -93,110 +123,4 @@ bool data_seq_stable(lfs *fs, uint64_t ino, unsigned seq)
 		return true;
 	sched_yield();
 	return false;
-}
-
-/* ---- transactions ---- */
-
-int txn_begin(lfs *fs, struct txn *t)
-{
-	*t = (struct txn){ .fs = fs };
-	if (fs->ro)
-		return -EROFS;
-	t->b = lkv_batch_new(fs->s);
-	return t->b ? 0 : -ENOMEM;
-}
-
-/* Adds an inode whose change the transaction makes (and whose stripe it
- * locks).  Duplicates are fine. */
-void txn_add(struct txn *t, uint64_t ino)
-{
-	for (unsigned i = 0; i < t->nino; i++)
-		if (t->ino[i] == ino)
-			return;
-	if (t->nino < TXN_MAX_INODES)
-		t->ino[t->nino++] = ino;
-}
-
-void txn_lock(struct txn *t)
-{
-	t->nstripe = 0;
-	for (unsigned i = 0; i < t->nino; i++) {
-		unsigned s = lock_stripe(t->ino[i]), j = t->nstripe;
-		bool dup = false;
-		for (unsigned k = 0; k < t->nstripe; k++)
-			dup |= t->stripe[k] == s;
-		if (dup)
-			continue;
-		while (j > 0 && t->stripe[j - 1] > s) {   /* insertion sort */
-			t->stripe[j] = t->stripe[j - 1];
-			j--;
-		}
-		t->stripe[j] = s;
-		t->nstripe++;
-	}
-	for (unsigned i = 0; i < t->nstripe; i++)
-		pthread_mutex_lock(&t->fs->ilock[t->stripe[i]]);
-	t->locked = true;
-}
-
-int txn_commit(struct txn *t)
-{
-	uint64_t e = 0;
-	for (unsigned i = 0; i < t->nstripe; i++)
-		atomic_fetch_add(&t->fs->data_seq[t->stripe[i]], 1);
-	int err = lkv_batch_commit(t->b, &e);
-	for (unsigned i = 0; i < t->nstripe; i++)
-		atomic_fetch_add(&t->fs->data_seq[t->stripe[i]], 1);
-	if (err) {
-		lfs_log(t->fs, LKV_LOG_ERR, "commit of a change to inode %llu failed: %s",
-			(unsigned long long)(t->nino ? t->ino[0] : 0), strerror(-err));
-		return err;
-	}
-	for (unsigned i = 0; i < t->nino; i++)
-		epoch_note(t->fs, t->ino[i], e);
-	return 0;
-}
-
-/* Runs fn on inode ino under its lock, in one batch, and commits; *out
- * (may be NULL) gets the inode as written. */
-int inode_change(lfs *fs, uint64_t ino, inode_change_fn fn, void *arg, struct inode *out)
-{
-	struct txn t;
-	int err = txn_begin(fs, &t);
-	if (err)
-		return err;
-	txn_add(&t, ino);
-	txn_lock(&t);
-	struct inode in;
-	err = inode_get(fs, ino, &in);
-	if (!err)
-		err = fn(fs, t.b, &in, arg);
-	if (!err)
-		err = inode_put(fs, t.b, &in);
-	if (!err)
-		err = txn_commit(&t);
-	txn_end(&t);
-	if (!err && out)
-		*out = in;
-	return err;
-}
-
-/* Unlocks and forgets the inodes, for a retry with another set; the batch
- * is cleared. */
-void txn_unlock(struct txn *t)
-{
-	if (t->locked)
-		for (unsigned i = t->nstripe; i-- > 0;)
-			pthread_mutex_unlock(&t->fs->ilock[t->stripe[i]]);
-	t->locked = false;
-	t->nino = 0;
-	if (t->b)
-		lkv_batch_clear(t->b);
-}
-
-void txn_end(struct txn *t)
-{
-	txn_unlock(t);
-	lkv_batch_free(t->b);
-	t->b = NULL;
 }

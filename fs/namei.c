@@ -92,6 +92,61 @@ static void init_owner(const struct lfs_cred *c, const struct inode *dir, mode_t
 		*mode &= ~(mode_t)S_ISGID;
 }
 
+/* Whether `name` may be made in directory parent (read into dir):
+ * -EEXIST, -ENOTDIR, -ENOENT (parent removed), -EMLINK for a directory. */
+static int may_make(lfs *fs, uint64_t parent, const char *name, bool is_dir,
+		    struct inode *dir)
+{
+	struct dirent_val d;
+	int err = dir_get(fs, parent, dir);
+	if (!err) {
+		err = dirent_get(fs, parent, name, &d);
+		err = err == -ENOENT ? 0 : err ? err : -EEXIST;
+	}
+	if (!err && is_dir && dir->nlink >= LFS_LINK_MAX)
+		err = -EMLINK;
+	return err;
+}
+
+/* Takes a number for a new inode named `name` in parent and locks both.
+ * A transaction names its inodes before it locks them, so the number is
+ * taken first; the name is checked without locks before, so that a name
+ * refused costs no number, and again under the locks. */
+static int lock_new(lfs *fs, struct txn *t, uint64_t parent, const char *name,
+		    bool is_dir, struct inode *dir, uint64_t *ino)
+{
+	int err = may_make(fs, parent, name, is_dir, dir);
+	if (!err)
+		err = ino_alloc(fs, ino);
+	if (!err)
+		err = txn_add(t, parent);
+	if (!err)
+		err = txn_add(t, *ino);
+	if (err)
+		return err;
+	txn_lock(t);
+	return may_make(fs, parent, name, is_dir, dir);
+}
+
+/* Puts the new inode `in` (a symlink with its target) and its entry `name`
+ * in directory dir into t's batch, and counts it in dir. */
+static int add_node(lfs *fs, struct txn *t, const struct lfs_cred *c, struct inode *dir,
+		    struct inode *in, const char *name, const char *target)
+{
+	int err = target ? extent_write(fs, t->b, in, target, strlen(target), 0)
+			 : acl_inherit(fs, t->b, dir, in, c->umask);
+	struct dirent_val d = { .ino = in->ino, .type = mode_to_dtype(in->mode) };
+	if (!err)
+		err = dirent_put(fs, t->b, dir->ino, name, &d);
+	if (!err) {
+		dir->size++;
+		dir->nlink += S_ISDIR(in->mode);
+		inode_touch(dir, true, true);
+		err = inode_put(fs, t->b, dir);
+	}
+	return err ? err : inode_put(fs, t->b, in);
+}
+
 /* The body of every call that makes a new inode and names it. */
 static int make_node(lfs *fs, const struct lfs_cred *c, uint64_t parent, const char *name,
 		     mode_t mode, dev_t rdev, const char *target, struct stat *out)
@@ -108,43 +163,18 @@ static int make_node(lfs *fs, const struct lfs_cred *c, uint64_t parent, const c
 		txn_end(&t);
 		return err;
 	}
-	txn_add(&t, parent);
-	txn_lock(&t);
 	struct inode dir, in;
-	struct dirent_val d;
 	uint64_t ino = 0;
 	gid_t gid;
-	err = dir_get(fs, parent, &dir);
-	if (!err) {
-		err = dirent_get(fs, parent, name, &d);
-		err = err == -ENOENT ? 0 : err ? err : -EEXIST;
-	}
-	if (!err && S_ISDIR(mode) && dir.nlink >= LFS_LINK_MAX)
-		err = -EMLINK;
-	if (!err)
-		err = ino_alloc(fs, &ino);
+	err = lock_new(fs, &t, parent, name, S_ISDIR(mode), &dir, &ino);
 	if (!err) {
 		init_owner(c, &dir, &mode, &gid);
 		inode_init(&in, ino, mode, c->uid, gid);
 		in.rdev = rdev;
 		if (S_ISDIR(mode))
 			in.parent = parent;
-		txn_add(&t, ino);
-		err = target ? extent_write(fs, t.b, &in, target, strlen(target), 0)
-			     : acl_inherit(fs, t.b, &dir, &in, c->umask);
+		err = add_node(fs, &t, c, &dir, &in, name, target);
 	}
-	if (!err) {
-		d = (struct dirent_val){ .ino = ino, .type = mode_to_dtype(mode) };
-		err = dirent_put(fs, t.b, parent, name, &d);
-	}
-	if (!err) {
-		dir.size++;
-		dir.nlink += S_ISDIR(mode);
-		inode_touch(&dir, true, true);
-		err = inode_put(fs, t.b, &dir);
-	}
-	if (!err)
-		err = inode_put(fs, t.b, &in);
 	if (!err)
 		err = txn_commit(&t);
 	txn_end(&t);
@@ -230,6 +260,7 @@ int lfs_create(lfs *fs, const struct lfs_cred *c, uint64_t parent, const char *n
  * when it was the last. */
 static int drop_link(lfs *fs, struct txn *t, struct inode *in)
 {
+	LFS_ASSERT(t->locked);
 	in->nlink = S_ISDIR(in->mode) || in->nlink == 0 ? 0 : in->nlink - 1;
 	inode_touch(in, false, true);
 	int err = inode_put(fs, t->b, in);
@@ -247,10 +278,12 @@ static int lock_entry(lfs *fs, struct txn *t, uint64_t parent, const char *name,
 		int err = dir_get(fs, parent, dir);
 		if (!err)
 			err = dirent_get(fs, parent, name, d);
+		if (!err)
+			err = txn_add(t, parent);
+		if (!err)
+			err = txn_add(t, d->ino);
 		if (err)
 			return err;
-		txn_add(t, parent);
-		txn_add(t, d->ino);
 		txn_lock(t);
 		struct dirent_val again;
 		err = dirent_get(fs, parent, name, &again);
@@ -326,12 +359,15 @@ int lfs_link(lfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
 		txn_end(&t);
 		return err;
 	}
-	txn_add(&t, ino);
-	txn_add(&t, newparent);
-	txn_lock(&t);
 	struct inode in, dir;
 	struct dirent_val d;
-	err = inode_get(fs, ino, &in);
+	err = txn_add(&t, ino);
+	if (!err)
+		err = txn_add(&t, newparent);
+	if (!err) {
+		txn_lock(&t);
+		err = inode_get(fs, ino, &in);
+	}
 	if (!err && S_ISDIR(in.mode))
 		err = -EPERM;
 	if (!err && in.nlink == 0)
@@ -398,6 +434,19 @@ static int check_not_within(lfs *fs, uint64_t dir, uint64_t ino)
 	return -EIO;
 }
 
+/* Names the rename's inodes to t: both parents, the source and any target. */
+static int rename_add(struct txn *t, const struct rename_op *r, uint64_t src, uint64_t dst)
+{
+	int err = txn_add(t, r->parent);
+	if (!err)
+		err = txn_add(t, r->newparent);
+	if (!err)
+		err = txn_add(t, src);
+	if (!err && r->has_dst)
+		err = txn_add(t, dst);
+	return err;
+}
+
 /* Looks up both names and locks all four inodes, retrying if either entry
  * changed before the locks were taken. */
 static int rename_lock(lfs *fs, struct txn *t, struct rename_op *r)
@@ -415,11 +464,8 @@ static int rename_lock(lfs *fs, struct txn *t, struct rename_op *r)
 		if (err && err != -ENOENT)
 			return err;
 		r->has_dst = !err;
-		txn_add(t, r->parent);
-		txn_add(t, r->newparent);
-		txn_add(t, s.ino);
-		if (r->has_dst)
-			txn_add(t, d.ino);
+		if ((err = rename_add(t, r, s.ino, r->has_dst ? d.ino : 0)))
+			return err;
 		txn_lock(t);
 		int e1 = dirent_get(fs, r->parent, r->name, &s2);
 		int e2 = dirent_get(fs, r->newparent, r->newname, &d2);

@@ -15,7 +15,11 @@
  * file does not become one huge batch; the last batch deletes the xattrs,
  * the inode and its orphan record.  A crash in between leaves the orphan
  * record, and the next mount finishes the job.
- * Callers of orphan_release hold the inode's lock.
+ * Callers of orphan_release hold the inode's lock (asserted).
+ *
+ * The counts must agree with the caller's: a forget of more references
+ * than were counted is a bug, logged and asserted, unless lfs_ref once had
+ * no memory to count one (refs_short).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -36,11 +40,10 @@ static size_t slot_of(const struct refshard *s, uint64_t ino)
 	return (size_t)((ino * 0xc2b2ae3d27d4eb4full) >> 20) & (s->cap - 1);
 }
 
-int refs_init(lfs *fs)
+void refs_init(lfs *fs)
 {
 	for (unsigned i = 0; i < REF_SHARDS; i++)
 		pthread_mutex_init(&fs->refs[i].mu, NULL);
-	return 0;
 }
 
 void refs_free(lfs *fs)
@@ -105,10 +108,11 @@ void lfs_ref(lfs *fs, uint64_t ino, uint64_t n)
 	struct refshard *s = shard_of(fs, ino);
 	pthread_mutex_lock(&s->mu);
 	struct refent *e = ref_find(s, ino);
-	if (!e && (s->used + 1) * 4 > s->cap * 3 && ref_grow(s))
+	if (!e && (s->used + 1) * 4 > s->cap * 3 && ref_grow(s)) {
+		atomic_store(&fs->refs_short, true);
 		lfs_log(fs, LKV_LOG_ERR, "inode %llu: no memory to count a reference",
 			(unsigned long long)ino);
-	else if (!e) {
+	} else if (!e) {
 		size_t i = slot_of(s, ino);
 		while (s->v[i].ino)
 			i = (i + 1) & (s->cap - 1);
@@ -131,21 +135,31 @@ uint64_t refs_get(lfs *fs, uint64_t ino)
 	return n;
 }
 
+/* More references were dropped than counted: the caller's count and ours
+ * disagree, a bug, unless lfs_ref once had no memory to count one. */
+static void ref_underflow(lfs *fs, uint64_t ino, uint64_t counted, uint64_t n)
+{
+	lfs_log(fs, LKV_LOG_ERR, "inode %llu: %llu references forgotten, but %llu counted",
+		(unsigned long long)ino, (unsigned long long)n,
+		(unsigned long long)counted);
+	LFS_ASSERT(atomic_load(&fs->refs_short));
+}
+
 /* Drops n references; true when none remain. */
 static bool ref_drop(lfs *fs, uint64_t ino, uint64_t n)
 {
 	struct refshard *s = shard_of(fs, ino);
 	pthread_mutex_lock(&s->mu);
 	struct refent *e = ref_find(s, ino);
-	bool last = true;
-	if (e) {
-		e->n = e->n > n ? e->n - n : 0;
-		last = e->n == 0;
-		if (last)
-			ref_remove(s, (size_t)(e - s->v));
-	}
+	uint64_t counted = e ? e->n : 0;
+	if (e && counted > n)
+		e->n -= n;
+	else if (e)
+		ref_remove(s, (size_t)(e - s->v));
 	pthread_mutex_unlock(&s->mu);
-	return last;
+	if (counted < n)
+		ref_underflow(fs, ino, counted, n);
+	return counted <= n;
 }
 
 void lfs_forget(lfs *fs, uint64_t ino, uint64_t n)
@@ -164,27 +178,28 @@ void lfs_forget(lfs *fs, uint64_t ino, uint64_t n)
 
 int orphan_add(lfs *fs, lkv_batch *b, uint64_t ino)
 {
-	uint8_t k[8];
-	be64_put(k, ino);
+	uint8_t k[INO_KEY_LEN];
+	ino_key(k, ino);
 	return lkv_batch_put(b, fs->t_orphans, k, sizeof(k), "", 0);
 }
 
 /* Deletes everything of an unlinked inode, in bounded batches. */
 static int reclaim(lfs *fs, uint64_t ino)
 {
+	LFS_ASSERT(ino_locked(fs, ino));
 	lkv_batch *b = lkv_batch_new(fs->s);
 	if (!b)
 		return -ENOMEM;
 	int n = 0, err = 0;
-	while ((n = extent_drop(fs, b, ino, RECLAIM_BATCH)) >= RECLAIM_BATCH &&
+	while ((n = extent_drop(fs->t_extents, b, ino, RECLAIM_BATCH)) >= RECLAIM_BATCH &&
 	       !(err = lkv_batch_commit(b, NULL)))
 		;
 	if (n < 0)
 		err = n;
-	uint8_t k[8];
-	be64_put(k, ino);
+	uint8_t k[INO_KEY_LEN];
+	ino_key(k, ino);
 	if (!err)
-		err = xattr_drop(fs, b, ino);
+		err = xattr_drop(fs->t_xattrs, b, ino);
 	if (!err)
 		err = lkv_batch_delete(b, fs->t_inodes, k, sizeof(k));
 	if (!err)
@@ -206,6 +221,7 @@ static int reclaim(lfs *fs, uint64_t ino)
 
 int orphan_release(lfs *fs, uint64_t ino)
 {
+	LFS_ASSERT(ino_locked(fs, ino));
 	if (refs_get(fs, ino)) {
 		atomic_fetch_add(&fs->orphans_held, 1);   /* space.c waits for these */
 		return 0;
@@ -230,7 +246,7 @@ static int orphan_list(lfs *fs, uint64_t **out, size_t *n)
 	size_t kl, vl;
 	*n = 0;
 	while ((err = lkv_iter_next_len(it, &k, &kl, &vl)) > 0) {
-		if (kl != 8)
+		if (kl != INO_KEY_LEN)
 			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -241,7 +257,7 @@ static int orphan_list(lfs *fs, uint64_t **out, size_t *n)
 			}
 			v = nv;
 		}
-		v[(*n)++] = be64_get(k);
+		v[(*n)++] = ino_key_get(k);
 	}
 	lkv_iter_close(it);
 	if (err < 0) {
@@ -266,8 +282,8 @@ int orphan_reclaim_all(lfs *fs)
 		if (err == -ENOENT || (!err && in.nlink == 0)) {
 			err = reclaim(fs, v[i]);
 		} else if (!err) {
-			uint8_t k[8];
-			be64_put(k, v[i]);
+			uint8_t k[INO_KEY_LEN];
+			ino_key(k, v[i]);
 			err = lkv_delete(fs->t_orphans, k, sizeof(k), NULL);
 		}
 		ino_unlock(fs, v[i]);

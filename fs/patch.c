@@ -43,19 +43,7 @@
 
 bool patch_enabled(const lfs *fs)
 {
-	return fs->info.format_version >= 2;
-}
-
-void patch_key(uint8_t k[PATCH_KEY_LEN], uint64_t ino, uint64_t block)
-{
-	be64_put(k, ino);
-	be64_put(k + 8, block);
-	k[16] = 'p';
-}
-
-bool patch_key_is(const void *k, size_t kl)
-{
-	return kl == PATCH_KEY_LEN && ((const uint8_t *)k)[16] == 'p';
+	return format_has_patches(fs->info.format_version);
 }
 
 /* 0 when v is a valid set for a block of `limit` stored bytes, else -EIO. */

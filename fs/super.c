@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The superblock, formatting, mounting, the inode allocator and statfs.
+ * The superblock and formatting (mkfs).
  *
  * Superblock: key "sb" in tree `super`, one record (136 bytes, LE):
  *    0  u8[8]  magic "LARCHFS1"
@@ -16,22 +16,21 @@
  *  112  u64    next_ino: every inode number below it may be in use
  *  120  u64    lost+found's inode number
  *  128  u64    feature bits (none yet)
+ * Valid (sb_decode): the magic, a version from SB_VERSION_MIN to
+ * SB_VERSION, a block size that is a power of two from 4 KiB to 1 MiB,
+ * next_ino at least FIRST_INO, and no feature bit set.  It is rewritten
+ * whole (sb_put, outside any batch) when the allocator (ialloc.c) reserves
+ * numbers; nothing else changes after formatting.
  *
- * The allocator hands out numbers from a range reserved in the superblock.
- * A reservation is committed (lkv_put) before any number from it is used,
- * so the batch creating an inode is in the same or a later epoch than the
- * reservation: after a crash next_ino is always above every inode that
- * exists, and numbers are never reused.
+ * Formatting (lfs_format) makes the store, its six trees (format.h), the
+ * superblock, and in one batch the root (inode 1) and lost+found (inode 2,
+ * named in the root); numbers below FIRST_INO are the format's own.  It
+ * formats only an empty directory, or over an old store when forced,
+ * never over other files.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -39,41 +38,27 @@
 #define SB_MAGIC       "LARCHFS1"
 #define SB_VERSION     2        /* what mkfs writes */
 #define SB_VERSION_MIN 1        /* the oldest still read */
-#define SB_LEN         136
-#define SB_KEY         "sb"
-#define RESERVE_INOS   1024
 #define FIRST_INO      16       /* numbers below are the format's own */
 #define LOST_FOUND_INO 2
 #define DEFAULT_BLOCK  (64u << 10)
 #define DEFAULT_BLOB   (32u << 10)
-#define DEFAULT_FLUSH_MS 5000
 
-static const char *tree_names[] = { "super", "inodes", "dirents", "extents",
-				    "xattrs", "orphans" };
+const char *const tree_names[TREES] = {
+	[TREE_SUPER] = "super", [TREE_INODES] = "inodes", [TREE_DIRENTS] = "dirents",
+	[TREE_EXTENTS] = "extents", [TREE_XATTRS] = "xattrs", [TREE_ORPHANS] = "orphans",
+};
 
-/* ---- logging ---- */
-
-static void log_stderr(void *arg, int level, const char *msg)
+int trees_open(lkv_store *s, lkv_tree *t[TREES])
 {
-	(void)arg;
-	(void)level;
-	fprintf(stderr, "larchfs: %s\n", msg);
-}
-
-void lfs_log(lfs *fs, int level, const char *fmt, ...)
-{
-	char msg[512];
-	int n = snprintf(msg, sizeof(msg), "%s: ", fs->dir);
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
-	va_end(ap);
-	fs->opt.log(fs->opt.log_arg, level, msg);
+	int err = 0;
+	for (int i = 0; i < TREES && !err; i++)
+		err = lkv_tree_open(s, tree_names[i], &t[i]);
+	return err;
 }
 
 /* ---- the superblock record ---- */
 
-static void sb_encode(const struct lfs_info *i, uint8_t *p)
+void sb_encode(const struct lfs_info *i, uint8_t p[SB_LEN])
 {
 	memset(p, 0, SB_LEN);
 	memcpy(p, SB_MAGIC, 8);
@@ -88,7 +73,7 @@ static void sb_encode(const struct lfs_info *i, uint8_t *p)
 	le64_put(p + 120, i->lost_found_ino);
 }
 
-static bool sb_decode(const uint8_t *p, size_t len, struct lfs_info *i)
+bool sb_decode(const uint8_t *p, size_t len, struct lfs_info *i)
 {
 	if (len != SB_LEN || memcmp(p, SB_MAGIC, 8))
 		return false;
@@ -108,32 +93,11 @@ static bool sb_decode(const uint8_t *p, size_t len, struct lfs_info *i)
 	       i->next_ino >= FIRST_INO && le64_get(p + 128) == 0;
 }
 
-static int sb_put(lkv_tree *t, const struct lfs_info *i)
+int sb_put(lkv_tree *t, const struct lfs_info *i)
 {
 	uint8_t rec[SB_LEN];
 	sb_encode(i, rec);
-	return lkv_put(t, SB_KEY, 2, rec, sizeof(rec), NULL);
-}
-
-/* ---- the inode allocator ---- */
-
-int ino_alloc(lfs *fs, uint64_t *ino)
-{
-	int err = 0;
-	pthread_mutex_lock(&fs->alloc_mu);
-	if (fs->next_ino >= fs->reserved_to) {
-		struct lfs_info i = fs->info;
-		i.next_ino = fs->next_ino + RESERVE_INOS;
-		err = sb_put(fs->t_super, &i);
-		if (!err)
-			fs->reserved_to = fs->info.next_ino = i.next_ino;
-	}
-	if (!err)
-		*ino = fs->next_ino++;
-	pthread_mutex_unlock(&fs->alloc_mu);
-	if (!err && atomic_load(&fs->inodes_used) >= 0)
-		atomic_fetch_add(&fs->inodes_used, 1);
-	return err;
+	return lkv_put(t, SB_KEY, SB_KEY_LEN, rec, sizeof(rec), NULL);
 }
 
 /* ---- formatting ---- */
@@ -145,7 +109,17 @@ void lfs_format_options_default(struct lfs_format_options *o)
 					  .compression = 1 };
 }
 
-static int make_root(lkv_store *s, lkv_tree *t[], const struct lfs_format_options *o)
+/* Puts inode in's record into b. */
+static int put_inode(lkv_batch *b, lkv_tree *inodes, const struct inode *in)
+{
+	uint8_t k[INO_KEY_LEN], rec[INODE_REC_LEN];
+	ino_key(k, in->ino);
+	inode_encode(in, rec);
+	return lkv_batch_put(b, inodes, k, sizeof(k), rec, sizeof(rec));
+}
+
+/* Writes the root directory and lost+found, in it, in one batch. */
+static int make_root(lkv_store *s, lkv_tree *t[TREES], const struct lfs_format_options *o)
 {
 	struct inode root, lf;
 	inode_init(&root, LFS_ROOT_INO, S_IFDIR | 0755, o->root_uid, o->root_gid);
@@ -154,17 +128,18 @@ static int make_root(lkv_store *s, lkv_tree *t[], const struct lfs_format_option
 	root.nlink = 3;
 	root.size = 1;
 	lf.parent = LFS_ROOT_INO;
-	/* a throwaway fs handle: the record helpers only need the trees */
-	struct lfs fake = { .s = s, .t_inodes = t[1], .t_dirents = t[2] };
 	lkv_batch *b = lkv_batch_new(s);
 	if (!b)
 		return -ENOMEM;
 	struct dirent_val dv = { .ino = LOST_FOUND_INO, .type = mode_to_dtype(S_IFDIR) };
-	int err = inode_put(&fake, b, &root);
+	uint8_t k[DIRENT_KEY_MAX], v[DIRENT_VAL_LEN];
+	size_t kl = dirent_key(k, LFS_ROOT_INO, "lost+found");
+	dirent_val_encode(&dv, v);
+	int err = put_inode(b, t[TREE_INODES], &root);
 	if (!err)
-		err = inode_put(&fake, b, &lf);
+		err = put_inode(b, t[TREE_INODES], &lf);
 	if (!err)
-		err = dirent_put(&fake, b, LFS_ROOT_INO, "lost+found", &dv);
+		err = lkv_batch_put(b, t[TREE_DIRENTS], k, kl, v, sizeof(v));
 	if (!err)
 		err = lkv_batch_commit(b, NULL);
 	lkv_batch_free(b);
@@ -184,9 +159,8 @@ static int format_store(const char *dir, const struct lfs_format_options *o,
 	int err = lkv_open(dir, &ko, &s);
 	if (err)
 		return err;
-	lkv_tree *t[6];
-	for (int i = 0; i < 6 && !err; i++)
-		err = lkv_tree_open(s, tree_names[i], &t[i]);
+	lkv_tree *t[TREES];
+	err = trees_open(s, t);
 	struct lfs_info i = { .format_version = SB_VERSION, .block_size = o->block_size,
 			      .blob_threshold = o->blob_threshold,
 			      .compression = o->compression,
@@ -196,7 +170,7 @@ static int format_store(const char *dir, const struct lfs_format_options *o,
 	if (o->label)
 		snprintf(i.label, sizeof(i.label), "%s", o->label);
 	if (!err)
-		err = sb_put(t[0], &i);
+		err = sb_put(t[TREE_SUPER], &i);
 	if (!err)
 		err = make_root(s, t, o);
 	if (!err)
@@ -260,200 +234,4 @@ int lfs_format(const char *dir, const struct lfs_format_options *opt,
 			return err;
 	}
 	return format_store(dir, &o, info);
-}
-
-/* ---- mounting ---- */
-
-void lfs_mount_options_default(struct lfs_mount_options *o)
-{
-	*o = (struct lfs_mount_options){ .flush_interval_ms = DEFAULT_FLUSH_MS,
-					 .compression = -1,
-					 .atime = LFS_ATIME_RELATIME };
-}
-
-static int open_store(lfs *fs, const struct lfs_info *sb)
-{
-	struct lkv_options ko;
-	lkv_options_default(&ko);
-	ko.flags = (fs->ro ? LKV_READONLY : 0) | (fs->opt.salvage ? LKV_SALVAGE : 0);
-	if (fs->opt.cache_bytes)
-		ko.cache_bytes = fs->opt.cache_bytes;
-	ko.flush_interval_ms = fs->opt.flush_interval_ms ? fs->opt.flush_interval_ms
-							 : DEFAULT_FLUSH_MS;
-	if (fs->opt.compression >= 0)
-		ko.compression_level = fs->opt.compression;
-	else if (sb)
-		ko.compression_level = sb->compression;
-	if (sb)
-		ko.blob_threshold = sb->blob_threshold;
-	ko.io = fs->opt.io;
-	space_tune(fs, &ko);
-	ko.log = fs->opt.log;
-	ko.log_arg = fs->opt.log_arg;
-	int err = lkv_open(fs->dir, &ko, &fs->s);
-	if (err)
-		return err;
-	lkv_tree **t[] = { &fs->t_super, &fs->t_inodes, &fs->t_dirents, &fs->t_extents,
-			   &fs->t_xattrs, &fs->t_orphans };
-	for (int i = 0; i < 6 && !err; i++)
-		err = lkv_tree_open(fs->s, tree_names[i], t[i]);
-	return err == -ENOENT ? -EMEDIUMTYPE : err;
-}
-
-/* -EMEDIUMTYPE when there is no superblock, -EUCLEAN when it is bad. */
-static int read_super(lfs *fs)
-{
-	uint8_t rec[SB_LEN + 1];
-	size_t len;
-	int err = lkv_get(fs->t_super, SB_KEY, 2, rec, sizeof(rec), &len);
-	if (err == -ENOENT) {
-		lfs_log(fs, LKV_LOG_ERR, "no larchfs superblock (not formatted)");
-		return -EMEDIUMTYPE;
-	}
-	if (err)
-		return err;
-	if (!sb_decode(rec, len, &fs->info)) {
-		lfs_log(fs, LKV_LOG_ERR, "bad superblock");
-		return -EUCLEAN;
-	}
-	return 0;
-}
-
-/* Opens the store and reads the superblock; reopens the store when the
- * superblock asks for engine settings other than the ones it was opened
- * with (the engine takes them at open only). */
-static int mount_store(lfs *fs)
-{
-	int err = open_store(fs, NULL);
-	if (!err)
-		err = read_super(fs);
-	if (err)
-		return err;
-	struct lkv_options d;
-	lkv_options_default(&d);
-	bool comp_ok = fs->opt.compression >= 0 || fs->info.compression == d.compression_level;
-	if (fs->info.blob_threshold == d.blob_threshold && comp_ok)
-		return 0;
-	lkv_close(fs->s);
-	fs->s = NULL;
-	return open_store(fs, &fs->info);
-}
-
-static void lfs_free(lfs *fs)
-{
-	refs_free(fs);
-	locks_free(fs);
-	free(fs->dir);
-	free(fs);
-}
-
-int lfs_mount(const char *dir, const struct lfs_mount_options *o, lfs **out)
-{
-	lfs *fs = calloc(1, sizeof(*fs));
-	if (!fs)
-		return -ENOMEM;
-	if (o)
-		fs->opt = *o;
-	else
-		lfs_mount_options_default(&fs->opt);
-	if (!fs->opt.log)
-		fs->opt.log = log_stderr;
-	fs->ro = fs->opt.read_only;
-	atomic_init(&fs->inodes_used, -1);
-	now(&fs->mounted_at);
-	fs->dir = strdup(dir);
-	int err = fs->dir ? 0 : -ENOMEM;
-	if (!err)
-		err = locks_init(fs);
-	if (!err)
-		err = refs_init(fs);
-	if (!err)
-		err = mount_store(fs);
-	if (!err) {
-		fs->next_ino = fs->reserved_to = fs->info.next_ino;
-		if (!fs->ro)
-			err = orphan_reclaim_all(fs);
-	}
-	if (err) {
-		if (fs->s)
-			lkv_close(fs->s);
-		lfs_free(fs);
-		return err;
-	}
-	*out = fs;
-	return 0;
-}
-
-int lfs_unmount(lfs *fs)
-{
-	int err = fs->ro ? 0 : orphan_reclaim_all(fs);
-	int cerr = lkv_close(fs->s);
-	if (!err)
-		err = cerr;
-	lfs_free(fs);
-	return err;
-}
-
-void lfs_get_info(lfs *fs, struct lfs_info *info)
-{
-	pthread_mutex_lock(&fs->alloc_mu);
-	*info = fs->info;
-	pthread_mutex_unlock(&fs->alloc_mu);
-}
-
-lkv_store *lfs_store(lfs *fs)
-{
-	return fs->s;
-}
-
-int lfs_sync(lfs *fs)
-{
-	return fs->ro ? 0 : lkv_flush(fs->s, 0);
-}
-
-/* ---- statfs ---- */
-
-static long long count_inodes(lfs *fs)
-{
-	lkv_iter *it;
-	long long n = 0;
-	if (lkv_iter_open(fs->t_inodes, NULL, 0, NULL, 0, 0, &it))
-		return 0;
-	const void *k;
-	size_t kl, vl;
-	while (lkv_iter_next_len(it, &k, &kl, &vl) > 0)
-		n++;
-	lkv_iter_close(it);
-	return n;
-}
-
-int lfs_statfs(lfs *fs, struct statvfs *sv)
-{
-	struct statvfs host;
-	if (statvfs(fs->dir, &host))
-		memset(&host, 0, sizeof(host));
-	long long used = atomic_load(&fs->inodes_used);
-	if (used < 0) {
-		long long n = count_inodes(fs), unset = -1;
-		atomic_compare_exchange_strong(&fs->inodes_used, &unset, n);
-		used = atomic_load(&fs->inodes_used);
-	}
-	memset(sv, 0, sizeof(*sv));
-	sv->f_bsize = fs->info.block_size;
-	sv->f_frsize = host.f_frsize ? host.f_frsize : 4096;
-	/* the reserve is not free for anyone (space.c) */
-	uint64_t keep = sv->f_frsize ? space_reserve(fs) / sv->f_frsize : 0;
-	sv->f_blocks = host.f_blocks;
-	sv->f_bfree = host.f_bfree > keep ? host.f_bfree - keep : 0;
-	sv->f_bavail = host.f_bavail > keep ? host.f_bavail - keep : 0;
-	/* every inode is a 104-byte record plus keys: count a free inode per
-	 * 256 free bytes */
-	uint64_t ffree = (uint64_t)sv->f_bavail * sv->f_frsize / 256;
-	sv->f_files = (fsfilcnt_t)(ffree + (uint64_t)used);
-	sv->f_ffree = sv->f_favail = (fsfilcnt_t)ffree;
-	sv->f_namemax = LFS_NAME_MAX;
-	sv->f_fsid = le64_get(fs->info.uuid) ^ le64_get(fs->info.uuid + 8);
-	if (fs->ro)
-		sv->f_flag |= ST_RDONLY;
-	return 0;
 }

@@ -1,33 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Extended attributes: the `xattrs` tree maps (be64 ino, name) to the
- * value bytes.  Names are 1..255 bytes in the user., trusted. and
+ * The xattr calls: lfs_setxattr, lfs_getxattr, lfs_listxattr and
+ * lfs_removexattr.  Names are 1..255 bytes in the user., trusted. and
  * security. namespaces, or one of the two POSIX ACL names, whose values
  * are checked and kept in step with the mode (acl.c).  user. attributes
- * exist only on regular files and directories, as on Linux.
+ * exist only on regular files and directories, as on Linux.  The root's
+ * LFS_STATS_XATTR is served by stats.c, neither stored nor listed.
+ * The records themselves are xattr_records.c's.
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <sys/xattr.h>
 
 #include "internal.h"
-
-#define XATTR_KEY_MAX (8 + LFS_XATTR_NAME_MAX)
-#define ACL_ACCESS  "system.posix_acl_access"
-#define ACL_DEFAULT "system.posix_acl_default"
-
-static size_t xattr_key(uint8_t *k, uint64_t ino, const char *name)
-{
-	size_t n = strlen(name);
-	be64_put(k, ino);
-	memcpy(k + 8, name, n);
-	return 8 + n;
-}
-
-bool acl_is_name(const char *name)
-{
-	return !strcmp(name, ACL_ACCESS) || !strcmp(name, ACL_DEFAULT);
-}
 
 /* -EOPNOTSUPP for a namespace we do not store, -ERANGE for a bad length,
  * -EPERM for user. on something else than a file or directory. */
@@ -44,62 +28,6 @@ static int name_ok(const char *name, mode_t mode)
 	return -EOPNOTSUPP;
 }
 
-int xattr_get_raw(lfs *fs, uint64_t ino, const char *name, void *buf, size_t cap,
-		  size_t *len)
-{
-	uint8_t k[XATTR_KEY_MAX];
-	size_t kl = xattr_key(k, ino, name);
-	return lkv_get(fs->t_xattrs, k, kl, buf, cap, len);
-}
-
-int xattr_put_raw(lfs *fs, lkv_batch *b, uint64_t ino, const char *name,
-		  const void *v, size_t len)
-{
-	uint8_t k[XATTR_KEY_MAX];
-	size_t kl = xattr_key(k, ino, name);
-	return lkv_batch_put(b, fs->t_xattrs, k, kl, len ? v : "", len);
-}
-
-int xattr_del_raw(lfs *fs, lkv_batch *b, uint64_t ino, const char *name)
-{
-	uint8_t k[XATTR_KEY_MAX];
-	size_t kl = xattr_key(k, ino, name);
-	return lkv_batch_delete(b, fs->t_xattrs, k, kl);
-}
-
-/* Calls fn on each attribute name of ino (key bytes, not NUL-terminated). */
-static int xattr_each(lfs *fs, uint64_t ino,
-		      int (*fn)(void *arg, const uint8_t *key, size_t kl), void *arg)
-{
-	uint8_t p[8];
-	be64_put(p, ino);
-	lkv_iter *it;
-	int err = lkv_iter_prefix(fs->t_xattrs, p, sizeof(p), 0, &it);
-	if (err)
-		return err;
-	const void *k;
-	size_t kl, vl;
-	while ((err = lkv_iter_next_len(it, &k, &kl, &vl)) > 0)
-		if ((err = fn(arg, k, kl)))
-			break;
-	lkv_iter_close(it);
-	return err < 0 ? err : 0;
-}
-
-struct drop_arg { lfs *fs; lkv_batch *b; };
-
-static int drop_one(void *arg, const uint8_t *k, size_t kl)
-{
-	struct drop_arg *d = arg;
-	return lkv_batch_delete(d->b, d->fs->t_xattrs, k, kl);
-}
-
-int xattr_drop(lfs *fs, lkv_batch *b, uint64_t ino)
-{
-	struct drop_arg d = { fs, b };
-	return xattr_each(fs, ino, drop_one, &d);
-}
-
 /* Applies a set (v != NULL) or a removal to the inode's attributes. */
 static int xattr_change(lfs *fs, uint64_t ino, const char *name, const void *v,
 			size_t size, int flags)
@@ -108,11 +36,13 @@ static int xattr_change(lfs *fs, uint64_t ino, const char *name, const void *v,
 	int err = txn_begin(fs, &t);
 	if (err)
 		return err;
-	txn_add(&t, ino);
-	txn_lock(&t);
 	struct inode in;
 	size_t len;
-	err = inode_get(fs, ino, &in);
+	err = txn_add(&t, ino);
+	if (!err) {
+		txn_lock(&t);
+		err = inode_get(fs, ino, &in);
+	}
 	if (!err)
 		err = name_ok(name, in.mode);
 	if (!err) {
@@ -127,12 +57,12 @@ static int xattr_change(lfs *fs, uint64_t ino, const char *name, const void *v,
 			err = -ENODATA;
 	}
 	bool store = v != NULL;
-	if (!err && v && !strcmp(name, ACL_ACCESS)) {
+	if (!err && v && !strcmp(name, ACL_ACCESS_XATTR)) {
 		err = acl_set_access(&in, v, size, &store);
 		if (flags & LFS_XATTR_KILL_SGID)
 			in.mode &= ~(mode_t)S_ISGID;
 	}
-	else if (!err && v && !strcmp(name, ACL_DEFAULT))
+	else if (!err && v && !strcmp(name, ACL_DEFAULT_XATTR))
 		err = S_ISDIR(in.mode) ? acl_check(v, size, NULL) : -EACCES;
 	if (!err)
 		err = store ? xattr_put_raw(fs, t.b, ino, name, v, size)
@@ -191,9 +121,9 @@ struct list_arg { char *list; size_t size, len; };
 static int list_one(void *arg, const uint8_t *k, size_t kl)
 {
 	struct list_arg *l = arg;
-	size_t n = kl - 8;
+	size_t n = kl - INO_KEY_LEN;
 	if (l->size && l->len + n + 1 <= l->size) {
-		memcpy(l->list + l->len, k + 8, n);
+		memcpy(l->list + l->len, k + INO_KEY_LEN, n);
 		l->list[l->len + n] = 0;
 	}
 	l->len += n + 1;

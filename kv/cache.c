@@ -63,7 +63,7 @@ static void ring_del_locked(lkv_store *s, struct leaf *l)
  */
 void cache_track(lkv_store *s, struct leaf *l)
 {
-	LKV_ASSERT(rwlock_write_held(&l->tree->lock));
+	LKV_ASSERT(rw_write_held(&l->tree->lock));
 	size_t now = l->ents ? entries_mem(l->ents) : 0;
 	if (l->ents && !l->ring_next)
 		ring_add(s, l);

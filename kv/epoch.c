@@ -93,7 +93,7 @@ static int set_add_dead(struct flush_set *fs, uint64_t id)
  */
 int epoch_dirty(lkv_store *s, struct leaf *l, uint64_t e)
 {
-	LKV_ASSERT(rwlock_write_held(&l->tree->lock));
+	LKV_ASSERT(rw_write_held(&l->tree->lock));
 	LKV_ASSERT(l->dirty_epoch <= e && l->ents && !l->dead_epoch);
 	if (l->dirty_epoch == e)
 		return 0;
@@ -114,7 +114,7 @@ int epoch_dirty(lkv_store *s, struct leaf *l, uint64_t e)
 /* Records that l left the index in epoch e (merged or emptied). */
 int epoch_dead(lkv_store *s, struct leaf *l, uint64_t e)
 {
-	LKV_ASSERT(rwlock_write_held(&l->tree->lock) && !l->dead_epoch);
+	LKV_ASSERT(rw_write_held(&l->tree->lock) && !l->dead_epoch);
 	pthread_mutex_lock(&s->ep_mu);
 	/* recorded even for a leaf never written: deleting an unknown id is
 	 * a no-op, and "written by the sealed flush" is not known here */
@@ -272,7 +272,7 @@ int epoch_fold(lkv_store *s, uint64_t e, struct flush_set *fs)
 {
 	uint64_t next = e + 1;
 	int err = 0;
-	LKV_ASSERT(mutex_held(&s->flush_mu) && lkv_epoch_current(s) == next);
+	LKV_ASSERT(mu_held(&s->flush_mu) && lkv_epoch_current(s) == next);
 	for (size_t i = 0; i < fs->n && !err; i++) {
 		struct leaf *l = fs->leaves[i];
 		pthread_rwlock_wrlock(&l->tree->lock);

@@ -329,7 +329,7 @@ static void flush_unstall(lkv_store *s)
  */
 static int flush_one(lkv_store *s)
 {
-	LKV_ASSERT(mutex_held(&s->flush_mu));
+	LKV_ASSERT(mu_held(&s->flush_mu));
 	int failed = atomic_load(&s->failed);
 	if (failed)
 		return failed;

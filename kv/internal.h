@@ -293,7 +293,7 @@ _Noreturn void lkv_assert_fail(const char *expr, const char *file, int line);
 
 /* Whether some thread holds the lock (for assertions: a lock held by
  * another thread passes, one held by none fails). */
-static inline bool mutex_held(pthread_mutex_t *m)
+static inline bool mu_held(pthread_mutex_t *m)
 {
 	if (pthread_mutex_trylock(m))
 		return true;
@@ -301,7 +301,7 @@ static inline bool mutex_held(pthread_mutex_t *m)
 	return false;
 }
 
-static inline bool rwlock_write_held(pthread_rwlock_t *l)
+static inline bool rw_write_held(pthread_rwlock_t *l)
 {
 	if (pthread_rwlock_tryrdlock(l))
 		return true;

@@ -170,19 +170,20 @@ static bool in_sorted(const uint64_t *v, size_t n, uint64_t x)
 	return lo < n && v[lo] == x;
 }
 
-/* Looks at the orphans before a read-write open reclaims them. */
-static int survey_orphans(struct fsck *c, lfs *fs, struct pre *p)
+/* Looks at the orphans before a read-write open reclaims them (c->t: the
+ * trees of the read-only look). */
+static int survey_orphans(struct fsck *c, struct pre *p)
 {
 	lkv_iter *it;
-	int err = lkv_iter_open(fs->t_orphans, NULL, 0, NULL, 0, 0, &it);
+	int err = lkv_iter_open(c->t[TREE_ORPHANS], NULL, 0, NULL, 0, 0, &it);
 	const void *k, *v;
 	size_t kl, vl;
 	while (!err && (err = lkv_iter_next_len(it, &k, &kl, &vl)) > 0) {
 		err = 0;
 		struct inode in;
-		if (kl != 8)
+		if (kl != INO_KEY_LEN)
 			continue;
-		int got = inode_get(fs, be64_get(k), &in);
+		int got = inode_load(c, ino_key_get(k), &in);
 		if (got == 0 && in.nlink == 0) {
 			if (p->n == p->cap) {
 				size_t cap = p->cap ? p->cap * 2 : 64;
@@ -194,12 +195,12 @@ static int survey_orphans(struct fsck *c, lfs *fs, struct pre *p)
 				p->v = nv;
 				p->cap = cap;
 			}
-			p->v[p->n++] = be64_get(k);   /* in key order: sorted */
+			p->v[p->n++] = ino_key_get(k);   /* in key order: sorted */
 		} else if (got == 0 || got == -ENOENT) {
 			p->stale++;
 		} else if (got == -EIO) {
 			/* the open's reclaim would fail on it: pass 1 deals with it */
-			if ((err = push(&p->bad_v, &p->nbad, be64_get(k))))
+			if ((err = push(&p->bad_v, &p->nbad, ino_key_get(k))))
 				break;
 		}
 	}
@@ -208,20 +209,19 @@ static int survey_orphans(struct fsck *c, lfs *fs, struct pre *p)
 	if (err < 0 || !p->n)
 		return err < 0 ? err : 0;
 	/* does an entry still name one of them?  (rare; costs one scan) */
-	if ((err = lkv_iter_open(fs->t_dirents, NULL, 0, NULL, 0, 0, &it)))
+	if ((err = lkv_iter_open(c->t[TREE_DIRENTS], NULL, 0, NULL, 0, 0, &it)))
 		return err;
 	while ((err = lkv_iter_next(it, &k, &kl, &v, &vl)) > 0) {
-		if (vl != DIRENT_VAL_LEN || !in_sorted(p->v, p->n, le64_get(v)))
+		struct dirent_val d;
+		if (!dirent_val_decode(v, vl, &d) || !in_sorted(p->v, p->n, d.ino))
 			continue;
-		uint64_t ino = le64_get(v);
 		bool seen = false;
 		for (size_t i = 0; i < p->nnamed; i++)
-			seen |= p->named_v[i] == ino;
-		if (!seen && (err = push(&p->named_v, &p->nnamed, ino)))
+			seen |= p->named_v[i] == d.ino;
+		if (!seen && (err = push(&p->named_v, &p->nnamed, d.ino)))
 			break;
 	}
 	lkv_iter_close(it);
-	(void)c;
 	return err < 0 ? err : 0;
 }
 
@@ -243,11 +243,11 @@ static int unorphan_named(struct fsck *c, struct pre *p)
 	if (err)
 		return err;
 	lkv_batch *b = lkv_batch_new(s);
-	err = b ? lkv_tree_open(s, "orphans", &t) : -ENOMEM;
+	err = b ? lkv_tree_open(s, tree_names[TREE_ORPHANS], &t) : -ENOMEM;
 	for (size_t i = 0; i < p->nnamed + p->nbad && !err; i++) {
-		uint8_t k[8];
-		be64_put(k, i < p->nnamed ? p->named_v[i] : p->bad_v[i - p->nnamed]);
-		err = lkv_batch_delete(b, t, k, 8);
+		uint8_t k[INO_KEY_LEN];
+		ino_key(k, i < p->nnamed ? p->named_v[i] : p->bad_v[i - p->nnamed]);
+		err = lkv_batch_delete(b, t, k, sizeof(k));
 	}
 	if (!err)
 		err = lkv_batch_commit(b, NULL);
@@ -267,7 +267,9 @@ static int open_rw(struct fsck *c, uint64_t *mount_fixed)
 	int err = lfs_mount(c->store, &o, &fs);
 	if (err)
 		return explain_open(c, err);
-	err = survey_orphans(c, fs, &p);
+	err = trees_open(lfs_store(fs), c->t);
+	if (!err)
+		err = survey_orphans(c, &p);
 	lfs_unmount(fs);
 	const char *pfx = c->preen ? c->store : "", *sep = c->preen ? ": " : "";
 	for (size_t i = 0; i < p.nnamed && !err; i++)
@@ -471,7 +473,8 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc;
 	c.s = lfs_store(c.fs);
-	if (!(c.b = lkv_batch_new(c.s))) {
+	/* the mount opened the trees: trees_open only finds them */
+	if (trees_open(c.s, c.t) || !(c.b = lkv_batch_new(c.s))) {
 		lfs_unmount(c.fs);
 		fprintf(stderr, "fsck.larchfs: out of memory\n");
 		return FSCK_ERROR;

@@ -5,6 +5,8 @@
  *
  *   fsck.c          options, opening the store, the pass driver, the summary
  *   fsck_report.c   problems, answers (yes/no/preen), progress, paths
+ *   fsck_keys.c     key scans that survive unreadable values; key fixes
+ *   fsck_records.c  inode records and entries by key (fs/format.h codecs)
  *   fsck_facts.c    per-inode facts: compact sorted arrays, spilled to a
  *                   scratch larchkv store past the memory budget
  *   fsck_engine.c   pass 0: lkv_check, damage mapped to files
@@ -14,8 +16,9 @@
  *   fsck_counts.c   pass 4: link counts and directory sizes;
  *                   pass 5: the superblock and the inode allocator
  *
- * The store is checked through the filesystem core's trees (fs/internal.h)
- * with one scan per tree, in key order.  What the later passes need to know
+ * The store is mounted through the core's API (fs/lfs.h) and checked tree
+ * by tree through the key layouts and record codecs of fs/format.h, with
+ * one scan per tree, in key order.  What the later passes need to know
  * about an inode is kept in its fact record; everything else streams.
  *
  * Fixes: each problem has a class.  SAFE problems (accounting: link counts,
@@ -33,7 +36,8 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "format.h"
+#include "lfs.h"
 
 /* fsck(8) exit status bits */
 #define FSCK_OK          0
@@ -107,6 +111,7 @@ struct fsck {
 	const char *store;
 	lfs *fs;
 	lkv_store *s;
+	lkv_tree *t[TREES];       /* the trees of the mount being looked at */
 	struct lfs_info info;
 	enum fix_mode fix;
 	bool preen, verbose, quiet_probe;
@@ -210,9 +215,25 @@ int pass4_counts(struct fsck *c);
 int pass5_super(struct fsck *c);
 void report_lost(struct fsck *c);    /* pass 0's findings, by path */
 
-/* ---- shared helpers ---- */
-uint64_t name_hash_of(const void *name, size_t len);   /* as fs/dir.c */
+/* ---- records (fsck_records.c), through c->t; writes go into c->b ---- */
+
+/* -ENOENT when ino has no record, -EIO when it cannot be read or decoded. */
+int  inode_load(struct fsck *c, uint64_t ino, struct inode *in);
+int  inode_store(struct fsck *c, const struct inode *in);
+/* The entry `name` (1..LFS_NAME_MAX bytes) of directory parent: -ENOENT,
+ * or -EIO when it cannot be read or its value is not an entry. */
+int  entry_get(struct fsck *c, uint64_t parent, const char *name, struct dirent_val *d);
+int  entry_put(struct fsck *c, uint64_t parent, const char *name,
+	       const struct dirent_val *d);
+int  entry_del(struct fsck *c, uint64_t parent, const char *name);
+/* The name (raw bytes, NUL-terminated) under which directory parent lists
+ * child, into name[LFS_NAME_MAX + 1]; returns its length, 0 when no entry
+ * of parent names child. */
+size_t entry_name(struct fsck *c, uint64_t parent, uint64_t child, char *name);
+/* An inode record's facts: false unless it decodes with a known type. */
 bool inode_record_decode(const uint8_t *p, size_t len, struct fact *x);
+
+/* ---- shared helpers ---- */
 /* Moves an unattached inode into lost+found as "#INO"; updates facts. */
 int link_to_lost_found(struct fsck *c, uint64_t ino, struct fact *x);
 

@@ -28,29 +28,6 @@
 
 #define LF_NAME "lost+found"
 
-/* The name entry `parent` lists `child` under (raw bytes), into buf. */
-static bool entry_name(struct fsck *c, uint64_t parent, uint64_t child, char *buf)
-{
-	uint8_t p[8];
-	be64_put(p, parent);
-	lkv_iter *it;
-	if (lkv_iter_prefix(c->fs->t_dirents, p, 8, 0, &it))
-		return false;
-	const void *k, *v;
-	size_t kl, vl;
-	bool found = false;
-	while (!found && lkv_iter_next(it, &k, &kl, &v, &vl) > 0) {
-		if (kl > 16 && kl <= 16 + LFS_NAME_MAX && vl == DIRENT_VAL_LEN &&
-		    le64_get(v) == child) {
-			memcpy(buf, (const uint8_t *)k + 16, kl - 16);
-			buf[kl - 16] = 0;
-			found = true;
-		}
-	}
-	lkv_iter_close(it);
-	return found;
-}
-
 /* A free name for ino in dir: base, or base.1, base.2 ... */
 static int free_name(struct fsck *c, uint64_t dir, const char *base, char *out, size_t cap)
 {
@@ -60,7 +37,7 @@ static int free_name(struct fsck *c, uint64_t dir, const char *base, char *out, 
 			snprintf(out, cap, "%s.%u", base, i);
 		else
 			snprintf(out, cap, "%s", base);
-		int err = dirent_get(c->fs, dir, out, &d);
+		int err = entry_get(c, dir, out, &d);
 		if (err == -ENOENT)
 			return 0;
 		if (err)
@@ -75,15 +52,15 @@ static int relink(struct fsck *c, uint64_t ino, const struct fact *x, uint64_t t
 		  const char *name, uint64_t old_parent, const char *old_name)
 {
 	struct dirent_val d = { .ino = ino, .type = mode_to_dtype(x->mode) };
-	int err = dirent_put(c->fs, c->b, target, name, &d);
+	int err = entry_put(c, target, name, &d);
 	if (!err && old_name)
-		err = dirent_del(c->fs, c->b, old_parent, old_name);
+		err = entry_del(c, old_parent, old_name);
 	if (!err && S_ISDIR(x->mode)) {
 		struct inode in;
-		err = inode_get(c->fs, ino, &in);
+		err = inode_load(c, ino, &in);
 		in.parent = target;
 		if (!err)
-			err = inode_put(c->fs, c->b, &in);
+			err = inode_store(c, &in);
 	}
 	if (!err)
 		err = lkv_batch_commit(c->b, NULL);
@@ -231,7 +208,7 @@ static int break_cycle(struct fsck *c, struct walk *w, size_t from, bool lf_ok)
 	char name[64], old_name[LFS_NAME_MAX + 1];
 	if ((err = place_of(c, pick, &target, name, sizeof(name))))
 		return err;
-	bool named = entry_name(c, old, pick, old_name);
+	bool named = entry_name(c, old, pick, old_name) > 0;
 	if (problem(c, UNSAFE, "Directories %s form a cycle that the root does not reach; "
 		    "moving directory %" PRIu64 " into %s as '%s'", list, pick,
 		    target == LFS_ROOT_INO ? "/" : "/" LF_NAME, name))

@@ -27,17 +27,17 @@ static int fix_counts(struct fsck *c, uint64_t ino, uint32_t nlink, uint64_t siz
 		      uint64_t parent, bool unorphan)
 {
 	struct inode in;
-	int err = inode_get(c->fs, ino, &in);
+	int err = inode_load(c, ino, &in);
 	if (err)
 		return err;
 	in.nlink = nlink;
 	in.size = size;
 	in.parent = parent;
-	err = inode_put(c->fs, c->b, &in);
-	uint8_t k[8];
-	be64_put(k, ino);
+	err = inode_store(c, &in);
+	uint8_t k[INO_KEY_LEN];
+	ino_key(k, ino);
 	if (!err && unorphan)
-		err = lkv_batch_delete(c->b, c->fs->t_orphans, k, 8);
+		err = lkv_batch_delete(c->b, c->t[TREE_ORPHANS], k, sizeof(k));
 	if (!err)
 		err = lkv_batch_commit(c->b, NULL);
 	lkv_batch_clear(c->b);
@@ -138,14 +138,9 @@ int pass4_counts(struct fsck *c)
  * writes a superblock whose next_ino reserves a range above it. */
 static int raise_next_ino(struct fsck *c, uint64_t above)
 {
-	lfs *fs = c->fs;
-	pthread_mutex_lock(&fs->alloc_mu);
-	fs->next_ino = fs->reserved_to = above + 1;
-	pthread_mutex_unlock(&fs->alloc_mu);
-	uint64_t spent;
-	int err = ino_alloc(fs, &spent);     /* reserves and persists */
+	int err = lfs_raise_next_ino(c->fs, above);
 	if (!err)
-		lfs_get_info(fs, &c->info);
+		lfs_get_info(c->fs, &c->info);
 	return err;
 }
 

@@ -25,8 +25,6 @@
 
 #include "fsck.h"
 
-#define DIRENT_KEY_MAX (16 + LFS_NAME_MAX)
-
 struct moved { uint64_t hash; size_t len; char name[LFS_NAME_MAX + 1]; };
 
 struct dir_scan {
@@ -72,9 +70,9 @@ static int start_dir(struct fsck *c, struct dir_scan *d, uint64_t parent)
 	bool exists = !facts_get(c->facts, parent, &x) && !(x.flags & F_DEAD);
 	if (problem(c, UNSAFE, "Inode %" PRIu64 " %s, but has directory entries", parent,
 		    exists ? "is not a directory" : "does not exist")) {
-		uint8_t p[8];
-		be64_put(p, parent);
-		fix_done(c, drop_prefix(c, c->fs->t_dirents, p, 8));
+		uint8_t p[INO_KEY_LEN];
+		ino_key(p, parent);
+		fix_done(c, drop_prefix(c, c->t[TREE_DIRENTS], p, sizeof(p)));
 	}
 	return 0;
 }
@@ -83,7 +81,7 @@ static int start_dir(struct fsck *c, struct dir_scan *d, uint64_t parent)
 
 static void del_entry(struct fsck *c, uint64_t parent, const char *name)
 {
-	int err = dirent_del(c->fs, c->b, parent, name);
+	int err = entry_del(c, parent, name);
 	if (!err)
 		err = lkv_batch_commit(c->b, NULL);
 	lkv_batch_clear(c->b);
@@ -95,8 +93,10 @@ static const char *key_path(struct fsck *c, const uint8_t *k, size_t kl, char *b
 			    size_t cap)
 {
 	char shown[4 * LFS_NAME_MAX + 1];
-	name_printable(k + 16, kl > 16 ? kl - 16 : 0, shown, sizeof(shown));
-	return entry_path(c, be64_get(k), shown, buf, cap);
+	struct dirent_key dk;
+	dirent_key_decode(k, kl, &dk);
+	name_printable(dk.name, dk.len, shown, sizeof(shown));
+	return entry_path(c, dk.parent, shown, buf, cap);
 }
 
 static bool moved_here(struct dir_scan *d, uint64_t hash, const char *name, size_t len)
@@ -141,27 +141,27 @@ static const char *bad_name(const uint8_t *p, size_t n)
 /* Re-keys an entry whose hash is wrong under its name's hash: true when
  * it stays (moved, or would be with -y); false when it is a duplicate. */
 static bool rekey(struct fsck *c, struct dir_scan *d, const uint8_t *k, size_t kl,
-		  const char *name, const uint8_t *v, const char *path)
+		  const char *name, const struct dirent_val *dv, const char *path)
 {
-	struct dirent_val dv;
-	int got = dirent_get(c->fs, d->parent, name, &dv);
-	if (got == 0) {
+	struct dirent_val there;
+	if (entry_get(c, d->parent, name, &there) == 0) {
 		if (problem(c, UNSAFE, "Entry %s is stored twice (once under a wrong hash)",
 			    path))
-			fix_delete(c, c->fs->t_dirents, k, kl);
+			fix_delete(c, c->t[TREE_DIRENTS], k, kl);
 		return false;
 	}
-	uint64_t want = name_hash_of(name, kl - 16);
+	struct dirent_key dk;
+	dirent_key_decode(k, kl, &dk);
+	uint64_t want = name_hash(name, dk.len);
 	if (problem(c, UNSAFE, "Entry %s is stored under a wrong hash", path)) {
-		dv = (struct dirent_val){ .ino = le64_get(v), .type = v[8] };
-		int err = dirent_put(c->fs, c->b, d->parent, name, &dv);
+		int err = entry_put(c, d->parent, name, dv);
 		if (!err)
-			err = lkv_batch_delete(c->b, c->fs->t_dirents, k, kl);
+			err = lkv_batch_delete(c->b, c->t[TREE_DIRENTS], k, kl);
 		if (!err)
 			err = lkv_batch_commit(c->b, NULL);
 		lkv_batch_clear(c->b);
-		if (!err && want > be64_get(k + 8))
-			err = note_moved(d, want, name, kl - 16);   /* the scan meets it */
+		if (!err && want > dk.hash)
+			err = note_moved(d, want, name, dk.len);   /* the scan meets it */
 		fix_done(c, err);
 	}
 	return true;
@@ -213,72 +213,101 @@ static int count_entry(struct fsck *c, struct dir_scan *d, const char *name,
 	return facts_set(c->facts, child, x);
 }
 
+/* Why entry (dk, v) cannot be kept whatever it names, or NULL. */
+static const char *entry_malformed(const struct dirent_key *dk, const uint8_t *v,
+				   size_t vl, struct dirent_val *dv)
+{
+	const char *why = dk->len == 0 ? "a key with no name" : bad_name(dk->name, dk->len);
+	if (!why && !dirent_val_decode(v, vl, dv))
+		why = "a value that is not an entry";
+	return why;
+}
+
+/* Whether the entry's child (dv) may be named at all: true with its facts
+ * in x; else reported, and deleted with -y. */
+static bool entry_target_ok(struct fsck *c, const uint8_t *k, size_t kl, uint64_t parent,
+			    const struct dirent_val *dv, struct fact *x)
+{
+	char path[4096];
+	uint64_t child = dv->ino;
+	if (child == 0 || child == LFS_ROOT_INO || child == parent) {
+		if (problem(c, UNSAFE, "Entry %s names %s", key_path(c, k, kl, path, sizeof(path)),
+			    child == parent ? "its own directory" :
+			    child ? "the root directory" : "inode 0"))
+			fix_delete(c, c->t[TREE_DIRENTS], k, kl);
+		return false;
+	}
+	if (facts_get(c->facts, child, x) || (x->flags & F_DEAD)) {
+		if (c->inodes_whole &&
+		    problem(c, UNSAFE, "Entry %s names inode %" PRIu64 ", which does not exist",
+			    key_path(c, k, kl, path, sizeof(path)), child))
+			fix_delete(c, c->t[TREE_DIRENTS], k, kl);
+		return false;
+	}
+	return true;
+}
+
+/* The entry's type byte says what its child (facts x) is; with -y or -p
+ * a wrong one is rewritten. */
+static void check_type(struct fsck *c, const uint8_t *k, size_t kl, const char *name,
+		       const struct dirent_val *dv, const struct fact *x)
+{
+	char path[4096];
+	unsigned type = mode_to_dtype(x->mode);
+	if (dv->type == type ||
+	    !problem(c, SAFE, "Entry %s says %s, but inode %" PRIu64 " is a %s",
+		     key_path(c, k, kl, path, sizeof(path)),
+		     dv->type < 16 ? type_name((uint32_t)dv->type << 12) : "an unknown type",
+		     dv->ino, type_name(x->mode)))
+		return;
+	struct dirent_val fixed = { .ino = dv->ino, .type = type };
+	int err = entry_put(c, ino_key_get(k), name, &fixed);
+	if (!err)
+		err = lkv_batch_commit(c->b, NULL);
+	lkv_batch_clear(c->b);
+	fix_done(c, err);
+}
+
 static int entry_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
 		     const uint8_t *v, size_t vl, bool bad)
 {
 	struct dir_scan *d = arg;
 	char name[LFS_NAME_MAX + 1], path[4096];
 	(void)bad;
-	if (kl < 8) {
+	if (kl < INO_KEY_LEN) {
 		if (problem(c, UNSAFE, "Dirents tree: a key of %zu bytes", kl))
-			fix_delete(c, c->fs->t_dirents, k, kl);
+			fix_delete(c, c->t[TREE_DIRENTS], k, kl);
 		return 0;
 	}
-	uint64_t parent = be64_get(k);
-	progress(c, parent, c->info.next_ino);
+	struct dirent_key dk;
+	dirent_key_decode(k, kl, &dk);
+	progress(c, dk.parent, c->info.next_ino);
 	int err = 0;
-	if (!d->started || parent != d->parent)
-		err = start_dir(c, d, parent);
+	if (!d->started || dk.parent != d->parent)
+		err = start_dir(c, d, dk.parent);
 	if (err || !d->parent_ok)
 		return err;
-	size_t n = kl > 16 ? kl - 16 : 0;
-#define PATH key_path(c, k, kl, path, sizeof(path))
-	const char *why = kl <= 16 ? "a key with no name" : bad_name(k + 16, n);
-	if (!why && vl != DIRENT_VAL_LEN)
-		why = "a value that is not an entry";
+	struct dirent_val dv;
+	const char *why = entry_malformed(&dk, v, vl, &dv);
 	if (why) {
-		if (problem(c, UNSAFE, "Entry %s: %s", PATH, why))
-			fix_delete(c, c->fs->t_dirents, k, kl);
+		if (problem(c, UNSAFE, "Entry %s: %s", key_path(c, k, kl, path, sizeof(path)),
+			    why))
+			fix_delete(c, c->t[TREE_DIRENTS], k, kl);
 		return 0;
 	}
-	memcpy(name, k + 16, n);
-	name[n] = 0;
-	uint64_t hash = be64_get(k + 8);
-	bool hash_ok = hash == name_hash_of(name, n);
-	if (hash_ok && moved_here(d, hash, name, n))
+	memcpy(name, dk.name, dk.len);
+	name[dk.len] = 0;
+	bool hash_ok = dk.hash == name_hash(name, dk.len);
+	if (hash_ok && moved_here(d, dk.hash, name, dk.len))
 		return 0;       /* counted where it was met under its old key */
-	uint64_t child = le64_get(v);
 	struct fact x;
-	if (child == 0 || child == LFS_ROOT_INO || child == parent) {
-		if (problem(c, UNSAFE, "Entry %s names %s", PATH,
-			    child == parent ? "its own directory" :
-			    child ? "the root directory" : "inode 0"))
-			fix_delete(c, c->fs->t_dirents, k, kl);
+	if (!entry_target_ok(c, k, kl, dk.parent, &dv, &x))
 		return 0;
-	}
-	if (facts_get(c->facts, child, &x) || (x.flags & F_DEAD)) {
-		if (c->inodes_whole &&
-		    problem(c, UNSAFE, "Entry %s names inode %" PRIu64 ", which does not exist",
-			    PATH, child))
-			fix_delete(c, c->fs->t_dirents, k, kl);
-		return 0;
-	}
 	/* a good entry under a wrong hash moves (before any fix by name) */
-	if (!hash_ok && !rekey(c, d, k, kl, name, v, PATH))
+	if (!hash_ok && !rekey(c, d, k, kl, name, &dv, key_path(c, k, kl, path, sizeof(path))))
 		return 0;
-	if (v[8] != mode_to_dtype(x.mode) &&
-	    problem(c, SAFE, "Entry %s says %s, but inode %" PRIu64 " is a %s", PATH,
-		    v[8] < 16 ? type_name((uint32_t)v[8] << 12) : "an unknown type", child,
-		    type_name(x.mode))) {
-		struct dirent_val dv = { .ino = child, .type = mode_to_dtype(x.mode) };
-		err = dirent_put(c->fs, c->b, parent, name, &dv);
-		if (!err)
-			err = lkv_batch_commit(c->b, NULL);
-		lkv_batch_clear(c->b);
-		fix_done(c, err);
-	}
-	return count_entry(c, d, name, child, &x);
-#undef PATH
+	check_type(c, k, kl, name, &dv, &x);
+	return count_entry(c, d, name, dv.ino, &x);
 }
 
 /* ---- directories named from elsewhere than their parent field ---- */
@@ -304,10 +333,10 @@ static int settle_cand(struct fsck *c, struct cand *cd)
 	if (problem(c, SAFE, "Directory %s has parent %" PRIu64 " on record, but its "
 		    "entry is in directory %" PRIu64, path, x.parent, cd->parent)) {
 		struct inode in;
-		err = inode_get(c->fs, cd->child, &in);
+		err = inode_load(c, cd->child, &in);
 		in.parent = cd->parent;
 		if (!err)
-			err = inode_put(c->fs, c->b, &in);
+			err = inode_store(c, &in);
 		if (!err)
 			err = lkv_batch_commit(c->b, NULL);
 		lkv_batch_clear(c->b);
@@ -324,7 +353,7 @@ int pass2_dirents(struct fsck *c)
 {
 	pass_start(c, 2, "Checking directory entries");
 	struct dir_scan d = { 0 };
-	int err = scan_tree(c, c->fs->t_dirents, NULL, 0, true, entry_one, &d);
+	int err = scan_tree(c, c->t[TREE_DIRENTS], NULL, 0, true, entry_one, &d);
 	if (err == -EIO) {
 		c->dirents_whole = false;
 		err = 0;

@@ -63,31 +63,33 @@ static void key_meaning(struct fsck *c, const char *tree, const uint8_t *k, size
 			bool record, bool repaired, char *buf, size_t cap)
 {
 	char name[4 * LFS_NAME_MAX + 1];
-	uint64_t ino = kl >= 8 ? be64_get(k) : 0;
-	if (!strcmp(tree, "extents") && kl == 16) {
-		uint64_t block = be64_get(k + 8);
+	uint64_t ino = kl >= INO_KEY_LEN ? ino_key_get(k) : 0;
+	struct dirent_key dk;
+	dirent_key_decode(k, kl, &dk);
+	if (!strcmp(tree, tree_names[TREE_EXTENTS]) && kl == EXTENT_KEY_LEN) {
+		uint64_t block = extent_key_block(k);
 		snprintf(buf, cap, "Inode %" PRIu64 ", data block %" PRIu64, ino, block);
 		if (record)
 			remember_lost(c, ino, block, NULL, repaired);
-	} else if (!strcmp(tree, "extents") && patch_key_is(k, kl)) {
-		uint64_t block = be64_get(k + 8);
+	} else if (!strcmp(tree, tree_names[TREE_EXTENTS]) && patch_key_is(k, kl)) {
+		uint64_t block = extent_key_block(k);
 		snprintf(buf, cap, "Inode %" PRIu64 ", sub-block writes of data block %"
 			 PRIu64, ino, block);
 		if (record)
 			remember_lost(c, ino, block, NULL, repaired);
-	} else if (!strcmp(tree, "xattrs") && kl > 8) {
-		name_printable(k + 8, kl - 8, name, sizeof(name));
+	} else if (!strcmp(tree, tree_names[TREE_XATTRS]) && kl > INO_KEY_LEN) {
+		name_printable(k + INO_KEY_LEN, kl - INO_KEY_LEN, name, sizeof(name));
 		snprintf(buf, cap, "Inode %" PRIu64 ", extended attribute %s", ino, name);
 		if (record)
 			remember_lost(c, ino, UINT64_MAX, name, repaired);
-	} else if (!strcmp(tree, "inodes") && kl == 8) {
+	} else if (!strcmp(tree, tree_names[TREE_INODES]) && kl == INO_KEY_LEN) {
 		snprintf(buf, cap, "Inode %" PRIu64 " (its record)", ino);
-	} else if (!strcmp(tree, "dirents") && kl > 16) {
-		name_printable(k + 16, kl - 16, name, sizeof(name));
+	} else if (!strcmp(tree, tree_names[TREE_DIRENTS]) && dk.len > 0) {
+		name_printable(dk.name, dk.len, name, sizeof(name));
 		snprintf(buf, cap, "Entry '%s' of directory %" PRIu64, name, ino);
-	} else if (!strcmp(tree, "orphans") && kl == 8) {
+	} else if (!strcmp(tree, tree_names[TREE_ORPHANS]) && kl == INO_KEY_LEN) {
 		snprintf(buf, cap, "Orphan record of inode %" PRIu64, ino);
-	} else if (!strcmp(tree, "super")) {
+	} else if (!strcmp(tree, tree_names[TREE_SUPER])) {
 		snprintf(buf, cap, "The superblock");
 	} else {
 		name_printable(k, kl < 24 ? kl : 24, name, sizeof(name));
@@ -113,8 +115,8 @@ static void on_damage(void *arg, const struct lkv_damage *d)
 	}
 	/* a whole leaf: from its low key on, up to the next leaf */
 	const uint8_t *low = d->leaf_low;
-	if (d->leaf_low_len >= 8)
-		snprintf(where, sizeof(where), "inode %" PRIu64, be64_get(low));
+	if (d->leaf_low_len >= INO_KEY_LEN)
+		snprintf(where, sizeof(where), "inode %" PRIu64, ino_key_get(low));
 	else
 		snprintf(where, sizeof(where), "the start of the tree");
 	snprintf(msg, sizeof(msg), "Tree %s, the leaf from %s on: %s%s", d->tree, where,

@@ -36,19 +36,19 @@
 static int drop_inode(struct fsck *c, uint64_t ino, bool record)
 {
 	int n, err = 0;
-	while ((n = extent_drop(c->fs, c->b, ino, DROP_BATCH)) >= DROP_BATCH &&
+	while ((n = extent_drop(c->t[TREE_EXTENTS], c->b, ino, DROP_BATCH)) >= DROP_BATCH &&
 	       !(err = lkv_batch_commit(c->b, NULL)))
 		;
 	if (n < 0)
 		err = n;
 	if (!err)
-		err = xattr_drop(c->fs, c->b, ino);
-	uint8_t k[8];
-	be64_put(k, ino);
+		err = xattr_drop(c->t[TREE_XATTRS], c->b, ino);
+	uint8_t k[INO_KEY_LEN];
+	ino_key(k, ino);
 	if (!err && record)
-		err = lkv_batch_delete(c->b, c->fs->t_inodes, k, 8);
+		err = lkv_batch_delete(c->b, c->t[TREE_INODES], k, sizeof(k));
 	if (!err && record)
-		err = lkv_batch_delete(c->b, c->fs->t_orphans, k, 8);
+		err = lkv_batch_delete(c->b, c->t[TREE_ORPHANS], k, sizeof(k));
 	if (!err)
 		err = lkv_batch_commit(c->b, NULL);
 	lkv_batch_clear(c->b);
@@ -62,11 +62,11 @@ static int remake_dir(struct fsck *c, uint64_t ino, mode_t perm, const char *nam
 	struct inode in;
 	inode_init(&in, ino, S_IFDIR | perm, 0, 0);
 	in.parent = LFS_ROOT_INO;
-	int err = inode_put(c->fs, c->b, &in);
+	int err = inode_store(c, &in);
 	struct dirent_val d;
-	if (!err && name && dirent_get(c->fs, LFS_ROOT_INO, name, &d) == -ENOENT) {
+	if (!err && name && entry_get(c, LFS_ROOT_INO, name, &d) == -ENOENT) {
 		d = (struct dirent_val){ .ino = ino, .type = mode_to_dtype(S_IFDIR) };
-		err = dirent_put(c->fs, c->b, LFS_ROOT_INO, name, &d);
+		err = entry_put(c, LFS_ROOT_INO, name, &d);
 	}
 	if (!err)
 		err = lkv_batch_commit(c->b, NULL);
@@ -127,14 +127,14 @@ static int inode_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
 		     const uint8_t *v, size_t vl, bool bad)
 {
 	struct inode_scan *st = arg;
-	if (kl != 8 || be64_get(k) == 0) {
+	if (kl != INO_KEY_LEN || ino_key_get(k) == 0) {
 		char n[64];
 		if (problem(c, UNSAFE, "Inodes tree: a key that names no inode ('%s')",
 			    name_printable(k, kl < 16 ? kl : 16, n, sizeof(n))))
-			fix_delete(c, c->fs->t_inodes, k, kl);
+			fix_delete(c, c->t[TREE_INODES], k, kl);
 		return 0;
 	}
-	uint64_t ino = be64_get(k);
+	uint64_t ino = ino_key_get(k);
 	progress(c, ino, 4 * c->info.next_ino);
 	int err = fill_gaps(c, st, ino);
 	if (err)
@@ -146,7 +146,7 @@ static int inode_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
 			    bad ? "its record cannot be read" :
 			    ino == LFS_ROOT_INO ? "the root is not a directory"
 						: "a bad record"))
-			fix_delete(c, c->fs->t_inodes, k, kl);
+			fix_delete(c, c->t[TREE_INODES], k, kl);
 		if (ino == LFS_ROOT_INO)
 			return 0;       /* remade by fill_gaps */
 		return 0;
@@ -161,7 +161,7 @@ static int inode_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
 static int scan_inodes(struct fsck *c)
 {
 	struct inode_scan st = { 0 };
-	int err = scan_tree(c, c->fs->t_inodes, NULL, 0, true, inode_one, &st);
+	int err = scan_tree(c, c->t[TREE_INODES], NULL, 0, true, inode_one, &st);
 	if (err == -EIO) {
 		c->inodes_whole = false;
 		return 0;
@@ -224,10 +224,10 @@ static int ext_finish(struct fsck *c, struct ext_scan *e)
 	if (problem(c, SAFE, "Inode %" PRIu64 " (%s) has %" PRIu64 " bytes stored, "
 		    "not %" PRIu64, e->ino, type_name(x->mode), want, x->stored)) {
 		struct inode in;
-		int err = inode_get(c->fs, e->ino, &in);
+		int err = inode_load(c, e->ino, &in);
 		in.stored = want;
 		if (!err)
-			err = inode_put(c->fs, c->b, &in);
+			err = inode_store(c, &in);
 		if (!err)
 			err = lkv_batch_commit(c->b, NULL);
 		lkv_batch_clear(c->b);
@@ -259,11 +259,12 @@ static int shorten_block(struct fsck *c, const uint8_t *k, size_t keep)
 	if (!buf)
 		return -ENOMEM;
 	size_t vl;
-	int err = lkv_get(c->fs->t_extents, k, 16, buf, keep, &vl);
+	lkv_tree *t = c->t[TREE_EXTENTS];
+	int err = lkv_get(t, k, EXTENT_KEY_LEN, buf, keep, &vl);
 	if (!err && keep)
-		err = lkv_batch_put(c->b, c->fs->t_extents, k, 16, buf, keep);
+		err = lkv_batch_put(c->b, t, k, EXTENT_KEY_LEN, buf, keep);
 	else if (!err)
-		err = lkv_batch_delete(c->b, c->fs->t_extents, k, 16);
+		err = lkv_batch_delete(c->b, t, k, EXTENT_KEY_LEN);
 	if (!err)
 		err = lkv_batch_commit(c->b, NULL);
 	lkv_batch_clear(c->b);
@@ -275,27 +276,27 @@ static int shorten_block(struct fsck *c, const uint8_t *k, size_t keep)
  * version that has them, beside the block just seen, which is a blob. */
 static int patch_one(struct fsck *c, struct ext_scan *e, const uint8_t *k, size_t kl)
 {
-	uint64_t ino = be64_get(k), block = be64_get(k + 8);
+	uint64_t ino = ino_key_get(k), block = extent_key_block(k);
 	int err = ext_advance(c, e, ino);
 	if (err || e->dropped == ino)
 		return err;
-	bool beside = patch_enabled(c->fs) && e->last_ino == ino && e->last_block == block &&
-		      e->last_len >= c->info.blob_threshold;
-	struct patchset *ps = malloc(sizeof(*ps));
-	if (!ps)
+	bool beside = format_has_patches(c->info.format_version) && e->last_ino == ino &&
+		      e->last_block == block && e->last_len >= c->info.blob_threshold;
+	uint8_t *set = malloc(PATCH_SET_MAX);
+	size_t len;
+	if (!set)
 		return -ENOMEM;
-	err = lkv_get(c->fs->t_extents, k, kl, ps->v, sizeof(ps->v), &ps->len);
+	err = lkv_get(c->t[TREE_EXTENTS], k, kl, set, PATCH_SET_MAX, &len);
 	if (err && err != -EIO) {
-		free(ps);
+		free(set);
 		return err;
 	}
-	bool valid = !err && ps->len <= sizeof(ps->v) &&
-		     patch_valid(ps->v, ps->len, e->last_len) == 0;
-	free(ps);
+	bool valid = !err && len <= PATCH_SET_MAX && patch_valid(set, len, e->last_len) == 0;
+	free(set);
 	if ((!beside || !valid) &&
 	    problem(c, UNSAFE, "Inode %" PRIu64 ": block %" PRIu64 " has sub-block writes "
 		    "that %s", ino, block, !beside ? "belong to no stored block" : "are damaged"))
-		fix_delete(c, c->fs->t_extents, k, kl);
+		fix_delete(c, c->t[TREE_EXTENTS], k, kl);
 	return 0;
 }
 
@@ -307,14 +308,14 @@ static int extent_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
 	(void)bad;
 	if (patch_key_is(k, kl))
 		return patch_one(c, e, k, kl);
-	if (kl != 16) {
+	if (kl != EXTENT_KEY_LEN) {
 		char n[64];
 		if (problem(c, UNSAFE, "Extents tree: a key that names no block ('%s')",
 			    name_printable(k, kl < 16 ? kl : 16, n, sizeof(n))))
-			fix_delete(c, c->fs->t_extents, k, kl);
+			fix_delete(c, c->t[TREE_EXTENTS], k, kl);
 		return 0;
 	}
-	uint64_t ino = be64_get(k), block = be64_get(k + 8), bs = c->info.block_size;
+	uint64_t ino = ino_key_get(k), block = extent_key_block(k), bs = c->info.block_size;
 	progress(c, c->info.next_ino + ino, 4 * c->info.next_ino);
 	int err = ext_advance(c, e, ino);
 	if (err || e->dropped == ino)
@@ -363,7 +364,7 @@ static int scan_extents(struct fsck *c)
 	e.have = facts_cursor_next(e.cur, &e.ino, &e.x);
 	err = e.have < 0 ? e.have : 0;
 	if (!err)
-		err = scan_tree(c, c->fs->t_extents, NULL, 0, false, extent_one, &e);
+		err = scan_tree(c, c->t[TREE_EXTENTS], NULL, 0, false, extent_one, &e);
 	if (err == -EIO) {
 		c->extents_whole = false;       /* `stored` cannot be judged */
 		err = 0;
@@ -395,9 +396,9 @@ static const char *xattr_name_bad(const char *name, size_t n, uint32_t mode)
 	if ((!strncmp(name, "trusted.", 8) && n > 8) ||
 	    (!strncmp(name, "security.", 9) && n > 9))
 		return NULL;
-	if (!strcmp(name, "system.posix_acl_access"))
+	if (!strcmp(name, ACL_ACCESS_XATTR))
 		return NULL;
-	if (!strcmp(name, "system.posix_acl_default"))
+	if (!strcmp(name, ACL_DEFAULT_XATTR))
 		return S_ISDIR(mode) ? NULL : "a default ACL on a non-directory";
 	return "a name in a namespace larchfs does not store";
 }
@@ -409,12 +410,13 @@ static int xattr_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
 	(void)v;
 	(void)bad;
 	char name[LFS_XATTR_NAME_MAX + 1], shown[4 * LFS_XATTR_NAME_MAX + 1];
-	uint64_t ino = kl >= 8 ? be64_get(k) : 0;
+	bool has_ino = kl >= INO_KEY_LEN;
+	uint64_t ino = has_ino ? ino_key_get(k) : 0;
 	progress(c, 2 * c->info.next_ino + ino, 4 * c->info.next_ino);
-	if (kl >= 8 && ino == xs->dropped)
+	if (has_ino && ino == xs->dropped)
 		return 0;
 	struct fact x = { 0 };
-	if (kl >= 8 && (facts_get(c->facts, ino, &x) || (x.flags & F_DEAD))) {
+	if (has_ino && (facts_get(c->facts, ino, &x) || (x.flags & F_DEAD))) {
 		if (!c->inodes_whole)
 			return 0;
 		xs->dropped = ino;
@@ -423,24 +425,24 @@ static int xattr_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
 			fix_done(c, drop_inode(c, ino, false));
 		return 0;
 	}
-	size_t n = kl > 8 ? kl - 8 : 0;
+	const uint8_t *key_name = k + (has_ino ? INO_KEY_LEN : 0);
+	size_t n = has_ino ? kl - INO_KEY_LEN : 0;
 	const char *why = NULL;
 	if (n == 0)
 		why = "a key that names no attribute";
 	else if (n > LFS_XATTR_NAME_MAX)
 		why = "a name that is too long";
 	if (!why) {
-		memcpy(name, k + 8, n);
+		memcpy(name, key_name, n);
 		name[n] = 0;
 		why = xattr_name_bad(name, n, x.mode);
 	}
-	name_printable(k + (kl >= 8 ? 8 : 0), kl >= 8 ? kl - 8 : kl, shown, sizeof(shown));
+	name_printable(key_name, has_ino ? n : kl, shown, sizeof(shown));
 	if (!why && vl > LFS_XATTR_SIZE_MAX)
 		why = "a value that is too large";
-	if (!why && (!strcmp(name, "system.posix_acl_access") ||
-		     !strcmp(name, "system.posix_acl_default"))) {
+	if (!why && (!strcmp(name, ACL_ACCESS_XATTR) || !strcmp(name, ACL_DEFAULT_XATTR))) {
 		size_t len;
-		int err = lkv_get(c->fs->t_xattrs, k, kl, xs->val, LFS_XATTR_SIZE_MAX, &len);
+		int err = lkv_get(c->t[TREE_XATTRS], k, kl, xs->val, LFS_XATTR_SIZE_MAX, &len);
 		if (!err && acl_check(xs->val, len, NULL))
 			why = "an ACL that does not decode";
 		else if (err && err != -EIO && err != -ENOENT)
@@ -448,7 +450,7 @@ static int xattr_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
 	}
 	if (why && problem(c, UNSAFE, "Inode %" PRIu64 ", extended attribute '%s': %s",
 			   ino, shown, why))
-		fix_delete(c, c->fs->t_xattrs, k, kl);
+		fix_delete(c, c->t[TREE_XATTRS], k, kl);
 	return 0;
 }
 
@@ -457,7 +459,7 @@ static int scan_xattrs(struct fsck *c)
 	struct xattr_scan xs = { .val = malloc(LFS_XATTR_SIZE_MAX) };
 	if (!xs.val)
 		return -ENOMEM;
-	int err = scan_tree(c, c->fs->t_xattrs, NULL, 0, false, xattr_one, &xs);
+	int err = scan_tree(c, c->t[TREE_XATTRS], NULL, 0, false, xattr_one, &xs);
 	free(xs.val);
 	return err == -EIO ? 0 : err;
 }
@@ -471,25 +473,25 @@ static int orphan_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
 	(void)v;
 	(void)vl;
 	(void)bad;
-	uint64_t ino = kl == 8 ? be64_get(k) : 0;
+	uint64_t ino = kl == INO_KEY_LEN ? ino_key_get(k) : 0;
 	progress(c, 3 * c->info.next_ino + ino, 4 * c->info.next_ino);
 	struct fact x;
-	int got = kl == 8 ? facts_get(c->facts, ino, &x) : -ENOENT;
-	if (kl != 8) {
+	int got = kl == INO_KEY_LEN ? facts_get(c->facts, ino, &x) : -ENOENT;
+	if (kl != INO_KEY_LEN) {
 		if (problem(c, SAFE, "Orphans tree: a key that names no inode"))
-			fix_delete(c, c->fs->t_orphans, k, kl);
+			fix_delete(c, c->t[TREE_ORPHANS], k, kl);
 	} else if (got || (x.flags & F_DEAD)) {
 		if (c->inodes_whole &&
 		    problem(c, SAFE, "Orphan record of inode %" PRIu64 ", which does not exist",
 			    ino))
-			fix_delete(c, c->fs->t_orphans, k, kl);
+			fix_delete(c, c->t[TREE_ORPHANS], k, kl);
 	} else if (x.nlink == 0) {
 		x.flags |= F_ORPHAN;    /* unlinked while open: the mount reclaims it */
 		c->orphans_pending++;
 		return facts_set(c->facts, ino, &x);
 	} else if (problem(c, SAFE, "Orphan record of inode %" PRIu64 ", which still has %"
 			   PRIu32 " links", ino, x.nlink)) {
-		fix_delete(c, c->fs->t_orphans, k, kl);
+		fix_delete(c, c->t[TREE_ORPHANS], k, kl);
 	}
 	return 0;
 }
@@ -505,7 +507,7 @@ int pass1_inodes(struct fsck *c)
 	if (!err)
 		err = scan_xattrs(c);
 	if (!err) {
-		err = scan_tree(c, c->fs->t_orphans, NULL, 0, false, orphan_one, NULL);
+		err = scan_tree(c, c->t[TREE_ORPHANS], NULL, 0, false, orphan_one, NULL);
 		err = err == -EIO ? 0 : err;
 	}
 	if (err)

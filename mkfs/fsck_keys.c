@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Reading the filesystem's trees for fsck.larchfs: whole-tree scans that
- * survive a value they cannot read, and the record decoding, which is the
- * core's own (fs/inode.c, fs/dir.c).
+ * Keys for fsck.larchfs: fixes that delete keys, and whole-tree scans.
+ *
+ * A scan reads one tree in key order.  A value it cannot read (a damaged
+ * blob, left by -n) is passed on as NULL and the scan goes on after its
+ * key; a leaf it cannot read ends the scan with -EIO, reported once, and
+ * the tree is then not checked whole.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -11,30 +14,6 @@
 #include <string.h>
 
 #include "fsck.h"
-
-/* ---- records ---- */
-
-uint64_t name_hash_of(const void *name, size_t len)
-{
-	return name_hash(name, len);
-}
-
-/* The core's decoder (fs/inode.c), and a mode of a known type. */
-bool inode_record_decode(const uint8_t *p, size_t len, struct fact *x)
-{
-	struct inode in;
-	if (!inode_decode(p, len, &in))
-		return false;
-	*x = (struct fact){ .mode = in.mode, .nlink = in.nlink, .size = in.size,
-			    .stored = in.stored, .parent = in.parent };
-	switch (x->mode & S_IFMT) {
-	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR:
-	case S_IFBLK: case S_IFIFO: case S_IFSOCK:
-		return true;
-	default:
-		return false;
-	}
-}
 
 /* ---- fixes ---- */
 
@@ -77,8 +56,8 @@ int drop_prefix(struct fsck *c, lkv_tree *t, const uint8_t *p, size_t plen)
 static void describe_key(const uint8_t *k, size_t kl, char *buf,
 			 size_t cap)
 {
-	if (kl >= 8)
-		snprintf(buf, cap, "a key of inode %" PRIu64, be64_get(k));
+	if (kl >= INO_KEY_LEN)
+		snprintf(buf, cap, "a key of inode %" PRIu64, ino_key_get(k));
 	else
 		snprintf(buf, cap, "a key of %zu bytes", kl);
 }

@@ -253,26 +253,16 @@ static const struct named *named_find(struct fsck *c, uint64_t ino)
 	return c->nnamed ? bsearch(&key, c->named, c->nnamed, sizeof(key), named_cmp) : NULL;
 }
 
-/* The name under which directory `parent` lists `child`, into buf. */
+/* The name under which directory `parent` lists `child`, printable, into
+ * buf. */
 static bool find_name(struct fsck *c, uint64_t parent, uint64_t child, char *buf,
 		      size_t cap)
 {
-	uint8_t p[8];
-	be64_put(p, parent);
-	lkv_iter *it;
-	if (lkv_iter_prefix(c->fs->t_dirents, p, 8, 0, &it))
-		return false;
-	const void *k, *v;
-	size_t kl, vl;
-	bool found = false;
-	while (!found && lkv_iter_next(it, &k, &kl, &v, &vl) > 0) {
-		if (kl > 16 && vl == DIRENT_VAL_LEN && le64_get(v) == child) {
-			name_printable((const uint8_t *)k + 16, kl - 16, buf, cap);
-			found = true;
-		}
-	}
-	lkv_iter_close(it);
-	return found;
+	char name[LFS_NAME_MAX + 1];
+	size_t len = entry_name(c, parent, child, name);
+	if (len)
+		name_printable((const uint8_t *)name, len, buf, cap);
+	return len > 0;
 }
 
 static const char *dir_path(struct fsck *c, uint64_t ino, char *buf, size_t cap)

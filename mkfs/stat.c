@@ -29,7 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "format.h"
+#include "lfs.h"
 
 #define EXIT_USAGE 16
 
@@ -102,21 +103,20 @@ static int count_tree(lkv_tree *t, struct tree_count *n)
 
 static int print_trees(lfs *fs)
 {
-	struct { const char *name; lkv_tree *t; } trees[] = {
-		{ "super", fs->t_super }, { "inodes", fs->t_inodes },
-		{ "dirents", fs->t_dirents }, { "extents", fs->t_extents },
-		{ "xattrs", fs->t_xattrs }, { "orphans", fs->t_orphans },
-	};
+	lkv_tree *t[TREES];
+	int err = trees_open(lfs_store(fs), t);     /* the mount opened them */
+	if (err)
+		return err;
 	printf("\n%-10s %14s %16s %16s\n", "Tree", "Keys", "Key bytes", "Value bytes");
 	struct tree_count sum = { 0 };
-	for (size_t i = 0; i < sizeof(trees) / sizeof(trees[0]); i++) {
+	for (size_t i = 0; i < TREES; i++) {
 		struct tree_count n;
-		int err = count_tree(trees[i].t, &n);
+		err = count_tree(t[i], &n);
 		if (err) {
-			printf("%-10s (cannot be read: %s)\n", trees[i].name, strerror(-err));
+			printf("%-10s (cannot be read: %s)\n", tree_names[i], strerror(-err));
 			continue;
 		}
-		printf("%-10s %14" PRIu64 " %16" PRIu64 " %16" PRIu64 "\n", trees[i].name,
+		printf("%-10s %14" PRIu64 " %16" PRIu64 " %16" PRIu64 "\n", tree_names[i],
 		       n.keys, n.key_bytes, n.value_bytes);
 		sum.keys += n.keys;
 		sum.key_bytes += n.key_bytes;

@@ -25,6 +25,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,8 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -206,6 +209,37 @@ static inline int fx_teardown(void **state)
 #define fx_test(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 #define fx_test_bare(fn) \
 	cmocka_unit_test_setup_teardown(fn, fx_setup_bare, fx_teardown)
+
+/* ---- bugs the core must catch ---------------------------------------- */
+
+/*
+ * Runs bug(f), a call that breaks one of the core's own rules.  With
+ * assertions on (no NDEBUG, our builds) LFS_ASSERT must abort: bug runs in
+ * a child process, which must die of SIGABRT before it touches the
+ * engine.  Without them the core must refuse or report it instead, which
+ * bug checks: it returns 0 when it saw the error or the message.
+ */
+static inline void fx_expect_bug(struct fx *f, int (*bug)(struct fx *))
+{
+#ifdef NDEBUG
+	assert_ok(bug(f));
+#else
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit no_core = { 0, 0 };
+
+		setrlimit(RLIMIT_CORE, &no_core);
+		_exit(bug(f) ? 2 : 1);         /* reached only without an abort */
+	}
+	assert_true(waitpid(pid, &status, 0) == pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+#endif
+}
 
 /* ---- time ------------------------------------------------------------ */
 

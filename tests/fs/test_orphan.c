@@ -337,6 +337,29 @@ static void test_crash_orphan_read_only(void **state)
 	assert_reclaimed(f, ino);
 }
 
+/* ---- a forget the count does not cover ---- */
+
+static uint64_t held_ino;      /* one reference held */
+
+static int forget_two(struct fx *f)
+{
+	lfs_forget(f->fs, held_ino, 2);
+	return strstr(f->log, "2 references forgotten, but 1 counted") ? 0 : -1;
+}
+
+/* Forgetting more references than were handed out means the caller's
+ * count and the core's disagree: a bug, reported rather than clamped. */
+static void test_forget_more_than_held(void **state)
+{
+	struct fx *f = *state;
+	struct stat st;
+
+	assert_ok(lfs_mknod(f->fs, &f->cred, LFS_ROOT_INO, "f", S_IFREG | 0644, 0, &st));
+	held_ino = st.st_ino;
+	fx_expect_bug(f, forget_two);
+	assert_ok(lfs_getattr(f->fs, held_ino, &st));     /* linked: kept */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -345,6 +368,7 @@ int main(void)
 		fx_test(test_unmount_reclaims),
 		fx_test(test_crash_orphan),
 		fx_test(test_crash_orphan_read_only),
+		fx_test(test_forget_more_than_held),
 	};
 	return cmocka_run_group_tests_name("fs_orphan", tests, NULL, NULL);
 }

@@ -578,17 +578,11 @@ static void flip_at(const char *store, const char *file, uint64_t off)
 	printf("flipped %s offset %" PRIu64 "\n", file, off);
 }
 
-static void extent_key(uint8_t *k, uint64_t ino, uint64_t block)
-{
-	be64_put(k, ino);
-	be64_put(k + 8, block);
-}
-
 static int cmd_flip_leaf(const char *store, const char *path, const char *tree)
 {
 	lfs *fs = mount_fs(store, true);
-	uint8_t k[16 + LFS_NAME_MAX];
-	size_t kl = 16;
+	uint8_t k[DIRENT_KEY_MAX];
+	size_t kl = EXTENT_KEY_LEN;
 	uint64_t parent, ino;
 	char name[LFS_NAME_MAX + 1];
 	ok(resolve(fs, path, &parent, name, &ino), path);
@@ -596,13 +590,10 @@ static int cmd_flip_leaf(const char *store, const char *path, const char *tree)
 	extent_key(k, ino, 0);
 	if (!strcmp(tree, "inodes")) {
 		t = fs->t_inodes;
-		kl = 8;
+		kl = INO_KEY_LEN;
 	} else if (!strcmp(tree, "dirents")) {
 		t = fs->t_dirents;
-		be64_put(k, parent);
-		be64_put(k + 8, (lkv_checksum(name, strlen(name)) >> 2) + 3);
-		memcpy(k + 16, name, strlen(name));
-		kl = 16 + strlen(name);
+		kl = dirent_key(k, parent, name);
 	} else if (strcmp(tree, "extents")) {
 		die("flip-leaf: no tree %s", tree);
 	}

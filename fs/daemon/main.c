@@ -70,11 +70,12 @@ enum sink { SINK_HOLD, SINK_STDERR, SINK_SYSLOG };
  * core's threads, hence the mutex.  The core's say which store they are
  * about ("STORE: msg"); ours are made to. */
 static struct {
-	pthread_mutex_t mu;
-	const char *store;          /* absolute, as the core names it */
-	enum sink to;
-	int nheld;
-	struct held { int level; char *msg; } held[HELD_MAX];
+	pthread_mutex_t mu;         /* owner: to, nheld, held */
+	const char *store;          /* set before any thread starts; absolute,
+				       as the core names it */
+	enum sink to;               /* mu */
+	int nheld;                  /* mu */
+	struct held { int level; char *msg; } held[HELD_MAX];   /* mu */
 } logs = { .mu = PTHREAD_MUTEX_INITIALIZER, .to = SINK_HOLD };
 
 static void log_emit(int level, const char *msg)   /* logs.mu held */
@@ -552,13 +553,14 @@ static void on_wake(int sig)
 	(void)sig;
 }
 
+/* Shared by the session loop's thread and the signal thread. */
 struct watcher {
-	pthread_t thread, loop;
-	struct fuse_session *se;
-	const char *mnt;
-	atomic_bool loop_done;
-	atomic_bool detached;       /* the mount is gone already */
-	atomic_bool stopped;        /* the loop was ended, not the connection */
+	pthread_t thread, loop;     /* set before the signal thread starts */
+	struct fuse_session *se;    /* likewise */
+	const char *mnt;            /* likewise */
+	atomic_bool loop_done;      /* atomic; the loop returned */
+	atomic_bool detached;       /* atomic; the mount is gone already */
+	atomic_bool stopped;        /* atomic; the loop was ended, not the connection */
 };
 
 /* Asks the kernel to write back the dirty pages of the mount, while the

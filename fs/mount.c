@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Mounting and unmounting, and the calls about the mounted filesystem as
+ * a whole (sync, statfs, its store).
+ *
+ * This is the top of the core: lfs_mount sets up every module's state in
+ * a new struct lfs, opens the store with the engine settings the
+ * superblock asks for, and reclaims the orphans a crash left; lfs_unmount
+ * reclaims the orphans nobody references any more and closes the store,
+ * which flushes it.  Nothing in the core calls back into this file.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/statvfs.h>
+
+#include "internal.h"
+
+#define DEFAULT_FLUSH_MS 5000
+
+/* ---- options ---- */
+
+void lfs_mount_options_default(struct lfs_mount_options *o)
+{
+	*o = (struct lfs_mount_options){ .flush_interval_ms = DEFAULT_FLUSH_MS,
+					 .compression = -1,
+					 .atime = LFS_ATIME_RELATIME };
+}
+
+static int open_store(lfs *fs, const struct lfs_info *sb)
+{
+	struct lkv_options ko;
+	lkv_options_default(&ko);
+	ko.flags = (fs->ro ? LKV_READONLY : 0) | (fs->opt.salvage ? LKV_SALVAGE : 0);
+	if (fs->opt.cache_bytes)
+		ko.cache_bytes = fs->opt.cache_bytes;
+	ko.flush_interval_ms = fs->opt.flush_interval_ms ? fs->opt.flush_interval_ms
+							 : DEFAULT_FLUSH_MS;
+	if (fs->opt.compression >= 0)
+		ko.compression_level = fs->opt.compression;
+	else if (sb)
+		ko.compression_level = sb->compression;
+	if (sb)
+		ko.blob_threshold = sb->blob_threshold;
+	ko.io = fs->opt.io;
+	space_tune(fs, &ko);
+	ko.log = fs->opt.log;
+	ko.log_arg = fs->opt.log_arg;
+	int err = lkv_open(fs->dir, &ko, &fs->s);
+	if (err)
+		return err;
+	lkv_tree *t[TREES];
+	err = trees_open(fs->s, t);
+	if (err)
+		return err == -ENOENT ? -EMEDIUMTYPE : err;
+	fs->t_super = t[TREE_SUPER];
+	fs->t_inodes = t[TREE_INODES];
+	fs->t_dirents = t[TREE_DIRENTS];
+	fs->t_extents = t[TREE_EXTENTS];
+	fs->t_xattrs = t[TREE_XATTRS];
+	fs->t_orphans = t[TREE_ORPHANS];
+	return 0;
+}
+
+/* -EMEDIUMTYPE when there is no superblock, -EUCLEAN when it is bad. */
+static int read_super(lfs *fs)
+{
+	uint8_t rec[SB_LEN + 1];
+	size_t len;
+	int err = lkv_get(fs->t_super, SB_KEY, SB_KEY_LEN, rec, sizeof(rec), &len);
+	if (err == -ENOENT) {
+		lfs_log(fs, LKV_LOG_ERR, "no larchfs superblock (not formatted)");
+		return -EMEDIUMTYPE;
+	}
+	if (err)
+		return err;
+	if (!sb_decode(rec, len, &fs->info)) {
+		lfs_log(fs, LKV_LOG_ERR, "bad superblock");
+		return -EUCLEAN;
+	}
+	return 0;
+}
+
+/* Opens the store and reads the superblock; reopens the store when the
+ * superblock asks for engine settings other than the ones it was opened
+ * with (the engine takes them at open only). */
+static int mount_store(lfs *fs)
+{
+	int err = open_store(fs, NULL);
+	if (!err)
+		err = read_super(fs);
+	if (err)
+		return err;
+	struct lkv_options d;
+	lkv_options_default(&d);
+	bool comp_ok = fs->opt.compression >= 0 || fs->info.compression == d.compression_level;
+	if (fs->info.blob_threshold == d.blob_threshold && comp_ok)
+		return 0;
+	lkv_close(fs->s);
+	fs->s = NULL;
+	return open_store(fs, &fs->info);
+}
+
+/* ---- mount and unmount ---- */
+
+static void lfs_free(lfs *fs)
+{
+	refs_free(fs);
+	locks_free(fs);
+	ialloc_free(fs);
+	free(fs->dir);
+	free(fs);
+}
+
+/* A new handle for the store in dir, with the options and the modules'
+ * state set up, and nothing opened yet; NULL when out of memory. */
+static lfs *lfs_new(const char *dir, const struct lfs_mount_options *o)
+{
+	lfs *fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return NULL;
+	if (o)
+		fs->opt = *o;
+	else
+		lfs_mount_options_default(&fs->opt);
+	if (!fs->opt.log)
+		fs->opt.log = lfs_log_stderr;
+	fs->ro = fs->opt.read_only;
+	atomic_init(&fs->inodes_used, -1);
+	now(&fs->mounted_at);
+	ialloc_init(fs);
+	locks_init(fs);
+	refs_init(fs);
+	fs->dir = strdup(dir);
+	if (!fs->dir) {
+		lfs_free(fs);
+		return NULL;
+	}
+	return fs;
+}
+
+int lfs_mount(const char *dir, const struct lfs_mount_options *o, lfs **out)
+{
+	lfs *fs = lfs_new(dir, o);
+	if (!fs)
+		return -ENOMEM;
+	int err = mount_store(fs);
+	if (!err) {
+		ialloc_start(fs);
+		if (!fs->ro)
+			err = orphan_reclaim_all(fs);
+	}
+	if (err) {
+		if (fs->s)
+			lkv_close(fs->s);
+		lfs_free(fs);
+		return err;
+	}
+	*out = fs;
+	return 0;
+}
+
+int lfs_unmount(lfs *fs)
+{
+	int err = fs->ro ? 0 : orphan_reclaim_all(fs);
+	int cerr = lkv_close(fs->s);
+	if (!err)
+		err = cerr;
+	lfs_free(fs);
+	return err;
+}
+
+/* ---- the filesystem as a whole ---- */
+
+lkv_store *lfs_store(lfs *fs)
+{
+	return fs->s;
+}
+
+int lfs_sync(lfs *fs)
+{
+	return fs->ro ? 0 : lkv_flush(fs->s, 0);
+}
+
+static long long count_inodes(lfs *fs)
+{
+	lkv_iter *it;
+	long long n = 0;
+	if (lkv_iter_open(fs->t_inodes, NULL, 0, NULL, 0, 0, &it))
+		return 0;
+	const void *k;
+	size_t kl, vl;
+	while (lkv_iter_next_len(it, &k, &kl, &vl) > 0)
+		n++;
+	lkv_iter_close(it);
+	return n;
+}
+
+int lfs_statfs(lfs *fs, struct statvfs *sv)
+{
+	struct statvfs host;
+	if (statvfs(fs->dir, &host))
+		memset(&host, 0, sizeof(host));
+	long long used = atomic_load(&fs->inodes_used);
+	if (used < 0) {
+		long long n = count_inodes(fs), unset = -1;
+		atomic_compare_exchange_strong(&fs->inodes_used, &unset, n);
+		used = atomic_load(&fs->inodes_used);
+	}
+	memset(sv, 0, sizeof(*sv));
+	sv->f_bsize = fs->info.block_size;
+	sv->f_frsize = host.f_frsize ? host.f_frsize : 4096;
+	/* the reserve is not free for anyone (space.c) */
+	uint64_t keep = sv->f_frsize ? space_reserve(fs) / sv->f_frsize : 0;
+	sv->f_blocks = host.f_blocks;
+	sv->f_bfree = host.f_bfree > keep ? host.f_bfree - keep : 0;
+	sv->f_bavail = host.f_bavail > keep ? host.f_bavail - keep : 0;
+	/* every inode is a 104-byte record plus keys: count a free inode per
+	 * 256 free bytes */
+	uint64_t ffree = (uint64_t)sv->f_bavail * sv->f_frsize / 256;
+	sv->f_files = (fsfilcnt_t)(ffree + (uint64_t)used);
+	sv->f_ffree = sv->f_favail = (fsfilcnt_t)ffree;
+	sv->f_namemax = LFS_NAME_MAX;
+	sv->f_fsid = le64_get(fs->info.uuid) ^ le64_get(fs->info.uuid + 8);
+	if (fs->ro)
+		sv->f_flag |= ST_RDONLY;
+	return 0;
+}
