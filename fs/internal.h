@@ -57,6 +57,9 @@ struct lfs {
 	pthread_mutex_t alloc_mu;       /* owner: next_ino, reserved_to, info.next_ino */
 	uint64_t next_ino;              /* alloc_mu; the next number handed out */
 	uint64_t reserved_to;           /* alloc_mu; = info.next_ino */
+	uint64_t copy_bound;            /* alloc_mu; the superblock copy's next_ino */
+	bool super_from_copy;           /* alloc_mu; the record is damaged: the
+					   copy stands in (until rewritten) */
 	atomic_llong inodes_used;       /* atomic; -1 until counted (statfs) */
 
 	/* free space (space.c) */
@@ -96,6 +99,9 @@ void space_freed(lfs *fs);                     /* data was deleted */
 
 /* ---- the superblock (super.c) ---- */
 int  sb_put(lkv_tree *t, const struct lfs_info *i);  /* at once, not in a batch */
+#define SB_COPY_STEP (1ull << 20)   /* how far the copy's next_ino runs ahead */
+int  sb_copy_put(lkv_store *s, const struct lfs_info *i, uint64_t bound);
+int  sb_copy_get(lkv_store *s, struct lfs_info *i);
 
 /* ---- the inode allocator (ialloc.c) ---- */
 void ialloc_init(lfs *fs);

@@ -123,6 +123,12 @@ lkv_store *lfs_store(lfs *fs);       /* for stats and tools */
  * superblock that says so at once.  -EROFS on a read-only mount. */
 int lfs_raise_next_ino(lfs *fs, uint64_t above);
 
+/* For fsck: whether the superblock record was missing or damaged at mount,
+ * its copy standing in (lfs_get_info shows the copy); and rewriting the
+ * record from it (once its leaf is readable again).  -EROFS read-only. */
+bool lfs_super_from_copy(lfs *fs);
+int  lfs_super_rewrite(lfs *fs);
+
 /* ------------------------------------------------------------------------
  * Attributes
  * ---------------------------------------------------------------------- */

@@ -61,23 +61,92 @@ static int open_store(lfs *fs, const struct lfs_info *sb)
 	return 0;
 }
 
-/* -EMEDIUMTYPE when there is no superblock, -EUCLEAN when it is bad. */
+/* Whether two superblocks agree but for next_ino. */
+static bool same_super(const struct lfs_info *a, const struct lfs_info *b)
+{
+	struct lfs_info x = *a, y = *b;
+	uint8_t p[SB_LEN], q[SB_LEN];
+	x.next_ino = y.next_ino = 0;
+	sb_encode(&x, p);
+	sb_encode(&y, q);
+	return !memcmp(p, q, SB_LEN);
+}
+
+/* With a good record: a writable mount writes the copy when it is missing
+ * (a store made before copies), damaged, different or behind. */
+static int keep_copy(lfs *fs, int cerr, const struct lfs_info *copy)
+{
+	fs->copy_bound = cerr ? 0 : copy->next_ino;
+	if (fs->ro || (!cerr && same_super(copy, &fs->info) &&
+		       copy->next_ino >= fs->info.next_ino))
+		return 0;
+	uint64_t bound = fs->info.next_ino + SB_COPY_STEP;
+	int err = sb_copy_put(fs->s, &fs->info, bound);
+	if (err)
+		return err;
+	fs->copy_bound = bound;
+	if (cerr != -ENOENT)
+		lfs_log(fs, LKV_LOG_WARN, "the superblock's copy was %s; rewritten",
+			cerr ? "damaged" : "out of date");
+	return 0;
+}
+
+/*
+ * The record is missing (err -ENOENT: its leaf was emptied), undecodable
+ * (-EUCLEAN) or unreadable (-EIO) and the copy is good: the copy stands in,
+ * its bound as next_ino.  A writable mount rewrites the record, when its
+ * leaf can be written; an unreadable leaf is fsck's to empty first, so
+ * only fsck (salvage) and read-only mounts go on then.
+ */
+static int from_copy(lfs *fs, int err, const struct lfs_info *copy)
+{
+	const char *what = err == -ENOENT ? "missing" : err == -EIO ? "unreadable" : "damaged";
+	fs->info = *copy;
+	fs->copy_bound = copy->next_ino;
+	fs->super_from_copy = true;
+	if (err == -EIO && !fs->ro && !fs->opt.salvage) {
+		lfs_log(fs, LKV_LOG_ERR, "the superblock record is unreadable (its copy is "
+			"good); run fsck.larchfs -y");
+		return -EUCLEAN;
+	}
+	if (fs->ro || err == -EIO) {
+		lfs_log(fs, LKV_LOG_WARN, "the superblock record is %s; using its copy", what);
+		return 0;
+	}
+	int werr = sb_put(fs->t_super, &fs->info);
+	if (werr)
+		return werr;
+	fs->super_from_copy = false;
+	lfs_log(fs, LKV_LOG_WARN, "the superblock record was %s; rewritten from its copy",
+		what);
+	return 0;
+}
+
+/* Reads the superblock record, or its copy where the record is missing or
+ * damaged (super.c).  -EMEDIUMTYPE when there is neither (not formatted),
+ * -EUCLEAN or -EIO when the record is bad and there is no copy. */
 static int read_super(lfs *fs)
 {
 	uint8_t rec[SB_LEN + 1];
 	size_t len;
+	struct lfs_info copy;
+	int cerr = sb_copy_get(fs->s, &copy);
 	int err = lkv_get(fs->t_super, SB_KEY, SB_KEY_LEN, rec, sizeof(rec), &len);
+	if (!err && !sb_decode(rec, len, &fs->info))
+		err = -EUCLEAN;
+	if (!err)
+		return keep_copy(fs, cerr, &copy);
+	if (err != -ENOENT && err != -EIO && err != -EUCLEAN)
+		return err;
+	if (!cerr)
+		return from_copy(fs, err, &copy);
 	if (err == -ENOENT) {
 		lfs_log(fs, LKV_LOG_ERR, "no larchfs superblock (not formatted)");
 		return -EMEDIUMTYPE;
 	}
-	if (err)
-		return err;
-	if (!sb_decode(rec, len, &fs->info)) {
-		lfs_log(fs, LKV_LOG_ERR, "bad superblock");
-		return -EUCLEAN;
-	}
-	return 0;
+	lfs_log(fs, LKV_LOG_ERR, "the superblock record is %s and has no copy",
+		err == -EIO ? "unreadable" : "damaged");
+	return err;
 }
 
 /* Opens the store and reads the superblock; reopens the store when the

@@ -22,6 +22,14 @@
  * whole (sb_put, outside any batch) when the allocator (ialloc.c) reserves
  * numbers; nothing else changes after formatting.
  *
+ * The copy: the same record in the engine's META (kv/meta.c: two files
+ * outside the log, so no single damaged region holds both the record and
+ * its copy), except that its next_ino is a bound: the allocator raises it
+ * (by SB_COPY_STEP) before next_ino would pass it, so the copy is
+ * rewritten once per SB_COPY_STEP inodes.  The record is read first; the
+ * copy stands in when the record is missing or damaged (mount.c), its
+ * bound then being a next_ino above every number ever handed out.
+ *
  * Formatting (lfs_format) makes the store, its six trees (format.h), the
  * superblock, and in one batch the root (inode 1) and lost+found (inode 2,
  * named in the root); numbers below FIRST_INO are the format's own.  It
@@ -100,6 +108,29 @@ int sb_put(lkv_tree *t, const struct lfs_info *i)
 	return lkv_put(t, SB_KEY, SB_KEY_LEN, rec, sizeof(rec), NULL);
 }
 
+/* ---- the copy ---- */
+
+/* Writes the superblock's copy, with `bound` as its next_ino, durably. */
+int sb_copy_put(lkv_store *s, const struct lfs_info *i, uint64_t bound)
+{
+	struct lfs_info c = *i;
+	uint8_t rec[SB_LEN];
+	c.next_ino = bound;
+	sb_encode(&c, rec);
+	return lkv_meta_write(s, rec, sizeof(rec));
+}
+
+/* Reads the copy: 0, -ENOENT (none), -EUCLEAN (not a superblock). */
+int sb_copy_get(lkv_store *s, struct lfs_info *i)
+{
+	uint8_t rec[SB_LEN + 1];
+	size_t len;
+	int err = lkv_meta_read(s, rec, sizeof(rec), &len);
+	if (err)
+		return err;
+	return sb_decode(rec, len, i) ? 0 : -EUCLEAN;
+}
+
 /* ---- formatting ---- */
 
 void lfs_format_options_default(struct lfs_format_options *o)
@@ -169,6 +200,8 @@ static int format_store(const char *dir, const struct lfs_format_options *o,
 	lkv_uuid(s, i.uuid);
 	if (o->label)
 		snprintf(i.label, sizeof(i.label), "%s", o->label);
+	if (!err)
+		err = sb_copy_put(s, &i, i.next_ino + SB_COPY_STEP);
 	if (!err)
 		err = sb_put(t[TREE_SUPER], &i);
 	if (!err)

@@ -147,6 +147,9 @@ static int raise_next_ino(struct fsck *c, uint64_t above)
 int pass5_super(struct fsck *c)
 {
 	pass_start(c, 5, "Checking the superblock and the inode allocator");
+	if (lfs_super_from_copy(c->fs) &&
+	    problem(c, SAFE, "The superblock record is damaged or missing; its copy stands in"))
+		fix_done(c, lfs_super_rewrite(c->fs));
 	if (c->max_ino >= c->info.next_ino &&
 	    problem(c, SAFE, "The superblock's next inode number is %" PRIu64 ", but inode %"
 		    PRIu64 " exists", c->info.next_ino, c->max_ino))

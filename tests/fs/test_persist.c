@@ -615,6 +615,83 @@ static void test_mount_refusals(void **state)
 	ino_of(f, LFS_ROOT_INO, "still");
 }
 
+/* Deletes the superblock record through the engine, as fsck leaves it
+ * after emptying the record's damaged leaf. */
+static void drop_super_record(const char *store)
+{
+	struct lkv_options ko;
+	lkv_store *s;
+	lkv_tree *t;
+	lkv_options_default(&ko);
+	ko.flush_interval_ms = 0;
+	assert_ok(lkv_open(store, &ko, &s));
+	assert_ok(lkv_tree_open(s, "super", &t));
+	assert_ok(lkv_delete(t, "sb", 2, NULL));
+	assert_ok(lkv_close(s));
+}
+
+static bool file_exists(const char *dir, const char *name)
+{
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+/*
+ * The superblock's copy (fs/super.c): made by mkfs, and by the first
+ * writable mount of a store made without one; when the record is gone the
+ * copy stands in (read-only) or rewrites it (writable), and inode numbers
+ * handed out afterwards are above every one used before.
+ */
+static void test_super_copy(void **state)
+{
+	struct fx *f = *state;
+	struct lfs_info before, after;
+	assert_ok(lfs_format(f->store, &f->fo, &before, NULL));
+	assert_true(file_exists(f->store, "META") && file_exists(f->store, "META.bak"));
+	fx_mount(f);
+	uint64_t last = 0;
+	for (int i = 0; i < 3000; i++) {       /* a few reservations */
+		char name[32];
+		snprintf(name, sizeof(name), "f%d", i);
+		last = mk_file(f, LFS_ROOT_INO, name);
+	}
+	fx_unmount(f);
+
+	drop_super_record(f->store);
+	f->mo.read_only = true;
+	f->log[0] = 0;
+	fx_mount(f);
+	assert_non_null(strstr(f->log, "the superblock record is missing; using its copy"));
+	assert_memory_equal(f->info.uuid, before.uuid, 16);
+	assert_true(f->info.next_ino > last);
+	fx_unmount(f);
+	f->mo.read_only = false;
+	f->log[0] = 0;
+	fx_mount(f);
+	assert_non_null(strstr(f->log, "rewritten from its copy"));
+	assert_true(mk_file(f, LFS_ROOT_INO, "after") > last);
+	ino_of(f, LFS_ROOT_INO, "f2999");
+	lfs_get_info(f->fs, &after);
+	fx_unmount(f);
+	f->log[0] = 0;
+	fx_mount(f);                            /* the record is back */
+	assert_null(strstr(f->log, "copy"));
+	fx_unmount(f);
+
+	char path[PATH_MAX + 32];               /* a store made before copies */
+	snprintf(path, sizeof(path), "%s/META", f->store);
+	assert_int_equal(unlink(path), 0);
+	snprintf(path, sizeof(path), "%s/META.bak", f->store);
+	assert_int_equal(unlink(path), 0);
+	fx_mount(f);
+	assert_true(file_exists(f->store, "META") && file_exists(f->store, "META.bak"));
+	fx_unmount(f);
+	drop_super_record(f->store);
+	fx_mount(f);
+	assert_true(mk_file(f, LFS_ROOT_INO, "again") > after.next_ino - 1024);
+}
+
 static void test_read_only(void **state)
 {
 	struct fx *f = *state;
@@ -708,6 +785,7 @@ int main(void)
 		fx_test_bare(test_format_info),
 		fx_test_bare(test_format_refusals),
 		fx_test_bare(test_mount_refusals),
+		fx_test_bare(test_super_copy),
 		fx_test(test_read_only),
 	};
 	return cmocka_run_group_tests_name("fs_persist", tests, NULL, NULL);

@@ -27,9 +27,10 @@
  *   ino STORE PATH                   prints PATH's inode number
  *   flip-leaf STORE PATH [TREE]      flips a byte in the body of the live
  *                                    leaf of TREE (extents: default, inodes,
- *                                    dirents) that holds PATH's block 0,
- *                                    inode, or entry; prints the range of
- *                                    inode numbers its keys start with
+ *                                    dirents, super) that holds PATH's block
+ *                                    0, inode, or entry (super: the
+ *                                    superblock record); prints the range
+ *                                    of inode numbers its keys start with
  *   flip-blob STORE PATH BLOCK       flips a data byte of that block's blob
  *   cut-segment STORE PATH BLOCK     truncates the blob segment holding that
  *                                    block in the middle of its record
@@ -594,6 +595,10 @@ static int cmd_flip_leaf(const char *store, const char *path, const char *tree)
 	} else if (!strcmp(tree, "dirents")) {
 		t = fs->t_dirents;
 		kl = dirent_key(k, parent, name);
+	} else if (!strcmp(tree, "super")) {
+		t = fs->t_super;
+		kl = SB_KEY_LEN;
+		memcpy(k, SB_KEY, kl);
 	} else if (strcmp(tree, "extents")) {
 		die("flip-leaf: no tree %s", tree);
 	}
