@@ -2,10 +2,11 @@
 /*
  * Keeping the store out of ENOSPC's way.
  *
- * The engine treats a failed flush as fatal (it refuses changes until
- * the store is reopened, rather than guess what reached the disk).  So the
- * filesystem must never let the host filesystem fill up so far that a
- * flush cannot be written.  It keeps a reserve of free host space:
+ * A flush that cannot be written for want of space is kept by the engine
+ * and retried (kv/flush.c); meanwhile fsync fails with ENOSPC.  So that
+ * this happens only when another program fills the disk, the filesystem
+ * never lets its own writes fill the host filesystem so far that a flush
+ * cannot be written.  It keeps a reserve of free host space:
  * operations that add data (writes, fallocate, new inodes, links, xattrs)
  * fail with ENOSPC when the host's free space would drop below it, while
  * everything that frees space (unlink, rmdir, truncate, punch) and small
@@ -111,7 +112,7 @@ int space_claim(lfs *fs, uint64_t bytes)
 		    !atomic_compare_exchange_strong(&fs->space_gc_at, &last, now))
 			return -ENOSPC;
 		int err = lkv_gc_free(fs->s);
-		if (err)
+		if (err && err != -ENOSPC && err != -EDQUOT)   /* the engine said so */
 			lfs_log(fs, LKV_LOG_WARN, "out of space, and GC failed: %s",
 				strerror(-err));
 		atomic_store(&fs->space_at, 0);

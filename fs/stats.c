@@ -52,6 +52,9 @@ static void print_engine(FILE *f, const struct lkv_stats *st)
 	fprintf(f, "%-22s %" PRIu64 "\n", "Bloom filter skips:", st->bloom_skips);
 	fprintf(f, "%-22s %" PRIu64 ", mean %.3f ms, max %.3f ms\n", "Flushes:", st->flushes,
 		ratio(st->flush_ns_total, st->flushes) / 1e6, (double)st->flush_ns_max / 1e6);
+	fprintf(f, "%-22s %" PRIu64 " failed and kept for a retry%s%s\n", "Flush failures:",
+		st->flush_errors, st->flush_stalled ? "; failing now: " : "",
+		st->flush_stalled ? strerror(-st->flush_stalled) : "");
 	fprintf(f, "%-22s %" PRIu64 " written, %" PRIu64 " durable\n", "Epochs:",
 		st->epoch, st->durable_epoch);
 	print_mib(f, "Dirty:", st->dirty_bytes);
@@ -70,6 +73,10 @@ static void print_engine(FILE *f, const struct lkv_stats *st)
 	fprintf(f, "%-22s %" PRIu64 " passes, %.1f MiB moved\n", "Garbage collection:",
 		st->gc_runs, (double)st->gc_bytes_moved / (1 << 20));
 	fprintf(f, "%-22s %" PRIu64 "\n", "Checksum failures:", st->checksum_failures);
+	if (st->log_damage || st->salvaged_bytes)
+		fprintf(f, "%-22s %" PRIu64 " places read past at open (%" PRIu64 " leaf images "
+			"lost), %" PRIu64 " bytes dropped\n", "Log damage:", st->log_damage,
+			st->lost_leaf_images, st->salvaged_bytes);
 }
 
 /* Writes the statistics of fs to f; `live` adds the mount's age. */
