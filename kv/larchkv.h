@@ -321,6 +321,8 @@ struct lkv_stats {
 						after them */
 	uint64_t lost_leaf_images;           /* of those, leaf images that were in
 						the damage (the leaves read as -EIO) */
+	uint64_t rebuilt_commits;            /* commits lost in the damage and
+						rebuilt from later ones' digests */
 };
 
 void lkv_stats(lkv_store *s, struct lkv_stats *st);

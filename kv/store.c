@@ -48,6 +48,7 @@ static void store_free(lkv_store *s)
 		s->io->ops->close(s->seg_unsynced[i].f);
 	free(s->seg_unsynced);
 	free(s->meta);
+	digest_ring_free(&s->digests);
 	pthread_mutex_destroy(&s->meta_mu);
 	free(s->seg_pending);
 	if (s->own_io && s->io)
@@ -282,6 +283,7 @@ void lkv_stats(lkv_store *s, struct lkv_stats *st)
 		.flush_errors = LD(st_flush_errors), .flush_stalled = LD(stall_err),
 		.salvaged_bytes = s->salvaged,
 		.log_damage = s->log_damage, .lost_leaf_images = s->lost_leaf_images,
+		.rebuilt_commits = s->rebuilt_commits,
 		.cache_bytes = LD(cache_bytes), .cache_budget = s->o.cache_bytes,
 		.dirty_bytes = LD(dirty_bytes),
 		.leaves = LD(nleaves), .resident_leaves = LD(resident),

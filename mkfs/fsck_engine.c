@@ -144,6 +144,17 @@ int pass0_engine(struct fsck *c)
 			 "changes committed after the damage, %s", st.salvaged_bytes,
 			 c->fix == FIX_ALL ? "were dropped" : "must be dropped");
 		engine_problem(c, c->fix == FIX_ALL, false, msg);
+	} else if (st.log_damage) {
+		/* read past, the commits after it kept: a writable open has
+		 * already written a snapshot that starts past it */
+		char msg[256];
+		snprintf(msg, sizeof(msg), "The log is damaged in %" PRIu64 " place%s; the changes "
+			 "committed after it are kept (%" PRIu64 " commit%s rebuilt from the "
+			 "digests of later ones, %" PRIu64 " leaf image%s lost)", st.log_damage,
+			 st.log_damage == 1 ? "" : "s", st.rebuilt_commits,
+			 st.rebuilt_commits == 1 ? "" : "s", st.lost_leaf_images,
+			 st.lost_leaf_images == 1 ? "" : "s");
+		engine_problem(c, c->fix != FIX_NONE, !st.lost_leaf_images, msg);
 	}
 	unsigned flags = c->fix != FIX_NONE ? LKV_CHECK_REPAIR : 0;
 	int err = lkv_check(c->s, flags, on_damage, c, &c->kst);
