@@ -123,10 +123,23 @@ def record(mnt, manifest, ref):
 
 # ---- check ----
 
-def named_paths(text):
-    """The paths fsck names as losing something: 'File PATH: ...' (data
-    or an xattr lost) and 'Entry PATH ...' (an entry removed or mended)."""
-    return set(re.findall(r"^(?:File|Entry) (/[^\s:]*)", text, re.M))
+def named_paths(text, ref):
+    """The paths (of REF) fsck names as losing something: 'File PATH: ...'
+    (data or an xattr lost) and 'Entry PATH ...' (an entry removed or
+    mended).  fsck spells a directory whose name it cannot find '#INO',
+    and a path that the root does not reach '?/...': such a path is taken
+    from its last '#INO' on, with that directory's path in REF."""
+    dirs = {e["ino"]: p for p, e in ref.items() if e["type"] == "d"}
+    out = set()
+    for p in re.findall(r"^(?:File|Entry) (\??/[^\s:]*)", text, re.M):
+        parts = p.split("/")
+        at = [i for i, n in enumerate(parts) if n[1:].isdigit() and n[0] == "#" and
+              int(n[1:]) in dirs]
+        if at:
+            out.add("/".join([dirs[int(parts[at[-1]][1:])]] + parts[at[-1] + 1:]))
+        elif p[0] == "/":
+            out.add(p)
+    return out
 
 
 def moves(text):
@@ -208,7 +221,7 @@ class Report:
 
     def __init__(self, ref, text, exact):
         self.ref, self.text, self.exact = ref, text, exact
-        self.named, self.moved = named_paths(text), moves(text)
+        self.named, self.moved = named_paths(text, ref), moves(text)
 
     def verdict(self, mnt, path):
         """(verdict, what): exact, moved (to /lost+found, exact there),
