@@ -42,8 +42,8 @@ static void engine_problem(struct fsck *c, bool repaired, bool safe, const char 
 		c->left++;
 }
 
-static void remember_lost(struct fsck *c, uint64_t ino, uint64_t block, const char *what,
-			  bool repaired)
+void lost_note(struct fsck *c, uint64_t ino, uint64_t block, const char *what,
+	       bool repaired)
 {
 	if (c->nlost == c->caplost) {
 		size_t cap = c->caplost ? c->caplost * 2 : 16;
@@ -70,18 +70,18 @@ static void key_meaning(struct fsck *c, const char *tree, const uint8_t *k, size
 		uint64_t block = extent_key_block(k);
 		snprintf(buf, cap, "Inode %" PRIu64 ", data block %" PRIu64, ino, block);
 		if (record)
-			remember_lost(c, ino, block, NULL, repaired);
+			lost_note(c, ino, block, NULL, repaired);
 	} else if (!strcmp(tree, tree_names[TREE_EXTENTS]) && patch_key_is(k, kl)) {
 		uint64_t block = extent_key_block(k);
 		snprintf(buf, cap, "Inode %" PRIu64 ", sub-block writes of data block %"
 			 PRIu64, ino, block);
 		if (record)
-			remember_lost(c, ino, block, NULL, repaired);
+			lost_note(c, ino, block, NULL, repaired);
 	} else if (!strcmp(tree, tree_names[TREE_XATTRS]) && kl > INO_KEY_LEN) {
 		name_printable(k + INO_KEY_LEN, kl - INO_KEY_LEN, name, sizeof(name));
 		snprintf(buf, cap, "Inode %" PRIu64 ", extended attribute %s", ino, name);
 		if (record)
-			remember_lost(c, ino, UINT64_MAX, name, repaired);
+			lost_note(c, ino, LOST_XATTR, name, repaired);
 	} else if (!strcmp(tree, tree_names[TREE_INODES]) && kl == INO_KEY_LEN) {
 		snprintf(buf, cap, "Inode %" PRIu64 " (its record)", ino);
 	} else if (!strcmp(tree, tree_names[TREE_DIRENTS]) && dk.len > 0) {
@@ -123,6 +123,9 @@ static void on_damage(void *arg, const struct lkv_damage *d)
 		 d->what, d->repaired ? " (emptied: its keys are lost)" : "");
 	if (!d->repaired)
 		c->leaves_bad++;
+	if (!strcmp(d->tree, tree_names[TREE_EXTENTS]))
+		c->extents_lost = true;        /* pass 1 names the files by path */
+	salvage_note_leaf(c, d);
 	engine_problem(c, d->repaired, false, msg);
 }
 
@@ -173,9 +176,16 @@ void report_lost(struct fsck *c)
 	for (size_t i = 0; i < c->nlost; i++) {
 		struct lost *l = &c->lost[i];
 		path_of(c, l->ino, path, sizeof(path));
-		if (l->block == UINT64_MAX)
+		if (l->block == LOST_XATTR)
 			printf("File %s: extended attribute %s unreadable%s\n", path, l->what,
 			       l->repaired ? " (removed)" : "");
+		else if (l->block == LOST_INODE)
+			printf("File %s: its inode was lost with a damaged leaf%s\n", path,
+			       l->repaired ? "; recreated from its data (a regular file of "
+			       "mode 0600 owned by root, as long as its last block reaches)" : "");
+		else if (l->block == LOST_BYTES)
+			printf("File %s: %s bytes of its data lost with a damaged leaf%s\n", path,
+			       l->what, l->repaired ? " (now holes)" : "");
 		else
 			printf("File %s: block %" PRIu64 " unreadable%s\n", path, l->block,
 			       l->repaired ? " (repaired: now a hole)" : "");
