@@ -461,6 +461,8 @@ int  snapshot_decode(struct loctable *lt, const uint8_t *body, size_t len);
 int  snapshot_write(lkv_store *s);
 void snapshot_due(lkv_store *s);
 int  snapshot_load_newest(lkv_store *s);
+int  snapshot_check(lkv_store *s, bool repair, void (*bad)(void *, const char *, int),
+		    void *arg);
 
 /* ---- meta.c ---- */
 int  meta_load(lkv_store *s);

@@ -131,7 +131,7 @@ def named_paths(text, ref):
     from its last '#INO' on, with that directory's path in REF."""
     dirs = {e["ino"]: p for p, e in ref.items() if e["type"] == "d"}
     out = set()
-    for p in re.findall(r"^(?:File|Entry) (\??/[^\s:]*)", text, re.M):
+    for p in re.findall(r"^(?:File|Entry|Directory) (\??/[^\s:]*)", text, re.M):
         parts = p.split("/")
         at = [i for i, n in enumerate(parts) if n[1:].isdigit() and n[0] == "#" and
               int(n[1:]) in dirs]

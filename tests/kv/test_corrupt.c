@@ -671,6 +671,45 @@ static void test_format_upgrade(void **state)
 	assert_null(strstr(logbuf, "upgraded"));
 }
 
+static void count_damage(void *arg, const struct lkv_damage *d)
+{
+	int *n = arg;
+	*n += d->tree == NULL && strstr(d->what, "snapshot") != NULL;
+}
+
+/* lkv_check verifies the snapshot files, not only the one the open
+ * loaded: a damaged fallback is reported, and replaced with repair. */
+static void test_check_snapshots(void **state)
+{
+	(void)state;
+	char dir[128], path[256];
+	snprintf(dir, sizeof(dir), "%s/snaps", base);
+	assert_int_equal(lkv_close(build(dir)), 0);
+	assert_int_equal(try_open(dir, 0), 0);           /* a second snapshot */
+	char older[64];
+	strcpy(older, find(dir, "snap-", "", false));
+	assert_string_not_equal(older, find(dir, "snap-", "", true));
+	snprintf(path, sizeof(path), "%s/%s", dir, older);
+	flip(path, 40);
+	struct lkv_options o;
+	lkv_store *s;
+	int n = 0;
+	opts(&o, LKV_READONLY);
+	assert_int_equal(lkv_open(dir, &o, &s), 0);
+	assert_int_equal(lkv_check(s, 0, count_damage, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(lkv_close(s), 0);
+	opts(&o, 0);
+	assert_int_equal(lkv_open(dir, &o, &s), 0);
+	n = 0;
+	assert_int_equal(lkv_check(s, LKV_CHECK_REPAIR, count_damage, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	n = 0;
+	assert_int_equal(lkv_check(s, 0, count_damage, &n, NULL), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(lkv_close(s), 0);
+}
+
 static void test_open_copy(void **state)
 {
 	(void)state;
@@ -720,6 +759,7 @@ int main(void)
 		cmocka_unit_test(test_commit_rebuilt_across_files),
 		cmocka_unit_test(test_commit_beyond_reach),
 		cmocka_unit_test(test_format_upgrade),
+		cmocka_unit_test(test_check_snapshots),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
