@@ -27,10 +27,12 @@
  *   ino STORE PATH                   prints PATH's inode number
  *   flip-leaf STORE PATH [TREE]      flips a byte in the body of the live
  *                                    leaf of TREE (extents: default, inodes,
- *                                    dirents, super) that holds PATH's block
- *                                    0, inode, or entry (super: the
- *                                    superblock record); prints the range
- *                                    of inode numbers its keys start with
+ *                                    dirents, super, orphans) that holds
+ *                                    PATH's block 0, inode, or entry (super:
+ *                                    the superblock record; orphans: the
+ *                                    first leaf, PATH unused); prints the
+ *                                    range of inode numbers its keys start
+ *                                    with
  *   flip-blob STORE PATH BLOCK       flips a data byte of that block's blob
  *   cut-segment STORE PATH BLOCK     truncates the blob segment holding that
  *                                    block in the middle of its record
@@ -44,7 +46,9 @@
  *                                    directory counts of it): unreferenced
  *   cycle STORE A B                  /A and /A/B (directories) become a
  *                                    cycle that the root does not reach
- *   add-orphan STORE PATH            records PATH's inode as an orphan
+ *   add-orphan STORE PATH            records PATH's inode as an orphan (and
+ *                                    flushes once more: the record is not
+ *                                    in the last flush)
  *   orphan-open STORE PATH           unlinks PATH while holding a reference,
  *                                    syncs and exits uncleanly
  *   bad-record STORE PATH            replaces PATH's inode record with junk
@@ -609,6 +613,10 @@ static int cmd_flip_leaf(const char *store, const char *path, const char *tree)
 		t = fs->t_super;
 		kl = SB_KEY_LEN;
 		memcpy(k, SB_KEY, kl);
+	} else if (!strcmp(tree, "orphans")) {
+		t = fs->t_orphans;       /* its first leaf; PATH is not used */
+		kl = INO_KEY_LEN;
+		ino_key(k, 0);
 	} else if (strcmp(tree, "extents")) {
 		die("flip-leaf: no tree %s", tree);
 	}
@@ -965,6 +973,12 @@ static int cmd_add_orphan(const char *store, const char *path)
 	printf("ino %" PRIu64 "\n", ino);
 	ok(lkv_batch_commit(b, NULL), "commit");
 	lkv_batch_free(b);
+	ok(lfs_sync(fs), "sync");
+	/* one more flush (the same superblock again), so that the orphan's
+	 * is not the last: damage to the last flush reads as a torn one */
+	struct lfs_info info;
+	lfs_get_info(fs, &info);
+	ok(sb_put(fs->t_super, &info), "superblock");
 	ok(lfs_sync(fs), "sync");
 	fflush(stdout);
 	_exit(0);       /* an unmount would reclaim it */
