@@ -3,10 +3,11 @@
  * The background thread of a writable store: it seals and flushes the
  * current epoch every flush_interval_ms (bounding what an unsynced crash
  * loses), or at once when kicked (a writer found too many dirty bytes),
- * and runs a bounded GC pass every gc_interval_ms.  While flushes fail for
- * want of space (flush.c) it retries after the flush's pause instead of
- * the interval, so the kept changes become durable soon after space
- * returns.
+ * consolidates the chains foreground flushes left past their soft limit
+ * (gc.c) as soon as they are queued, and runs a bounded GC pass every
+ * gc_interval_ms.  While flushes fail for want of space (flush.c) it
+ * retries after the flush's pause instead of the interval, so the kept
+ * changes become durable soon after space returns.
  */
 #include <string.h>
 #include <time.h>
@@ -27,7 +28,7 @@ static void maybe_gc(lkv_store *s)
 	if (!s->o.gc_interval_ms || now - s->gc_last_ns < s->o.gc_interval_ms * 1000000ull)
 		return;
 	s->gc_last_ns = now;
-	int err = gc_pass(s, false);
+	int err = gc_pass(s, false, true);
 	if (err && err != atomic_load(&s->failed) && err != atomic_load(&s->stall_err))
 		store_log(s, LKV_LOG_WARN, "background GC: %s", strerror(-err));
 }
@@ -40,7 +41,7 @@ static uint64_t flush_due(lkv_store *s, uint64_t next)
 {
 	if (atomic_load(&s->stall_err))
 		return atomic_load(&s->stall_until_ns);
-	return s->bg_kick ? 0 : next;
+	return s->bg_kick || s->bg_consolidate ? 0 : next;
 }
 
 /* Waits (bg_mu held) until `due`, a kick or a wake-up. */
@@ -78,10 +79,13 @@ static void *flusher_main(void *arg)
 			bg_wait(s, due);
 			continue;        /* a wake-up may have changed what is due */
 		}
+		bool consolidate = s->bg_consolidate;
 		s->bg_kick = false;
 		pthread_mutex_unlock(&s->bg_mu);
+		if (consolidate)
+			gc_consolidate(s);   /* a failure is the flush's: retried */
 		if (epoch_has_work(s))
-			flush_through(s, 0);
+			flush_through(s, 0, true);
 		next = next_flush(s);
 		maybe_gc(s);
 		pthread_mutex_lock(&s->bg_mu);

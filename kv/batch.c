@@ -353,6 +353,7 @@ static int leaf_fit(lkv_store *s, struct lkv_tree *t, size_t pos, uint64_t e)
 			return -ENOMEM;
 		}
 		nl->ents = rd;
+		l->full_epoch = e;              /* its range changed: a new base */
 		err = epoch_dirty(s, nl, e);
 		dirty_charge(s, nl);
 		dirty_charge(s, l);
@@ -392,6 +393,7 @@ static int leaf_merge_right(lkv_store *s, struct lkv_tree *t, size_t pos, uint64
 		err = entries_absorb(l->ents, r->ents);
 	if (err)
 		return err;
+	l->full_epoch = e;                      /* its range changed: a new base */
 	dirty_charge(s, l);
 	return leaf_drop(s, t, pos + 1, e);
 }
@@ -457,10 +459,9 @@ static int apply_op(lkv_batch *b, const struct op *o, uint64_t e, struct leaf **
 	if (err)
 		return err;
 	if (o->del)
-		entries_del(l->ents, k, o->kl);
-	else
-		err = entries_put(l->ents, k, o->kl, b->arena.p + o->voff, o->vl, o->flags);
-	return err;
+		return entries_remove(l->ents, k, o->kl, e) < 0 ? -ENOMEM : 0;
+	return entries_change(l->ents, k, o->kl, b->arena.p + o->voff, o->vl, o->flags, e,
+			      l->logged_epoch);
 }
 
 /* Done with changing leaf l in this batch: charge it and rebalance it. */
@@ -489,6 +490,25 @@ static int batch_apply(lkv_batch *b, uint64_t e)
 
 /* ---- commit ---- */
 
+/* The bytes of keys and values the batch's caller wrote (GC's moves are
+ * not theirs), for write amplification in lkv_stats. */
+static uint64_t user_bytes(const lkv_batch *b)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		const struct op *o = &b->ops[i];
+		struct blob_ref r;
+		if (o->cond)
+			continue;
+		n += o->kl;
+		if (o->flags & ENT_BLOB && !blob_ref_decode(b->arena.p + o->voff, o->vl, &r))
+			n += r.raw_len;
+		else if (!o->del)
+			n += o->vl;
+	}
+	return n;
+}
+
 /*
  * Applies the batch (steps 1-4 above) in one epoch, stored in *epoch (may
  * be NULL), and resets it.  No back-pressure here: that is the caller's
@@ -512,6 +532,7 @@ int batch_commit(lkv_batch *b, uint64_t *epoch)
 	}
 	if (!err && b->n) {
 		uint64_t e = epoch_enter(s);
+		STAT_ADD(s, st_user, user_bytes(b));
 		err = batch_apply(b, e);
 		epoch_exit(s, e);
 		lock_trees(b, false);
@@ -530,16 +551,20 @@ int batch_commit(lkv_batch *b, uint64_t *epoch)
 }
 
 /*
- * Marks resident leaf l dirty without changing it, so the next flush
- * writes it again (GC moving leaves out of a mostly dead log file).  The
- * caller holds a pin on l and no tree lock.
+ * Marks resident leaf l dirty without changing it, for a full image at
+ * the next flush (GC moving leaves out of a mostly dead log file,
+ * consolidating a long chain).  The caller holds a pin on l and no tree
+ * lock.  With `lost` (fsck) a leaf that is not resident because its chain
+ * cannot be read first gets `repl` as its entries (what could be read of
+ * it), or none: its keys are gone, the tree stays whole.  Takes repl.
  */
-int batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost)
+int batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost, struct entries *repl)
 {
 	int err = 0;
 	pthread_rwlock_wrlock(&l->tree->lock);
 	if (lost && !l->ents && !l->dead_epoch) {
-		l->ents = entries_new();      /* its keys are gone; the tree stays whole */
+		l->ents = repl ? repl : entries_new();
+		repl = NULL;
 		if (l->ents)
 			cache_track(s, l);
 		else
@@ -548,10 +573,13 @@ int batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost)
 	if (l->ents && !l->dead_epoch) {
 		uint64_t e = epoch_enter(s);
 		err = epoch_dirty(s, l, e);
-		if (!err)
+		if (!err) {
+			l->full_epoch = e;
 			dirty_charge(s, l);
+		}
 		epoch_exit(s, e);
 	}
 	pthread_rwlock_unlock(&l->tree->lock);
+	entries_free(repl);
 	return err;
 }

@@ -32,8 +32,9 @@
  *
  * Writers append with pwrite at offsets reserved under blob_mu, outside
  * every tree lock; the flush syncs every segment written since the last
- * flush (and the directory, for a new one) before it writes the commit that
- * references them, so a durable reference always has durable bytes.
+ * flush (and the directory, for a new one) before the commit that
+ * references them is durable, or together with it (blob_plan, below), so
+ * a durable reference always has durable bytes.
  *
  * A segment is "held" while an append to it waits for the batch that will
  * reference it (the segment may have rolled over and the reference exist
@@ -161,7 +162,7 @@ static int blob_build(lkv_store *s, ZSTD_CCtx *c, uint32_t tree_id, const void *
 }
 
 /* Stops appending to the current segment; it is synced (and its handle
- * closed) by the next blob_sync.  Caller holds blob_mu. */
+ * closed) by the next flush (blob_plan).  Caller holds blob_mu. */
 static int seg_retire(lkv_store *s)
 {
 	if (!s->seg)
@@ -170,7 +171,8 @@ static int seg_retire(lkv_store *s)
 	if (!v)
 		return -ENOMEM;
 	s->seg_unsynced = v;
-	s->seg_unsynced[s->nseg_unsynced++] = (struct retired){ s->seg, s->seg_no, s->seg_end };
+	s->seg_unsynced[s->nseg_unsynced++] = (struct retired){ s->seg, s->seg_no, s->seg_end,
+								 s->seg_synced };
 	s->seg = NULL;
 	return 0;
 }
@@ -189,6 +191,7 @@ static int seg_roll(lkv_store *s)
 		return err;
 	s->seg_no = no;
 	s->seg_end = 0;
+	s->seg_synced = 0;
 	s->seg_new = true;
 	return 0;
 }
@@ -383,63 +386,151 @@ int blob_copy(lkv_store *s, const uint8_t *rec, size_t len, const struct blob_re
 }
 
 /*
- * Makes every blob written so far durable: syncs the current segment and
- * any rolled-over ones, and the directory after a new segment.  Waits for
- * appends in flight (they belong to the epoch being flushed or a later
- * one; the earlier ones must be complete), then syncs without blob_mu, so
- * that writers of the next epoch append while the disk works: what they
- * add is synced by the next call.  Records the final size of the
- * rolled-over segments for GC and closes them.  Called by the flush only
- * (holding flush_mu, so never twice at once) before it writes a commit.
+ * Syncing for a flush.  Before it writes a commit that references blobs,
+ * a flush makes every blob written so far durable: the current segment
+ * and any rolled-over ones, and the directory after a new segment.  It
+ * waits for appends in flight (they belong to the epoch being flushed or
+ * a later one; the earlier ones must be complete), then syncs without
+ * blob_mu, so that writers of the next epoch append while the disk works:
+ * what they add is synced by the next flush.
+ *
+ * Two ways (BLOB_TOGETHER_MAX): when the epoch's unsynced blob bytes are
+ * few (an fsync that wrote a block), the segments are synced together
+ * with the log, at once, and the commit lists the ranges it relies on
+ * with their checksums (commit.c, recovery.c): one device flush instead of
+ * two in a row.  When they are many (a bulk load), the segments are
+ * synced first, as a second flush costs little beside theirs, and
+ * recovery need not read them back to judge the last commit.
  */
-int blob_sync(lkv_store *s)
+#define BLOB_TOGETHER_MAX (4u << 20)
+
+/*
+ * Takes stock of what the flush must sync (blob_plan_files), waiting for
+ * appends in flight.  In the ordered way (p->together false) it syncs it
+ * now; else it computes the ranges, read back from the page cache, for
+ * the commit.  Returns 0 or the error of a sync (the store must fail:
+ * the kernel may have dropped the pages).  The caller ends it with
+ * blob_plan_end.  Called by the flush only (holding flush_mu).
+ */
+int blob_plan(lkv_store *s, struct blob_plan *p)
 {
+	*p = (struct blob_plan){ 0 };
 	pthread_mutex_lock(&s->blob_mu);
 	while (s->seg_writers)
 		pthread_cond_wait(&s->blob_cv, &s->blob_mu);
 	size_t n = s->nseg_unsynced;           /* later retirees go after these */
-	struct retired *v = malloc((n ? n : 1) * sizeof(*v));
-	if (!v) {
+	p->v = malloc((n ? n : 1) * sizeof(*p->v));
+	if (!p->v) {
 		pthread_mutex_unlock(&s->blob_mu);
 		return -ENOMEM;
 	}
 	if (n)
-		memcpy(v, s->seg_unsynced, n * sizeof(*v));
-	lkv_file *cur = s->seg_dirty ? s->seg : NULL;
-	bool dir = s->seg_new;
+		memcpy(p->v, s->seg_unsynced, n * sizeof(*p->v));
+	p->n = n;
+	p->cur = s->seg_dirty ? s->seg : NULL;
+	p->cur_end = s->seg_end;
+	uint32_t cur_no = s->seg_no;
+	uint64_t cur_from = s->seg_synced;
+	p->dir = s->seg_new;
 	s->seg_dirty = s->seg_new = false;
 	pthread_mutex_unlock(&s->blob_mu);
 
+	uint64_t total = p->cur ? p->cur_end - cur_from : 0;
+	for (size_t i = 0; i < n; i++)
+		total += p->v[i].size - p->v[i].synced;
+	p->together = total && total <= BLOB_TOGETHER_MAX;
+	if (p->together && !(p->ranges = calloc(n + 1, sizeof(*p->ranges))))
+		return -ENOMEM;
+	for (size_t i = 0; p->together && i <= n; i++) {
+		lkv_file *f = i < n ? p->v[i].f : p->cur;
+		uint64_t from = i < n ? p->v[i].synced : cur_from;
+		uint64_t to = i < n ? p->v[i].size : p->cur_end;
+		struct blob_range *r = &p->ranges[p->nranges];
+		if (!f || to == from)
+			continue;
+		*r = (struct blob_range){ .seg = i < n ? p->v[i].no : cur_no, .off = from,
+					  .len = (uint32_t)(to - from) };
+		/* a failed append may have left less than reserved: order it */
+		p->together = !checksum_range(s->io, f, from, r->len, &r->csum);
+		p->nranges++;
+	}
+	if (p->together)
+		return 0;
+	free(p->ranges);
+	p->ranges = NULL;
+	p->nranges = 0;
 	int err = 0;
 	for (size_t i = 0; i < n && !err; i++)
-		err = s->io->ops->sync(v[i].f);
-	if (!err && cur)
-		err = s->io->ops->sync(cur);
-	if (!err && dir)
+		err = s->io->ops->sync(p->v[i].f);
+	if (!err && p->cur)
+		err = s->io->ops->sync(p->cur);
+	if (!err && p->dir)
 		err = s->io->ops->sync_dir(s->io);
-	for (size_t i = 0; i < n && !err; i++) {
-		struct lt_file *f = loctable_seg(&s->lt, v[i].no);
-		if (f)
-			f->size = v[i].size;
-		else
-			err = -ENOMEM;
-	}
+	return err;
+}
 
+/* The segment files to sync with the log (p->together), into f (room
+ * for p->n + 1); returns their count. */
+size_t blob_plan_files(const struct blob_plan *p, lkv_file **f)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].size > p->v[i].synced)
+			f[k++] = p->v[i].f;
+	if (p->cur)
+		f[k++] = p->cur;
+	return k;
+}
+
+/*
+ * Ends a blob_plan: with `synced`, what it named is durable (its sizes
+ * are recorded for GC, rolled-over segments closed); without, it is
+ * synced again by the next flush.
+ */
+void blob_plan_end(lkv_store *s, struct blob_plan *p, bool synced)
+{
+	for (size_t i = 0; synced && i < p->n; i++) {
+		struct lt_file *f = loctable_seg(&s->lt, p->v[i].no);
+		if (f)
+			f->size = p->v[i].size;    /* else GC does not see it yet */
+	}
 	pthread_mutex_lock(&s->blob_mu);
-	if (err) {
-		s->seg_dirty = s->seg_dirty || cur;
-		s->seg_new = s->seg_new || dir;
+	if (!synced) {
+		s->seg_dirty = s->seg_dirty || p->cur;
+		s->seg_new = s->seg_new || p->dir;
 	} else {
-		for (size_t i = 0; i < n; i++)
-			s->io->ops->close(v[i].f);
-		s->nseg_unsynced -= n;
-		if (n && s->nseg_unsynced)
-			memmove(s->seg_unsynced, s->seg_unsynced + n,
+		for (size_t i = 0; i < p->n; i++)
+			s->io->ops->close(p->v[i].f);
+		s->nseg_unsynced -= p->n;
+		if (p->n && s->nseg_unsynced)
+			memmove(s->seg_unsynced, s->seg_unsynced + p->n,
 				s->nseg_unsynced * sizeof(*s->seg_unsynced));
+		/* the current segment may have rolled over meanwhile */
+		if (p->cur && s->seg == p->cur && s->seg_synced < p->cur_end)
+			s->seg_synced = p->cur_end;
+		for (size_t i = 0; p->cur && i < s->nseg_unsynced; i++)
+			if (s->seg_unsynced[i].f == p->cur && s->seg_unsynced[i].synced < p->cur_end)
+				s->seg_unsynced[i].synced = p->cur_end;
 	}
 	pthread_mutex_unlock(&s->blob_mu);
-	free(v);
-	return err;
+	free(p->v);
+	free(p->ranges);
+	*p = (struct blob_plan){ 0 };
+}
+
+/* Whether a range a commit lists reads back with its checksum (recovery:
+ * the segment and the bytes are there, durable). */
+bool blob_range_ok(lkv_store *s, const struct blob_range *r)
+{
+	char name[FILE_NAME_MAX];
+	lkv_file *f;
+	uint64_t csum = 0;
+	file_name(name, FILE_BLOB, r->seg);
+	if (s->io->ops->open(s->io, name, LKV_IO_RDONLY, &f))
+		return false;
+	int err = checksum_range(s->io, f, r->off, r->len, &csum);
+	s->io->ops->close(f);
+	return !err && csum == r->csum;
 }
 
 /* The segment being appended (GC leaves it alone) and its end. */

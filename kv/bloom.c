@@ -23,14 +23,19 @@ static void probes(const void *k, size_t kl, uint32_t *h1, uint32_t *h2)
 	*h2 = (uint32_t)(h >> 32) | 1;
 }
 
-static void bloom_add(struct bloom *b, const void *k, size_t kl)
+/* Adds the key whose XXH3-64 is h (a delta's keys come as hashes). */
+void bloom_add_hash(struct bloom *b, uint64_t h)
 {
-	uint32_t h1, h2;
-	probes(k, kl, &h1, &h2);
-	for (unsigned i = 0; i < b->k; i++) {
+	uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1;
+	for (unsigned i = 0; i < b->k && b->nbits; i++) {
 		uint32_t bit = (h1 + i * h2) % b->nbits;
 		b->bits[bit / 8] |= (uint8_t)(1u << (bit % 8));
 	}
+}
+
+static void bloom_add(struct bloom *b, const void *k, size_t kl)
+{
+	bloom_add_hash(b, lkv_checksum(k, kl));
 }
 
 bool bloom_may_contain(const struct bloom *b, const void *k, size_t kl)

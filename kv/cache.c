@@ -9,10 +9,13 @@
  * image waiting for a flush) and not pinned.  Eviction frees the entries
  * only: the leaf stays in the index with its location and bloom filter.
  *
- * Every leaf read verifies the record checksum, that the record is the one
- * the location table expects (its checksum), and that the body decodes to
- * this leaf of this tree.  A failure is -EIO for the operation, counted and
- * logged with the file and offset; nothing is installed.
+ * A leaf is paged in from its chain: the base image, then each delta
+ * record applied in order (delta.c).  Every record read verifies its
+ * checksum, that it is the one the location table expects (its
+ * checksum), and that the body decodes to this leaf of this tree (a delta
+ * also names the record it follows).  A failure is -EIO for the
+ * operation, counted and logged with the file and offset; nothing is
+ * installed.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -119,56 +122,148 @@ void cache_evict(lkv_store *s)
 
 /* ---- loading ---- */
 
-static int cache_read_install(lkv_store *s, struct leaf *l, const struct leaf_loc *lp);
+static int cache_read_install(lkv_store *s, struct leaf *l);
 
 /*
- * Reads and verifies the image at loc; returns the decoded entries, or
- * -ENOMEM, or -EIO with *why saying what failed (not yet logged: the
- * caller first checks whether the leaf simply moved) and *bad_bytes
- * whether the bytes were read but wrong.
+ * Reads and verifies the record at loc, which must be of `type` (and
+ * epoch-free: any), into *raw (malloc'd, its length in *len).  -EIO with
+ * *why when it cannot be read or is not the record loc names, -ENOMEM.
  */
-int leaf_read(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
-	      struct entries **out, const char **why, bool *bad_bytes)
+static int read_record(lkv_store *s, const struct leaf_loc *loc, uint8_t type, uint8_t **raw,
+		       size_t *len, const char **why, bool *bad_bytes)
 {
-	uint8_t *rec = malloc(loc->len), *raw = NULL;
+	uint8_t *rec = malloc(loc->len);
 	if (!rec)
 		return -ENOMEM;
 	struct rec_hdr h;
 	int err = store_read_at(s, FILE_LOG, loc->file, loc->off, rec, loc->len);
 	*bad_bytes = !err;
 	*why = err ? strerror(-err) : NULL;
-	if (!err && (record_parse_header(rec, &h) || h.type != REC_LEAF ||
+	if (!err && (record_parse_header(rec, &h) || h.type != type ||
 		     h.csum != loc->csum || REC_HDR + (uint64_t)h.stored_len != loc->len))
 		err = -EIO;
 	if (!err)
-		err = record_open(rec, &h, &raw);
-	if (!err) {
-		err = entries_decode(raw, h.raw_len, l->tree->id, l->id, out);
-		if (err)
-			free(raw);
-	}
-	free(rec);
-	if (err == -ENOMEM)
-		return err;
-	if (err && !*why)
-		*why = err == -EIO ? "checksum mismatch or not the expected record"
-				   : "malformed leaf";
+		err = record_open(rec, &h, raw);
 	if (!err)
-		STAT_ADD(s, st_read, 1);
-	return err ? -EIO : 0;
+		*len = h.raw_len;
+	free(rec);
+	if (err && err != -ENOMEM && !*why)
+		*why = "checksum mismatch or not the expected record";
+	return err == -ENOMEM ? err : err ? -EIO : 0;
 }
 
-/* Counts and logs a leaf that cannot be read; returns -EIO. */
-static int leaf_read_failed(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
+/* Reads and decodes l's base image at loc into *out. */
+int leaf_read_base(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
+		   struct entries **out, const char **why, bool *bad_bytes)
+{
+	uint8_t *raw;
+	size_t len;
+	int err = read_record(s, loc, REC_LEAF, &raw, &len, why, bad_bytes);
+	if (err)
+		return err;
+	err = entries_decode(raw, len, l->tree->id, l->id, out);
+	if (err) {
+		free(raw);
+		if (err == -ENOMEM)
+			return err;
+		*why = "malformed leaf";
+		return -EIO;
+	}
+	return 0;
+}
+
+/*
+ * Reads the delta at loc and applies it to d (l's entries as of the
+ * record with checksum prev; lost: NULL, or leniently, see delta.c).
+ * -EIO with *why; d may then be changed in part.
+ */
+int leaf_read_delta(lkv_store *s, struct leaf *l, const struct leaf_loc *loc, uint64_t prev,
+		    struct entries *d, struct lost_set *lost, const char **why, bool *bad_bytes)
+{
+	uint8_t *raw;
+	size_t len;
+	int err = read_record(s, loc, REC_DELTA, &raw, &len, why, bad_bytes);
+	if (err)
+		return err;
+	err = lost ? delta_apply_lenient(d, raw, len, l->tree->id, l->id, lost)
+		   : delta_apply(d, raw, len, l->tree->id, l->id, prev);
+	free(raw);
+	STAT_ADD(s, st_delta_read, 1);
+	if (err && err != -ENOMEM) {
+		*why = "malformed delta, or not one of this chain";
+		return -EIO;
+	}
+	return err;
+}
+
+/*
+ * Reads and verifies l's chain (base image at loc, then the n deltas of
+ * `chain`); returns the decoded entries, or -ENOMEM, or -EIO with *why
+ * saying what failed (not yet logged: the caller first checks whether the
+ * leaf simply moved), *bad_bytes whether the bytes were read but wrong,
+ * and *at which record (-1 the base, else the delta's index).
+ */
+int leaf_read(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
+	      const struct leaf_loc *chain, uint32_t n, struct entries **out,
+	      const char **why, bool *bad_bytes, int *at)
+{
+	struct entries *d = NULL;
+	*at = -1;
+	int err = leaf_read_base(s, l, loc, &d, why, bad_bytes);
+	for (uint32_t i = 0; i < n && !err; i++) {
+		*at = (int)i;
+		err = leaf_read_delta(s, l, &chain[i], i ? chain[i - 1].csum : loc->csum, d,
+				      NULL, why, bad_bytes);
+	}
+	if (err) {
+		entries_free(d);
+		return err;
+	}
+	STAT_ADD(s, st_read, 1);
+	*out = d;
+	return 0;
+}
+
+/* Counts and logs a leaf that cannot be read (record `at` of its chain,
+ * at loc); returns -EIO. */
+static int leaf_read_failed(lkv_store *s, struct leaf *l, const struct leaf_loc *loc, int at,
 			    const char *why, bool bad_bytes)
 {
 	char name[FILE_NAME_MAX];
 	file_name(name, FILE_LOG, loc->file);
 	if (bad_bytes)
 		STAT_ADD(s, st_csum, 1);
-	store_log(s, LKV_LOG_ERR, "leaf %" PRIu64 " of tree '%s' at %s offset %" PRIu64 ": %s",
-		  l->id, l->tree->name, name, loc->off, why);
+	if (at < 0)
+		store_log(s, LKV_LOG_ERR, "leaf %" PRIu64 " of tree '%s' at %s offset %" PRIu64
+			  ": %s", l->id, l->tree->name, name, loc->off, why);
+	else
+		store_log(s, LKV_LOG_ERR, "leaf %" PRIu64 " of tree '%s', delta %d of its chain "
+			  "at %s offset %" PRIu64 ": %s", l->id, l->tree->name, at + 1, name,
+			  loc->off, why);
 	return -EIO;
+}
+
+/* A copy of l's chain (l's tree lock held); -ENOMEM. */
+static int chain_copy(const struct leaf *l, struct leaf_loc *base, struct leaf_loc **chain,
+		      uint32_t *n)
+{
+	*base = l->loc;
+	*n = l->nchain;
+	*chain = malloc((l->nchain ? l->nchain : 1) * sizeof(**chain));
+	if (!*chain)
+		return -ENOMEM;
+	if (l->nchain)
+		memcpy(*chain, l->chain, l->nchain * sizeof(**chain));
+	return 0;
+}
+
+/* Whether l's chain is still base and the n records of chain. */
+static bool chain_same(const struct leaf *l, const struct leaf_loc *base,
+		       const struct leaf_loc *chain, uint32_t n)
+{
+	return l->loc.file == base->file && l->loc.off == base->off && l->nchain == n &&
+	       (!n || (l->chain[n - 1].file == chain[n - 1].file &&
+		       l->chain[n - 1].off == chain[n - 1].off));
 }
 
 /*
@@ -182,12 +277,11 @@ int cache_load(lkv_store *s, struct leaf *l)
 	struct lkv_tree *t = l->tree;
 	atomic_fetch_add(&l->pins, 1);
 	pthread_rwlock_rdlock(&t->lock);
-	struct leaf_loc loc = l->loc;
 	bool resident = l->ents != NULL;
 	pthread_rwlock_unlock(&t->lock);
 	if (resident)
 		return 0;
-	int err = cache_read_install(s, l, &loc);
+	int err = cache_read_install(s, l);
 	if (err)
 		atomic_fetch_sub(&l->pins, 1);
 	return err;
@@ -200,40 +294,62 @@ void cache_release(struct leaf *l)
 	leaf_unref(l);
 }
 
-static int cache_read_install(lkv_store *s, struct leaf *l, const struct leaf_loc *lp)
+static int cache_read_install(lkv_store *s, struct leaf *l)
 {
 	struct lkv_tree *t = l->tree;
-	struct leaf_loc loc = *lp;
+	struct leaf_loc base, *chain = NULL;
+	uint32_t n;
 	struct entries *d;
 	const char *why;
 	bool bad_bytes;
+	int at;
+	pthread_rwlock_rdlock(&t->lock);
+	int err = l->ents ? 0 : chain_copy(l, &base, &chain, &n);
+	bool resident = l->ents != NULL;
+	pthread_rwlock_unlock(&t->lock);
+	if (err || resident)
+		return err;
 	for (;;) {
-		int err = leaf_read(s, l, &loc, &d, &why, &bad_bytes);
-		if (!err)
+		err = leaf_read(s, l, &base, chain, n, &d, &why, &bad_bytes, &at);
+		if (err != -EIO)
 			break;
-		if (err == -ENOMEM)
-			return err;
 		/* a writer may have loaded, changed and flushed the leaf
 		 * meanwhile, and its old log file be gone: then the leaf is
 		 * resident, or was evicted again from its new place */
 		pthread_rwlock_rdlock(&t->lock);
-		bool resident = l->ents != NULL;
-		struct leaf_loc now = l->loc;
+		resident = l->ents != NULL;
+		bool same = chain_same(l, &base, chain, n);
+		int cerr = 0;
+		if (!resident && !same) {
+			struct leaf_loc *old = chain;
+			cerr = chain_copy(l, &base, &chain, &n);
+			free(old);
+		}
 		pthread_rwlock_unlock(&t->lock);
-		if (resident)
-			return 0;
-		if (now.file == loc.file && now.off == loc.off)
-			return leaf_read_failed(s, l, &loc, why, bad_bytes);
-		loc = now;
+		if (resident || cerr) {
+			free(chain);
+			return cerr;
+		}
+		if (same) {
+			err = leaf_read_failed(s, l, at < 0 ? &base : &chain[at], at, why,
+					       bad_bytes);
+			free(chain);
+			return err;
+		}
+	}
+	if (err) {
+		free(chain);
+		return err;
 	}
 	STAT_ADD(s, st_misses, 1);
 	pthread_rwlock_wrlock(&t->lock);
-	if (!l->ents && l->loc.off == loc.off && l->loc.file == loc.file) {
+	if (!l->ents && chain_same(l, &base, chain, n)) {
 		l->ents = d;
 		d = NULL;
 		cache_track(s, l);
 	}
 	pthread_rwlock_unlock(&t->lock);
+	free(chain);
 	entries_free(d);
 	cache_evict(s);
 	return 0;

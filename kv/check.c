@@ -13,10 +13,18 @@
  * log file (leaf records) and per segment (blob records) and compared with
  * the location table's counts, which GC relies on to delete files.
  *
+ * A leaf's newest image is its chain: the base image and the delta records
+ * after it (image.c), each verified and each counted live in its log file.
+ * When only deltas of a chain are damaged, and each of them lists the keys
+ * it changed (loctable.c), the rest of the chain is read past them
+ * (delta_apply_lenient): the keys such a delta changed are the ones lost,
+ * each reported, and the rest of the leaf is kept.
+ *
  * Repairs (LKV_CHECK_REPAIR) go through the ordinary write path: a key
  * whose blob is lost is deleted in a batch (which also fixes that blob's
- * accounting), and a leaf that cannot be read is emptied and rewritten
- * (its keys are lost; the blobs they referenced become dead).  Live counts
+ * accounting), a leaf that cannot be read is emptied and rewritten (its
+ * keys are lost; the blobs they referenced become dead), and one read past
+ * damaged deltas is rewritten whole without the keys they cost.  Live counts
  * that disagree are then set to what a second walk finds and made durable
  * with a snapshot.  While a leaf is unreadable the counts are not judged:
  * the blobs it references are unknown.  Every snapshot file is verified
@@ -44,6 +52,7 @@ struct check {
 	size_t nlogs, nsegs;
 	lkv_batch *fix;           /* deletions of keys whose blob is lost */
 	struct leaf **lost;       /* leaves that cannot be read, one ref each */
+	struct entries **kept;    /* ... what could be read of each, or NULL */
 	size_t nlost;
 	bool quiet;               /* report only accounting problems */
 	int err;                  /* operational failure (-ENOMEM) */
@@ -130,35 +139,146 @@ static void check_blob(struct check *c, struct lkv_tree *t, const struct entry *
 	report(c, &d);
 }
 
-/* Verifies one leaf's image; `next` is the following leaf (or NULL). */
+/* Notes leaf l (a ref is taken) as unreadable, with what could be read of
+ * it (kept, taken; NULL: nothing). */
+static void note_lost(struct check *c, struct leaf *l, struct entries *kept)
+{
+	struct leaf **v = realloc(c->lost, (c->nlost + 1) * sizeof(*v));
+	struct entries **k = v ? realloc(c->kept, (c->nlost + 1) * sizeof(*k)) : NULL;
+	if (v)
+		c->lost = v;
+	if (!v || !k) {
+		entries_free(kept);
+		c->err = -ENOMEM;
+		return;
+	}
+	c->kept = k;
+	leaf_ref(l);
+	c->lost[c->nlost] = l;
+	c->kept[c->nlost++] = kept;
+}
+
+/* The key hashes the table lists for the delta at loc of leaf id (into
+ * lost); false when it lists none (the delta changed too many keys). */
+static bool listed_keys(struct check *c, uint64_t id, const struct leaf_loc *loc,
+			struct lost_set *lost)
+{
+	bool listed = false;
+	pthread_mutex_lock(&c->s->flush_mu);
+	const struct loc_ent *e = loctable_get(&c->s->lt, id);
+	for (uint32_t i = 0; e && i < e->nchain; i++) {
+		const struct chain_link *k = &e->chain[i];
+		if (k->loc.file != loc->file || k->loc.off != loc->off || !k->hash)
+			continue;
+		listed = true;
+		for (uint32_t j = 0; j < k->nhash; j++)
+			if (lost_add(lost, k->hash[j]))
+				c->err = -ENOMEM;
+	}
+	pthread_mutex_unlock(&c->s->flush_mu);
+	return listed;
+}
+
+/*
+ * Reads l's chain past its damaged deltas (the base read): *out gets the
+ * entries it holds less the keys those deltas changed, which are reported
+ * one by one.  False when that cannot be done: a damaged delta lists no
+ * keys, or the rest does not apply.
+ */
+static bool salvage_chain(struct check *c, struct leaf *l, const struct leaf_loc *base,
+			  const struct leaf_loc *chain, uint32_t n, struct entries **out)
+{
+	struct entries *d = NULL;
+	struct lost_set lost = { 0 };
+	const char *why;
+	bool bad, ok = !leaf_read_base(c->s, l, base, &d, &why, &bad);
+	uint32_t damaged = 0;
+	for (uint32_t i = 0; ok && i < n; i++) {
+		if (!leaf_read_delta(c->s, l, &chain[i], 0, d, &lost, &why, &bad))
+			continue;
+		ok = listed_keys(c, l->id, &chain[i], &lost);
+		damaged++;
+		char name[32], what[256];
+		file_name(name, FILE_LOG, chain[i].file);
+		snprintf(what, sizeof(what), "tree %s, leaf %" PRIu64 ": delta %u of its chain, at "
+			 "%s offset %" PRIu64 ", is damaged (%s); the rest of the leaf is kept, "
+			 "the keys that delta changed are lost", l->tree->name, l->id, i + 1, name,
+			 chain[i].off, why ? why : "unreadable");
+		struct lkv_damage dm = { .what = what, .repaired = c->fix != NULL };
+		if (ok)
+			report(c, &dm);
+	}
+	if (!ok || c->err) {
+		entries_free(d);
+		free(lost.h);
+		return false;
+	}
+	/* drop (and report) the keys whose value is not known */
+	for (uint32_t i = 0; i < d->n;) {
+		const struct entry *e = &d->e[i];
+		if (!lost_has(&lost, lkv_checksum(e->k, e->kl))) {
+			i++;
+			continue;
+		}
+		char what[160];
+		snprintf(what, sizeof(what), "leaf %" PRIu64 ": its value was in a damaged delta "
+			 "record", l->id);
+		struct lkv_damage dm = { .tree = l->tree->name, .key = e->k, .klen = e->kl,
+					 .what = what, .repaired = c->fix != NULL };
+		report(c, &dm);
+		entries_del(d, e->k, e->kl);
+	}
+	free(lost.h);
+	*out = d;
+	return damaged > 0;
+}
+
+/* Verifies one leaf's chain; `next` is the following leaf (or NULL). */
 static void check_leaf(struct check *c, struct lkv_tree *t, struct leaf *l, struct leaf *next)
 {
 	struct entries *d = NULL;
 	const char *why;
 	bool bad;
+	int at;
 	c->st->leaves++;
-	if (l->loc.file == 0)
+	pthread_rwlock_rdlock(&t->lock);
+	struct leaf_loc base = l->loc;
+	uint32_t n = l->nchain;
+	struct leaf_loc *chain = malloc((n ? n : 1) * sizeof(*chain));
+	if (chain && n)
+		memcpy(chain, l->chain, n * sizeof(*chain));
+	pthread_rwlock_unlock(&t->lock);
+	if (!chain) {
+		c->err = -ENOMEM;
+		return;
+	}
+	if (base.file == 0) {
+		free(chain);
 		return;              /* never written: nothing on disk to check */
-	tally_add(c, &c->logs, &c->nlogs, l->loc.file, l->loc.len);
-	int err = leaf_read(c->s, l, &l->loc, &d, &why, &bad);
+	}
+	tally_add(c, &c->logs, &c->nlogs, base.file, base.len);
+	for (uint32_t i = 0; i < n; i++)
+		tally_add(c, &c->logs, &c->nlogs, chain[i].file, chain[i].len);
+	int err = leaf_read(c->s, l, &base, chain, n, &d, &why, &bad, &at);
 	if (err == -ENOMEM) {
 		c->err = err;
-		return;
-	}
-	if (err) {
+	} else if (err && at >= 0 && salvage_chain(c, l, &base, chain, n, &d)) {
+		/* repaired by rewriting what was read; the counts wait for it */
+		note_lost(c, l, d);
+		d = NULL;
+	} else if (err) {
 		/* repaired by emptying it (lkv_check); its blobs' accounting is
 		 * unknown until then, so the counts are not judged this walk */
-		struct leaf **v = realloc(c->lost, (c->nlost + 1) * sizeof(*v));
-		if (!v) {
-			c->err = -ENOMEM;
-			return;
-		}
-		c->lost = v;
-		leaf_ref(l);
-		c->lost[c->nlost++] = l;
-		report_leaf(c, l, next, c->fix != NULL, "%s", why ? why : "unreadable");
-		return;
+		note_lost(c, l, NULL);
+		if (at < 0)
+			report_leaf(c, l, next, c->fix != NULL, "%s", why ? why : "unreadable");
+		else
+			report_leaf(c, l, next, c->fix != NULL, "delta %d of its chain: %s", at + 1,
+				    why ? why : "unreadable");
 	}
+	free(chain);
+	if (err && !d)
+		return;
 	for (uint32_t i = 0; i < d->n; i++) {
 		const struct entry *e = &d->e[i];
 		c->st->entries++;
@@ -330,8 +450,10 @@ int lkv_check(lkv_store *s, unsigned flags, lkv_check_fn fn, void *arg,
 		/* unreadable leaves become empty and the keys of lost blobs
 		 * go; then a second, quiet walk checks and fixes the
 		 * accounting as it is without them */
-		for (size_t i = 0; i < c.nlost && !err; i++)
-			err = batch_mark_rewrite(s, c.lost[i], true);
+		for (size_t i = 0; i < c.nlost && !err; i++) {
+			err = batch_mark_rewrite(s, c.lost[i], true, c.kept[i]);
+			c.kept[i] = NULL;
+		}
 		if (!err && batch_size(c.fix))
 			err = lkv_batch_commit(c.fix, NULL);
 		if (!err)
@@ -344,9 +466,12 @@ int lkv_check(lkv_store *s, unsigned flags, lkv_check_fn fn, void *arg,
 		st->problems += again.problems;
 		st->repaired += again.repaired;
 	}
-	for (size_t i = 0; i < c.nlost; i++)
+	for (size_t i = 0; i < c.nlost; i++) {
 		leaf_unref(c.lost[i]);
+		entries_free(c.kept[i]);
+	}
 	free(c.lost);
+	free(c.kept);
 	lkv_batch_free(c.fix);
 	return err;
 }

@@ -19,13 +19,18 @@
  *   varint n, n × { varint tree id, varint+bytes name }   trees created
  *   varint n, n × { varint leaf id, varint tree id,        leaves written
  *                   varint log file, varint record length, varint offset,
- *                   u8 new (1: the leaf was first written then),
+ *                   u8 flags: 1 new (the leaf was first written then),
+ *                     and in layout 3 (record.c) also 2 delta (the record
+ *                     is a delta appended to the leaf's chain, delta.c),
  *                   varint+bytes low key (present only when new) }
  *   varint n, n × varint leaf id                            leaves deleted
  *   varint n, n × { varint segment, varint zigzag(change) } live blob bytes
  * It is the commit less what the leaf records themselves hold (the count
- * of keys, the bloom filter, the record checksum) and the allocators' next
- * ids (the carrying commit has later ones).  The chain values let a reader
+ * of keys, the bloom filter, the record checksum, the keys a delta
+ * changes) and the allocators' next ids (the carrying commit has later
+ * ones).  A digest's layout is that of the commit carrying it.  (A delta
+ * whose record is lost with its commit therefore lists no keys: fsck
+ * empties its leaf, as it would a lost image.)  The chain values let a reader
  * check that the digests it applies join the state it has to the
  * carrying commit without a hole.  The digest section of a
  * commit body is u32 n, then n digests.
@@ -37,6 +42,8 @@
 #include "internal.h"
 
 #define TREE_NAME_MAX 255
+#define DIG_NEW    1
+#define DIG_DELTA  2
 
 static uint64_t zigzag(int64_t v)
 {
@@ -68,12 +75,13 @@ void digest_encode(struct buf *out, uint64_t epoch, uint64_t prev,
 	}
 	buf_varint(&d, n);
 	for (size_t i = 0; i < n; i++) {
+		bool delta = w[i].kind == LOC_DELTA;
 		buf_varint(&d, w[i].id);
 		buf_varint(&d, w[i].tree);
 		buf_varint(&d, w[i].loc.file);
 		buf_varint(&d, w[i].loc.len);
 		buf_varint(&d, w[i].loc.off);
-		buf_u8(&d, w[i].isnew);
+		buf_u8(&d, (w[i].isnew ? DIG_NEW : 0) | (delta ? DIG_DELTA : 0));
 		if (w[i].isnew)
 			buf_bytes(&d, w[i].low, w[i].low_len);
 	}
@@ -146,7 +154,7 @@ void digest_section(struct buf *body, const struct digest_ring *ring)
 
 /* ---- decoding ---- */
 
-static int decode_one(struct rd *r, struct digest *d)
+static int decode_one(struct rd *r, uint16_t layout, struct digest *d)
 {
 	*d = (struct digest){ 0 };
 	d->epoch = rd_varint(r);
@@ -170,10 +178,13 @@ static int decode_one(struct rd *r, struct digest *d)
 		l->loc.file = (uint32_t)rd_varint(r);
 		l->loc.len = (uint32_t)rd_varint(r);
 		l->loc.off = rd_varint(r);
-		l->isnew = rd_u8(r);
+		uint8_t flags = rd_u8(r);
+		l->isnew = flags & DIG_NEW;
+		l->kind = flags & DIG_DELTA ? LOC_DELTA : LOC_BASE;
 		if (l->isnew)
 			l->low = rd_bytes(r, LKV_KEY_MAX, &l->low_len);
-		if (l->isnew > 1 || !l->id || !l->loc.file || l->loc.len < REC_HDR)
+		if (flags > (layout == REC_LAYOUT ? 2 : 1) || !l->id || !l->loc.file ||
+		    l->loc.len < REC_HDR)
 			r->bad = true;
 	}
 	d->ndead = rd_varint(r);
@@ -211,11 +222,11 @@ void digests_free(struct digest *v, size_t n)
 }
 
 /*
- * Decodes a digest section from r (which must end with it).  *out gets
- * the digests (pointers into the body: valid while it is); -EUCLEAN when
- * it is malformed.
+ * Decodes a digest section of `layout` from r (which must end with it).
+ * *out gets the digests (pointers into the body: valid while it is);
+ * -EUCLEAN when it is malformed.
  */
-int digests_decode(struct rd *r, struct digest **out, size_t *n)
+int digests_decode(struct rd *r, uint16_t layout, struct digest **out, size_t *n)
 {
 	uint32_t count = rd_u32(r);
 	*out = NULL;
@@ -231,7 +242,7 @@ int digests_decode(struct rd *r, struct digest **out, size_t *n)
 		size_t len = rd_varint(r);
 		const uint8_t *p = rd_take(r, len);
 		struct rd one = rd_init(p, p ? len : 0);
-		err = p ? decode_one(&one, &v[i]) : -EUCLEAN;
+		err = p ? decode_one(&one, layout, &v[i]) : -EUCLEAN;
 	}
 	if (!err && (r->bad || rd_left(r)))
 		err = -EUCLEAN;

@@ -20,6 +20,17 @@
  *
  * A body is valid iff it decodes exactly to its end, its ids match the
  * location that pointed at it, and its keys strictly increase.
+ *
+ * What writers change is remembered for the leaf's next delta record
+ * (delta.c): entries_change and entries_remove stamp the entry (or a
+ * tombstone, for a deletion) with the writer's epoch and, for a value
+ * replaced under the same flags, how many bytes at its start and end did
+ * not change.  Those counts are kept relative to the value the leaf's
+ * durable chain holds: a second change before that chain catches up keeps
+ * the smaller of the two (bytes shared by the first and the last value
+ * and by every value between), so the delta that logs the change is right
+ * whichever of the epochs in between became durable.  entries_put and
+ * entries_del change a leaf without remembering (loading, splitting).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -73,7 +84,10 @@ void entries_free(struct entries *d)
 		return;
 	for (uint32_t i = 0; i < d->n; i++)
 		ent_release(&d->e[i]);
+	for (uint32_t i = 0; i < d->ntomb; i++)
+		free(d->tomb[i].k);
 	free(d->e);
+	free(d->tomb);
 	free(d->base);
 	free(d);
 }
@@ -109,14 +123,29 @@ static int ent_grow(struct entries *d, uint32_t need)
 	return 0;
 }
 
-/* Inserts or replaces key k.  Returns 0 or -ENOMEM (leaf unchanged). */
-int entries_put(struct entries *d, const void *k, size_t kl, const void *v, size_t vl,
-	     uint8_t flags)
+/* How many bytes at the start (*pre) and at the end (*suf) two values
+ * share, the two ranges never overlapping in either. */
+static void shared_ends(const uint8_t *a, size_t al, const uint8_t *b, size_t bl,
+			uint32_t *pre, uint32_t *suf)
 {
-	bool found;
-	uint32_t i = entries_search(d, k, kl, &found);
+	size_t n = al < bl ? al : bl, p = 0, q = 0;
+	while (p < n && a[p] == b[p])
+		p++;
+	while (q < n - p && a[al - 1 - q] == b[bl - 1 - q])
+		q++;
+	*pre = (uint32_t)p;
+	*suf = (uint32_t)q;
+}
+
+/* Inserts or replaces key k; *at gets its index and *old (when not NULL)
+ * the entry it replaced, whose memory the caller then releases.  Returns
+ * 0 or -ENOMEM (leaf unchanged). */
+static int put_at(struct entries *d, const void *k, size_t kl, const void *v, size_t vl,
+		  uint8_t flags, uint32_t *at, struct entry *old, bool *found)
+{
+	uint32_t i = entries_search(d, k, kl, found);
 	uint8_t *mem = malloc(kl + vl ? kl + vl : 1);
-	if (!mem || (!found && ent_grow(d, d->n + 1))) {
+	if (!mem || (!*found && ent_grow(d, d->n + 1))) {
 		free(mem);
 		return -ENOMEM;
 	}
@@ -124,9 +153,9 @@ int entries_put(struct entries *d, const void *k, size_t kl, const void *v, size
 		memcpy(mem, k, kl);       /* an empty key may come as NULL */
 	if (vl)
 		memcpy(mem + kl, v, vl);
-	if (found) {
+	if (*found) {
 		d->bytes -= ent_bytes(d->e[i].kl, d->e[i].vl);
-		ent_release(&d->e[i]);
+		*old = d->e[i];
 	} else {
 		memmove(&d->e[i + 1], &d->e[i], (d->n - i) * sizeof(*d->e));
 		d->n++;
@@ -134,7 +163,21 @@ int entries_put(struct entries *d, const void *k, size_t kl, const void *v, size
 	d->e[i] = (struct entry){ .pfx = key16_of(k, kl), .k = mem, .v = mem + kl,
 				     .kl = kl, .vl = vl, .flags = flags, .own = true };
 	d->bytes += ent_bytes(kl, vl);
+	*at = i;
 	return 0;
+}
+
+/* Inserts or replaces key k.  Returns 0 or -ENOMEM (leaf unchanged). */
+int entries_put(struct entries *d, const void *k, size_t kl, const void *v, size_t vl,
+	     uint8_t flags)
+{
+	uint32_t i;
+	struct entry old;
+	bool found;
+	int err = put_at(d, k, kl, v, vl, flags, &i, &old, &found);
+	if (!err && found)
+		ent_release(&old);
+	return err;
 }
 
 /* Removes key k; returns whether it was there. */
@@ -149,6 +192,120 @@ bool entries_del(struct entries *d, const void *k, size_t kl)
 	memmove(&d->e[i], &d->e[i + 1], (d->n - i - 1) * sizeof(*d->e));
 	d->n--;
 	return true;
+}
+
+/* ---- tombstones ---- */
+
+/* Index of the first tombstone >= key; *found when equal. */
+static uint32_t tomb_search(const struct entries *d, const void *k, size_t kl, bool *found)
+{
+	uint32_t lo = 0, hi = d->ntomb;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (keycmp(d->tomb[mid].k, d->tomb[mid].kl, k, kl) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = lo < d->ntomb && !keycmp(d->tomb[lo].k, d->tomb[lo].kl, k, kl);
+	return lo;
+}
+
+static void tomb_drop(struct entries *d, uint32_t i)
+{
+	free(d->tomb[i].k);
+	memmove(&d->tomb[i], &d->tomb[i + 1], (d->ntomb - i - 1) * sizeof(*d->tomb));
+	d->ntomb--;
+}
+
+/* Records the deletion of k in epoch ep. */
+static int tomb_add(struct entries *d, const void *k, size_t kl, uint64_t ep)
+{
+	bool found;
+	uint32_t i = tomb_search(d, k, kl, &found);
+	if (found) {
+		d->tomb[i].ep = ep;
+		return 0;
+	}
+	if (d->ntomb == d->tombcap) {
+		uint32_t cap = d->tombcap ? d->tombcap * 2 : 8;
+		struct tomb *t = realloc(d->tomb, (size_t)cap * sizeof(*t));
+		if (!t)
+			return -ENOMEM;
+		d->tomb = t;
+		d->tombcap = cap;
+	}
+	uint8_t *mem = malloc(kl ? kl : 1);
+	if (!mem)
+		return -ENOMEM;
+	if (kl)
+		memcpy(mem, k, kl);
+	memmove(&d->tomb[i + 1], &d->tomb[i], (d->ntomb - i) * sizeof(*d->tomb));
+	d->tomb[i] = (struct tomb){ .k = mem, .kl = (uint32_t)kl, .ep = ep };
+	d->ntomb++;
+	return 0;
+}
+
+/* ---- changes a delta remembers ---- */
+
+/*
+ * A writer's put of k in epoch ep into a leaf whose durable chain holds
+ * its changes through epoch `logged`: as entries_put, and remembered for
+ * the next delta (see the header).  Returns 0 or -ENOMEM (leaf unchanged).
+ */
+int entries_change(struct entries *d, const void *k, size_t kl, const void *v, size_t vl,
+		   uint8_t flags, uint64_t ep, uint64_t logged)
+{
+	uint32_t i;
+	struct entry old;
+	bool found, tombed;
+	uint32_t t = tomb_search(d, k, kl, &tombed);
+	int err = put_at(d, k, kl, v, vl, flags, &i, &old, &found);
+	if (err)
+		return err;
+	struct entry *e = &d->e[i];
+	e->ep = ep;
+	if (found && old.flags == flags) {
+		shared_ends(old.v, old.vl, v, vl, &e->pre, &e->suf);
+		if (old.ep > logged) {          /* changed before: relative to that */
+			e->pre = e->pre < old.pre ? e->pre : old.pre;
+			e->suf = e->suf < old.suf ? e->suf : old.suf;
+		}
+	}
+	if (found)
+		ent_release(&old);
+	if (tombed)
+		tomb_drop(d, t);        /* the put logs the whole value */
+	return 0;
+}
+
+/* A writer's deletion of k in epoch ep, remembered for the next delta.
+ * Returns 1 when k was there, 0 when not, or -ENOMEM (leaf unchanged). */
+int entries_remove(struct entries *d, const void *k, size_t kl, uint64_t ep)
+{
+	bool found;
+	entries_search(d, k, kl, &found);
+	if (!found)
+		return 0;
+	int err = tomb_add(d, k, kl, ep);
+	if (err)
+		return err;
+	entries_del(d, k, kl);
+	return 1;
+}
+
+/* Forgets the changes the durable chain now holds: those of epochs up to
+ * `logged` (entries compare their epoch with the leaf's instead). */
+void entries_logged(struct entries *d, uint64_t logged)
+{
+	uint32_t w = 0;
+	for (uint32_t i = 0; i < d->ntomb; i++) {
+		if (d->tomb[i].ep <= logged)
+			free(d->tomb[i].k);
+		else
+			d->tomb[w++] = d->tomb[i];
+	}
+	d->ntomb = w;
 }
 
 /* Appends copies of src's entries [from, to) to dst, in owned storage. */
@@ -166,7 +323,8 @@ static int leaf_copy_range(struct entries *dst, const struct entries *src,
 		if (e->vl)
 			memcpy(mem + e->kl, e->v, e->vl);
 		dst->e[dst->n++] = (struct entry){ .pfx = e->pfx, .k = mem, .v = mem + e->kl,
-			.kl = e->kl, .vl = e->vl, .flags = e->flags, .own = true };
+			.kl = e->kl, .vl = e->vl, .flags = e->flags, .own = true,
+			.ep = e->ep, .pre = e->pre, .suf = e->suf };
 		dst->bytes += ent_bytes(e->kl, e->vl);
 	}
 	return 0;
@@ -210,7 +368,11 @@ int entries_absorb(struct entries *d, struct entries *right)
 /* Memory a resident leaf costs, for the cache budget. */
 size_t entries_mem(const struct entries *d)
 {
-	return sizeof(*d) + (size_t)d->cap * sizeof(*d->e) + d->bytes + 16 * d->n;
+	size_t m = sizeof(*d) + (size_t)d->cap * sizeof(*d->e) + d->bytes + 16 * d->n;
+	m += (size_t)d->tombcap * sizeof(*d->tomb);
+	for (uint32_t i = 0; i < d->ntomb; i++)
+		m += d->tomb[i].kl + 16;
+	return m;
 }
 
 int entries_encode(const struct entries *d, uint32_t tree_id, uint64_t leaf_id, struct buf *out)
@@ -253,7 +415,7 @@ int entries_decode(uint8_t *raw, size_t len, uint32_t tree_id, uint64_t leaf_id,
 	for (uint32_t i = 0; i < n && !r.bad; i++) {
 		struct entry *e = &d->e[i];
 		size_t kl, vl;
-		e->own = false;
+		*e = (struct entry){ .own = false };
 		e->flags = rd_u8(&r);
 		kl = rd_varint(&r);
 		vl = rd_varint(&r);

@@ -48,16 +48,16 @@ static void *grow(void *p, size_t *cap, size_t n, size_t size)
 	return q;
 }
 
-/* Serializes l as of its sealed dirty epoch for that epoch's flush. */
-static int capture_sealed(struct leaf *l)
+/* Serializes l as of its sealed dirty epoch for that epoch's flush: the
+ * record that flush would write (image.c), a delta of what changed since
+ * the leaf's chain or a full image.  Later changes are stamped with the
+ * later epoch, so the flush after can tell them apart. */
+static int capture_sealed(lkv_store *s, struct leaf *l)
 {
-	struct buf *img = calloc(1, sizeof(*img));
-	if (!img || entries_encode(l->ents, l->tree->id, l->id, img)) {
-		if (img)
-			buf_free(img);
-		free(img);
-		return -ENOMEM;
-	}
+	struct leaf_img *img;
+	int err = leaf_image(s, l, atomic_load(&s->flush_bg), &img);
+	if (err)
+		return err;
 	l->sealed = img;
 	l->captured_epoch = l->dirty_epoch;
 	return 0;
@@ -98,7 +98,7 @@ int epoch_dirty(lkv_store *s, struct leaf *l, uint64_t e)
 	if (l->dirty_epoch == e)
 		return 0;
 	if (l->dirty_epoch && l->captured_epoch != l->dirty_epoch) {
-		int err = capture_sealed(l);
+		int err = capture_sealed(s, l);
 		if (err)
 			return err;
 	}
@@ -207,13 +207,17 @@ void flush_set_free(struct flush_set *fs)
 	*fs = (struct flush_set){ 0 };
 }
 
-/* Moves one leaf of failed epoch e to the current epoch `next`.  Caller
- * holds the leaf's tree lock. */
+/*
+ * Moves one leaf of failed epoch e to the current epoch `next`.  Caller
+ * holds the leaf's tree lock.  A record captured for e is dropped: the
+ * leaf's chain still ends where it did, and the changes of e, stamped
+ * with epochs after the chain's (logged_epoch), go into next's record
+ * with next's own.
+ */
 static int fold_leaf(lkv_store *s, struct leaf *l, uint64_t e, uint64_t next)
 {
-	if (l->sealed && l->captured_epoch == e) {   /* next's changes supersede it */
-		buf_free(l->sealed);
-		free(l->sealed);
+	if (l->sealed && l->captured_epoch == e) {
+		leaf_img_free(l->sealed);
 		l->sealed = NULL;
 	}
 	if (l->dirty_epoch != e || (l->dead_epoch && l->dead_epoch <= e))

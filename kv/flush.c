@@ -4,17 +4,25 @@
  *
  * Flushing epoch E (one flush at a time, under flush_mu):
  *   1. seal E: new writers go to E+1; wait for E's writers to check out;
- *   2. serialize every leaf dirtied in E as of E: a writer of E+1 that
- *      touched it first has already captured that image (epoch.c), else the
- *      leaf is serialized now under its tree lock (memory only);
+ *   2. serialize every leaf dirtied in E as of E, as a delta of what
+ *      changed since its chain or a full image (image.c): a writer of E+1
+ *      that touched it first has already captured that record (epoch.c),
+ *      else it is made now under its tree lock (memory only);
  *   3. append the leaf records and then one commit record to the current
  *      log file, outside every tree lock, and sync it (and the directory,
- *      for a new file): E is durable when the sync returns;
+ *      for a new file), together with the blob segments written in E
+ *      when they are few (blob.c: one device flush; the commit lists
+ *      their ranges): E is durable when the syncs return;
  *   4. apply the commit to the location table (exactly as recovery would),
- *      publish the new locations and filters, mark leaves clean, advance
- *      `durable` and wake the waiters;
+ *      publish the new chains and filters, mark leaves clean, advance
+ *      `durable` and wake the waiters; a leaf whose chain grew past its
+ *      soft limit is queued for the background thread to consolidate
+ *      (gc.c);
  *   5. every snapshot_bytes of log, write a snapshot of the table and drop
  *      snapshots and log files nothing needs any more.
+ * A flush is foreground (lkv_flush: someone waits for it; a writer past
+ * the dirty limit) or background (the flusher, GC, close, check): only a
+ * background one consolidates chains past their soft limit (image.c).
  * Callers of lkv_flush that arrive during a flush wait for `durable` to
  * reach their epoch, or for flush_mu to come free, and then flush the next
  * epoch together: one commit serves them all (group commit).  They wait on
@@ -45,14 +53,19 @@
 
 struct written {
 	struct leaf *l;
+	uint8_t type;            /* REC_LEAF, REC_DELTA, 0: unchanged, none */
 	struct leaf_loc loc;
-	struct bloom bloom;
+	struct bloom bloom;      /* REC_LEAF: the image's filter */
+	uint64_t *hash;          /* REC_DELTA: XXH3-64 of the keys it changes */
+	size_t nhash;
 };
 
 struct flush_ctx {
 	lkv_store *s;
 	uint64_t epoch;
+	bool bg;                 /* a background flush: consolidates */
 	bool fatal;              /* failed where a retry is not safe */
+	struct blob_plan blobs;  /* the segments it syncs */
 	struct buf out;          /* records not yet written */
 	uint64_t out_off;        /* file offset of out.p[0] */
 	struct commit_enc commit;
@@ -77,7 +90,7 @@ int lkv_flush(lkv_store *s, uint64_t e)
 {
 	if (s->ro)
 		return 0;
-	return flush_through(s, e);
+	return flush_through(s, e, false);
 }
 
 /* Opens (creating) log file `no` for appending at `off`. */
@@ -119,8 +132,9 @@ static int write_out(struct flush_ctx *c)
 	return 0;
 }
 
-/* The image of l as of the sealed epoch, or NULL when l needs none. */
-static int take_image(struct flush_ctx *c, struct leaf *l, struct buf **img)
+/* The record of l as of the sealed epoch (image.c), or NULL when l needs
+ * none (it left the index). */
+static int take_image(struct flush_ctx *c, struct leaf *l, struct leaf_img **img)
 {
 	*img = NULL;
 	if (l->dead_epoch && l->dead_epoch <= c->epoch)
@@ -131,8 +145,7 @@ static int take_image(struct flush_ctx *c, struct leaf *l, struct buf **img)
 		*img = l->sealed;
 		l->sealed = NULL;
 	} else if (l->dirty_epoch == c->epoch) {
-		*img = calloc(1, sizeof(**img));
-		err = *img ? entries_encode(l->ents, l->tree->id, l->id, *img) : -ENOMEM;
+		err = leaf_image(c->s, l, c->bg, img);
 		l->captured_epoch = c->epoch;
 	} else {
 		LKV_ASSERT(!"a leaf changed in a later epoch was not captured");
@@ -142,26 +155,43 @@ static int take_image(struct flush_ctx *c, struct leaf *l, struct buf **img)
 	return err;
 }
 
-/* Appends the record of one leaf and its location entry. */
-static int add_leaf(struct flush_ctx *c, struct leaf *l, const struct buf *img)
+/* Appends the record of one leaf and its commit entry; takes img's key
+ * hashes. */
+static int add_leaf(struct flush_ctx *c, struct leaf *l, struct leaf_img *img)
 {
 	lkv_store *s = c->s;
 	struct written *w = &c->w[c->nw];
+	*w = (struct written){ .l = l, .type = img->type };
+	if (!img->type) {                /* nothing changed since its chain */
+		c->nw++;
+		return 0;
+	}
 	uint64_t off = c->out_off + c->out.len;
 	uint64_t csum;
-	int err = record_append(&c->out, REC_LEAF, c->epoch, img->p, img->len, s->cctx,
-				s->o.compression_level, &csum);
+	int err = record_append(&c->out, img->type, c->epoch, img->body.p, img->body.len,
+				s->cctx, s->o.compression_level, &csum);
 	if (err)
 		return err;
-	*w = (struct written){ .l = l, .loc = { .file = s->lt.log_file,
-		.len = (uint32_t)(c->out_off + c->out.len - off), .off = off, .csum = csum } };
-	bloom_build(&w->bloom, img->p, img->len, s->o.bloom_bits);
-	struct loc_ent e = { .leaf_id = l->id, .tree_id = l->tree->id,
-		.nkeys = get_u32(img->p + 12), .loc = w->loc, .low = l->low,
-		.low_len = l->low_len, .bloom = w->bloom };
-	commit_enc_leaf(&c->commit, &e);
+	w->loc = (struct leaf_loc){ .file = s->lt.log_file,
+		.len = (uint32_t)(c->out_off + c->out.len - off), .off = off, .csum = csum };
+	if (img->type == REC_LEAF) {
+		bloom_build(&w->bloom, img->body.p, img->body.len, s->o.bloom_bits);
+		struct loc_ent e = { .leaf_id = l->id, .tree_id = l->tree->id,
+			.nkeys = img->nkeys, .loc = w->loc, .low = l->low,
+			.low_len = l->low_len, .bloom = w->bloom };
+		commit_enc_base(&c->commit, &e);
+		if (l->nchain)
+			STAT_ADD(s, st_consolidated, 1);
+	} else {
+		commit_enc_delta(&c->commit, l->id, l->tree->id, img->nkeys, &w->loc, img->hash,
+				 img->nhash);
+		w->hash = img->hash;
+		w->nhash = img->nhash;
+		img->hash = NULL;
+		STAT_ADD(s, st_deltas, 1);
+	}
 	c->nw++;
-	STAT_ADD(s, st_raw, img->len);
+	STAT_ADD(s, st_raw, img->body.len);
 	STAT_ADD(s, st_written, 1);
 	return c->out.len >= WRITE_CHUNK ? write_out(c) : 0;
 }
@@ -176,12 +206,68 @@ static void commit_begin(struct flush_ctx *c, const struct flush_set *fs)
 			 fs->trees, fs->ntrees);
 }
 
+/*
+ * Makes the records written durable: the log alone, or with the segments
+ * of c->blobs at once (blob.c).  A failed sync of a segment fails the
+ * store (the kernel may have dropped its pages); one of the log alone may
+ * be retried, as before.
+ */
+static int sync_log(struct flush_ctx *c)
+{
+	lkv_store *s = c->s;
+	if (!c->blobs.together)
+		return s->io->ops->sync(s->log);
+	lkv_file **f = malloc((c->blobs.n + 2) * sizeof(*f));
+	int *errs = calloc(c->blobs.n + 2, sizeof(*errs));
+	int err = f && errs ? 0 : -ENOMEM;
+	size_t n = 0;
+	if (!err) {
+		f[0] = s->log;
+		n = 1 + blob_plan_files(&c->blobs, f + 1);
+	}
+	if (!err && s->io->ops->sync_many) {
+		err = s->io->ops->sync_many(s->io, f, n, errs);
+	} else {
+		/* the log first: a crash between leaves a commit whose blob
+		 * ranges are torn, which recovery drops */
+		for (size_t i = 0; i < n && !err; i++)
+			err = errs[i] = s->io->ops->sync(f[i]);
+	}
+	for (size_t i = 1; i < n && err; i++)
+		c->fatal |= errs[i] != 0;
+	free(f);
+	free(errs);
+	return err;
+}
+
+/*
+ * Keeps, of the blob ranges synced with the commit, those it relies on:
+ * in segments that hold live bytes once it applies.  A segment it leaves
+ * with none may be deleted as soon as it is durable (gc.c), and recovery
+ * must not then find a range of the last commit missing.
+ */
+static void relied_ranges(struct flush_ctx *c, const struct flush_set *fs)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < c->blobs.nranges; i++) {
+		uint32_t seg = c->blobs.ranges[i].seg;
+		const struct lt_file *f = loctable_seg_find(&c->s->lt, seg);
+		int64_t live = f ? (int64_t)f->live : 0;
+		for (size_t j = 0; j < fs->nsegd; j++)
+			if (fs->segd[j].seg == seg)
+				live += fs->segd[j].bytes;
+		if (live > 0)
+			c->blobs.ranges[k++] = c->blobs.ranges[i];
+	}
+	c->blobs.nranges = k;
+}
+
 /* Writes the records of a sealed epoch and makes them durable. */
 static int flush_write(struct flush_ctx *c, struct flush_set *fs, uint64_t *commit_csum)
 {
 	lkv_store *s = c->s;
 	bool fresh = s->log == NULL;
-	int err = blob_sync(s);          /* referenced blobs durable first */
+	int err = blob_plan(s, &c->blobs);   /* referenced blobs durable first, or with it */
 	s->log_unnamed |= fresh;         /* until a directory sync makes it durable */
 	c->fatal = err && err != -ENOMEM;
 	if (!err && s->log_torn)         /* a failed flush's bytes past the commit */
@@ -193,21 +279,20 @@ static int flush_write(struct flush_ctx *c, struct flush_set *fs, uint64_t *comm
 	c->out_off = s->lt.log_off;
 	commit_begin(c, fs);
 	for (size_t i = 0; i < fs->n && !err; i++) {
-		struct buf *img;
+		struct leaf_img *img;
 		err = take_image(c, fs->leaves[i], &img);
 		if (!err && img)
 			err = add_leaf(c, fs->leaves[i], img);
-		if (img) {
-			buf_free(img);
-			free(img);
-		}
+		leaf_img_free(img);
 	}
+	if (!err)
+		relied_ranges(c, fs);
 	if (!err) {
 		/* the digests of the commits that ended within reach of here */
 		uint64_t start = s->log_base + s->lt.log_off;
 		digest_forget(&s->digests, start > DIGEST_REACH ? start - DIGEST_REACH : 0);
 		err = commit_enc_end(&c->commit, fs->dead, fs->ndead, fs->segd, fs->nsegd,
-				     s->format_version >= 2 ? &s->digests : NULL);
+				     c->blobs.ranges, c->blobs.nranges, &s->digests);
 	}
 	if (!err)
 		err = record_append(&c->out, REC_COMMIT, c->epoch, c->commit.body.p,
@@ -215,13 +300,15 @@ static int flush_write(struct flush_ctx *c, struct flush_set *fs, uint64_t *comm
 	if (!err)
 		err = write_out(c);
 	if (!err)
-		err = s->io->ops->sync(s->log);
-	if (!err && s->log_unnamed)
+		err = sync_log(c);
+	if (!err && (s->log_unnamed || (c->blobs.together && c->blobs.dir)))
 		err = s->io->ops->sync_dir(s->io);
 	if (!err)
 		s->log_unnamed = false;
 	if (!err)
 		logzero_kick(s, c->out_off - s->lt.log_off, c->out_off);
+	if (c->blobs.together && err)
+		c->fatal = true;          /* a directory sync of a new segment, too */
 	return err;
 }
 
@@ -234,13 +321,17 @@ static void keep_digest(struct flush_ctx *c, const struct flush_set *fs)
 	lkv_store *s = c->s;
 	struct digest_leaf *v = calloc(c->nw ? c->nw : 1, sizeof(*v));
 	struct buf d = { 0 };
+	size_t n = 0;
 	for (size_t i = 0; v && i < c->nw; i++) {
 		struct leaf *l = c->w[i].l;
-		v[i] = (struct digest_leaf){ .id = l->id, .tree = l->tree->id, .loc = c->w[i].loc,
-			.isnew = l->loc.file == 0, .low = l->low, .low_len = l->low_len };
+		if (!c->w[i].type)
+			continue;
+		v[n++] = (struct digest_leaf){ .id = l->id, .tree = l->tree->id, .loc = c->w[i].loc,
+			.isnew = l->loc.file == 0, .low = l->low, .low_len = l->low_len,
+			.kind = c->w[i].type == REC_DELTA ? LOC_DELTA : LOC_BASE };
 	}
 	if (v)
-		digest_encode(&d, c->epoch, s->lt.chain, v, c->nw, fs);
+		digest_encode(&d, c->epoch, s->lt.chain, v, n, fs);
 	if (!v || digest_keep(&s->digests, s->log_base + c->out_off, &d))
 		store_log(s, LKV_LOG_WARN, "no memory to keep the digest of epoch %" PRIu64
 			  ": a damaged commit there could not be rebuilt", c->epoch);
@@ -248,12 +339,73 @@ static void keep_digest(struct flush_ctx *c, const struct flush_set *fs)
 	free(v);
 }
 
+/* Queues l for the background thread to consolidate (gc.c): its chain
+ * passed the soft limit in a foreground flush.  Caller holds l's tree
+ * lock.  Without memory it simply waits for the next flush of it. */
+static void queue_consolidation(lkv_store *s, struct leaf *l)
+{
+	pthread_mutex_lock(&s->bg_mu);
+	if (!l->queued) {
+		struct leaf **v = s->ncons == s->conscap ?
+			realloc(s->cons, (s->conscap * 2 + 16) * sizeof(*v)) : s->cons;
+		if (v) {
+			if (s->ncons == s->conscap)
+				s->conscap = s->conscap * 2 + 16;
+			s->cons = v;
+			leaf_ref(l);
+			v[s->ncons++] = l;
+			l->queued = true;
+			s->bg_consolidate = true;
+			pthread_cond_signal(&s->bg_cv);
+		}
+	}
+	pthread_mutex_unlock(&s->bg_mu);
+}
+
+/* Makes one written leaf's new chain its own.  Caller holds its tree
+ * lock.  -ENOMEM: the store must fail (the table already has it). */
+static int publish_leaf(struct flush_ctx *c, struct written *w)
+{
+	lkv_store *s = c->s;
+	struct leaf *l = w->l;
+	if (w->type == REC_LEAF) {
+		l->loc = w->loc;
+		free(l->chain);
+		l->chain = NULL;
+		l->nchain = 0;
+		l->chain_bytes = 0;
+		bloom_free(&l->bloom);
+		l->bloom = w->bloom;
+		w->bloom = (struct bloom){ 0 };
+	} else if (w->type == REC_DELTA) {
+		struct leaf_loc *v = realloc(l->chain, (l->nchain + 1) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->chain = v;
+		v[l->nchain++] = w->loc;
+		l->chain_bytes += w->loc.len;
+		for (size_t i = 0; i < w->nhash; i++)
+			bloom_add_hash(&l->bloom, w->hash[i]);
+	}
+	l->logged_epoch = c->epoch;
+	if (l->ents)
+		entries_logged(l->ents, c->epoch);
+	if (l->dirty_epoch == c->epoch) {
+		l->dirty_epoch = 0;
+		atomic_fetch_sub(&s->dirty_bytes, l->dirty_charged);
+		l->dirty_charged = 0;
+	}
+	if (!c->bg && w->type == REC_DELTA && !l->dead_epoch && leaf_chain_long(l))
+		queue_consolidation(s, l);
+	return 0;
+}
+
 /* Step 4: the epoch is durable; make everyone see it. */
 static int flush_publish(struct flush_ctx *c, uint64_t commit_csum)
 {
 	lkv_store *s = c->s;
-	int err = commit_apply(&s->lt, c->commit.body.p, c->commit.body.len, c->epoch, commit_csum,
-			       NULL, NULL);
+	int err = commit_apply(&s->lt, c->commit.body.p, c->commit.body.len, REC_LAYOUT,
+			       c->epoch, commit_csum, NULL, NULL);
 	if (err)
 		return err;
 	s->since_snapshot += c->out_off - s->lt.log_off;
@@ -266,21 +418,14 @@ static int flush_publish(struct flush_ctx *c, uint64_t commit_csum)
 	struct lt_file *sf = seg ? loctable_seg(&s->lt, seg) : NULL;
 	if (sf)
 		sf->size = end;
-	for (size_t i = 0; i < c->nw; i++) {
-		struct written *w = &c->w[i];
-		struct leaf *l = w->l;
+	for (size_t i = 0; i < c->nw && !err; i++) {
+		struct leaf *l = c->w[i].l;
 		pthread_rwlock_wrlock(&l->tree->lock);
-		l->loc = w->loc;
-		bloom_free(&l->bloom);
-		l->bloom = w->bloom;
-		w->bloom = (struct bloom){ 0 };
-		if (l->dirty_epoch == c->epoch) {
-			l->dirty_epoch = 0;
-			atomic_fetch_sub(&s->dirty_bytes, l->dirty_charged);
-			l->dirty_charged = 0;
-		}
+		err = publish_leaf(c, &c->w[i]);
 		pthread_rwlock_unlock(&l->tree->lock);
 	}
+	if (err)
+		return err;
 	pthread_mutex_lock(&s->ep_mu);
 	s->durable = c->epoch;
 	pthread_cond_broadcast(&s->ep_cv);
@@ -357,7 +502,7 @@ static void flush_unstall(lkv_store *s)
  * one is, and the failed one is not (a failed flush's epoch was folded
  * into the next one).
  */
-static int flush_one(lkv_store *s)
+static int flush_one(lkv_store *s, bool bg)
 {
 	LKV_ASSERT(mu_held(&s->flush_mu));
 	int failed = atomic_load(&s->failed);
@@ -365,7 +510,8 @@ static int flush_one(lkv_store *s)
 		return failed;
 	uint64_t t0 = now_ns();
 	struct flush_set fs;
-	struct flush_ctx c = { .s = s };
+	struct flush_ctx c = { .s = s, .bg = bg };
+	atomic_store(&s->flush_bg, bg);      /* for writers capturing a record */
 	c.epoch = epoch_seal(s, &fs);
 	if (flush_set_empty(&fs)) {
 		mark_durable(s, c.epoch);
@@ -376,12 +522,15 @@ static int flush_one(lkv_store *s)
 	uint64_t commit_csum = 0;
 	err = c.w ? flush_write(&c, &fs, &commit_csum) : -ENOMEM;
 	bool durable = !err;
-	if (!err && s->format_version >= 2)
+	if (!err)
 		keep_digest(&c, &fs);     /* before publish moves l->loc and the chain */
 	if (!err)
 		err = flush_publish(&c, commit_csum);
-	for (size_t i = 0; i < c.nw; i++)
+	blob_plan_end(s, &c.blobs, durable);
+	for (size_t i = 0; i < c.nw; i++) {
 		bloom_free(&c.w[i].bloom);
+		free(c.w[i].hash);
+	}
 	free(c.w);
 	buf_free(&c.out);
 	buf_free(&c.commit.body);
@@ -470,7 +619,9 @@ static void flush_wait(lkv_store *s)
 	pthread_cond_timedwait(&s->ep_cv, &s->ep_mu, &ts);
 }
 
-int flush_through(lkv_store *s, uint64_t e)
+/* Makes epoch e (0: the current one) durable; `bg`: a background flush
+ * (see the header). */
+int flush_through(lkv_store *s, uint64_t e, bool bg)
 {
 	int err = 0;
 	pthread_mutex_lock(&s->ep_mu);
@@ -482,7 +633,7 @@ int flush_through(lkv_store *s, uint64_t e)
 			continue;
 		}
 		pthread_mutex_unlock(&s->ep_mu);
-		err = flush_one(s);
+		err = flush_one(s, bg);
 		pthread_mutex_unlock(&s->flush_mu);
 		pthread_mutex_lock(&s->ep_mu);
 		pthread_cond_broadcast(&s->ep_cv);           /* flush_mu is free */

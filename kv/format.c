@@ -22,10 +22,14 @@
  * sync, rename, directory sync), so a store with a FORMAT always has both.
  *
  * Versions: 1, the first; 2, commits end with the digests of recent
- * commits (digest.c).  A version-2 build reads both: a store of version 1
- * is upgraded at its first writable open (both copies rewritten before any
- * commit is written), and a version-1 build then refuses it, naming the
- * version, instead of misreading its commits.
+ * commits (digest.c); 3, leaves are chains of a full image and delta
+ * records (delta.c), and commits and snapshots name those chains and the
+ * blob ranges synced with them (records of layout 3, record.c).  This
+ * build reads all three: a store of version 1 or 2 is upgraded at its
+ * first writable open (both copies rewritten before any commit is
+ * written; its records stay as they are, read by their layout, and its
+ * leaves take the new form as they are rewritten), and an older build
+ * then refuses it, naming the version, instead of misreading its commits.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -36,7 +40,7 @@
 #include "internal.h"
 
 #define FORMAT_MAGIC   "LARCHKV"
-#define FORMAT_VERSION 2         /* what this build writes */
+#define FORMAT_VERSION 3         /* what this build writes */
 #define FORMAT_VERSION_MIN 1     /* the oldest it reads */
 #define FORMAT_LEN     48
 

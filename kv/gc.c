@@ -8,7 +8,13 @@
  * offset).  Live records are copied, verified, to the current segment and
  * the keys re-pointed by conditional batch operations, which do nothing if
  * the key changed meanwhile.  A log file is emptied by marking every leaf
- * whose image lies in it dirty, so the next flush writes it elsewhere.
+ * with a record of its chain (base or delta) in it for a full image, so
+ * the next flush writes it elsewhere and its chain starts again.
+ *
+ * Consolidation: a foreground flush that leaves a chain past its soft
+ * limit (image.c) queues the leaf; the background thread marks each for a
+ * full image (gc_consolidate) and flushes in the background, so that a
+ * caller of lkv_flush never writes a consolidation it could leave.
  *
  * Deletion waits for durability: a segment is unlinked only once the
  * durable location table counts no live byte in it (the epoch that moved
@@ -130,7 +136,38 @@ static int gc_segment(lkv_store *s, const struct victim *v, uint64_t *budget)
 	return err;
 }
 
-/* Marks every leaf whose image lies in log file `no` for rewriting. */
+/* Whether some record of l's chain lies in log file no. */
+static bool chain_in(const struct leaf *l, uint32_t no)
+{
+	if (l->loc.file == no)
+		return true;
+	for (uint32_t i = 0; i < l->nchain; i++)
+		if (l->chain[i].file == no)
+			return true;
+	return false;
+}
+
+/* Pages in each leaf of v (one ref each, dropped) and marks it for a full
+ * image.  Returns the first error; the rest are still released. */
+static int rewrite_all(lkv_store *s, struct leaf **v, size_t n)
+{
+	int err = 0;
+	for (size_t i = 0; i < n; i++) {
+		int e2 = err ? err : cache_load(s, v[i]);
+		if (!e2) {
+			e2 = batch_mark_rewrite(s, v[i], false, NULL);
+			cache_release(v[i]);
+		} else {
+			leaf_unref(v[i]);
+		}
+		if (!err)
+			err = e2;
+	}
+	return err;
+}
+
+/* Marks every leaf with a record of its chain in log file `no` for
+ * rewriting. */
 static int gc_log(lkv_store *s, uint32_t no)
 {
 	struct leaf **v = NULL;
@@ -142,7 +179,7 @@ static int gc_log(lkv_store *s, uint32_t no)
 		pthread_rwlock_rdlock(&t->lock);
 		for (size_t j = 0; j < t->n && !err; j++) {
 			struct leaf *l = t->v[j];
-			if (l->loc.file != no || l->dirty_epoch)
+			if (!chain_in(l, no) || l->dirty_epoch)
 				continue;
 			if (n == cap) {
 				void *p = realloc(v, (cap = cap * 2 + 64) * sizeof(*v));
@@ -158,18 +195,48 @@ static int gc_log(lkv_store *s, uint32_t no)
 		pthread_rwlock_unlock(&t->lock);
 	}
 	pthread_mutex_unlock(&s->trees_mu);
-	for (size_t i = 0; i < n; i++) {
-		int e2 = err ? err : cache_load(s, v[i]);
-		if (!e2) {
-			e2 = batch_mark_rewrite(s, v[i], false);
-			cache_release(v[i]);
-		} else {
+	if (err) {
+		for (size_t i = 0; i < n; i++)
 			leaf_unref(v[i]);
-		}
-		if (!err)
-			err = e2;
+	} else {
+		err = rewrite_all(s, v, n);
 	}
 	free(v);
+	return err;
+}
+
+/*
+ * Consolidates the chains the foreground flushes queued (flush.c): marks
+ * each leaf still in the index and still past its soft limit for a full
+ * image, paging it in if it was evicted, then flushes in the background.
+ * Called by the background thread.
+ */
+int gc_consolidate(lkv_store *s)
+{
+	pthread_mutex_lock(&s->bg_mu);
+	struct leaf **v = s->cons;
+	size_t n = s->ncons;
+	s->cons = NULL;
+	s->ncons = s->conscap = 0;
+	s->bg_consolidate = false;
+	for (size_t i = 0; i < n; i++)
+		v[i]->queued = false;
+	pthread_mutex_unlock(&s->bg_mu);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct leaf *l = v[i];
+		pthread_rwlock_rdlock(&l->tree->lock);
+		bool want = !l->dead_epoch && leaf_chain_long(l);
+		pthread_rwlock_unlock(&l->tree->lock);
+		if (want)
+			v[k++] = l;
+		else
+			leaf_unref(l);
+	}
+	int err = rewrite_all(s, v, k);
+	free(v);
+	if (!err && k)
+		err = flush_through(s, 0, true);
 	return err;
 }
 
@@ -203,6 +270,8 @@ static int64_t unflushed_delta(lkv_store *s, uint32_t seg)
  * in the durable table (no crash can bring a reference back), none added
  * in the unflushed epoch, and no append whose batch is still under way (it
  * may reference the segment after the segment stopped being current).
+ * The last commit's blob ranges (which recovery reads) name only segments
+ * it leaves live bytes in (flush.c).
  * flush_mu keeps a flush from moving bytes between the two counts meanwhile.
  */
 static void drop_dead_segments(lkv_store *s)
@@ -246,7 +315,7 @@ bool gc_space_pressure(lkv_store *s)
  * they freed.  A forced pass also snapshots twice, so that log files no
  * snapshot's replay needs can go at once.
  */
-int gc_pass(lkv_store *s, bool forced)
+int gc_pass(lkv_store *s, bool forced, bool bg)
 {
 	if (s->ro)
 		return 0;
@@ -262,7 +331,7 @@ int gc_pass(lkv_store *s, bool forced)
 	/* live counts are durable ones: flush first, so that values already
 	 * overwritten count as dead and wholly dead segments go uncopied */
 	if (!err)
-		err = flush_through(s, 0);
+		err = flush_through(s, 0, bg);
 	if (err) {
 		pthread_mutex_unlock(&s->gc_mu);
 		return err;
@@ -292,7 +361,7 @@ int gc_pass(lkv_store *s, bool forced)
 		return 0;
 	}
 	if (!err)
-		err = flush_through(s, 0);
+		err = flush_through(s, 0, bg);
 	if (!err)
 		drop_dead_segments(s);
 	if (!err && (forced || n)) {
@@ -308,7 +377,7 @@ int gc_pass(lkv_store *s, bool forced)
 
 int lkv_gc(lkv_store *s)
 {
-	return gc_pass(s, true);
+	return gc_pass(s, true, true);
 }
 
 int lkv_gc_free(lkv_store *s)
@@ -317,7 +386,7 @@ int lkv_gc_free(lkv_store *s)
 		return 0;
 	pthread_mutex_lock(&s->gc_mu);
 	blob_seal(s);             /* the appended segment may be wholly dead too */
-	int err = flush_through(s, 0);
+	int err = flush_through(s, 0, true);
 	if (!err)
 		drop_dead_segments(s);
 	pthread_mutex_unlock(&s->gc_mu);

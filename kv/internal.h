@@ -65,8 +65,22 @@ struct entry {
 	struct key16 pfx;     /* the key's first 16 bytes, for searching */
 	const uint8_t *k, *v;
 	uint32_t kl, vl;
+	/* what a writer changed (entries_change), for the leaf's next delta:
+	 * ep is the epoch of the last change (0: none since it was read);
+	 * while the change is not in the leaf's durable chain, pre and suf
+	 * are how many bytes at the start and at the end of v are the same
+	 * as in the value the chain holds (and in every value between) */
+	uint64_t ep;
+	uint32_t pre, suf;
 	uint8_t flags;
 	bool own;             /* k (and v, which follows it) is malloc'd */
+};
+
+/* A key a writer deleted: the leaf's next delta deletes it too. */
+struct tomb {
+	uint8_t *k;
+	uint32_t kl;
+	uint64_t ep;          /* epoch of the deletion */
 };
 
 struct entries {
@@ -74,6 +88,8 @@ struct entries {
 	uint32_t n, cap;
 	uint8_t *base;        /* decoded image that non-owned entries point into */
 	size_t bytes;         /* serialized size of the body */
+	struct tomb *tomb;    /* deletions not yet in the durable chain, by key */
+	uint32_t ntomb, tombcap;
 };
 
 /* ---- a leaf: one key range of one tree ---- */
@@ -85,13 +101,20 @@ struct leaf {
 	uint32_t low_len;
 
 	/* tree->lock (written holding it exclusively, read holding it shared) */
-	struct leaf_loc loc;      /* newest durable image (set by its flush) */
-	struct bloom bloom;       /* ... and that image's filter */
+	struct leaf_loc loc;      /* its durable chain: the full image (base), */
+	struct leaf_loc *chain;   /* ... then the delta records after it */
+	uint32_t nchain;
+	uint64_t chain_bytes;     /* the deltas' record bytes */
+	struct bloom bloom;       /* filter of the keys the chain holds */
 	struct entries *ents;     /* NULL while evicted */
 	uint64_t dirty_epoch;     /* epoch of the newest unflushed change; 0 clean */
 	uint64_t captured_epoch;  /* newest sealed epoch whose image was taken */
 	uint64_t dead_epoch;      /* epoch that removed it from the index; 0 alive */
-	struct buf *sealed;       /* image captured by a writer for captured_epoch */
+	uint64_t logged_epoch;    /* newest epoch whose changes the chain holds */
+	uint64_t full_epoch;      /* a change of this epoch (split, merge, GC
+				     rewrite) needs a full image; 0 none */
+	struct leaf_img *sealed;  /* record captured by a writer for captured_epoch */
+	bool queued;              /* on the consolidation queue (bg_mu) */
 	size_t charged;           /* bytes counted in store->cache_bytes */
 	size_t dirty_charged;     /* bytes counted in store->dirty_bytes */
 
@@ -128,14 +151,34 @@ struct flush_set {
 struct seg_delta { uint32_t seg; int64_t bytes; };
 
 /* ---- the durable location table (loctable.c) ---- */
+#define LINK_HASHES_MAX 32   /* a delta changing more keys lists none */
+
+/* One delta record of a leaf's chain. */
+struct chain_link {
+	struct leaf_loc loc;
+	uint64_t *hash;       /* XXH3-64 of each key it changes; NULL: not
+				 listed (more than LINK_HASHES_MAX) */
+	uint32_t nhash;
+};
+
+enum { LOC_BASE, LOC_DELTA };
+
 struct loc_ent {
 	uint64_t leaf_id;
 	uint32_t tree_id;
 	uint32_t nkeys;
-	struct leaf_loc loc;
+	struct leaf_loc loc;          /* the base image */
+	struct chain_link *chain;     /* the deltas after it, oldest first */
+	uint32_t nchain;
 	uint8_t *low;
 	uint32_t low_len;
 	struct bloom bloom;
+	/* a commit's entry (layout 3) is LOC_BASE (the above, with no chain)
+	 * or LOC_DELTA: loc is the delta appended to the chain, hash lists
+	 * every key it changes, and low and bloom are empty */
+	uint8_t kind;
+	uint64_t *hash;
+	uint32_t nhash;
 };
 
 struct lt_tree { uint32_t id; char *name; };
@@ -157,6 +200,23 @@ struct loctable {
 	uint32_t next_tree_id;
 	uint32_t log_file;                /* where the next commit goes */
 	uint64_t log_off;
+};
+
+/* ---- a leaf's next record (image.c) ---- */
+struct leaf_img {
+	uint8_t type;         /* REC_LEAF (full image) or REC_DELTA */
+	struct buf body;      /* the raw record body */
+	uint32_t nkeys;       /* keys in the leaf once it applies */
+	uint64_t *hash;       /* REC_DELTA: XXH3-64 of each key it changes */
+	size_t nhash;
+};
+
+/* A range of a segment that a commit relies on (blob.c, commit.c). */
+struct blob_range {
+	uint32_t seg;
+	uint32_t len;
+	uint64_t off;
+	uint64_t csum;        /* XXH3-64 of its bytes */
 };
 
 /* ---- the digests of recent commits (digest.c) ---- */
@@ -205,6 +265,8 @@ struct lkv_store {
 	uint64_t rebuilt_commits;         /* fixed after open: commits lost to damage
 					     and rebuilt from digests */
 	uint64_t snap_retry_ns;           /* no snapshot before (one failed) */
+	atomic_bool flush_bg;             /* atomic; the running flush is a
+					     background one (image.c) */
 
 	/* the user's record outside the log (meta.c; meta_mu) */
 	pthread_mutex_t meta_mu;
@@ -230,6 +292,9 @@ struct lkv_store {
 	pthread_mutex_t bg_mu;
 	pthread_cond_t bg_cv;
 	bool bg_stop, bg_kick;
+	bool bg_consolidate;              /* leaves wait in cons */
+	struct leaf **cons;               /* chains to consolidate, one ref each */
+	size_t ncons, conscap;
 	uint64_t gc_last_ns;              /* the background thread's own */
 
 	/* the log zeroed ahead of the flush (logzero.c; zero_mu) */
@@ -264,7 +329,8 @@ struct lkv_store {
 	uint64_t seg_end;                 /* reserved end */
 	unsigned seg_writers;             /* appends in flight */
 	bool seg_dirty, seg_new;          /* needs sync; needs a directory sync */
-	struct retired { lkv_file *f; uint32_t no; uint64_t size; }
+	uint64_t seg_synced;              /* its bytes below this are synced */
+	struct retired { lkv_file *f; uint32_t no; uint64_t size, synced; }
 		*seg_unsynced;            /* rolled over, not yet synced */
 	size_t nseg_unsynced;
 	atomic_uint_fast64_t blob_disk;   /* atomic; bytes in segment files */
@@ -280,13 +346,15 @@ struct lkv_store {
 	atomic_uint_fast64_t st_hits, st_misses, st_bloom, st_read, st_written,
 		st_evict, st_bread, st_bwritten, st_raw, st_flushes, st_flush_ns,
 		st_flush_max, st_snaps, st_csum, st_blob_written, st_blob_raw, st_blob_read,
-		st_gc_runs, st_gc_moved, st_flush_errors;
+		st_gc_runs, st_gc_moved, st_flush_errors, st_deltas, st_consolidated,
+		st_delta_read, st_user, st_zero;
 };
 
 #define STAT_ADD(s, f, n) atomic_fetch_add_explicit(&(s)->f, (n), memory_order_relaxed)
 
 /* ---- checksum.c ---- */
 uint64_t checksum2(const void *a, size_t al, const void *b, size_t bl);
+int  checksum_range(lkv_io *io, lkv_file *f, uint64_t off, uint64_t len, uint64_t *out);
 
 /* ---- report.c ---- */
 void store_log(lkv_store *s, int level, const char *fmt, ...)
@@ -335,6 +403,10 @@ uint32_t entries_search(const struct entries *d, const void *k, size_t kl, bool 
 int  entries_put(struct entries *d, const void *k, size_t kl, const void *v, size_t vl,
 	      uint8_t flags);
 bool entries_del(struct entries *d, const void *k, size_t kl);
+int  entries_change(struct entries *d, const void *k, size_t kl, const void *v, size_t vl,
+		    uint8_t flags, uint64_t ep, uint64_t logged);
+int  entries_remove(struct entries *d, const void *k, size_t kl, uint64_t ep);
+void entries_logged(struct entries *d, uint64_t logged);
 int  entries_split(struct entries *d, struct entries **right);
 int  entries_absorb(struct entries *d, struct entries *right);
 size_t entries_mem(const struct entries *d);
@@ -356,9 +428,48 @@ static inline int keycmp16(struct key16 ap, const void *a, size_t al,
 	return keycmp(a, al, b, bl);
 }
 
+/* ---- delta.c ---- */
+struct delta_rd {
+	struct rd r;
+	uint32_t tree_id, nkeys, nops, done;
+	uint64_t leaf_id, prev;
+	const uint8_t *last_k;
+	size_t last_kl;
+};
+struct delta_op {
+	uint8_t op, flags;        /* op: 0 put, 1 splice, 2 delete */
+	const uint8_t *k, *v;     /* v: the value, or a splice's middle */
+	size_t kl, vl;
+	uint32_t pre, suf;        /* splice */
+};
+int  delta_encode(const struct entries *d, uint32_t tree_id, uint64_t leaf_id, uint64_t prev,
+		  uint64_t after, struct buf *out, uint64_t **hash, size_t *nhash);
+int  delta_open(const uint8_t *raw, size_t len, struct delta_rd *it);
+int  delta_next(struct delta_rd *it, struct delta_op *op);
+int  delta_apply(struct entries *d, const uint8_t *raw, size_t len, uint32_t tree_id,
+		 uint64_t leaf_id, uint64_t prev);
+int  delta_hashes(const uint8_t *raw, size_t len, uint64_t **hash, size_t *nhash);
+/* Keys whose value is unknown after a damaged delta was skipped (fsck). */
+struct lost_set { uint64_t *h; size_t n, cap; };
+int  lost_add(struct lost_set *s, uint64_t h);
+bool lost_has(const struct lost_set *s, uint64_t h);
+int  delta_apply_lenient(struct entries *d, const uint8_t *raw, size_t len, uint32_t tree_id,
+			 uint64_t leaf_id, struct lost_set *lost);
+
+/* ---- image.c ---- */
+/* The checksum of the last record of l's chain (the one a delta follows). */
+static inline uint64_t leaf_chain_tail(const struct leaf *l)
+{
+	return l->nchain ? l->chain[l->nchain - 1].csum : l->loc.csum;
+}
+int  leaf_image(lkv_store *s, struct leaf *l, bool background, struct leaf_img **out);
+void leaf_img_free(struct leaf_img *img);
+bool leaf_chain_long(const struct leaf *l);
+
 /* ---- bloom.c ---- */
 void bloom_build(struct bloom *b, const uint8_t *raw_leaf, size_t len, unsigned bits_per_key);
 bool bloom_may_contain(const struct bloom *b, const void *k, size_t kl);
+void bloom_add_hash(struct bloom *b, uint64_t h);   /* h: lkv_checksum of a key */
 void bloom_free(struct bloom *b);
 int  bloom_copy(struct bloom *dst, const struct bloom *src);
 void bloom_encode(const struct bloom *b, struct buf *out);
@@ -369,9 +480,14 @@ int  bloom_decode(struct bloom *b, struct rd *r);
 #define REC_LEAF     1
 #define REC_COMMIT   2
 #define REC_SNAPSHOT 3
+#define REC_DELTA    4
+/* The body layout a record's header names: 0 for the records of formats 1
+ * and 2, REC_LAYOUT for those this build writes (format 3: chains). */
+#define REC_LAYOUT   3
 
 struct rec_hdr {
 	uint8_t type, codec;
+	uint16_t layout;
 	uint32_t stored_len, raw_len;
 	uint64_t epoch, csum;
 };
@@ -395,12 +511,19 @@ struct lt_file *loctable_log(struct loctable *lt, uint32_t no);  /* adds it */
 void loctable_seg_drop(struct loctable *lt, uint32_t no);
 struct lt_file *loctable_seg_find(struct loctable *lt, uint32_t no);
 int  loctable_put(struct loctable *lt, struct loc_ent *e);   /* takes e */
+int  loctable_append(struct loctable *lt, struct loc_ent *d); /* takes d */
 int  loctable_copy(struct loctable *to, const struct loctable *from);
 int  loctable_add_tree(struct loctable *lt, uint32_t id, const uint8_t *name, size_t len);
 void loctable_del(struct loctable *lt, uint64_t id);
 /* Commit bodies and snapshot bodies share the entry and tree encodings. */
-void loc_ent_encode(const struct loc_ent *e, struct buf *out);
-int  loc_ent_decode(struct rd *r, struct loc_ent **out);
+void loc_ent_encode(const struct loc_ent *e, struct buf *out);     /* layout 0 */
+int  loc_ent_decode(struct rd *r, struct loc_ent **out);             /* layout 0 */
+int  loc_ent_decode_as(struct rd *r, uint16_t layout, bool snap, struct loc_ent **out);
+void commit_ent_encode_base(const struct loc_ent *e, struct buf *out);
+void commit_ent_encode_delta(uint64_t id, uint32_t tree_id, uint32_t nkeys,
+			     const struct leaf_loc *loc, const uint64_t *hash, size_t nhash,
+			     struct buf *out);
+void snap_ent_encode(const struct loc_ent *e, struct buf *out);
 void loc_ent_free(struct loc_ent *e);
 void trees_encode(const struct lt_tree *t, size_t n, struct buf *out);
 int  trees_decode(struct loctable *lt, struct rd *r, bool apply);
@@ -413,6 +536,7 @@ struct digest_leaf {
 	uint32_t tree;
 	struct leaf_loc loc;    /* csum unknown (0) when decoded */
 	uint8_t isnew;
+	uint8_t kind;           /* LOC_BASE, or LOC_DELTA: loc is a delta */
 	const uint8_t *low;     /* when isnew */
 	size_t low_len;
 };
@@ -435,7 +559,7 @@ int  digest_keep(struct digest_ring *ring, uint64_t end, const struct buf *d);
 void digest_forget(struct digest_ring *ring, uint64_t from);
 void digest_ring_free(struct digest_ring *ring);
 void digest_section(struct buf *body, const struct digest_ring *ring);
-int  digests_decode(struct rd *r, struct digest **out, size_t *n);
+int  digests_decode(struct rd *r, uint16_t layout, struct digest **out, size_t *n);
 void digests_free(struct digest *v, size_t n);
 
 /* ---- commit.c ---- */
@@ -446,18 +570,24 @@ struct commit_enc {
 };
 void commit_enc_begin(struct commit_enc *c, uint64_t chain, uint64_t next_leaf,
 		      uint32_t next_tree, struct lkv_tree *const *trees, size_t ntrees);
-void commit_enc_leaf(struct commit_enc *c, const struct loc_ent *e);
+void commit_enc_base(struct commit_enc *c, const struct loc_ent *e);
+void commit_enc_delta(struct commit_enc *c, uint64_t id, uint32_t tree_id, uint32_t nkeys,
+		      const struct leaf_loc *loc, const uint64_t *hash, size_t nhash);
 int  commit_enc_end(struct commit_enc *c, const uint64_t *dead, size_t ndead,
-		    const struct seg_delta *segd, size_t nsegd, const struct digest_ring *ring);
-int  commit_digests(const uint8_t *body, size_t len, struct digest **out, size_t *n);
+		    const struct seg_delta *segd, size_t nsegd, const struct blob_range *ranges,
+		    size_t nranges, const struct digest_ring *ring);
+int  commit_digests(const uint8_t *body, size_t len, uint16_t layout, struct digest **out,
+		    size_t *n);
+int  commit_ranges(const uint8_t *body, size_t len, uint16_t layout, struct blob_range **out,
+		   size_t *n);
 /* check (may be NULL) vets every leaf location before anything applies. */
 typedef int (*loc_check_fn)(void *arg, const struct loc_ent *e);
-int  commit_apply(struct loctable *lt, const uint8_t *body, size_t len,
+int  commit_apply(struct loctable *lt, const uint8_t *body, size_t len, uint16_t layout,
 		  uint64_t epoch, uint64_t csum, loc_check_fn check, void *arg);
 
 /* ---- snapshot.c ---- */
 void snapshot_encode(const struct loctable *lt, struct buf *out);
-int  snapshot_decode(struct loctable *lt, const uint8_t *body, size_t len);
+int  snapshot_decode(struct loctable *lt, const uint8_t *body, size_t len, uint16_t layout);
 int  snapshot_write(lkv_store *s);
 void snapshot_due(lkv_store *s);
 int  snapshot_load_newest(lkv_store *s);
@@ -503,9 +633,17 @@ void store_files_close(lkv_store *s);
 
 /* ---- cache.c ---- */
 int  cache_load(lkv_store *s, struct leaf *l);   /* resident and pinned */
-/* Reads and verifies l's image at loc from disk (no cache); -EIO with *why. */
+/* Reads and verifies l's chain from disk (no cache): base at loc, then n
+ * deltas; -EIO with *why and *at (-1: the base, else the delta). */
 int  leaf_read(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
-	       struct entries **out, const char **why, bool *bad_bytes);
+	       const struct leaf_loc *chain, uint32_t n, struct entries **out,
+	       const char **why, bool *bad_bytes, int *at);
+int  leaf_read_base(lkv_store *s, struct leaf *l, const struct leaf_loc *loc,
+		    struct entries **out, const char **why, bool *bad_bytes);
+struct lost_set;
+int  leaf_read_delta(lkv_store *s, struct leaf *l, const struct leaf_loc *loc, uint64_t prev,
+		     struct entries *d, struct lost_set *lost, const char **why,
+		     bool *bad_bytes);
 void cache_release(struct leaf *l);
 void cache_track(lkv_store *s, struct leaf *l);  /* recharge after a change */
 void cache_untrack(lkv_store *s, struct leaf *l);
@@ -528,7 +666,21 @@ int  blob_write(lkv_store *s, uint32_t tree_id, const void *k, size_t kl, const 
 		size_t vl, struct blob_ref *r);
 int  blob_copy(lkv_store *s, const uint8_t *rec, size_t len, const struct blob_ref *old,
 	       struct blob_ref *r);
-int  blob_sync(lkv_store *s);
+/* What one flush syncs of the segments (blob.c). */
+struct blob_plan {
+	struct retired *v;                /* rolled-over segments, closed after */
+	size_t n;
+	lkv_file *cur;                    /* the current segment, if written to */
+	uint64_t cur_end;                 /* ... up to here */
+	bool dir;                         /* a new segment: sync the directory */
+	bool together;                    /* synced with the log; ranges listed */
+	struct blob_range *ranges;
+	size_t nranges;
+};
+int  blob_plan(lkv_store *s, struct blob_plan *p);
+size_t blob_plan_files(const struct blob_plan *p, lkv_file **f);
+void blob_plan_end(lkv_store *s, struct blob_plan *p, bool synced);
+bool blob_range_ok(lkv_store *s, const struct blob_range *r);
 uint32_t blob_current(lkv_store *s, uint64_t *end);
 int  blob_hold(lkv_store *s, uint32_t seg);
 void blob_done(lkv_store *s, uint32_t seg);
@@ -551,10 +703,10 @@ int  batch_commit(lkv_batch *b, uint64_t *epoch);
 int  batch_relocate(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
 		    const struct blob_ref *from, const struct blob_ref *to);
 int  batch_appended(lkv_batch *b, uint32_t seg);
-/* Marks l dirty, so that the next flush writes it elsewhere; with `lost`
- * (fsck) a leaf that is not resident because its image cannot be read
- * becomes empty first. */
-int  batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost);
+/* Marks l dirty for a full image at the next flush; with `lost` (fsck) a
+ * leaf that is not resident because its chain cannot be read gets repl
+ * (or no entries) first.  Takes repl. */
+int  batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost, struct entries *repl);
 size_t batch_size(const lkv_batch *b);
 
 /* ---- iter.c ---- */
@@ -564,7 +716,8 @@ int  tree_get_raw(lkv_tree *t, const void *k, size_t kl, uint8_t *flags, void *b
 		  size_t cap, size_t *vl);
 
 /* ---- gc.c ---- */
-int  gc_pass(lkv_store *s, bool forced);
+int  gc_pass(lkv_store *s, bool forced, bool bg);
+int  gc_consolidate(lkv_store *s);
 bool gc_space_pressure(lkv_store *s);
 
 /* ---- epoch.c ---- */
@@ -583,7 +736,7 @@ void flush_set_free(struct flush_set *fs);
 bool flush_set_empty(const struct flush_set *fs);
 
 /* ---- flush.c ---- */
-int  flush_through(lkv_store *s, uint64_t e);
+int  flush_through(lkv_store *s, uint64_t e, bool bg);
 int  log_seal(lkv_store *s);
 
 /* ---- background.c ---- */

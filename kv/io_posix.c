@@ -7,11 +7,21 @@
  * whose exclusive holder writes its pid and whether it is closing there.
  * Interrupted calls are retried; short writes are continued.  writeback
  * is sync_file_range(SYNC_FILE_RANGE_WRITE), a hint whose errors the next
- * fdatasync reports.
+ * fdatasync reports.  sync_many runs the fdatasyncs at once: the caller
+ * syncs the first file while a helper thread (started at first use)
+ * syncs the others, so that the two cache flushes the device receives
+ * overlap and the block layer can merge them.  On ext4 here an fsync
+ * that wrote a block and its commit took 0.55-0.75 ms with the segment
+ * synced before the log and 0.36-0.68 ms with both at once (a flush
+ * alone: 0.17-0.2 ms); sync_file_range on the segment and one fdatasync
+ * of the log would flush the device once, but it would not make the
+ * segment's size or new blocks durable.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +31,22 @@
 
 #include "larchkv.h"
 
+/* The helper of sync_many: one job at a time (call_mu). */
+struct syncer {
+	pthread_mutex_t call_mu, mu;
+	pthread_cond_t cv;
+	pthread_t th;
+	bool running, stop, posted;
+	lkv_file *const *f;
+	size_t n;
+	int *errs;
+};
+
 struct posix_io {
 	lkv_io io;
 	int dirfd;
 	int lockfd;
+	struct syncer sy;
 };
 
 struct lkv_file {
@@ -95,6 +117,57 @@ static ssize_t px_pwrite(lkv_file *f, const void *buf, size_t len, uint64_t off)
 static int px_sync(lkv_file *f)
 {
 	return fdatasync(f->fd) ? -errno : 0;
+}
+
+static void *syncer_main(void *arg)
+{
+	struct syncer *y = arg;
+	pthread_mutex_lock(&y->mu);
+	for (;;) {
+		while (!y->posted && !y->stop)
+			pthread_cond_wait(&y->cv, &y->mu);
+		if (!y->posted)
+			break;
+		pthread_mutex_unlock(&y->mu);
+		for (size_t i = 0; i < y->n; i++)
+			y->errs[i] = px_sync(y->f[i]);
+		pthread_mutex_lock(&y->mu);
+		y->posted = false;
+		pthread_cond_broadcast(&y->cv);
+	}
+	pthread_mutex_unlock(&y->mu);
+	return NULL;
+}
+
+static int px_sync_many(lkv_io *io, lkv_file *const *f, size_t n, int *errs)
+{
+	struct syncer *y = &P(io)->sy;
+	int err = 0;
+	pthread_mutex_lock(&y->call_mu);
+	if (n > 1 && !y->running)
+		y->running = pthread_create(&y->th, NULL, syncer_main, y) == 0;
+	bool helped = n > 1 && y->running;
+	if (helped) {
+		pthread_mutex_lock(&y->mu);
+		y->f = f + 1;
+		y->n = n - 1;
+		y->errs = errs + 1;
+		y->posted = true;
+		pthread_cond_broadcast(&y->cv);
+		pthread_mutex_unlock(&y->mu);
+	}
+	for (size_t i = 0; i < (helped ? 1 : n); i++)
+		errs[i] = px_sync(f[i]);
+	if (helped) {
+		pthread_mutex_lock(&y->mu);
+		while (y->posted)
+			pthread_cond_wait(&y->cv, &y->mu);
+		pthread_mutex_unlock(&y->mu);
+	}
+	for (size_t i = 0; i < n && !err; i++)
+		err = errs[i];
+	pthread_mutex_unlock(&y->call_mu);
+	return err;
 }
 
 static int px_truncate(lkv_file *f, uint64_t size)
@@ -205,6 +278,16 @@ static int px_lock_holder(lkv_io *io, pid_t *pid, bool *closing)
 static void px_destroy(lkv_io *io)
 {
 	struct posix_io *p = P(io);
+	if (p->sy.running) {
+		pthread_mutex_lock(&p->sy.mu);
+		p->sy.stop = true;
+		pthread_cond_broadcast(&p->sy.cv);
+		pthread_mutex_unlock(&p->sy.mu);
+		pthread_join(p->sy.th, NULL);
+	}
+	pthread_mutex_destroy(&p->sy.call_mu);
+	pthread_mutex_destroy(&p->sy.mu);
+	pthread_cond_destroy(&p->sy.cv);
 	if (p->lockfd >= 0)
 		close(p->lockfd);
 	close(p->dirfd);
@@ -217,7 +300,7 @@ static const struct lkv_io_ops posix_ops = {
 	.unlink = px_unlink, .rename = px_rename, .sync_dir = px_sync_dir,
 	.list = px_list, .lock = px_lock, .destroy = px_destroy,
 	.writeback = px_writeback, .lock_closing = px_lock_closing,
-	.lock_holder = px_lock_holder,
+	.lock_holder = px_lock_holder, .sync_many = px_sync_many,
 };
 
 int lkv_io_posix(const char *dir, bool create, lkv_io **out)
@@ -235,6 +318,10 @@ int lkv_io_posix(const char *dir, bool create, lkv_io **out)
 	}
 	p->io.ops = &posix_ops;
 	p->lockfd = -1;
+	p->sy = (struct syncer){ .running = false };
+	pthread_mutex_init(&p->sy.call_mu, NULL);
+	pthread_mutex_init(&p->sy.mu, NULL);
+	pthread_cond_init(&p->sy.cv, NULL);
 	*out = &p->io;
 	return 0;
 }

@@ -78,6 +78,12 @@ struct lkv_io_ops {
 	 * open wait for a store that an exiting process still holds. */
 	void    (*lock_closing)(lkv_io *io);
 	int     (*lock_holder)(lkv_io *io, pid_t *pid, bool *closing);
+	/* Optional (NULL: sync each in turn): makes the n files durable,
+	 * in any order or at once (a crash meanwhile may leave any of them
+	 * durable and the others not), so that the device may flush its
+	 * cache once for all of them.  errs[i] gets file i's result; returns
+	 * the first error, or 0 when every file is durable. */
+	int     (*sync_many)(lkv_io *io, lkv_file *const *f, size_t n, int *errs);
 };
 
 struct lkv_io {
@@ -337,6 +343,18 @@ struct lkv_stats {
 						the damage (the leaves read as -EIO) */
 	uint64_t rebuilt_commits;            /* commits lost in the damage and
 						rebuilt from later ones' digests */
+	/* leaf chains: a full image and the delta records after it */
+	uint64_t deltas_written;             /* of leaves_written, deltas */
+	uint64_t deltas_read;                /* delta records read paging leaves
+						in (leaves_read counts the leaves) */
+	uint64_t consolidations;             /* full images that ended a chain */
+	uint64_t chain_links;                /* gauge: delta records the chains
+						hold, as of the last flush */
+	uint64_t user_bytes_written;         /* keys and values the callers put
+						(bytes_written / this: the write
+						amplification) */
+	uint64_t log_zero_bytes;             /* zeros written ahead in the log
+						(logzero.c), not in bytes_written */
 };
 
 void lkv_stats(lkv_store *s, struct lkv_stats *st);

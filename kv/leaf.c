@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A leaf: one key range of one tree, as the index knows it (struct leaf in
- * internal.h): its low key, the location and bloom filter of its newest
- * durable image, its entries while resident (entries.c), and its dirty,
- * captured and dead epochs.
+ * internal.h): its low key, the locations of its durable chain (a base
+ * image and the delta records after it, image.c) and their bloom filter,
+ * its entries while resident (entries.c), and its dirty, captured, dead,
+ * logged and full epochs.
  *
  * Leaves are reference counted: the index holds one reference, each flush
  * set that lists the leaf holds one, and a thread that drops the tree lock
@@ -50,10 +51,8 @@ void leaf_unref(struct leaf *l)
 		return;
 	LKV_ASSERT(atomic_load(&l->pins) == 0);
 	entries_free(l->ents);
-	if (l->sealed) {
-		buf_free(l->sealed);
-		free(l->sealed);
-	}
+	leaf_img_free(l->sealed);
+	free(l->chain);
 	bloom_free(&l->bloom);
 	free(l->low);
 	free(l);

@@ -6,14 +6,35 @@
  * durable (the same commit_apply as recovery), so a snapshot of it is always
  * the state at the end of one epoch.
  *
- * A location entry (in commit and snapshot bodies, commit.c and snapshot.c):
- *   u64 leaf id, u32 tree id, u32 number of keys,
- *   u32 log file, u32 record length, u64 offset, u64 record checksum,
+ * Each leaf's entry names its chain: the base image and the delta records
+ * after it (delta.c), with the count of keys and the bloom filter of
+ * what the whole chain holds, and for each delta the XXH3-64 of the keys
+ * it changes when there are at most LINK_HASHES_MAX of them (so that
+ * fsck, finding that delta damaged, knows which keys it cost).
+ *
+ * The encodings (commit bodies and snapshot bodies share them; a record's
+ * layout, record.c, says which one a body uses).  A location is
+ *   u32 log file, u32 record length, u64 offset, u64 record checksum.
+ * Layout 0 (formats 1 and 2: no chains), in commits and snapshots:
+ *   u64 leaf id, u32 tree id, u32 number of keys, location,
  *   varint+bytes low key, bloom filter (bloom.c)
+ * Layout 3, in a commit, one of:
+ *   u8 0 (base), u64 leaf id, u32 tree id, u32 number of keys, location,
+ *      varint+bytes low key, bloom filter: the leaf's chain becomes this
+ *      image alone;
+ *   u8 1 (delta), u64 leaf id, u32 tree id, u32 number of keys, location,
+ *      varint n, n x u64 XXH3-64 of each key the delta changes: the delta
+ *      is appended to the leaf's chain, and its keys to the filter (a
+ *      commit applies only if the leaf exists);
+ * and in a snapshot:
+ *   u64 leaf id, u32 tree id, u32 number of keys, location of the base,
+ *   varint+bytes low key, bloom filter,
+ *   varint n, n x { location of a delta, u8 listed (0 or 1),
+ *                   listed: varint m (<= LINK_HASHES_MAX), m x u64 hash }
  *
  * Live bytes are exact: a log file's are the lengths of the leaf records
- * the table points into it, a segment's the lengths of the blob records
- * that some committed entry references.
+ * (bases and deltas) the table points into it, a segment's the lengths of
+ * the blob records that some committed entry references.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -28,12 +49,21 @@ void loctable_init(struct loctable *lt)
 	*lt = (struct loctable){ .next_leaf_id = 1, .next_tree_id = 1, .log_file = 1 };
 }
 
+static void chain_free(struct chain_link *c, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		free(c[i].hash);
+	free(c);
+}
+
 void loc_ent_free(struct loc_ent *e)
 {
 	if (!e)
 		return;
 	free(e->low);
 	bloom_free(&e->bloom);
+	chain_free(e->chain, e->nchain);
+	free(e->hash);
 	free(e);
 }
 
@@ -50,6 +80,14 @@ void loctable_free(struct loctable *lt)
 	loctable_init(lt);
 }
 
+static uint64_t *hashes_copy(const uint64_t *h, uint32_t n)
+{
+	uint64_t *c = malloc(n ? n * sizeof(*c) : 1);
+	if (c && n)
+		memcpy(c, h, n * sizeof(*c));
+	return c;
+}
+
 static int ent_copy(const struct loc_ent *e, struct loc_ent **out)
 {
 	struct loc_ent *c = malloc(sizeof(*c));
@@ -57,10 +95,25 @@ static int ent_copy(const struct loc_ent *e, struct loc_ent **out)
 		return -ENOMEM;
 	*c = *e;
 	c->bloom = (struct bloom){ 0 };
+	c->chain = NULL;
+	c->nchain = 0;
+	c->hash = NULL;
+	c->nhash = 0;
 	c->low = malloc(e->low_len ? e->low_len : 1);
-	if (!c->low || bloom_copy(&c->bloom, &e->bloom)) {
+	int err = c->low && !bloom_copy(&c->bloom, &e->bloom) ? 0 : -ENOMEM;
+	if (!err && e->nchain) {
+		c->chain = calloc(e->nchain, sizeof(*c->chain));
+		err = c->chain ? 0 : -ENOMEM;
+	}
+	for (uint32_t i = 0; !err && i < e->nchain; i++, c->nchain++) {
+		c->chain[i] = e->chain[i];
+		if (e->chain[i].hash && !(c->chain[i].hash = hashes_copy(e->chain[i].hash,
+									   e->chain[i].nhash)))
+			err = -ENOMEM;
+	}
+	if (err) {
 		loc_ent_free(c);
-		return -ENOMEM;
+		return err;
 	}
 	memcpy(c->low, e->low, e->low_len);
 	*out = c;
@@ -194,6 +247,14 @@ static void live_adjust(struct loctable *lt, const struct leaf_loc *loc, int64_t
 		f->live += sign * (int64_t)loc->len;
 }
 
+/* Counts (sign 1) or uncounts (-1) every record of e's chain as live. */
+static void chain_live(struct loctable *lt, const struct loc_ent *e, int64_t sign)
+{
+	live_adjust(lt, &e->loc, sign);
+	for (uint32_t i = 0; i < e->nchain; i++)
+		live_adjust(lt, &e->chain[i].loc, sign);
+}
+
 /* Inserts or replaces the entry for e->leaf_id; takes ownership of e. */
 int loctable_put(struct loctable *lt, struct loc_ent *e)
 {
@@ -203,13 +264,47 @@ int loctable_put(struct loctable *lt, struct loc_ent *e)
 	while (lt->slot[i] && lt->slot[i]->leaf_id != e->leaf_id)
 		i = (i + 1) & (lt->cap - 1);
 	if (lt->slot[i]) {
-		live_adjust(lt, &lt->slot[i]->loc, -1);
+		chain_live(lt, lt->slot[i], -1);
 		loc_ent_free(lt->slot[i]);
 	} else {
 		lt->n++;
 	}
 	lt->slot[i] = e;
-	live_adjust(lt, &e->loc, 1);
+	chain_live(lt, e, 1);
+	return 0;
+}
+
+/*
+ * Appends the delta that d (a commit's LOC_DELTA entry) names to its
+ * leaf's chain: the link (with d's key hashes when few enough), the new
+ * count of keys, the keys in the filter.  Takes ownership of d.  -EUCLEAN
+ * when the table has no such leaf of that tree; -ENOMEM.
+ */
+int loctable_append(struct loctable *lt, struct loc_ent *d)
+{
+	struct loc_ent *e = loctable_get(lt, d->leaf_id);
+	int err = e && e->tree_id == d->tree_id ? 0 : -EUCLEAN;
+	struct chain_link *c = err ? NULL : realloc(e->chain, (e->nchain + 1) * sizeof(*c));
+	if (!err && !c)
+		err = -ENOMEM;
+	if (err) {
+		loc_ent_free(d);
+		return err;
+	}
+	e->chain = c;
+	c[e->nchain] = (struct chain_link){ .loc = d->loc };
+	if (d->nhash <= LINK_HASHES_MAX) {
+		c[e->nchain].hash = d->hash;
+		c[e->nchain].nhash = d->nhash;
+		d->hash = NULL;
+	}
+	const uint64_t *h = c[e->nchain].hash ? c[e->nchain].hash : d->hash;
+	for (uint32_t i = 0; h && i < d->nhash; i++)
+		bloom_add_hash(&e->bloom, h[i]);
+	e->nchain++;
+	e->nkeys = d->nkeys;
+	live_adjust(lt, &d->loc, 1);
+	loc_ent_free(d);
 	return 0;
 }
 
@@ -222,7 +317,7 @@ void loctable_del(struct loctable *lt, uint64_t id)
 		i = (i + 1) & (lt->cap - 1);
 	if (!lt->slot[i])
 		return;
-	live_adjust(lt, &lt->slot[i]->loc, -1);
+	chain_live(lt, lt->slot[i], -1);
 	loc_ent_free(lt->slot[i]);
 	lt->slot[i] = NULL;
 	lt->n--;
@@ -253,50 +348,163 @@ int loctable_add_tree(struct loctable *lt, uint32_t id, const uint8_t *name, siz
 
 /* ---- encoding ---- */
 
-void loc_ent_encode(const struct loc_ent *e, struct buf *out)
+static void loc_encode(const struct leaf_loc *l, struct buf *out)
+{
+	buf_u32(out, l->file);
+	buf_u32(out, l->len);
+	buf_u64(out, l->off);
+	buf_u64(out, l->csum);
+}
+
+static bool loc_decode(struct rd *r, struct leaf_loc *l)
+{
+	l->file = rd_u32(r);
+	l->len = rd_u32(r);
+	l->off = rd_u64(r);
+	l->csum = rd_u64(r);
+	return !r->bad && l->file && l->len >= REC_HDR;
+}
+
+static void ent_head_encode(const struct loc_ent *e, struct buf *out)
 {
 	buf_u64(out, e->leaf_id);
 	buf_u32(out, e->tree_id);
 	buf_u32(out, e->nkeys);
-	buf_u32(out, e->loc.file);
-	buf_u32(out, e->loc.len);
-	buf_u64(out, e->loc.off);
-	buf_u64(out, e->loc.csum);
+	loc_encode(&e->loc, out);
+}
+
+static void ent_low_encode(const struct loc_ent *e, struct buf *out)
+{
 	buf_bytes(out, e->low, e->low_len);
 	bloom_encode(&e->bloom, out);
 }
 
-int loc_ent_decode(struct rd *r, struct loc_ent **out)
+/* An entry as layout 0 writes it (the tests' and the fuzz corpus's). */
+void loc_ent_encode(const struct loc_ent *e, struct buf *out)
+{
+	ent_head_encode(e, out);
+	ent_low_encode(e, out);
+}
+
+static int ent_head_decode(struct rd *r, struct loc_ent *e)
+{
+	e->leaf_id = rd_u64(r);
+	e->tree_id = rd_u32(r);
+	e->nkeys = rd_u32(r);
+	return loc_decode(r, &e->loc) && e->leaf_id ? 0 : -EUCLEAN;
+}
+
+static int ent_low_decode(struct rd *r, struct loc_ent *e)
+{
+	size_t ll;
+	const uint8_t *low = rd_bytes(r, LKV_KEY_MAX, &ll);
+	if (r->bad)
+		return -EUCLEAN;
+	e->low = malloc(ll ? ll : 1);
+	if (!e->low)
+		return -ENOMEM;
+	memcpy(e->low, low, ll);
+	e->low_len = ll;
+	return bloom_decode(&e->bloom, r);
+}
+
+/* varint n and n hashes (at most `max`), into *h (malloc'd). */
+static int hashes_decode(struct rd *r, size_t max, uint64_t **h, uint32_t *n)
+{
+	uint64_t count = rd_varint(r);
+	if (r->bad || count > max || count > rd_left(r) / 8)
+		return -EUCLEAN;
+	*h = malloc(count ? count * sizeof(**h) : 1);
+	if (!*h)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < count; i++)
+		(*h)[i] = rd_u64(r);
+	*n = (uint32_t)count;
+	return 0;
+}
+
+static void hashes_encode(const uint64_t *h, size_t n, struct buf *out)
+{
+	buf_varint(out, n);
+	for (size_t i = 0; i < n; i++)
+		buf_u64(out, h[i]);
+}
+
+/* Decodes an entry of a commit or snapshot body of `layout` (record.c):
+ * with `snap`, a snapshot's. */
+int loc_ent_decode_as(struct rd *r, uint16_t layout, bool snap, struct loc_ent **out)
 {
 	struct loc_ent *e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	e->leaf_id = rd_u64(r);
-	e->tree_id = rd_u32(r);
-	e->nkeys = rd_u32(r);
-	e->loc.file = rd_u32(r);
-	e->loc.len = rd_u32(r);
-	e->loc.off = rd_u64(r);
-	e->loc.csum = rd_u64(r);
-	size_t ll;
-	const uint8_t *low = rd_bytes(r, LKV_KEY_MAX, &ll);
-	int err = r->bad || e->leaf_id == 0 || e->loc.file == 0 ||
-		e->loc.len < REC_HDR ? -EUCLEAN : 0;
-	if (!err) {
-		e->low = malloc(ll ? ll : 1);
-		err = e->low ? 0 : -ENOMEM;
+	int err = 0;
+	if (layout == REC_LAYOUT && !snap) {
+		e->kind = rd_u8(r);
+		err = e->kind > LOC_DELTA ? -EUCLEAN : 0;
 	}
-	if (!err) {
-		memcpy(e->low, low, ll);
-		e->low_len = ll;
-		err = bloom_decode(&e->bloom, r);
+	if (!err)
+		err = ent_head_decode(r, e);
+	if (!err && e->kind == LOC_DELTA)
+		err = hashes_decode(r, LKV_VALUE_MAX, &e->hash, &e->nhash);
+	else if (!err)
+		err = ent_low_decode(r, e);
+	uint64_t n = !err && snap && layout == REC_LAYOUT ? rd_varint(r) : 0;
+	if (!err && (r->bad || n > rd_left(r) / 25))
+		err = -EUCLEAN;
+	if (!err && n && !(e->chain = calloc(n, sizeof(*e->chain))))
+		err = -ENOMEM;
+	for (uint64_t i = 0; i < n && !err; i++, e->nchain++) {
+		struct chain_link *c = &e->chain[i];
+		uint8_t listed;
+		err = loc_decode(r, &c->loc) && (listed = rd_u8(r)) <= 1 ? 0 : -EUCLEAN;
+		if (!err && listed)
+			err = hashes_decode(r, LINK_HASHES_MAX, &c->hash, &c->nhash);
 	}
 	if (err) {
 		loc_ent_free(e);
-		return err;
+		return err == -ENOMEM ? err : -EUCLEAN;
 	}
 	*out = e;
 	return 0;
+}
+
+/* Layout 0's entry (commits and snapshots alike). */
+int loc_ent_decode(struct rd *r, struct loc_ent **out)
+{
+	return loc_ent_decode_as(r, 0, false, out);
+}
+
+/* A commit's entry (layout 3) of a new base image for its leaf. */
+void commit_ent_encode_base(const struct loc_ent *e, struct buf *out)
+{
+	buf_u8(out, LOC_BASE);
+	ent_head_encode(e, out);
+	ent_low_encode(e, out);
+}
+
+/* A commit's entry (layout 3) of a delta appended to leaf `id`'s chain. */
+void commit_ent_encode_delta(uint64_t id, uint32_t tree_id, uint32_t nkeys,
+			     const struct leaf_loc *loc, const uint64_t *hash, size_t nhash,
+			     struct buf *out)
+{
+	struct loc_ent e = { .leaf_id = id, .tree_id = tree_id, .nkeys = nkeys, .loc = *loc };
+	buf_u8(out, LOC_DELTA);
+	ent_head_encode(&e, out);
+	hashes_encode(hash, nhash, out);
+}
+
+/* A snapshot's entry (layout 3): the whole chain. */
+void snap_ent_encode(const struct loc_ent *e, struct buf *out)
+{
+	ent_head_encode(e, out);
+	ent_low_encode(e, out);
+	buf_varint(out, e->nchain);
+	for (uint32_t i = 0; i < e->nchain; i++) {
+		loc_encode(&e->chain[i].loc, out);
+		buf_u8(out, e->chain[i].hash != NULL);
+		if (e->chain[i].hash)
+			hashes_encode(e->chain[i].hash, e->chain[i].nhash, out);
+	}
 }
 
 void trees_encode(const struct lt_tree *t, size_t n, struct buf *out)

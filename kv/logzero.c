@@ -60,6 +60,7 @@ static int zero_ahead(lkv_store *s, const uint8_t *zeros)
 		if (w <= 0)
 			return w ? (int)w : -EIO;
 		at += (uint64_t)w;
+		STAT_ADD(s, st_zero, (uint64_t)w);
 	}
 	int err = s->io->ops->sync(f);
 	if (!err)

@@ -1,21 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Records: the framing of everything the engine appends to a log file
- * (leaf images, commit records) and of a snapshot file.
+ * (leaf images, leaf deltas, commit records) and of a snapshot file.
  *
  * A record is a 32-byte header followed by `stored_len` body bytes:
  *
  *   0   u32  magic 0x5256_4b4c ("LKVR" in file order)
- *   4   u8   type: 1 leaf image, 2 commit, 3 snapshot
+ *   4   u8   type: 1 leaf image, 2 commit, 3 snapshot, 4 leaf delta
  *   5   u8   codec: 0 raw, 1 zstd
- *   6   u16  0
+ *   6   u16  layout of the body: 0 as formats 1 and 2 wrote it, 3 as
+ *            format 3 writes it (commit and snapshot bodies that name
+ *            chains of delta records, commit.c and snapshot.c; delta
+ *            records exist only in layout 3).  A reader decodes a body
+ *            by its record's layout, so a store upgraded to format 3
+ *            replays the commits written before.
  *   8   u32  stored_len: body bytes on disk
  *   12  u32  raw_len: body bytes after decompression (== stored_len if raw)
  *   16  u64  epoch the record belongs to
  *   24  u64  XXH3-64 of header bytes [0, 24) followed by the stored body
  *
- * A record is valid iff the magic, type and codec are known, the lengths are
- * within limits, and the checksum matches.  Anything else (a torn write,
+ * A record is valid iff the magic, type, codec and layout are known, the
+ * lengths are within limits, and the checksum matches.  Anything else (a torn write,
  * zeroes past the end of a log, a flipped bit) is not a record.  The body is
  * compressed only when that saves at least 1/8 of it.
  */
@@ -61,7 +66,7 @@ int record_append(struct buf *out, uint8_t type, uint64_t epoch, const void *raw
 	put_u32(hdr, REC_MAGIC);
 	hdr[4] = type;
 	hdr[5] = codec;
-	put_u16(hdr + 6, 0);
+	put_u16(hdr + 6, REC_LAYOUT);
 	put_u32(hdr + 8, (uint32_t)stored);
 	put_u32(hdr + 12, (uint32_t)raw_len);
 	put_u64(hdr + 16, epoch);
@@ -80,10 +85,13 @@ int record_parse_header(const uint8_t *p, struct rec_hdr *h)
 	h->codec = p[5];
 	h->stored_len = get_u32(p + 8);
 	h->raw_len = get_u32(p + 12);
+	h->layout = get_u16(p + 6);
 	h->epoch = get_u64(p + 16);
 	h->csum = get_u64(p + 24);
-	if (h->type < REC_LEAF || h->type > REC_SNAPSHOT || h->codec > 1 ||
-	    get_u16(p + 6) != 0 || h->stored_len > REC_MAX || h->raw_len > REC_MAX ||
+	if (h->type < REC_LEAF || h->type > REC_DELTA || h->codec > 1 ||
+	    (h->layout != 0 && h->layout != REC_LAYOUT) ||
+	    (h->type == REC_DELTA && h->layout != REC_LAYOUT) ||
+	    h->stored_len > REC_MAX || h->raw_len > REC_MAX ||
 	    (h->codec == 0 && h->stored_len != h->raw_len))
 		return -EUCLEAN;
 	return 0;

@@ -7,9 +7,13 @@
  * the fallback while a newer one was being written).  Replay from the
  * snapshot's log position: read record after record; collect verified leaf
  * records; at a commit record whose checksum verifies, whose chain value
- * matches the previous commit and every leaf of which was seen intact
- * after the previous commit, apply it.  The first record that fails any of
- * this ends the log.  Because every flush is synced before the next one
+ * matches the previous commit and every leaf record of which (full image
+ * or delta) was seen intact after the previous commit, apply it.  The
+ * first record that fails any of this ends the log.  A commit that lists
+ * blob ranges (synced together with it, commit.c) applies only if they
+ * read back with their checksums, or if a later record proves its flush
+ * finished: the last commit of the log whose blobs did not all reach the
+ * disk is dropped, as a torn one is.  Because every flush is synced before the next one
  * starts, a crash can leave behind the last commit only the records of one
  * flush: a torn tail, all of one epoch, which is ignored.  Zeros written
  * ahead of the flush (logzero.c) read as such a tail.
@@ -151,6 +155,32 @@ static int check_leaf(void *arg, const struct loc_ent *e)
 	return -EUCLEAN;
 }
 
+/* Whether a commit body lists a blob range (synced together with it)
+ * that does not read back with its checksum. */
+static bool ranges_torn(lkv_store *s, const uint8_t *body, size_t len, uint16_t layout)
+{
+	struct blob_range *v;
+	size_t n;
+	bool torn = false;
+	if (commit_ranges(body, len, layout, &v, &n))
+		return false;       /* malformed: applying it says so */
+	for (size_t i = 0; i < n && !torn; i++)
+		torn = !blob_range_ok(s, &v[i]);
+	free(v);
+	return torn;
+}
+
+/* Whether a valid record starts at off of f (`size` bytes): a commit
+ * followed by one is not the last of its file. */
+static bool record_follows(lkv_store *s, lkv_file *f, uint64_t off, uint64_t size)
+{
+	struct rec_hdr h;
+	uint8_t *rec;
+	bool yes = record_read(s, f, off, size, &h, &rec) == 0;
+	free(rec);
+	return yes;
+}
+
 /* A verified record found while scanning a damaged file. */
 struct found { uint64_t off; struct rec_hdr h; const uint8_t *p; };
 
@@ -212,27 +242,58 @@ static int check_leaf_lenient(void *arg, const struct loc_ent *e)
 	return check_leaf(arg, e) ? seen_lost(r, e->loc.file, e->loc.off) : 0;
 }
 
-/* How many leaves of the table have their image at a lost location (a
- * later commit may have written them again since). */
+/* How many records of the table's chains are at a lost location (a later
+ * commit may have written their leaves again since). */
 static uint64_t count_lost(const struct loctable *lt, const struct replay *r)
 {
 	uint64_t n = 0;
 	for (size_t i = 0; i < lt->cap; i++) {
 		const struct loc_ent *e = lt->slot[i];
-		for (size_t j = 0; e && j < r->nlost; j++)
-			n += e->loc.file == r->lost[j].file && e->loc.off == r->lost[j].off;
+		for (size_t j = 0; e && j < r->nlost; j++) {
+			const struct leaf_loc *x = &r->lost[j];
+			n += e->loc.file == x->file && e->loc.off == x->off;
+			for (uint32_t k = 0; k < e->nchain; k++)
+				n += e->chain[k].loc.file == x->file && e->chain[k].loc.off == x->off;
+		}
 	}
 	return n;
 }
 
 /* ---- rebuilding commits lost to damage from later digests ---- */
 
+/* Reads the record at w->loc, which must be of `type` and `epoch`, into
+ * *raw (malloc'd); false when it is not there intact. */
+static bool digest_record(lkv_store *s, const struct digest_leaf *w, uint8_t type,
+			  uint64_t epoch, struct rec_hdr *h, uint8_t **raw)
+{
+	char name[FILE_NAME_MAX];
+	lkv_file *f;
+	uint64_t size = 0;
+	uint8_t *rec = NULL;
+	*raw = NULL;
+	file_name(name, FILE_LOG, w->loc.file);
+	int err = s->io->ops->open(s->io, name, LKV_IO_RDONLY, &f);
+	if (!err) {
+		if (!s->io->ops->size(f, &size))
+			err = record_read(s, f, w->loc.off, size, h, &rec);
+		s->io->ops->close(f);
+	}
+	bool ok = !err && rec && h->type == type && h->epoch == epoch &&
+		  REC_HDR + (uint64_t)h->stored_len == w->loc.len && !record_open(rec, h, raw);
+	free(rec);
+	if (!ok) {
+		free(*raw);
+		*raw = NULL;
+	}
+	return ok;
+}
+
 /*
- * The location entry for leaf w of a lost commit of `epoch`: from its
- * record when that verifies (the count of keys and the bloom filter come
- * from the image), else pointing at the damaged bytes (the leaf then reads
- * as -EIO) and noted lost.  The low key: the table's for a leaf it knows,
- * the digest's for a new one.
+ * The location entry for base image w of a lost commit of `epoch`: from
+ * its record when that verifies (the count of keys and the bloom filter
+ * come from the image), else pointing at the damaged bytes (the leaf then
+ * reads as -EIO) and noted lost.  The low key: the table's for a leaf it
+ * knows, the digest's for a new one.
  */
 static int digest_entry(lkv_store *s, struct replay *r, const struct digest_leaf *w,
 			uint64_t epoch, struct loc_ent **out)
@@ -247,29 +308,17 @@ static int digest_entry(lkv_store *s, struct replay *r, const struct digest_leaf
 	memcpy(e->low, low, low_len);
 	*e = (struct loc_ent){ .leaf_id = w->id, .tree_id = w->tree, .loc = w->loc,
 			       .low = e->low, .low_len = low_len };
-	char name[FILE_NAME_MAX];
-	lkv_file *f;
-	uint64_t size = 0;
 	struct rec_hdr h;
-	uint8_t *rec = NULL, *raw = NULL;
-	file_name(name, FILE_LOG, w->loc.file);
-	int err = s->io->ops->open(s->io, name, LKV_IO_RDONLY, &f);
-	if (!err) {
-		if (!s->io->ops->size(f, &size))
-			err = record_read(s, f, w->loc.off, size, &h, &rec);
-		s->io->ops->close(f);
-	}
-	bool ok = !err && rec && h.type == REC_LEAF && h.epoch == epoch &&
-		  REC_HDR + (uint64_t)h.stored_len == w->loc.len && !record_open(rec, &h, &raw) &&
-		  h.raw_len >= 16 && get_u32(raw) == w->tree && get_u64(raw + 4) == w->id;
-	if (ok) {
+	uint8_t *raw;
+	int err = 0;
+	if (digest_record(s, w, REC_LEAF, epoch, &h, &raw) && h.raw_len >= 16 &&
+	    get_u32(raw) == w->tree && get_u64(raw + 4) == w->id) {
 		e->loc.csum = h.csum;
 		e->nkeys = get_u32(raw + 12);
 		bloom_build(&e->bloom, raw, h.raw_len, s->o.bloom_bits);
 	} else {
 		err = seen_lost(r, w->loc.file, w->loc.off);
 	}
-	free(rec);
 	free(raw);
 	if (err == -ENOMEM) {
 		loc_ent_free(e);
@@ -277,6 +326,53 @@ static int digest_entry(lkv_store *s, struct replay *r, const struct digest_leaf
 	}
 	*out = e;
 	return 0;
+}
+
+/*
+ * Appends delta w of a lost commit of `epoch` to its leaf's chain: from
+ * its record when that verifies (its keys go into the filter), else
+ * pointing at the damaged bytes (the leaf then reads as -EIO, and its
+ * filter is dropped: a key the delta added must not read as absent),
+ * noted lost, its keys unknown.  -EUCLEAN when the table has no such
+ * leaf.
+ */
+static int digest_delta(lkv_store *s, struct replay *r, const struct digest_leaf *w,
+			uint64_t epoch)
+{
+	struct loc_ent *known = loctable_get(&s->lt, w->id);
+	struct loc_ent *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	*d = (struct loc_ent){ .kind = LOC_DELTA, .leaf_id = w->id, .tree_id = w->tree,
+			       .loc = w->loc, .nkeys = known ? known->nkeys : 0 };
+	struct rec_hdr h;
+	uint8_t *raw = NULL;
+	size_t nhash = 0;
+	struct delta_rd it;
+	int err = 0;
+	bool ok = known && digest_record(s, w, REC_DELTA, epoch, &h, &raw);
+	if (ok && (delta_open(raw, h.raw_len, &it) || it.tree_id != w->tree || it.leaf_id != w->id ||
+		   it.prev != (known->nchain ? known->chain[known->nchain - 1].loc.csum
+					     : known->loc.csum) ||
+		   delta_hashes(raw, h.raw_len, &d->hash, &nhash)))
+		ok = false;
+	if (ok) {
+		d->loc.csum = h.csum;
+		d->nkeys = it.nkeys;
+		d->nhash = (uint32_t)nhash;
+	} else if (known) {
+		err = seen_lost(r, w->loc.file, w->loc.off);
+		bloom_free(&known->bloom);
+		free(d->hash);
+		d->hash = NULL;                      /* keys unknown: not listed */
+		d->nhash = LINK_HASHES_MAX + 1;
+	}
+	free(raw);
+	if (err) {
+		loc_ent_free(d);
+		return err;
+	}
+	return loctable_append(&s->lt, d);
 }
 
 /* Applies one digest of a lost commit to the table, as its commit would
@@ -296,6 +392,10 @@ static int digest_apply(lkv_store *s, struct replay *r, const struct digest *d)
 	}
 	for (size_t i = 0; i < d->nleaves && !err; i++) {
 		struct loc_ent *e;
+		if (d->leaves[i].kind == LOC_DELTA) {
+			err = digest_delta(s, r, &d->leaves[i], d->epoch);
+			continue;
+		}
 		err = digest_entry(s, r, &d->leaves[i], d->epoch, &e);
 		if (!err)
 			err = loctable_put(lt, e);
@@ -327,11 +427,12 @@ static int digest_apply(lkv_store *s, struct replay *r, const struct digest *d)
  * damage reached further back than the digests, or the store is of
  * format 1).
  */
-static int bridge(lkv_store *s, struct replay *r, const uint8_t *body, size_t len)
+static int bridge(lkv_store *s, struct replay *r, const uint8_t *body, size_t len,
+		  uint16_t layout)
 {
 	struct digest *d;
 	size_t n, k = 0;
-	if (len < 8 || commit_digests(body, len, &d, &n))
+	if (len < 8 || commit_digests(body, len, layout, &d, &n))
 		return -ESTALE;
 	while (k < n && d[k].prev != s->lt.chain)
 		k++;
@@ -377,7 +478,7 @@ static int resync(lkv_store *s, lkv_file *f, struct replay *r, uint64_t from, ui
 	while (!err && !r->gap && next_valid(p, len, &at, &fr)) {
 		if (fr.h.epoch <= s->lt.epoch)
 			continue;               /* an older image, or replayed already */
-		if (fr.h.type == REC_LEAF) {
+		if (fr.h.type == REC_LEAF || fr.h.type == REC_DELTA) {
 			/* leaf records of two epochs with no commit between: the
 			 * first epoch's commit was in the damage (the next commit
 			 * may bring its digest) */
@@ -390,21 +491,27 @@ static int resync(lkv_store *s, lkv_file *f, struct replay *r, uint64_t from, ui
 		uint8_t *raw = NULL;
 		if (fr.h.type != REC_COMMIT || record_open(fr.p, &fr.h, &raw))
 			continue;
-		err = commit_apply(&s->lt, raw, fr.h.raw_len, fr.h.epoch, fr.h.csum,
-				   check_leaf, r);
+		uint16_t lay = fr.h.layout;
+		/* durable for certain when a later epoch's records follow */
+		bool followed = r->more_files || fr.h.epoch < later_epoch(p, len, at);
+		if (!followed && ranges_torn(s, raw, fr.h.raw_len, lay))
+			err = -ENODATA;         /* its blobs did not all reach the disk */
+		else
+			err = commit_apply(&s->lt, raw, fr.h.raw_len, lay, fr.h.epoch, fr.h.csum,
+					   check_leaf, r);
 		if (err == -ESTALE && fr.h.epoch > s->lt.epoch) {
-			int berr = bridge(s, r, raw, fr.h.raw_len);
+			int berr = bridge(s, r, raw, fr.h.raw_len, lay);
 			err = berr ? (berr == -ESTALE ? err : berr)
-				   : commit_apply(&s->lt, raw, fr.h.raw_len, fr.h.epoch,
+				   : commit_apply(&s->lt, raw, fr.h.raw_len, lay, fr.h.epoch,
 						  fr.h.csum, check_leaf, r);
 		}
 		/* a leaf record it names was not seen: lost to the damage if the
 		 * epoch was durable, which a later epoch's records prove; the
 		 * last flush may simply be torn (a crash): it ends the log */
-		if (err == -EUCLEAN && (r->more_files || fr.h.epoch < later_epoch(p, len, at)))
-			err = commit_apply(&s->lt, raw, fr.h.raw_len, fr.h.epoch, fr.h.csum,
+		if (err == -EUCLEAN && followed)
+			err = commit_apply(&s->lt, raw, fr.h.raw_len, lay, fr.h.epoch, fr.h.csum,
 					   check_leaf_lenient, r);
-		else if (err == -EUCLEAN)
+		else if (err == -EUCLEAN || err == -ENODATA)
 			r->torn = true;
 		free(raw);
 		if (r->torn) {
@@ -520,10 +627,17 @@ static int replay_file(lkv_store *s, uint32_t no, uint64_t off, bool more_files,
 		if (err)
 			break;
 		uint64_t next = off + REC_HDR + h.stored_len;
-		if (h.type == REC_LEAF && h.epoch > s->lt.epoch) {
+		if ((h.type == REC_LEAF || h.type == REC_DELTA) && h.epoch > s->lt.epoch) {
 			err = seen_add(&r, off, h.csum, (uint32_t)(next - off));
 		} else if (h.type == REC_COMMIT && !(err = record_open(rec, &h, &raw))) {
-			err = commit_apply(&s->lt, raw, h.raw_len, h.epoch, h.csum, check_leaf, &r);
+			/* the last commit, with blobs that did not all reach the
+			 * disk: torn (resync, after_damage, then says so) */
+			if (!more_files && !record_follows(s, f, next, size) &&
+			    ranges_torn(s, raw, h.raw_len, h.layout))
+				err = -EUCLEAN;
+			else
+				err = commit_apply(&s->lt, raw, h.raw_len, h.layout, h.epoch, h.csum,
+						   check_leaf, &r);
 			if (!err) {
 				*end = next;
 				r.n = 0;
@@ -626,6 +740,14 @@ static int build_trees(lkv_store *s)
 		l->loc = e->loc;
 		if (bloom_copy(&l->bloom, &e->bloom))
 			return -ENOMEM;
+		if (e->nchain && !(l->chain = malloc(e->nchain * sizeof(*l->chain))))
+			return -ENOMEM;
+		for (uint32_t k = 0; k < e->nchain; k++) {
+			l->chain[k] = e->chain[k].loc;
+			l->chain_bytes += e->chain[k].loc.len;
+		}
+		l->nchain = e->nchain;
+		l->logged_epoch = lt->epoch;
 	}
 	for (size_t i = 0; i < s->ntrees; i++) {
 		int err = tree_sort(s->trees[i]);

@@ -7,7 +7,8 @@
  *   u64 epoch, u64 chain, u64 next leaf id, u32 next tree id,
  *   u32 log file, u64 log offset   (where replay of later commits starts)
  *   u32 n, n × { u32 tree id, varint+bytes name }
- *   u64 n, n × location entry
+ *   u64 n, n × location entry (loctable.c: in layout 3 each names its
+ *       leaf's whole chain, the base image and its deltas)
  *   u32 n, n × { u32 segment, u64 live blob bytes }
  *
  * A snapshot file holds one REC_SNAPSHOT record (record.c) and nothing
@@ -46,7 +47,7 @@ void snapshot_encode(const struct loctable *lt, struct buf *out)
 	buf_u64(out, lt->n);
 	for (size_t i = 0; i < lt->cap; i++)
 		if (lt->slot[i])
-			loc_ent_encode(lt->slot[i], out);
+			snap_ent_encode(lt->slot[i], out);
 	buf_u32(out, lt->nsegs);
 	for (size_t i = 0; i < lt->nsegs; i++) {
 		buf_u32(out, lt->segs[i].no);
@@ -54,8 +55,8 @@ void snapshot_encode(const struct loctable *lt, struct buf *out)
 	}
 }
 
-/* Loads a snapshot body into an empty table. */
-int snapshot_decode(struct loctable *lt, const uint8_t *body, size_t len)
+/* Loads a snapshot body of `layout` (its record's) into an empty table. */
+int snapshot_decode(struct loctable *lt, const uint8_t *body, size_t len, uint16_t layout)
 {
 	struct rd r = rd_init(body, len);
 	lt->epoch = rd_u64(&r);
@@ -70,7 +71,7 @@ int snapshot_decode(struct loctable *lt, const uint8_t *body, size_t len)
 	uint64_t n = err ? 0 : rd_u64(&r);
 	for (uint64_t i = 0; i < n && !err; i++) {
 		struct loc_ent *e;
-		err = loc_ent_decode(&r, &e);
+		err = loc_ent_decode_as(&r, layout, true, &e);
 		if (!err && loctable_get(lt, e->leaf_id)) {
 			loc_ent_free(e);
 			err = -EUCLEAN;
@@ -246,7 +247,7 @@ static int read_snapshot(lkv_store *s, uint64_t epoch, struct loctable *lt)
 	if (!err)
 		err = record_open(rec, &h, &raw);
 	if (!err)
-		err = snapshot_decode(lt, raw, h.raw_len);
+		err = snapshot_decode(lt, raw, h.raw_len, h.layout);
 	if (!err && lt->epoch != epoch)
 		err = -EUCLEAN;
 	free(rec);

@@ -49,6 +49,9 @@ static void store_free(lkv_store *s)
 	for (size_t i = 0; i < s->nseg_unsynced; i++)
 		s->io->ops->close(s->seg_unsynced[i].f);
 	free(s->seg_unsynced);
+	for (size_t i = 0; i < s->ncons; i++)
+		leaf_unref(s->cons[i]);
+	free(s->cons);
 	free(s->meta);
 	digest_ring_free(&s->digests);
 	pthread_mutex_destroy(&s->meta_mu);
@@ -216,7 +219,7 @@ int lkv_close(lkv_store *s)
 	flusher_stop(s);
 	int err = 0;
 	if (!s->ro && !atomic_load(&s->failed)) {
-		err = flush_through(s, 0);
+		err = flush_through(s, 0, true);
 		if (err && !atomic_load(&s->failed))
 			store_log(s, LKV_LOG_ERR, "closing: the changes made after epoch %"
 				  PRIu64 " cannot be written (%s) and are lost", s->lt.epoch,
@@ -337,6 +340,9 @@ void lkv_stats(lkv_store *s, struct lkv_stats *st)
 		.salvaged_bytes = s->salvaged,
 		.log_damage = s->log_damage, .lost_leaf_images = s->lost_leaf_images,
 		.rebuilt_commits = s->rebuilt_commits,
+		.deltas_written = LD(st_deltas), .deltas_read = LD(st_delta_read),
+		.consolidations = LD(st_consolidated), .user_bytes_written = LD(st_user),
+		.log_zero_bytes = LD(st_zero),
 		.cache_bytes = LD(cache_bytes), .cache_budget = s->o.cache_bytes,
 		.dirty_bytes = LD(dirty_bytes),
 		.leaves = LD(nleaves), .resident_leaves = LD(resident),
@@ -349,6 +355,9 @@ void lkv_stats(lkv_store *s, struct lkv_stats *st)
 		st->blob_live_bytes += s->lt.segs[i].live;
 	st->segments = s->lt.nsegs;
 	st->live_bytes += st->blob_live_bytes;
+	for (size_t i = 0; i < s->lt.cap; i++)
+		if (s->lt.slot[i])
+			st->chain_links += s->lt.slot[i]->nchain;
 	pthread_mutex_unlock(&s->flush_mu);
 	struct disk_sum sum = { s->io, 0, 0 };
 	files_list(s->io, add_file_size, &sum);

@@ -26,7 +26,7 @@ static int blob_stall(lkv_store *s)
 {
 	if (!gc_space_pressure(s))
 		return 0;
-	int err = gc_pass(s, false);
+	int err = gc_pass(s, false, false);
 	if (!err && gc_space_pressure(s))
 		blob_seal(s);        /* the dead bytes are in the current segment */
 	return err;
@@ -74,7 +74,7 @@ static int backpressure(lkv_store *s)
 		uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 		if (stalled && now < atomic_load(&s->stall_until_ns))
 			return stalled;
-		return flush_through(s, 0);
+		return flush_through(s, 0, false);
 	}
 	if (dirty > s->o.dirty_bytes)
 		epoch_kick(s);

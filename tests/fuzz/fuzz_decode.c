@@ -7,8 +7,8 @@
  *    0 record framing   record_parse_header, record_open (checksum, zstd)
  *    1 leaf body        entries_decode -> entries_encode round trip,
  *                       blob_ref_decode, bloom_build
- *    2 commit body      commit_apply
- *    3 snapshot body    snapshot_decode
+ *    2 commit body      commit_apply, layout 0 (formats 1 and 2)
+ *    3 snapshot body    snapshot_decode, layout 0
  *    4 bloom filter     bloom_decode, bloom_may_contain
  *   the filesystem's (fuzz_fs.c; fs/format.h)
  *    5 inode record     inode_decode -> inode_encode
@@ -23,6 +23,16 @@
  *   11 orphans key      ino_key_get -> ino_key
  *   12 extents key      patch_key_is, extent_key_block -> extent_key, patch_key
  *   13 xattrs key       the name after ino_key_get -> xattr_key
+ *   the engine's again
+ *   14 leaf delta       u32 LE length L, a leaf body of L bytes, then a
+ *                       delta body: delta_open/delta_next, delta_hashes,
+ *                       and delta_apply (strict, then lenient) to the leaf
+ *                       decoded from the body -> entries_encode ->
+ *                       entries_decode
+ *   15 commit body      commit_apply, layout 3 (chains, blob ranges),
+ *                       applied to a table holding leaf 77 of tree 3, then
+ *                       commit_ranges and commit_digests
+ *   16 snapshot body    snapshot_decode, layout 3
  *
  * Decoders must reject garbage with an error; any crash, leak, sanitizer
  * report or failed round trip (abort) is a bug.  Built with -Dfuzz=true
@@ -80,15 +90,80 @@ static void fuzz_leaf(const uint8_t *p, size_t n)
 	bloom_free(&f);
 }
 
-static void fuzz_tables(const uint8_t *p, size_t n, bool snapshot)
+static void fuzz_tables(const uint8_t *p, size_t n, bool snapshot, uint16_t layout)
 {
 	struct loctable lt;
 	loctable_init(&lt);
-	if (snapshot)
-		snapshot_decode(&lt, p, n);
-	else
-		commit_apply(&lt, p, n, 1, 1, NULL, NULL);
+	if (snapshot) {
+		snapshot_decode(&lt, p, n, layout);
+		loctable_free(&lt);
+		return;
+	}
+	if (layout == REC_LAYOUT) {
+		/* a leaf for deltas to append to, as the corpus's commits name */
+		struct loc_ent *e = calloc(1, sizeof(*e));
+		e->leaf_id = 77;
+		e->tree_id = 3;
+		e->loc = (struct leaf_loc){ .file = 1, .len = 100, .off = 0, .csum = 5 };
+		e->low = malloc(1);
+		loctable_add_tree(&lt, 3, (const uint8_t *)"main", 4);
+		loctable_put(&lt, e);
+	}
+	commit_apply(&lt, p, n, layout, lt.epoch + 1, 1, NULL, NULL);
+	struct blob_range *r;
+	struct digest *d;
+	size_t nr, nd;
+	if (commit_ranges(p, n, layout, &r, &nr) == 0)
+		free(r);
+	if (commit_digests(p, n, layout, &d, &nd) == 0)
+		digests_free(d, nd);
 	loctable_free(&lt);
+}
+
+static void fuzz_delta(const uint8_t *p, size_t n)
+{
+	if (n < 4 || get_u32(p) > n - 4)
+		return;
+	size_t ll = get_u32(p);
+	const uint8_t *dp = p + 4 + ll;
+	size_t dn = n - 4 - ll;
+	struct delta_rd it;
+	struct delta_op op;
+	if (delta_open(dp, dn, &it) == 0)
+		while (delta_next(&it, &op) > 0)
+			;
+	uint64_t *h;
+	size_t nh;
+	if (delta_hashes(dp, dn, &h, &nh) == 0)
+		free(h);
+	for (int lenient = 0; lenient < 2 && ll >= 12; lenient++) {
+		uint8_t *raw = malloc(ll ? ll : 1);
+		memcpy(raw, p + 4, ll);
+		struct entries *d;
+		if (entries_decode(raw, ll, get_u32(p + 4), get_u64(p + 8), &d)) {
+			free(raw);
+			return;
+		}
+		struct lost_set lost = { 0 };
+		int err = lenient ? delta_apply_lenient(d, dp, dn, get_u32(p + 4), get_u64(p + 8),
+							&lost)
+				  : delta_apply(d, dp, dn, get_u32(p + 4), get_u64(p + 8),
+						dn >= 20 ? get_u64(dp + 12) : 0);
+		if (!err) {
+			/* what applied is a valid leaf again */
+			struct buf b = { 0 };
+			struct entries *again;
+			entries_encode(d, 1, 2, &b);
+			uint8_t *copy = malloc(b.len);
+			memcpy(copy, b.p, b.len);
+			if (entries_decode(copy, b.len, 1, 2, &again))
+				abort();
+			entries_free(again);
+			buf_free(&b);
+		}
+		free(lost.h);
+		entries_free(d);
+	}
 }
 
 static void fuzz_bloom(const uint8_t *p, size_t n)
@@ -226,8 +301,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch ((enum fuzz_sel)(only >= 0 ? only : data[0] % SELECTORS)) {
 	case SEL_RECORD:     fuzz_record(p, n); break;
 	case SEL_LEAF:       fuzz_leaf(p, n); break;
-	case SEL_COMMIT:     fuzz_tables(p, n, false); break;
-	case SEL_SNAPSHOT:   fuzz_tables(p, n, true); break;
+	case SEL_COMMIT:     fuzz_tables(p, n, false, 0); break;
+	case SEL_SNAPSHOT:   fuzz_tables(p, n, true, 0); break;
+	case SEL_DELTA:      fuzz_delta(p, n); break;
+	case SEL_COMMIT3:    fuzz_tables(p, n, false, REC_LAYOUT); break;
+	case SEL_SNAPSHOT3:  fuzz_tables(p, n, true, REC_LAYOUT); break;
 	case SEL_BLOOM:      fuzz_bloom(p, n); break;
 	case SEL_INODE:      fuzz_inode(p, n); break;
 	case SEL_SUPER:      fuzz_super(p, n); break;

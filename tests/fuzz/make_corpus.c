@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Writes seed inputs for fuzz_decode into argv[1]: real record framings,
- * leaf bodies, commit and snapshot bodies and bloom filters, produced by
- * the engine's own encoders, then the filesystem's records
+ * leaf bodies, leaf deltas, commit and snapshot bodies (of layouts 0 and
+ * 3) and bloom filters, produced by the engine's own encoders, then the
+ * filesystem's records
  * (make_corpus_fs.c).  Run by hand when a format changes:
  *   build/tests/fuzz/make_corpus tests/fuzz/corpus
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kv/internal.h"
@@ -24,6 +26,97 @@ void emit(const char *dir, const char *name, uint8_t sel, const void *p, size_t 
 	fputc(sel, f);
 	fwrite(p, 1, n, f);
 	fclose(f);
+}
+
+/*
+ * Layout 3: a delta of the leaf (a splice, a put, a delete), framed as a
+ * record too; a commit that makes leaf 77 a new base and one that appends
+ * the delta, with blob ranges and a digest; the snapshot of the table
+ * with that chain.
+ */
+static void delta_seeds(const char *dir, struct entries *d, const struct buf *leaf,
+			const struct bloom *b, ZSTD_CCtx *c)
+{
+	char v[600];
+	memset(v, 'x', sizeof(v));
+	entries_put(d, "big", 3, v, sizeof(v), 0);
+	v[300] = 'y';
+	entries_change(d, "big", 3, v, sizeof(v), 0, 2, 0);
+	entries_change(d, "key005", 6, "new", 3, 0, 2, 0);
+	entries_remove(d, "key007", 6, 2);
+	struct buf base = { 0 }, delta = { 0 }, in = { 0 }, rec = { 0 };
+	uint64_t *h, csum, bcsum;
+	size_t nh;
+	(void)leaf;
+	/* the base: the leaf as it was before those changes */
+	struct entries *old = entries_new();
+	for (uint32_t i = 0; i < d->n; i++)
+		entries_put(old, d->e[i].k, d->e[i].kl, d->e[i].v, d->e[i].vl, 0);
+	entries_put(old, "key007", 6, "value 49", 8, 0);
+	entries_put(old, "key005", 6, "value 25", 8, 0);
+	v[300] = 'x';
+	entries_put(old, "big", 3, v, sizeof(v), 0);
+	entries_encode(old, 3, 77, &base);
+	record_append(&rec, REC_LEAF, 5, base.p, base.len, c, 0, &bcsum);
+	delta_encode(d, 3, 77, bcsum, 0, &delta, &h, &nh);
+	buf_u32(&in, (uint32_t)base.len);
+	buf_add(&in, base.p, base.len);
+	buf_add(&in, delta.p, delta.len);
+	emit(dir, "delta", SEL_DELTA, in.p, in.len);
+	struct buf drec = { 0 };
+	record_append(&drec, REC_DELTA, 6, delta.p, delta.len, c, 0, &csum);
+	emit(dir, "record-delta", SEL_RECORD, drec.p, drec.len);
+
+	struct digest_ring ring = { 0 };
+	struct commit_enc ce;
+	struct loc_ent e = { .leaf_id = 77, .tree_id = 3, .nkeys = old->n,
+		.loc = { .file = 1, .len = rec.len, .off = 0, .csum = bcsum },
+		.low = (uint8_t *)"", .low_len = 0, .bloom = *b };
+	commit_enc_begin(&ce, 0, 78, 4, NULL, 0);
+	commit_enc_base(&ce, &e);
+	commit_enc_end(&ce, NULL, 0, NULL, 0, NULL, 0, &ring);
+	emit(dir, "commit3-base", SEL_COMMIT3, ce.body.p, ce.body.len);
+	struct digest_leaf w = { .id = 77, .tree = 3, .loc = e.loc, .kind = LOC_BASE };
+	struct flush_set fs = { 0 };
+	struct buf dg = { 0 };
+	digest_encode(&dg, 5, 0, &w, 1, &fs);
+	digest_keep(&ring, 1000, &dg);
+	buf_free(&ce.body);
+
+	struct leaf_loc dl = { .file = 1, .len = drec.len, .off = rec.len, .csum = csum };
+	struct blob_range br = { .seg = 1, .off = 0, .len = 4096, .csum = 1234 };
+	commit_enc_begin(&ce, 99, 78, 4, NULL, 0);
+	commit_enc_delta(&ce, 77, 3, d->n, &dl, h, nh);
+	commit_enc_end(&ce, NULL, 0, NULL, 0, &br, 1, &ring);
+	emit(dir, "commit3-delta", SEL_COMMIT3, ce.body.p, ce.body.len);
+
+	struct loctable lt;
+	struct buf snap = { 0 };
+	loctable_init(&lt);
+	loctable_add_tree(&lt, 3, (const uint8_t *)"main", 4);
+	struct loc_ent *copy = calloc(1, sizeof(*copy));
+	*copy = e;
+	copy->low = malloc(1);
+	bloom_copy(&copy->bloom, b);
+	loctable_put(&lt, copy);
+	struct loc_ent *de = calloc(1, sizeof(*de));
+	*de = (struct loc_ent){ .kind = LOC_DELTA, .leaf_id = 77, .tree_id = 3, .nkeys = d->n,
+				.loc = dl, .hash = h, .nhash = (uint32_t)nh };
+	loctable_append(&lt, de);
+	snapshot_encode(&lt, &snap);
+	emit(dir, "snapshot3", SEL_SNAPSHOT3, snap.p, snap.len);
+
+	loctable_free(&lt);
+	digest_ring_free(&ring);
+	entries_free(old);
+	buf_free(&snap);
+	buf_free(&dg);
+	buf_free(&ce.body);
+	buf_free(&base);
+	buf_free(&delta);
+	buf_free(&drec);
+	buf_free(&in);
+	buf_free(&rec);
 }
 
 int main(int argc, char **argv)
@@ -69,12 +162,30 @@ int main(int argc, char **argv)
 
 	struct loctable lt;
 	loctable_init(&lt);
-	commit_apply(&lt, commit.p, commit.len, 1, 99, NULL, NULL);
-	snapshot_encode(&lt, &snap);
+	commit_apply(&lt, commit.p, commit.len, 0, 1, 99, NULL, NULL);
+	/* a snapshot of layout 0, as formats 1 and 2 wrote them */
+	buf_u64(&snap, lt.epoch);
+	buf_u64(&snap, lt.chain);
+	buf_u64(&snap, lt.next_leaf_id);
+	buf_u32(&snap, lt.next_tree_id);
+	buf_u32(&snap, lt.log_file);
+	buf_u64(&snap, lt.log_off);
+	trees_encode(lt.trees, lt.ntrees, &snap);
+	buf_u64(&snap, lt.n);
+	for (size_t i = 0; i < lt.cap; i++)
+		if (lt.slot[i])
+			loc_ent_encode(lt.slot[i], &snap);
+	buf_u32(&snap, lt.nsegs);
+	for (size_t i = 0; i < lt.nsegs; i++) {
+		buf_u32(&snap, lt.segs[i].no);
+		buf_u64(&snap, lt.segs[i].live);
+	}
 	emit(argv[1], "snapshot", SEL_SNAPSHOT, snap.p, snap.len);
 	struct buf bl = { 0 };
 	bloom_encode(&b, &bl);
 	emit(argv[1], "bloom", SEL_BLOOM, bl.p, bl.len);
+
+	delta_seeds(argv[1], d, &leaf, &b, c);
 
 	/* a leaf whose value is a blob reference */
 	struct entries *bd = entries_new();

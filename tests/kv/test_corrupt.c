@@ -478,11 +478,23 @@ static void test_damage_mid_log(void **state)
 	snprintf(live, sizeof(live), "%s/mid", base);
 	snprintf(clean, sizeof(clean), "%s/mid-clean", base);
 	lkv_store *s = build(live);
-	lkv_tree *t, *u;                  /* two more flushes of one leaf each */
+	lkv_tree *t, *u;
 	assert_int_equal(lkv_tree_open(s, "a", &t), 0);
 	assert_int_equal(lkv_tree_open(s, "b", &u), 0);
 	char k[32], val[160];
-	int kl = sprintf(k, "k%06d", 1), vl = vform(val, 1, round_of(1, ROUNDS));
+	int kl, vl;
+	/* since format 3 later flushes append deltas to a leaf's image
+	 * instead of replacing it: split the first leaf of tree a (two large
+	 * values that verify() does not read), so that the first leaf image
+	 * of the first flush (that leaf's) is superseded */
+	static char big[1500];
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(lkv_put(t, "k00000a", 7, big, sizeof(big), NULL), 0);
+	assert_int_equal(lkv_put(t, "k00000b", 7, big, sizeof(big), NULL), 0);
+	assert_int_equal(lkv_flush(s, 0), 0);
+	/* two more flushes of one leaf each */
+	kl = sprintf(k, "k%06d", 1);
+	vl = vform(val, 1, round_of(1, ROUNDS));
 	assert_int_equal(lkv_put(t, k, kl, val, vl, NULL), 0);
 	assert_int_equal(lkv_flush(s, 0), 0);
 	kl = sprintf(k, "k%06d", 2);
@@ -495,7 +507,9 @@ static void test_damage_mid_log(void **state)
 	snprintf(path, sizeof(path), "%s/%s", clean, logf);
 	int n = records(path, v, 4096);
 	assert_true(n > 20);
-	assert_true(v[n - 4].type == 1 && v[n - 3].type == 2 && v[n - 2].type == 1 &&
+	/* each of the two one-key flushes: the leaf's record (a delta of its
+	 * chain since format 3), then the commit */
+	assert_true(v[n - 4].type == 4 && v[n - 3].type == 2 && v[n - 2].type == 4 &&
 		    v[n - 1].type == 2);
 
 	/* the first leaf image of the first flush: every leaf is rewritten later */
@@ -504,14 +518,14 @@ static void test_damage_mid_log(void **state)
 	assert_int_equal(eio, 0);
 	assert_non_null(strstr(logbuf, "the commits after it are kept"));
 
-	/* the one leaf image of the next-to-last flush, which nothing supersedes */
+	/* the one leaf record of the next-to-last flush, which nothing supersedes */
 	assert_int_equal(open_flipped(clean, logf, &v[n - 4], 0, &eio), -EUCLEAN);
 	assert_non_null(strstr(logbuf, "committed changes follow"));
 	assert_int_equal(open_flipped(clean, logf, &v[n - 4], LKV_SALVAGE, &eio), 0);
 	assert_true(eio > 0 && eio < NKEYS / 4);
 	assert_non_null(strstr(logbuf, "leaf images they name were in the damage"));
 
-	/* the one leaf image of the last flush: dropped with its flush */
+	/* the one leaf record of the last flush: dropped with its flush */
 	assert_int_equal(open_flipped(clean, logf, &v[n - 2], 0, &eio), 0);
 	assert_non_null(strstr(logbuf, "a torn tail is ignored"));
 }
@@ -640,8 +654,8 @@ static void test_commit_beyond_reach(void **state)
 	assert_int_equal(lkv_close(s), 0);
 }
 
-/* A store of format 1 is upgraded at its first writable open, not at a
- * read-only one. */
+/* A store of format 1 is upgraded (to this build's, 3) at its first
+ * writable open, not at a read-only one. */
 static void test_format_upgrade(void **state)
 {
 	(void)state;
@@ -666,7 +680,7 @@ static void test_format_upgrade(void **state)
 	assert_int_equal(try_open(dir, LKV_READONLY), 0);
 	assert_null(strstr(logbuf, "upgraded"));
 	assert_int_equal(try_open(dir, 0), 0);
-	assert_non_null(strstr(logbuf, "store upgraded from format 1 to 2"));
+	assert_non_null(strstr(logbuf, "store upgraded from format 1 to 3"));
 	assert_int_equal(try_open(dir, 0), 0);
 	assert_null(strstr(logbuf, "upgraded"));
 }

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A dirty leaf's next record: a delta (delta.c) that appends to its chain,
+ * or a full image that starts a new one, and when a chain is long enough
+ * to be consolidated.
+ *
+ * A flush (flush.c), or a writer capturing a sealed epoch's changes
+ * (epoch.c), asks leaf_image for the record of a leaf as it is now.  It is
+ * a full image when the leaf has none on disk yet, when a change since the
+ * chain needs one (a split or merge changed the leaf's range, GC or fsck
+ * rewrites it: full_epoch), when the chain is past its limit, or when the
+ * delta would be at least half the size of the image anyway (a bulk load:
+ * nothing to save, and a new base resets the chain).  Otherwise it is a
+ * delta of the entries and tombstones changed after logged_epoch.
+ *
+ * The limits.  A chain costs reads: a leaf paged in reads its base and
+ * every delta (one record each), and space: a log file stays live while
+ * any link of a chain lies in it.  A full image costs writes: the whole
+ * leaf, where the delta of an fsync is a few hundred bytes.  Two limits:
+ *   - soft (CHAIN_SOFT_LINKS links, or deltas adding up to as many bytes
+ *     as the base image): a background flush (the flusher, GC) writes a
+ *     full image, and a foreground one (lkv_flush, for an fsync) still a
+ *     delta, queueing the leaf for the flusher (flush.c, gc.c), so that a
+ *     caller waiting for durability never waits for a consolidation it
+ *     could have left to the background;
+ *   - hard (CHAIN_HARD_LINKS, or CHAIN_HARD_SHARE times the base's bytes):
+ *     every flush writes a full image, so a chain stays bounded even when
+ *     only foreground flushes run.
+ * Chain bytes equal to the base's bound what a chain adds to the log's
+ * live bytes and to the bytes a load reads at 2x the image.
+ * The link counts bound the records a load reads (one pread each, most
+ * from the page cache).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define CHAIN_SOFT_LINKS 16
+#define CHAIN_HARD_LINKS 64
+#define CHAIN_HARD_SHARE 4
+
+/* Whether l's chain is past the soft limit (hard: the hard one). */
+static bool chain_over(const struct leaf *l, bool hard)
+{
+	uint64_t base = l->loc.len;
+	if (hard)
+		return l->nchain >= CHAIN_HARD_LINKS || l->chain_bytes >= CHAIN_HARD_SHARE * base;
+	return l->nchain >= CHAIN_SOFT_LINKS || l->chain_bytes >= base;
+}
+
+/* Whether l's chain is long enough for the flusher to consolidate. */
+bool leaf_chain_long(const struct leaf *l)
+{
+	return l->loc.file && chain_over(l, false);
+}
+
+void leaf_img_free(struct leaf_img *img)
+{
+	if (!img)
+		return;
+	buf_free(&img->body);
+	free(img->hash);
+	free(img);
+}
+
+/*
+ * The record that brings l's chain up to l's entries as they are now
+ * (see the header); `background`: the flush that writes it consolidates
+ * past the soft limit.  Type 0 when nothing changed since the chain (no
+ * record is needed).  The caller holds l's tree write lock, or is the
+ * flusher of l's dirty epoch.  -ENOMEM.
+ */
+int leaf_image(lkv_store *s, struct leaf *l, bool background, struct leaf_img **out)
+{
+	(void)s;
+	struct leaf_img *img = calloc(1, sizeof(*img));
+	if (!img)
+		return -ENOMEM;
+	LKV_ASSERT(l->ents);
+	img->nkeys = l->ents->n;
+	bool full = l->loc.file == 0 || l->full_epoch > l->logged_epoch ||
+		    chain_over(l, !background);
+	int err = 0;
+	if (!full) {
+		img->type = REC_DELTA;
+		err = delta_encode(l->ents, l->tree->id, l->id, leaf_chain_tail(l),
+				   l->logged_epoch, &img->body, &img->hash, &img->nhash);
+		if (!err && !img->nhash)
+			img->type = 0;                  /* nothing changed */
+		if (!err && img->body.len * 2 > l->ents->bytes) {
+			buf_free(&img->body);           /* no saving: a new base */
+			free(img->hash);
+			img->hash = NULL;
+			img->nhash = 0;
+			full = true;
+		}
+	}
+	if (!err && full) {
+		img->type = REC_LEAF;
+		err = entries_encode(l->ents, l->tree->id, l->id, &img->body);
+	}
+	if (err) {
+		leaf_img_free(img);
+		return err;
+	}
+	*out = img;
+	return 0;
+}
