@@ -156,8 +156,9 @@ static int check_leaf(void *arg, const struct loc_ent *e)
 }
 
 /* Whether a commit body lists a blob range (synced together with it)
- * that does not read back with its checksum. */
-static bool ranges_torn(lkv_store *s, const uint8_t *body, size_t len, uint16_t layout)
+ * that does not read back with its checksum (`say`: logged). */
+static bool ranges_torn(lkv_store *s, const uint8_t *body, size_t len, uint16_t layout,
+			bool say)
 {
 	struct blob_range *v;
 	size_t n;
@@ -166,6 +167,9 @@ static bool ranges_torn(lkv_store *s, const uint8_t *body, size_t len, uint16_t 
 		return false;       /* malformed: applying it says so */
 	for (size_t i = 0; i < n && !torn; i++)
 		torn = !blob_range_ok(s, &v[i]);
+	if (torn && say)
+		store_log(s, LKV_LOG_INFO, "the last commit relies on blob bytes that did not "
+			  "all reach the disk: it is dropped, as a torn commit is");
 	free(v);
 	return torn;
 }
@@ -494,7 +498,7 @@ static int resync(lkv_store *s, lkv_file *f, struct replay *r, uint64_t from, ui
 		uint16_t lay = fr.h.layout;
 		/* durable for certain when a later epoch's records follow */
 		bool followed = r->more_files || fr.h.epoch < later_epoch(p, len, at);
-		if (!followed && ranges_torn(s, raw, fr.h.raw_len, lay))
+		if (!followed && ranges_torn(s, raw, fr.h.raw_len, lay, true))
 			err = -ENODATA;         /* its blobs did not all reach the disk */
 		else
 			err = commit_apply(&s->lt, raw, fr.h.raw_len, lay, fr.h.epoch, fr.h.csum,
@@ -633,7 +637,7 @@ static int replay_file(lkv_store *s, uint32_t no, uint64_t off, bool more_files,
 			/* the last commit, with blobs that did not all reach the
 			 * disk: torn (resync, after_damage, then says so) */
 			if (!more_files && !record_follows(s, f, next, size) &&
-			    ranges_torn(s, raw, h.raw_len, h.layout))
+			    ranges_torn(s, raw, h.raw_len, h.layout, false))
 				err = -EUCLEAN;
 			else
 				err = commit_apply(&s->lt, raw, h.raw_len, h.layout, h.epoch, h.csum,
