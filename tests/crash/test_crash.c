@@ -49,6 +49,22 @@
  * (see check_gc_recovered), leave no dead byte in any segment; a power cut
  * right after it (everything is durable by then) must lose nothing either.
  *
+ * CHAINS OF DELTA RECORDS (crash_chains).  Values change in a few bytes
+ * from version to version and keep their length for several, so a flush
+ * writes deltas (splices) and chains grow; the flusher runs every 1-4 ms
+ * (its flushes consolidate chains past their soft limit, which the
+ * writers' own lkv_flush calls queue) and writers flush often.  The cut is
+ * frozen a few calls into a flush (as crash_in_flush), into consolidating
+ * background flushes as often as not.
+ *
+ * BLOB RANGES (crash_blob_sync).  Blobs always, values of a few KiB, so a
+ * flush syncs the segments with the log and its commit lists their ranges
+ * (kv/commit.c).  The cut is frozen 0-3 syncs into a writer's lkv_flush:
+ * the engine (faultio has no sync_many) syncs the log first, so a cut
+ * after one sync leaves a commit whose blob ranges are not on the disk,
+ * which the open must drop; or 1-2 writes into a writer's put of a blob:
+ * between the segment write and the flush's log write.
+ *
  * Knobs: LARCH_CRASH_ITERS=N (iterations per test case; default in cases),
  * LARCH_CRASH_SEED=S (run only the iteration with seed S; thread timing
  * still varies, so a replay repeats the workload and the cut parameters,
@@ -102,6 +118,8 @@ enum cut_case {
 	CASE_INTERVAL,    /* background flusher every few ms */
 	CASE_ERRORS,      /* injected EIO/ENOSPC, then the cut */
 	CASE_GC,          /* cut in the middle of lkv_gc / background GC */
+	CASE_CHAINS,      /* deltas and consolidations, cut in a flush */
+	CASE_BLOBSYNC,    /* blob ranges synced with the log, cut between */
 	NCASES
 };
 
@@ -116,11 +134,15 @@ static const struct crashrun_case cases[NCASES] = {
 	[CASE_INTERVAL] = { "crash_interval", 200, CRASHRUN_CUT_ANY },
 	[CASE_ERRORS]   = { "crash_errors",   300, CRASHRUN_CUT_ANY },
 	[CASE_GC]       = { "crash_gc",       500, CRASHRUN_CUT_ANY },
+	[CASE_CHAINS]   = { "crash_chains",   300, CRASHRUN_CUT_ANY },
+	[CASE_BLOBSYNC] = { "crash_blob_sync", 300, CRASHRUN_CUT_ANY },
 };
 
 enum cut_when {
 	WHEN_MOMENT, WHEN_IN_FLUSH, WHEN_END, WHEN_END_FLUSHED,
 	WHEN_IN_GC,       /* frozen a few calls into an lkv_gc (crash_gc) */
+	WHEN_IN_SYNC,     /* a few syncs into a flush (crash_blob_sync) */
+	WHEN_IN_BLOB,     /* a write or two into a blob's put (crash_blob_sync) */
 };
 
 /* ---- model records ------------------------------------------------------ */
@@ -216,6 +238,8 @@ struct case_stats {
 	uint64_t gc_calls, gc_failed, cuts_in_gc, cuts_in_busy_gc;
 	uint64_t gc_runs, gc_moved;
 	uint64_t segs_recovered, segs_after_gc;
+	/* crash_chains, crash_blob_sync */
+	uint64_t deltas, consolidations, deltas_read, cuts_in_sync, cuts_in_blob;
 };
 
 static struct case_stats g_st;
@@ -266,8 +290,20 @@ static uint64_t val_key(unsigned tree, unsigned slot)
 	return rng_mix(0x7661c0deULL ^ ((uint64_t)tree << 20) ^ slot);
 }
 
+/* crash_chains: a slot's value keeps its length (but for one version in
+ * STABLE_RUN) and differs only in its 8-byte tag and the STABLE_EDIT bytes
+ * after it from one version to the next, so flushes write deltas
+ * (splices of 24 bytes). */
+static bool g_stable;
+#define STABLE_RUN  16
+#define STABLE_EDIT 16
+
 static size_t val_len(unsigned tree, unsigned slot, uint64_t ver)
 {
+	if (g_stable)
+		return 24 + (size_t)(rng_mix(val_key(tree, slot) ^
+					     (ver % STABLE_RUN ? 0 : ver)) % 900);
+
 	uint64_t r = rng_mix(val_hash(tree, slot, ver));
 
 	if (r % 64 == 0)
@@ -289,6 +325,16 @@ static size_t val_make(uint8_t *out, unsigned tree, unsigned slot,
 
 		for (; i < 8; i++)
 			out[i] = (uint8_t)(x >> (8 * i));
+	}
+	if (g_stable && n >= 8 + STABLE_EDIT) {
+		/* the edit depends on the version, the rest on the slot */
+		while (i < 8 + STABLE_EDIT) {
+			uint64_t r = rng_next(&st);
+
+			for (int j = 0; j < 8 && i < 8 + STABLE_EDIT; j++, i++)
+				out[i] = (uint8_t)(r >> (8 * j));
+		}
+		st = val_key(tree, slot);
 	}
 	while (i < n) {
 		uint64_t r = rng_next(&st);
@@ -435,6 +481,13 @@ static bool worker_batch(struct worker *w, lkv_batch *b)
 
 		voff += vl;
 		record_op(w, tree, slot, ver);
+		/* between the segment write and the log write: the blob goes
+		 * to its segment now, its commit comes later */
+		if (it->when == WHEN_IN_BLOB && vl >= it->o.blob_threshold &&
+		    w->nb >= it->flush_freeze_from &&
+		    !atomic_exchange(&it->flush_freeze_armed, true))
+			faultio_freeze_after_ops(it->f, FAULTIO_OP_WRITE,
+						 1 + it->flush_freeze_n % 2);
 		rc = single ? lkv_put(it->t[tree], k, kl, v, vl, &ep)
 			    : lkv_batch_put(b, it->t[tree], k, kl, v, vl);
 	}
@@ -467,6 +520,10 @@ static bool worker_flush(struct worker *w)
 	if (it->when == WHEN_IN_FLUSH && w->nb >= it->flush_freeze_from &&
 	    !atomic_exchange(&it->flush_freeze_armed, true))
 		faultio_freeze_after(it->f, it->flush_freeze_n);
+	/* 0-3 syncs in: after the log's and before the segments' with one */
+	if (it->when == WHEN_IN_SYNC && w->nb >= it->flush_freeze_from &&
+	    !atomic_exchange(&it->flush_freeze_armed, true))
+		faultio_freeze_after_ops(it->f, FAULTIO_OP_SYNC, it->flush_freeze_n % 4);
 
 	int rc = lkv_flush(it->s, current ? 0 : target);
 
@@ -614,6 +671,17 @@ static void *gc_main(void *arg)
 
 /* ---- opening and reading back ------------------------------------------- */
 
+static atomic_uint_fast64_t g_torn_ranges;   /* opens that dropped such a commit */
+
+/* crashrun_log, counting the opens that dropped a last commit whose blob
+ * ranges did not reach the disk (crash_blob_sync's statistics). */
+static void count_log(void *arg, int level, const char *msg)
+{
+	if (strstr(msg, "blob bytes that did not all reach the disk"))
+		atomic_fetch_add(&g_torn_ranges, 1);
+	crashrun_log(arg, level, msg);
+}
+
 static void iter_options(struct iter *it)
 {
 	struct lkv_options *o = &it->o;
@@ -636,8 +704,18 @@ static void iter_options(struct iter *it)
 		o->blob_threshold = thr[rng_below(r, 3)];
 		o->blob_segment_bytes = (uint64_t)(1u << 20) << rng_below(r, 2);
 	}
-	o->flush_interval_ms = it->cc == CASE_INTERVAL
+	o->flush_interval_ms = it->cc == CASE_INTERVAL || it->cc == CASE_CHAINS
 			       ? (unsigned)rng_range(r, 1, 4) : 0;
+	if (it->cc == CASE_CHAINS)
+		o->leaf_bytes = (unsigned)(2048u << rng_below(r, 2));  /* 2K..4K */
+	if (it->cc == CASE_BLOBSYNC) {
+		static const size_t thr[] = { 512, 1024, 2048 };
+
+		o->blob_threshold = thr[rng_below(r, 3)];
+		o->blob_segment_bytes = 1u << 20;
+		o->flush_interval_ms = rng_chance(r, 1, 2)
+				       ? (unsigned)rng_range(r, 1, 4) : 0;
+	}
 	if (it->cc == CASE_GC) {
 		/* Blobs always; segments of the smallest size; a background
 		 * GC pass every few ms on the flusher (half the time). */
@@ -651,7 +729,7 @@ static void iter_options(struct iter *it)
 		o->flush_interval_ms = rng_chance(r, 1, 2)
 				       ? (unsigned)rng_range(r, 1, 4) : 0;
 	}
-	o->log = crashrun_log;
+	o->log = count_log;
 }
 
 static void store_open(struct iter *it, faultio *f)
@@ -1015,6 +1093,15 @@ static void gen_plan(struct iter *it, unsigned gen)
 		it->when = rng_chance(r, 2, 3) ? WHEN_IN_GC
 			   : (enum cut_when)rng_below(r, 4);
 		break;
+	case CASE_CHAINS:
+		it->when = rng_chance(r, 2, 3) ? WHEN_IN_FLUSH
+			   : (enum cut_when)rng_below(r, 4);
+		break;
+	case CASE_BLOBSYNC:
+		it->when = rng_chance(r, 1, 2) ? WHEN_IN_SYNC
+			   : rng_chance(r, 2, 3) ? WHEN_IN_BLOB
+			   : (enum cut_when)rng_below(r, 4);
+		break;
 	default:
 		it->when = (enum cut_when)rng_below(r, 4);
 		break;
@@ -1176,6 +1263,11 @@ static void run_generation(struct iter *it, unsigned gen)
 	g_st.leaves_written += ks.leaves_written;
 	g_st.gc_runs += ks.gc_runs;
 	g_st.gc_moved += ks.gc_bytes_moved;
+	g_st.deltas += ks.deltas_written;
+	g_st.consolidations += ks.consolidations;
+	g_st.deltas_read += ks.deltas_read;
+	g_st.cuts_in_sync += it->when == WHEN_IN_SYNC && atomic_load(&it->flush_freeze_armed);
+	g_st.cuts_in_blob += it->when == WHEN_IN_BLOB && atomic_load(&it->flush_freeze_armed);
 	if (gc) {
 		g_st.gc_calls += it->gc.calls;
 		g_st.gc_failed += it->gc.failed;
@@ -1262,6 +1354,7 @@ static void run_iteration(unsigned cc, uint64_t seed)
 		abort();
 	it->cc = (enum cut_case)cc;
 	it->rng = seed;
+	g_stable = it->cc == CASE_CHAINS;
 	iter_options(it);
 
 	unsigned gens = (unsigned)rng_range(&it->rng, 1, MAX_GENS);
@@ -1300,6 +1393,13 @@ static void print_case_stats(enum cut_case cc)
 	       " checksum failures seen on recovery\n", g_st.flushes,
 	       g_st.snapshots, g_st.evictions, g_st.leaves_written,
 	       g_st.csum_failures);
+	printf("  chains: %" PRIu64 " deltas written, %" PRIu64 " read, %" PRIu64
+	       " consolidations\n", g_st.deltas, g_st.deltas_read, g_st.consolidations);
+	if (cc == CASE_BLOBSYNC)
+		printf("  blob sync: %" PRIu64 " cuts armed a few syncs into a flush, %"
+		       PRIu64 " a write or two into a blob's put; %" PRIu64 " opens "
+		       "dropped a commit whose blob ranges were torn\n", g_st.cuts_in_sync,
+		       g_st.cuts_in_blob, (uint64_t)atomic_load(&g_torn_ranges));
 	if (cc == CASE_GC)
 		printf("  gc: %" PRIu64 " lkv_gc calls (%" PRIu64 " failed), %"
 		       PRIu64 " cuts inside one (%" PRIu64 " while writers "

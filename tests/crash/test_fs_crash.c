@@ -69,6 +69,16 @@
  * not know: any fresh inode of the right kind matches it).  The store must
  * still remount consistent with fsynced data intact.
  *
+ * Chains of delta records (fs_crash_chains): the background flush runs
+ * every 1-3 ms, so its flushes, which consolidate the chains the workers'
+ * fsyncs grow past their soft limit, are among the operations, and the
+ * cut is frozen a few syncs in most of the time.  Blob ranges
+ * (fs_crash_blob_sync): a blob threshold of 512 B or 4 KiB, so fsyncs
+ * sync segments with the log, and the cut is frozen a few syncs in (with
+ * one, after the log's sync and before the segment's: faultio has no
+ * sync_many, so the engine syncs the log first) or a number of writes in
+ * (between a blob's segment write and the log write of its commit).
+ *
  * Engine settings lfs_mount_options does not expose (leaf size, dirty
  * limit, snapshot and log file sizes, GC period) stay at their defaults,
  * so snapshots, log rollovers and blob GC seldom or never happen here;
@@ -129,6 +139,8 @@ enum fcase {
 	FC_TORN,          /* ... and the last one torn (in order or not) */
 	FC_REORDER,       /* a random subset in a random order */
 	FC_ERRORS,        /* injected EIO/ENOSPC, then the cut (any mode) */
+	FC_CHAINS,        /* background flushes consolidating chains */
+	FC_BLOBSYNC,      /* blob ranges synced with the log */
 	NCASES
 };
 
@@ -141,6 +153,8 @@ static const struct crashrun_case cases[NCASES] = {
 	[FC_TORN]    = { "fs_crash_torn",     300, CRASHRUN_CUT_TORN },
 	[FC_REORDER] = { "fs_crash_reorder",  300, CRASHRUN_CUT_REORDER },
 	[FC_ERRORS]  = { "fs_crash_errors",   300, CRASHRUN_CUT_ANY },
+	[FC_CHAINS]  = { "fs_crash_chains",   200, CRASHRUN_CUT_ANY },
+	[FC_BLOBSYNC] = { "fs_crash_blob_sync", 200, CRASHRUN_CUT_ANY },
 };
 
 enum cut_when {
@@ -149,11 +163,12 @@ enum cut_when {
 	WHEN_MOMENT,      /* a few calls after one worker's chosen op */
 	WHEN_END,         /* after the workers finish */
 	WHEN_END_SYNCED,  /* after the workers finish and an lfs_sync */
+	WHEN_WRITES,      /* after a number of writes (fs_crash_blob_sync) */
 	NWHEN
 };
 
 static const char *const when_names[NWHEN] = {
-	"calls", "sync-ops", "moment", "end", "end-synced",
+	"calls", "sync-ops", "moment", "end", "end-synced", "writes",
 };
 
 /* Names in the workers' directories: short, long (255 bytes), dotted,
@@ -292,6 +307,7 @@ struct case_stats {
 	uint64_t at_bound, bounded, orphans_in_image, orphans_gone, fscked;
 	uint64_t maybe_ops, maybe_applied;
 	uint64_t files, bytes_checked, flushes, blob_bytes, csum_failures;
+	uint64_t deltas, consolidations;
 	uint64_t when[NWHEN];
 };
 
@@ -2686,6 +2702,8 @@ static void mount_options(struct iter *it)
 				? (unsigned)(rng_chance(r, 2, 3) ? rng_range(r, 1, 3)
 					     : rng_range(r, 4, 20))
 				: 3600000u;
+	if (it->cc == FC_CHAINS)
+		mo->flush_interval_ms = (unsigned)rng_range(r, 1, 3);
 	mo->cache_bytes = rng_chance(r, 1, 3)
 			  ? (size_t)(64u << 10) << rng_below(r, 4) : 0;
 	mo->atime = (enum lfs_atime)rng_below(r, 3);
@@ -2717,7 +2735,7 @@ static void iter_format(struct iter *it)
 
 	lfs_format_options_default(&it->fo);
 	it->fo.block_size = bsz[rng_below(r, 3)];
-	it->fo.blob_threshold = thr[rng_below(r, 3)];
+	it->fo.blob_threshold = thr[rng_below(r, it->cc == FC_BLOBSYNC ? 2 : 3)];
 	it->fo.compression = rng_chance(r, 1, 3) ? 1 : 0;
 	it->fo.io = faultio_io(f);
 	int rc = lfs_format(STORE_DIR, &it->fo, NULL, why);
@@ -2767,7 +2785,11 @@ static void gen_plan(struct iter *it, unsigned gen)
 		if (!w->buf)
 			w->buf = xrealloc(NULL, FILE_SOFT_MAX + WRITE_MAX + 8192);
 	}
-	it->when = (enum cut_when)rng_below(r, NWHEN);
+	it->when = (enum cut_when)rng_below(r, NWHEN - 1);
+	if (it->cc == FC_CHAINS && rng_chance(r, 2, 3))
+		it->when = WHEN_SYNC_OPS;
+	if (it->cc == FC_BLOBSYNC && rng_chance(r, 2, 3))
+		it->when = rng_chance(r, 1, 2) ? WHEN_SYNC_OPS : WHEN_WRITES;
 	it->freeze_tid = (unsigned)rng_below(r, NTHREADS);
 	it->freeze_op = (unsigned)rng_below(r, it->w[it->freeze_tid].nplan);
 	it->freeze_n = (unsigned)rng_below(r, 12);
@@ -2780,8 +2802,14 @@ static void gen_plan(struct iter *it, unsigned gen)
 		faultio_freeze_after(it->f, rng_below(r, span + 1));
 		break;
 	case WHEN_SYNC_OPS:
-		faultio_freeze_after_ops(it->f, FAULTIO_OP_SYNC | FAULTIO_OP_NAME,
-					 rng_below(r, 24));
+		if (it->cc == FC_BLOBSYNC)       /* into one of the first fsyncs */
+			faultio_freeze_after_ops(it->f, FAULTIO_OP_SYNC, rng_below(r, 8));
+		else
+			faultio_freeze_after_ops(it->f, FAULTIO_OP_SYNC | FAULTIO_OP_NAME,
+						 rng_below(r, 24));
+		break;
+	case WHEN_WRITES:
+		faultio_freeze_after_ops(it->f, FAULTIO_OP_WRITE, rng_below(r, span / 2 + 1));
 		break;
 	default:
 		break;
@@ -2934,6 +2962,8 @@ static void run_generation(struct iter *it, unsigned gen)
 	lkv_stats(lfs_store(it->fs), &ks);
 	g_st.flushes += ks.flushes;
 	g_st.blob_bytes += ks.blob_bytes_written;
+	g_st.deltas += ks.deltas_written;
+	g_st.consolidations += ks.consolidations;
 
 	/* The power cut.  Then the old filesystem shuts down cleanly on the
 	 * old (still working) faultio, which must not affect the image. */
@@ -3026,7 +3056,9 @@ static void print_case_stats(enum fcase cc)
 	       "failures\n", g_st.orphans_in_image, g_st.orphans_gone, g_st.files,
 	       (double)g_st.bytes_checked / (1 << 20), g_st.flushes,
 	       (double)g_st.blob_bytes / (1 << 20), g_st.csum_failures);
-	printf("  %" PRIu64 " images checked clean by fsck.larchfs -n\n", g_st.fscked);
+	printf("  %" PRIu64 " images checked clean by fsck.larchfs -n; %" PRIu64 " delta "
+	       "records written, %" PRIu64 " consolidations\n", g_st.fscked, g_st.deltas,
+	       g_st.consolidations);
 	if (cc == FC_ERRORS)
 		printf("  %" PRIu64 " ops failed by injected errors, %" PRIu64
 		       " of them applied\n", g_st.maybe_ops, g_st.maybe_applied);
