@@ -541,6 +541,47 @@ static void print_space_amp(const struct bench_opts *o,
 	}
 }
 
+/* Write amplification of the write workloads: bytes each engine's process
+ * sent to the disk (/proc/self/io write_bytes, background threads
+ * included, from the first put to the end of the sync; compaction left
+ * for later is not counted) per byte of keys and values put. */
+static void print_write_amp(const struct bench_opts *o, const struct engine_run runs[])
+{
+	static const enum workload ws[] = {
+		W_FILLSEQ, W_FILLRANDOM, W_OVERWRITE, W_PUTFLUSH,
+		W_FILL64K, W_OVERWRITE64K, W_FILL1M, W_OVERWRITE1M,
+	};
+	bool any = false;
+
+	for (size_t k = 0; k < sizeof(ws) / sizeof(ws[0]); k++) {
+		enum workload w = ws[k];
+		char label[40];
+		bool first = true;
+
+		if (!o->want[w])
+			continue;
+		if (!any)
+			printf("write amp: bytes the engine's process wrote to the disk per "
+			       "byte of keys and values put\n");
+		any = true;
+		snprintf(label, sizeof(label), "  %s", workload_names[w]);
+		printf("%-15s", label);
+		for (size_t i = 0; i < N_ENGINES; i++) {
+			const char *why = missing(&runs[i], w);
+
+			if (!runs[i].selected)
+				continue;
+			printf("%s%s ", first ? " " : " | ", engines[i]->name);
+			first = false;
+			if (why)
+				printf("%s", why);
+			else
+				printf("%.2fx", runs[i].res[w].wamp);
+		}
+		printf("\n");
+	}
+}
+
 #define WRITE_TARGET 0.8     /* larch large writes vs the disk baseline */
 
 /* The disk baseline, and each engine's large-value throughput as a
@@ -768,6 +809,7 @@ int main(int argc, char **argv)
 		if (o.want[w])
 			print_row(w, &o, runs);
 	print_space_amp(&o, runs);
+	print_write_amp(&o, runs);
 	print_baseline(&o, runs);
 	print_resources(runs);
 	print_notes(&o, runs);

@@ -203,15 +203,41 @@ static uint32_t *permutation(uint64_t n, uint64_t seed)
 
 /* ---- writes ------------------------------------------------------------ */
 
+/* Bytes this process has caused to be sent to the disk so far (the
+ * kernel's per-task I/O accounting, threads included: write_bytes counts
+ * file pages when they are dirtied), or 0 when /proc does not say. */
+static uint64_t io_written(void)
+{
+	FILE *f = fopen("/proc/self/io", "r");
+	char line[128];
+	unsigned long long v = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "write_bytes: %llu", &v) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+/* Write amplification since io_written() said `before`, for `user` bytes
+ * of keys and values put. */
+static double wamp_since(uint64_t before, uint64_t user)
+{
+	uint64_t now = io_written();
+
+	return user && now >= before ? (double)(now - before) / (double)user : 0;
+}
+
 /* Writes generation `gen` of every key, in `order` (NULL: key order), then
  * one sync; *ops gets ops/s including the sync.  Returns 0 or a negative
  * errno. */
 static int write_all(struct store *st, const uint32_t *order, int gen,
-		     double *ops)
+		     double *ops, double *wamp)
 {
 	char key[BENCH_KEY_LEN];
 	unsigned char val[BENCH_VALUE_LEN];
-	uint64_t n = st->o->n, t0 = now_ns();
+	uint64_t n = st->o->n, w0 = io_written(), t0 = now_ns();
 	int rc;
 
 	for (uint64_t i = 0; i < n; i++) {
@@ -225,6 +251,8 @@ static int write_all(struct store *st, const uint32_t *order, int gen,
 	if ((rc = st->e->sync(st->h)))
 		return rc;
 	*ops = n / ((now_ns() - t0) / 1e9);
+	if (wamp)
+		*wamp = wamp_since(w0, n * (BENCH_KEY_LEN + BENCH_VALUE_LEN));
 	st->loaded = true;
 	st->vlen = BENCH_VALUE_LEN;
 	st->gen = gen;
@@ -233,7 +261,7 @@ static int write_all(struct store *st, const uint32_t *order, int gen,
 }
 
 /* fillseq and fillrandom: a fresh store filled in key or random order. */
-static int run_fill(struct store *st, bool random_order, double *ops)
+static int run_fill(struct store *st, bool random_order, double *ops, double *wamp)
 {
 	uint32_t *order = NULL;
 	int rc;
@@ -243,7 +271,7 @@ static int run_fill(struct store *st, bool random_order, double *ops)
 	if (random_order && !(order = permutation(st->o->n, SEED_FILLRANDOM)))
 		return -ENOMEM;
 	st->next_gen = 1;
-	rc = write_all(st, order, 0, ops);
+	rc = write_all(st, order, 0, ops, wamp);
 	free(order);
 	return rc;
 }
@@ -257,12 +285,12 @@ static int ensure_loaded(struct store *st)
 		return 0;
 	progress(st, "loading %llu keys (untimed fillseq)",
 		 (unsigned long long)st->o->n);
-	return run_fill(st, false, &ops);
+	return run_fill(st, false, &ops, NULL);
 }
 
 /* overwrite: every key rewritten once, in a fresh random order, over a
  * full store. */
-static int run_overwrite(struct store *st, double *ops)
+static int run_overwrite(struct store *st, double *ops, double *wamp)
 {
 	uint32_t *order;
 	int rc;
@@ -271,7 +299,7 @@ static int run_overwrite(struct store *st, double *ops)
 		return rc;
 	if (!(order = permutation(st->o->n, SEED_OVERWRITE)))
 		return -ENOMEM;
-	rc = write_all(st, order, st->next_gen++, ops);
+	rc = write_all(st, order, st->next_gen++, ops, wamp);
 	free(order);
 	return rc;
 }
@@ -482,6 +510,7 @@ static int run_putflush(struct store *st, struct result *res)
 		goto out;
 	gen = st->next_gen++;
 	st->gen = GEN_MIXED;
+	uint64_t w0 = io_written();
 	t_all = now_ns();
 	for (unsigned i = 0; i < iters; i++) {
 		uint64_t k = rand_below(&seed, st->o->n), t0 = now_ns();
@@ -494,6 +523,7 @@ static int run_putflush(struct store *st, struct result *res)
 		lat[i] = now_ns() - t0;
 	}
 	res->ops_per_s = iters / ((now_ns() - t_all) / 1e9);
+	res->wamp = wamp_since(w0, (uint64_t)iters * (BENCH_KEY_LEN + BENCH_VALUE_LEN));
 	qsort(lat, iters, sizeof(*lat), cmp_u64);
 	res->p50_us = lat[(size_t)iters * 50 / 100] / 1e3;
 	res->p99_us = lat[(size_t)iters * 99 / 100] / 1e3;
@@ -695,7 +725,7 @@ static int run_large_fill(struct store *st, enum workload w,
 static int large_write_all(struct store *st, enum workload w,
 			   const uint32_t *order, int gen, struct result *res)
 {
-	uint64_t n = large_count(st->o, w), t0, t1, t2;
+	uint64_t n = large_count(st->o, w), t0, t1, t2, w0 = io_written();
 	double s;
 	int rc;
 
@@ -714,6 +744,7 @@ static int large_write_all(struct store *st, enum workload w,
 	res->mbps = n * (double)st->vlen / s / 1e6;
 	res->put_s = (t1 - t0) / 1e9;
 	res->sync_s = (t2 - t1) / 1e9;
+	res->wamp = wamp_since(w0, n * (BENCH_KEY_LEN + st->vlen));
 	st->loaded = true;
 	st->gen = gen;
 	st->warmed = false;
@@ -950,9 +981,9 @@ static int run_one(struct store *st, enum workload w, struct result *res)
 	int rc = 0;
 
 	switch (w) {
-	case W_FILLSEQ:         rc = run_fill(st, false, ops); break;
-	case W_FILLRANDOM:      rc = run_fill(st, true, ops); break;
-	case W_OVERWRITE:       rc = run_overwrite(st, ops); break;
+	case W_FILLSEQ:         rc = run_fill(st, false, ops, &res->wamp); break;
+	case W_FILLRANDOM:      rc = run_fill(st, true, ops, &res->wamp); break;
+	case W_OVERWRITE:       rc = run_overwrite(st, ops, &res->wamp); break;
 	case W_READRANDOM:      rc = run_read(st, true, false, res); break;
 	case W_READSEQ:         rc = run_read(st, false, false, res); break;
 	case W_READRANDOM_COLD: rc = run_read(st, true, true, res); break;
@@ -960,8 +991,8 @@ static int run_one(struct store *st, enum workload w, struct result *res)
 	case W_PUTFLUSH:
 		if ((rc = run_putflush(st, res)))
 			return rc;
-		progress(st, "%-15s p50 %.1f us, p99 %.1f us", workload_names[w],
-			 res->p50_us, res->p99_us);
+		progress(st, "%-15s p50 %.1f us, p99 %.1f us, write amp %.2fx",
+			 workload_names[w], res->p50_us, res->p99_us, res->wamp);
 		return 0;
 	case W_CHECKSUM:
 		if ((rc = run_checksum(res)))

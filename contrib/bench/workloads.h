@@ -79,6 +79,11 @@ struct result {
 	uint64_t wrong;               /* verification failures */
 	double   ops_per_s;
 	double   p50_us, p99_us;      /* put+flush latency */
+	double   wamp;                /* writes: bytes this process sent to the
+					 disk (/proc/self/io write_bytes, the
+					 engine's background threads included)
+					 per byte of keys and values put, from
+					 the first put to the end of the sync */
 	double   gbps, ref_gbps;      /* checksum: lkv_checksum, libxxhash */
 	/* large-value workloads */
 	double   mbps;                /* value bytes per second / 1e6 */
