@@ -361,6 +361,12 @@ void report_lost(struct fsck *c)
 		if (l->block == LOST_XATTR)
 			printf("File %s: extended attribute %s unreadable%s\n", path, l->what,
 			       l->repaired ? " (removed)" : "");
+		else if (l->block == LOST_ENTRIES)
+			printf("Directory %s: entries lost with a damaged leaf (their files, where "
+			       "they survived, are in /lost+found)\n", path);
+		else if (l->block == LOST_XATTRS)
+			printf("File %s: extended attributes lost with a damaged leaf (any it "
+			       "had)\n", path);
 		else if (l->block == LOST_INODE)
 			printf("File %s: its inode was lost with a damaged leaf%s\n", path,
 			       l->repaired ? "; recreated from its data (a regular file of "

@@ -14,9 +14,10 @@
  * /lost+found as #INO unless an entry still names it, as e2fsck does with
  * an inode no entry names.
  * For the dirents tree the range names directories (by the parent number
- * every key starts with) that lost entries: the report names them by path,
+ * every key starts with) that lost entries, and for the xattrs tree files
+ * that may have lost extended attributes: the report names them by path,
  * so that a user knows where files went missing (their inodes, when they
- * survived, are in /lost+found).
+ * survived, are in /lost+found) and what to look at.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -55,6 +56,8 @@ void salvage_note_leaf(struct fsck *c, const struct lkv_damage *d)
 		err = range_add(&c->lost_inodes, &c->nlost_inodes, lo, hi);
 	else if (!strcmp(d->tree, tree_names[TREE_DIRENTS]))
 		err = range_add(&c->lost_dirs, &c->nlost_dirs, lo, hi);
+	else if (!strcmp(d->tree, tree_names[TREE_XATTRS]))
+		err = range_add(&c->lost_xattrs, &c->nlost_xattrs, lo, hi);
 	if (err)
 		c->op_error = true;
 }
@@ -167,47 +170,29 @@ static bool in_ranges(const struct ino_range *v, size_t n, uint64_t ino)
 	return false;
 }
 
-/* After pass 1 read the inodes: the directories that lost entries want
- * their paths (pass 2 finds them). */
-int salvage_mark_dirs(struct fsck *c)
+/*
+ * After pass 1 read the inodes: the losses the emptied leaves stand for,
+ * by inode, for the report by path (report_lost): every directory whose
+ * entries a lost dirents leaf held some of, and every inode whose xattrs a
+ * lost xattrs leaf may have held (which ones had any is not known).
+ */
+int salvage_losses(struct fsck *c)
 {
 	struct facts_cursor *cur;
-	uint64_t ino, *v = NULL;
-	size_t n = 0;
+	uint64_t ino;
 	struct fact x;
-	if (!c->nlost_dirs)
+	if (!c->nlost_dirs && !c->nlost_xattrs)
 		return 0;
 	int err = facts_cursor_open(c->facts, &cur), r;
 	while (!err && (r = facts_cursor_next(cur, &ino, &x)) == 1) {
-		if (!S_ISDIR(x.mode) || (x.flags & F_DEAD) ||
-		    !in_ranges(c->lost_dirs, c->nlost_dirs, ino))
+		if (x.flags & F_DEAD)
 			continue;
-		uint64_t *p = realloc(v, (n + 1) * sizeof(*v));
-		if (!p)
-			err = -ENOMEM;
-		else
-			(v = p)[n++] = ino;
+		if (S_ISDIR(x.mode) && in_ranges(c->lost_dirs, c->nlost_dirs, ino))
+			lost_note(c, ino, LOST_ENTRIES, NULL, c->fix != FIX_NONE);
+		if (in_ranges(c->lost_xattrs, c->nlost_xattrs, ino))
+			lost_note(c, ino, LOST_XATTRS, NULL, c->fix != FIX_NONE);
 	}
 	if (!err)
 		facts_cursor_close(cur);
-	for (size_t i = 0; i < n && !err; i++) {
-		err = facts_get(c->facts, v[i], &x);
-		x.flags |= F_PATH;
-		if (!err)
-			err = facts_set(c->facts, v[i], &x);
-	}
-	free(c->lost_dir_inos);
-	c->lost_dir_inos = v;
-	c->nlost_dir_inos = n;
 	return err;
-}
-
-/* The report: every directory that lost entries, by path. */
-void salvage_report(struct fsck *c)
-{
-	char path[4096];
-	for (size_t i = 0; i < c->nlost_dir_inos; i++)
-		printf("Directory %s: entries lost with a damaged leaf (their files, where they "
-		       "survived, are in /lost+found)\n",
-		       path_of(c, c->lost_dir_inos[i], path, sizeof(path)));
 }
