@@ -322,10 +322,9 @@ static void check_reset(struct fsck *c)
 	free(c->lost);
 	free(c->lost_inodes);
 	free(c->lost_dirs);
-	free(c->lost_dir_inos);
-	c->lost_inodes = c->lost_dirs = NULL;
-	c->lost_dir_inos = NULL;
-	c->nlost_inodes = c->nlost_dirs = c->nlost_dir_inos = 0;
+	free(c->lost_xattrs);
+	c->lost_inodes = c->lost_dirs = c->lost_xattrs = NULL;
+	c->nlost_inodes = c->nlost_dirs = c->nlost_xattrs = 0;
 	free(c->named);
 	free(c->cands);
 	free(c->path_cache);
@@ -361,7 +360,6 @@ static int check_run(struct fsck *c, double *pass_s)
 	}
 	if (!err && !c->quiet_probe) {
 		report_lost(c);
-		salvage_report(c);
 	}
 	return err;
 }

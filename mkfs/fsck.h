@@ -108,6 +108,8 @@ struct lost { uint64_t ino, block; char *what; bool repaired; };
 #define LOST_XATTR UINT64_MAX
 #define LOST_BYTES (UINT64_MAX - 1)
 #define LOST_INODE (UINT64_MAX - 2)     /* the record: recreated from its data */
+#define LOST_ENTRIES (UINT64_MAX - 3)   /* a directory's entries, some of them */
+#define LOST_XATTRS (UINT64_MAX - 4)    /* its extended attributes, any it had */
 
 /* A directory entry that names a directory but disagrees with its parent
  * field (pass 2), settled when every entry has been seen. */
@@ -139,12 +141,11 @@ struct fsck {
 	/* pass 0 */
 	struct lost *lost;
 	size_t nlost, caplost;
-	struct ino_range { uint64_t lo, hi; } *lost_inodes, *lost_dirs;   /* leaves
-				     emptied or unreadable: inodes, entries of
-				     these parents (fsck_salvage.c) */
-	size_t nlost_inodes, nlost_dirs;
-	uint64_t *lost_dir_inos;  /* the directories among them */
-	size_t nlost_dir_inos;
+	struct ino_range { uint64_t lo, hi; } *lost_inodes, *lost_dirs, *lost_xattrs;
+				  /* leaves emptied or unreadable: inodes,
+				     entries of these parents, their xattrs
+				     (fsck_salvage.c) */
+	size_t nlost_inodes, nlost_dirs, nlost_xattrs;
 	unsigned leaves_bad;      /* unreadable leaves not repaired */
 	struct lkv_check_stats kst;
 
@@ -231,8 +232,7 @@ void report_lost(struct fsck *c);    /* lost data and values, by path */
 /* ---- salvage (fsck_salvage.c) ---- */
 void salvage_note_leaf(struct fsck *c, const struct lkv_damage *d);
 int  salvage_inodes(struct fsck *c);     /* before pass 1 */
-int  salvage_mark_dirs(struct fsck *c);  /* after pass 1 read the inodes */
-void salvage_report(struct fsck *c);
+int  salvage_losses(struct fsck *c);     /* after pass 1 read the inodes */
 void lost_note(struct fsck *c, uint64_t ino, uint64_t block, const char *what,
 	       bool repaired);
 

@@ -42,22 +42,6 @@ static void engine_problem(struct fsck *c, bool repaired, bool safe, const char 
 		c->left++;
 }
 
-void lost_note(struct fsck *c, uint64_t ino, uint64_t block, const char *what,
-	       bool repaired)
-{
-	if (c->nlost == c->caplost) {
-		size_t cap = c->caplost ? c->caplost * 2 : 16;
-		struct lost *n = realloc(c->lost, cap * sizeof(*n));
-		if (!n) {
-			c->op_error = true;
-			return;
-		}
-		c->lost = n;
-		c->caplost = cap;
-	}
-	c->lost[c->nlost++] = (struct lost){ ino, block, strdup(what ? what : ""), repaired };
-}
-
 /* What a key of the filesystem's trees means, for a message. */
 static void key_meaning(struct fsck *c, const char *tree, const uint8_t *k, size_t kl,
 			bool record, bool repaired, char *buf, size_t cap)
@@ -167,27 +151,4 @@ int pass0_engine(struct fsck *c)
 	}
 	pass_end(c);
 	return 0;
-}
-
-/* The end of the report: lost data by path (paths are known after pass 2). */
-void report_lost(struct fsck *c)
-{
-	char path[4096];
-	for (size_t i = 0; i < c->nlost; i++) {
-		struct lost *l = &c->lost[i];
-		path_of(c, l->ino, path, sizeof(path));
-		if (l->block == LOST_XATTR)
-			printf("File %s: extended attribute %s unreadable%s\n", path, l->what,
-			       l->repaired ? " (removed)" : "");
-		else if (l->block == LOST_INODE)
-			printf("File %s: its inode was lost with a damaged leaf%s\n", path,
-			       l->repaired ? "; recreated from its data (a regular file of "
-			       "mode 0600 owned by root, as long as its last block reaches)" : "");
-		else if (l->block == LOST_BYTES)
-			printf("File %s: %s bytes of its data lost with a damaged leaf%s\n", path,
-			       l->what, l->repaired ? " (now holes)" : "");
-		else
-			printf("File %s: block %" PRIu64 " unreadable%s\n", path, l->block,
-			       l->repaired ? " (repaired: now a hole)" : "");
-	}
 }

@@ -515,7 +515,7 @@ int pass1_inodes(struct fsck *c)
 	if (!err)
 		err = scan_inodes(c);
 	if (!err)
-		err = salvage_mark_dirs(c);
+		err = salvage_losses(c);
 	if (!err)
 		err = mark_lost(c);
 	if (!err)

@@ -23,6 +23,8 @@
 # the sweep goes on, and fails at the end with a list and a summary.
 #
 #   SWEEP_SEED=N     seed of the store and of the damage (default 1)
+#   SWEEP_REGION=N   bytes damaged per case (default 4096; the engine's
+#                    promise holds up to 65536)
 #   SWEEP_ONLY=FILE:WHERE[,FILE:WHERE...]  only these cases; WHERE is a
 #                    label (start, middle, end, leaf, commit, last-commit,
 #                    blob) or a byte offset, as the case lines print them
@@ -42,7 +44,7 @@
 : "${LARCHFS:?}"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-REGION=4096
+REGION=${SWEEP_REGION:-4096}
 MOUNT_TIMEOUT=20         # seconds for the mount to appear
 READ_TIMEOUT=120         # seconds for reading the whole tree
 UNMOUNT_TIMEOUT=60       # seconds for the daemon to flush and exit

@@ -563,6 +563,22 @@ static long newest_log_size(const char *store, long *zeros_at, char *name)
 	return size;
 }
 
+/* Opens a copy of the live store (what a crash would leave of it) and its
+ * tree "main". */
+static lkv_store *open_copy(struct fx *f, lkv_tree **t)
+{
+	char copy[160], cmd[600];
+	snprintf(copy, sizeof(copy), "%s/copy", f->dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -r '%s' '%s'", copy, f->store, copy);
+	assert_int_equal(system(cmd), 0);
+	lkv_store *c;
+	struct lkv_options o = f->o;
+	o.flags = 0;
+	assert_int_equal(lkv_open(copy, &o, &c), 0);
+	assert_int_equal(lkv_tree_open(c, "main", t), 0);
+	return c;
+}
+
 /*
  * Small flushes overwrite zeros written ahead of them (kv/logzero.c), and
  * a log file that rolls over early (a forced GC) is cut at its last commit
@@ -607,16 +623,8 @@ static void test_log_zeroed_ahead(void **state)
 	newest_log_size(f->store, NULL, after);
 	assert_true(strcmp(after, before) > 0);
 
-	char copy[160], cmd[400];
-	snprintf(copy, sizeof(copy), "%s/copy", f->dir);
-	snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s'", f->store, copy);
-	assert_int_equal(system(cmd), 0);
-	lkv_store *c;
 	lkv_tree *ct;
-	struct lkv_options o = f->o;
-	o.flags = 0;
-	assert_int_equal(lkv_open(copy, &o, &c), 0);
-	assert_int_equal(lkv_tree_open(c, "main", &ct), 0);
+	lkv_store *c = open_copy(f, &ct);
 	for (int i = 0; i < 50; i++)
 		expect(ct, i, i < 20 ? 400 + i : 350 + i);
 	assert_int_equal(lkv_close(c), 0);
@@ -676,16 +684,8 @@ static void test_roll_while_zeroing(void **state)
 	}
 	assert_true(rolled_logs_end_at_commits(f->store));
 
-	char copy[160], cmd[400];
-	snprintf(copy, sizeof(copy), "%s/copy", f->dir);
-	snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s'", f->store, copy);
-	assert_int_equal(system(cmd), 0);
-	lkv_store *c;
 	lkv_tree *ct;
-	struct lkv_options o = f->o;
-	o.flags = 0;
-	assert_int_equal(lkv_open(copy, &o, &c), 0);
-	assert_int_equal(lkv_tree_open(c, "main", &ct), 0);
+	lkv_store *c = open_copy(f, &ct);
 	for (int i = 0; i < 40; i++)
 		expect(ct, i, 2960 + i);
 	assert_int_equal(lkv_close(c), 0);
