@@ -231,6 +231,7 @@ void report_lost(struct fsck *c);    /* lost data and values, by path */
 
 /* ---- salvage (fsck_salvage.c) ---- */
 void salvage_note_leaf(struct fsck *c, const struct lkv_damage *d);
+void salvage_note_key(struct fsck *c, const struct lkv_damage *d);
 int  salvage_inodes(struct fsck *c);     /* before pass 1 */
 int  salvage_losses(struct fsck *c);     /* after pass 1 read the inodes */
 void lost_note(struct fsck *c, uint64_t ino, uint64_t block, const char *what,

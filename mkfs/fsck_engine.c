@@ -94,6 +94,7 @@ static void on_damage(void *arg, const struct lkv_damage *d)
 		key_meaning(c, d->tree, d->key, d->klen, true, d->repaired, where, sizeof(where));
 		snprintf(msg, sizeof(msg), "%s: %s%s", where, d->what,
 			 d->repaired ? " (the value is lost; deleting the key)" : "");
+		salvage_note_key(c, d);
 		engine_problem(c, d->repaired, false, msg);
 		return;
 	}

@@ -4,7 +4,8 @@
  * how it names what the damage took.
  *
  * Pass 0 has the engine empty a leaf it cannot read; on_damage (fsck_engine.c)
- * notes the key range the leaf held.  For the inodes tree that is a range
+ * notes the key range the leaf held (or, for a key the engine lost alone,
+ * that key's inode number).  For the inodes tree that is a range
  * of inode numbers whose records are gone: their data in the extents tree
  * and their entries in the dirents tree survive, so before pass 1 reads the
  * inodes each such number that is the parent of entries gets a directory
@@ -58,6 +59,27 @@ void salvage_note_leaf(struct fsck *c, const struct lkv_damage *d)
 		err = range_add(&c->lost_dirs, &c->nlost_dirs, lo, hi);
 	else if (!strcmp(d->tree, tree_names[TREE_XATTRS]))
 		err = range_add(&c->lost_xattrs, &c->nlost_xattrs, lo, hi);
+	if (err)
+		c->op_error = true;
+}
+
+/*
+ * Pass 0: one key of `tree` was lost (a damaged delta record of the
+ * engine loses exactly the keys it changed, not the leaf).  An inode
+ * record lost so is mended as a lost leaf's are, for that one number;
+ * a directory entry names its directory, for the report.  (A data block's
+ * or an extended attribute's key is noted by on_damage already.)
+ */
+void salvage_note_key(struct fsck *c, const struct lkv_damage *d)
+{
+	uint64_t ino = d->klen >= INO_KEY_LEN ? ino_key_get(d->key) : 0;
+	int err = 0;
+	if (!d->repaired || d->klen < INO_KEY_LEN)
+		return;
+	if (!strcmp(d->tree, tree_names[TREE_INODES]) && d->klen == INO_KEY_LEN)
+		err = range_add(&c->lost_inodes, &c->nlost_inodes, ino, ino);
+	else if (!strcmp(d->tree, tree_names[TREE_DIRENTS]))
+		err = range_add(&c->lost_dirs, &c->nlost_dirs, ino, ino);
 	if (err)
 		c->op_error = true;
 }
