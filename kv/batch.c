@@ -333,11 +333,19 @@ static void dirty_charge(lkv_store *s, struct leaf *l)
 	cache_track(s, l);
 }
 
-/* Splits leaf at pos until every piece fits in leaf_bytes. */
+/* A split must move at least this share of leaf_bytes either way: a leaf
+ * that is too big because of one large value (a growing one: larchfs's
+ * sub-block writes) keeps its few small neighbours instead of being cut
+ * into a tiny leaf and a new one whose full image holds the value. */
+#define SPLIT_MIN_SHARE 16
+
+/* Splits leaf at pos until every piece fits in leaf_bytes (or the rest is
+ * one large value with next to nothing beside it). */
 static int leaf_fit(lkv_store *s, struct lkv_tree *t, size_t pos, uint64_t e)
 {
 	struct leaf *l = t->v[pos];
-	while (l->ents->bytes > s->o.leaf_bytes && l->ents->n >= 2) {
+	while (l->ents->bytes > s->o.leaf_bytes && l->ents->n >= 2 &&
+	       entries_split_smaller(l->ents) >= s->o.leaf_bytes / SPLIT_MIN_SHARE) {
 		struct entries *rd;
 		int err = entries_split(l->ents, &rd);
 		if (err)
@@ -353,13 +361,18 @@ static int leaf_fit(lkv_store *s, struct lkv_tree *t, size_t pos, uint64_t e)
 			return -ENOMEM;
 		}
 		nl->ents = rd;
-		l->full_epoch = e;              /* its range changed: a new base */
+		/* l's next delta deletes the keys that moved (or, short of
+		 * memory, it is a full image) */
+		for (uint32_t i = 0; i < rd->n; i++)
+			if (entries_moved(l->ents, rd->e[i].k, rd->e[i].kl, e))
+				l->full_epoch = e;
 		err = epoch_dirty(s, nl, e);
 		dirty_charge(s, nl);
 		dirty_charge(s, l);
 		if (err)
 			return err;
-		if (nl->ents->bytes > s->o.leaf_bytes && nl->ents->n >= 2) {
+		if (nl->ents->bytes > s->o.leaf_bytes && nl->ents->n >= 2 &&
+		    entries_split_smaller(nl->ents) >= s->o.leaf_bytes / SPLIT_MIN_SHARE) {
 			int err2 = leaf_fit(s, t, pos + 1, e);
 			if (err2)
 				return err2;
@@ -390,10 +403,9 @@ static int leaf_merge_right(lkv_store *s, struct lkv_tree *t, size_t pos, uint64
 	if (!err)
 		err = epoch_dirty(s, r, e);        /* captures r's sealed image */
 	if (!err)
-		err = entries_absorb(l->ents, r->ents);
+		err = entries_absorb_changed(l->ents, r->ents, e);   /* puts in l's delta */
 	if (err)
 		return err;
-	l->full_epoch = e;                      /* its range changed: a new base */
 	dirty_charge(s, l);
 	return leaf_drop(s, t, pos + 1, e);
 }

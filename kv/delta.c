@@ -20,26 +20,35 @@
  *   20  u32  number of keys in the leaf once it applies
  *   24  u32  number of operations N (at least 1)
  *   28  N operations, in strictly increasing key order:
- *         u8      op: 0 put, 1 splice, 2 delete
+ *         u8      op: 0 put, 1 splice, 2 delete, 3 patch
  *         varint  key length (<= LKV_KEY_MAX), key bytes
  *         put:    u8 flags, varint value length (<= LKV_VALUE_MAX), value
  *         splice: u8 flags, varint P, varint S, varint middle length M,
  *                 the M middle bytes
  *         delete: nothing more
+ *         patch:  u8 flags, varint new length L (<= LKV_VALUE_MAX),
+ *                 varint W (1..EDIT_MAX), then W windows in increasing
+ *                 offset order, disjoint, inside [0, L):
+ *                   varint offset, varint length (> 0) and the bytes
  *
  * put sets the key's value (inserting or replacing).  splice replaces the
  * value of a key the leaf holds, of at least P + S bytes, with its first P
- * bytes, the middle and its last S bytes (P + S > 0): a small write into a
- * large value logs the bytes that changed, not the value.  delete removes
- * the key; one the leaf does not hold is no error (it was made and
- * deleted again since the previous record).
+ * bytes, the middle and its last S bytes (P + S > 0): a small write that
+ * shifts what follows it logs the bytes that changed, not the value.
+ * patch cuts or extends the value of a key the leaf holds to L bytes and
+ * writes each window's bytes at its offset; every byte at or past the old
+ * length must lie in a window: an overwrite or an append in a large
+ * value, or a length field at its start, logs the bytes that changed.
+ * delete removes the key; one the leaf does not hold is no error (it was
+ * made and deleted again since the previous record).
  *
  * A body is valid iff it decodes exactly to its end, its ids match the
  * leaf, its prev matches the record before it, its keys strictly
  * increase, op and flags are known and lengths within their limits.  It
- * applies iff every splice finds its key, long enough, every resulting
- * value is within LKV_VALUE_MAX, and the leaf then holds the stated number
- * of keys.  A reader (cache.c, check.c) decodes the base, then applies
+ * applies iff every splice finds its key, long enough, every patch finds
+ * its key and writes every byte past its old end, every resulting value
+ * is within LKV_VALUE_MAX, and the leaf then holds the stated number of
+ * keys.  A reader (cache.c, check.c) decodes the base, then applies
  * each delta in chain order; anything invalid is damage (-EUCLEAN).
  */
 #include <errno.h>
@@ -51,7 +60,7 @@
 #define DELTA_HDR 28
 #define SPLICE_MIN 16          /* a splice must save this much over a put */
 
-enum { OP_PUT, OP_SPLICE, OP_DEL };
+enum { OP_PUT, OP_SPLICE, OP_DEL, OP_PATCH };
 
 /* ---- encoding ---- */
 
@@ -69,19 +78,51 @@ static int hash_push(uint64_t **v, size_t *n, size_t *cap, const void *k, size_t
 	return 0;
 }
 
+/* The bytes a patch of e's windows (clipped to its value) logs, or
+ * SIZE_MAX without windows. */
+static size_t patch_cost(const struct entry *e)
+{
+	if (!e->ed || !e->ed->n || e->ed->w[0].off >= e->vl)
+		return SIZE_MAX;
+	size_t cost = 0;
+	for (uint32_t i = 0; i < e->ed->n && e->ed->w[i].off < e->vl; i++) {
+		uint32_t end = e->ed->w[i].off + e->ed->w[i].len;
+		cost += (end < e->vl ? end : e->vl) - e->ed->w[i].off + 8;
+	}
+	return cost;
+}
+
+/* Appends the operation that logs entry e's change: the cheapest of a
+ * splice, a patch and a put. */
 static void op_entry(struct buf *out, const struct entry *e)
 {
-	bool splice = e->pre + e->suf >= SPLICE_MIN;
-	buf_u8(out, splice ? OP_SPLICE : OP_PUT);
+	size_t splice = e->pre + e->suf >= SPLICE_MIN ? e->vl - e->pre - e->suf + 8 : SIZE_MAX;
+	size_t patch = patch_cost(e);
+	uint8_t op = splice <= patch && splice < e->vl ? OP_SPLICE
+		     : patch < e->vl ? OP_PATCH : OP_PUT;
+	buf_u8(out, op);
 	buf_bytes(out, e->k, e->kl);
 	buf_u8(out, e->flags);
-	if (!splice) {
+	if (op == OP_PUT) {
 		buf_bytes(out, e->v, e->vl);
-		return;
+	} else if (op == OP_SPLICE) {
+		buf_varint(out, e->pre);
+		buf_varint(out, e->suf);
+		buf_bytes(out, e->v + e->pre, e->vl - e->pre - e->suf);
+	} else {
+		uint32_t n = 0;
+		while (n < e->ed->n && e->ed->w[n].off < e->vl)
+			n++;
+		buf_varint(out, e->vl);
+		buf_varint(out, n);
+		for (uint32_t i = 0; i < n; i++) {
+			uint32_t off = e->ed->w[i].off, end = off + e->ed->w[i].len;
+			if (end > e->vl)
+				end = (uint32_t)e->vl;
+			buf_varint(out, off);
+			buf_bytes(out, e->v + off, end - off);
+		}
 	}
-	buf_varint(out, e->pre);
-	buf_varint(out, e->suf);
-	buf_bytes(out, e->v + e->pre, e->vl - e->pre - e->suf);
 }
 
 /*
@@ -138,6 +179,30 @@ int delta_encode(const struct entries *d, uint32_t tree_id, uint64_t leaf_id, ui
 
 /* ---- decoding ---- */
 
+/* Reads a patch's length and windows (checking their order and bounds),
+ * leaving op->v at its first window and op->vl the windows' length. */
+static void patch_read(struct rd *r, struct delta_op *op)
+{
+	uint64_t len = rd_varint(r), n = rd_varint(r), end = 0;
+	const uint8_t *at = r->p;
+	if (r->bad || len > LKV_VALUE_MAX || n == 0 || n > EDIT_MAX) {
+		r->bad = true;
+		return;
+	}
+	for (uint64_t i = 0; i < n && !r->bad; i++) {
+		uint64_t off = rd_varint(r);
+		size_t wl = 0;
+		rd_bytes(r, LKV_VALUE_MAX, &wl);
+		if (off < end || wl == 0 || off + wl > len)
+			r->bad = true;
+		end = off + wl;
+	}
+	op->newlen = (uint32_t)len;
+	op->nwin = (uint32_t)n;
+	op->v = at;
+	op->vl = r->bad ? 0 : (size_t)(r->p - at);
+}
+
 /* Reads the header of a delta body.  -EUCLEAN when it cannot be one. */
 int delta_open(const uint8_t *raw, size_t len, struct delta_rd *it)
 {
@@ -179,6 +244,8 @@ int delta_next(struct delta_rd *it, struct delta_op *op)
 			r->bad = true;
 		op->pre = (uint32_t)pre;
 		op->suf = (uint32_t)suf;
+	} else if (op->op == OP_PATCH) {
+		patch_read(r, op);
 	} else if (op->op != OP_DEL) {
 		r->bad = true;
 	}
@@ -219,6 +286,36 @@ static int apply_splice(struct entries *d, const struct delta_op *op)
 	return err;
 }
 
+/* Applies one patch (checked by delta_next) to the entry of op->k. */
+static int apply_patch(struct entries *d, const struct delta_op *op)
+{
+	bool found;
+	uint32_t i = entries_search(d, op->k, op->kl, &found);
+	if (!found)
+		return -EUCLEAN;
+	const struct entry *e = &d->e[i];
+	struct rd r = rd_init(op->v, op->vl);
+	uint64_t old = e->vl, written = old;   /* [0, written): bytes known */
+	uint8_t *v = malloc(op->newlen ? op->newlen : 1);
+	if (!v)
+		return -ENOMEM;
+	memcpy(v, e->v, old < op->newlen ? old : op->newlen);
+	bool ok = true;
+	for (uint32_t w = 0; w < op->nwin; w++) {
+		uint64_t off = rd_varint(&r);
+		size_t wl = 0;
+		const uint8_t *p = rd_bytes(&r, LKV_VALUE_MAX, &wl);
+		ok &= off <= written;        /* no byte past the old end unwritten */
+		memcpy(v + off, p, wl);
+		if (off + wl > written)
+			written = off + wl;
+	}
+	ok &= written >= op->newlen;
+	int err = ok ? entries_put(d, op->k, op->kl, v, op->newlen, op->flags) : -EUCLEAN;
+	free(v);
+	return err;
+}
+
 /*
  * Applies a delta body to the entries of leaf `leaf_id` of tree `tree_id`,
  * whose chain so far ends with the record of checksum prev.  -EUCLEAN when
@@ -238,6 +335,8 @@ int delta_apply(struct entries *d, const uint8_t *raw, size_t len, uint32_t tree
 			err = entries_put(d, op.k, op.kl, op.v, op.vl, op.flags);
 		else if (op.op == OP_SPLICE)
 			err = apply_splice(d, &op);
+		else if (op.op == OP_PATCH)
+			err = apply_patch(d, &op);
 		else
 			entries_del(d, op.k, op.kl);
 	}
@@ -323,8 +422,9 @@ int delta_apply_lenient(struct entries *d, const uint8_t *raw, size_t len, uint3
 		err = -EUCLEAN;
 	while (!err && (more = delta_next(&it, &op)) > 0) {
 		uint64_t h = lkv_checksum(op.k, op.kl);
-		if (op.op == OP_SPLICE) {
-			err = lost_has(lost, h) ? 0 : apply_splice(d, &op);
+		if (op.op == OP_SPLICE || op.op == OP_PATCH) {
+			err = lost_has(lost, h) ? 0
+			      : op.op == OP_SPLICE ? apply_splice(d, &op) : apply_patch(d, &op);
 			if (err == -EUCLEAN)
 				err = lost_add(lost, h);
 			continue;

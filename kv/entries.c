@@ -24,10 +24,13 @@
  * What writers change is remembered for the leaf's next delta record
  * (delta.c): entries_change and entries_remove stamp the entry (or a
  * tombstone, for a deletion) with the writer's epoch and, for a value
- * replaced under the same flags, how many bytes at its start and end did
- * not change.  Those counts are kept relative to the value the leaf's
- * durable chain holds: a second change before that chain catches up keeps
- * the smaller of the two (bytes shared by the first and the last value
+ * replaced under the same flags, two descriptions of what changed: how
+ * many bytes at its start and end did not change (a splice: an insertion
+ * that shifts what follows), and the windows where it may differ at the
+ * same offsets (edits: overwrites, appends, a length field that grew).
+ * Both are kept relative to the value the leaf's durable chain holds: a
+ * second change before that chain catches up keeps the smaller counts and
+ * the union of the windows (bytes shared by the first and the last value
  * and by every value between), so the delta that logs the change is right
  * whichever of the epochs in between became durable.  entries_put and
  * entries_del change a leaf without remembering (loading, splitting).
@@ -76,6 +79,7 @@ static void ent_release(struct entry *e)
 {
 	if (e->own)
 		free((void *)e->k);
+	free(e->ed);
 }
 
 void entries_free(struct entries *d)
@@ -135,6 +139,65 @@ static void shared_ends(const uint8_t *a, size_t al, const uint8_t *b, size_t bl
 		q++;
 	*pre = (uint32_t)p;
 	*suf = (uint32_t)q;
+}
+
+/* ---- edit windows ---- */
+
+#define EDIT_GAP 32           /* differing runs closer than this: one window */
+
+/* Adds window [off, off + len) to ed, merging what overlaps or nearly
+ * touches it, and then the two closest windows while there are too many. */
+static void edit_add(struct edits *ed, uint32_t off, uint32_t len)
+{
+	uint32_t i = 0, end = off + len;
+	while (i < ed->n && ed->w[i].off + ed->w[i].len + EDIT_GAP < off)
+		i++;
+	uint32_t j = i;                       /* [i, j): windows it absorbs */
+	while (j < ed->n && ed->w[j].off <= end + EDIT_GAP) {
+		uint32_t we = ed->w[j].off + ed->w[j].len;
+		off = ed->w[j].off < off ? ed->w[j].off : off;
+		end = we > end ? we : end;
+		j++;
+	}
+	memmove(&ed->w[i + 1], &ed->w[j], (ed->n - j) * sizeof(ed->w[0]));
+	ed->w[i].off = off;
+	ed->w[i].len = end - off;
+	ed->n = ed->n - (j - i) + 1;
+	if (ed->n <= EDIT_MAX)
+		return;
+	uint32_t best = 0;                    /* the smallest gap: merge there */
+	for (uint32_t k = 1; k + 1 < ed->n; k++)
+		if (ed->w[k + 1].off - (ed->w[k].off + ed->w[k].len) <
+		    ed->w[best + 1].off - (ed->w[best].off + ed->w[best].len))
+			best = k;
+	ed->w[best].len = ed->w[best + 1].off + ed->w[best + 1].len - ed->w[best].off;
+	memmove(&ed->w[best + 1], &ed->w[best + 2], (ed->n - best - 2) * sizeof(ed->w[0]));
+	ed->n--;
+}
+
+/* Adds to ed the windows where b differs from a at the same offsets,
+ * and b's bytes past a's end. */
+static void edit_diff(struct edits *ed, const uint8_t *a, size_t al, const uint8_t *b,
+		      size_t bl)
+{
+	size_t n = al < bl ? al : bl, i = 0;
+	while (i < n) {
+		uint64_t x, y;
+		while (i + 8 <= n && (memcpy(&x, a + i, 8), memcpy(&y, b + i, 8), x == y))
+			i += 8;
+		while (i < n && a[i] == b[i])
+			i++;
+		if (i >= n)
+			break;
+		size_t start = i, eq = 0;
+		while (i < n && eq < EDIT_GAP) {
+			eq = a[i] == b[i] ? eq + 1 : 0;
+			i++;
+		}
+		edit_add(ed, (uint32_t)start, (uint32_t)(i - eq - start));
+	}
+	if (bl > al)
+		edit_add(ed, (uint32_t)al, (uint32_t)(bl - al));
 }
 
 /* Inserts or replaces key k; *at gets its index and *old (when not NULL)
@@ -266,10 +329,18 @@ int entries_change(struct entries *d, const void *k, size_t kl, const void *v, s
 	struct entry *e = &d->e[i];
 	e->ep = ep;
 	if (found && old.flags == flags) {
+		bool dirty = old.ep > logged;   /* changed before: relative to that */
 		shared_ends(old.v, old.vl, v, vl, &e->pre, &e->suf);
-		if (old.ep > logged) {          /* changed before: relative to that */
+		if (dirty) {
 			e->pre = e->pre < old.pre ? e->pre : old.pre;
 			e->suf = e->suf < old.suf ? e->suf : old.suf;
+		}
+		if (!dirty || old.ed) {         /* without memory: no windows */
+			e->ed = dirty ? old.ed : calloc(1, sizeof(*e->ed));
+			if (dirty)
+				old.ed = NULL;
+			if (e->ed)
+				edit_diff(e->ed, old.v, old.vl, v, vl);
 		}
 	}
 	if (found)
@@ -324,7 +395,7 @@ static int leaf_copy_range(struct entries *dst, const struct entries *src,
 			memcpy(mem + e->kl, e->v, e->vl);
 		dst->e[dst->n++] = (struct entry){ .pfx = e->pfx, .k = mem, .v = mem + e->kl,
 			.kl = e->kl, .vl = e->vl, .flags = e->flags, .own = true,
-			.ep = e->ep, .pre = e->pre, .suf = e->suf };
+			.ep = e->ep, .pre = e->pre, .suf = e->suf };   /* windows: not kept */
 		dst->bytes += ent_bytes(e->kl, e->vl);
 	}
 	return 0;
@@ -334,10 +405,10 @@ static int leaf_copy_range(struct entries *dst, const struct entries *src,
  * Moves the upper half (by bytes) of d into new entries *right.  d keeps
  * at least one entry and right gets at least one.  -ENOMEM leaves d as it was.
  */
-int entries_split(struct entries *d, struct entries **right)
+/* Where entries_split cuts d: entries [0, cut) stay.  *right gets the
+ * serialized bytes of the entries that would move. */
+static uint32_t split_point(const struct entries *d, size_t *right)
 {
-	if (d->n < 2)
-		return -EINVAL;
 	size_t half = (d->bytes - LEAF_HDR) / 2, acc = 0;
 	uint32_t cut = 0;
 	while (cut < d->n - 1 && acc < half) {
@@ -346,6 +417,29 @@ int entries_split(struct entries *d, struct entries **right)
 	}
 	if (cut == 0)
 		cut = 1;
+	*right = 0;
+	for (uint32_t i = cut; i < d->n; i++)
+		*right += ent_bytes(d->e[i].kl, d->e[i].vl);
+	return cut;
+}
+
+/* The smaller of the two parts entries_split would make of d, in bytes. */
+size_t entries_split_smaller(const struct entries *d)
+{
+	if (d->n < 2)
+		return 0;
+	size_t right;
+	split_point(d, &right);
+	size_t left = d->bytes - LEAF_HDR - right;
+	return left < right ? left : right;
+}
+
+int entries_split(struct entries *d, struct entries **right)
+{
+	if (d->n < 2)
+		return -EINVAL;
+	size_t rbytes;
+	uint32_t cut = split_point(d, &rbytes);
 	struct entries *r = entries_new();
 	if (!r || leaf_copy_range(r, d, cut, d->n)) {
 		entries_free(r);
@@ -363,6 +457,30 @@ int entries_split(struct entries *d, struct entries **right)
 int entries_absorb(struct entries *d, struct entries *right)
 {
 	return leaf_copy_range(d, right, 0, right->n);
+}
+
+/* As entries_absorb, remembered as writers' puts of epoch ep (a merge:
+ * the keys are new to d's chain).  -ENOMEM leaves d with part of them. */
+int entries_absorb_changed(struct entries *d, struct entries *right, uint64_t ep)
+{
+	uint32_t from = d->n;
+	int err = leaf_copy_range(d, right, 0, right->n);
+	for (uint32_t i = from; i < d->n; i++) {
+		bool tombed;
+		uint32_t t = tomb_search(d, d->e[i].k, d->e[i].kl, &tombed);
+		d->e[i].ep = ep;
+		d->e[i].pre = d->e[i].suf = 0;
+		if (tombed)
+			tomb_drop(d, t);
+	}
+	return err;
+}
+
+/* Remembers that key k left d in epoch ep (a split moved it to the next
+ * leaf): d's next delta deletes it.  -ENOMEM. */
+int entries_moved(struct entries *d, const void *k, size_t kl, uint64_t ep)
+{
+	return tomb_add(d, k, kl, ep);
 }
 
 /* Memory a resident leaf costs, for the cache budget. */

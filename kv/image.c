@@ -6,12 +6,15 @@
  *
  * A flush (flush.c), or a writer capturing a sealed epoch's changes
  * (epoch.c), asks leaf_image for the record of a leaf as it is now.  It is
- * a full image when the leaf has none on disk yet, when a change since the
- * chain needs one (a split or merge changed the leaf's range, GC or fsck
- * rewrites it: full_epoch), when the chain is past its limit, or when the
- * delta would be at least half the size of the image anyway (a bulk load:
- * nothing to save, and a new base resets the chain).  Otherwise it is a
- * delta of the entries and tombstones changed after logged_epoch.
+ * a full image when the leaf has none on disk yet (a new leaf, the upper
+ * half of a split), when GC or fsck asked for one (full_epoch), when the
+ * chain is past its limit, or when the delta would be at least three
+ * quarters of the image anyway (a bulk load: little to save, and a new
+ * base resets the chain).  Otherwise it is a delta of the entries and
+ * tombstones changed after logged_epoch: a split leaves the lower half a
+ * tombstone for each key it moved out, a merge marks the keys it took in
+ * as puts (batch.c), so a leaf whose neighbour comes and goes (a large
+ * value that grows past the leaf size, then goes) is not rewritten whole.
  *
  * The limits.  A chain costs reads: a leaf paged in reads its base and
  * every delta (one record each), and space: a log file stays live while
@@ -40,13 +43,20 @@
 #define CHAIN_HARD_LINKS 64
 #define CHAIN_HARD_SHARE 4
 
+/* The bytes a full image of l would take now (its base's while it is
+ * not resident). */
+static uint64_t image_bytes(const struct leaf *l)
+{
+	return l->ents ? l->ents->bytes : l->loc.len;
+}
+
 /* Whether l's chain is past the soft limit (hard: the hard one). */
 static bool chain_over(const struct leaf *l, bool hard)
 {
-	uint64_t base = l->loc.len;
+	uint64_t image = image_bytes(l);
 	if (hard)
-		return l->nchain >= CHAIN_HARD_LINKS || l->chain_bytes >= CHAIN_HARD_SHARE * base;
-	return l->nchain >= CHAIN_SOFT_LINKS || l->chain_bytes >= base;
+		return l->nchain >= CHAIN_HARD_LINKS || l->chain_bytes >= CHAIN_HARD_SHARE * image;
+	return l->nchain >= CHAIN_SOFT_LINKS || l->chain_bytes >= image;
 }
 
 /* Whether l's chain is long enough for the flusher to consolidate. */
@@ -88,7 +98,7 @@ int leaf_image(lkv_store *s, struct leaf *l, bool background, struct leaf_img **
 				   l->logged_epoch, &img->body, &img->hash, &img->nhash);
 		if (!err && !img->nhash)
 			img->type = 0;                  /* nothing changed */
-		if (!err && img->body.len * 2 > l->ents->bytes) {
+		if (!err && img->body.len * 4 > l->ents->bytes * 3) {
 			buf_free(&img->body);           /* no saving: a new base */
 			free(img->hash);
 			img->hash = NULL;

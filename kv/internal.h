@@ -72,8 +72,19 @@ struct entry {
 	 * as in the value the chain holds (and in every value between) */
 	uint64_t ep;
 	uint32_t pre, suf;
+	struct edits *ed;     /* ... and the windows of v that may differ from
+				 that value at the same offsets; NULL: none
+				 known (a put or a splice logs it) */
 	uint8_t flags;
 	bool own;             /* k (and v, which follows it) is malloc'd */
+};
+
+/* Where a changed value may differ from the value the chain holds, at the
+ * same offsets: at most EDIT_MAX windows, sorted, disjoint (entries.c). */
+#define EDIT_MAX 4
+struct edits {
+	uint32_t n;
+	struct { uint32_t off, len; } w[EDIT_MAX + 1];   /* one spare, merging */
 };
 
 /* A key a writer deleted: the leaf's next delta deletes it too. */
@@ -408,7 +419,10 @@ int  entries_change(struct entries *d, const void *k, size_t kl, const void *v, 
 int  entries_remove(struct entries *d, const void *k, size_t kl, uint64_t ep);
 void entries_logged(struct entries *d, uint64_t logged);
 int  entries_split(struct entries *d, struct entries **right);
+size_t entries_split_smaller(const struct entries *d);
 int  entries_absorb(struct entries *d, struct entries *right);
+int  entries_absorb_changed(struct entries *d, struct entries *right, uint64_t ep);
+int  entries_moved(struct entries *d, const void *k, size_t kl, uint64_t ep);
 size_t entries_mem(const struct entries *d);
 int  entries_encode(const struct entries *d, uint32_t tree_id, uint64_t leaf_id, struct buf *out);
 /* Decodes a raw leaf body; takes ownership of `raw` on success. */
@@ -437,10 +451,12 @@ struct delta_rd {
 	size_t last_kl;
 };
 struct delta_op {
-	uint8_t op, flags;        /* op: 0 put, 1 splice, 2 delete */
-	const uint8_t *k, *v;     /* v: the value, or a splice's middle */
+	uint8_t op, flags;        /* op: 0 put, 1 splice, 2 delete, 3 patch */
+	const uint8_t *k, *v;     /* v: the value, a splice's middle, or a
+				     patch's encoded windows */
 	size_t kl, vl;
 	uint32_t pre, suf;        /* splice */
+	uint32_t newlen, nwin;    /* patch */
 };
 int  delta_encode(const struct entries *d, uint32_t tree_id, uint64_t leaf_id, uint64_t prev,
 		  uint64_t after, struct buf *out, uint64_t **hash, size_t *nhash);

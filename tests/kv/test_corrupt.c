@@ -532,8 +532,12 @@ static void test_damage_mid_log(void **state)
 
 /* A live store of ROUNDS flushes plus `extra` one-key flushes, copied as a
  * crash would leave it (every commit in the replay); log files roll every
- * `log_bytes` (0: never). */
-static void build_crashed(const char *live, const char *clean, int extra, uint64_t log_bytes)
+ * `log_bytes` (0: never).  With `big`, the second round's flush also
+ * writes 100 new keys ("kx" and 5 digits, which verify() does not read)
+ * of 800 bytes: more than a digest reaches (since format 3 rewriting a
+ * third of the keys writes only their deltas). */
+static void build_crashed(const char *live, const char *clean, int extra, uint64_t log_bytes,
+			  bool big)
 {
 	struct lkv_options o;
 	lkv_store *s;
@@ -556,6 +560,11 @@ static void build_crashed(const char *live, const char *clean, int extra, uint64
 			lkv_tree *u;
 			assert_int_equal(lkv_tree_open(s, i & 1 ? "a" : "b", &u), 0);
 			assert_int_equal(lkv_put(u, k, kl, v, vl, NULL), 0);
+		}
+		for (int i = 0; big && r == 1 && i < 100; i++) {
+			static char fill[800];
+			int kl = sprintf(k, "kx%05d", i);
+			assert_int_equal(lkv_put(t, k, kl, fill, sizeof(fill), NULL), 0);
 		}
 		assert_int_equal(lkv_flush(s, 0), 0);
 	}
@@ -581,7 +590,7 @@ static void test_commit_rebuilt(void **state)
 	int eio = -1;
 	snprintf(live, sizeof(live), "%s/digest", base);
 	snprintf(clean, sizeof(clean), "%s/digest-clean", base);
-	build_crashed(live, clean, 6, 0);
+	build_crashed(live, clean, 6, 0, false);
 	strcpy(logf, find(clean, "", ".log", true));
 	snprintf(path, sizeof(path), "%s/%s", clean, logf);
 	int n = records(path, v, 4096), commit = -1;
@@ -604,7 +613,7 @@ static void test_commit_rebuilt_across_files(void **state)
 	int eio = -1;
 	snprintf(live, sizeof(live), "%s/digest2", base);
 	snprintf(clean, sizeof(clean), "%s/digest2-clean", base);
-	build_crashed(live, clean, 40, 64 << 10);
+	build_crashed(live, clean, 40, 64 << 10, false);
 	strcpy(logf, find(clean, "", ".log", false));   /* the oldest: rolled */
 	snprintf(path, sizeof(path), "%s/%s", clean, logf);
 	int n = records(path, v, 4096);
@@ -628,7 +637,7 @@ static void test_commit_beyond_reach(void **state)
 	snprintf(live, sizeof(live), "%s/digest3", base);
 	snprintf(clean, sizeof(clean), "%s/digest3-clean", base);
 	snprintf(work, sizeof(work), "%s/midlog", base);
-	build_crashed(live, clean, 2, 0);
+	build_crashed(live, clean, 2, 0, true);
 	strcpy(logf, find(clean, "", ".log", true));
 	snprintf(path, sizeof(path), "%s/%s", clean, logf);
 	int n = records(path, v, 4096), c[8], nc = 0;

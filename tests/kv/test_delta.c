@@ -4,8 +4,8 @@
  *   - encode/decode: random writes remembered by a leaf's entries, the
  *     delta after an epoch applied to the entries as they were then, must
  *     give the entries as they are; many changes of one key between two
- *     records (splices that compose), deletes and puts of one key, flags
- *     that change, values that grow and shrink;
+ *     records (splices and patches that compose), deletes and puts of one
+ *     key, flags that change, values that grow and shrink;
  *   - the decoder refuses what is not a delta of this chain (another
  *     leaf, another previous record, a splice that does not fit, the
  *     wrong count of keys);
@@ -107,7 +107,7 @@ static void test_delta_model(void **state)
 	uint64_t rng = 0x5eed;
 	struct entries *d = entries_new();
 	uint64_t logged = 0, ep = 1;
-	size_t splices = 0, deletes = 0;
+	size_t splices = 0, deletes = 0, patches = 0;
 	for (int round = 0; round < 400; round++) {
 		struct entries *durable = copy_of(d);
 		unsigned epochs = 1 + (unsigned)rng_below(&rng, 3);
@@ -128,6 +128,7 @@ static void test_delta_model(void **state)
 				assert_true(h[i] == lkv_checksum(op.k, op.kl));
 				splices += op.op == 1;
 				deletes += op.op == 2;
+				patches += op.op == 3;
 			}
 			assert_int_equal(delta_next(&it, &op), 0);
 			assert_int_equal(delta_apply(durable, b.p, b.len, 7, 9, 1234), 0);
@@ -147,9 +148,9 @@ static void test_delta_model(void **state)
 		entries_logged(d, logged);
 		assert_int_equal(d->ntomb, 0);
 	}
-	print_message("delta model: %zu splices, %zu deletions in 400 rounds\n", splices,
-		      deletes);
-	assert_true(splices > 100 && deletes > 100);
+	print_message("delta model: %zu splices, %zu patches, %zu deletions in 400 rounds\n",
+		      splices, patches, deletes);
+	assert_true(splices > 100 && patches > 100 && deletes > 100);
 	entries_free(d);
 }
 
