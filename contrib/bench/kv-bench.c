@@ -542,7 +542,7 @@ static void print_space_amp(const struct bench_opts *o,
 }
 
 /* Write amplification of the write workloads: bytes each engine's process
- * sent to the disk (/proc/self/io write_bytes, background threads
+ * passed to write calls (/proc/self/io wchar, background threads
  * included, from the first put to the end of the sync; compaction left
  * for later is not counted) per byte of keys and values put. */
 static void print_write_amp(const struct bench_opts *o, const struct engine_run runs[])
@@ -561,8 +561,8 @@ static void print_write_amp(const struct bench_opts *o, const struct engine_run 
 		if (!o->want[w])
 			continue;
 		if (!any)
-			printf("write amp: bytes the engine's process wrote to the disk per "
-			       "byte of keys and values put\n");
+			printf("write amp: bytes the engine's process passed to write calls "
+			       "per byte of keys and values put\n");
 		any = true;
 		snprintf(label, sizeof(label), "  %s", workload_names[w]);
 		printf("%-15s", label);

@@ -203,9 +203,11 @@ static uint32_t *permutation(uint64_t n, uint64_t seed)
 
 /* ---- writes ------------------------------------------------------------ */
 
-/* Bytes this process has caused to be sent to the disk so far (the
- * kernel's per-task I/O accounting, threads included: write_bytes counts
- * file pages when they are dirtied), or 0 when /proc does not say. */
+/* Bytes this process has passed to write calls so far (/proc/self/io
+ * wchar: every thread's write, pwrite and writev, to files; not
+ * write_bytes, which counts a whole page-cache folio each time a clean
+ * one is dirtied: with large folios one 4 KiB append after an fsync counts
+ * 64 KiB or more), or 0 when /proc does not say. */
 static uint64_t io_written(void)
 {
 	FILE *f = fopen("/proc/self/io", "r");
@@ -213,7 +215,7 @@ static uint64_t io_written(void)
 	unsigned long long v = 0;
 
 	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "write_bytes: %llu", &v) == 1)
+		if (sscanf(line, "wchar: %llu", &v) == 1)
 			break;
 	if (f)
 		fclose(f);

@@ -79,8 +79,8 @@ struct result {
 	uint64_t wrong;               /* verification failures */
 	double   ops_per_s;
 	double   p50_us, p99_us;      /* put+flush latency */
-	double   wamp;                /* writes: bytes this process sent to the
-					 disk (/proc/self/io write_bytes, the
+	double   wamp;                /* writes: bytes this process passed to
+					 write calls (/proc/self/io wchar, the
 					 engine's background threads included)
 					 per byte of keys and values put, from
 					 the first put to the end of the sync */
