@@ -16,7 +16,10 @@
  *   - a damaged delta record: the leaf's reads fail with -EIO, and
  *     lkv_check with repair loses exactly the keys that delta changed;
  *   - a commit whose blob ranges did not reach the disk (the log synced,
- *     the segment not: a power cut between) is dropped at the next open.
+ *     the segment not: a power cut between) is dropped at the next open;
+ *   - a store of format 2 (data/format2, written by the release before;
+ *     data/format2-gen.c.txt made it) opens read-only as it is and is
+ *     upgraded at its first writable open.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -523,7 +526,106 @@ static void test_torn_blob_range(void **state)
 	}
 }
 
-int main(void)
+/* ---- a store of format 2 ---- */
+
+static const char *g_format2;        /* tests/kv/data/format2 (argv[1]) */
+static char g_log[4096];
+
+static void keep_log(void *arg, int level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	size_t n = strlen(g_log);
+	snprintf(g_log + n, sizeof(g_log) - n, "%s\n", msg);
+}
+
+/* The contents data/format2-gen.c.txt gave the store: k000..k199 of tree
+ * a at their last round, k007 deleted; "big" in tree b. */
+static void check_format2(lkv_store *s, int extra_round)
+{
+	lkv_tree *a, *b;
+	char k[16], v[32], buf[5000];
+	size_t vl;
+	assert_int_equal(lkv_tree_open(s, "a", &a), 0);
+	assert_int_equal(lkv_tree_open(s, "b", &b), 0);
+	for (int i = 0; i < 200; i++) {
+		int kl = sprintf(k, "k%03d", i), r = i % 3 == 0 ? 2 : i % 2 == 0 ? 1 : 0;
+		if (extra_round && i % 5 == 0)
+			r = extra_round;
+		int n = sprintf(v, "v%d.%d", i, r);
+		int err = lkv_get(a, k, kl, buf, sizeof(buf), &vl);
+		if (i == 7 && !(extra_round && i % 5 == 0)) {
+			assert_int_equal(err, -ENOENT);
+			continue;
+		}
+		assert_int_equal(err, 0);
+		assert_int_equal(vl, n);
+		assert_memory_equal(buf, v, n);
+	}
+	assert_int_equal(lkv_get(b, "big", 3, buf, sizeof(buf), &vl), 0);
+	assert_int_equal(vl, 5000);
+	assert_true(buf[0] == 'b' && buf[4999] == 'b');
+}
+
+/*
+ * A store that the release before this one (format 2) left as a crash
+ * does: every commit in the log after its first snapshot.  A read-only
+ * open reads it as it is; a writable one upgrades it to format 3 (the
+ * log's commits replayed by their layout, 0), then its leaves take deltas
+ * on their old images; closed and reopened it reads back the same, and
+ * lkv_check finds nothing.
+ */
+static void test_format2_upgrade(void **state)
+{
+	(void)state;
+	char dir[64] = "/tmp/larchkv-f2-XXXXXX", cmd[256], store[96];
+	assert_non_null(mkdtemp(dir));
+	snprintf(store, sizeof(store), "%s/s", dir);
+	snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s'", g_format2, store);
+	assert_int_equal(system(cmd), 0);
+	struct lkv_options o;
+	lkv_options_default(&o);
+	o.flags = LKV_READONLY;
+	o.log = keep_log;
+	o.leaf_bytes = 512;
+	o.blob_threshold = 4096;
+	lkv_store *s;
+	g_log[0] = 0;
+	assert_int_equal(lkv_open(store, &o, &s), 0);
+	check_format2(s, 0);
+	assert_int_equal(lkv_close(s), 0);
+	assert_null(strstr(g_log, "upgraded"));
+	o.flags = 0;
+	o.flush_interval_ms = 0;
+	assert_int_equal(lkv_open(store, &o, &s), 0);
+	assert_non_null(strstr(g_log, "store upgraded from format 2 to 3"));
+	check_format2(s, 0);
+	lkv_tree *a;
+	char k[16], v[32];
+	assert_int_equal(lkv_tree_open(s, "a", &a), 0);
+	for (int i = 0; i < 200; i += 5) {        /* deltas on format-2 images */
+		int kl = sprintf(k, "k%03d", i), vl = sprintf(v, "v%d.%d", i, 9);
+		assert_int_equal(lkv_put(a, k, kl, v, vl, NULL), 0);
+		if (i % 50 == 0)
+			assert_int_equal(lkv_flush(s, 0), 0);
+	}
+	assert_int_equal(lkv_flush(s, 0), 0);
+	struct lkv_stats st;
+	lkv_stats(s, &st);
+	assert_true(st.deltas_written > 0);
+	check_format2(s, 9);
+	assert_int_equal(lkv_close(s), 0);
+	assert_int_equal(lkv_open(store, &o, &s), 0);
+	check_format2(s, 9);
+	struct lkv_check_stats cs;
+	assert_int_equal(lkv_check(s, 0, NULL, NULL, &cs), 0);
+	assert_int_equal(cs.problems, 0);
+	assert_int_equal(lkv_close(s), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_delta_model),
@@ -531,6 +633,8 @@ int main(void)
 		cmocka_unit_test(test_chains_model),
 		cmocka_unit_test(test_damaged_delta),
 		cmocka_unit_test(test_torn_blob_range),
+		cmocka_unit_test(test_format2_upgrade),
 	};
+	g_format2 = argc > 1 ? argv[1] : "tests/kv/data/format2";
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
