@@ -118,7 +118,8 @@ struct rd {
 
 static inline struct rd rd_init(const void *p, size_t n)
 {
-	return (struct rd){ .p = p, .end = (const uint8_t *)p + n, .bad = false };
+	/* p may be NULL when n is 0: no arithmetic on it then */
+	return (struct rd){ .p = p, .end = n ? (const uint8_t *)p + n : p, .bad = false };
 }
 static inline size_t rd_left(const struct rd *r) { return r->end - r->p; }
 static inline bool rd_need(struct rd *r, size_t n)
