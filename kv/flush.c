@@ -404,8 +404,8 @@ static int publish_leaf(struct flush_ctx *c, struct written *w)
 static int flush_publish(struct flush_ctx *c, uint64_t commit_csum)
 {
 	lkv_store *s = c->s;
-	int err = commit_apply(&s->lt, c->commit.body.p, c->commit.body.len, REC_LAYOUT,
-			       c->epoch, commit_csum, NULL, NULL);
+	int err = commit_apply_own(&s->lt, c->commit.body.p, c->commit.body.len, c->epoch,
+				   commit_csum);
 	if (err)
 		return err;
 	s->since_snapshot += c->out_off - s->lt.log_off;

@@ -600,6 +600,8 @@ int  commit_ranges(const uint8_t *body, size_t len, uint16_t layout, struct blob
 typedef int (*loc_check_fn)(void *arg, const struct loc_ent *e);
 int  commit_apply(struct loctable *lt, const uint8_t *body, size_t len, uint16_t layout,
 		  uint64_t epoch, uint64_t csum, loc_check_fn check, void *arg);
+int  commit_apply_own(struct loctable *lt, const uint8_t *body, size_t len, uint64_t epoch,
+		      uint64_t csum);
 
 /* ---- snapshot.c ---- */
 void snapshot_encode(const struct loctable *lt, struct buf *out);
