@@ -21,18 +21,23 @@
  * any link of a chain lies in it.  A full image costs writes: the whole
  * leaf, where the delta of an fsync is a few hundred bytes.  Two limits:
  *   - soft (CHAIN_SOFT_LINKS links, or deltas adding up to as many bytes
- *     as the base image): a background flush (the flusher, GC) writes a
- *     full image, and a foreground one (lkv_flush, for an fsync) still a
- *     delta, queueing the leaf for the flusher (flush.c, gc.c), so that a
- *     caller waiting for durability never waits for a consolidation it
- *     could have left to the background;
- *   - hard (CHAIN_HARD_LINKS, or CHAIN_HARD_SHARE times the base's bytes):
+ *     as the image would take now): a background flush (the flusher, GC)
+ *     writes a full image, and a foreground one (lkv_flush, for an fsync)
+ *     still a delta, queueing the leaf for the flusher (flush.c, gc.c), so
+ *     that a caller waiting for durability never waits for a
+ *     consolidation it could have left to the background;
+ *   - hard (CHAIN_HARD_LINKS, or CHAIN_HARD_SHARE times the image's bytes):
  *     every flush writes a full image, so a chain stays bounded even when
  *     only foreground flushes run.
- * Chain bytes equal to the base's bound what a chain adds to the log's
- * live bytes and to the bytes a load reads at 2x the image.
- * The link counts bound the records a load reads (one pread each, most
- * from the page cache).
+ * Chain bytes equal to the image's bound what a chain adds to the log's
+ * live bytes and to the bytes a load reads at 2x the image, and make a
+ * consolidation cost no more bytes than the deltas it ends did: writes
+ * stay within 2x what the deltas alone would write.  The link counts
+ * bound the records a load reads, one pread each: measured here (16 KiB
+ * leaves of 100-byte values, page cache warm, engine cache cold) a load
+ * took 3.8 us with no delta and 0.7 us more per delta (15 us with 16, 26
+ * with 32, 38 with 48), so the soft limit keeps a cold leaf within 4x its
+ * base's cost; from a cold disk each delta may be one more random read.
  */
 #include <errno.h>
 #include <stdlib.h>
