@@ -362,8 +362,8 @@ static int leaf_fit(lkv_store *s, struct lkv_tree *t, size_t pos, uint64_t e)
 		}
 		nl->ents = rd;
 		/* l's next delta deletes the keys that moved (or, short of
-		 * memory, it is a full image) */
-		for (uint32_t i = 0; i < rd->n; i++)
+		 * memory, it is a full image); a leaf never written needs none */
+		for (uint32_t i = 0; l->loc.file && i < rd->n; i++)
 			if (entries_moved(l->ents, rd->e[i].k, rd->e[i].kl, e))
 				l->full_epoch = e;
 		err = epoch_dirty(s, nl, e);

@@ -96,7 +96,8 @@ static size_t patch_cost(const struct entry *e)
  * splice, a patch and a put. */
 static void op_entry(struct buf *out, const struct entry *e)
 {
-	size_t splice = e->pre + e->suf >= SPLICE_MIN ? e->vl - e->pre - e->suf + 8 : SIZE_MAX;
+	uint32_t pre = e->ed ? e->ed->pre : 0, suf = e->ed ? e->ed->suf : 0;
+	size_t splice = pre + suf >= SPLICE_MIN ? e->vl - pre - suf + 8 : SIZE_MAX;
 	size_t patch = patch_cost(e);
 	uint8_t op = splice <= patch && splice < e->vl ? OP_SPLICE
 		     : patch < e->vl ? OP_PATCH : OP_PUT;
@@ -106,9 +107,9 @@ static void op_entry(struct buf *out, const struct entry *e)
 	if (op == OP_PUT) {
 		buf_bytes(out, e->v, e->vl);
 	} else if (op == OP_SPLICE) {
-		buf_varint(out, e->pre);
-		buf_varint(out, e->suf);
-		buf_bytes(out, e->v + e->pre, e->vl - e->pre - e->suf);
+		buf_varint(out, pre);
+		buf_varint(out, suf);
+		buf_bytes(out, e->v + pre, e->vl - pre - suf);
 	} else {
 		uint32_t n = 0;
 		while (n < e->ed->n && e->ed->w[n].off < e->vl)

@@ -328,19 +328,18 @@ int entries_change(struct entries *d, const void *k, size_t kl, const void *v, s
 		return err;
 	struct entry *e = &d->e[i];
 	e->ep = ep;
-	if (found && old.flags == flags) {
-		bool dirty = old.ep > logged;   /* changed before: relative to that */
-		shared_ends(old.v, old.vl, v, vl, &e->pre, &e->suf);
-		if (dirty) {
-			e->pre = e->pre < old.pre ? e->pre : old.pre;
-			e->suf = e->suf < old.suf ? e->suf : old.suf;
-		}
-		if (!dirty || old.ed) {         /* without memory: no windows */
-			e->ed = dirty ? old.ed : calloc(1, sizeof(*e->ed));
-			if (dirty)
-				old.ed = NULL;
-			if (e->ed)
-				edit_diff(e->ed, old.v, old.vl, v, vl);
+	bool dirty = found && old.ep > logged;  /* changed before: relative to that */
+	if (found && old.flags == flags && (!dirty || old.ed)) {
+		/* without memory no description: a put logs the value */
+		e->ed = dirty ? old.ed : calloc(1, sizeof(*e->ed));
+		if (dirty)
+			old.ed = NULL;
+		if (e->ed) {
+			uint32_t pre, suf;
+			shared_ends(old.v, old.vl, v, vl, &pre, &suf);
+			e->ed->pre = dirty && e->ed->pre < pre ? e->ed->pre : pre;
+			e->ed->suf = dirty && e->ed->suf < suf ? e->ed->suf : suf;
+			edit_diff(e->ed, old.v, old.vl, v, vl);
 		}
 	}
 	if (found)
@@ -395,7 +394,7 @@ static int leaf_copy_range(struct entries *dst, const struct entries *src,
 			memcpy(mem + e->kl, e->v, e->vl);
 		dst->e[dst->n++] = (struct entry){ .pfx = e->pfx, .k = mem, .v = mem + e->kl,
 			.kl = e->kl, .vl = e->vl, .flags = e->flags, .own = true,
-			.ep = e->ep, .pre = e->pre, .suf = e->suf };   /* windows: not kept */
+			.ep = e->ep };   /* how it changed: not kept, a put logs it */
 		dst->bytes += ent_bytes(e->kl, e->vl);
 	}
 	return 0;
@@ -469,7 +468,6 @@ int entries_absorb_changed(struct entries *d, struct entries *right, uint64_t ep
 		bool tombed;
 		uint32_t t = tomb_search(d, d->e[i].k, d->e[i].kl, &tombed);
 		d->e[i].ep = ep;
-		d->e[i].pre = d->e[i].suf = 0;
 		if (tombed)
 			tomb_drop(d, t);
 	}

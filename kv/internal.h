@@ -64,25 +64,27 @@ struct bloom {
 struct entry {
 	struct key16 pfx;     /* the key's first 16 bytes, for searching */
 	const uint8_t *k, *v;
-	uint32_t kl, vl;
 	/* what a writer changed (entries_change), for the leaf's next delta:
-	 * ep is the epoch of the last change (0: none since it was read);
-	 * while the change is not in the leaf's durable chain, pre and suf
-	 * are how many bytes at the start and at the end of v are the same
-	 * as in the value the chain holds (and in every value between) */
+	 * ep is the epoch of the last change (0: none since it was read), ed
+	 * (while the change is not in the leaf's durable chain; NULL: none
+	 * known, a put logs it) how the value differs from the one the chain
+	 * holds */
 	uint64_t ep;
-	uint32_t pre, suf;
-	struct edits *ed;     /* ... and the windows of v that may differ from
-				 that value at the same offsets; NULL: none
-				 known (a put or a splice logs it) */
+	struct edits *ed;
+	uint32_t vl;
+	uint16_t kl;          /* <= LKV_KEY_MAX */
 	uint8_t flags;
 	bool own;             /* k (and v, which follows it) is malloc'd */
 };
 
-/* Where a changed value may differ from the value the chain holds, at the
- * same offsets: at most EDIT_MAX windows, sorted, disjoint (entries.c). */
+/* How a changed value differs from the value a leaf's chain holds (and
+ * from every value between: entries.c): pre and suf bytes at its start
+ * and end are the same (a splice logs the rest), and outside its windows
+ * (at most EDIT_MAX, sorted, disjoint) it is the same at the same offsets
+ * (a patch logs the windows). */
 #define EDIT_MAX 4
 struct edits {
+	uint32_t pre, suf;
 	uint32_t n;
 	struct { uint32_t off, len; } w[EDIT_MAX + 1];   /* one spare, merging */
 };
