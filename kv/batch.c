@@ -362,8 +362,10 @@ static int leaf_fit(lkv_store *s, struct lkv_tree *t, size_t pos, uint64_t e)
 		}
 		nl->ents = rd;
 		/* l's next delta deletes the keys that moved (or, short of
-		 * memory, it is a full image); a leaf never written needs none */
-		for (uint32_t i = 0; l->loc.file && i < rd->n; i++)
+		 * memory, it is a full image); a leaf no flush ever took an
+		 * image of needs none: its next record is a full image */
+		bool imaged = l->loc.file || l->captured_epoch;
+		for (uint32_t i = 0; imaged && i < rd->n; i++)
 			if (entries_moved(l->ents, rd->e[i].k, rd->e[i].kl, e))
 				l->full_epoch = e;
 		err = epoch_dirty(s, nl, e);
