@@ -103,7 +103,7 @@ static const char *file_holds(enum file_kind kind, bool tmp)
 	if (tmp)
 		return "being written (left by a crash)";
 	switch (kind) {
-	case FILE_LOG: return "log: leaves, commits";
+	case FILE_LOG: return "log: leaf images and deltas, commits";
 	case FILE_BLOB: return "blob segment";
 	case FILE_SNAP: return "snapshot of the leaf table";
 	case FILE_FORMAT: return "store identity";
