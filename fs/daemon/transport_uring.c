@@ -162,8 +162,8 @@ static const char *not_offered_why(void)
 	case -1:
 		return "this kernel has no FUSE over io_uring (Linux 6.14+, CONFIG_FUSE_IO_URING)";
 	case 0:
-		return "FUSE over io_uring is off in the kernel (to turn it on: "
-		       URING_ENABLE_HINT ")";
+		return "FUSE over io_uring is off in the kernel; to turn it on: "
+		       URING_ENABLE_HINT;
 	}
 	return "the kernel did not offer FUSE over io_uring";
 }
@@ -301,7 +301,7 @@ int uring_precheck(const struct uring_config *c)
 		return -1;
 	case 0:
 		fprintf(stderr, "larchfs: -o io_uring=on: FUSE over io_uring is off in the "
-			"kernel (to turn it on: " URING_ENABLE_HINT ")\n");
+			"kernel; to turn it on: " URING_ENABLE_HINT "\n");
 		return -1;
 	}
 	if ((err = probe_ring()) < 0) {
