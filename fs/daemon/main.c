@@ -269,7 +269,8 @@ static void usage(void)
 	       "    -o io_uring=auto|on|off\n"
 	       "                           FUSE over io_uring (auto: when the kernel offers it;\n"
 	       "                           on: refuse to mount without it; off: /dev/fuse)\n"
-	       "    -o io_uring_depth=N    requests in flight per CPU queue (default %u)\n"
+	       "    -o io_uring_depth=N    requests in flight per CPU queue, each with a\n"
+	       "                           thread of its own (default %u)\n"
 	       "    fstab's and mount(8)'s own options (defaults, nofail, _netdev, x-*, ...)\n"
 	       "    are accepted and ignored; see larchfs(8)\n\n", URING_DEPTH_DEFAULT);
 	fuse_cmdline_help();

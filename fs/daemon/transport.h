@@ -34,8 +34,9 @@ enum uring_mode {
 	URING_OFF,      /* /dev/fuse only */
 };
 
-#define URING_DEPTH_DEFAULT 8u     /* entries (requests in flight) per queue */
-#define URING_DEPTH_MAX     256u
+#define URING_DEPTH_DEFAULT 8u     /* entries (requests in flight), and so
+				      threads, per queue */
+#define URING_DEPTH_MAX     64u
 
 /* The one line that turns FUSE over io_uring on, for messages. */
 #define URING_ENABLE_HINT "echo 1 > /sys/module/fuse/parameters/enable_uring"
