@@ -593,6 +593,8 @@ static void queue_loop(struct queue *q)
 		}
 		io_uring_cq_advance(&q->ring, seen);
 	}
+	/* answers served but not yet sent go out before the ring closes */
+	io_uring_submit(&q->ring);
 }
 
 static void *queue_main(void *arg)
