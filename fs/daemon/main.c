@@ -273,6 +273,8 @@ static void usage(void)
 	       "                           thread of its own (default %u)\n"
 	       "    fstab's and mount(8)'s own options (defaults, nofail, _netdev, x-*, ...)\n"
 	       "    are accepted and ignored; see larchfs(8)\n\n", URING_DEPTH_DEFAULT);
+	if (!uring_built())
+		printf("This larchfs is built without liburing: /dev/fuse only.\n\n");
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }

@@ -49,6 +49,9 @@ struct uring_config {
 	void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 };
 
+/* Whether this larchfs was built with liburing (else /dev/fuse only). */
+bool uring_built(void);
+
 /* "auto", "on", "off" -> *mode; -1 for anything else. */
 int uring_parse_mode(const char *s, enum uring_mode *mode);
 

@@ -199,6 +199,11 @@ void uring_stats_print(FILE *f)
 
 /* ---- built without liburing: /dev/fuse only ---- */
 
+bool uring_built(void)
+{
+	return false;
+}
+
 int uring_precheck(const struct uring_config *c)
 {
 	if (c->mode != URING_ON)
@@ -209,10 +214,10 @@ int uring_precheck(const struct uring_config *c)
 
 bool uring_prepare(bool offered, size_t max_payload)
 {
-	(void)offered;
 	(void)max_payload;
 	fall_back(cfg.mode == URING_OFF ? "-o io_uring=off"
-		  : "this larchfs was built without liburing");
+		  : offered ? "this larchfs was built without liburing"
+		  : not_offered_why());
 	return false;
 }
 
@@ -290,6 +295,11 @@ static atomic_bool stopping;
 static _Thread_local struct ring_ent *serving_ent;
 
 /* ---- before the mount ---- */
+
+bool uring_built(void)
+{
+	return true;
+}
 
 /* Can this process make a ring of the kind the queues use? 0 or -errno. */
 static int probe_ring(void)
