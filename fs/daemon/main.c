@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include "fuse_ll.h"
+#include "transport.h"
 
 /* LARCHFS_VERSION comes from the build (meson's project version). */
 
@@ -150,6 +151,7 @@ static void log_printf(int level, const char *fmt, ...)
 struct options {
 	char *store, *mnt;          /* the two arguments */
 	char *cache, *flush_ms, *compress;
+	char *io_uring, *io_uring_depth;
 	int ro, nowriteback;
 	int atime;                  /* enum lfs_atime; -1: not given */
 };
@@ -162,6 +164,8 @@ static const struct fuse_opt larch_opts[] = {
 	OPT("cache=%s", cache, 0),
 	OPT("flush_ms=%s", flush_ms, 0),
 	OPT("compress=%s", compress, 0),
+	OPT("io_uring=%s", io_uring, 0),
+	OPT("io_uring_depth=%s", io_uring_depth, 0),
 	OPT("nowriteback", nowriteback, 1),
 	OPT("noatime", atime, LFS_ATIME_NOATIME),
 	OPT("relatime", atime, LFS_ATIME_RELATIME),
@@ -262,8 +266,15 @@ static void usage(void)
 	       "    -o noatime|relatime|strictatime\n"
 	       "                           when to update access times (default relatime)\n"
 	       "    -o nowriteback         no kernel writeback cache\n"
+	       "    -o io_uring=auto|on|off\n"
+	       "                           FUSE over io_uring (auto: when the kernel offers it;\n"
+	       "                           on: refuse to mount without it; off: /dev/fuse)\n"
+	       "    -o io_uring_depth=N    requests in flight per CPU queue, each with a\n"
+	       "                           thread of its own (default %u)\n"
 	       "    fstab's and mount(8)'s own options (defaults, nofail, _netdev, x-*, ...)\n"
-	       "    are accepted and ignored; see larchfs(8)\n\n");
+	       "    are accepted and ignored; see larchfs(8)\n\n", URING_DEPTH_DEFAULT);
+	if (!uring_built())
+		printf("This larchfs is built without liburing: /dev/fuse only.\n\n");
 	fuse_cmdline_help();
 	fuse_lowlevel_help();
 }
@@ -340,6 +351,29 @@ static int mount_options(const struct options *o, struct lfs_mount_options *m)
 	return 0;
 }
 
+/* Fills u from o; says what is wrong and fails on a bad value. */
+static int transport_options(const struct options *o, struct uring_config *u)
+{
+	unsigned long v;
+
+	u->mode = URING_AUTO;
+	u->depth = URING_DEPTH_DEFAULT;
+	u->log = log_printf;
+	if (o->io_uring && uring_parse_mode(o->io_uring, &u->mode) < 0) {
+		fprintf(stderr, "larchfs: bad io_uring '%s' (auto, on or off)\n", o->io_uring);
+		return -1;
+	}
+	if (o->io_uring_depth) {
+		if (parse_uint(o->io_uring_depth, URING_DEPTH_MAX, &v) < 0 || v == 0) {
+			fprintf(stderr, "larchfs: bad io_uring_depth '%s' (1 to %u)\n",
+				o->io_uring_depth, URING_DEPTH_MAX);
+			return -1;
+		}
+		u->depth = (unsigned)v;
+	}
+	return 0;
+}
+
 /* ---- the daemon ---- */
 
 struct daemon {
@@ -347,6 +381,7 @@ struct daemon {
 	struct options o;
 	struct fuse_cmdline_opts co;
 	struct lfs_mount_options mo;
+	struct uring_config uc;
 	char *store;                /* absolute, when it resolves */
 	char *mnt;                  /* absolute */
 	struct larch_ll ll;
@@ -419,7 +454,8 @@ static int parse_args(struct daemon *d, int argc, char *argv[])
 			"       larchfs --help\n");
 		return -1;
 	}
-	if (mount_options(&d->o, &d->mo) < 0 || !(d->mnt = mountpoint_check(d->o.mnt)))
+	if (mount_options(&d->o, &d->mo) < 0 || transport_options(&d->o, &d->uc) < 0 ||
+	    uring_precheck(&d->uc) < 0 || !(d->mnt = mountpoint_check(d->o.mnt)))
 		return -1;
 	d->store = realpath(d->o.store, NULL);
 	logs.store = d->store ? d->store : d->o.store;
@@ -530,6 +566,8 @@ static int new_session(struct daemon *d)
 	d->se = fuse_session_new(&d->args, &larch_ll_ops, sizeof(larch_ll_ops),
 				 &d->ll);
 	d->ll.se = d->se;
+	d->uc.se = d->se;
+	uring_configure(&d->uc);
 	return d->se ? 0 : -1;
 }
 
@@ -741,6 +779,7 @@ static int mount_and_serve(struct daemon *d)
 	}
 	daemon_ready(d);
 	ret = serve(d);
+	uring_stop();
 	stop_watcher(&w);
 	/* After a lazy unmount the path may name another mount by now: only
 	 * a connection the kernel ended itself is safe to hand to libfuse,
@@ -763,6 +802,8 @@ static void daemon_free(struct daemon *d)
 	free(d->o.cache);
 	free(d->o.flush_ms);
 	free(d->o.compress);
+	free(d->o.io_uring);
+	free(d->o.io_uring_depth);
 	free(d->store);
 	free(d->mnt);
 }
