@@ -536,7 +536,9 @@ static void say_store_error(const char *store, int err)
 		what = "the store is damaged (run: fsck.larchfs";
 		break;
 	case -EBUSY:
-		fprintf(stderr, "larchfs: %s: the store is in use (already mounted?)\n", store);
+		fprintf(stderr, "larchfs: %s: the store is in use by another process "
+			"(mounted elsewhere?); a store mounts once: for a second "
+			"mount point use mount --bind\n", store);
 		return;
 	default:
 		fprintf(stderr, "larchfs: %s: %s\n", store, strerror(-err));
