@@ -837,8 +837,13 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
  *  - EXPORT_SUPPORT: lookups of "." and ".." work, for NFS.
  * Turned off: HANDLE_KILLPRIV (v1; see the head of the file), AUTO_INVAL_DATA
  * (nobody changes files behind the kernel's back, so a changed mtime
- * must not throw away its pages), and splice (we reply from memory;
- * replying through a pipe measured slower).
+ * must not throw away its pages), splice (we reply from memory;
+ * replying through a pipe measured slower), and ASYNC_DIO: with it the
+ * kernel completes a non-extending AIO direct write from the reply
+ * without dropping the page cache over the range, so a buffered read
+ * that raced the write keeps returning the old bytes (generic/082).
+ * Without it such a write waits for its reply in io_submit, and
+ * generic_file_direct_write drops the pages after it.
  * max_write 1 MiB also makes libfuse ask for 256-page requests.
  * max_readahead stays the kernel's offer (128 KiB): it only takes a
  * smaller one, and a larger read_ahead_kb on the mount measured no faster.
@@ -860,7 +865,7 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~(unsigned)(FUSE_CAP_READDIRPLUS_AUTO |
 				  FUSE_CAP_HANDLE_KILLPRIV |
-				  FUSE_CAP_AUTO_INVAL_DATA |
+				  FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_ASYNC_DIO |
 				  FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
 				  FUSE_CAP_SPLICE_MOVE);
 	conn->max_write = LARCH_MAX_WRITE;
