@@ -87,7 +87,7 @@ static int do_write(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
 	if (err)
 		return err;
 	if (w->flags & LFS_WRITE_KILL_SUID)
-		inode_kill_suid(in);
+		inode_kill_suid(in, !(w->flags & LFS_WRITE_KILL_SGID));
 	if (!(w->flags & LFS_WRITE_KEEP_TIMES))
 		inode_touch(in, true, true);
 	return 0;

@@ -86,7 +86,8 @@ int  inode_get(lfs *fs, uint64_t ino, struct inode *in);
 int  inode_put(lfs *fs, lkv_batch *b, const struct inode *in);
 void inode_to_stat(lfs *fs, const struct inode *in, struct stat *st);
 void inode_touch(struct inode *in, bool m, bool c);   /* mtime, ctime = now */
-bool inode_kill_suid(struct inode *in);               /* true if changed */
+bool inode_kill_suid(struct inode *in, bool in_group); /* true if changed */
+bool cred_in_group(const struct lfs_cred *c, gid_t gid);
 void atime_update(lfs *fs, const struct inode *seen);  /* attr.c */
 void now(struct timespec *ts);
 
