@@ -76,6 +76,8 @@ static void check_file(struct fsck *c, uint64_t ino, const struct fact *x)
 	bool orphan = x->flags & F_ORPHAN;
 	if (orphan && x->refs == 0)
 		return;         /* unlinked while open: the next mount reclaims it */
+	if (x->flags & F_STRAY)
+		return;         /* left in no directory: its count waits for that */
 	if (orphan)
 		c->orphans_pending--;     /* not one after all */
 	if (x->nlink == x->refs && x->parent == 0 && !orphan)

@@ -5,7 +5,8 @@
  *  1a  the inodes tree, in order: each record decodes (fs/inode.c: 104
  *      bytes, version 1, a known file type, valid nanoseconds) or it goes
  *      (its entries then dangle, pass 2); the facts of each good inode are
- *      added to the fact table.  A missing root or lost+found is remade.
+ *      added to the fact table.  A missing root is remade; a missing
+ *      lost+found is no damage (pass 3 makes one when it needs one).
  *  1b  the extents tree, merged with the fact table (both in inode order):
  *      no block of a missing inode, or of an inode that holds no data
  *      (directories, devices); no block at or past ceil(size/block_size),
@@ -27,7 +28,6 @@
 #include "fsck.h"
 
 #define DROP_BATCH 4096
-#define LF_NAME "lost+found"
 
 /* ---- fixes shared by the sub-passes ---- */
 
@@ -49,25 +49,6 @@ static int drop_inode(struct fsck *c, uint64_t ino, bool record)
 		err = lkv_batch_delete(c->b, c->t[TREE_INODES], k, sizeof(k));
 	if (!err && record)
 		err = lkv_batch_delete(c->b, c->t[TREE_ORPHANS], k, sizeof(k));
-	if (!err)
-		err = lkv_batch_commit(c->b, NULL);
-	lkv_batch_clear(c->b);
-	return err;
-}
-
-/* Makes a new empty directory ino named `name` in the root (the entry
- * only when the name is free). */
-static int remake_dir(struct fsck *c, uint64_t ino, mode_t perm, const char *name)
-{
-	struct inode in;
-	inode_init(&in, ino, S_IFDIR | perm, 0, 0);
-	in.parent = LFS_ROOT_INO;
-	int err = inode_store(c, &in);
-	struct dirent_val d;
-	if (!err && name && entry_get(c, LFS_ROOT_INO, name, &d) == -ENOENT) {
-		d = (struct dirent_val){ .ino = ino, .type = mode_to_dtype(S_IFDIR) };
-		err = entry_put(c, LFS_ROOT_INO, name, &d);
-	}
 	if (!err)
 		err = lkv_batch_commit(c->b, NULL);
 	lkv_batch_clear(c->b);
@@ -96,16 +77,30 @@ static int add_fact(struct fsck *c, uint64_t ino, struct fact *x)
 	return err;
 }
 
-/* The root or lost+found is missing: remade (empty) when fixing, and in
- * the table either way so that the other passes see what -y makes. */
-static int missing_dir(struct fsck *c, uint64_t ino)
+/* The root is missing: remade (empty) when fixing, and in the table
+ * either way so that the other passes see what -y makes. */
+static int missing_root(struct fsck *c)
 {
-	bool root = ino == LFS_ROOT_INO;
-	if (problem(c, UNSAFE, root ? "The root directory (inode 1) is missing"
-				    : "lost+found (inode %" PRIu64 ") is missing", ino))
-		fix_done(c, remake_dir(c, ino, root ? 0755 : 0700, root ? NULL : LF_NAME));
+	if (problem(c, UNSAFE, "The root directory (inode 1) is missing"))
+		fix_done(c, dir_make(c, LFS_ROOT_INO, 0755, NULL));
 	struct fact x = { .mode = S_IFDIR | 0755, .nlink = 2, .parent = LFS_ROOT_INO };
-	return add_fact(c, ino, &x);
+	return add_fact(c, LFS_ROOT_INO, &x);
+}
+
+/*
+ * The inode mkfs made lost+found with is missing: that is no damage
+ * (`rmdir lost+found` is legitimate, as on ext4).  Its number is kept in
+ * the table as a missing inode, for pass 3 to make lost+found with if an
+ * inode has to be reconnected and the root names no lost+found then.
+ */
+static int missing_lost_found(struct fsck *c)
+{
+	struct fact x = { .mode = S_IFDIR | 0700, .nlink = 2, .parent = LFS_ROOT_INO,
+			  .flags = F_DEAD };
+	int err = facts_add(c->facts, c->info.lost_found_ino, &x);
+	if (err)
+		op_fail(c, err, "keeping the facts of inode %" PRIu64, c->info.lost_found_ino);
+	return err;
 }
 
 static int fill_gaps(struct fsck *c, struct inode_scan *st, uint64_t upto)
@@ -113,12 +108,12 @@ static int fill_gaps(struct fsck *c, struct inode_scan *st, uint64_t upto)
 	int err = 0;
 	if (!st->root_seen && upto > LFS_ROOT_INO) {
 		st->root_seen = true;
-		err = missing_dir(c, LFS_ROOT_INO);
+		err = missing_root(c);
 	}
 	uint64_t lf = c->info.lost_found_ino;
 	if (!err && !st->lf_seen && upto > lf) {
 		st->lf_seen = true;
-		err = missing_dir(c, lf);
+		err = missing_lost_found(c);
 	}
 	return err;
 }
