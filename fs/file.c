@@ -19,6 +19,13 @@
 #define FILL_CHUNK (64ull << 20)   /* fallocate commits this much at a time */
 #define COPY_CHUNK (1u << 20)
 
+/* A range the kernel would refuse before any filesystem sees it
+ * (rw_verify_area): a negative offset, or an end past the largest off_t. */
+static bool range_bad(off_t off, size_t len)
+{
+	return off < 0 || len > (uint64_t)INT64_MAX - (uint64_t)off;
+}
+
 static int truncate_zero(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
 {
 	(void)arg;
@@ -49,7 +56,7 @@ int lfs_open(lfs *fs, const struct lfs_cred *c, uint64_t ino, int flags)
 
 ssize_t lfs_read(lfs *fs, uint64_t ino, void *buf, size_t len, off_t off)
 {
-	if (off < 0)
+	if (range_bad(off, len))
 		return -EINVAL;
 	struct inode in;
 	int err = inode_get(fs, ino, &in);
@@ -67,7 +74,7 @@ ssize_t lfs_read(lfs *fs, uint64_t ino, void *buf, size_t len, off_t off)
 
 struct write_arg {
 	const void *buf;
-	size_t len;
+	size_t len;         /* cut to what fits below the largest size */
 	uint64_t off;
 	unsigned flags;
 };
@@ -81,8 +88,12 @@ static int do_write(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
 		return -EINVAL;
 	if (w->flags & LFS_WRITE_APPEND)
 		w->off = in->size;
-	if (w->off > LFS_MAX_FILE || w->len > LFS_MAX_FILE - w->off)
+	/* as generic_write_check_limits: nothing at or past the largest
+	 * size, a short write up to it */
+	if (w->off >= LFS_MAX_FILE)
 		return -EFBIG;
+	if (w->len > LFS_MAX_FILE - w->off)
+		w->len = (size_t)(LFS_MAX_FILE - w->off);
 	int err = extent_write(fs, b, in, w->buf, w->len, w->off);
 	if (err)
 		return err;
@@ -96,7 +107,7 @@ static int do_write(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
 ssize_t lfs_write(lfs *fs, uint64_t ino, const void *buf, size_t len, off_t off,
 		  unsigned flags)
 {
-	if (off < 0)
+	if (range_bad(flags & LFS_WRITE_APPEND ? 0 : off, len))
 		return -EINVAL;
 	if (len == 0)
 		return 0;
@@ -105,7 +116,7 @@ ssize_t lfs_write(lfs *fs, uint64_t ino, const void *buf, size_t len, off_t off,
 		return err;
 	struct write_arg w = { buf, len, (uint64_t)off, flags };
 	err = inode_change(fs, ino, do_write, &w, NULL);
-	return err ? err : (ssize_t)len;
+	return err ? err : (ssize_t)w.len;
 }
 
 int lfs_fsync(lfs *fs, uint64_t ino, bool datasync)
@@ -227,8 +238,8 @@ ssize_t lfs_copy_file_range(lfs *fs, uint64_t ino_in, off_t off_in, uint64_t ino
 		err = lfs_write(fs, ino_out, buf, (size_t)n, off_out + (off_t)done, 0);
 		if (err < 0)
 			break;
-		done += (size_t)n;
-		if ((size_t)n < want)
+		done += (size_t)err;
+		if ((size_t)err < want)
 			break;
 	}
 	free(buf);

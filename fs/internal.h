@@ -31,7 +31,10 @@
 #define LOCK_STRIPES  1024u     /* inode mutexes */
 #define EPOCH_STRIPES 4096u     /* last-change epochs, for fsync */
 #define REF_SHARDS    64u       /* kernel reference tables */
-#define LFS_MAX_FILE  (1ull << 60)  /* largest file size, bytes */
+/* The largest file size: the kernel's MAX_LFS_FILESIZE (2^63 - 1), which
+ * FUSE mounts get as s_maxbytes, as tmpfs does.  Block numbers stay far
+ * from overflowing (2^51 at 4 KiB blocks). */
+#define LFS_MAX_FILE  ((uint64_t)INT64_MAX)
 
 /* One shard of the kernel reference counts (orphan.c). */
 struct refshard {

@@ -223,10 +223,15 @@ int lfs_open(lfs *fs, const struct lfs_cred *c, uint64_t ino, int flags);
 int lfs_create(lfs *fs, const struct lfs_cred *c, uint64_t parent,
 	       const char *name, mode_t mode, int flags, struct stat *out);
 
-/* Reads up to len bytes at off; returns the count (0 at or past EOF). */
+/* Reads up to len bytes at off; returns the count (0 at or past EOF).
+ * -EINVAL when off is negative or off + len passes 2^63 - 1 (as the
+ * kernel's checks say before any filesystem sees a read or write). */
 ssize_t lfs_read(lfs *fs, uint64_t ino, void *buf, size_t len, off_t off);
 
-/* Writes len bytes at off (at EOF when append); returns len.  With
+/* Writes len bytes at off (at EOF when append); returns len, or fewer
+ * when the write would pass the largest file size, 2^63 - 1 (the
+ * kernel's MAX_LFS_FILESIZE): -EFBIG when it starts there, -EINVAL as
+ * lfs_read.  With
  * LFS_WRITE_KILL_SUID (the writer lacks CAP_FSETID) it clears the file's
  * privileges by lfs_setattr's rule: suid, and sgid when group-executable,
  * or with LFS_WRITE_KILL_SGID too (the writer is outside the file's

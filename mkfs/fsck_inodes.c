@@ -68,7 +68,8 @@ static int add_fact(struct fsck *c, uint64_t ino, struct fact *x)
 	else
 		c->files++;
 	if (S_ISREG(x->mode))
-		c->data_bytes += x->size;
+		c->data_bytes += x->size < UINT64_MAX - c->data_bytes ? x->size   /* files reach */
+				 : UINT64_MAX - c->data_bytes;            /* 2^63 - 1 each */
 	if (ino > c->max_ino)
 		c->max_ino = ino;
 	int err = facts_add(c->facts, ino, x);

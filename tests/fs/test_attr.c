@@ -286,10 +286,16 @@ static void test_truncate_attr(void **state)
 	assert_int_equal(st.st_size, 20);
 	assert_ts_equal(st.st_mtim, ts_make(5000, 5));
 
-	/* past any file size there can be */
+	/* up to the largest size there is (the kernel's MAX_LFS_FILESIZE,
+	 * as tmpfs), and down again */
 	st.st_size = INT64_MAX;
-	assert_rc(lfs_setattr(f->fs, &f->cred, x, &st, LFS_SET_SIZE, NULL),
-		  -EFBIG);
+	assert_ok(lfs_setattr(f->fs, &f->cred, x, &st, LFS_SET_SIZE, NULL));
+	assert_int_equal(st_get(f, x).st_size, INT64_MAX);
+	char top[4];
+	assert_rc(lfs_read(f->fs, x, top, 4, INT64_MAX - 4), 4);
+	assert_memory_equal(top, "\0\0\0\0", 4);
+	st.st_size = 20;
+	assert_ok(lfs_setattr(f->fs, &f->cred, x, &st, LFS_SET_SIZE, NULL));
 	assert_int_equal(st_get(f, x).st_size, 20);
 	st.st_size = 0;
 	assert_rc(lfs_setattr(f->fs, &f->cred, d, &st, LFS_SET_SIZE, NULL),
