@@ -16,10 +16,15 @@ static bool ts_le(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec <= b->tv_nsec);
 }
 
+/* An inode left in a collapse or insert (shift.c) is finished first; when
+ * it cannot be, its attributes are shown as they are, so that the file
+ * can still be looked at and removed. */
 int lfs_getattr(lfs *fs, uint64_t ino, struct stat *st)
 {
 	struct inode in;
-	int err = inode_get(fs, ino, &in);
+	int err = inode_get_settled(fs, ino, &in);
+	if (err && err != -ENOENT)
+		err = inode_get(fs, ino, &in);
 	if (!err)
 		inode_to_stat(fs, &in, st);
 	return err;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * File operations: open, read, write, fsync, fallocate, lseek and
- * copy_file_range.  The block map itself is extent.c's.
+ * copy_file_range.  The block map itself is extent.c's; fallocate's
+ * collapse and insert are shift.c's.
  *
  * fsync is the cheap part of the design: every change notes its epoch on
  * the inode (locks.c), and fsync flushes through that epoch, which returns
@@ -59,7 +60,7 @@ ssize_t lfs_read(lfs *fs, uint64_t ino, void *buf, size_t len, off_t off)
 	if (range_bad(off, len))
 		return -EINVAL;
 	struct inode in;
-	int err = inode_get(fs, ino, &in);
+	int err = inode_get_settled(fs, ino, &in);
 	if (err)
 		return err;
 	if (S_ISDIR(in.mode))
@@ -160,35 +161,61 @@ static int do_zero(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
 	return err;
 }
 
-static int falloc_check(lfs *fs, uint64_t ino, int mode)
+/* The VFS's checks (vfs_fallocate), in its order: the mode (the modes are
+ * exclusive; PUNCH_HOLE needs KEEP_SIZE, COLLAPSE and INSERT refuse it),
+ * then the type, then the range against the largest size. */
+static int falloc_check(lfs *fs, uint64_t ino, int mode, off_t off, off_t len)
 {
-	int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
+	int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE |
+		    FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE;
+	int kind = mode & ~FALLOC_FL_KEEP_SIZE;
 	if (mode & ~known)
 		return -EOPNOTSUPP;
-	if ((mode & FALLOC_FL_PUNCH_HOLE) &&
-	    (!(mode & FALLOC_FL_KEEP_SIZE) || (mode & FALLOC_FL_ZERO_RANGE)))
+	if (kind != 0 && kind != FALLOC_FL_PUNCH_HOLE && kind != FALLOC_FL_ZERO_RANGE &&
+	    kind != FALLOC_FL_COLLAPSE_RANGE && kind != FALLOC_FL_INSERT_RANGE)
 		return -EOPNOTSUPP;
+	if (kind == FALLOC_FL_PUNCH_HOLE && !(mode & FALLOC_FL_KEEP_SIZE))
+		return -EOPNOTSUPP;
+	if ((kind == FALLOC_FL_COLLAPSE_RANGE || kind == FALLOC_FL_INSERT_RANGE) &&
+	    (mode & FALLOC_FL_KEEP_SIZE))
+		return -EOPNOTSUPP;
+	if (fs->ro)
+		return -EROFS;
 	struct inode in;
 	int err = inode_get(fs, ino, &in);
 	if (err)
 		return err;
 	if (S_ISDIR(in.mode))
 		return -EISDIR;
-	return S_ISREG(in.mode) ? 0 : -ENODEV;
+	if (!S_ISREG(in.mode))
+		return -ENODEV;
+	if ((uint64_t)off > LFS_MAX_FILE || (uint64_t)len > LFS_MAX_FILE - (uint64_t)off)
+		return -EFBIG;
+	return 0;
+}
+
+/* collapse and insert (shift.c): the store's format first, as ext4 asks
+ * for extents, then its block size. */
+static int falloc_shift(lfs *fs, uint64_t ino, bool insert, uint64_t off, uint64_t len)
+{
+	uint64_t bs = fs->info.block_size;
+	if (!format_has_shifts(fs->info.format_version))
+		return -EOPNOTSUPP;
+	if (off % bs || len % bs)
+		return -EINVAL;
+	return shift_range(fs, ino, insert, off, len);
 }
 
 int lfs_fallocate(lfs *fs, uint64_t ino, int mode, off_t off, off_t len)
 {
 	if (off < 0 || len <= 0)
 		return -EINVAL;
-	if ((uint64_t)off > LFS_MAX_FILE || (uint64_t)len > LFS_MAX_FILE - (uint64_t)off)
-		return -EFBIG;
-	if (fs->ro)
-		return -EROFS;
-	int err = falloc_check(fs, ino, mode);
+	int err = falloc_check(fs, ino, mode, off, len);
 	if (err)
 		return err;
 	struct falloc_arg a = { mode, (uint64_t)off, (uint64_t)off + (uint64_t)len };
+	if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
+		return falloc_shift(fs, ino, mode & FALLOC_FL_INSERT_RANGE, a.off, (uint64_t)len);
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
 		return inode_change(fs, ino, do_zero, &a, NULL);
 	/* zero blocks are real data: commit them a bounded chunk at a time */
@@ -208,7 +235,7 @@ off_t lfs_lseek(lfs *fs, uint64_t ino, off_t off, int whence)
 	if (whence != SEEK_DATA && whence != SEEK_HOLE)
 		return -EINVAL;
 	struct inode in;
-	int err = inode_get(fs, ino, &in);
+	int err = inode_get_settled(fs, ino, &in);
 	if (err)
 		return err;
 	if (off < 0 || (uint64_t)off >= in.size)

@@ -9,7 +9,8 @@
  *    8  u32   uid
  *   12  u32   gid
  *   16  u32   nlink
- *   20  u32   flags (zero; reserved)
+ *   20  u32   flags: INODE_SHIFTING (1) while a collapse or insert is
+ *               under way (shift.c); the other bits zero
  *   24  u64   size: bytes for files and symlinks, entries for directories
  *   32  u64   stored: bytes of data held in the extents tree
  *   40  u64   rdev

@@ -183,17 +183,27 @@ struct txn {
 	unsigned stripe[TXN_MAX_INODES];   /* their stripes, ascending, once each */
 	unsigned nstripe;
 	bool locked;                       /* the stripes are held */
+	bool adopted;                      /* ... by an enclosing transaction */
 };
 
 int  txn_begin(lfs *fs, struct txn *t);
 int  txn_add(struct txn *t, uint64_t ino);       /* before txn_lock */
 void txn_lock(struct txn *t);
+void txn_adopt(struct txn *t);                   /* stripes held already */
 int  txn_commit(struct txn *t);                  /* notes epochs */
 void txn_unlock(struct txn *t);                  /* for a retry */
 void txn_end(struct txn *t);                     /* unlocks, frees */
+
+/* ---- one operation on one inode (change.c) ---- */
 typedef int (*inode_change_fn)(lfs *fs, lkv_batch *b, struct inode *in, void *arg);
 int  inode_change(lfs *fs, uint64_t ino, inode_change_fn fn, void *arg,
 		  struct inode *out);
+
+/* ---- collapse and insert (shift.c) ---- */
+int  shift_range(lfs *fs, uint64_t ino, bool insert, uint64_t off, uint64_t len);
+int  shift_settle(lfs *fs, uint64_t ino, struct inode *in);  /* ino locked */
+int  inode_get_settled(lfs *fs, uint64_t ino, struct inode *in);
+int  shift_resume_all(lfs *fs);
 
 /* ---- inode locks, epochs, data sequences (locks.c) ---- */
 bool mutex_held(pthread_mutex_t *mu);     /* for LFS_ASSERT: by anyone */

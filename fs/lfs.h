@@ -254,7 +254,12 @@ int lfs_fsync(lfs *fs, uint64_t ino, bool datasync);
 int lfs_sync(lfs *fs);
 
 /* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE,
- * FALLOC_FL_ZERO_RANGE (optionally |KEEP_SIZE).  Other modes -EOPNOTSUPP. */
+ * FALLOC_FL_ZERO_RANGE (optionally |KEEP_SIZE), FALLOC_FL_COLLAPSE_RANGE
+ * and FALLOC_FL_INSERT_RANGE (ext4's rules with the store's block size,
+ * st_blksize: -EINVAL for an offset or length not a multiple of it, a
+ * collapse reaching the end of the file or an insert at or past it;
+ * -EFBIG past the largest size; -EOPNOTSUPP on a store older than format
+ * version 3; fs/shift.c).  Other modes and combinations -EOPNOTSUPP. */
 int lfs_fallocate(lfs *fs, uint64_t ino, int mode, off_t off, off_t len);
 
 /* SEEK_DATA / SEEK_HOLE (SEEK_SET/CUR/END are the kernel's).  -ENXIO when

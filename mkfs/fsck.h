@@ -10,7 +10,7 @@
  *   fsck_facts.c    per-inode facts: compact sorted arrays, spilled to a
  *                   scratch larchkv store past the memory budget
  *   fsck_engine.c   pass 0: lkv_check, damage mapped to files
- *   fsck_inodes.c   pass 1: inodes, extents, xattrs, orphans
+ *   fsck_inodes.c   pass 1: inodes, extents, xattrs, orphans (and shifts)
  *   fsck_dirents.c  pass 2: directory entries
  *   fsck_connect.c  pass 3: unattached inodes and cycles, lost+found
  *   fsck_counts.c   pass 4: link counts and directory sizes;
@@ -59,6 +59,8 @@
 #define F_STRAY   0x80u  /* pass 3: in no directory, and left there (there is
 			    no lost+found to move it to): pass 4 leaves its
 			    link count alone */
+#define F_SHIFT   0x100u /* its record has INODE_SHIFTING (fs/shift.c) */
+#define F_SHIFTED 0x200u /* pass 1d: and a shift record to go with it */
 
 struct fact {
 	uint64_t size;     /* bytes; directories: entries (as recorded) */
@@ -141,6 +143,7 @@ struct fsck {
 	/* pass 1 */
 	uint64_t files, dirs, data_bytes, max_ino;
 	uint64_t orphans_pending; /* open-file leftovers (nlink 0) */
+	uint64_t shifts_pending;  /* interrupted collapses and inserts */
 	uint64_t orphans_reclaimed_at_mount, orphans_stale_at_mount;
 
 	/* pass 2 */

@@ -17,7 +17,9 @@
  *      that inode's type, values within size, ACL values decode.
  *  1d  the orphans tree: a record names an inode with no link left (left
  *      by a file unlinked while open: the next mount reclaims it) or is
- *      stale.
+ *      stale; a shift record (fs/shift.c: a collapse or insert a crash or
+ *      a failure interrupted, which the next read-write mount finishes)
+ *      decodes and names a regular file marked INODE_SHIFTING.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -462,13 +464,41 @@ static int scan_xattrs(struct fsck *c)
 
 /* ---- 1d: orphans ---- */
 
+/* A shift record (key be64 ino, 's'). */
+static int shift_one(struct fsck *c, const uint8_t *k, size_t kl, const uint8_t *v,
+		     size_t vl, bool bad)
+{
+	uint64_t ino = ino_key_get(k);
+	struct shift_rec r;
+	struct fact x;
+	int got = facts_get(c->facts, ino, &x);
+	if (got || (x.flags & F_DEAD)) {
+		if (c->inodes_whole &&
+		    problem(c, SAFE, "Shift record of inode %" PRIu64 ", which does not exist",
+			    ino))
+			fix_delete(c, c->t[TREE_ORPHANS], k, kl);
+	} else if (bad || !shift_rec_decode(v, vl, c->info.block_size, &r) ||
+		   !S_ISREG(x.mode)) {
+		/* what is left of the shift cannot be told: the file stays as
+		 * it is, half-moved; the flag goes with the record */
+		if (problem(c, UNSAFE, "Inode %" PRIu64 ": its record of an interrupted "
+			    "collapse or insert is damaged; the file keeps its blocks where "
+			    "they are", ino))
+			fix_delete(c, c->t[TREE_ORPHANS], k, kl);
+	} else if (x.nlink > 0) {
+		x.flags |= F_SHIFTED;
+		c->shifts_pending++;
+		return facts_set(c->facts, ino, &x);
+	}
+	return 0;           /* an orphan's goes with it at the next mount */
+}
+
 static int orphan_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
 		      const uint8_t *v, size_t vl, bool bad)
 {
 	(void)arg;
-	(void)v;
-	(void)vl;
-	(void)bad;
+	if (shift_key_is(k, kl))
+		return shift_one(c, k, kl, v, vl, bad);
 	uint64_t ino = kl == INO_KEY_LEN ? ino_key_get(k) : 0;
 	progress(c, 3 * c->info.next_ino + ino, 4 * c->info.next_ino);
 	struct fact x;
@@ -503,7 +533,7 @@ int pass1_inodes(struct fsck *c)
 	if (!err)
 		err = scan_xattrs(c);
 	if (!err) {
-		err = scan_tree(c, c->t[TREE_ORPHANS], NULL, 0, false, orphan_one, NULL);
+		err = scan_tree(c, c->t[TREE_ORPHANS], NULL, 0, true, orphan_one, NULL);
 		err = err == -EIO ? 0 : err;
 	}
 	if (err)

@@ -102,7 +102,8 @@ bool inode_record_decode(const uint8_t *p, size_t len, struct fact *x)
 	if (!inode_decode(p, len, &in))
 		return false;
 	*x = (struct fact){ .mode = in.mode, .nlink = in.nlink, .size = in.size,
-			    .stored = in.stored, .parent = in.parent };
+			    .stored = in.stored, .parent = in.parent,
+			    .flags = (in.flags & INODE_SHIFTING) ? F_SHIFT : 0 };
 	switch (x->mode & S_IFMT) {
 	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR:
 	case S_IFBLK: case S_IFIFO: case S_IFSOCK:
