@@ -78,8 +78,10 @@
  *  - xattr values are kept under 700 bytes (ext4 keeps a file's xattrs in
  *    one block; larchfs allows 64 KiB each); only user., trusted. and
  *    system.posix_acl_* names are listed (the host may add security.).
- *  - Not generated: fallocate COLLAPSE/INSERT_RANGE (ext4 only), sizes at
- *    or past 16 TiB (ext4's limit), security. xattrs.
+ *  - Not generated: fallocate COLLAPSE/INSERT_RANGE (ext4 has them; Linux's
+ *    FUSE refuses them before the daemon: generic/072), sizes at or past
+ *    16 TiB (ext4's limit; tmpfs's and larchfs's is 2^63 - 1:
+ *    generic/071), security. xattrs.
  *
  * Exit status: 0 no divergence, 1 a divergence (reported), 2 usage,
  * 3 the environment failed (mkfs, mount), 77 cannot run here (not root,
