@@ -133,6 +133,11 @@ int  extent_truncate(lfs *fs, lkv_batch *b, struct inode *in, uint64_t size);
 int  extent_zero(lfs *fs, lkv_batch *b, struct inode *in, uint64_t off, uint64_t len);
 int  extent_fill(lfs *fs, lkv_batch *b, struct inode *in, uint64_t off, uint64_t end);
 int  extent_seek(lfs *fs, const struct inode *in, uint64_t off, bool data, uint64_t *out);
+/* An iterator over ino's keys (blocks and their patch sets) of the blocks
+ * [from, to), to EXTENT_END: to the last; flags as lkv_iter_open's. */
+#define EXTENT_END UINT64_MAX
+int  extent_iter(lfs *fs, uint64_t ino, uint64_t from, uint64_t to, unsigned flags,
+		 lkv_iter **it);
 
 /* ---- sub-block writes beside blob blocks (patch.c) ---- */
 struct patchset {

@@ -142,11 +142,8 @@ static void key_renumber(uint8_t *nk, const uint8_t *k, size_t kl, uint64_t bloc
 static int drop_step(lfs *fs, lkv_batch *b, struct inode *in, struct shift *s)
 {
 	uint64_t end = s->r.first + s->r.count, last = UINT64_MAX;
-	uint8_t lo[EXTENT_KEY_LEN], hi[EXTENT_KEY_LEN];
-	extent_key(lo, in->ino, s->r.cursor);
-	extent_key(hi, in->ino, end);
 	lkv_iter *it;
-	int err = lkv_iter_open(fs->t_extents, lo, sizeof(lo), hi, sizeof(hi), 0, &it);
+	int err = extent_iter(fs, in->ino, s->r.cursor, end, 0, &it);
 	if (err)
 		return err;
 	const void *k;
@@ -202,15 +199,9 @@ static int move_key(lfs *fs, lkv_batch *b, struct shift *s, const uint8_t *k, si
 static int move_step(lfs *fs, lkv_batch *b, struct inode *in, struct shift *s)
 {
 	bool down = s->r.op == SHIFT_COLLAPSE;
-	uint8_t lo[EXTENT_KEY_LEN], hi[EXTENT_KEY_LEN];
-	extent_key(lo, in->ino, down ? s->r.cursor : s->r.first);
-	if (down)
-		ino_key(hi, in->ino + 1);
-	else
-		extent_key(hi, in->ino, s->r.cursor);
 	lkv_iter *it;
-	int err = lkv_iter_open(fs->t_extents, lo, sizeof(lo), hi,
-				down ? INO_KEY_LEN : EXTENT_KEY_LEN, down ? 0 : LKV_REVERSE, &it);
+	int err = down ? extent_iter(fs, in->ino, s->r.cursor, EXTENT_END, 0, &it)
+		       : extent_iter(fs, in->ino, s->r.first, s->r.cursor, LKV_REVERSE, &it);
 	if (err)
 		return err;
 	const void *k, *v;
@@ -297,11 +288,8 @@ static int shift_run(lfs *fs, struct txn *t, struct inode *in, struct shift_rec 
  * writes again. */
 static int bytes_from(lfs *fs, uint64_t ino, uint64_t from, uint64_t *out)
 {
-	uint8_t lo[EXTENT_KEY_LEN], hi[INO_KEY_LEN];
-	extent_key(lo, ino, from);
-	ino_key(hi, ino + 1);
 	lkv_iter *it;
-	int err = lkv_iter_open(fs->t_extents, lo, sizeof(lo), hi, sizeof(hi), 0, &it);
+	int err = extent_iter(fs, ino, from, EXTENT_END, 0, &it);
 	if (err)
 		return err;
 	const void *k;

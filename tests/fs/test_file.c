@@ -100,19 +100,6 @@ static void check_window(struct fx *f, uint64_t ino, const struct model *m,
 	free(buf);
 }
 
-static void small_blocks(struct fx *f)
-{
-	f->fo.block_size = 4096;
-	f->fo.blob_threshold = 1024;
-}
-
-static int setup_small(void **state)
-{
-	return fx_setup_with(state, small_blocks);
-}
-
-#define fx_test_small(fn) \
-	cmocka_unit_test_setup_teardown(fn, setup_small, fx_teardown)
 
 /* A cache far smaller than the data and a frequent background flush, so
  * that leaves are evicted and re-read and flushes run under the test. */

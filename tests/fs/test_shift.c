@@ -130,19 +130,6 @@ static void assert_settled(struct fx *f, uint64_t ino)
 
 /* ---- setups ----------------------------------------------------------- */
 
-static void small_blocks(struct fx *f)
-{
-	f->fo.block_size = 4096;
-	f->fo.blob_threshold = 1024;
-}
-
-static int setup_small(void **state)
-{
-	return fx_setup_with(state, small_blocks);
-}
-
-#define fx_test_small(fn) \
-	cmocka_unit_test_setup_teardown(fn, setup_small, fx_teardown)
 
 static size_t bsz(struct fx *f)
 {
@@ -457,7 +444,7 @@ static faultio *fault_io;
 
 static void on_faultio(struct fx *f)
 {
-	small_blocks(f);
+	fx_small_blocks(f);
 	fault_io = faultio_new();
 	f->fo.io = f->mo.io = faultio_io(fault_io);
 	f->mo.flush_interval_ms = 1;     /* epochs sealed while a shift runs */
