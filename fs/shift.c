@@ -445,14 +445,21 @@ static int shift_list(lfs *fs, uint64_t **v, size_t *n)
 		(*v)[(*n)++] = ino_key_get(k);
 	}
 	lkv_iter_close(it);
+	if (err == -EIO) {         /* finish what was read; the rest waits */
+		lfs_log(fs, LKV_LOG_ERR, "the orphans tree cannot be read whole: collapses "
+			"and inserts a crash interrupted are not all finished; run "
+			"fsck.larchfs");
+		err = 0;
+	}
 	return err < 0 ? err : 0;
 }
 
 /*
  * At a read-write mount, after the orphans (whose records go with them):
  * finishes every shift a crash or a failure left.  One that cannot be
- * finished is logged and left (its file then answers with the error);
- * the mount goes on.  Returns only an error of the listing itself.
+ * finished is logged and left (its file then answers with the error), and
+ * so are the records of an unreadable part of the orphans tree: damage is
+ * no reason to refuse the mount.  Returns only an error of memory.
  */
 int shift_resume_all(lfs *fs)
 {
@@ -463,10 +470,12 @@ int shift_resume_all(lfs *fs)
 		struct inode in;
 		ino_lock(fs, v[i]);
 		int got = inode_get(fs, v[i], &in);
-		if (got == -ENOENT) {
+		if (got == -ENOENT) {      /* a stale record: nothing to finish */
 			uint8_t k[SHIFT_KEY_LEN];
 			shift_key(k, v[i]);
-			err = lkv_delete(fs->t_orphans, k, sizeof(k), NULL);
+			if (lkv_delete(fs->t_orphans, k, sizeof(k), NULL))
+				lfs_log(fs, LKV_LOG_WARN, "inode %llu: a stale shift record "
+					"stays", (unsigned long long)v[i]);
 		} else if (!got) {
 			shift_settle(fs, v[i], &in);
 		}
