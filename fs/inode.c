@@ -74,8 +74,11 @@ bool inode_decode(const uint8_t *p, size_t len, struct inode *in)
 	in->stored = le64_get(p + 32);
 	in->rdev = le64_get(p + 40);
 	in->parent = le64_get(p + 48);
-	return ts_get(p + 56, &in->atime) & ts_get(p + 68, &in->mtime) &
-	       ts_get(p + 80, &in->ctime) & ts_get(p + 92, &in->btime);
+	bool ok = ts_get(p + 56, &in->atime);      /* all four decoded, no short cut */
+	ok &= ts_get(p + 68, &in->mtime);
+	ok &= ts_get(p + 80, &in->ctime);
+	ok &= ts_get(p + 92, &in->btime);
+	return ok;
 }
 
 /* -ENOENT for a missing inode, -EIO for a record that does not decode. */

@@ -233,6 +233,7 @@ int lfs_mount(const char *dir, const struct lfs_mount_options *o, lfs **out)
 
 int lfs_unmount(lfs *fs)
 {
+	lkv_close_begin(fs->s);     /* an open elsewhere waits for us now */
 	int err = fs->ro ? 0 : orphan_reclaim_all(fs);
 	int cerr = lkv_close(fs->s);
 	if (!err)

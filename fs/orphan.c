@@ -23,6 +23,7 @@
  * no memory to count one (refs_short).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -265,6 +266,12 @@ static int orphan_list(lfs *fs, uint64_t **out, size_t *n)
 		v[(*n)++] = ino_key_get(k);
 	}
 	lkv_iter_close(it);
+	if (err == -EIO && *n) {       /* reclaim what was read; the rest waits */
+		lfs_log(fs, LKV_LOG_ERR, "the orphans tree cannot be read past inode %" PRIu64
+			": unlinked files held open before a crash are not all reclaimed; run "
+			"fsck.larchfs", v[*n - 1]);
+		err = 0;
+	}
 	if (err < 0) {
 		free(v);
 		return err;
@@ -275,11 +282,19 @@ static int orphan_list(lfs *fs, uint64_t **out, size_t *n)
 
 /* At mount and unmount no kernel reference counts: every orphan whose
  * inode has no link left goes; a stale record of a linked inode too. */
+/* Reclaims every orphan nobody references.  Damage (-EIO) is no reason to
+ * refuse a mount: what cannot be read is logged and left to fsck (it costs
+ * only the space of files that were unlinked while open). */
 int orphan_reclaim_all(lfs *fs)
 {
 	uint64_t *v = NULL;
-	size_t n;
+	size_t n = 0;
 	int err = orphan_list(fs, &v, &n);
+	if (err == -EIO) {
+		lfs_log(fs, LKV_LOG_ERR, "the orphans tree cannot be read: unlinked files "
+			"held open before a crash are not reclaimed; run fsck.larchfs");
+		return 0;
+	}
 	for (size_t i = 0; i < n && !err; i++) {
 		struct inode in;
 		ino_lock(fs, v[i]);
@@ -290,6 +305,11 @@ int orphan_reclaim_all(lfs *fs)
 			uint8_t k[INO_KEY_LEN];
 			ino_key(k, v[i]);
 			err = lkv_delete(fs->t_orphans, k, sizeof(k), NULL);
+		}
+		if (err == -EIO) {
+			lfs_log(fs, LKV_LOG_ERR, "orphan inode %" PRIu64 " cannot be reclaimed "
+				"(damage); run fsck.larchfs", v[i]);
+			err = 0;
 		}
 		ino_unlock(fs, v[i]);
 	}

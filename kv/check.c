@@ -19,7 +19,10 @@
  * (its keys are lost; the blobs they referenced become dead).  Live counts
  * that disagree are then set to what a second walk finds and made durable
  * with a snapshot.  While a leaf is unreadable the counts are not judged:
- * the blobs it references are unknown.
+ * the blobs it references are unknown.  Every snapshot file is verified
+ * too (the open loads only the newest good one, so a damaged older one
+ * would silently be no fallback); a damaged one is replaced by a fresh
+ * snapshot.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -285,6 +288,25 @@ static int walk(struct check *c, bool fix_counts)
 	return err;
 }
 
+static void bad_snapshot(void *arg, const char *name, int err)
+{
+	struct check *c = arg;
+	char what[160];
+	snprintf(what, sizeof(what), "snapshot %s is damaged (%s): the fallback it was is "
+		 "lost%s", name, strerror(-err), c->fix ? "; deleted, and a new one written" : "");
+	struct lkv_damage d = { .what = what, .repaired = c->fix != NULL };
+	report(c, &d);
+}
+
+/* Verifies the snapshot files (and with repair replaces damaged ones). */
+static int check_snapshots(struct check *c)
+{
+	pthread_mutex_lock(&c->s->flush_mu);
+	int n = snapshot_check(c->s, c->fix != NULL, bad_snapshot, c);
+	pthread_mutex_unlock(&c->s->flush_mu);
+	return n < 0 ? n : 0;
+}
+
 int lkv_check(lkv_store *s, unsigned flags, lkv_check_fn fn, void *arg,
 	      struct lkv_check_stats *st)
 {
@@ -302,6 +324,8 @@ int lkv_check(lkv_store *s, unsigned flags, lkv_check_fn fn, void *arg,
 	if (repair && !(c.fix = lkv_batch_new(s)))
 		return -ENOMEM;
 	err = walk(&c, repair);
+	if (!err)
+		err = check_snapshots(&c);
 	if (!err && c.fix && (batch_size(c.fix) || c.nlost)) {
 		/* unreadable leaves become empty and the keys of lost blobs
 		 * go; then a second, quiet walk checks and fixes the

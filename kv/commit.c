@@ -14,6 +14,8 @@
  *   u32 n, n × u64 leaf id                             leaves deleted
  *   u32 n, n × { u32 segment, u64 change }  live blob bytes gained (two's
  *       complement: lost) in each segment
+ *   format 2 only: the digest section (digest.c): what the recent commits
+ *       before it did, to rebuild one that damage destroyed
  *
  * A commit applies iff its epoch is later than the table's, its prev is
  * the table's chain, it decodes exactly to its end, every tree it names
@@ -56,10 +58,11 @@ void commit_enc_leaf(struct commit_enc *c, const struct loc_ent *e)
 	c->nleaves++;
 }
 
-/* Ends the body with the leaves deleted and the live blob bytes each
- * segment gained or lost.  -ENOMEM if any part could not be added. */
+/* Ends the body with the leaves deleted, the live blob bytes each segment
+ * gained or lost, and (format 2: ring not NULL) the digests of the recent
+ * commits.  -ENOMEM if any part could not be added. */
 int commit_enc_end(struct commit_enc *c, const uint64_t *dead, size_t ndead,
-		   const struct seg_delta *segd, size_t nsegd)
+		   const struct seg_delta *segd, size_t nsegd, const struct digest_ring *ring)
 {
 	if (c->body.oom)
 		return -ENOMEM;
@@ -72,6 +75,8 @@ int commit_enc_end(struct commit_enc *c, const uint64_t *dead, size_t ndead,
 		buf_u32(&c->body, segd[i].seg);
 		buf_u64(&c->body, (uint64_t)segd[i].bytes);
 	}
+	if (ring)
+		digest_section(&c->body, ring);
 	return c->body.oom ? -ENOMEM : 0;
 }
 
@@ -94,6 +99,17 @@ static bool lt_tree_known(const struct loctable *lt, uint32_t id, const uint8_t 
 		rd_bytes(&r, TREE_NAME_MAX, &nl);
 	}
 	return false;
+}
+
+/* Checks (and skips) the digest section that ends a format-2 body. */
+static int digests_check(struct rd *r)
+{
+	struct digest *d;
+	size_t n;
+	int err = digests_decode(r, &d, &n);
+	if (!err)
+		digests_free(d, n);
+	return err;
 }
 
 /*
@@ -145,6 +161,8 @@ static int commit_walk(struct loctable *lt, const uint8_t *body, size_t len, boo
 		else if (apply)
 			f->live += change;
 	}
+	if (!err && !r.bad && rd_left(&r))        /* format 2: digests */
+		err = digests_check(&r);
 	if (!err && (r.bad || rd_left(&r)))
 		err = -EUCLEAN;
 	if (!err && apply) {
@@ -154,6 +172,47 @@ static int commit_walk(struct loctable *lt, const uint8_t *body, size_t len, boo
 			lt->next_tree_id = next_tree;
 	}
 	return err;
+}
+
+/* Skips what precedes the digest section of a commit body. */
+static void skip_to_digests(struct rd *r)
+{
+	rd_take(r, 8 + 8 + 4);              /* prev, next leaf id, next tree id */
+	uint32_t n = rd_u32(r);
+	for (uint32_t i = 0; i < n && !r->bad; i++) {
+		size_t len;
+		rd_u32(r);
+		rd_bytes(r, TREE_NAME_MAX, &len);
+	}
+	n = rd_u32(r);
+	for (uint32_t i = 0; i < n && !r->bad; i++) {
+		struct loc_ent *e;
+		if (loc_ent_decode(r, &e))
+			r->bad = true;
+		else
+			loc_ent_free(e);
+	}
+	n = rd_u32(r);
+	for (uint32_t i = 0; i < n && !r->bad; i++)
+		rd_u64(r);
+	n = rd_u32(r);
+	for (uint32_t i = 0; i < n && !r->bad; i++) {
+		rd_u32(r);
+		rd_u64(r);
+	}
+}
+
+/* The digests a commit body carries (none in format 1); pointers into
+ * body.  -EUCLEAN when the body is malformed. */
+int commit_digests(const uint8_t *body, size_t len, struct digest **out, size_t *n)
+{
+	struct rd r = rd_init(body, len);
+	skip_to_digests(&r);
+	*out = NULL;
+	*n = 0;
+	if (r.bad)
+		return -EUCLEAN;
+	return rd_left(&r) ? digests_decode(&r, out, n) : 0;
 }
 
 /*

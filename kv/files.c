@@ -107,7 +107,7 @@ static const char *file_holds(enum file_kind kind, bool tmp)
 	case FILE_BLOB: return "blob segment";
 	case FILE_SNAP: return "snapshot of the leaf table";
 	case FILE_FORMAT: return "store identity";
-	case FILE_META: return "superblock copy (user record)";
+	case FILE_META: return "the user's record, kept outside the log";
 	case FILE_LOCK: return "store lock";
 	}
 	return "";

@@ -202,8 +202,13 @@ static int flush_write(struct flush_ctx *c, struct flush_set *fs, uint64_t *comm
 			free(img);
 		}
 	}
-	if (!err)
-		err = commit_enc_end(&c->commit, fs->dead, fs->ndead, fs->segd, fs->nsegd);
+	if (!err) {
+		/* the digests of the commits that ended within reach of here */
+		uint64_t start = s->log_base + s->lt.log_off;
+		digest_forget(&s->digests, start > DIGEST_REACH ? start - DIGEST_REACH : 0);
+		err = commit_enc_end(&c->commit, fs->dead, fs->ndead, fs->segd, fs->nsegd,
+				     s->format_version >= 2 ? &s->digests : NULL);
+	}
 	if (!err)
 		err = record_append(&c->out, REC_COMMIT, c->epoch, c->commit.body.p,
 				    c->commit.body.len, NULL, 0, commit_csum);
@@ -218,6 +223,29 @@ static int flush_write(struct flush_ctx *c, struct flush_set *fs, uint64_t *comm
 	if (!err)
 		logzero_kick(s, c->out_off - s->lt.log_off, c->out_off);
 	return err;
+}
+
+/* Keeps the digest of the commit just made durable (flush_mu held, before
+ * it is applied: the chain is still the one it followed), for the commits
+ * that follow within DIGEST_REACH.  Without memory the later commits lack
+ * it: logged, never fatal (it only protects against damage). */
+static void keep_digest(struct flush_ctx *c, const struct flush_set *fs)
+{
+	lkv_store *s = c->s;
+	struct digest_leaf *v = calloc(c->nw ? c->nw : 1, sizeof(*v));
+	struct buf d = { 0 };
+	for (size_t i = 0; v && i < c->nw; i++) {
+		struct leaf *l = c->w[i].l;
+		v[i] = (struct digest_leaf){ .id = l->id, .tree = l->tree->id, .loc = c->w[i].loc,
+			.isnew = l->loc.file == 0, .low = l->low, .low_len = l->low_len };
+	}
+	if (v)
+		digest_encode(&d, c->epoch, s->lt.chain, v, c->nw, fs);
+	if (!v || digest_keep(&s->digests, s->log_base + c->out_off, &d))
+		store_log(s, LKV_LOG_WARN, "no memory to keep the digest of epoch %" PRIu64
+			  ": a damaged commit there could not be rebuilt", c->epoch);
+	buf_free(&d);
+	free(v);
 }
 
 /* Step 4: the epoch is durable; make everyone see it. */
@@ -346,6 +374,8 @@ static int flush_one(lkv_store *s)
 	uint64_t commit_csum = 0;
 	err = c.w ? flush_write(&c, &fs, &commit_csum) : -ENOMEM;
 	bool durable = !err;
+	if (!err && s->format_version >= 2)
+		keep_digest(&c, &fs);     /* before publish moves l->loc and the chain */
 	if (!err)
 		err = flush_publish(&c, commit_csum);
 	for (size_t i = 0; i < c.nw; i++)
@@ -409,6 +439,7 @@ static int log_roll(lkv_store *s)
 	LKV_ASSERT(!old || file_ends_at(s, old, s->lt.log_off));
 	if (old)
 		s->io->ops->close(old);
+	s->log_base += s->lt.log_off;     /* digests count back across files */
 	s->lt.log_file++;
 	s->lt.log_off = 0;
 	return 0;

@@ -4,7 +4,7 @@
  * open.  It is kept twice, in FORMAT and FORMAT.bak (two files, so that no
  * single damaged region of the disk holds both), with the same 48 bytes:
  *
- *   0  "LARCHKV\0"   8  u32 format version (1)   12 u32 flags (0)
+ *   0  "LARCHKV\0"   8  u32 format version   12 u32 flags (0)
  *   16 uuid[16]      32 u64 creation time (Unix seconds)
  *   40 u64 XXH3-64 of bytes [0, 40)
  *
@@ -20,6 +20,12 @@
  *
  * Creation writes FORMAT.bak, then FORMAT (each whole: temporary name,
  * sync, rename, directory sync), so a store with a FORMAT always has both.
+ *
+ * Versions: 1, the first; 2, commits end with the digests of recent
+ * commits (digest.c).  A version-2 build reads both: a store of version 1
+ * is upgraded at its first writable open (both copies rewritten before any
+ * commit is written), and a version-1 build then refuses it, naming the
+ * version, instead of misreading its commits.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -30,7 +36,8 @@
 #include "internal.h"
 
 #define FORMAT_MAGIC   "LARCHKV"
-#define FORMAT_VERSION 1
+#define FORMAT_VERSION 2         /* what this build writes */
+#define FORMAT_VERSION_MIN 1     /* the oldest it reads */
 #define FORMAT_LEN     48
 
 static void new_uuid(uint8_t u[16])
@@ -61,6 +68,7 @@ int format_create(lkv_store *s)
 {
 	uint8_t f[FORMAT_LEN] = FORMAT_MAGIC;
 	put_u32(f + 8, FORMAT_VERSION);
+	s->format_version = FORMAT_VERSION;
 	new_uuid(s->uuid);
 	memcpy(f + 16, s->uuid, 16);
 	put_u64(f + 32, (uint64_t)time(NULL));
@@ -112,6 +120,26 @@ static void repair_copy(lkv_store *s, uint64_t which, int why, const uint8_t b[F
 			  copy_name(which == FORMAT_PRIMARY ? FORMAT_BACKUP : FORMAT_PRIMARY));
 }
 
+/* Rewrites both copies of an older version's FORMAT as this version's. */
+static int upgrade(lkv_store *s, uint8_t f[FORMAT_LEN])
+{
+	uint32_t was = get_u32(f + 8);
+	put_u32(f + 8, FORMAT_VERSION);
+	put_u64(f + 40, lkv_checksum(f, 40));
+	int err = write_copy(s, FORMAT_BACKUP, f);
+	if (!err)
+		err = write_copy(s, FORMAT_PRIMARY, f);
+	if (err) {
+		store_log(s, LKV_LOG_ERR, "cannot upgrade the store from format %" PRIu32
+			  ": %s", was, strerror(-err));
+		return err;
+	}
+	s->format_version = FORMAT_VERSION;
+	store_log(s, LKV_LOG_INFO, "store upgraded from format %" PRIu32 " to %d", was,
+		  FORMAT_VERSION);
+	return 0;
+}
+
 /*
  * Reads the store's identity into s->uuid, repairing a bad copy (see the
  * header).  -ENOENT: neither copy exists; -EUCLEAN: both damaged (logged);
@@ -133,10 +161,12 @@ int format_read(lkv_store *s)
 			  ea == eb ? (ea == -ENOENT ? "missing" : "damaged") : "missing or damaged");
 		return -EUCLEAN;
 	}
-	const uint8_t *good = ea ? b : a;
-	if (get_u32(good + 8) != FORMAT_VERSION) {
+	uint8_t *good = ea ? b : a;
+	uint32_t version = get_u32(good + 8);
+	if (version < FORMAT_VERSION_MIN || version > FORMAT_VERSION) {
 		store_log(s, LKV_LOG_ERR, "format version %" PRIu32 " is not supported "
-			  "(this build reads %d)", get_u32(good + 8), FORMAT_VERSION);
+			  "(this build reads %d to %d)", version, FORMAT_VERSION_MIN,
+			  FORMAT_VERSION);
 		return -EPROTONOSUPPORT;
 	}
 	if (ea)
@@ -144,5 +174,6 @@ int format_read(lkv_store *s)
 	else if (eb || memcmp(a, b, FORMAT_LEN))
 		repair_copy(s, FORMAT_BACKUP, eb ? eb : -EEXIST, a);
 	memcpy(s->uuid, good + 16, 16);
-	return 0;
+	s->format_version = version;
+	return version < FORMAT_VERSION && !s->ro ? upgrade(s, good) : 0;
 }

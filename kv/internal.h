@@ -159,6 +159,13 @@ struct loctable {
 	uint64_t log_off;
 };
 
+/* ---- the digests of recent commits (digest.c) ---- */
+struct kept_digest { uint64_t end; uint8_t *bytes; size_t len; };
+struct digest_ring {                /* flush_mu */
+	struct kept_digest *v;
+	size_t n, cap;
+};
+
 /* ---- the store ---- */
 struct lkv_store {
 	/* fixed */
@@ -195,6 +202,8 @@ struct lkv_store {
 					     replay read past */
 	uint64_t lost_leaf_images;        /* fixed after open: leaf images named by
 					     commits but lost to damage */
+	uint64_t rebuilt_commits;         /* fixed after open: commits lost to damage
+					     and rebuilt from digests */
 	uint64_t snap_retry_ns;           /* no snapshot before (one failed) */
 
 	/* the user's record outside the log (meta.c; meta_mu) */
@@ -205,6 +214,9 @@ struct lkv_store {
 	bool has_meta;
 
 	bool log_torn;                    /* a failed flush left bytes past log_off */
+	uint64_t log_base;                /* log bytes in the files before the
+					     current one, since the open */
+	struct digest_ring digests;       /* of the commits within reach */
 	bool log_unnamed;                 /* the log file's name is not durable yet */
 	atomic_int stall_err;             /* atomic; the error of the last flush if
 					     it failed for space, else 0 */
@@ -239,6 +251,7 @@ struct lkv_store {
 	/* read handles of log files and segments (files_mu) */
 	pthread_rwlock_t files_mu;
 	struct { enum file_kind kind; uint32_t no; lkv_file *f; } *files;
+	uint32_t format_version;          /* fixed after open (format.c) */
 	size_t nfiles;
 	lkv_file *log;                    /* the log file being appended: flush_mu
 					     and zero_mu to change, either to read */
@@ -383,6 +396,7 @@ void loctable_seg_drop(struct loctable *lt, uint32_t no);
 struct lt_file *loctable_seg_find(struct loctable *lt, uint32_t no);
 int  loctable_put(struct loctable *lt, struct loc_ent *e);   /* takes e */
 int  loctable_copy(struct loctable *to, const struct loctable *from);
+int  loctable_add_tree(struct loctable *lt, uint32_t id, const uint8_t *name, size_t len);
 void loctable_del(struct loctable *lt, uint64_t id);
 /* Commit bodies and snapshot bodies share the entry and tree encodings. */
 void loc_ent_encode(const struct loc_ent *e, struct buf *out);
@@ -390,6 +404,39 @@ int  loc_ent_decode(struct rd *r, struct loc_ent **out);
 void loc_ent_free(struct loc_ent *e);
 void trees_encode(const struct lt_tree *t, size_t n, struct buf *out);
 int  trees_decode(struct loctable *lt, struct rd *r, bool apply);
+
+/* ---- digest.c ---- */
+#define DIGEST_REACH (64u << 10)   /* log bytes a commit's digests cover */
+
+struct digest_leaf {
+	uint64_t id;
+	uint32_t tree;
+	struct leaf_loc loc;    /* csum unknown (0) when decoded */
+	uint8_t isnew;
+	const uint8_t *low;     /* when isnew */
+	size_t low_len;
+};
+
+struct digest {
+	uint64_t epoch, prev;
+	struct digest_tree { uint32_t id; const uint8_t *name; size_t name_len; } *trees;
+	size_t ntrees;
+	struct digest_leaf *leaves;
+	size_t nleaves;
+	uint64_t *dead;
+	size_t ndead;
+	struct seg_delta *segd;
+	size_t nsegd;
+};
+
+void digest_encode(struct buf *out, uint64_t epoch, uint64_t prev,
+		   const struct digest_leaf *w, size_t n, const struct flush_set *fs);
+int  digest_keep(struct digest_ring *ring, uint64_t end, const struct buf *d);
+void digest_forget(struct digest_ring *ring, uint64_t from);
+void digest_ring_free(struct digest_ring *ring);
+void digest_section(struct buf *body, const struct digest_ring *ring);
+int  digests_decode(struct rd *r, struct digest **out, size_t *n);
+void digests_free(struct digest *v, size_t n);
 
 /* ---- commit.c ---- */
 struct commit_enc {
@@ -401,7 +448,8 @@ void commit_enc_begin(struct commit_enc *c, uint64_t chain, uint64_t next_leaf,
 		      uint32_t next_tree, struct lkv_tree *const *trees, size_t ntrees);
 void commit_enc_leaf(struct commit_enc *c, const struct loc_ent *e);
 int  commit_enc_end(struct commit_enc *c, const uint64_t *dead, size_t ndead,
-		    const struct seg_delta *segd, size_t nsegd);
+		    const struct seg_delta *segd, size_t nsegd, const struct digest_ring *ring);
+int  commit_digests(const uint8_t *body, size_t len, struct digest **out, size_t *n);
 /* check (may be NULL) vets every leaf location before anything applies. */
 typedef int (*loc_check_fn)(void *arg, const struct loc_ent *e);
 int  commit_apply(struct loctable *lt, const uint8_t *body, size_t len,
@@ -413,6 +461,8 @@ int  snapshot_decode(struct loctable *lt, const uint8_t *body, size_t len);
 int  snapshot_write(lkv_store *s);
 void snapshot_due(lkv_store *s);
 int  snapshot_load_newest(lkv_store *s);
+int  snapshot_check(lkv_store *s, bool repair, void (*bad)(void *, const char *, int),
+		    void *arg);
 
 /* ---- meta.c ---- */
 int  meta_load(lkv_store *s);

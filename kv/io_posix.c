@@ -3,7 +3,8 @@
  * The POSIX I/O layer: the only code in the engine that calls the kernel's
  * file API.  Files are opened relative to a directory descriptor; sync is
  * fdatasync (the size of an appended file is part of what it flushes);
- * sync_dir is fsync of the directory; the store lock is flock on LOCK.
+ * sync_dir is fsync of the directory; the store lock is flock on LOCK,
+ * whose exclusive holder writes its pid and whether it is closing there.
  * Interrupted calls are retried; short writes are continued.  writeback
  * is sync_file_range(SYNC_FILE_RANGE_WRITE), a hint whose errors the next
  * fdatasync reports.
@@ -149,6 +150,18 @@ static int px_list(lkv_io *io, int (*fn)(void *, const char *), void *arg)
 	return ret;
 }
 
+/* The exclusive holder writes "PID STATE\n" into the lock file (STATE:
+ * open, or closing once it is on its way out), so that an open that finds
+ * the lock taken can tell a store in use from one about to be let go. */
+static void lock_say(struct posix_io *p, const char *state)
+{
+	char buf[64];
+	int n = snprintf(buf, sizeof(buf), "%ld %s\n", (long)getpid(), state);
+	if (p->lockfd >= 0 && ftruncate(p->lockfd, 0) == 0 &&
+	    pwrite(p->lockfd, buf, (size_t)n, 0) != n)
+		return;         /* only a hint for others: nothing else to do */
+}
+
 static int px_lock(lkv_io *io, bool exclusive)
 {
 	struct posix_io *p = P(io);
@@ -161,7 +174,32 @@ static int px_lock(lkv_io *io, bool exclusive)
 	}
 	if (flock(p->lockfd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB))
 		return errno == EWOULDBLOCK ? -EBUSY : -errno;
+	if (exclusive)
+		lock_say(p, "open");
 	return 0;
+}
+
+static void px_lock_closing(lkv_io *io)
+{
+	lock_say(P(io), "closing");
+}
+
+/* The holder's pid and state, from the lock file (see lock_say). */
+static int px_lock_holder(lkv_io *io, pid_t *pid, bool *closing)
+{
+	char buf[64] = "";
+	int fd = openat(P(io)->dirfd, LKV_LOCK_FILE, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : pread(fd, buf, sizeof(buf) - 1, 0);
+	int err = fd < 0 || n < 0 ? -errno : 0;
+	if (fd >= 0)
+		close(fd);
+	long v = 0;
+	char state[16] = "";
+	if (!err && sscanf(buf, "%ld %15s", &v, state) != 2)
+		v = 0;
+	*pid = (pid_t)v;
+	*closing = !strcmp(state, "closing");
+	return err;
 }
 
 static void px_destroy(lkv_io *io)
@@ -178,7 +216,8 @@ static const struct lkv_io_ops posix_ops = {
 	.sync = px_sync, .truncate = px_truncate, .size = px_size,
 	.unlink = px_unlink, .rename = px_rename, .sync_dir = px_sync_dir,
 	.list = px_list, .lock = px_lock, .destroy = px_destroy,
-	.writeback = px_writeback,
+	.writeback = px_writeback, .lock_closing = px_lock_closing,
+	.lock_holder = px_lock_holder,
 };
 
 int lkv_io_posix(const char *dir, bool create, lkv_io **out)

@@ -72,6 +72,12 @@ struct lkv_io_ops {
 	 * device now, so that a later sync has less to wait for.  Durability
 	 * still comes from sync alone. */
 	void    (*writeback)(lkv_file *f, uint64_t off, uint64_t len);
+	/* Optional (NULL: none): the holder of the lock says it is closing the
+	 * store (it will let go soon), and a would-be holder asks who holds
+	 * it: its pid (0 unknown) and whether it said it is closing.  Lets an
+	 * open wait for a store that an exiting process still holds. */
+	void    (*lock_closing)(lkv_io *io);
+	int     (*lock_holder)(lkv_io *io, pid_t *pid, bool *closing);
 };
 
 struct lkv_io {
@@ -138,6 +144,8 @@ struct lkv_options {
 	unsigned gc_live_percent;    /* files less live than this are reclaimed */
 	unsigned gc_interval_ms;     /* background GC period; 0 = only lkv_gc */
 	lkv_io  *io;                 /* NULL: POSIX files; else borrowed */
+	unsigned lock_wait_ms;       /* how long an open waits for a store whose
+					holder is closing it (default 30000) */
 	/* Where messages go (default: stderr).  Each message names the store
 	 * directory, the file and offset where one is involved, and the cause. */
 	void   (*log)(void *arg, int level, const char *msg);
@@ -154,6 +162,12 @@ int  lkv_open(const char *dir, const struct lkv_options *o, lkv_store **out);
 /* Flushes everything (unless read-only or failed) and frees the store.
  * Returns the flush's error, if any; the store is freed regardless. */
 int  lkv_close(lkv_store *s);
+
+/* Says that this process is about to close the store (lkv_close does it
+ * too): an lkv_open elsewhere then waits for it instead of failing with
+ * -EBUSY.  Call it when the user's side is done (a filesystem unmounted)
+ * and work remains before lkv_close. */
+void lkv_close_begin(lkv_store *s);
 
 /* The store's identity, set when it was created. */
 void lkv_uuid(const lkv_store *s, uint8_t uuid[16]);
@@ -321,6 +335,8 @@ struct lkv_stats {
 						after them */
 	uint64_t lost_leaf_images;           /* of those, leaf images that were in
 						the damage (the leaves read as -EIO) */
+	uint64_t rebuilt_commits;            /* commits lost in the damage and
+						rebuilt from later ones' digests */
 };
 
 void lkv_stats(lkv_store *s, struct lkv_stats *st);

@@ -238,7 +238,7 @@ void loctable_del(struct loctable *lt, uint64_t id)
 	}
 }
 
-static int lt_add_tree(struct loctable *lt, uint32_t id, const uint8_t *name, size_t len)
+int loctable_add_tree(struct loctable *lt, uint32_t id, const uint8_t *name, size_t len)
 {
 	struct lt_tree *t = realloc(lt->trees, (lt->ntrees + 1) * sizeof(*t));
 	if (!t)
@@ -322,7 +322,7 @@ int trees_decode(struct loctable *lt, struct rd *r, bool apply)
 			if (lt->trees[j].id == id)
 				return -EUCLEAN;
 		if (apply) {
-			int err = lt_add_tree(lt, id, name, len);
+			int err = loctable_add_tree(lt, id, name, len);
 			if (err)
 				return err;
 		}

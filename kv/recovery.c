@@ -116,11 +116,13 @@ struct replay {
 	uint64_t damage_at;
 	bool resumed;        /* a commit after the damage was applied */
 	bool gap;            /* a commit after it does not follow the chain */
-	uint64_t *lost;      /* offsets of leaf records named by commits but not
-				seen: their images are lost */
+	struct leaf_loc *lost;  /* leaf records named by commits (or digests) but
+				   not found intact: their images are lost */
 	size_t nlost, lostcap;
 	uint64_t lost_images;   /* how many of them the table still points to */
 	bool torn;           /* the last commit names leaf records not written */
+	bool lost_tail;      /* the file's last commits were lost to damage */
+	uint64_t bridged;    /* lost commits rebuilt from digests */
 	bool more_files;     /* later log files exist: this one was durable */
 };
 
@@ -188,22 +190,26 @@ static uint64_t later_epoch(const uint8_t *p, size_t len, size_t at)
 	return e;
 }
 
-/* Accepts every leaf location of a commit read past damage, noting the
- * ones whose record was not seen intact: their images are lost. */
-static int check_leaf_lenient(void *arg, const struct loc_ent *e)
+/* Notes a leaf image lost to damage. */
+static int seen_lost(struct replay *r, uint32_t file, uint64_t off)
 {
-	struct replay *r = arg;
-	if (!check_leaf(arg, e) || e->loc.file != r->file)
-		return 0;
 	if (r->nlost == r->lostcap) {
-		uint64_t *v = realloc(r->lost, (r->lostcap * 2 + 16) * sizeof(*v));
+		struct leaf_loc *v = realloc(r->lost, (r->lostcap * 2 + 16) * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
 		r->lost = v;
 		r->lostcap = r->lostcap * 2 + 16;
 	}
-	r->lost[r->nlost++] = e->loc.off;
+	r->lost[r->nlost++] = (struct leaf_loc){ .file = file, .off = off };
 	return 0;
+}
+
+/* Accepts every leaf location of a commit read past damage, noting the
+ * ones whose record was not seen intact: their images are lost. */
+static int check_leaf_lenient(void *arg, const struct loc_ent *e)
+{
+	struct replay *r = arg;
+	return check_leaf(arg, e) ? seen_lost(r, e->loc.file, e->loc.off) : 0;
 }
 
 /* How many leaves of the table have their image at a lost location (a
@@ -213,10 +219,133 @@ static uint64_t count_lost(const struct loctable *lt, const struct replay *r)
 	uint64_t n = 0;
 	for (size_t i = 0; i < lt->cap; i++) {
 		const struct loc_ent *e = lt->slot[i];
-		for (size_t j = 0; e && e->loc.file == r->file && j < r->nlost; j++)
-			n += e->loc.off == r->lost[j];
+		for (size_t j = 0; e && j < r->nlost; j++)
+			n += e->loc.file == r->lost[j].file && e->loc.off == r->lost[j].off;
 	}
 	return n;
+}
+
+/* ---- rebuilding commits lost to damage from later digests ---- */
+
+/*
+ * The location entry for leaf w of a lost commit of `epoch`: from its
+ * record when that verifies (the count of keys and the bloom filter come
+ * from the image), else pointing at the damaged bytes (the leaf then reads
+ * as -EIO) and noted lost.  The low key: the table's for a leaf it knows,
+ * the digest's for a new one.
+ */
+static int digest_entry(lkv_store *s, struct replay *r, const struct digest_leaf *w,
+			uint64_t epoch, struct loc_ent **out)
+{
+	struct loc_ent *e = calloc(1, sizeof(*e)), *known = loctable_get(&s->lt, w->id);
+	const uint8_t *low = known ? known->low : w->low;
+	size_t low_len = known ? known->low_len : w->low_len;
+	if (!e || !(e->low = malloc(low_len ? low_len : 1))) {
+		free(e);
+		return -ENOMEM;
+	}
+	memcpy(e->low, low, low_len);
+	*e = (struct loc_ent){ .leaf_id = w->id, .tree_id = w->tree, .loc = w->loc,
+			       .low = e->low, .low_len = low_len };
+	char name[FILE_NAME_MAX];
+	lkv_file *f;
+	uint64_t size = 0;
+	struct rec_hdr h;
+	uint8_t *rec = NULL, *raw = NULL;
+	file_name(name, FILE_LOG, w->loc.file);
+	int err = s->io->ops->open(s->io, name, LKV_IO_RDONLY, &f);
+	if (!err) {
+		if (!s->io->ops->size(f, &size))
+			err = record_read(s, f, w->loc.off, size, &h, &rec);
+		s->io->ops->close(f);
+	}
+	bool ok = !err && rec && h.type == REC_LEAF && h.epoch == epoch &&
+		  REC_HDR + (uint64_t)h.stored_len == w->loc.len && !record_open(rec, &h, &raw) &&
+		  h.raw_len >= 16 && get_u32(raw) == w->tree && get_u64(raw + 4) == w->id;
+	if (ok) {
+		e->loc.csum = h.csum;
+		e->nkeys = get_u32(raw + 12);
+		bloom_build(&e->bloom, raw, h.raw_len, s->o.bloom_bits);
+	} else {
+		err = seen_lost(r, w->loc.file, w->loc.off);
+	}
+	free(rec);
+	free(raw);
+	if (err == -ENOMEM) {
+		loc_ent_free(e);
+		return err;
+	}
+	*out = e;
+	return 0;
+}
+
+/* Applies one digest of a lost commit to the table, as its commit would
+ * have been applied (bar the allocators' next ids: the carrying commit's
+ * come next). */
+static int digest_apply(lkv_store *s, struct replay *r, const struct digest *d)
+{
+	struct loctable *lt = &s->lt;
+	int err = 0;
+	for (size_t i = 0; i < d->ntrees && !err; i++) {
+		bool known = false;
+		for (size_t j = 0; j < lt->ntrees; j++)
+			known |= lt->trees[j].id == d->trees[i].id;
+		if (!known)
+			err = loctable_add_tree(lt, d->trees[i].id, d->trees[i].name,
+						d->trees[i].name_len);
+	}
+	for (size_t i = 0; i < d->nleaves && !err; i++) {
+		struct loc_ent *e;
+		err = digest_entry(s, r, &d->leaves[i], d->epoch, &e);
+		if (!err)
+			err = loctable_put(lt, e);
+		if (!err && d->leaves[i].id >= lt->next_leaf_id)
+			lt->next_leaf_id = d->leaves[i].id + 1;
+	}
+	for (size_t i = 0; i < d->ndead && !err; i++)
+		loctable_del(lt, d->dead[i]);
+	for (size_t i = 0; i < d->nsegd && !err; i++) {
+		struct lt_file *f = loctable_seg(lt, d->segd[i].seg);
+		if (!f)
+			err = -ENOMEM;
+		else if (d->segd[i].bytes < 0 && f->live < (uint64_t)-d->segd[i].bytes)
+			f->live = 0;           /* lkv_check recounts */
+		else
+			f->live += d->segd[i].bytes;
+	}
+	lt->epoch = d->epoch;         /* the chain: set by the caller */
+	return err;
+}
+
+/*
+ * A commit that does not follow the chain: the commits between the state
+ * replayed so far and it were lost.  When its digests join the two (one
+ * follows the chain the table has; from there to the end they are the
+ * lost commits, the carrying commit following the last), they are rebuilt
+ * from their digests and their leaf records, in order, and 0 is returned:
+ * the commit then follows the chain.  -ESTALE when they cannot be (the
+ * damage reached further back than the digests, or the store is of
+ * format 1).
+ */
+static int bridge(lkv_store *s, struct replay *r, const uint8_t *body, size_t len)
+{
+	struct digest *d;
+	size_t n, k = 0;
+	if (len < 8 || commit_digests(body, len, &d, &n))
+		return -ESTALE;
+	while (k < n && d[k].prev != s->lt.chain)
+		k++;
+	int err = k < n ? 0 : -ESTALE;
+	for (size_t i = k; i < n && !err; i++)      /* epochs in order: all or none */
+		err = d[i].epoch > (i > k ? d[i - 1].epoch : s->lt.epoch) ? 0 : -ESTALE;
+	for (size_t i = k; i < n && !err; i++) {
+		err = digest_apply(s, r, &d[i]);
+		s->lt.chain = i + 1 < n ? d[i + 1].prev : get_u64(body);
+	}
+	if (!err)
+		r->bridged += n - k;
+	digests_free(d, n);
+	return err;
 }
 
 /*
@@ -243,14 +372,16 @@ static int resync(lkv_store *s, lkv_file *f, struct replay *r, uint64_t from, ui
 	struct found fr;
 	int err = 0;
 	uint64_t tail_epoch = 0;            /* of the leaf records since a commit */
+	bool lost_commit = false;
 	r->damage_at = from;
 	while (!err && !r->gap && next_valid(p, len, &at, &fr)) {
 		if (fr.h.epoch <= s->lt.epoch)
 			continue;               /* an older image, or replayed already */
 		if (fr.h.type == REC_LEAF) {
 			/* leaf records of two epochs with no commit between: the
-			 * first epoch's commit was in the damage */
-			r->gap = tail_epoch && fr.h.epoch != tail_epoch;
+			 * first epoch's commit was in the damage (the next commit
+			 * may bring its digest) */
+			lost_commit |= tail_epoch && fr.h.epoch != tail_epoch;
 			tail_epoch = fr.h.epoch;
 			err = seen_add(r, from + fr.off, fr.h.csum, REC_HDR + fr.h.stored_len);
 			continue;
@@ -261,6 +392,12 @@ static int resync(lkv_store *s, lkv_file *f, struct replay *r, uint64_t from, ui
 			continue;
 		err = commit_apply(&s->lt, raw, fr.h.raw_len, fr.h.epoch, fr.h.csum,
 				   check_leaf, r);
+		if (err == -ESTALE && fr.h.epoch > s->lt.epoch) {
+			int berr = bridge(s, r, raw, fr.h.raw_len);
+			err = berr ? (berr == -ESTALE ? err : berr)
+				   : commit_apply(&s->lt, raw, fr.h.raw_len, fr.h.epoch,
+						  fr.h.csum, check_leaf, r);
+		}
 		/* a leaf record it names was not seen: lost to the damage if the
 		 * epoch was durable, which a later epoch's records prove; the
 		 * last flush may simply be torn (a crash): it ends the log */
@@ -281,8 +418,14 @@ static int resync(lkv_store *s, lkv_file *f, struct replay *r, uint64_t from, ui
 			*end = from + fr.off + REC_HDR + fr.h.stored_len;
 			r->n = 0;
 			r->resumed = true;
+			lost_commit = false;
 		}
 	}
+	/* records of an epoch whose commit was lost, and no commit after them
+	 * to rebuild it: in a file the log has moved past, damage (the next
+	 * file's first commit may still bring the digest); else a gap */
+	r->lost_tail = lost_commit || (!r->resumed && !r->torn && r->more_files);
+	r->gap |= lost_commit && !r->more_files;
 	free(p);
 	return err;
 }
@@ -318,8 +461,12 @@ static int after_damage(lkv_store *s, lkv_file *f, const char *name, struct repl
 		loctable_free(&saved);
 	if (err)
 		return err;
+	if (r->lost_tail && !r->resumed)
+		store_log(s, LKV_LOG_WARN, "%s is damaged at offset %" PRIu64 ", where its "
+			  "last commits were; the next log file's digests must rebuild them",
+			  name, from);
 	if (!r->resumed && !r->gap)
-		return 0;                       /* a torn tail */
+		return 0;                       /* a torn tail, or the above */
 	if (!salvage && lossy) {
 		store_log(s, LKV_LOG_ERR, "%s is damaged at offset %" PRIu64 ", and committed "
 			  "changes follow%s; run fsck.larchfs", name, from,
@@ -329,9 +476,11 @@ static int after_damage(lkv_store *s, lkv_file *f, const char *name, struct repl
 	s->log_damage += r->resumed;
 	if (r->resumed)
 		store_log(s, LKV_LOG_WARN, "%s is damaged at offset %" PRIu64 "; the commits "
-			  "after it are kept%s", name, from, r->lost_images ?
-			  ", but leaf images they name were in the damage" : "");
+			  "after it are kept%s%s", name, from, r->bridged ?
+			  " (commits lost in it rebuilt from their digests)" : "",
+			  r->lost_images ? ", but leaf images they name were in the damage" : "");
 	s->lost_leaf_images += r->lost_images;
+	s->rebuilt_commits += r->bridged;
 	if (r->gap) {
 		store_log(s, LKV_LOG_ERR, "%s: salvaging: the %" PRIu64 " bytes from "
 			  "offset %" PRIu64 " on are dropped, committed changes among them",
@@ -399,7 +548,7 @@ static int replay_file(lkv_store *s, uint32_t no, uint64_t off, bool more_files,
 	free(r.lost);
 	/* replay goes on into the next file only from one that ends at its last
 	 * commit, or that was read past damage to its end, losing no commit */
-	*clean = *end == size || (r.resumed && !r.gap && !r.torn);
+	*clean = *end == size || (!r.gap && !r.torn && (r.resumed || r.lost_tail));
 	s->io->ops->close(f);
 	if (!err && *end != size && !r.resumed)
 		store_log(s, LKV_LOG_INFO, "%s: log ends at offset %" PRIu64 " of %" PRIu64

@@ -222,7 +222,9 @@ void snapshot_due(lkv_store *s)
 
 /* ---- loading ---- */
 
-static int load_snapshot(lkv_store *s, uint64_t epoch)
+/* Reads snapshot `epoch` into the empty table lt (freed again on an
+ * error): -EUCLEAN when it does not verify. */
+static int read_snapshot(lkv_store *s, uint64_t epoch, struct loctable *lt)
 {
 	char name[FILE_NAME_MAX];
 	lkv_file *f;
@@ -244,18 +246,60 @@ static int load_snapshot(lkv_store *s, uint64_t epoch)
 	if (!err)
 		err = record_open(rec, &h, &raw);
 	if (!err)
-		err = snapshot_decode(&s->lt, raw, h.raw_len);
-	if (!err && s->lt.epoch != epoch)
+		err = snapshot_decode(lt, raw, h.raw_len);
+	if (!err && lt->epoch != epoch)
 		err = -EUCLEAN;
 	free(rec);
 	free(raw);
-	if (err) {
-		loctable_free(&s->lt);
-		if (err != -ENOMEM)
-			store_log(s, LKV_LOG_WARN, "snapshot %s is damaged (%s); trying an "
-				  "older one", name, strerror(-err));
+	if (err)
+		loctable_free(lt);
+	return err;
+}
+
+static int load_snapshot(lkv_store *s, uint64_t epoch)
+{
+	int err = read_snapshot(s, epoch, &s->lt);
+	if (err && err != -ENOMEM) {
+		char name[FILE_NAME_MAX];
+		file_name(name, FILE_SNAP, epoch);
+		store_log(s, LKV_LOG_WARN, "snapshot %s is damaged (%s); trying an older one",
+			  name, strerror(-err));
 	}
 	return err;
+}
+
+/*
+ * For lkv_check: verifies every snapshot file the directory holds, calling
+ * bad(arg, name, error) for each that does not verify; with `repair`, a
+ * damaged one is deleted and a snapshot of the table as it is now is
+ * written in its stead (the fallback it was is then the other one).
+ * Returns the number damaged, or a negative errno.  Caller holds flush_mu.
+ */
+int snapshot_check(lkv_store *s, bool repair, void (*bad)(void *, const char *, int), void *arg)
+{
+	struct obsolete o = { 0 };
+	int err = files_list(s->io, note_file, &o), nbad = 0;
+	for (size_t i = 0; i < o.nsnaps && !err; i++) {
+		struct loctable lt;
+		loctable_init(&lt);
+		int e = read_snapshot(s, o.snaps[i], &lt);
+		loctable_free(&lt);
+		if (e == -ENOMEM || e == -EIO)
+			err = e;
+		if (e != -EUCLEAN)
+			continue;
+		char name[FILE_NAME_MAX];
+		file_name(name, FILE_SNAP, o.snaps[i]);
+		bad(arg, name, e);
+		nbad++;
+		if (repair && s->io->ops->unlink(s->io, name) == 0)
+			s->since_snapshot = s->o.snapshot_bytes;      /* write one below */
+	}
+	if (!err && repair && nbad)
+		err = snapshot_write(s);
+	free(o.snaps);
+	free(o.logs);
+	return err ? err : nbad;
 }
 
 static int cmp_u32(const void *a, const void *b)

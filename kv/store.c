@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
@@ -28,6 +29,7 @@ void lkv_options_default(struct lkv_options *o)
 		.blob_segment_bytes = 256u << 20,
 		.gc_live_percent = 60,
 		.gc_interval_ms = 10000,
+		.lock_wait_ms = 30000,
 	};
 }
 
@@ -48,6 +50,7 @@ static void store_free(lkv_store *s)
 		s->io->ops->close(s->seg_unsynced[i].f);
 	free(s->seg_unsynced);
 	free(s->meta);
+	digest_ring_free(&s->digests);
 	pthread_mutex_destroy(&s->meta_mu);
 	free(s->seg_pending);
 	if (s->own_io && s->io)
@@ -115,6 +118,53 @@ static lkv_store *store_alloc(const char *dir, const struct lkv_options *o)
 	return s;
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Takes the store lock.  When another process holds it and says it is
+ * closing the store (lkv_close_begin; an unmount returns before the daemon
+ * has flushed and let go), waits for it, at most lock_wait_ms, saying so
+ * once.  A holder that has not said so within LOCK_GRACE_MS is using the
+ * store: -EBUSY, naming it.
+ */
+#define LOCK_GRACE_MS 1000
+#define LOCK_POLL_NS  (20 * 1000 * 1000)
+
+static int take_lock(lkv_store *s)
+{
+	const struct lkv_io_ops *ops = s->io->ops;
+	uint64_t t0 = mono_ms();
+	bool said = false;
+	pid_t pid = 0;
+	int err;
+	while ((err = ops->lock(s->io, !s->ro)) == -EBUSY && ops->lock_holder) {
+		bool closing = false;
+		uint64_t waited = mono_ms() - t0;
+		if (ops->lock_holder(s->io, &pid, &closing) ||
+		    (!closing && waited >= LOCK_GRACE_MS) ||
+		    (closing && waited >= s->o.lock_wait_ms))
+			break;
+		if (closing && !said) {
+			store_log(s, LKV_LOG_WARN, "waiting for process %ld, which is closing the "
+				  "store (at most %u s)", (long)pid, s->o.lock_wait_ms / 1000);
+			said = true;
+		}
+		struct timespec tick = { 0, LOCK_POLL_NS };
+		nanosleep(&tick, NULL);
+	}
+	if (err == -EBUSY && said)
+		store_log(s, LKV_LOG_ERR, "process %ld is still closing the store after %u s",
+			  (long)pid, s->o.lock_wait_ms / 1000);
+	else if (err == -EBUSY)
+		store_log(s, LKV_LOG_ERR, "the store is in use by another process");
+	return err;
+}
+
 int lkv_open(const char *dir, const struct lkv_options *o, lkv_store **out)
 {
 	struct lkv_options def;
@@ -135,11 +185,8 @@ int lkv_open(const char *dir, const struct lkv_options *o, lkv_store **out)
 		if (err)
 			store_log(s, LKV_LOG_ERR, "cannot open the directory: %s", strerror(-err));
 	}
-	if (!err) {
-		err = s->io->ops->lock(s->io, !s->ro);
-		if (err == -EBUSY)
-			store_log(s, LKV_LOG_ERR, "the store is in use by another process");
-	}
+	if (!err)
+		err = take_lock(s);
 	if (!err)
 		err = recovery_run(s);
 	if (!err && !s->ro && s->o.flush_interval_ms)
@@ -155,10 +202,17 @@ int lkv_open(const char *dir, const struct lkv_options *o, lkv_store **out)
 	return 0;
 }
 
+void lkv_close_begin(lkv_store *s)
+{
+	if (!s->ro && s->io->ops->lock_closing)
+		s->io->ops->lock_closing(s->io);
+}
+
 int lkv_close(lkv_store *s)
 {
 	if (!s)
 		return 0;
+	lkv_close_begin(s);
 	flusher_stop(s);
 	int err = 0;
 	if (!s->ro && !atomic_load(&s->failed)) {
@@ -282,6 +336,7 @@ void lkv_stats(lkv_store *s, struct lkv_stats *st)
 		.flush_errors = LD(st_flush_errors), .flush_stalled = LD(stall_err),
 		.salvaged_bytes = s->salvaged,
 		.log_damage = s->log_damage, .lost_leaf_images = s->lost_leaf_images,
+		.rebuilt_commits = s->rebuilt_commits,
 		.cache_bytes = LD(cache_bytes), .cache_budget = s->o.cache_bytes,
 		.dirty_bytes = LD(dirty_bytes),
 		.leaves = LD(nleaves), .resident_leaves = LD(resident),

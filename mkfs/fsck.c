@@ -208,6 +208,8 @@ static int survey_orphans(struct fsck *c, struct pre *p)
 		}
 	}
 	lkv_iter_close(it);
+	if (err == -EIO)
+		err = 0;   /* an unreadable orphans leaf: the open skips it, pass 0 empties it */
 	p->leftovers = p->n;
 	if (err < 0 || !p->n)
 		return err < 0 ? err : 0;
@@ -344,6 +346,12 @@ static void check_reset(struct fsck *c)
 	for (size_t i = 0; i < c->ncands; i++)
 		free(c->cands[i].name);
 	free(c->lost);
+	free(c->lost_inodes);
+	free(c->lost_dirs);
+	free(c->lost_dir_inos);
+	c->lost_inodes = c->lost_dirs = NULL;
+	c->lost_dir_inos = NULL;
+	c->nlost_inodes = c->nlost_dirs = c->nlost_dir_inos = 0;
 	free(c->named);
 	free(c->cands);
 	free(c->path_cache);
@@ -355,6 +363,7 @@ static void check_reset(struct fsck *c)
 	c->found = c->fixed = c->left = c->notes = 0;
 	c->unsafe_seen = c->incomplete = false;
 	c->inodes_whole = c->dirents_whole = c->extents_whole = true;
+	c->extents_lost = false;
 	c->leaves_bad = 0;
 	c->files = c->dirs = c->data_bytes = c->max_ino = c->orphans_pending = 0;
 	c->shifts_pending = 0;
@@ -377,8 +386,10 @@ static int check_run(struct fsck *c, double *pass_s)
 		err = pass[i](c);
 		pass_s[i] += now_s() - t;
 	}
-	if (!err && !c->quiet_probe)
+	if (!err && !c->quiet_probe) {
 		report_lost(c);
+		salvage_report(c);
+	}
 	return err;
 }
 

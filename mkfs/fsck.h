@@ -105,8 +105,14 @@ enum fix_class { SAFE, UNSAFE };
 /* A file's entry, remembered for its path (pass 0 damage, pass 1 problems). */
 struct named { uint64_t ino, parent; char *name; };
 
-/* A block or value pass 0 found lost, for the report by path. */
+/* A block or value found lost (pass 0, or the data of a leaf pass 0
+ * emptied, pass 1), for the report by path.  block: the block number, or
+ * LOST_XATTR (what: its name), LOST_BYTES (what: how many bytes) or
+ * LOST_INODE (the inode record itself). */
 struct lost { uint64_t ino, block; char *what; bool repaired; };
+#define LOST_XATTR UINT64_MAX
+#define LOST_BYTES (UINT64_MAX - 1)
+#define LOST_INODE (UINT64_MAX - 2)     /* the record: recreated from its data */
 
 /* A directory entry that names a directory but disagrees with its parent
  * field (pass 2), settled when every entry has been seen. */
@@ -133,10 +139,17 @@ struct fsck {
 	bool unsafe_seen;         /* -p probe: something -p may not fix */
 	bool incomplete;          /* a tree could not be read whole */
 	bool inodes_whole, dirents_whole, extents_whole;
+	bool extents_lost;        /* pass 0 met an unreadable extents leaf */
 
 	/* pass 0 */
 	struct lost *lost;
 	size_t nlost, caplost;
+	struct ino_range { uint64_t lo, hi; } *lost_inodes, *lost_dirs;   /* leaves
+				     emptied or unreadable: inodes, entries of
+				     these parents (fsck_salvage.c) */
+	size_t nlost_inodes, nlost_dirs;
+	uint64_t *lost_dir_inos;  /* the directories among them */
+	size_t nlost_dir_inos;
 	unsigned leaves_bad;      /* unreadable leaves not repaired */
 	struct lkv_check_stats kst;
 
@@ -219,7 +232,15 @@ int pass2_dirents(struct fsck *c);
 int pass3_connect(struct fsck *c);
 int pass4_counts(struct fsck *c);
 int pass5_super(struct fsck *c);
-void report_lost(struct fsck *c);    /* pass 0's findings, by path */
+void report_lost(struct fsck *c);    /* lost data and values, by path */
+
+/* ---- salvage (fsck_salvage.c) ---- */
+void salvage_note_leaf(struct fsck *c, const struct lkv_damage *d);
+int  salvage_inodes(struct fsck *c);     /* before pass 1 */
+int  salvage_mark_dirs(struct fsck *c);  /* after pass 1 read the inodes */
+void salvage_report(struct fsck *c);
+void lost_note(struct fsck *c, uint64_t ino, uint64_t block, const char *what,
+	       bool repaired);
 
 /* ---- records (fsck_records.c), through c->t; writes go into c->b ---- */
 

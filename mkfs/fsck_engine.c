@@ -42,22 +42,6 @@ static void engine_problem(struct fsck *c, bool repaired, bool safe, const char 
 		c->left++;
 }
 
-static void remember_lost(struct fsck *c, uint64_t ino, uint64_t block, const char *what,
-			  bool repaired)
-{
-	if (c->nlost == c->caplost) {
-		size_t cap = c->caplost ? c->caplost * 2 : 16;
-		struct lost *n = realloc(c->lost, cap * sizeof(*n));
-		if (!n) {
-			c->op_error = true;
-			return;
-		}
-		c->lost = n;
-		c->caplost = cap;
-	}
-	c->lost[c->nlost++] = (struct lost){ ino, block, strdup(what ? what : ""), repaired };
-}
-
 /* What a key of the filesystem's trees means, for a message. */
 static void key_meaning(struct fsck *c, const char *tree, const uint8_t *k, size_t kl,
 			bool record, bool repaired, char *buf, size_t cap)
@@ -70,18 +54,18 @@ static void key_meaning(struct fsck *c, const char *tree, const uint8_t *k, size
 		uint64_t block = extent_key_block(k);
 		snprintf(buf, cap, "Inode %" PRIu64 ", data block %" PRIu64, ino, block);
 		if (record)
-			remember_lost(c, ino, block, NULL, repaired);
+			lost_note(c, ino, block, NULL, repaired);
 	} else if (!strcmp(tree, tree_names[TREE_EXTENTS]) && patch_key_is(k, kl)) {
 		uint64_t block = extent_key_block(k);
 		snprintf(buf, cap, "Inode %" PRIu64 ", sub-block writes of data block %"
 			 PRIu64, ino, block);
 		if (record)
-			remember_lost(c, ino, block, NULL, repaired);
+			lost_note(c, ino, block, NULL, repaired);
 	} else if (!strcmp(tree, tree_names[TREE_XATTRS]) && kl > INO_KEY_LEN) {
 		name_printable(k + INO_KEY_LEN, kl - INO_KEY_LEN, name, sizeof(name));
 		snprintf(buf, cap, "Inode %" PRIu64 ", extended attribute %s", ino, name);
 		if (record)
-			remember_lost(c, ino, UINT64_MAX, name, repaired);
+			lost_note(c, ino, LOST_XATTR, name, repaired);
 	} else if (!strcmp(tree, tree_names[TREE_INODES]) && kl == INO_KEY_LEN) {
 		snprintf(buf, cap, "Inode %" PRIu64 " (its record)", ino);
 	} else if (!strcmp(tree, tree_names[TREE_DIRENTS]) && dk.len > 0) {
@@ -123,6 +107,9 @@ static void on_damage(void *arg, const struct lkv_damage *d)
 		 d->what, d->repaired ? " (emptied: its keys are lost)" : "");
 	if (!d->repaired)
 		c->leaves_bad++;
+	if (!strcmp(d->tree, tree_names[TREE_EXTENTS]))
+		c->extents_lost = true;        /* pass 1 names the files by path */
+	salvage_note_leaf(c, d);
 	engine_problem(c, d->repaired, false, msg);
 }
 
@@ -144,6 +131,17 @@ int pass0_engine(struct fsck *c)
 			 "changes committed after the damage, %s", st.salvaged_bytes,
 			 c->fix == FIX_ALL ? "were dropped" : "must be dropped");
 		engine_problem(c, c->fix == FIX_ALL, false, msg);
+	} else if (st.log_damage) {
+		/* read past, the commits after it kept: a writable open has
+		 * already written a snapshot that starts past it */
+		char msg[256];
+		snprintf(msg, sizeof(msg), "The log is damaged in %" PRIu64 " place%s; the changes "
+			 "committed after it are kept (%" PRIu64 " commit%s rebuilt from the "
+			 "digests of later ones, %" PRIu64 " leaf image%s lost)", st.log_damage,
+			 st.log_damage == 1 ? "" : "s", st.rebuilt_commits,
+			 st.rebuilt_commits == 1 ? "" : "s", st.lost_leaf_images,
+			 st.lost_leaf_images == 1 ? "" : "s");
+		engine_problem(c, c->fix != FIX_NONE, !st.lost_leaf_images, msg);
 	}
 	unsigned flags = c->fix != FIX_NONE ? LKV_CHECK_REPAIR : 0;
 	int err = lkv_check(c->s, flags, on_damage, c, &c->kst);
@@ -153,20 +151,4 @@ int pass0_engine(struct fsck *c)
 	}
 	pass_end(c);
 	return 0;
-}
-
-/* The end of the report: lost data by path (paths are known after pass 2). */
-void report_lost(struct fsck *c)
-{
-	char path[4096];
-	for (size_t i = 0; i < c->nlost; i++) {
-		struct lost *l = &c->lost[i];
-		path_of(c, l->ino, path, sizeof(path));
-		if (l->block == UINT64_MAX)
-			printf("File %s: extended attribute %s unreadable%s\n", path, l->what,
-			       l->repaired ? " (removed)" : "");
-		else
-			printf("File %s: block %" PRIu64 " unreadable%s\n", path, l->block,
-			       l->repaired ? " (repaired: now a hole)" : "");
-	}
 }

@@ -17,7 +17,6 @@
  * under that store's small cache.  Slower, but memory no longer grows with
  * the filesystem.  The scratch directory is removed by facts_free.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,19 +78,14 @@ int facts_new(size_t budget, const char *tmpdir, size_t cache_bytes, struct fact
 	return 0;
 }
 
+/* Removes the scratch store and its directory (the engine deletes its own
+ * files; the lock file is the I/O layer's). */
 static void remove_dir(const char *dir)
 {
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char p[4096];
-	while (d && (e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	if (d)
-		closedir(d);
+	char lock[4096];
+	lkv_destroy(dir, NULL);
+	snprintf(lock, sizeof(lock), "%s/%s", dir, LKV_LOCK_FILE);
+	unlink(lock);
 	rmdir(dir);
 }
 

@@ -202,6 +202,16 @@ static bool holds_data(uint32_t mode)
 	return S_ISREG(mode) || S_ISLNK(mode);
 }
 
+/* Notes that ino kept fewer bytes than it should because pass 0 emptied an
+ * extents leaf: the report names the file (its path is wanted). */
+static void lost_data(struct fsck *c, uint64_t ino, struct fact *x, uint64_t bytes)
+{
+	char n[24];
+	snprintf(n, sizeof(n), "%" PRIu64, bytes);
+	lost_note(c, ino, LOST_BYTES, n, c->fix != FIX_NONE);
+	x->flags |= F_PATH;
+}
+
 /* ino's blocks have all been seen: `stored` and symlink targets. */
 static int ext_finish(struct fsck *c, struct ext_scan *e)
 {
@@ -219,6 +229,8 @@ static int ext_finish(struct fsck *c, struct ext_scan *e)
 	}
 	if (x->stored == want)
 		return 0;
+	if (want < x->stored && c->extents_lost)
+		lost_data(c, e->ino, x, x->stored - want);
 	if (problem(c, SAFE, "Inode %" PRIu64 " (%s) has %" PRIu64 " bytes stored, "
 		    "not %" PRIu64, e->ino, type_name(x->mode), want, x->stored)) {
 		struct inode in;
@@ -525,7 +537,11 @@ static int orphan_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
 int pass1_inodes(struct fsck *c)
 {
 	pass_start(c, 1, "Checking inodes, data blocks, extended attributes and orphans");
-	int err = scan_inodes(c);
+	int err = salvage_inodes(c);
+	if (!err)
+		err = scan_inodes(c);
+	if (!err)
+		err = salvage_mark_dirs(c);
 	if (!err)
 		err = mark_lost(c);
 	if (!err)

@@ -10,9 +10,12 @@
  * the root and, for each step, scanning the parent's entries for the one
  * naming the child; a non-directory has no parent field, so its entry is
  * remembered when pass 2 sees it (for inodes marked F_PATH).  All of this
- * runs only for problems, never per inode.
+ * runs only for problems, never per inode.  What was lost (blocks, values,
+ * inode records) is remembered as the passes meet it and reported by path
+ * at the end.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,4 +330,46 @@ const char *entry_path(struct fsck *c, uint64_t parent, const char *name, char *
 		o = 0;
 	snprintf(buf + o, cap - o, "/%s", name);
 	return buf;
+}
+
+/* ---- what was lost, by path ---- */
+
+/* Remembers a block, value or record that was lost, for report_lost. */
+void lost_note(struct fsck *c, uint64_t ino, uint64_t block, const char *what,
+	       bool repaired)
+{
+	if (c->nlost == c->caplost) {
+		size_t cap = c->caplost ? c->caplost * 2 : 16;
+		struct lost *n = realloc(c->lost, cap * sizeof(*n));
+		if (!n) {
+			c->op_error = true;
+			return;
+		}
+		c->lost = n;
+		c->caplost = cap;
+	}
+	c->lost[c->nlost++] = (struct lost){ ino, block, strdup(what ? what : ""), repaired };
+}
+
+/* The end of the report: lost data by path (paths are known after pass 2). */
+void report_lost(struct fsck *c)
+{
+	char path[4096];
+	for (size_t i = 0; i < c->nlost; i++) {
+		struct lost *l = &c->lost[i];
+		path_of(c, l->ino, path, sizeof(path));
+		if (l->block == LOST_XATTR)
+			printf("File %s: extended attribute %s unreadable%s\n", path, l->what,
+			       l->repaired ? " (removed)" : "");
+		else if (l->block == LOST_INODE)
+			printf("File %s: its inode was lost with a damaged leaf%s\n", path,
+			       l->repaired ? "; recreated from its data (a regular file of "
+			       "mode 0600 owned by root, as long as its last block reaches)" : "");
+		else if (l->block == LOST_BYTES)
+			printf("File %s: %s bytes of its data lost with a damaged leaf%s\n", path,
+			       l->what, l->repaired ? " (now holes)" : "");
+		else
+			printf("File %s: block %" PRIu64 " unreadable%s\n", path, l->block,
+			       l->repaired ? " (repaired: now a hole)" : "");
+	}
 }

@@ -17,7 +17,6 @@
  *
  * Exit status: 0 printed, 1 the store or mount could not be read, 16 usage.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -129,51 +128,42 @@ static int print_trees(lfs *fs)
 
 /* ---- the store's files ---- */
 
-static int name_cmp(const void *a, const void *b)
+struct file_row { char *name, *holds; uint64_t size; };
+struct file_rows { struct file_row *v; size_t n; };
+
+static int row_cmp(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(((const struct file_row *)a)->name, ((const struct file_row *)b)->name);
 }
 
+static int add_row(void *arg, const struct lkv_file_info *f)
+{
+	struct file_rows *r = arg;
+	struct file_row *v = realloc(r->v, (r->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	r->v = v;
+	v[r->n] = (struct file_row){ strdup(f->name), strdup(f->holds), f->size };
+	if (!v[r->n].name || !v[r->n].holds)
+		return -ENOMEM;
+	r->n++;
+	return 0;
+}
+
+/* The store directory's files, by name, with what the engine says each
+ * holds (lkv_list_files). */
 static void print_files(const char *dir)
 {
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	char **v = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 32;
-			char **nv = realloc(v, cap * sizeof(*nv));
-			if (!nv)
-				break;
-			v = nv;
-		}
-		if (!(v[n] = strdup(e->d_name)))
-			break;
-		n++;
-	}
-	closedir(d);
-	qsort(v, n, sizeof(*v), name_cmp);
+	struct file_rows r = { 0 };
+	lkv_list_files(dir, NULL, add_row, &r);
+	qsort(r.v, r.n, sizeof(*r.v), row_cmp);
 	printf("\n%-24s %16s  %s\n", "File", "Bytes", "Holds");
-	for (size_t i = 0; i < n; i++) {
-		char path[4096];
-		struct stat st;
-		snprintf(path, sizeof(path), "%s/%s", dir, v[i]);
-		size_t l = strlen(v[i]);
-		const char *what = l == 12 && !strcmp(v[i] + 8, ".log") ? "log: leaves, commits"
-				   : l == 13 && !strcmp(v[i] + 8, ".blob") ? "blob segment"
-				   : !strncmp(v[i], "snap-", 5) ? "snapshot of the leaf table"
-				   : !strcmp(v[i], "FORMAT") ? "store identity"
-				   : !strcmp(v[i], "LOCK") ? "store lock" : "";
-		if (!stat(path, &st))
-			printf("%-24s %16lld  %s\n", v[i], (long long)st.st_size, what);
-		free(v[i]);
+	for (size_t i = 0; i < r.n; i++) {
+		printf("%-24s %16" PRIu64 "  %s\n", r.v[i].name, r.v[i].size, r.v[i].holds);
+		free(r.v[i].name);
+		free(r.v[i].holds);
 	}
-	free(v);
+	free(r.v);
 }
 
 /* ---- a mounted filesystem ---- */

@@ -27,10 +27,12 @@
  *   ino STORE PATH                   prints PATH's inode number
  *   flip-leaf STORE PATH [TREE]      flips a byte in the body of the live
  *                                    leaf of TREE (extents: default, inodes,
- *                                    dirents, super) that holds PATH's block
- *                                    0, inode, or entry (super: the
- *                                    superblock record); prints the range
- *                                    of inode numbers its keys start with
+ *                                    dirents, super, orphans) that holds
+ *                                    PATH's block 0, inode, or entry (super:
+ *                                    the superblock record; orphans: the
+ *                                    first leaf, PATH unused); prints the
+ *                                    range of inode numbers its keys start
+ *                                    with
  *   flip-blob STORE PATH BLOCK       flips a data byte of that block's blob
  *   cut-segment STORE PATH BLOCK     truncates the blob segment holding that
  *                                    block in the middle of its record
@@ -44,7 +46,9 @@
  *                                    directory counts of it): unreferenced
  *   cycle STORE A B                  /A and /A/B (directories) become a
  *                                    cycle that the root does not reach
- *   add-orphan STORE PATH            records PATH's inode as an orphan
+ *   add-orphan STORE PATH            records PATH's inode as an orphan (and
+ *                                    flushes once more: the record is not
+ *                                    in the last flush)
  *   orphan-open STORE PATH           unlinks PATH while holding a reference,
  *                                    syncs and exits uncleanly
  *   bad-record STORE PATH            replaces PATH's inode record with junk
@@ -57,6 +61,16 @@
  *   raw-xattr STORE PATH NAME VALUE  stores an xattr without any check
  *   low-next-ino STORE               the superblock's next_ino drops to 1040
  *   hold STORE SECONDS               keeps the store mounted read-write
+ *   records STORE MANIFEST           where records lie, one "FILE OFFSET
+ *                                    KIND [live]" line each: every record
+ *                                    of the log and snapshot files (leaf,
+ *                                    commit, snapshot; a leaf image the
+ *                                    table points to is live) and the blob
+ *                                    record of every blob block of the
+ *                                    manifest's files (blob live)
+ *   scribble STORE FILE OFF LEN SEED overwrites LEN bytes of store file
+ *                                    FILE from OFF with pseudo-random bytes
+ *                                    from SEED, clipped to the file's end
  */
 #include <dirent.h>
 #include <errno.h>
@@ -599,6 +613,10 @@ static int cmd_flip_leaf(const char *store, const char *path, const char *tree)
 		t = fs->t_super;
 		kl = SB_KEY_LEN;
 		memcpy(k, SB_KEY, kl);
+	} else if (!strcmp(tree, "orphans")) {
+		t = fs->t_orphans;       /* its first leaf; PATH is not used */
+		kl = INO_KEY_LEN;
+		ino_key(k, 0);
 	} else if (strcmp(tree, "extents")) {
 		die("flip-leaf: no tree %s", tree);
 	}
@@ -668,7 +686,35 @@ static int cmd_crash_write(const char *store)
 	_exit(0);       /* no unmount: the commits stay in the log, unsnapshotted */
 }
 
-/* Lists the commit records of the newest log file. */
+/* Calls fn(arg, offset, header) for each record of a log or snapshot
+ * file: the run of valid headers from offset 0 (what follows the last is
+ * zeros or a torn tail). */
+static void for_each_record(const char *path, void (*fn)(void *, uint64_t, const struct rec_hdr *),
+			    void *arg)
+{
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		die("%s: %s", path, strerror(errno));
+	uint8_t h[REC_HDR];
+	struct rec_hdr rh;
+	for (uint64_t off = 0; pread(fd, h, REC_HDR, (off_t)off) == REC_HDR &&
+			       !record_parse_header(h, &rh); off += REC_HDR + rh.stored_len)
+		fn(arg, off, &rh);
+	close(fd);
+}
+
+struct commits { uint64_t off[1024]; uint32_t len[1024]; size_t n; };
+
+static void note_commit(void *arg, uint64_t off, const struct rec_hdr *h)
+{
+	struct commits *c = arg;
+	if (h->type == REC_COMMIT && c->n < 1024) {
+		c->off[c->n] = off;
+		c->len[c->n++] = h->stored_len;
+	}
+}
+
+/* Flips a byte in the last but one commit record of the newest log file. */
 static int cmd_flip_commit(const char *store)
 {
 	DIR *d = opendir(store);
@@ -684,26 +730,129 @@ static int cmd_flip_commit(const char *store)
 		die("no log file");
 	char path[MAX_PATH];
 	snprintf(path, sizeof(path), "%s/%s", store, newest);
-	int fd = open(path, O_RDONLY);
-	uint64_t off = 0, commits[1024];
-	uint32_t lens[1024];
-	size_t n = 0;
-	uint8_t h[REC_HDR];
-	while (fd >= 0 && pread(fd, h, REC_HDR, (off_t)off) == REC_HDR && n < 1024) {
-		struct rec_hdr rh;
-		if (record_parse_header(h, &rh))
-			break;
-		if (rh.type == REC_COMMIT) {
-			commits[n] = off;
-			lens[n++] = rh.stored_len;
+	struct commits c = { .n = 0 };
+	for_each_record(path, note_commit, &c);
+	if (c.n < 2)
+		die("%s: %zu commit records; need two", newest, c.n);
+	flip_at(store, newest, c.off[c.n - 2] + REC_HDR + c.len[c.n - 2] / 2);
+	return 0;
+}
+
+/* ---- records: where the damage sweep aims ---- */
+
+struct live_leaves { struct leaf_loc *v; size_t n, cap; };
+
+/* The locations of the leaf images the trees point to now. */
+static void collect_live_leaves(lfs *fs, struct live_leaves *ll)
+{
+	lkv_tree *trees[] = { fs->t_super, fs->t_inodes, fs->t_dirents, fs->t_extents,
+			      fs->t_xattrs, fs->t_orphans };
+	for (size_t t = 0; t < sizeof(trees) / sizeof(trees[0]); t++)
+		for (size_t i = 0; i < trees[t]->n; i++) {
+			if (!trees[t]->v[i]->loc.file)
+				continue;
+			if (ll->n == ll->cap) {
+				ll->cap = ll->cap ? 2 * ll->cap : 256;
+				ll->v = realloc(ll->v, ll->cap * sizeof(*ll->v));
+			}
+			ll->v[ll->n++] = trees[t]->v[i]->loc;
 		}
-		off += REC_HDR + rh.stored_len;
+}
+
+struct record_walk { const char *name; uint32_t log; const struct live_leaves *ll; };
+
+static void print_record(void *arg, uint64_t off, const struct rec_hdr *h)
+{
+	static const char *kind[] = { [REC_LEAF] = "leaf", [REC_COMMIT] = "commit",
+				      [REC_SNAPSHOT] = "snapshot" };
+	const struct record_walk *w = arg;
+	bool live = false;
+	for (size_t i = 0; h->type == REC_LEAF && i < w->ll->n && !live; i++)
+		live = w->ll->v[i].file == w->log && w->ll->v[i].off == off;
+	printf("%s %" PRIu64 " %s%s\n", w->name, off, kind[h->type], live ? " live" : "");
+}
+
+/* Prints every record of the store's log and snapshot files. */
+static void print_log_records(const char *store, const struct live_leaves *ll)
+{
+	DIR *d = opendir(store);
+	struct dirent *e;
+	if (!d)
+		die("%s: %s", store, strerror(errno));
+	while ((e = readdir(d))) {
+		struct file_id id;
+		bool tmp;
+		if (!file_parse(e->d_name, &id, &tmp) || tmp ||
+		    (id.kind != FILE_LOG && id.kind != FILE_SNAP))
+			continue;
+		char path[MAX_PATH];
+		snprintf(path, sizeof(path), "%s/%s", store, e->d_name);
+		struct record_walk w = { e->d_name, id.kind == FILE_LOG ? (uint32_t)id.no : 0, ll };
+		for_each_record(path, print_record, &w);
 	}
-	if (fd >= 0)
-		close(fd);
-	if (n < 2)
-		die("%s: %zu commit records; need two", newest, n);
-	flip_at(store, newest, commits[n - 2] + REC_HDR + lens[n - 2] / 2);
+	closedir(d);
+}
+
+/* Prints the blob record of every blob block of the manifest's files. */
+static void print_blob_records(lfs *fs, const char *manifest)
+{
+	FILE *in = fopen(manifest, "r");
+	if (!in)
+		die("%s: %s", manifest, strerror(errno));
+	char line[65536];
+	while (fgets(line, sizeof(line), in)) {
+		size_t size, nb;
+		uint64_t ino;
+		line[strcspn(line, "\n")] = 0;
+		if (sscanf(line, "f %zu %zu", &size, &nb) != 2)
+			continue;
+		ok(resolve(fs, strrchr(line, ' ') + 1, NULL, NULL, &ino), line);
+		for (uint64_t b = 0; b < nb; b++) {
+			uint8_t k[16], v[64], flags;
+			size_t vl;
+			struct blob_ref r;
+			char name[FILE_NAME_MAX];
+			extent_key(k, ino, b);
+			if (tree_get_raw(fs->t_extents, k, 16, &flags, v, sizeof(v), &vl) ||
+			    !(flags & ENT_BLOB) || blob_ref_decode(v, vl, &r))
+				continue;
+			file_name(name, FILE_BLOB, r.seg);
+			printf("%s %" PRIu64 " blob live\n", name, r.off);
+		}
+	}
+	fclose(in);
+}
+
+static int cmd_records(const char *store, const char *manifest)
+{
+	lfs *fs = mount_fs(store, true);
+	struct live_leaves ll = { 0 };
+	collect_live_leaves(fs, &ll);
+	print_log_records(store, &ll);
+	print_blob_records(fs, manifest);
+	free(ll.v);
+	lfs_unmount(fs);
+	return 0;
+}
+
+static int cmd_scribble(const char *store, const char *file, uint64_t off, size_t len,
+			uint64_t seed)
+{
+	char path[MAX_PATH];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/%s", store, file);
+	int fd = open(path, O_RDWR);
+	if (fd < 0 || fstat(fd, &st))
+		die("%s: %s", path, strerror(errno));
+	size_t n = off >= (uint64_t)st.st_size ? 0 : (uint64_t)st.st_size - off < len
+						   ? (size_t)((uint64_t)st.st_size - off) : len;
+	uint8_t *p = malloc(n + 1);
+	fill(p, n, seed);
+	if (pwrite(fd, p, n, (off_t)off) != (ssize_t)n || fsync(fd))
+		die("%s: cannot write", path);
+	close(fd);
+	free(p);
+	printf("scribbled %s bytes %" PRIu64 "..%" PRIu64 "\n", file, off, off + n);
 	return 0;
 }
 
@@ -824,6 +973,12 @@ static int cmd_add_orphan(const char *store, const char *path)
 	printf("ino %" PRIu64 "\n", ino);
 	ok(lkv_batch_commit(b, NULL), "commit");
 	lkv_batch_free(b);
+	ok(lfs_sync(fs), "sync");
+	/* one more flush (the same superblock again), so that the orphan's
+	 * is not the last: damage to the last flush reads as a torn one */
+	struct lfs_info info;
+	lfs_get_info(fs, &info);
+	ok(sb_put(fs->t_super, &info), "superblock");
 	ok(lfs_sync(fs), "sync");
 	fflush(stdout);
 	_exit(0);       /* an unmount would reclaim it */
@@ -1048,6 +1203,11 @@ int main(int argc, char **argv)
 		return cmd_raw_xattr(store, argv[3], argv[4], argv[5]);
 	if (!strcmp(cmd, "low-next-ino") && argc == 3)
 		return cmd_low_next_ino(store);
+	if (!strcmp(cmd, "records") && argc == 4)
+		return cmd_records(store, argv[3]);
+	if (!strcmp(cmd, "scribble") && argc == 7)
+		return cmd_scribble(store, argv[3], strtoull(argv[4], NULL, 0),
+				    strtoull(argv[5], NULL, 0), strtoull(argv[6], NULL, 0));
 	if (!strcmp(cmd, "hold") && argc == 4)
 		return cmd_hold(store, (unsigned)strtoul(argv[3], NULL, 0));
 usage:

@@ -2,15 +2,17 @@
 /*
  * Writes seed inputs for fuzz_decode into argv[1]: real record framings,
  * leaf bodies, commit and snapshot bodies and bloom filters, produced by
- * the engine's own encoders.  Run by hand when a format changes:
+ * the engine's own encoders, then the filesystem's records
+ * (make_corpus_fs.c).  Run by hand when a format changes:
  *   build/tests/fuzz/make_corpus tests/fuzz/corpus
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "kv/internal.h"
+#include "fuzz.h"
 
-static void emit(const char *dir, const char *name, uint8_t sel, const void *p, size_t n)
+void emit(const char *dir, const char *name, uint8_t sel, const void *p, size_t n)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -37,13 +39,13 @@ int main(int argc, char **argv)
 	}
 	struct buf leaf = { 0 }, rec = { 0 }, zrec = { 0 }, commit = { 0 }, snap = { 0 };
 	entries_encode(d, 3, 77, &leaf);
-	emit(argv[1], "leaf", 1, leaf.p, leaf.len);
+	emit(argv[1], "leaf", SEL_LEAF, leaf.p, leaf.len);
 	uint64_t csum;
 	ZSTD_CCtx *c = ZSTD_createCCtx();
 	record_append(&rec, REC_LEAF, 5, leaf.p, leaf.len, c, 0, &csum);
-	emit(argv[1], "record-raw", 0, rec.p, rec.len);
+	emit(argv[1], "record-raw", SEL_RECORD, rec.p, rec.len);
 	record_append(&zrec, REC_LEAF, 5, leaf.p, leaf.len, c, 3, &csum);
-	emit(argv[1], "record-zstd", 0, zrec.p, zrec.len);
+	emit(argv[1], "record-zstd", SEL_RECORD, zrec.p, zrec.len);
 
 	struct bloom b = { 0 };
 	bloom_build(&b, leaf.p, leaf.len, 10);
@@ -63,16 +65,16 @@ int main(int argc, char **argv)
 	buf_u32(&commit, 1);            /* one segment gains live bytes */
 	buf_u32(&commit, 1);
 	buf_u64(&commit, 70000);
-	emit(argv[1], "commit", 2, commit.p, commit.len);
+	emit(argv[1], "commit", SEL_COMMIT, commit.p, commit.len);
 
 	struct loctable lt;
 	loctable_init(&lt);
 	commit_apply(&lt, commit.p, commit.len, 1, 99, NULL, NULL);
 	snapshot_encode(&lt, &snap);
-	emit(argv[1], "snapshot", 3, snap.p, snap.len);
+	emit(argv[1], "snapshot", SEL_SNAPSHOT, snap.p, snap.len);
 	struct buf bl = { 0 };
 	bloom_encode(&b, &bl);
-	emit(argv[1], "bloom", 4, bl.p, bl.len);
+	emit(argv[1], "bloom", SEL_BLOOM, bl.p, bl.len);
 
 	/* a leaf whose value is a blob reference */
 	struct entries *bd = entries_new();
@@ -83,7 +85,7 @@ int main(int argc, char **argv)
 	blob_ref_encode(&br, ref);
 	entries_put(bd, "blob", 4, ref, sizeof(ref), ENT_BLOB);
 	entries_encode(bd, 3, 78, &bleaf);
-	emit(argv[1], "leaf-blobref", 1, bleaf.p, bleaf.len);
+	emit(argv[1], "leaf-blobref", SEL_LEAF, bleaf.p, bleaf.len);
 	buf_free(&bleaf);
 	entries_free(bd);
 
@@ -97,5 +99,5 @@ int main(int argc, char **argv)
 	buf_free(&snap);
 	entries_free(d);
 	ZSTD_freeCCtx(c);
-	return 0;
+	return make_fs_corpus(argv[1]);
 }

@@ -516,6 +516,200 @@ static void test_damage_mid_log(void **state)
 	assert_non_null(strstr(logbuf, "a torn tail is ignored"));
 }
 
+/* A live store of ROUNDS flushes plus `extra` one-key flushes, copied as a
+ * crash would leave it (every commit in the replay); log files roll every
+ * `log_bytes` (0: never). */
+static void build_crashed(const char *live, const char *clean, int extra, uint64_t log_bytes)
+{
+	struct lkv_options o;
+	lkv_store *s;
+	lkv_tree *t;
+	opts(&o, LKV_CREATE);
+	o.compression_level = 0;           /* flushes of predictable size */
+	if (log_bytes)
+		o.log_file_bytes = log_bytes;
+	assert_int_equal(lkv_open(live, &o, &s), 0);
+	assert_int_equal(lkv_close(s), 0);
+	o.flags = 0;
+	assert_int_equal(lkv_open(live, &o, &s), 0);
+	assert_int_equal(lkv_tree_open(s, "a", &t), 0);
+	char k[32], v[160];
+	for (int r = 0; r < ROUNDS; r++) {
+		for (int i = 0; i < NKEYS; i++) {
+			if (r && (r < ROUNDS - 1 ? i % 3 : i % 10))
+				continue;
+			int kl = sprintf(k, "k%06d", i), vl = vform(v, i, r);
+			lkv_tree *u;
+			assert_int_equal(lkv_tree_open(s, i & 1 ? "a" : "b", &u), 0);
+			assert_int_equal(lkv_put(u, k, kl, v, vl, NULL), 0);
+		}
+		assert_int_equal(lkv_flush(s, 0), 0);
+	}
+	for (int x = 0; x < extra; x++) {       /* same values, new commits */
+		int i = 2 * x + 1, kl = sprintf(k, "k%06d", i);
+		int vl = vform(v, i, round_of(i, ROUNDS));
+		assert_int_equal(lkv_put(t, k, kl, v, vl, NULL), 0);
+		assert_int_equal(lkv_flush(s, 0), 0);
+	}
+	copy_dir(live, clean);
+	assert_int_equal(lkv_close(s), 0);
+}
+
+/*
+ * A commit record destroyed in the middle of the log: the next commit
+ * carries its digest, so a normal open rebuilds it and loses nothing.
+ */
+static void test_commit_rebuilt(void **state)
+{
+	(void)state;
+	char live[128], clean[128], path[256], logf[64];
+	struct rec v[4096];
+	int eio = -1;
+	snprintf(live, sizeof(live), "%s/digest", base);
+	snprintf(clean, sizeof(clean), "%s/digest-clean", base);
+	build_crashed(live, clean, 6, 0);
+	strcpy(logf, find(clean, "", ".log", true));
+	snprintf(path, sizeof(path), "%s/%s", clean, logf);
+	int n = records(path, v, 4096), commit = -1;
+	for (int i = 0, seen = 0; i < n; i++)   /* the third commit from the end */
+		if (v[n - 1 - i].type == 2 && ++seen == 3)
+			commit = n - 1 - i;
+	assert_true(commit > 0);
+	assert_int_equal(open_flipped(clean, logf, &v[commit], 0, &eio), 0);
+	assert_int_equal(eio, 0);
+	assert_non_null(strstr(logbuf, "rebuilt from their digests"));
+}
+
+/* The same at the end of a log file that the log has moved past: the next
+ * file's first commit rebuilds the lost one. */
+static void test_commit_rebuilt_across_files(void **state)
+{
+	(void)state;
+	char live[128], clean[128], path[256], logf[64];
+	struct rec v[4096];
+	int eio = -1;
+	snprintf(live, sizeof(live), "%s/digest2", base);
+	snprintf(clean, sizeof(clean), "%s/digest2-clean", base);
+	build_crashed(live, clean, 40, 64 << 10);
+	strcpy(logf, find(clean, "", ".log", false));   /* the oldest: rolled */
+	snprintf(path, sizeof(path), "%s/%s", clean, logf);
+	int n = records(path, v, 4096);
+	assert_true(n > 2 && v[n - 1].type == 2);
+	int err = open_flipped(clean, logf, &v[n - 1], 0, &eio);
+	if (err)
+		print_message("%s", logbuf);
+	assert_int_equal(err, 0);
+	assert_int_equal(eio, 0);
+	assert_non_null(strstr(logbuf, "rebuilt from their digests"));
+}
+
+/* Two commits destroyed further apart than a digest reaches: the first
+ * cannot be rebuilt, and salvage drops what follows it, as before. */
+static void test_commit_beyond_reach(void **state)
+{
+	(void)state;
+	char live[128], clean[128], path[256], logf[64], work[128], wpath[256];
+	struct rec v[4096];
+	int eio = -1;
+	snprintf(live, sizeof(live), "%s/digest3", base);
+	snprintf(clean, sizeof(clean), "%s/digest3-clean", base);
+	snprintf(work, sizeof(work), "%s/midlog", base);
+	build_crashed(live, clean, 2, 0);
+	strcpy(logf, find(clean, "", ".log", true));
+	snprintf(path, sizeof(path), "%s/%s", clean, logf);
+	int n = records(path, v, 4096), c[8], nc = 0;
+	for (int i = 0; i < n && nc < 8; i++)
+		if (v[i].type == 2)
+			c[nc++] = i;
+	assert_true(nc == ROUNDS + 2);
+	/* the first round's commit, and the big flush after it (> 64 KiB) */
+	assert_true(v[c[1]].off - v[c[0]].off > (64 << 10));
+	copy_dir(clean, work);
+	snprintf(wpath, sizeof(wpath), "%s/%s", work, logf);
+	flip(wpath, v[c[0]].off + 40);
+	flip(wpath, v[c[1]].off + 40);
+	struct lkv_options o;
+	lkv_store *s;
+	opts(&o, 0);
+	logbuf[0] = 0;
+	assert_int_equal(lkv_open(work, &o, &s), -EUCLEAN);
+	o.flags = LKV_SALVAGE | LKV_READONLY;
+	assert_int_equal(lkv_open(work, &o, &s), 0);
+	assert_non_null(strstr(logbuf, "are dropped, committed changes among them"));
+	(void)eio;
+	assert_int_equal(lkv_close(s), 0);
+}
+
+/* A store of format 1 is upgraded at its first writable open, not at a
+ * read-only one. */
+static void test_format_upgrade(void **state)
+{
+	(void)state;
+	char dir[128], path[256];
+	snprintf(dir, sizeof(dir), "%s/v1", base);
+	assert_int_equal(lkv_close(build(dir)), 0);
+	const char *names[] = { "FORMAT", "FORMAT.bak" };
+	for (int i = 0; i < 2; i++) {          /* as an older release wrote it */
+		unsigned char f[48];
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		FILE *fp = fopen(path, "r+b");
+		assert_non_null(fp);
+		assert_int_equal(fread(f, 1, 48, fp), 48);
+		f[8] = 1;
+		uint64_t c = lkv_checksum(f, 40);
+		for (int b = 0; b < 8; b++)
+			f[40 + b] = (unsigned char)(c >> (8 * b));
+		rewind(fp);
+		assert_int_equal(fwrite(f, 1, 48, fp), 48);
+		fclose(fp);
+	}
+	assert_int_equal(try_open(dir, LKV_READONLY), 0);
+	assert_null(strstr(logbuf, "upgraded"));
+	assert_int_equal(try_open(dir, 0), 0);
+	assert_non_null(strstr(logbuf, "store upgraded from format 1 to 2"));
+	assert_int_equal(try_open(dir, 0), 0);
+	assert_null(strstr(logbuf, "upgraded"));
+}
+
+static void count_damage(void *arg, const struct lkv_damage *d)
+{
+	int *n = arg;
+	*n += d->tree == NULL && strstr(d->what, "snapshot") != NULL;
+}
+
+/* lkv_check verifies the snapshot files, not only the one the open
+ * loaded: a damaged fallback is reported, and replaced with repair. */
+static void test_check_snapshots(void **state)
+{
+	(void)state;
+	char dir[128], path[256];
+	snprintf(dir, sizeof(dir), "%s/snaps", base);
+	assert_int_equal(lkv_close(build(dir)), 0);
+	assert_int_equal(try_open(dir, 0), 0);           /* a second snapshot */
+	char older[64];
+	strcpy(older, find(dir, "snap-", "", false));
+	assert_string_not_equal(older, find(dir, "snap-", "", true));
+	snprintf(path, sizeof(path), "%s/%s", dir, older);
+	flip(path, 40);
+	struct lkv_options o;
+	lkv_store *s;
+	int n = 0;
+	opts(&o, LKV_READONLY);
+	assert_int_equal(lkv_open(dir, &o, &s), 0);
+	assert_int_equal(lkv_check(s, 0, count_damage, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(lkv_close(s), 0);
+	opts(&o, 0);
+	assert_int_equal(lkv_open(dir, &o, &s), 0);
+	n = 0;
+	assert_int_equal(lkv_check(s, LKV_CHECK_REPAIR, count_damage, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	n = 0;
+	assert_int_equal(lkv_check(s, 0, count_damage, &n, NULL), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(lkv_close(s), 0);
+}
+
 static void test_open_copy(void **state)
 {
 	(void)state;
@@ -561,6 +755,11 @@ int main(void)
 		cmocka_unit_test(test_only_snapshot),
 		cmocka_unit_test(test_meta_copies),
 		cmocka_unit_test(test_damage_mid_log),
+		cmocka_unit_test(test_commit_rebuilt),
+		cmocka_unit_test(test_commit_rebuilt_across_files),
+		cmocka_unit_test(test_commit_beyond_reach),
+		cmocka_unit_test(test_format_upgrade),
+		cmocka_unit_test(test_check_snapshots),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 
 #include "larchkv.h"
@@ -562,6 +563,22 @@ static long newest_log_size(const char *store, long *zeros_at, char *name)
 	return size;
 }
 
+/* Opens a copy of the live store (what a crash would leave of it) and its
+ * tree "main". */
+static lkv_store *open_copy(struct fx *f, lkv_tree **t)
+{
+	char copy[160], cmd[600];
+	snprintf(copy, sizeof(copy), "%s/copy", f->dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -r '%s' '%s'", copy, f->store, copy);
+	assert_int_equal(system(cmd), 0);
+	lkv_store *c;
+	struct lkv_options o = f->o;
+	o.flags = 0;
+	assert_int_equal(lkv_open(copy, &o, &c), 0);
+	assert_int_equal(lkv_tree_open(c, "main", t), 0);
+	return c;
+}
+
 /*
  * Small flushes overwrite zeros written ahead of them (kv/logzero.c), and
  * a log file that rolls over early (a forced GC) is cut at its last commit
@@ -606,16 +623,8 @@ static void test_log_zeroed_ahead(void **state)
 	newest_log_size(f->store, NULL, after);
 	assert_true(strcmp(after, before) > 0);
 
-	char copy[160], cmd[400];
-	snprintf(copy, sizeof(copy), "%s/copy", f->dir);
-	snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s'", f->store, copy);
-	assert_int_equal(system(cmd), 0);
-	lkv_store *c;
 	lkv_tree *ct;
-	struct lkv_options o = f->o;
-	o.flags = 0;
-	assert_int_equal(lkv_open(copy, &o, &c), 0);
-	assert_int_equal(lkv_tree_open(c, "main", &ct), 0);
+	lkv_store *c = open_copy(f, &ct);
 	for (int i = 0; i < 50; i++)
 		expect(ct, i, i < 20 ? 400 + i : 350 + i);
 	assert_int_equal(lkv_close(c), 0);
@@ -675,16 +684,8 @@ static void test_roll_while_zeroing(void **state)
 	}
 	assert_true(rolled_logs_end_at_commits(f->store));
 
-	char copy[160], cmd[400];
-	snprintf(copy, sizeof(copy), "%s/copy", f->dir);
-	snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s'", f->store, copy);
-	assert_int_equal(system(cmd), 0);
-	lkv_store *c;
 	lkv_tree *ct;
-	struct lkv_options o = f->o;
-	o.flags = 0;
-	assert_int_equal(lkv_open(copy, &o, &c), 0);
-	assert_int_equal(lkv_tree_open(c, "main", &ct), 0);
+	lkv_store *c = open_copy(f, &ct);
 	for (int i = 0; i < 40; i++)
 		expect(ct, i, 2960 + i);
 	assert_int_equal(lkv_close(c), 0);
@@ -711,6 +712,61 @@ static void test_open_errors(void **state)
 	assert_non_null(strstr(f->log, "not a larchkv store"));
 	o.leaf_bytes = 1;
 	assert_int_equal(lkv_open(f->store, &o, &s), -EINVAL);
+}
+
+/* A child process holds the store; with `closing` it says it is closing
+ * it and lets go after `hold_ms`, else it just holds it that long.  The
+ * parent's open must wait for a closing holder (and say so), and refuse a
+ * holder that is using the store after a short grace. */
+static pid_t hold_store(struct fx *f, bool closing, int hold_ms, int ready[2])
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		lkv_store *s;
+		struct lkv_options o = f->o;
+		o.log = NULL;
+		if (lkv_open(f->store, &o, &s))
+			_exit(1);
+		if (closing)
+			lkv_close_begin(s);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		struct timespec t = { hold_ms / 1000, (hold_ms % 1000) * 1000000L };
+		nanosleep(&t, NULL);
+		_exit(lkv_close(s) ? 1 : 0);
+	}
+	char c;
+	assert_true(pid > 0);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	return pid;
+}
+
+static void test_lock_waits_for_closing(void **state)
+{
+	struct fx *f = *state;
+	fx_open(f);
+	assert_int_equal(lkv_close(f->s), 0);
+	f->s = NULL;
+	int ready[2], status;
+	assert_int_equal(pipe(ready), 0);
+
+	pid_t child = hold_store(f, true, 600, ready);
+	f->log[0] = 0;
+	fx_open(f);                                  /* waits, then gets it */
+	assert_non_null(strstr(f->log, "which is closing the store"));
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(lkv_close(f->s), 0);
+	f->s = NULL;
+
+	child = hold_store(f, false, 3000, ready);
+	f->log[0] = 0;
+	lkv_store *s;
+	assert_int_equal(lkv_open(f->store, &f->o, &s), -EBUSY);   /* in use */
+	assert_non_null(strstr(f->log, "in use by another process"));
+	assert_int_equal(waitpid(child, &status, 0), child);
+	close(ready[0]);
+	close(ready[1]);
 }
 
 static void test_lock_and_readonly(void **state)
@@ -756,6 +812,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_roll_while_zeroing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_readonly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_waits_for_closing, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
