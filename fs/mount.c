@@ -5,7 +5,8 @@
  *
  * This is the top of the core: lfs_mount sets up every module's state in
  * a new struct lfs, opens the store with the engine settings the
- * superblock asks for, and reclaims the orphans a crash left; lfs_unmount
+ * superblock asks for, reclaims the orphans a crash left and finishes the
+ * collapses and inserts it interrupted (shift.c); lfs_unmount
  * reclaims the orphans nobody references any more and closes the store,
  * which flushes it.  Nothing in the core calls back into this file.
  */
@@ -217,6 +218,8 @@ int lfs_mount(const char *dir, const struct lfs_mount_options *o, lfs **out)
 		ialloc_start(fs);
 		if (!fs->ro)
 			err = orphan_reclaim_all(fs);
+		if (!err && !fs->ro)
+			err = shift_resume_all(fs);
 	}
 	if (err) {
 		if (fs->s)

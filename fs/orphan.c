@@ -13,7 +13,8 @@
  *
  * Reclaiming deletes the data in batches of RECLAIM_BATCH blocks, so a huge
  * file does not become one huge batch; the last batch deletes the xattrs,
- * the inode and its orphan record.  A crash in between leaves the orphan
+ * the inode and its orphan record (and the record of a collapse or insert
+ * it was left in, shift.c).  A crash in between leaves the orphan
  * record, and the next mount finishes the job.
  * Callers of orphan_release hold the inode's lock (asserted).
  *
@@ -205,6 +206,10 @@ static int reclaim(lfs *fs, uint64_t ino)
 		err = lkv_batch_delete(b, fs->t_inodes, k, sizeof(k));
 	if (!err)
 		err = lkv_batch_delete(b, fs->t_orphans, k, sizeof(k));
+	uint8_t sk[SHIFT_KEY_LEN];   /* a shift it was left in goes too (shift.c) */
+	shift_key(sk, ino);
+	if (!err)
+		err = lkv_batch_delete(b, fs->t_orphans, sk, sizeof(sk));
 	if (!err)
 		err = lkv_batch_commit(b, NULL);
 	lkv_batch_free(b);
