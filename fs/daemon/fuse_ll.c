@@ -56,6 +56,21 @@ static struct lfs_cred cred_of(fuse_req_t req)
 				  .umask = ctx->umask };
 }
 
+/* Adds the caller's supplementary groups to c (a /proc read); *groups is
+ * then to be freed.  Without them c counts as in its own group only. */
+static void add_groups(fuse_req_t req, struct lfs_cred *c, gid_t **groups)
+{
+	int n = fuse_req_getgroups(req, 0, NULL);
+
+	*groups = NULL;
+	if (n > 0 && (*groups = malloc((size_t)n * sizeof(gid_t)))) {
+		int got = fuse_req_getgroups(req, n, *groups);
+
+		c->groups = *groups;
+		c->ngroups = got < 0 ? 0 : got < n ? got : n;
+	}
+}
+
 /*
  * The caller with its supplementary groups when the core needs them: it
  * decides again (as the VFS did) whether a new file in a setgid directory
@@ -66,19 +81,27 @@ static struct lfs_cred cred_of(fuse_req_t req)
 static struct lfs_cred cred_for_new(fuse_req_t req, mode_t mode, gid_t **groups)
 {
 	struct lfs_cred c = cred_of(req);
-	int n;
 
 	*groups = NULL;
-	if (!(mode & S_ISGID) || S_ISDIR(mode))
-		return c;
-	n = fuse_req_getgroups(req, 0, NULL);
-	if (n > 0 && (*groups = malloc((size_t)n * sizeof(gid_t)))) {
-		int got = fuse_req_getgroups(req, n, *groups);
-
-		c.groups = *groups;
-		c.ngroups = got < 0 ? 0 : got < n ? got : n;
-	}
+	if ((mode & S_ISGID) && !S_ISDIR(mode))
+		add_groups(req, &c, groups);
 	return c;
+}
+
+/* Whether the caller may keep a file's S_ISGID: root, or in its group. */
+static bool caller_in_group(fuse_req_t req, gid_t gid)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	gid_t groups[64];
+	int n;
+
+	if (ctx->uid == 0 || ctx->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, 64, groups);
+	for (int i = 0; i < n && i < 64; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
 }
 
 /* ret: 0 or a negative errno. */
@@ -308,10 +331,28 @@ static bool bare_kill(fuse_req_t req, int to_set)
 	return to_set == FUSE_SET_ATTR_CTIME || (to_set == 0 && fuse_req_ctx(req)->uid != 0);
 }
 
+/*
+ * Whether a setattr that clears privileges needs the caller's
+ * supplementary groups: only to decide on a S_ISGID without group-exec
+ * (kept for a member of the file's group), when the caller is not root
+ * and the file's group is not the caller's own.
+ */
+static bool needs_groups(lfs *fs, const struct lfs_cred *c, fuse_ino_t ino,
+			 unsigned valid)
+{
+	struct stat st;
+
+	return (valid & (LFS_SET_KILL_SUIDGID | LFS_SET_UID | LFS_SET_GID)) &&
+	       c->uid != 0 && lfs_getattr(fs, ino, &st) == 0 &&
+	       (st.st_mode & (S_ISGID | S_IXGRP)) == S_ISGID &&
+	       st.st_gid != c->gid;
+}
+
 static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
 	struct lfs_cred c = cred_of(req);
+	gid_t *groups = NULL;
 	unsigned valid = 0;
 	struct stat st;
 
@@ -321,7 +362,10 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			valid |= setattr_bits[i].lfs;
 	if (bare_kill(req, to_set))
 		valid |= LFS_SET_KILL_SUIDGID;
+	if (needs_groups(fs_of(req), &c, ino, valid))
+		add_groups(req, &c, &groups);
 	reply_attr(req, lfs_setattr(fs_of(req), &c, ino, attr, valid, &st), &st);
+	free(groups);
 }
 
 /* ---- files ---- */
@@ -404,14 +448,26 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
-/* Whether clearing privileges (inode_kill_suid) would change ino's mode. */
-static bool has_privs(lfs *fs, fuse_ino_t ino)
+/*
+ * What a write by a caller without CAP_FSETID clears of ino's mode, as
+ * lfs_write flags (0: nothing): suid, and sgid with group-exec or, without
+ * it, for a caller outside the file's group.  The kernel has usually
+ * cleared them with a SETATTR before the write; this covers an inode it
+ * had marked as having none (S_NOSEC).
+ */
+static unsigned privs_to_kill(fuse_req_t req, fuse_ino_t ino)
 {
 	struct stat st;
 
-	return lfs_getattr(fs, ino, &st) == 0 &&
-	       ((st.st_mode & S_ISUID) ||
-		(st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP));
+	if (lfs_getattr(fs_of(req), ino, &st) != 0)
+		return 0;
+	if ((st.st_mode & (S_ISGID | S_IXGRP)) == S_ISGID &&
+	    !caller_in_group(req, st.st_gid))
+		return LFS_WRITE_KILL_SUID | LFS_WRITE_KILL_SGID;
+	if ((st.st_mode & S_ISUID) ||
+	    (st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		return LFS_WRITE_KILL_SUID;
+	return 0;
 }
 
 /*
@@ -429,8 +485,8 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct larch_ll *ll = ll_of(req);
-	unsigned flags = 0;
-	bool kill = wire_write_kills_suid() && has_privs(ll->fs, ino);
+	unsigned kill = wire_write_kills_suid() ? privs_to_kill(req, ino) : 0;
+	unsigned flags = kill;
 	ssize_t n;
 
 	/* With the writeback cache the kernel places appends itself, and the
@@ -440,8 +496,6 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		flags |= LFS_WRITE_APPEND;
 	if (ll->writeback_on)
 		flags |= LFS_WRITE_KEEP_TIMES;
-	if (kill)
-		flags |= LFS_WRITE_KILL_SUID;
 	n = lfs_write(ll->fs, ino, buf, size, off, flags);
 	if (n >= 0 && kill)
 		fuse_lowlevel_notify_inval_inode(ll->se, ino, -1, 0);
@@ -737,22 +791,6 @@ static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 }
 
 /* ---- extended attributes ---- */
-
-/* Whether the caller may keep a file's S_ISGID: root, or in its group. */
-static bool caller_in_group(fuse_req_t req, gid_t gid)
-{
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	gid_t groups[64];
-	int n;
-
-	if (ctx->uid == 0 || ctx->gid == gid)
-		return true;
-	n = fuse_req_getgroups(req, 64, groups);
-	for (int i = 0; i < n && i < 64; i++)
-		if (groups[i] == gid)
-			return true;
-	return false;
-}
 
 static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
