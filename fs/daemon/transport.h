@@ -45,6 +45,11 @@ struct uring_config {
 	enum uring_mode mode;
 	unsigned depth;                    /* 1..URING_DEPTH_MAX */
 	struct fuse_session *se;
+	/* each request read from a ring, before libfuse sees it: fuse_wire.c's
+	 * wire_note_request, which counts it as one read from the device is
+	 * counted and notes what its WRITE flags say (a hook, so that the
+	 * rings, which fuse_wire.c drives, do not call back into it) */
+	void (*note_request)(const void *buf, size_t n);
 	/* the daemon's log (syslog levels); set before the mount */
 	void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 };
@@ -90,9 +95,5 @@ void uring_stop(void);
 
 /* The "Transport:" line of the live statistics. */
 void uring_stats_print(FILE *f);
-
-/* fuse_wire.c: counts a request read from a ring as one read from the
- * device is counted (and notes what its WRITE flags say). */
-void wire_note_request(const void *buf, size_t n);
 
 #endif
