@@ -115,6 +115,15 @@ int  lfs_mount(const char *dir, const struct lfs_mount_options *o, lfs **out);
  * Returns the first error met; fs is freed regardless. */
 int  lfs_unmount(lfs *fs);
 
+/* A remount, read-only or back to read-write.  Read-only: every later
+ * change fails with -EROFS, everything is flushed and the store's files
+ * are left as an unmount leaves them, untouched until a read-write remount
+ * (they may be copied meanwhile).  Back to read-write: changes go through
+ * again, and unlinked files let go of meanwhile are reclaimed.  -EROFS for
+ * read-write when the store was opened read-only (read_only at mount); a
+ * flush that fails (-ENOSPC, -EIO) leaves the filesystem read-write. */
+int  lfs_remount(lfs *fs, bool read_only);
+
 void lfs_get_info(lfs *fs, struct lfs_info *info);
 lkv_store *lfs_store(lfs *fs);       /* for stats and tools */
 
