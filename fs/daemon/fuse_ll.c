@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "fuse_ll.h"
+#include "remount.h"
 
 #define TIMEOUT 86400.0   /* seconds the kernel may trust what it is told */
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -873,6 +874,7 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
  *  - POSIX_ACL: the kernel checks ACLs (and implies default_permissions);
  *    DONT_MASK: the core applies the umask, which a default ACL overrides.
  *  - EXPORT_SUPPORT: lookups of "." and ".." work, for NFS.
+ *  - IOCTL_DIR: ioctls on directories come through (the remount request).
  * Turned off: HANDLE_KILLPRIV (v1; see the head of the file), AUTO_INVAL_DATA
  * (nobody changes files behind the kernel's back, so a changed mtime
  * must not throw away its pages), splice (we reply from memory;
@@ -893,7 +895,7 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 	struct larch_ll *ll = userdata;
 	unsigned want = FUSE_CAP_READDIRPLUS | FUSE_CAP_CACHE_SYMLINKS |
 			FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK |
-			FUSE_CAP_EXPORT_SUPPORT;
+			FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_IOCTL_DIR;
 
 	if (ll->writeback)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
@@ -910,6 +912,47 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 	conn->time_gran = 1;
 	ll->writeback_on = conn->want & FUSE_CAP_WRITEBACK_CACHE;
 	ll->skip_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
+}
+
+/* ---- the mount as a whole ---- */
+
+/*
+ * ioctl: larchfs's own remount request (remount.h), from root on the root
+ * directory, answered once the core has flushed and stopped writing, or
+ * resumed.  Every other ioctl is ENOTTY, as on a filesystem without them.
+ */
+static void ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		     size_t in_bufsz, size_t out_bufsz)
+{
+	struct larch_remount r;
+	int ret;
+
+	(void)arg;
+	(void)fi;
+	(void)out_bufsz;
+	if (cmd != LARCH_IOC_REMOUNT || ino != FUSE_ROOT_ID || (flags & FUSE_IOCTL_COMPAT)) {
+		reply_status(req, -ENOTTY);
+		return;
+	}
+	if (fuse_req_ctx(req)->uid != 0) {
+		reply_status(req, -EPERM);
+		return;
+	}
+	if (in_bufsz != sizeof(r)) {
+		reply_status(req, -EINVAL);
+		return;
+	}
+	memcpy(&r, in_buf, sizeof(r));
+	if (r.flags & ~LARCH_REMOUNT_RO || r.reserved) {
+		reply_status(req, -EINVAL);
+		return;
+	}
+	ret = lfs_remount(fs_of(req), r.flags & LARCH_REMOUNT_RO);
+	if (ret < 0)
+		reply_status(req, ret);
+	else
+		fuse_reply_ioctl(req, 0, NULL, 0);
 }
 
 /*
@@ -952,4 +995,5 @@ const struct fuse_lowlevel_ops larch_ll_ops = {
 	.fallocate       = ll_fallocate,
 	.lseek           = ll_lseek,
 	.copy_file_range = ll_copy_file_range,
+	.ioctl           = ll_ioctl,
 };
