@@ -98,10 +98,21 @@ struct lfs_mount_options {
 	unsigned    flush_interval_ms;  /* 0: default (5000); background flush */
 	int         compression;        /* -1: the store's default */
 	enum lfs_atime atime;
+	bool        nodiratime;         /* directories' atimes never move */
 	lkv_io     *io;                 /* NULL: POSIX files (tests: faultio) */
 	void      (*log)(void *arg, int level, const char *msg); /* NULL: stderr */
 	void       *log_arg;
+	/* The core moved ino's atime on an access (a read, readdir or
+	 * readlink), from the thread of the access: attributes a cache above
+	 * holds are stale.  NULL: nobody cares. */
+	void      (*touched)(void *arg, uint64_t ino);
+	void       *touched_arg;
 };
+
+/* Whether an access now would move the atime of an inode with attributes
+ * st, by the mount's atime policy: what a cache above the core must let
+ * reach it.  relatime: atime not newer than mtime or ctime, or a day old. */
+bool lfs_atime_due(lfs *fs, const struct stat *st);
 
 void lfs_mount_options_default(struct lfs_mount_options *o);
 
