@@ -281,6 +281,29 @@ static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, buf);
 }
 
+/* ---- access times (see inval.c) ---- */
+
+/* The kernel holds attributes for a day: an atime the core moved on an
+ * access must not wait that long to show.  (Attributes only: on the
+ * access's own thread that takes no lock the kernel holds.) */
+void ll_touched(void *arg, uint64_t ino)
+{
+	struct larch_ll *ll = arg;
+
+	fuse_lowlevel_notify_inval_inode(ll->se, ino, -1, 0);
+}
+
+/* After a change to a file: when a read would now move its atime, the
+ * pages the kernel caches from off for len bytes (0: to the end) go, so
+ * that the read comes to the core.  wait: the change was the kernel
+ * writing back times (see inval.c). */
+static void atime_watch(lfs *fs, fuse_ino_t ino, const struct stat *st, off_t off,
+			off_t len, bool wait)
+{
+	if (S_ISREG(st->st_mode) && lfs_atime_due(fs, st))
+		inval_pages(ino, off, len, wait);
+}
+
 /* ---- attributes ---- */
 
 static void ll_getattr(fuse_req_t req, fuse_ino_t ino,
@@ -349,6 +372,10 @@ static bool needs_groups(lfs *fs, const struct lfs_cred *c, fuse_ino_t ino,
 	       st.st_gid != c->gid;
 }
 
+/* A SETATTR of these alone is the kernel writing back times. */
+#define TIMES (LFS_SET_ATIME | LFS_SET_MTIME | LFS_SET_ATIME_NOW | LFS_SET_MTIME_NOW | \
+	       LFS_SET_CTIME)
+
 static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
@@ -356,6 +383,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	gid_t *groups = NULL;
 	unsigned valid = 0;
 	struct stat st;
+	int ret;
 
 	(void)fi;
 	for (size_t i = 0; i < ARRAY_SIZE(setattr_bits); i++)
@@ -365,8 +393,11 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		valid |= LFS_SET_KILL_SUIDGID;
 	if (needs_groups(fs_of(req), &c, ino, valid))
 		add_groups(req, &c, &groups);
-	reply_attr(req, lfs_setattr(fs_of(req), &c, ino, attr, valid, &st), &st);
+	ret = lfs_setattr(fs_of(req), &c, ino, attr, valid, &st);
 	free(groups);
+	if (ret == 0)
+		atime_watch(fs_of(req), ino, &st, 0, 0, !(valid & ~TIMES));
+	reply_attr(req, ret, &st);
 }
 
 /* ---- files ---- */
@@ -434,6 +465,7 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	char *buf = malloc(size ? size : 1);
+	bool strict = ll_of(req)->strictatime;   /* req is gone once replied */
 	ssize_t n;
 
 	(void)fi;
@@ -447,6 +479,8 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
+	if (n > 0 && strict)
+		inval_pages(ino, off, (off_t)size, false);
 }
 
 /*
@@ -488,6 +522,7 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	struct larch_ll *ll = ll_of(req);
 	unsigned kill = wire_write_kills_suid() ? privs_to_kill(req, ino) : 0;
 	unsigned flags = kill;
+	struct stat st;
 	ssize_t n;
 
 	/* With the writeback cache the kernel places appends itself, and the
@@ -504,6 +539,13 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		reply_status(req, (int)n);
 	else
 		fuse_reply_write(req, (size_t)n);
+	/* Pages written back stay cached: while a read would move the atime
+	 * (a new file's, until read; or after a change) they go, once the
+	 * reply has ended their writeback.  (A read in the moment between
+	 * the two is served from them.)  Without the writeback cache this is
+	 * also where mtime moves. */
+	if (n > 0 && lfs_getattr(ll->fs, ino, &st) == 0)
+		atime_watch(ll->fs, ino, &st, off, (off_t)n, false);
 }
 
 static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -769,18 +811,28 @@ static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	listing_free(&l);
 }
 
+/* Under strictatime the listing the kernel caches goes once it has it,
+ * so that the next readdir comes here too (the core moves the atime). */
 static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
+	bool strict = ll_of(req)->strictatime;   /* req is gone once replied */
+
 	(void)fi;
 	list_dir(req, ino, size, off, false);
+	if (strict)
+		inval_pages(ino, 0, 0, false);
 }
 
 static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			   off_t off, struct fuse_file_info *fi)
 {
+	bool strict = ll_of(req)->strictatime;
+
 	(void)fi;
 	list_dir(req, ino, size, off, true);
+	if (strict)
+		inval_pages(ino, 0, 0, false);
 }
 
 static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,

@@ -154,6 +154,7 @@ struct options {
 	char *cache, *flush_ms, *compress;
 	char *io_uring, *io_uring_depth;
 	int ro, nowriteback;
+	int nodiratime;             /* -1: not given */
 	int ro_given;               /* ro or rw was among the options */
 	int remount;                /* -o remount (remount.c) */
 	unsigned long ms_set, ms_clear;  /* VFS flags named, for a remount */
@@ -171,6 +172,8 @@ static const struct fuse_opt larch_opts[] = {
 	OPT("io_uring=%s", io_uring, 0),
 	OPT("io_uring_depth=%s", io_uring_depth, 0),
 	OPT("nowriteback", nowriteback, 1),
+	OPT("nodiratime", nodiratime, 1),
+	OPT("diratime", nodiratime, 0),
 	OPT("noatime", atime, LFS_ATIME_NOATIME),
 	OPT("relatime", atime, LFS_ATIME_RELATIME),
 	OPT("strictatime", atime, LFS_ATIME_STRICT),
@@ -188,17 +191,18 @@ static const struct fuse_opt larch_opts[] = {
  * options)"` all work:
  *  - fstab's own words, which mount(8) normally keeps to itself;
  *  - VFS flags mount(8) passes on that libfuse 3.14 cannot hand to the
- *    kernel, and that change nothing larchfs promises: directory atimes
- *    follow the atime policy, timestamps are kept in memory until the next
- *    flush anyway (lazytime), i_version and mandatory locks do not apply,
- *    and norelatime alone is the kernel's default (relatime).
+ *    kernel, and that change nothing larchfs promises: timestamps are kept
+ *    in memory until the next flush anyway (lazytime), i_version and
+ *    mandatory locks do not apply, and norelatime alone is the kernel's
+ *    default (relatime).  (The atime options are the core's: FUSE inodes
+ *    never have their atimes moved by the kernel.)
  * nosymfollow is refused rather than dropped: it asks for a protection
  * that libfuse cannot give, and silence would pretend it did.
  */
 static const char *const dropped_opts[] = {
 	"defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser",
 	"users", "owner", "group",
-	"diratime", "nodiratime", "lazytime", "nolazytime", "iversion",
+	"lazytime", "nolazytime", "iversion",
 	"noiversion", "mand", "nomand", "silent", "loud", "norelatime",
 	"symfollow",
 	NULL
@@ -225,14 +229,13 @@ static int foreign_option(const char *arg)
 }
 
 /* The VFS flags a remount may change (the rest of them stay as they are);
- * atimes come from o->atime. */
+ * atimes come from o->atime and o->nodiratime. */
 static const struct { const char *name; unsigned long flag; bool set; } vfs_flags[] = {
 	{ "nosuid", MS_NOSUID, true },   { "suid", MS_NOSUID, false },
 	{ "nodev", MS_NODEV, true },     { "dev", MS_NODEV, false },
 	{ "noexec", MS_NOEXEC, true },   { "exec", MS_NOEXEC, false },
 	{ "sync", MS_SYNCHRONOUS, true }, { "async", MS_SYNCHRONOUS, false },
 	{ "dirsync", MS_DIRSYNC, true },
-	{ "nodiratime", MS_NODIRATIME, true }, { "diratime", MS_NODIRATIME, false },
 };
 
 static void note_vfs_flag(struct options *o, const char *arg)
@@ -304,6 +307,7 @@ static void usage(void)
 	       "                           or read-write again (what mount -o remount runs)\n"
 	       "    -o noatime|relatime|strictatime\n"
 	       "                           when to update access times (default relatime)\n"
+	       "    -o nodiratime          never update directories' access times\n"
 	       "    -o nowriteback         no kernel writeback cache\n"
 	       "    -o io_uring=auto|on|off\n"
 	       "                           FUSE over io_uring (auto: when the kernel offers it;\n"
@@ -367,6 +371,7 @@ static int mount_options(const struct options *o, struct lfs_mount_options *m)
 	m->read_only = o->ro;
 	if (o->atime >= 0)
 		m->atime = (enum lfs_atime)o->atime;
+	m->nodiratime = o->nodiratime > 0;
 	if (o->cache && parse_size(o->cache, &m->cache_bytes) < 0) {
 		fprintf(stderr, "larchfs: bad cache size '%s'\n", o->cache);
 		return -1;
@@ -387,6 +392,7 @@ static int mount_options(const struct options *o, struct lfs_mount_options *m)
 		m->compression = (int)v;
 	}
 	m->log = log_core;
+	m->touched = ll_touched;
 	return 0;
 }
 
@@ -476,6 +482,7 @@ static int parse_args(struct daemon *d, int argc, char *argv[])
 {
 	d->args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	d->o.atime = -1;
+	d->o.nodiratime = -1;
 	if (fuse_opt_parse(&d->args, &d->o, larch_opts, opt_proc) != 0)
 		return -1;
 	if (fuse_parse_cmdline(&d->args, &d->co) != 0)
@@ -606,6 +613,8 @@ static int open_store(struct daemon *d)
 static int new_session(struct daemon *d)
 {
 	d->ll.writeback = !d->o.nowriteback;
+	d->ll.strictatime = d->mo.atime == LFS_ATIME_STRICT;
+	d->mo.touched_arg = &d->ll;
 	d->se = fuse_session_new(&d->args, &larch_ll_ops, sizeof(larch_ll_ops),
 				 &d->ll);
 	d->ll.se = d->se;
@@ -821,9 +830,17 @@ static int mount_and_serve(struct daemon *d)
 		fuse_session_unmount(d->se);
 		return 1;
 	}
+	if (inval_start(d->se) < 0) {
+		log_release(sink);
+		fprintf(stderr, "larchfs: %s: cannot start a thread\n", d->mnt);
+		stop_watcher(&w);
+		fuse_session_unmount(d->se);
+		return 1;
+	}
 	daemon_ready(d);
 	ret = serve(d);
 	uring_stop();
+	inval_stop();
 	stop_watcher(&w);
 	/* After a lazy unmount the path may name another mount by now: only
 	 * a connection the kernel ended itself is safe to hand to libfuse,
@@ -868,6 +885,8 @@ static int remount(const struct options *o)
 		r.clear |= atimes;
 		r.set = (r.set & ~atimes) | atime_flag[o->atime];
 	}
+	if (o->nodiratime >= 0)
+		*(o->nodiratime ? &r.set : &r.clear) |= MS_NODIRATIME;
 	return remount_run(&r);
 }
 
