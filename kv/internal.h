@@ -589,12 +589,16 @@ bool flush_set_empty(const struct flush_set *fs);
 int  flush_through(lkv_store *s, uint64_t e);
 int  log_seal(lkv_store *s);
 
-/* ---- background.c ---- */
-/* write.c: a change (a commit, a blob, GC, META) runs between these;
- * change_begin refuses it with -EROFS on a frozen store, and lkv_freeze
- * waits for those admitted to end. */
+/* ---- freeze.c ---- */
+/* A change (a commit, a blob, GC, META) runs between these; change_begin
+ * refuses it with -EROFS while the gate is shut.  freeze_gate_close shuts
+ * it and waits for those admitted to end (false: it was shut already). */
 int  change_begin(lkv_store *s);
 void change_end(lkv_store *s);
+bool freeze_gate_close(lkv_store *s);
+void freeze_gate_open(lkv_store *s);
+
+/* ---- background.c ---- */
 int  flusher_start(lkv_store *s);
 void flusher_stop(lkv_store *s);
 int  log_open_append(lkv_store *s, uint32_t no, uint64_t off);

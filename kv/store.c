@@ -253,13 +253,11 @@ int lkv_freeze(lkv_store *s)
 		return 0;
 	pthread_mutex_lock(&s->freeze_mu);
 	int err = 0;
-	if (!atomic_exchange(&s->frozen, true)) {
-		while (atomic_load(&s->changing))
-			nanosleep(&(struct timespec){ .tv_nsec = 100000 }, NULL);
+	if (freeze_gate_close(s)) {
 		err = settle(s, "freezing", "; retried");
 		if (err) {
 			int uerr = unsettle(s);
-			atomic_store(&s->frozen, false);
+			freeze_gate_open(s);
 			err = uerr ? uerr : err;
 		}
 	}
@@ -276,7 +274,7 @@ int lkv_thaw(lkv_store *s)
 	if (atomic_load(&s->frozen)) {
 		err = unsettle(s);
 		if (!err)
-			atomic_store(&s->frozen, false);
+			freeze_gate_open(s);
 	}
 	pthread_mutex_unlock(&s->freeze_mu);
 	return err;

@@ -13,30 +13,13 @@
  *     leaves flushes them itself (or, while flushes fail for space, fails
  *     with that error); past dirty_bytes it wakes the flusher.
  * A failed store refuses every change with its error; a read-only or
- * frozen one with -EROFS.  Changes are counted while they run
- * (change_begin/end), so that lkv_freeze can wait for them to end.
+ * frozen one with -EROFS (the freeze gate, freeze.c).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "internal.h"
-
-int change_begin(lkv_store *s)
-{
-	atomic_fetch_add(&s->changing, 1);
-	if (atomic_load(&s->frozen)) {       /* lkv_freeze sets it, then waits */
-		change_end(s);
-		return -EROFS;
-	}
-	return 0;
-}
-
-void change_end(lkv_store *s)
-{
-	LKV_ASSERT(atomic_load(&s->changing) > 0);
-	atomic_fetch_sub(&s->changing, 1);
-}
 
 /* Runs a GC pass first when segments hold too many dead bytes (gc.c). */
 static int blob_stall(lkv_store *s)

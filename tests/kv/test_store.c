@@ -717,7 +717,7 @@ struct committer {
 static void *commit_until_refused(void *p)
 {
 	struct committer *c = p;
-	char k[32], v[64];
+	char k[32], v[128];
 	for (int i = 0;; i++) {
 		int err = lkv_put(c->t, k, keyf(k, i), v, valf(v, i, 1), NULL);
 		if (err) {
