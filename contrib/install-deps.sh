@@ -26,7 +26,7 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
 	gcc clang meson ninja-build pkg-config git \
-	libzstd-dev libxxhash-dev libcmocka-dev libfuse3-dev fuse3 \
+	libzstd-dev libxxhash-dev libcmocka-dev libfuse3-dev fuse3 liburing-dev \
 	liblmdb-dev librocksdb-dev \
 	xfsprogs attr acl libcap2-bin procps \
 	groff-base man-db >/dev/null   # xfs_io, setfacl, setcap, pgrep: mount tests; groff, man: install test

@@ -16,10 +16,15 @@ static bool ts_le(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec <= b->tv_nsec);
 }
 
+/* An inode left in a collapse or insert (shift.c) is finished first; when
+ * it cannot be, its attributes are shown as they are, so that the file
+ * can still be looked at and removed. */
 int lfs_getattr(lfs *fs, uint64_t ino, struct stat *st)
 {
 	struct inode in;
-	int err = inode_get(fs, ino, &in);
+	int err = inode_get_settled(fs, ino, &in);
+	if (err && err != -ENOENT)
+		err = inode_get(fs, ino, &in);
 	if (!err)
 		inode_to_stat(fs, &in, st);
 	return err;
@@ -35,17 +40,29 @@ int lfs_get_btime(lfs *fs, uint64_t ino, struct timespec *ts)
 }
 
 /* relatime: atime moves when it is not newer than mtime or ctime, or is a
- * day old. */
-static bool atime_due(lfs *fs, const struct inode *in)
+ * day old; with nodiratime never for a directory. */
+static bool atime_due_at(lfs *fs, mode_t mode, const struct timespec *atime,
+			 const struct timespec *mtime, const struct timespec *ctime)
 {
-	if (fs->ro || fs->opt.atime == LFS_ATIME_NOATIME)
+	if (fs->ro || fs->opt.atime == LFS_ATIME_NOATIME ||
+	    (fs->opt.nodiratime && S_ISDIR(mode)))
 		return false;
 	if (fs->opt.atime == LFS_ATIME_STRICT)
 		return true;
 	struct timespec t;
 	now(&t);
-	return ts_le(&in->atime, &in->mtime) || ts_le(&in->atime, &in->ctime) ||
-	       t.tv_sec - in->atime.tv_sec >= DAY_SEC;
+	return ts_le(atime, mtime) || ts_le(atime, ctime) ||
+	       t.tv_sec - atime->tv_sec >= DAY_SEC;
+}
+
+static bool atime_due(lfs *fs, const struct inode *in)
+{
+	return atime_due_at(fs, in->mode, &in->atime, &in->mtime, &in->ctime);
+}
+
+bool lfs_atime_due(lfs *fs, const struct stat *st)
+{
+	return atime_due_at(fs, st->st_mode, &st->st_atim, &st->st_mtim, &st->st_ctim);
 }
 
 /* Notes an access (read, readdir, readlink) of `seen`, an inode as read
@@ -68,6 +85,8 @@ void atime_update(lfs *fs, const struct inode *seen)
 	if (err && err != -ENOENT)
 		lfs_log(fs, LKV_LOG_WARN, "inode %llu: atime not updated: %s",
 			(unsigned long long)seen->ino, strerror(-err));
+	else if (!err && fs->opt.touched)
+		fs->opt.touched(fs->opt.touched_arg, seen->ino);
 }
 
 static int set_size(lfs *fs, lkv_batch *b, struct inode *in, uint64_t size)
@@ -102,14 +121,27 @@ static void set_times(struct inode *in, const struct stat *st, unsigned valid)
 }
 
 struct setattr_arg {
+	const struct lfs_cred *c;
 	const struct stat *st;
 	unsigned valid;
 };
 
+/* Whether caller c keeps a file's S_ISGID without group-exec through a
+ * change that clears privileges, the file's group being gid: as a member
+ * of it, or as root (taken to hold CAP_FSETID, as the daemon takes it:
+ * the kernel asks for the clearing only of callers without it, but for a
+ * chown, which it flags for every caller). */
+static bool keeps_sgid(const struct lfs_cred *c, gid_t gid)
+{
+	return c->uid == 0 || cred_in_group(c, gid);
+}
+
 static int apply(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
 {
-	const struct stat *st = ((struct setattr_arg *)arg)->st;
-	unsigned valid = ((struct setattr_arg *)arg)->valid;
+	const struct setattr_arg *a = arg;
+	const struct stat *st = a->st;
+	unsigned valid = a->valid;
+	bool member = keeps_sgid(a->c, in->gid);   /* of the group before a chown */
 	int err = 0;
 	if ((valid & LFS_SET_SIZE) && st->st_size < 0)
 		return -EINVAL;
@@ -120,10 +152,10 @@ static int apply(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
 			in->uid = st->st_uid;
 		if (valid & LFS_SET_GID)
 			in->gid = st->st_gid;
-		inode_kill_suid(in);
+		inode_kill_suid(in, member);
 	}
 	if (valid & LFS_SET_KILL_SUIDGID)
-		inode_kill_suid(in);
+		inode_kill_suid(in, member);
 	if (!err && (valid & LFS_SET_MODE)) {
 		in->mode = (in->mode & S_IFMT) | (st->st_mode & 07777);
 		err = acl_chmod(fs, b, in);
@@ -135,8 +167,7 @@ static int apply(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
 int lfs_setattr(lfs *fs, const struct lfs_cred *c, uint64_t ino, const struct stat *st,
 		unsigned valid, struct stat *out)
 {
-	(void)c;
-	struct setattr_arg a = { st, valid };
+	struct setattr_arg a = { c, st, valid };
 	struct inode in;
 	int err = inode_change(fs, ino, apply, &a, &in);
 	if (!err && out)

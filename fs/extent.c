@@ -203,19 +203,25 @@ int extent_write(lfs *fs, lkv_batch *b, struct inode *in, const void *buf,
 	return err;
 }
 
+int extent_iter(lfs *fs, uint64_t ino, uint64_t from, uint64_t to, unsigned flags,
+		lkv_iter **it)
+{
+	uint8_t lo[EXTENT_KEY_LEN], hi[EXTENT_KEY_LEN];
+	extent_key(lo, ino, from);
+	if (to != EXTENT_END)
+		extent_key(hi, ino, to);
+	else
+		ino_key(hi, ino + 1);
+	return lkv_iter_open(fs->t_extents, lo, sizeof(lo), hi,
+			     to != EXTENT_END ? EXTENT_KEY_LEN : INO_KEY_LEN, flags, it);
+}
+
 /* Deletes every stored block in [first, last) (last 0: to the end). */
 static int drop_blocks(lfs *fs, lkv_batch *b, struct inode *in, uint64_t first,
 		       uint64_t last)
 {
-	uint8_t lo[EXTENT_KEY_LEN], hi[EXTENT_KEY_LEN];
-	extent_key(lo, in->ino, first);
-	if (last)
-		extent_key(hi, in->ino, last);
-	else
-		ino_key(hi, in->ino + 1);
 	lkv_iter *it;
-	int err = lkv_iter_open(fs->t_extents, lo, sizeof(lo), hi,
-				last ? EXTENT_KEY_LEN : INO_KEY_LEN, 0, &it);
+	int err = extent_iter(fs, in->ino, first, last ? last : EXTENT_END, 0, &it);
 	if (err)
 		return err;
 	const void *k;
@@ -313,11 +319,8 @@ int extent_fill(lfs *fs, lkv_batch *b, struct inode *in, uint64_t off, uint64_t 
 int extent_seek(lfs *fs, const struct inode *in, uint64_t off, bool data, uint64_t *out)
 {
 	size_t bs = fs->info.block_size;
-	uint8_t lo[EXTENT_KEY_LEN], hi[INO_KEY_LEN];
-	extent_key(lo, in->ino, off / bs);
-	ino_key(hi, in->ino + 1);
 	lkv_iter *it;
-	int err = lkv_iter_open(fs->t_extents, lo, sizeof(lo), hi, sizeof(hi), 0, &it);
+	int err = extent_iter(fs, in->ino, off / bs, EXTENT_END, 0, &it);
 	if (err)
 		return err;
 	uint64_t pos = off;

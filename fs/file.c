@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * File operations: open, read, write, fsync, fallocate, lseek and
- * copy_file_range.  The block map itself is extent.c's.
+ * copy_file_range.  The block map itself is extent.c's; fallocate's
+ * collapse and insert are shift.c's.
  *
  * fsync is the cheap part of the design: every change notes its epoch on
  * the inode (locks.c), and fsync flushes through that epoch, which returns
@@ -18,6 +19,13 @@
 
 #define FILL_CHUNK (64ull << 20)   /* fallocate commits this much at a time */
 #define COPY_CHUNK (1u << 20)
+
+/* A range the kernel would refuse before any filesystem sees it
+ * (rw_verify_area): a negative offset, or an end past the largest off_t. */
+static bool range_bad(off_t off, size_t len)
+{
+	return off < 0 || len > (uint64_t)INT64_MAX - (uint64_t)off;
+}
 
 static int truncate_zero(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
 {
@@ -49,10 +57,10 @@ int lfs_open(lfs *fs, const struct lfs_cred *c, uint64_t ino, int flags)
 
 ssize_t lfs_read(lfs *fs, uint64_t ino, void *buf, size_t len, off_t off)
 {
-	if (off < 0)
+	if (range_bad(off, len))
 		return -EINVAL;
 	struct inode in;
-	int err = inode_get(fs, ino, &in);
+	int err = inode_get_settled(fs, ino, &in);
 	if (err)
 		return err;
 	if (S_ISDIR(in.mode))
@@ -67,7 +75,7 @@ ssize_t lfs_read(lfs *fs, uint64_t ino, void *buf, size_t len, off_t off)
 
 struct write_arg {
 	const void *buf;
-	size_t len;
+	size_t len;         /* cut to what fits below the largest size */
 	uint64_t off;
 	unsigned flags;
 };
@@ -81,13 +89,17 @@ static int do_write(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
 		return -EINVAL;
 	if (w->flags & LFS_WRITE_APPEND)
 		w->off = in->size;
-	if (w->off > LFS_MAX_FILE || w->len > LFS_MAX_FILE - w->off)
+	/* as generic_write_check_limits: nothing at or past the largest
+	 * size, a short write up to it */
+	if (w->off >= LFS_MAX_FILE)
 		return -EFBIG;
+	if (w->len > LFS_MAX_FILE - w->off)
+		w->len = (size_t)(LFS_MAX_FILE - w->off);
 	int err = extent_write(fs, b, in, w->buf, w->len, w->off);
 	if (err)
 		return err;
 	if (w->flags & LFS_WRITE_KILL_SUID)
-		inode_kill_suid(in);
+		inode_kill_suid(in, !(w->flags & LFS_WRITE_KILL_SGID));
 	if (!(w->flags & LFS_WRITE_KEEP_TIMES))
 		inode_touch(in, true, true);
 	return 0;
@@ -96,7 +108,7 @@ static int do_write(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
 ssize_t lfs_write(lfs *fs, uint64_t ino, const void *buf, size_t len, off_t off,
 		  unsigned flags)
 {
-	if (off < 0)
+	if (range_bad(flags & LFS_WRITE_APPEND ? 0 : off, len))
 		return -EINVAL;
 	if (len == 0)
 		return 0;
@@ -105,7 +117,7 @@ ssize_t lfs_write(lfs *fs, uint64_t ino, const void *buf, size_t len, off_t off,
 		return err;
 	struct write_arg w = { buf, len, (uint64_t)off, flags };
 	err = inode_change(fs, ino, do_write, &w, NULL);
-	return err ? err : (ssize_t)len;
+	return err ? err : (ssize_t)w.len;
 }
 
 int lfs_fsync(lfs *fs, uint64_t ino, bool datasync)
@@ -149,35 +161,61 @@ static int do_zero(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
 	return err;
 }
 
-static int falloc_check(lfs *fs, uint64_t ino, int mode)
+/* The VFS's checks (vfs_fallocate), in its order: the mode (the modes are
+ * exclusive; PUNCH_HOLE needs KEEP_SIZE, COLLAPSE and INSERT refuse it),
+ * then the type, then the range against the largest size. */
+static int falloc_check(lfs *fs, uint64_t ino, int mode, off_t off, off_t len)
 {
-	int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE;
+	int known = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE |
+		    FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE;
+	int kind = mode & ~FALLOC_FL_KEEP_SIZE;
 	if (mode & ~known)
 		return -EOPNOTSUPP;
-	if ((mode & FALLOC_FL_PUNCH_HOLE) &&
-	    (!(mode & FALLOC_FL_KEEP_SIZE) || (mode & FALLOC_FL_ZERO_RANGE)))
+	if (kind != 0 && kind != FALLOC_FL_PUNCH_HOLE && kind != FALLOC_FL_ZERO_RANGE &&
+	    kind != FALLOC_FL_COLLAPSE_RANGE && kind != FALLOC_FL_INSERT_RANGE)
 		return -EOPNOTSUPP;
+	if (kind == FALLOC_FL_PUNCH_HOLE && !(mode & FALLOC_FL_KEEP_SIZE))
+		return -EOPNOTSUPP;
+	if ((kind == FALLOC_FL_COLLAPSE_RANGE || kind == FALLOC_FL_INSERT_RANGE) &&
+	    (mode & FALLOC_FL_KEEP_SIZE))
+		return -EOPNOTSUPP;
+	if (fs->ro)
+		return -EROFS;
 	struct inode in;
 	int err = inode_get(fs, ino, &in);
 	if (err)
 		return err;
 	if (S_ISDIR(in.mode))
 		return -EISDIR;
-	return S_ISREG(in.mode) ? 0 : -ENODEV;
+	if (!S_ISREG(in.mode))
+		return -ENODEV;
+	if ((uint64_t)off > LFS_MAX_FILE || (uint64_t)len > LFS_MAX_FILE - (uint64_t)off)
+		return -EFBIG;
+	return 0;
+}
+
+/* collapse and insert (shift.c): the store's format first, as ext4 asks
+ * for extents, then its block size. */
+static int falloc_shift(lfs *fs, uint64_t ino, bool insert, uint64_t off, uint64_t len)
+{
+	uint64_t bs = fs->info.block_size;
+	if (!format_has_shifts(fs->info.format_version))
+		return -EOPNOTSUPP;
+	if (off % bs || len % bs)
+		return -EINVAL;
+	return shift_range(fs, ino, insert, off, len);
 }
 
 int lfs_fallocate(lfs *fs, uint64_t ino, int mode, off_t off, off_t len)
 {
 	if (off < 0 || len <= 0)
 		return -EINVAL;
-	if ((uint64_t)off > LFS_MAX_FILE || (uint64_t)len > LFS_MAX_FILE - (uint64_t)off)
-		return -EFBIG;
-	if (fs->ro)
-		return -EROFS;
-	int err = falloc_check(fs, ino, mode);
+	int err = falloc_check(fs, ino, mode, off, len);
 	if (err)
 		return err;
 	struct falloc_arg a = { mode, (uint64_t)off, (uint64_t)off + (uint64_t)len };
+	if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
+		return falloc_shift(fs, ino, mode & FALLOC_FL_INSERT_RANGE, a.off, (uint64_t)len);
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
 		return inode_change(fs, ino, do_zero, &a, NULL);
 	/* zero blocks are real data: commit them a bounded chunk at a time */
@@ -197,7 +235,7 @@ off_t lfs_lseek(lfs *fs, uint64_t ino, off_t off, int whence)
 	if (whence != SEEK_DATA && whence != SEEK_HOLE)
 		return -EINVAL;
 	struct inode in;
-	int err = inode_get(fs, ino, &in);
+	int err = inode_get_settled(fs, ino, &in);
 	if (err)
 		return err;
 	if (off < 0 || (uint64_t)off >= in.size)
@@ -227,8 +265,8 @@ ssize_t lfs_copy_file_range(lfs *fs, uint64_t ino_in, off_t off_in, uint64_t ino
 		err = lfs_write(fs, ino_out, buf, (size_t)n, off_out + (off_t)done, 0);
 		if (err < 0)
 			break;
-		done += (size_t)n;
-		if ((size_t)n < want)
+		done += (size_t)err;
+		if ((size_t)err < want)
 			break;
 	}
 	free(buf);

@@ -16,6 +16,7 @@
  *   xattrs   be64 ino, name                -> value              (xattr_records.c;
  *                                             ACL values: acl.c)
  *   orphans  be64 ino                      -> empty              (orphan.c)
+ *            be64 ino, 's'                 -> shift record       (shift.c)
  * Every key but the superblock's begins with a be64 inode number (in
  * dirents, the directory's), so one inode's keys sit together and in
  * order, and the ino_key of an inode is the prefix of all of them.
@@ -101,6 +102,7 @@ static inline uint64_t ino_key_get(const uint8_t *k)
 #define SB_KEY_LEN   2
 #define SB_LEN       136
 #define SB_VERSION_PATCHES 2     /* the first format with sub-block writes */
+#define SB_VERSION_SHIFTS  3     /* the first with collapse and insert (shift.c) */
 
 void sb_encode(const struct lfs_info *i, uint8_t p[SB_LEN]);
 /* false when p is not a superblock of a version this build reads */
@@ -109,6 +111,8 @@ bool sb_decode(const uint8_t *p, size_t len, struct lfs_info *i);
 /* ---- inode records (inode.c) ---- */
 
 #define INODE_REC_LEN 104
+#define INODE_SHIFTING 0x1u     /* flags: a collapse or insert is under way, its
+				   record in the orphans tree (shift.c) */
 
 struct inode {
 	uint64_t ino;
@@ -236,6 +240,70 @@ static inline bool format_has_patches(uint32_t format_version)
 
 /* 0 when v is a valid set for a block of `limit` stored bytes, else -EIO. */
 int patch_valid(const uint8_t *v, size_t vl, size_t limit);
+
+/* ---- collapse and insert (shift.c) ---- */
+
+/* Whether a store of this format version may hold shift records, and so
+ * collapse and insert ranges. */
+static inline bool format_has_shifts(uint32_t format_version)
+{
+	return format_version >= SB_VERSION_SHIFTS;
+}
+
+#define SHIFT_KEY_LEN 9                    /* be64 ino, 's' (orphans tree) */
+#define SHIFT_REC_LEN 32
+#define SHIFT_COLLAPSE 'c'
+#define SHIFT_INSERT   'i'
+#define SHIFT_DROPPING 0                   /* phases: deleting the range */
+#define SHIFT_MOVING   1                   /* moving the blocks after it */
+
+/* An interrupted collapse or insert: what is left to do (shift.c). */
+struct shift_rec {
+	uint8_t op, phase;
+	uint64_t first, count;   /* the range, in blocks */
+	uint64_t cursor;         /* where the phase has got to */
+};
+
+static inline void shift_key(uint8_t k[SHIFT_KEY_LEN], uint64_t ino)
+{
+	ino_key(k, ino);
+	k[INO_KEY_LEN] = 's';
+}
+
+static inline bool shift_key_is(const void *k, size_t kl)
+{
+	return kl == SHIFT_KEY_LEN && ((const uint8_t *)k)[INO_KEY_LEN] == 's';
+}
+
+static inline void shift_rec_encode(const struct shift_rec *r, uint8_t v[SHIFT_REC_LEN])
+{
+	memset(v, 0, SHIFT_REC_LEN);
+	v[0] = r->op;
+	v[1] = r->phase;
+	le64_put(v + 8, r->first);
+	le64_put(v + 16, r->count);
+	le64_put(v + 24, r->cursor);
+}
+
+/* false when v is not a record a file of block size bs can have (shift.c
+ * says what is valid). */
+static inline bool shift_rec_decode(const uint8_t *v, size_t vl, uint32_t bs,
+				    struct shift_rec *r)
+{
+	if (vl != SHIFT_REC_LEN)
+		return false;
+	*r = (struct shift_rec){ .op = v[0], .phase = v[1], .first = le64_get(v + 8),
+				 .count = le64_get(v + 16), .cursor = le64_get(v + 24) };
+	uint64_t blocks = ((uint64_t)INT64_MAX / bs) + 1;   /* of the largest file */
+	bool zero = true;
+	for (int i = 2; i < 8; i++)
+		zero &= v[i] == 0;
+	return zero && (r->op == SHIFT_COLLAPSE || r->op == SHIFT_INSERT) &&
+	       (r->phase == SHIFT_MOVING || (r->phase == SHIFT_DROPPING &&
+					     r->op == SHIFT_COLLAPSE)) &&
+	       r->count >= 1 && r->count <= blocks && r->first <= blocks - r->count &&
+	       r->cursor <= blocks;
+}
 
 /* Deletes about `max` keys of ino's data from tree t into b (a block goes
  * with its patches); returns how many: fewer than max when none are left. */

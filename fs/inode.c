@@ -9,7 +9,8 @@
  *    8  u32   uid
  *   12  u32   gid
  *   16  u32   nlink
- *   20  u32   flags (zero; reserved)
+ *   20  u32   flags: INODE_SHIFTING (1) while a collapse or insert is
+ *               under way (shift.c); the other bits zero
  *   24  u64   size: bytes for files and symlinks, entries for directories
  *   32  u64   stored: bytes of data held in the extents tree
  *   40  u64   rdev
@@ -18,7 +19,8 @@
  * A record of another length or version is damage: -EIO, logged.
  *
  * Also the in-memory inode's small rules: a new inode (inode_init), the
- * times (now, inode_touch), clearing suid/sgid, and struct stat.
+ * times (now, inode_touch), clearing suid/sgid (and the group membership
+ * that rule asks about), and struct stat.
  */
 #include <errno.h>
 #include <time.h>
@@ -105,9 +107,14 @@ int inode_put(lfs *fs, lkv_batch *b, const struct inode *in)
 	return lkv_batch_put(b, fs->t_inodes, key, sizeof(key), rec, sizeof(rec));
 }
 
+/* The kernel's clock for timestamps (current_time: the coarse one, a
+ * tick's resolution), so that a time the core stamps is never later than
+ * one the kernel stamps afterwards: with the writeback cache the kernel
+ * sets mtime on a write, and an atime the core set at the create must
+ * not look newer (relatime would then never move it). */
 void now(struct timespec *ts)
 {
-	clock_gettime(CLOCK_REALTIME, ts);
+	clock_gettime(CLOCK_REALTIME_COARSE, ts);
 }
 
 void inode_init(struct inode *in, uint64_t ino, mode_t mode, uid_t uid, gid_t gid)
@@ -128,13 +135,34 @@ void inode_touch(struct inode *in, bool m, bool c)
 		in->ctime = t;
 }
 
-/* A write or chown by someone else drops the set-user-ID bit, and the
- * set-group-ID bit when the group may execute (otherwise it marks
- * mandatory locking and stays). */
-bool inode_kill_suid(struct inode *in)
+/* Whether the caller counts as a member of group gid: its own group, or
+ * one of the supplementary groups it came with (c->groups: the caller
+ * may leave them out when no decision needs them). */
+bool cred_in_group(const struct lfs_cred *c, gid_t gid)
+{
+	if (c->gid == gid)
+		return true;
+	for (int i = 0; i < c->ngroups; i++)
+		if (c->groups[i] == gid)
+			return true;
+	return false;
+}
+
+/*
+ * What a write, truncate, fallocate or chown of a non-directory by a
+ * caller without CAP_FSETID takes from it, by Linux's rule (since 6.2,
+ * fs/attr.c: setattr_should_drop_suidgid and setattr_should_drop_sgid):
+ * S_ISUID always; S_ISGID when the group may execute, and also without
+ * group-exec when the caller is outside the file's group (`in_group`
+ * false).  Without group-exec the bit once only marked mandatory locking,
+ * so a member keeps it; anyone else who may rewrite such a file must not
+ * leave it set-group-ID (the CVE-2016-1237 class).  Directories keep
+ * theirs.  Returns whether the mode changed.
+ */
+bool inode_kill_suid(struct inode *in, bool in_group)
 {
 	mode_t kill = S_ISUID;
-	if ((in->mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+	if ((in->mode & S_IXGRP) || !in_group)
 		kill |= S_ISGID;
 	if (S_ISDIR(in->mode) || !(in->mode & kill))
 		return false;

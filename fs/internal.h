@@ -31,7 +31,10 @@
 #define LOCK_STRIPES  1024u     /* inode mutexes */
 #define EPOCH_STRIPES 4096u     /* last-change epochs, for fsync */
 #define REF_SHARDS    64u       /* kernel reference tables */
-#define LFS_MAX_FILE  (1ull << 60)  /* largest file size, bytes */
+/* The largest file size: the kernel's MAX_LFS_FILESIZE (2^63 - 1), which
+ * FUSE mounts get as s_maxbytes, as tmpfs does.  Block numbers stay far
+ * from overflowing (2^51 at 4 KiB blocks). */
+#define LFS_MAX_FILE  ((uint64_t)INT64_MAX)
 
 /* One shard of the kernel reference counts (orphan.c). */
 struct refshard {
@@ -47,7 +50,10 @@ struct lfs {
 					/* mount */
 	char *dir;                      /* mount */
 	struct lfs_mount_options opt;   /* mount */
-	bool ro;                        /* mount */
+	bool store_ro;                  /* mount; the store is open read-only */
+	atomic_bool ro;                 /* atomic; changes are refused: store_ro,
+					   or remounted read-only (lfs_remount) */
+	pthread_mutex_t remount_mu;     /* owner: remounting */
 	struct lfs_info info;           /* mount, but for next_ino: alloc_mu */
 	struct timespec mounted_at;     /* mount; for the stats */
 	void (*stats_extra)(FILE *f);   /* set once before requests are served
@@ -86,7 +92,8 @@ int  inode_get(lfs *fs, uint64_t ino, struct inode *in);
 int  inode_put(lfs *fs, lkv_batch *b, const struct inode *in);
 void inode_to_stat(lfs *fs, const struct inode *in, struct stat *st);
 void inode_touch(struct inode *in, bool m, bool c);   /* mtime, ctime = now */
-bool inode_kill_suid(struct inode *in);               /* true if changed */
+bool inode_kill_suid(struct inode *in, bool in_group); /* true if changed */
+bool cred_in_group(const struct lfs_cred *c, gid_t gid);
 void atime_update(lfs *fs, const struct inode *seen);  /* attr.c */
 void now(struct timespec *ts);
 
@@ -129,6 +136,11 @@ int  extent_truncate(lfs *fs, lkv_batch *b, struct inode *in, uint64_t size);
 int  extent_zero(lfs *fs, lkv_batch *b, struct inode *in, uint64_t off, uint64_t len);
 int  extent_fill(lfs *fs, lkv_batch *b, struct inode *in, uint64_t off, uint64_t end);
 int  extent_seek(lfs *fs, const struct inode *in, uint64_t off, bool data, uint64_t *out);
+/* An iterator over ino's keys (blocks and their patch sets) of the blocks
+ * [from, to), to EXTENT_END: to the last; flags as lkv_iter_open's. */
+#define EXTENT_END UINT64_MAX
+int  extent_iter(lfs *fs, uint64_t ino, uint64_t from, uint64_t to, unsigned flags,
+		 lkv_iter **it);
 
 /* ---- sub-block writes beside blob blocks (patch.c) ---- */
 struct patchset {
@@ -166,6 +178,7 @@ uint64_t refs_get(lfs *fs, uint64_t ino);
 int  orphan_add(lfs *fs, lkv_batch *b, uint64_t ino);
 int  orphan_release(lfs *fs, uint64_t ino);   /* reclaim if unreferenced */
 int  orphan_reclaim_all(lfs *fs);
+int  orphan_reclaim_unheld(lfs *fs);   /* those the kernel let go of */
 
 /* ---- transactions (txn.c) ---- */
 #define TXN_MAX_INODES 4
@@ -179,17 +192,27 @@ struct txn {
 	unsigned stripe[TXN_MAX_INODES];   /* their stripes, ascending, once each */
 	unsigned nstripe;
 	bool locked;                       /* the stripes are held */
+	bool adopted;                      /* ... by an enclosing transaction */
 };
 
 int  txn_begin(lfs *fs, struct txn *t);
 int  txn_add(struct txn *t, uint64_t ino);       /* before txn_lock */
 void txn_lock(struct txn *t);
+void txn_adopt(struct txn *t);                   /* stripes held already */
 int  txn_commit(struct txn *t);                  /* notes epochs */
 void txn_unlock(struct txn *t);                  /* for a retry */
 void txn_end(struct txn *t);                     /* unlocks, frees */
+
+/* ---- one operation on one inode (change.c) ---- */
 typedef int (*inode_change_fn)(lfs *fs, lkv_batch *b, struct inode *in, void *arg);
 int  inode_change(lfs *fs, uint64_t ino, inode_change_fn fn, void *arg,
 		  struct inode *out);
+
+/* ---- collapse and insert (shift.c) ---- */
+int  shift_range(lfs *fs, uint64_t ino, bool insert, uint64_t off, uint64_t len);
+int  shift_settle(lfs *fs, uint64_t ino, struct inode *in);  /* ino locked */
+int  inode_get_settled(lfs *fs, uint64_t ino, struct inode *in);
+int  shift_resume_all(lfs *fs);
 
 /* ---- inode locks, epochs, data sequences (locks.c) ---- */
 bool mutex_held(pthread_mutex_t *mu);     /* for LFS_ASSERT: by anyone */

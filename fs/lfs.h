@@ -98,10 +98,21 @@ struct lfs_mount_options {
 	unsigned    flush_interval_ms;  /* 0: default (5000); background flush */
 	int         compression;        /* -1: the store's default */
 	enum lfs_atime atime;
+	bool        nodiratime;         /* directories' atimes never move */
 	lkv_io     *io;                 /* NULL: POSIX files (tests: faultio) */
 	void      (*log)(void *arg, int level, const char *msg); /* NULL: stderr */
 	void       *log_arg;
+	/* The core moved ino's atime on an access (a read, readdir or
+	 * readlink), from the thread of the access: attributes a cache above
+	 * holds are stale.  NULL: nobody cares. */
+	void      (*touched)(void *arg, uint64_t ino);
+	void       *touched_arg;
 };
+
+/* Whether an access now would move the atime of an inode with attributes
+ * st, by the mount's atime policy: what a cache above the core must let
+ * reach it.  relatime: atime not newer than mtime or ctime, or a day old. */
+bool lfs_atime_due(lfs *fs, const struct stat *st);
 
 void lfs_mount_options_default(struct lfs_mount_options *o);
 
@@ -114,6 +125,15 @@ int  lfs_mount(const char *dir, const struct lfs_mount_options *o, lfs **out);
 /* Reclaims unreferenced orphans, flushes everything and frees fs.
  * Returns the first error met; fs is freed regardless. */
 int  lfs_unmount(lfs *fs);
+
+/* A remount, read-only or back to read-write.  Read-only: every later
+ * change fails with -EROFS, everything is flushed and the store's files
+ * are left as an unmount leaves them, untouched until a read-write remount
+ * (they may be copied meanwhile).  Back to read-write: changes go through
+ * again, and unlinked files let go of meanwhile are reclaimed.  -EROFS for
+ * read-write when the store was opened read-only (read_only at mount); a
+ * flush that fails (-ENOSPC, -EIO) leaves the filesystem read-write. */
+int  lfs_remount(lfs *fs, bool read_only);
 
 void lfs_get_info(lfs *fs, struct lfs_info *info);
 lkv_store *lfs_store(lfs *fs);       /* for stats and tools */
@@ -136,9 +156,15 @@ struct lfs_cred {
 	uid_t uid;
 	gid_t gid;
 	mode_t umask;               /* applied to new inodes' modes */
-	const gid_t *groups;        /* supplementary groups, may be NULL */
+	const gid_t *groups;        /* supplementary groups, may be NULL (see
+				     * below) */
 	int ngroups;
 };
+/* The supplementary groups are consulted where membership of a group
+ * decides: a new file's S_ISGID in a setgid directory (mknod, create),
+ * and the S_ISGID without group-exec that lfs_setattr's clearing of
+ * privileges leaves only to members.  A caller that leaves them out
+ * counts as a member of its own group alone. */
 
 /* st_ino, st_mode, st_nlink, st_uid, st_gid, st_rdev, st_size, st_blocks
  * (512-byte units of stored data), st_blksize, st_atim, st_mtim, st_ctim. */
@@ -157,14 +183,20 @@ int lfs_get_btime(lfs *fs, uint64_t ino, struct timespec *ts);
 #define LFS_SET_ATIME_NOW (1u << 6)
 #define LFS_SET_MTIME_NOW (1u << 7)
 #define LFS_SET_CTIME     (1u << 8)
-#define LFS_SET_KILL_SUIDGID (1u << 9)  /* clear suid, and sgid if group-exec */
+#define LFS_SET_KILL_SUIDGID (1u << 9)  /* the caller lacks CAP_FSETID:
+					   clear privileges (below) */
 
-/* chmod, chown (clearing suid, and sgid when group-executable, for
- * non-directories), truncate up and down, utimensat (times from st_atim
- * and st_mtim; the _NOW bits take the clock).  ctime is always set to now
+/* chmod, chown, truncate up and down, utimensat (times from st_atim and
+ * st_mtim; the _NOW bits take the clock).  ctime is always set to now
  * unless LFS_SET_CTIME gives one.  On success *out (may be NULL) holds the
  * new attributes.  -EISDIR on truncating a directory, -EFBIG past the
- * largest file. */
+ * largest file.
+ *
+ * A chown, and LFS_SET_KILL_SUIDGID (a truncate, write or fallocate by a
+ * caller without CAP_FSETID), clear a non-directory's privileges as
+ * Linux does (setattr_should_drop_suidgid): S_ISUID; S_ISGID when the
+ * group may execute, or when c is outside the file's group (as it was
+ * before a chown) and not root.  Root counts as holding CAP_FSETID. */
 int lfs_setattr(lfs *fs, const struct lfs_cred *c, uint64_t ino,
 		const struct stat *st, unsigned valid, struct stat *out);
 
@@ -211,14 +243,22 @@ int lfs_open(lfs *fs, const struct lfs_cred *c, uint64_t ino, int flags);
 int lfs_create(lfs *fs, const struct lfs_cred *c, uint64_t parent,
 	       const char *name, mode_t mode, int flags, struct stat *out);
 
-/* Reads up to len bytes at off; returns the count (0 at or past EOF). */
+/* Reads up to len bytes at off; returns the count (0 at or past EOF).
+ * -EINVAL when off is negative or off + len passes 2^63 - 1 (as the
+ * kernel's checks say before any filesystem sees a read or write). */
 ssize_t lfs_read(lfs *fs, uint64_t ino, void *buf, size_t len, off_t off);
 
-/* Writes len bytes at off (at EOF when append); returns len.  Clears suid
- * (and sgid when group-executable) when kill_suid is set, as a write by an
- * unprivileged user must. */
+/* Writes len bytes at off (at EOF when append); returns len, or fewer
+ * when the write would pass the largest file size, 2^63 - 1 (the
+ * kernel's MAX_LFS_FILESIZE): -EFBIG when it starts there, -EINVAL as
+ * lfs_read.  With
+ * LFS_WRITE_KILL_SUID (the writer lacks CAP_FSETID) it clears the file's
+ * privileges by lfs_setattr's rule: suid, and sgid when group-executable,
+ * or with LFS_WRITE_KILL_SGID too (the writer is outside the file's
+ * group) whatever the group may do. */
 #define LFS_WRITE_APPEND   (1u << 0)
 #define LFS_WRITE_KILL_SUID (1u << 1)
+#define LFS_WRITE_KILL_SGID (1u << 3)
 /* Leave mtime and ctime alone: with a writeback cache the kernel owns them
  * (it stamps them at write(2) time and sends them with setattr), and the
  * data it writes back later must not stamp a later time. */
@@ -234,7 +274,12 @@ int lfs_fsync(lfs *fs, uint64_t ino, bool datasync);
 int lfs_sync(lfs *fs);
 
 /* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE,
- * FALLOC_FL_ZERO_RANGE (optionally |KEEP_SIZE).  Other modes -EOPNOTSUPP. */
+ * FALLOC_FL_ZERO_RANGE (optionally |KEEP_SIZE), FALLOC_FL_COLLAPSE_RANGE
+ * and FALLOC_FL_INSERT_RANGE (ext4's rules with the store's block size,
+ * st_blksize: -EINVAL for an offset or length not a multiple of it, a
+ * collapse reaching the end of the file or an insert at or past it;
+ * -EFBIG past the largest size; -EOPNOTSUPP on a store older than format
+ * version 3; fs/shift.c).  Other modes and combinations -EOPNOTSUPP. */
 int lfs_fallocate(lfs *fs, uint64_t ino, int mode, off_t off, off_t len);
 
 /* SEEK_DATA / SEEK_HOLE (SEEK_SET/CUR/END are the kernel's).  -ENXIO when

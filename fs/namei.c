@@ -67,16 +67,6 @@ int lfs_lookup(lfs *fs, uint64_t parent, const char *name, struct stat *out)
 	return err ? err : stat_ref(fs, d.ino, out);
 }
 
-static bool in_group(const struct lfs_cred *c, gid_t gid)
-{
-	if (c->gid == gid)
-		return true;
-	for (int i = 0; i < c->ngroups; i++)
-		if (c->groups[i] == gid)
-			return true;
-	return false;
-}
-
 /* Owner, group and mode of a new inode in dir (inode_init_owner). */
 static void init_owner(const struct lfs_cred *c, const struct inode *dir, mode_t *mode,
 		       gid_t *gid)
@@ -88,7 +78,7 @@ static void init_owner(const struct lfs_cred *c, const struct inode *dir, mode_t
 	if (S_ISDIR(*mode))
 		*mode |= S_ISGID;
 	else if ((*mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP) &&
-		 !in_group(c, *gid) && c->uid != 0)
+		 !cred_in_group(c, *gid) && c->uid != 0)
 		*mode &= ~(mode_t)S_ISGID;
 }
 

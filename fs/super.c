@@ -4,9 +4,11 @@
  *
  * Superblock: key "sb" in tree `super`, one record (136 bytes, LE):
  *    0  u8[8]  magic "LARCHFS1"
- *    8  u32    format version: 2; a store of version 1 is mounted and
+ *    8  u32    format version: 3; a store of version 1 is mounted and
  *              checked as it is, and never gets version 2's sub-block
- *              writes (patch.c), which version 1's tools do not know
+ *              writes (patch.c), which version 1's tools do not know; one
+ *              of version 1 or 2 never gets version 3's shift records
+ *              (shift.c: it refuses collapse and insert)
  *   12  u32    block size: file data is cut into blocks of this size
  *   16  u32    blob threshold handed to the engine
  *   20  i32    default zstd level
@@ -44,7 +46,7 @@
 #include "internal.h"
 
 #define SB_MAGIC       "LARCHFS1"
-#define SB_VERSION     2        /* what mkfs writes */
+#define SB_VERSION     3        /* what mkfs writes */
 #define SB_VERSION_MIN 1        /* the oldest still read */
 #define FIRST_INO      16       /* numbers below are the format's own */
 #define LOST_FOUND_INO 2

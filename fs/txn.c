@@ -13,9 +13,13 @@
  *               meanwhile, and notes the epoch on each inode (for fsync)
  *   txn_end     unlocks and frees; txn_unlock instead unlocks and forgets
  *               the inodes, for a retry with another set
+ *   txn_adopt   instead of txn_lock, when this thread already holds the
+ *               stripes (a transaction within another's locks: a shift
+ *               finished on the way, shift.c); they stay held at the end
  *
- * inode_change is the whole cycle for an operation on one inode.  A
- * struct txn belongs to the thread that began it.
+ * A transaction may commit several batches in turn (a long shift does).
+ * A struct txn belongs to the thread that began it.  (inode_change, the
+ * whole cycle for an operation on one inode, is change.c's.)
  */
 #include <errno.h>
 
@@ -79,6 +83,15 @@ void txn_lock(struct txn *t)
 	t->locked = true;
 }
 
+void txn_adopt(struct txn *t)
+{
+	LFS_ASSERT(!t->locked);
+	collect_stripes(t);
+	for (unsigned i = 0; i < t->nstripe; i++)
+		LFS_ASSERT(mutex_held(&t->fs->ilock[t->stripe[i]]));
+	t->locked = t->adopted = true;
+}
+
 int txn_commit(struct txn *t)
 {
 	LFS_ASSERT(t->locked);
@@ -98,40 +111,14 @@ int txn_commit(struct txn *t)
 	return 0;
 }
 
-/* Runs fn on inode ino under its lock, in one batch, and commits; *out
- * (may be NULL) gets the inode as written. */
-int inode_change(lfs *fs, uint64_t ino, inode_change_fn fn, void *arg, struct inode *out)
-{
-	struct txn t;
-	int err = txn_begin(fs, &t);
-	if (err)
-		return err;
-	struct inode in;
-	err = txn_add(&t, ino);
-	if (!err) {
-		txn_lock(&t);
-		err = inode_get(fs, ino, &in);
-	}
-	if (!err)
-		err = fn(fs, t.b, &in, arg);
-	if (!err)
-		err = inode_put(fs, t.b, &in);
-	if (!err)
-		err = txn_commit(&t);
-	txn_end(&t);
-	if (!err && out)
-		*out = in;
-	return err;
-}
-
 /* Unlocks and forgets the inodes, for a retry with another set; the batch
  * is cleared. */
 void txn_unlock(struct txn *t)
 {
-	if (t->locked)
+	if (t->locked && !t->adopted)
 		for (unsigned i = t->nstripe; i-- > 0;)
 			stripe_unlock(t->fs, t->stripe[i]);
-	t->locked = false;
+	t->locked = t->adopted = false;
 	t->nino = 0;
 	if (t->b)
 		lkv_batch_clear(t->b);

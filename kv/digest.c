@@ -133,6 +133,8 @@ void digest_forget(struct digest_ring *ring, uint64_t from)
 	size_t drop = 0;
 	while (drop < ring->n && ring->v[drop].end < from)
 		free(ring->v[drop++].bytes);
+	if (drop == 0)
+		return;         /* also an empty ring, whose v may be NULL */
 	memmove(ring->v, ring->v + drop, (ring->n - drop) * sizeof(*ring->v));
 	ring->n -= drop;
 }

@@ -209,10 +209,14 @@ static int gc_log(lkv_store *s, uint32_t no)
  * Consolidates the chains the foreground flushes queued (flush.c): marks
  * each leaf still in the index and still past its soft limit for a full
  * image, paging it in if it was evicted, then flushes in the background.
- * Called by the background thread.
+ * Called by the background thread.  A change like any other (freeze.c):
+ * on a frozen store the queue is dropped, and a leaf whose chain is still
+ * long is queued again by its next foreground flush (its hard limit
+ * bounds it meanwhile).
  */
 int gc_consolidate(lkv_store *s)
 {
+	int gate = change_begin(s);
 	pthread_mutex_lock(&s->bg_mu);
 	struct leaf **v = s->cons;
 	size_t n = s->ncons;
@@ -226,7 +230,7 @@ int gc_consolidate(lkv_store *s)
 	for (size_t i = 0; i < n; i++) {
 		struct leaf *l = v[i];
 		pthread_rwlock_rdlock(&l->tree->lock);
-		bool want = !l->dead_epoch && leaf_chain_long(l);
+		bool want = !gate && !l->dead_epoch && leaf_chain_long(l);
 		pthread_rwlock_unlock(&l->tree->lock);
 		if (want)
 			v[k++] = l;
@@ -237,7 +241,9 @@ int gc_consolidate(lkv_store *s)
 	free(v);
 	if (!err && k)
 		err = flush_through(s, 0, true);
-	return err;
+	if (!gate)
+		change_end(s);
+	return gate ? gate : err;
 }
 
 /* Whether the durable table has a segment with no live byte left. */
@@ -377,18 +383,29 @@ int gc_pass(lkv_store *s, bool forced, bool bg)
 
 int lkv_gc(lkv_store *s)
 {
-	return gc_pass(s, true, true);
+	if (s->ro)
+		return 0;
+	int err = change_begin(s);
+	if (err)
+		return err;
+	err = gc_pass(s, true, true);
+	change_end(s);
+	return err;
 }
 
 int lkv_gc_free(lkv_store *s)
 {
 	if (s->ro)
 		return 0;
+	int err = change_begin(s);
+	if (err)
+		return err;
 	pthread_mutex_lock(&s->gc_mu);
 	blob_seal(s);             /* the appended segment may be wholly dead too */
-	int err = flush_through(s, 0, true);
+	err = flush_through(s, 0, true);
 	if (!err)
 		drop_dead_segments(s);
 	pthread_mutex_unlock(&s->gc_mu);
+	change_end(s);
 	return err;
 }

@@ -21,7 +21,8 @@
  *
  * The order of things: -y and -p first open the store read-only to count
  * the orphans that the read-write open is about to reclaim (files
- * unlinked while open: a legitimate repair, reported as one), and to keep
+ * unlinked while open: a legitimate repair, reported as one, like the
+ * collapses and inserts a crash interrupted, which it finishes), and to keep
  * the open from reclaiming an orphan that an entry still names (its
  * orphan record goes; pass 4 fixes its link count).  Then passes 0..5
  * (fsck.h), the report of lost data by path, and a summary.  -p first
@@ -139,6 +140,7 @@ static int explain_open(struct fsck *c, int err)
 
 struct pre {
 	uint64_t leftovers, stale, named;   /* orphans the rw open would touch */
+	uint64_t shifts;                    /* shifts it would finish */
 	uint64_t *v;                        /* leftovers' numbers, sorted */
 	size_t n, cap;
 	uint64_t *named_v;                  /* leftovers an entry still names */
@@ -181,6 +183,7 @@ static int survey_orphans(struct fsck *c, struct pre *p)
 	while (!err && (err = lkv_iter_next_len(it, &k, &kl, &vl)) > 0) {
 		err = 0;
 		struct inode in;
+		p->shifts += shift_key_is(k, kl);
 		if (kl != INO_KEY_LEN)
 			continue;
 		int got = inode_load(c, ino_key_get(k), &in);
@@ -259,6 +262,23 @@ static int unorphan_named(struct fsck *c, struct pre *p)
 	return err ? err : cerr;
 }
 
+/* The shift records a mount left (fs/shift.c): those it could not finish. */
+static uint64_t shifts_left(lfs *fs)
+{
+	lkv_tree *t;
+	lkv_iter *it;
+	const void *k;
+	size_t kl, vl;
+	uint64_t n = 0;
+	if (lkv_tree_open(lfs_store(fs), tree_names[TREE_ORPHANS], &t) ||
+	    lkv_iter_open(t, NULL, 0, NULL, 0, 0, &it))
+		return 0;
+	while (lkv_iter_next_len(it, &k, &kl, &vl) > 0)
+		n += shift_key_is(k, kl);
+	lkv_iter_close(it);
+	return n;
+}
+
 /* -y/-p: the read-only look, then the read-write open. */
 static int open_rw(struct fsck *c, uint64_t *mount_fixed)
 {
@@ -304,6 +324,12 @@ static int open_rw(struct fsck *c, uint64_t *mount_fixed)
 		printf("%s%s%" PRIu64 " stale orphan record%s removed.%s\n", pfx, sep, p.stale,
 		       p.stale == 1 ? "" : "s", c->preen ? "  FIXED." : "");
 	*mount_fixed += reclaimed + p.stale;
+	uint64_t finished = p.shifts - shifts_left(c->fs);
+	if (p.shifts > shifts_left(c->fs))
+		printf("%s%s%" PRIu64 " interrupted collapse%s or insert%s finished.%s\n", pfx,
+		       sep, finished, finished == 1 ? "" : "s", finished == 1 ? "" : "s",
+		       c->preen ? "  FIXED." : "");
+	*mount_fixed += p.shifts > shifts_left(c->fs) ? finished : 0;
 	return 0;
 }
 
@@ -339,6 +365,7 @@ static void check_reset(struct fsck *c)
 	c->extents_lost = false;
 	c->leaves_bad = 0;
 	c->files = c->dirs = c->data_bytes = c->max_ino = c->orphans_pending = 0;
+	c->shifts_pending = 0;
 }
 
 static int check_run(struct fsck *c, double *pass_s)

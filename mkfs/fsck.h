@@ -10,9 +10,9 @@
  *   fsck_facts.c    per-inode facts: compact sorted arrays, spilled to a
  *                   scratch larchkv store past the memory budget
  *   fsck_engine.c   pass 0: lkv_check, damage mapped to files
- *   fsck_inodes.c   pass 1: inodes, extents, xattrs, orphans
+ *   fsck_inodes.c   pass 1: inodes, extents, xattrs, orphans (and shifts)
  *   fsck_dirents.c  pass 2: directory entries
- *   fsck_connect.c  pass 3: lost+found, unattached inodes, cycles
+ *   fsck_connect.c  pass 3: unattached inodes and cycles, lost+found
  *   fsck_counts.c   pass 4: link counts and directory sizes;
  *                   pass 5: the superblock and the inode allocator
  *
@@ -56,6 +56,11 @@
 #define F_ONPATH  0x10u  /* pass 3: on the parent walk in progress */
 #define F_REACHED 0x20u  /* pass 3: its parent chain reaches the root */
 #define F_DATA    0x40u  /* pass 0 lost some of its data */
+#define F_STRAY   0x80u  /* pass 3: in no directory, and left there (there is
+			    no lost+found to move it to): pass 4 leaves its
+			    link count alone */
+#define F_SHIFT   0x100u /* its record has INODE_SHIFTING (fs/shift.c) */
+#define F_SHIFTED 0x200u /* pass 1d: and a shift record to go with it */
 
 struct fact {
 	uint64_t size;     /* bytes; directories: entries (as recorded) */
@@ -152,6 +157,7 @@ struct fsck {
 	/* pass 1 */
 	uint64_t files, dirs, data_bytes, max_ino;
 	uint64_t orphans_pending; /* open-file leftovers (nlink 0) */
+	uint64_t shifts_pending;  /* interrupted collapses and inserts */
 	uint64_t orphans_reclaimed_at_mount, orphans_stale_at_mount;
 
 	/* pass 2 */
@@ -245,6 +251,10 @@ int  inode_store(struct fsck *c, const struct inode *in);
 /* The entry `name` (1..LFS_NAME_MAX bytes) of directory parent: -ENOENT,
  * or -EIO when it cannot be read or its value is not an entry. */
 int  entry_get(struct fsck *c, uint64_t parent, const char *name, struct dirent_val *d);
+/* Makes a new empty directory ino (owned by root, mode perm) whose parent
+ * is the root, named `name` there when that name is free (NULL: no name),
+ * and commits it. */
+int  dir_make(struct fsck *c, uint64_t ino, mode_t perm, const char *name);
 int  entry_put(struct fsck *c, uint64_t parent, const char *name,
 	       const struct dirent_val *d);
 int  entry_del(struct fsck *c, uint64_t parent, const char *name);
@@ -255,9 +265,8 @@ size_t entry_name(struct fsck *c, uint64_t parent, uint64_t child, char *name);
 /* An inode record's facts: false unless it decodes with a known type. */
 bool inode_record_decode(const uint8_t *p, size_t len, struct fact *x);
 
-/* ---- shared helpers ---- */
-/* Moves an unattached inode into lost+found as "#INO"; updates facts. */
-int link_to_lost_found(struct fsck *c, uint64_t ino, struct fact *x);
+/* The name under which the root holds lost+found (as e2fsck finds it). */
+#define LOST_FOUND_NAME "lost+found"
 
 #define SCRATCH_NAME   "fsck.larchfs-XXXXXX"
 

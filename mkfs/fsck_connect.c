@@ -2,17 +2,26 @@
 /*
  * Pass 3 of fsck.larchfs: directory connectivity.
  *
- *  - lost+found (the superblock's lost_found_ino) is a directory;
  *  - every inode is named by some entry: one that is not (and is not an
- *    orphan, unlinked while open) is linked into lost+found as "#INO"
- *    (lost+found itself, unnamed, goes back into the root);
+ *    orphan, unlinked while open) is linked into lost+found as "#INO";
  *  - every directory's chain of parents reaches the root: each directory
  *    is walked up until it meets the root or a directory already known to
  *    reach it, marking the walk; meeting a directory of the walk in
  *    progress is a cycle (unreachable from the root, or pass 2 would have
  *    kept only one entry per directory), broken by moving one of its
- *    directories (lost+found if it is one, else the lowest number) into
- *    lost+found.  Each directory is walked over once.
+ *    directories (the one mkfs made lost+found with if it is one, else the
+ *    lowest number) into lost+found.  Each directory is walked over once.
+ *
+ * lost+found is found as e2fsck finds it: the directory the root names
+ * "lost+found", whatever its number.  A store may have none (`rmdir
+ * lost+found` is legitimate): that is no problem, and fsck makes one only
+ * when an inode has to be reconnected, with the number mkfs made it with
+ * (pass 1 keeps it in the table when that inode is gone), or puts back
+ * the directory of that number when nothing names it.  (e2fsck -p and -y
+ * make it whenever it is missing; a check of fsck.larchfs is always a
+ * full one, so at every boot that would undo the rmdir.)  A root entry
+ * "lost+found" that names something else than a directory is left alone,
+ * and the inodes that need lost+found are left where they are.
  *
  * The moves only add and remove entries (and set the moved directory's
  * parent field), one batch each; the link counts and sizes they change are
@@ -26,7 +35,11 @@
 
 #include "fsck.h"
 
-#define LF_NAME "lost+found"
+/* lost+found as far as pass 3 knows it. */
+struct lf {
+	uint64_t ino;       /* the directory; 0: none (yet) */
+	bool taken;         /* the root's "lost+found" names something else */
+};
 
 /* A free name for ino in dir: base, or base.1, base.2 ... */
 static int free_name(struct fsck *c, uint64_t dir, const char *base, char *out, size_t cap)
@@ -81,28 +94,19 @@ static int count_in(struct fsck *c, uint64_t target, bool dir, int delta)
 	return facts_set(c->facts, target, &t);
 }
 
-/* Where an unattached inode goes: lost+found, or the root for lost+found. */
-static int place_of(struct fsck *c, uint64_t ino, uint64_t *target, char *name,
-		    size_t cap)
+/* Links unattached inode ino (facts x) into directory target under a
+ * free name made from base, and updates the facts. */
+static int link_into(struct fsck *c, uint64_t ino, struct fact *x, uint64_t target,
+		     const char *base)
 {
-	uint64_t lf = c->info.lost_found_ino;
-	char base[32];
-	*target = ino == lf ? LFS_ROOT_INO : lf;
-	snprintf(base, sizeof(base), ino == lf ? LF_NAME : "#%" PRIu64, ino);
-	return free_name(c, *target, base, name, cap);
-}
-
-int link_to_lost_found(struct fsck *c, uint64_t ino, struct fact *x)
-{
-	uint64_t target;
 	char name[64];
-	int err = place_of(c, ino, &target, name, sizeof(name));
+	int err = free_name(c, target, base, name, sizeof(name));
 	if (err)
 		return err;
 	if (problem(c, UNSAFE, "%s %" PRIu64 " (%" PRIu64 " %s) is in no directory; "
 		    "linking it into %s as '%s'", S_ISDIR(x->mode) ? "Directory" : "Inode",
 		    ino, x->size, S_ISDIR(x->mode) ? "entries" : "bytes",
-		    target == LFS_ROOT_INO ? "/" : "/" LF_NAME, name))
+		    target == LFS_ROOT_INO ? "/" : "/" LOST_FOUND_NAME, name))
 		fix_done(c, relink(c, ino, x, target, name, 0, NULL));
 	if (S_ISDIR(x->mode)) {
 		x->flags |= F_NAMED;
@@ -114,38 +118,136 @@ int link_to_lost_found(struct fsck *c, uint64_t ino, struct fact *x)
 	return err ? err : count_in(c, target, S_ISDIR(x->mode), 1);
 }
 
-/* ---- unattached inodes ---- */
+/* ---- lost+found ---- */
 
-static int check_lost_found(struct fsck *c, bool *ok)
+/* Finds what the root names lost+found.  An entry that names a missing
+ * inode does not count (pass 2 removes it). */
+static int lf_find(struct fsck *c, struct lf *lf)
 {
+	struct dirent_val d;
 	struct fact x;
-	uint64_t lf = c->info.lost_found_ino;
-	*ok = !facts_get(c->facts, lf, &x) && S_ISDIR(x.mode) && !(x.flags & F_DEAD);
-	if (!*ok)   /* not remade: its number is taken by something else */
-		unfixable(c, "lost+found (inode %" PRIu64 ") is not a directory; "
-			  "unattached inodes cannot be reconnected", lf);
+	*lf = (struct lf){ 0 };
+	int err = entry_get(c, LFS_ROOT_INO, LOST_FOUND_NAME, &d);
+	if (err == -ENOENT)
+		return 0;
+	if (err == -EIO) {
+		lf->taken = true;       /* pass 2 said so */
+		return 0;
+	}
+	if (err)
+		return err;
+	err = facts_get(c->facts, d.ino, &x);
+	if (err == -ENOENT || (!err && (x.flags & F_DEAD)))
+		return 0;
+	if (err)
+		return err;
+	if (S_ISDIR(x.mode) && !(x.flags & F_ORPHAN) && x.parent == LFS_ROOT_INO)
+		lf->ino = d.ino;
+	else
+		lf->taken = true;
 	return 0;
 }
 
-static int unattached(struct fsck *c, bool lf_ok)
+/* The directory mkfs made lost+found with, unnamed, while the root names
+ * no lost+found: it goes back into the root under that name. */
+static int lf_reattach(struct fsck *c, struct lf *lf)
+{
+	uint64_t ino = c->info.lost_found_ino;
+	struct fact x;
+	if (lf->ino || lf->taken || facts_get(c->facts, ino, &x) || !S_ISDIR(x.mode) ||
+	    (x.flags & (F_DEAD | F_ORPHAN | F_NAMED)))
+		return 0;
+	int err = link_into(c, ino, &x, LFS_ROOT_INO, LOST_FOUND_NAME);
+	if (!err)
+		lf->ino = ino;
+	return err;
+}
+
+/*
+ * lost+found for an inode that needs it: the one there is, or a new one,
+ * made with the number mkfs gave it when that inode is gone (pass 1 kept
+ * it in the table as missing).  *ok false when there can be none: the
+ * name is taken, or the number is in use (then mkdir /lost+found helps).
+ */
+static int lf_need(struct fsck *c, struct lf *lf, bool *ok)
+{
+	uint64_t ino = c->info.lost_found_ino;
+	struct fact x;
+	*ok = lf->ino != 0;
+	if (lf->ino || lf->taken || facts_get(c->facts, ino, &x) || !(x.flags & F_DEAD))
+		return 0;
+	if (problem(c, SAFE, "/" LOST_FOUND_NAME " not found; making it (inode %" PRIu64 ")",
+		    ino))
+		fix_done(c, dir_make(c, ino, 0700, LOST_FOUND_NAME));
+	x = (struct fact){ .mode = S_IFDIR | 0700, .nlink = 2, .parent = LFS_ROOT_INO,
+			   .flags = F_NAMED | F_REACHED };
+	int err = facts_set(c->facts, ino, &x);
+	if (!err)
+		err = count_in(c, LFS_ROOT_INO, true, 1);
+	if (!err) {
+		c->dirs++;
+		lf->ino = ino;
+		*ok = true;
+	}
+	return err;
+}
+
+/* Why inodes cannot be reconnected, once. */
+static void lf_missing(struct fsck *c, const struct lf *lf)
+{
+	unfixable(c, lf->taken ? "/" LOST_FOUND_NAME " is not a directory; inodes in no "
+				 "directory cannot be reconnected"
+			       : "There is no /" LOST_FOUND_NAME " and inode %" PRIu64
+				 " is in use; inodes in no directory cannot be reconnected "
+				 "(mkdir /" LOST_FOUND_NAME ")",
+		  c->info.lost_found_ino);
+}
+
+/* Moves an unattached inode into lost+found as "#INO"; false in *moved
+ * when there is no lost+found to move it to. */
+static int link_to_lost_found(struct fsck *c, struct lf *lf, uint64_t ino, struct fact *x,
+			      bool *moved)
+{
+	char base[32];
+	int err = lf_need(c, lf, moved);
+	if (err || !*moved)
+		return err;
+	snprintf(base, sizeof(base), "#%" PRIu64, ino);
+	return link_into(c, ino, x, lf->ino, base);
+}
+
+/* ---- unattached inodes ---- */
+
+static int unattached(struct fsck *c, struct lf *lf)
 {
 	struct facts_cursor *cur;
-	int err = facts_cursor_open(c->facts, &cur);
+	int err = lf_reattach(c, lf);
+	if (!err)
+		err = facts_cursor_open(c->facts, &cur);
+	if (err)
+		return err;
 	uint64_t ino;
 	struct fact x;
+	bool told = false;
 	while (!err && (err = facts_cursor_next(cur, &ino, &x)) > 0) {
 		err = 0;
 		progress(c, ino, 2 * c->info.next_ino);
 		if (ino == LFS_ROOT_INO || (x.flags & (F_DEAD | F_ORPHAN)))
 			continue;
 		bool lost = S_ISDIR(x.mode) ? !(x.flags & F_NAMED) : x.refs == 0;
-		if (!lost)
+		if (!lost || (err = facts_get(c->facts, ino, &x)))   /* fresh: not the cursor's copy */
 			continue;
-		if (!(lf_ok || ino == c->info.lost_found_ino))
+		bool moved;
+		err = link_to_lost_found(c, lf, ino, &x, &moved);
+		if (!err && !moved) {
+			if (!told)
+				lf_missing(c, lf);
+			told = true;
 			unfixable(c, "Inode %" PRIu64 " (%s) is in no directory", ino,
 				  type_name(x.mode));
-		else if (!(err = facts_get(c->facts, ino, &x)))   /* fresh: not the cursor's copy */
-			err = link_to_lost_found(c, ino, &x);
+			x.flags |= F_STRAY;
+			err = facts_set(c->facts, ino, &x);
+		}
 	}
 	facts_cursor_close(cur);
 	return err < 0 ? err : 0;
@@ -182,10 +284,12 @@ static int set_flags(struct fsck *c, uint64_t ino, uint32_t set, uint32_t clear)
 	return facts_set(c->facts, ino, &x);
 }
 
-/* Breaks the cycle w->v[from..]: moves one member into lost+found. */
-static int break_cycle(struct fsck *c, struct walk *w, size_t from, bool lf_ok)
+/* Breaks the cycle w->v[from..]: moves one member into lost+found (the
+ * directory mkfs made lost+found with, if it is one and nothing else is
+ * lost+found, into the root as lost+found). */
+static int break_cycle(struct fsck *c, struct walk *w, size_t from, struct lf *lf)
 {
-	uint64_t lf = c->info.lost_found_ino, pick = 0;
+	uint64_t mklf = c->info.lost_found_ino, pick = 0;
 	char list[256] = "";
 	size_t o = 0;
 	for (size_t i = from; i < w->n; i++) {
@@ -193,26 +297,33 @@ static int break_cycle(struct fsck *c, struct walk *w, size_t from, bool lf_ok)
 		if (o < sizeof(list))
 			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%" PRIu64,
 					      i > from ? ", " : "", d);
-		if (pick != lf && (d == lf || !pick || d < pick))
+		if (pick != mklf && (d == mklf || !pick || d < pick))
 			pick = d;
 	}
-	if (!lf_ok && pick != lf) {
+	bool home = pick == mklf && !lf->ino && !lf->taken, ok = true;
+	int err = home ? 0 : lf_need(c, lf, &ok);
+	if (err)
+		return err;
+	if (!ok) {
+		lf_missing(c, lf);
 		unfixable(c, "Directories %s form a cycle that the root does not reach", list);
 		return 0;
 	}
 	struct fact x;
-	int err = facts_get(c->facts, pick, &x);
-	if (err)
+	if ((err = facts_get(c->facts, pick, &x)))
 		return err;
-	uint64_t target, old = x.parent;
-	char name[64], old_name[LFS_NAME_MAX + 1];
-	if ((err = place_of(c, pick, &target, name, sizeof(name))))
+	uint64_t target = home ? LFS_ROOT_INO : lf->ino, old = x.parent;
+	char name[64], base[32], old_name[LFS_NAME_MAX + 1];
+	snprintf(base, sizeof(base), home ? LOST_FOUND_NAME : "#%" PRIu64, pick);
+	if ((err = free_name(c, target, base, name, sizeof(name))))
 		return err;
 	bool named = entry_name(c, old, pick, old_name) > 0;
 	if (problem(c, UNSAFE, "Directories %s form a cycle that the root does not reach; "
 		    "moving directory %" PRIu64 " into %s as '%s'", list, pick,
-		    target == LFS_ROOT_INO ? "/" : "/" LF_NAME, name))
+		    target == LFS_ROOT_INO ? "/" : "/" LOST_FOUND_NAME, name))
 		fix_done(c, relink(c, pick, &x, target, name, old, named ? old_name : NULL));
+	if (home)
+		lf->ino = pick;
 	x.parent = target;
 	if ((err = facts_set(c->facts, pick, &x)))
 		return err;
@@ -222,7 +333,7 @@ static int break_cycle(struct fsck *c, struct walk *w, size_t from, bool lf_ok)
 }
 
 /* Walks from dir up to the root or a directory known to reach it. */
-static int walk_up(struct fsck *c, uint64_t dir, struct walk *w, bool lf_ok)
+static int walk_up(struct fsck *c, uint64_t dir, struct walk *w, struct lf *lf)
 {
 	w->n = 0;
 	int err = 0;
@@ -237,7 +348,7 @@ static int walk_up(struct fsck *c, uint64_t dir, struct walk *w, bool lf_ok)
 			size_t from = 0;
 			while (w->v[from] != d)
 				from++;
-			err = break_cycle(c, w, from, lf_ok);
+			err = break_cycle(c, w, from, lf);
 			break;
 		}
 		if (!S_ISDIR(x.mode) || (x.flags & (F_DEAD | F_ORPHAN)))
@@ -253,7 +364,7 @@ static int walk_up(struct fsck *c, uint64_t dir, struct walk *w, bool lf_ok)
 	return err;
 }
 
-static int cycles(struct fsck *c, bool lf_ok)
+static int cycles(struct fsck *c, struct lf *lf)
 {
 	struct facts_cursor *cur;
 	int err = facts_cursor_open(c->facts, &cur);
@@ -264,7 +375,7 @@ static int cycles(struct fsck *c, bool lf_ok)
 		err = 0;
 		progress(c, c->info.next_ino + ino, 2 * c->info.next_ino);
 		if (S_ISDIR(x.mode) && !(x.flags & (F_REACHED | F_DEAD | F_ORPHAN)))
-			err = walk_up(c, ino, &w, lf_ok);
+			err = walk_up(c, ino, &w, lf);
 	}
 	facts_cursor_close(cur);
 	free(w.v);
@@ -279,12 +390,12 @@ int pass3_connect(struct fsck *c)
 		pass_end(c);
 		return 0;
 	}
-	bool lf_ok;
-	int err = check_lost_found(c, &lf_ok);
+	struct lf lf;
+	int err = lf_find(c, &lf);
 	if (!err)
-		err = unattached(c, lf_ok);
+		err = unattached(c, &lf);
 	if (!err)
-		err = cycles(c, lf_ok);
+		err = cycles(c, &lf);
 	if (err)
 		op_fail(c, err, "pass 3");
 	pass_end(c);

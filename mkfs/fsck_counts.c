@@ -21,6 +21,28 @@
 
 #include "fsck.h"
 
+/* Clears INODE_SHIFTING of an inode that no shift record goes with. */
+static int unflag_shift(struct fsck *c, uint64_t ino)
+{
+	struct inode in;
+	int err = inode_load(c, ino, &in);
+	in.flags &= ~INODE_SHIFTING;
+	if (!err)
+		err = inode_store(c, &in);
+	if (!err)
+		err = lkv_batch_commit(c->b, NULL);
+	lkv_batch_clear(c->b);
+	return err;
+}
+
+static void check_shift(struct fsck *c, uint64_t ino, const struct fact *x)
+{
+	if ((x->flags & (F_SHIFT | F_SHIFTED)) == F_SHIFT &&
+	    problem(c, SAFE, "Inode %" PRIu64 " (%s) is marked as being collapsed or "
+		    "inserted into, but no record of that exists", ino, type_name(x->mode)))
+		fix_done(c, unflag_shift(c, ino));
+}
+
 /* Rewrites the counts of one inode in one batch (and, for an orphan that
  * is named after all, drops its orphan record). */
 static int fix_counts(struct fsck *c, uint64_t ino, uint32_t nlink, uint64_t size,
@@ -76,6 +98,8 @@ static void check_file(struct fsck *c, uint64_t ino, const struct fact *x)
 	bool orphan = x->flags & F_ORPHAN;
 	if (orphan && x->refs == 0)
 		return;         /* unlinked while open: the next mount reclaims it */
+	if (x->flags & F_STRAY)
+		return;         /* left in no directory: its count waits for that */
 	if (orphan)
 		c->orphans_pending--;     /* not one after all */
 	if (x->nlink == x->refs && x->parent == 0 && !orphan)
@@ -96,6 +120,10 @@ static void check_file(struct fsck *c, uint64_t ino, const struct fact *x)
 
 static void note_orphans(struct fsck *c)
 {
+	if (c->shifts_pending)
+		note(c, "%" PRIu64 " collapse%s or insert%s interrupted by a crash or an "
+		     "error will be finished at the next read-write mount", c->shifts_pending,
+		     c->shifts_pending == 1 ? "" : "s", c->shifts_pending == 1 ? "" : "s");
 	if (c->orphans_pending)
 		note(c, "%" PRIu64 " inode%s unlinked while open will be reclaimed at the "
 		     "next read-write mount", c->orphans_pending,
@@ -120,6 +148,7 @@ int pass4_counts(struct fsck *c)
 		progress(c, ino, c->info.next_ino);
 		if (x.flags & F_DEAD)
 			continue;
+		check_shift(c, ino, &x);
 		if (!S_ISDIR(x.mode))
 			check_file(c, ino, &x);
 		else if (!(x.flags & F_ORPHAN) || (x.flags & F_NAMED) || x.entries)

@@ -5,7 +5,8 @@
  *  1a  the inodes tree, in order: each record decodes (fs/inode.c: 104
  *      bytes, version 1, a known file type, valid nanoseconds) or it goes
  *      (its entries then dangle, pass 2); the facts of each good inode are
- *      added to the fact table.  A missing root or lost+found is remade.
+ *      added to the fact table.  A missing root is remade; a missing
+ *      lost+found is no damage (pass 3 makes one when it needs one).
  *  1b  the extents tree, merged with the fact table (both in inode order):
  *      no block of a missing inode, or of an inode that holds no data
  *      (directories, devices); no block at or past ceil(size/block_size),
@@ -16,7 +17,9 @@
  *      that inode's type, values within size, ACL values decode.
  *  1d  the orphans tree: a record names an inode with no link left (left
  *      by a file unlinked while open: the next mount reclaims it) or is
- *      stale.
+ *      stale; a shift record (fs/shift.c: a collapse or insert a crash or
+ *      a failure interrupted, which the next read-write mount finishes)
+ *      decodes and names a regular file marked INODE_SHIFTING.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -27,7 +30,6 @@
 #include "fsck.h"
 
 #define DROP_BATCH 4096
-#define LF_NAME "lost+found"
 
 /* ---- fixes shared by the sub-passes ---- */
 
@@ -55,25 +57,6 @@ static int drop_inode(struct fsck *c, uint64_t ino, bool record)
 	return err;
 }
 
-/* Makes a new empty directory ino named `name` in the root (the entry
- * only when the name is free). */
-static int remake_dir(struct fsck *c, uint64_t ino, mode_t perm, const char *name)
-{
-	struct inode in;
-	inode_init(&in, ino, S_IFDIR | perm, 0, 0);
-	in.parent = LFS_ROOT_INO;
-	int err = inode_store(c, &in);
-	struct dirent_val d;
-	if (!err && name && entry_get(c, LFS_ROOT_INO, name, &d) == -ENOENT) {
-		d = (struct dirent_val){ .ino = ino, .type = mode_to_dtype(S_IFDIR) };
-		err = entry_put(c, LFS_ROOT_INO, name, &d);
-	}
-	if (!err)
-		err = lkv_batch_commit(c->b, NULL);
-	lkv_batch_clear(c->b);
-	return err;
-}
-
 /* ---- 1a: inodes ---- */
 
 struct inode_scan {
@@ -87,7 +70,8 @@ static int add_fact(struct fsck *c, uint64_t ino, struct fact *x)
 	else
 		c->files++;
 	if (S_ISREG(x->mode))
-		c->data_bytes += x->size;
+		c->data_bytes += x->size < UINT64_MAX - c->data_bytes ? x->size   /* files reach */
+				 : UINT64_MAX - c->data_bytes;            /* 2^63 - 1 each */
 	if (ino > c->max_ino)
 		c->max_ino = ino;
 	int err = facts_add(c->facts, ino, x);
@@ -96,16 +80,30 @@ static int add_fact(struct fsck *c, uint64_t ino, struct fact *x)
 	return err;
 }
 
-/* The root or lost+found is missing: remade (empty) when fixing, and in
- * the table either way so that the other passes see what -y makes. */
-static int missing_dir(struct fsck *c, uint64_t ino)
+/* The root is missing: remade (empty) when fixing, and in the table
+ * either way so that the other passes see what -y makes. */
+static int missing_root(struct fsck *c)
 {
-	bool root = ino == LFS_ROOT_INO;
-	if (problem(c, UNSAFE, root ? "The root directory (inode 1) is missing"
-				    : "lost+found (inode %" PRIu64 ") is missing", ino))
-		fix_done(c, remake_dir(c, ino, root ? 0755 : 0700, root ? NULL : LF_NAME));
+	if (problem(c, UNSAFE, "The root directory (inode 1) is missing"))
+		fix_done(c, dir_make(c, LFS_ROOT_INO, 0755, NULL));
 	struct fact x = { .mode = S_IFDIR | 0755, .nlink = 2, .parent = LFS_ROOT_INO };
-	return add_fact(c, ino, &x);
+	return add_fact(c, LFS_ROOT_INO, &x);
+}
+
+/*
+ * The inode mkfs made lost+found with is missing: that is no damage
+ * (`rmdir lost+found` is legitimate, as on ext4).  Its number is kept in
+ * the table as a missing inode, for pass 3 to make lost+found with if an
+ * inode has to be reconnected and the root names no lost+found then.
+ */
+static int missing_lost_found(struct fsck *c)
+{
+	struct fact x = { .mode = S_IFDIR | 0700, .nlink = 2, .parent = LFS_ROOT_INO,
+			  .flags = F_DEAD };
+	int err = facts_add(c->facts, c->info.lost_found_ino, &x);
+	if (err)
+		op_fail(c, err, "keeping the facts of inode %" PRIu64, c->info.lost_found_ino);
+	return err;
 }
 
 static int fill_gaps(struct fsck *c, struct inode_scan *st, uint64_t upto)
@@ -113,12 +111,12 @@ static int fill_gaps(struct fsck *c, struct inode_scan *st, uint64_t upto)
 	int err = 0;
 	if (!st->root_seen && upto > LFS_ROOT_INO) {
 		st->root_seen = true;
-		err = missing_dir(c, LFS_ROOT_INO);
+		err = missing_root(c);
 	}
 	uint64_t lf = c->info.lost_found_ino;
 	if (!err && !st->lf_seen && upto > lf) {
 		st->lf_seen = true;
-		err = missing_dir(c, lf);
+		err = missing_lost_found(c);
 	}
 	return err;
 }
@@ -478,13 +476,41 @@ static int scan_xattrs(struct fsck *c)
 
 /* ---- 1d: orphans ---- */
 
+/* A shift record (key be64 ino, 's'). */
+static int shift_one(struct fsck *c, const uint8_t *k, size_t kl, const uint8_t *v,
+		     size_t vl, bool bad)
+{
+	uint64_t ino = ino_key_get(k);
+	struct shift_rec r;
+	struct fact x;
+	int got = facts_get(c->facts, ino, &x);
+	if (got || (x.flags & F_DEAD)) {
+		if (c->inodes_whole &&
+		    problem(c, SAFE, "Shift record of inode %" PRIu64 ", which does not exist",
+			    ino))
+			fix_delete(c, c->t[TREE_ORPHANS], k, kl);
+	} else if (bad || !shift_rec_decode(v, vl, c->info.block_size, &r) ||
+		   !S_ISREG(x.mode)) {
+		/* what is left of the shift cannot be told: the file stays as
+		 * it is, half-moved; the flag goes with the record */
+		if (problem(c, UNSAFE, "Inode %" PRIu64 ": its record of an interrupted "
+			    "collapse or insert is damaged; the file keeps its blocks where "
+			    "they are", ino))
+			fix_delete(c, c->t[TREE_ORPHANS], k, kl);
+	} else if (x.nlink > 0) {
+		x.flags |= F_SHIFTED;
+		c->shifts_pending++;
+		return facts_set(c->facts, ino, &x);
+	}
+	return 0;           /* an orphan's goes with it at the next mount */
+}
+
 static int orphan_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
 		      const uint8_t *v, size_t vl, bool bad)
 {
 	(void)arg;
-	(void)v;
-	(void)vl;
-	(void)bad;
+	if (shift_key_is(k, kl))
+		return shift_one(c, k, kl, v, vl, bad);
 	uint64_t ino = kl == INO_KEY_LEN ? ino_key_get(k) : 0;
 	progress(c, 3 * c->info.next_ino + ino, 4 * c->info.next_ino);
 	struct fact x;
@@ -523,7 +549,7 @@ int pass1_inodes(struct fsck *c)
 	if (!err)
 		err = scan_xattrs(c);
 	if (!err) {
-		err = scan_tree(c, c->t[TREE_ORPHANS], NULL, 0, false, orphan_one, NULL);
+		err = scan_tree(c, c->t[TREE_ORPHANS], NULL, 0, true, orphan_one, NULL);
 		err = err == -EIO ? 0 : err;
 	}
 	if (err)

@@ -31,6 +31,23 @@ int inode_store(struct fsck *c, const struct inode *in)
 	return lkv_batch_put(c->b, c->t[TREE_INODES], k, sizeof(k), rec, sizeof(rec));
 }
 
+int dir_make(struct fsck *c, uint64_t ino, mode_t perm, const char *name)
+{
+	struct inode in;
+	inode_init(&in, ino, S_IFDIR | perm, 0, 0);
+	in.parent = LFS_ROOT_INO;
+	int err = inode_store(c, &in);
+	struct dirent_val d;
+	if (!err && name && entry_get(c, LFS_ROOT_INO, name, &d) == -ENOENT) {
+		d = (struct dirent_val){ .ino = ino, .type = mode_to_dtype(S_IFDIR) };
+		err = entry_put(c, LFS_ROOT_INO, name, &d);
+	}
+	if (!err)
+		err = lkv_batch_commit(c->b, NULL);
+	lkv_batch_clear(c->b);
+	return err;
+}
+
 int entry_get(struct fsck *c, uint64_t parent, const char *name, struct dirent_val *d)
 {
 	uint8_t k[DIRENT_KEY_MAX], v[DIRENT_VAL_LEN + 1];
@@ -85,7 +102,8 @@ bool inode_record_decode(const uint8_t *p, size_t len, struct fact *x)
 	if (!inode_decode(p, len, &in))
 		return false;
 	*x = (struct fact){ .mode = in.mode, .nlink = in.nlink, .size = in.size,
-			    .stored = in.stored, .parent = in.parent };
+			    .stored = in.stored, .parent = in.parent,
+			    .flags = (in.flags & INODE_SHIFTING) ? F_SHIFT : 0 };
 	switch (x->mode & S_IFMT) {
 	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR:
 	case S_IFBLK: case S_IFIFO: case S_IFSOCK:

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "fuse_ll.h"
+#include "remount.h"
 
 #define TIMEOUT 86400.0   /* seconds the kernel may trust what it is told */
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -56,6 +57,21 @@ static struct lfs_cred cred_of(fuse_req_t req)
 				  .umask = ctx->umask };
 }
 
+/* Adds the caller's supplementary groups to c (a /proc read); *groups is
+ * then to be freed.  Without them c counts as in its own group only. */
+static void add_groups(fuse_req_t req, struct lfs_cred *c, gid_t **groups)
+{
+	int n = fuse_req_getgroups(req, 0, NULL);
+
+	*groups = NULL;
+	if (n > 0 && (*groups = malloc((size_t)n * sizeof(gid_t)))) {
+		int got = fuse_req_getgroups(req, n, *groups);
+
+		c->groups = *groups;
+		c->ngroups = got < 0 ? 0 : got < n ? got : n;
+	}
+}
+
 /*
  * The caller with its supplementary groups when the core needs them: it
  * decides again (as the VFS did) whether a new file in a setgid directory
@@ -66,19 +82,27 @@ static struct lfs_cred cred_of(fuse_req_t req)
 static struct lfs_cred cred_for_new(fuse_req_t req, mode_t mode, gid_t **groups)
 {
 	struct lfs_cred c = cred_of(req);
-	int n;
 
 	*groups = NULL;
-	if (!(mode & S_ISGID) || S_ISDIR(mode))
-		return c;
-	n = fuse_req_getgroups(req, 0, NULL);
-	if (n > 0 && (*groups = malloc((size_t)n * sizeof(gid_t)))) {
-		int got = fuse_req_getgroups(req, n, *groups);
-
-		c.groups = *groups;
-		c.ngroups = got < 0 ? 0 : got < n ? got : n;
-	}
+	if ((mode & S_ISGID) && !S_ISDIR(mode))
+		add_groups(req, &c, groups);
 	return c;
+}
+
+/* Whether the caller may keep a file's S_ISGID: root, or in its group. */
+static bool caller_in_group(fuse_req_t req, gid_t gid)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	gid_t groups[64];
+	int n;
+
+	if (ctx->uid == 0 || ctx->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, 64, groups);
+	for (int i = 0; i < n && i < 64; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
 }
 
 /* ret: 0 or a negative errno. */
@@ -257,6 +281,29 @@ static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, buf);
 }
 
+/* ---- access times (see inval.c) ---- */
+
+/* The kernel holds attributes for a day: an atime the core moved on an
+ * access must not wait that long to show.  (Attributes only: on the
+ * access's own thread that takes no lock the kernel holds.) */
+void ll_touched(void *arg, uint64_t ino)
+{
+	struct larch_ll *ll = arg;
+
+	fuse_lowlevel_notify_inval_inode(ll->se, ino, -1, 0);
+}
+
+/* After a change to a file: when a read would now move its atime, the
+ * pages the kernel caches from off for len bytes (0: to the end) go, so
+ * that the read comes to the core.  wait: the change was the kernel
+ * writing back times (see inval.c). */
+static void atime_watch(lfs *fs, fuse_ino_t ino, const struct stat *st, off_t off,
+			off_t len, bool wait)
+{
+	if (S_ISREG(st->st_mode) && lfs_atime_due(fs, st))
+		inval_pages(ino, off, len, wait);
+}
+
 /* ---- attributes ---- */
 
 static void ll_getattr(fuse_req_t req, fuse_ino_t ino,
@@ -308,12 +355,35 @@ static bool bare_kill(fuse_req_t req, int to_set)
 	return to_set == FUSE_SET_ATTR_CTIME || (to_set == 0 && fuse_req_ctx(req)->uid != 0);
 }
 
+/*
+ * Whether a setattr that clears privileges needs the caller's
+ * supplementary groups: only to decide on a S_ISGID without group-exec
+ * (kept for a member of the file's group), when the caller is not root
+ * and the file's group is not the caller's own.
+ */
+static bool needs_groups(lfs *fs, const struct lfs_cred *c, fuse_ino_t ino,
+			 unsigned valid)
+{
+	struct stat st;
+
+	return (valid & (LFS_SET_KILL_SUIDGID | LFS_SET_UID | LFS_SET_GID)) &&
+	       c->uid != 0 && lfs_getattr(fs, ino, &st) == 0 &&
+	       (st.st_mode & (S_ISGID | S_IXGRP)) == S_ISGID &&
+	       st.st_gid != c->gid;
+}
+
+/* A SETATTR of these alone is the kernel writing back times. */
+#define TIMES (LFS_SET_ATIME | LFS_SET_MTIME | LFS_SET_ATIME_NOW | LFS_SET_MTIME_NOW | \
+	       LFS_SET_CTIME)
+
 static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
 	struct lfs_cred c = cred_of(req);
+	gid_t *groups = NULL;
 	unsigned valid = 0;
 	struct stat st;
+	int ret;
 
 	(void)fi;
 	for (size_t i = 0; i < ARRAY_SIZE(setattr_bits); i++)
@@ -321,7 +391,13 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			valid |= setattr_bits[i].lfs;
 	if (bare_kill(req, to_set))
 		valid |= LFS_SET_KILL_SUIDGID;
-	reply_attr(req, lfs_setattr(fs_of(req), &c, ino, attr, valid, &st), &st);
+	if (needs_groups(fs_of(req), &c, ino, valid))
+		add_groups(req, &c, &groups);
+	ret = lfs_setattr(fs_of(req), &c, ino, attr, valid, &st);
+	free(groups);
+	if (ret == 0)
+		atime_watch(fs_of(req), ino, &st, 0, 0, !(valid & ~TIMES));
+	reply_attr(req, ret, &st);
 }
 
 /* ---- files ---- */
@@ -389,6 +465,7 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	char *buf = malloc(size ? size : 1);
+	bool strict = ll_of(req)->strictatime;   /* req is gone once replied */
 	ssize_t n;
 
 	(void)fi;
@@ -402,16 +479,30 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
+	if (n > 0 && strict)
+		inval_pages(ino, off, (off_t)size, false);
 }
 
-/* Whether clearing privileges (inode_kill_suid) would change ino's mode. */
-static bool has_privs(lfs *fs, fuse_ino_t ino)
+/*
+ * What a write by a caller without CAP_FSETID clears of ino's mode, as
+ * lfs_write flags (0: nothing): suid, and sgid with group-exec or, without
+ * it, for a caller outside the file's group.  The kernel has usually
+ * cleared them with a SETATTR before the write; this covers an inode it
+ * had marked as having none (S_NOSEC).
+ */
+static unsigned privs_to_kill(fuse_req_t req, fuse_ino_t ino)
 {
 	struct stat st;
 
-	return lfs_getattr(fs, ino, &st) == 0 &&
-	       ((st.st_mode & S_ISUID) ||
-		(st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP));
+	if (lfs_getattr(fs_of(req), ino, &st) != 0)
+		return 0;
+	if ((st.st_mode & (S_ISGID | S_IXGRP)) == S_ISGID &&
+	    !caller_in_group(req, st.st_gid))
+		return LFS_WRITE_KILL_SUID | LFS_WRITE_KILL_SGID;
+	if ((st.st_mode & S_ISUID) ||
+	    (st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		return LFS_WRITE_KILL_SUID;
+	return 0;
 }
 
 /*
@@ -429,8 +520,9 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct larch_ll *ll = ll_of(req);
-	unsigned flags = 0;
-	bool kill = wire_write_kills_suid() && has_privs(ll->fs, ino);
+	unsigned kill = wire_write_kills_suid() ? privs_to_kill(req, ino) : 0;
+	unsigned flags = kill;
+	struct stat st;
 	ssize_t n;
 
 	/* With the writeback cache the kernel places appends itself, and the
@@ -440,8 +532,6 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		flags |= LFS_WRITE_APPEND;
 	if (ll->writeback_on)
 		flags |= LFS_WRITE_KEEP_TIMES;
-	if (kill)
-		flags |= LFS_WRITE_KILL_SUID;
 	n = lfs_write(ll->fs, ino, buf, size, off, flags);
 	if (n >= 0 && kill)
 		fuse_lowlevel_notify_inval_inode(ll->se, ino, -1, 0);
@@ -449,6 +539,13 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		reply_status(req, (int)n);
 	else
 		fuse_reply_write(req, (size_t)n);
+	/* Pages written back stay cached: while a read would move the atime
+	 * (a new file's, until read; or after a change) they go, once the
+	 * reply has ended their writeback.  (A read in the moment between
+	 * the two is served from them.)  Without the writeback cache this is
+	 * also where mtime moves. */
+	if (n > 0 && lfs_getattr(ll->fs, ino, &st) == 0)
+		atime_watch(ll->fs, ino, &st, off, (off_t)n, false);
 }
 
 static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -714,18 +811,28 @@ static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	listing_free(&l);
 }
 
+/* Under strictatime the listing the kernel caches goes once it has it,
+ * so that the next readdir comes here too (the core moves the atime). */
 static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
+	bool strict = ll_of(req)->strictatime;   /* req is gone once replied */
+
 	(void)fi;
 	list_dir(req, ino, size, off, false);
+	if (strict)
+		inval_pages(ino, 0, 0, false);
 }
 
 static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			   off_t off, struct fuse_file_info *fi)
 {
+	bool strict = ll_of(req)->strictatime;
+
 	(void)fi;
 	list_dir(req, ino, size, off, true);
+	if (strict)
+		inval_pages(ino, 0, 0, false);
 }
 
 static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -737,22 +844,6 @@ static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 }
 
 /* ---- extended attributes ---- */
-
-/* Whether the caller may keep a file's S_ISGID: root, or in its group. */
-static bool caller_in_group(fuse_req_t req, gid_t gid)
-{
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	gid_t groups[64];
-	int n;
-
-	if (ctx->uid == 0 || ctx->gid == gid)
-		return true;
-	n = fuse_req_getgroups(req, 64, groups);
-	for (int i = 0; i < n && i < 64; i++)
-		if (groups[i] == gid)
-			return true;
-	return false;
-}
 
 static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
@@ -835,10 +926,16 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
  *  - POSIX_ACL: the kernel checks ACLs (and implies default_permissions);
  *    DONT_MASK: the core applies the umask, which a default ACL overrides.
  *  - EXPORT_SUPPORT: lookups of "." and ".." work, for NFS.
+ *  - IOCTL_DIR: ioctls on directories come through (the remount request).
  * Turned off: HANDLE_KILLPRIV (v1; see the head of the file), AUTO_INVAL_DATA
  * (nobody changes files behind the kernel's back, so a changed mtime
- * must not throw away its pages), and splice (we reply from memory;
- * replying through a pipe measured slower).
+ * must not throw away its pages), splice (we reply from memory;
+ * replying through a pipe measured slower), and ASYNC_DIO: with it the
+ * kernel completes a non-extending AIO direct write from the reply
+ * without dropping the page cache over the range, so a buffered read
+ * that raced the write keeps returning the old bytes (generic/082).
+ * Without it such a write waits for its reply in io_submit, and
+ * generic_file_direct_write drops the pages after it.
  * max_write 1 MiB also makes libfuse ask for 256-page requests.
  * max_readahead stays the kernel's offer (128 KiB): it only takes a
  * smaller one, and a larger read_ahead_kb on the mount measured no faster.
@@ -850,7 +947,7 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 	struct larch_ll *ll = userdata;
 	unsigned want = FUSE_CAP_READDIRPLUS | FUSE_CAP_CACHE_SYMLINKS |
 			FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK |
-			FUSE_CAP_EXPORT_SUPPORT;
+			FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_IOCTL_DIR;
 
 	if (ll->writeback)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
@@ -860,13 +957,54 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~(unsigned)(FUSE_CAP_READDIRPLUS_AUTO |
 				  FUSE_CAP_HANDLE_KILLPRIV |
-				  FUSE_CAP_AUTO_INVAL_DATA |
+				  FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_ASYNC_DIO |
 				  FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
 				  FUSE_CAP_SPLICE_MOVE);
 	conn->max_write = LARCH_MAX_WRITE;
 	conn->time_gran = 1;
 	ll->writeback_on = conn->want & FUSE_CAP_WRITEBACK_CACHE;
 	ll->skip_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
+}
+
+/* ---- the mount as a whole ---- */
+
+/*
+ * ioctl: larchfs's own remount request (remount.h), from root on the root
+ * directory, answered once the core has flushed and stopped writing, or
+ * resumed.  Every other ioctl is ENOTTY, as on a filesystem without them.
+ */
+static void ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		     size_t in_bufsz, size_t out_bufsz)
+{
+	struct larch_remount r;
+	int ret;
+
+	(void)arg;
+	(void)fi;
+	(void)out_bufsz;
+	if (cmd != LARCH_IOC_REMOUNT || ino != FUSE_ROOT_ID || (flags & FUSE_IOCTL_COMPAT)) {
+		reply_status(req, -ENOTTY);
+		return;
+	}
+	if (fuse_req_ctx(req)->uid != 0) {
+		reply_status(req, -EPERM);
+		return;
+	}
+	if (in_bufsz != sizeof(r)) {
+		reply_status(req, -EINVAL);
+		return;
+	}
+	memcpy(&r, in_buf, sizeof(r));
+	if (r.flags & ~LARCH_REMOUNT_RO || r.reserved) {
+		reply_status(req, -EINVAL);
+		return;
+	}
+	ret = lfs_remount(fs_of(req), r.flags & LARCH_REMOUNT_RO);
+	if (ret < 0)
+		reply_status(req, ret);
+	else
+		fuse_reply_ioctl(req, 0, NULL, 0);
 }
 
 /*
@@ -909,4 +1047,5 @@ const struct fuse_lowlevel_ops larch_ll_ops = {
 	.fallocate       = ll_fallocate,
 	.lseek           = ll_lseek,
 	.copy_file_range = ll_copy_file_range,
+	.ioctl           = ll_ioctl,
 };

@@ -39,6 +39,16 @@
  * wire_writev() adds the flags the kernel offered to libfuse's INIT
  * reply.  Nothing else is changed, and without the kernel's offer nothing
  * is.
+ *
+ * FUSE over io_uring (transport_uring.c) is negotiated here too: when the
+ * kernel offers FUSE_OVER_IO_URING (flags2, with FUSE_INIT_EXT) and
+ * uring_prepare() has the rings ready, the INIT reply takes it as well,
+ * and uring_start() follows once the kernel has the reply.  From then on
+ * wire_writev() first offers each reply to uring_take_reply(): the reply
+ * to a request that came from a ring goes back into its ring entry, and
+ * everything else (replies to /dev/fuse requests, notifications) to the
+ * device.  Requests from the rings are counted by wire_note_request() as
+ * those read here are.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -51,6 +61,8 @@
 #include <unistd.h>
 
 #include "fuse_ll.h"
+#include "fuse_uring_abi.h"
+#include "transport.h"
 
 /* The INIT flags added to libfuse's reply when the kernel offers them. */
 #define WIRE_ADDS (FUSE_HANDLE_KILLPRIV_V2 | FUSE_PARALLEL_DIROPS)
@@ -58,6 +70,7 @@
 static _Atomic uint64_t init_unique;        /* the INIT request, 0: none seen */
 static _Atomic uint32_t init_offered;       /* WIRE_ADDS the kernel offered */
 static _Atomic uint32_t init_added;         /* and our reply took */
+static atomic_bool init_uring_offered;      /* FUSE_OVER_IO_URING offered */
 static _Thread_local bool write_kills_suid; /* the request this thread read */
 
 /* ---- request counts ---- */
@@ -101,6 +114,7 @@ void wire_stats_print(FILE *f)
 
 	for (size_t op = 0; op < OPCODES; op++)
 		total += atomic_load(&requests[op]);
+	uring_stats_print(f);
 	fprintf(f, "%-22s %" PRIu64, "FUSE requests:", total);
 	for (size_t op = 0; op < OPCODES; op++) {
 		uint64_t n = atomic_load(&requests[op]);
@@ -114,7 +128,7 @@ void wire_stats_print(FILE *f)
 /* ---- reading requests ---- */
 
 /* Notes what the request in buf[0..n) tells us, before libfuse sees it. */
-static void note_request(const void *buf, size_t n)
+void wire_note_request(const void *buf, size_t n)
 {
 	struct fuse_in_header h;
 	size_t body;
@@ -133,6 +147,9 @@ static void note_request(const void *buf, size_t n)
 		memset(&in, 0, sizeof(in));
 		memcpy(&in, (const char *)buf + sizeof(h), len);
 		atomic_store(&init_offered, in.major == 7 ? in.flags & WIRE_ADDS : 0);
+		atomic_store(&init_uring_offered, in.major == 7 && (in.flags & FUSE_INIT_EXT) &&
+			     body >= offsetof(struct fuse_init_in, flags2) + 4 &&
+			     (in.flags2 & (uint32_t)(FUSE_OVER_IO_URING >> 32)));
 		atomic_store(&init_unique, h.unique);
 	} else if (h.opcode == FUSE_WRITE &&
 		   body >= offsetof(struct fuse_write_in, write_flags) + 4) {
@@ -150,7 +167,7 @@ static ssize_t wire_read(int fd, void *buf, size_t len, void *userdata)
 
 	(void)userdata;
 	if (n > 0)
-		note_request(buf, (size_t)n);
+		wire_note_request(buf, (size_t)n);
 	return n;
 }
 
@@ -167,27 +184,59 @@ static bool is_init_reply(const struct iovec *iov, int count)
 	return h.unique == u && h.error == 0;
 }
 
-static ssize_t wire_writev(int fd, struct iovec *iov, int count, void *userdata)
+/* The most the kernel will put in a request's body or take in a reply's:
+ * what it sizes ring payload buffers by (max_write, max_pages pages). */
+static size_t init_max_payload(const struct fuse_init_out *out)
+{
+	size_t n = out->max_write, pages = (size_t)sysconf(_SC_PAGESIZE);
+
+	if (out->flags & FUSE_MAX_PAGES && out->max_pages * pages > n)
+		n = out->max_pages * pages;
+	return n > 8192 ? n : 8192;
+}
+
+/* Writes libfuse's INIT reply with the flags it could not ask for, and
+ * starts or declines the rings. */
+static ssize_t write_init_reply(int fd, struct iovec *iov)
 {
 	struct fuse_init_out out;
 	struct iovec patched[2];
-
-	(void)userdata;
-	if (count != 2 || !is_init_reply(iov, count))
-		return writev(fd, iov, count);
-	atomic_store(&init_unique, 0);
 	uint32_t add = atomic_load(&init_offered);
-	if (!add || iov[1].iov_len > sizeof(out))
-		return writev(fd, iov, count);
+	bool uring;
+	ssize_t n;
+
 	memset(&out, 0, sizeof(out));
 	memcpy(&out, iov[1].iov_base, iov[1].iov_len);
 	out.flags |= add;
+	uring = iov[1].iov_len >= offsetof(struct fuse_init_out, flags2) + 4 &&
+		uring_prepare(atomic_load(&init_uring_offered), init_max_payload(&out));
+	if (uring) {
+		out.flags |= FUSE_INIT_EXT;
+		out.flags2 |= (uint32_t)(FUSE_OVER_IO_URING >> 32);
+	}
 	patched[0] = iov[0];
 	patched[1] = (struct iovec){ &out, iov[1].iov_len };
-	ssize_t n = writev(fd, patched, 2);
+	n = writev(fd, patched, 2);
 	if (n >= 0)
 		atomic_store(&init_added, add);
+	if (uring)
+		uring_start(n >= 0);
 	return n;
+}
+
+static ssize_t wire_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	ssize_t n;
+
+	(void)userdata;
+	if (uring_take_reply(iov, count, &n))
+		return n;
+	if (count != 2 || !is_init_reply(iov, count))
+		return writev(fd, iov, count);
+	atomic_store(&init_unique, 0);
+	if (iov[1].iov_len > sizeof(struct fuse_init_out))
+		return writev(fd, iov, count);
+	return write_init_reply(fd, iov);
 }
 
 int wire_install(struct fuse_session *se)

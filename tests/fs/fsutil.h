@@ -207,6 +207,22 @@ static inline int fx_teardown(void **state)
 }
 
 #define fx_test(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+
+/* A store of 4 KiB blocks with a 1 KiB blob threshold: files span many
+ * more blocks, and most blocks are blobs. */
+static inline void fx_small_blocks(struct fx *f)
+{
+	f->fo.block_size = 4096;
+	f->fo.blob_threshold = 1024;
+}
+
+static inline int fx_setup_small(void **state)
+{
+	return fx_setup_with(state, fx_small_blocks);
+}
+
+#define fx_test_small(fn) \
+	cmocka_unit_test_setup_teardown(fn, fx_setup_small, fx_teardown)
 #define fx_test_bare(fn) \
 	cmocka_unit_test_setup_teardown(fn, fx_setup_bare, fx_teardown)
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_attr.c: attributes through the core (fs/lfs.h): lfs_setattr's
- * chmod, chown with suid/sgid clearing, KILL_SUIDGID, truncate, utimensat
+ * chmod, chown with suid/sgid clearing, KILL_SUIDGID (and S_ISGID without
+ * group-exec for callers outside the group), truncate, utimensat
  * with explicit nanosecond times and with the clock, ctime on every
  * change, birth time, atime under the three atime modes, suid clearing by
  * writes, and st_blocks of sparse and dense files.
@@ -176,6 +177,80 @@ static void test_write_kill_suid(void **state)
 	assert_content(f, x, (const uint8_t *)"bbbbb", 5);
 }
 
+/*
+ * Linux's rule (setattr_should_drop_sgid, 6.2+): S_ISGID without
+ * group-exec goes too when the caller is outside the file's group and
+ * not root; a member by its own or a supplementary group keeps it.  By
+ * KILL_SUIDGID alone (the kernel's bare SETATTR before a write or
+ * fallocate), with a truncate, with a chgrp (membership of the group the
+ * file had), and by a write with LFS_WRITE_KILL_SGID.
+ */
+static void test_kill_sgid_outside_group(void **state)
+{
+	struct fx *f = *state;
+	uint64_t x = mk_file(f, LFS_ROOT_INO, "x");
+	gid_t sup[] = { 3000, 2000 }, other[] = { 3000 };
+	struct lfs_cred out = fx_cred(1000, 1000, 022);
+	struct lfs_cred own = fx_cred(1000, 2000, 022);
+	struct lfs_cred supp = fx_cred(1000, 1000, 022);
+	struct lfs_cred supp_other = fx_cred(1000, 1000, 022);
+	struct lfs_cred root = fx_cred(0, 0, 022);
+	supp.groups = sup;
+	supp.ngroups = 2;
+	supp_other.groups = other;
+	supp_other.ngroups = 1;
+	struct {
+		const struct lfs_cred *c;
+		mode_t before, after;
+	} k[] = {
+		{ &out, 02666, 0666 }, { &out, 06666, 0666 }, { &out, 02676, 0676 },
+		{ &out, 04666, 0666 }, { &out, 0666, 0666 },
+		{ &supp_other, 02666, 0666 },
+		{ &own, 02666, 02666 }, { &own, 06666, 02666 }, { &own, 02676, 0676 },
+		{ &supp, 02666, 02666 }, { &supp, 06646, 02646 },
+		{ &root, 02666, 02666 }, { &root, 06676, 0676 },
+	};
+	struct stat st = { .st_size = 3, .st_uid = 1000, .st_gid = 2000 };
+	chown_to(f, x, 1000, 2000, LFS_SET_UID | LFS_SET_GID);
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+		for (int how = 0; how < 3; how++) {
+			unsigned valid = how == 0 ? LFS_SET_KILL_SUIDGID :
+					 how == 1 ? LFS_SET_KILL_SUIDGID | LFS_SET_SIZE :
+						    LFS_SET_KILL_SUIDGID | LFS_SET_GID;
+			st.st_gid = 2000;
+			set_mode(f, x, k[i].before);
+			assert_ok(lfs_setattr(f->fs, k[i].c, x, &st, valid, NULL));
+			if (perm_of(f, x) != k[i].after)
+				fail_msg("case %zu/%d: 0%o left 0%o, want 0%o", i, how,
+					 (unsigned)k[i].before, (unsigned)perm_of(f, x),
+					 (unsigned)k[i].after);
+		}
+	}
+	/* a chgrp by the owner: membership of the group the file had */
+	set_mode(f, x, 02666);
+	st.st_gid = 3000;
+	assert_ok(lfs_setattr(f->fs, &supp_other, x, &st, LFS_SET_GID | LFS_SET_KILL_SUIDGID,
+			      NULL));
+	assert_int_equal(perm_of(f, x), 0666);
+	chown_to(f, x, 1000, 2000, LFS_SET_GID);
+	set_mode(f, x, 02666);
+	assert_ok(lfs_setattr(f->fs, &supp, x, &st, LFS_SET_GID | LFS_SET_KILL_SUIDGID, NULL));
+	assert_int_equal(perm_of(f, x), 02666);
+	assert_int_equal(st_get(f, x).st_gid, 3000);
+
+	/* a write: the glue says whether the writer is outside the group */
+	set_mode(f, x, 02666);
+	assert_rc(lfs_write(f->fs, x, "a", 1, 0, LFS_WRITE_KILL_SUID), 1);
+	assert_int_equal(perm_of(f, x), 02666);
+	assert_rc(lfs_write(f->fs, x, "a", 1, 0, LFS_WRITE_KILL_SUID | LFS_WRITE_KILL_SGID), 1);
+	assert_int_equal(perm_of(f, x), 0666);
+	set_mode(f, x, 06676);
+	assert_rc(lfs_write(f->fs, x, "a", 1, 0, LFS_WRITE_KILL_SUID), 1);
+	assert_int_equal(perm_of(f, x), 0676);
+	fx_remount(f);
+	assert_int_equal(perm_of(f, x), 0676);
+}
+
 static void test_truncate_attr(void **state)
 {
 	struct fx *f = *state;
@@ -211,10 +286,16 @@ static void test_truncate_attr(void **state)
 	assert_int_equal(st.st_size, 20);
 	assert_ts_equal(st.st_mtim, ts_make(5000, 5));
 
-	/* past any file size there can be */
+	/* up to the largest size there is (the kernel's MAX_LFS_FILESIZE,
+	 * as tmpfs), and down again */
 	st.st_size = INT64_MAX;
-	assert_rc(lfs_setattr(f->fs, &f->cred, x, &st, LFS_SET_SIZE, NULL),
-		  -EFBIG);
+	assert_ok(lfs_setattr(f->fs, &f->cred, x, &st, LFS_SET_SIZE, NULL));
+	assert_int_equal(st_get(f, x).st_size, INT64_MAX);
+	char top[4];
+	assert_rc(lfs_read(f->fs, x, top, 4, INT64_MAX - 4), 4);
+	assert_memory_equal(top, "\0\0\0\0", 4);
+	st.st_size = 20;
+	assert_ok(lfs_setattr(f->fs, &f->cred, x, &st, LFS_SET_SIZE, NULL));
 	assert_int_equal(st_get(f, x).st_size, 20);
 	st.st_size = 0;
 	assert_rc(lfs_setattr(f->fs, &f->cred, d, &st, LFS_SET_SIZE, NULL),
@@ -482,6 +563,55 @@ static void test_atime_readlink(void **state)
 	assert_ts_within(st_get(f, s).st_atim, lo, hi);
 }
 
+struct touches { int n; uint64_t ino; };
+
+static void count_touch(void *arg, uint64_t ino)
+{
+	struct touches *t = arg;
+	t->n++;
+	t->ino = ino;
+}
+
+/* nodiratime keeps directories' atimes; a file's still moves, and the
+ * core says so (touched), once: lfs_atime_due tells a cache above when. */
+static void test_atime_nodiratime_touched(void **state)
+{
+	struct fx *f = *state;
+	struct touches t = { 0 };
+	uint8_t buf[8];
+	struct dlist dl;
+
+	uint64_t d = mk_dir(f, LFS_ROOT_INO, "d");
+	uint64_t x = mk_file(f, d, "x");
+	write_at(f, x, "abc", 3, 0);
+	fx_unmount(f);
+	f->mo.nodiratime = true;
+	f->mo.touched = count_touch;
+	f->mo.touched_arg = &t;
+	fx_mount(f);
+	old_atime(f, d);
+	struct stat old = { .st_atim = ts_make(1000, 0), .st_mtim = ts_make(2000, 0),
+			    .st_ctim = ts_make(2000, 0) };
+	assert_ok(lfs_setattr(f->fs, &f->cred, x, &old,
+			      LFS_SET_ATIME | LFS_SET_MTIME | LFS_SET_CTIME, NULL));
+	readdir_all(f, d, 8, &dl);
+	free(dl.e);
+	assert_ts_equal(st_get(f, d).st_atim, ts_make(1000, 0));
+	struct stat st = st_get(f, d);
+	assert_false(lfs_atime_due(f->fs, &st));
+	assert_int_equal(t.n, 0);
+
+	st = st_get(f, x);
+	assert_true(lfs_atime_due(f->fs, &st));
+	assert_rc(lfs_read(f->fs, x, buf, 3, 0), 3);
+	assert_int_equal(t.n, 1);
+	assert_int_equal(t.ino, x);
+	st = st_get(f, x);
+	assert_false(lfs_atime_due(f->fs, &st));
+	assert_rc(lfs_read(f->fs, x, buf, 3, 0), 3);
+	assert_int_equal(t.n, 1);
+}
+
 static void test_blocks(void **state)
 {
 	struct fx *f = *state;
@@ -535,12 +665,14 @@ int main(void)
 		fx_test(test_chown),
 		fx_test(test_kill_suidgid),
 		fx_test(test_write_kill_suid),
+		fx_test(test_kill_sgid_outside_group),
 		fx_test(test_truncate_attr),
 		fx_test(test_utimens),
 		fx_test(test_ctime_updates),
 		fx_test(test_atime_modes),
 		fx_test(test_atime_readdir),
 		fx_test(test_atime_readlink),
+		fx_test(test_atime_nodiratime_touched),
 		fx_test(test_blocks),
 	};
 	return cmocka_run_group_tests_name("fs_attr", tests, NULL, NULL);

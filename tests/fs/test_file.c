@@ -100,19 +100,6 @@ static void check_window(struct fx *f, uint64_t ino, const struct model *m,
 	free(buf);
 }
 
-static void small_blocks(struct fx *f)
-{
-	f->fo.block_size = 4096;
-	f->fo.blob_threshold = 1024;
-}
-
-static int setup_small(void **state)
-{
-	return fx_setup_with(state, small_blocks);
-}
-
-#define fx_test_small(fn) \
-	cmocka_unit_test_setup_teardown(fn, setup_small, fx_teardown)
 
 /* A cache far smaller than the data and a frequent background flush, so
  * that leaves are evicted and re-read and flushes run under the test. */
@@ -567,16 +554,64 @@ static void test_above_4g(void **state)
 	free(buf);
 }
 
-static void test_write_efbig(void **state)
+/*
+ * The largest file is the kernel's MAX_LFS_FILESIZE, 2^63 - 1, which FUSE
+ * mounts have as s_maxbytes, as tmpfs: a write may end there (one that
+ * would pass it is cut short; an append that starts there is -EFBIG), and
+ * a range past 2^63 - 1 is -EINVAL (the kernel's rw_verify_area).  The
+ * blocks at the top are an ordinary sparse file's; nothing in between is
+ * stored.
+ */
+static void test_write_limits(void **state)
 {
 	struct fx *f = *state;
+	size_t bs = bsz(f);
+	const off_t top = INT64_MAX;
 	uint64_t x = mk_file(f, LFS_ROOT_INO, "x");
+	uint8_t buf[16];
 
 	write_at(f, x, "abc", 3, 0);
-	assert_rc(lfs_write(f->fs, x, "0123456789", 10, INT64_MAX - 5, 0),
-		  -EFBIG);
-	assert_rc(lfs_write(f->fs, x, "0123456789", 10, INT64_MAX, 0), -EFBIG);
+	assert_rc(lfs_write(f->fs, x, "0123456789", 10, top - 5, 0), -EINVAL);
+	assert_rc(lfs_write(f->fs, x, "0123456789", 10, top, 0), -EINVAL);
+	assert_rc(lfs_write(f->fs, x, "0", 1, top, 0), -EINVAL);
+	assert_rc(lfs_read(f->fs, x, buf, 10, top - 5), -EINVAL);
 	assert_content(f, x, (const uint8_t *)"abc", 3);
+
+	/* a write that ends at the top */
+	assert_rc(lfs_write(f->fs, x, "0123456789", 10, top - 10, 0), 10);
+	assert_int_equal(st_get(f, x).st_size, top);
+	assert_rc(lfs_read(f->fs, x, buf, 10, top - 10), 10);
+	assert_memory_equal(buf, "0123456789", 10);
+	assert_rc(lfs_read(f->fs, x, buf, 1, top - 1), 1);
+	assert_memory_equal(buf, "9", 1);
+	assert_rc(lfs_read(f->fs, x, buf, 0, top), 0);
+	assert_rc(lfs_read(f->fs, x, buf, 4, (off_t)1 << 62), 4);
+	assert_memory_equal(buf, "\0\0\0\0", 4);
+	assert_true(st_get(f, x).st_blocks * 512 <= 2 * (blkcnt_t)bs + 512);
+	/* SEEK_DATA finds the top block; the hole is the end of the file */
+	off_t d = lfs_lseek(f->fs, x, (off_t)bs, SEEK_DATA);
+	if (d < (top - 10) / (off_t)bs * (off_t)bs || d > top - 10)
+		fail_msg("SEEK_DATA from %zu: %lld", bs, (long long)d);
+	assert_rc(lfs_lseek(f->fs, x, top - 2, SEEK_HOLE), top);
+	assert_rc(lfs_lseek(f->fs, x, top, SEEK_DATA), -ENXIO);
+
+	/* appends: none at the top, a short one below it */
+	assert_rc(lfs_write(f->fs, x, "z", 1, 0, LFS_WRITE_APPEND), -EFBIG);
+	struct stat st = { .st_size = top - 3 };
+	assert_ok(lfs_setattr(f->fs, &f->cred, x, &st, LFS_SET_SIZE, NULL));
+	assert_rc(lfs_write(f->fs, x, "wxyz12", 6, 0, LFS_WRITE_APPEND), 3);
+	assert_int_equal(st_get(f, x).st_size, top);
+	fx_remount(f);
+	assert_int_equal(st_get(f, x).st_size, top);
+	assert_rc(lfs_read(f->fs, x, buf, 10, top - 10), 10);
+	assert_memory_equal(buf, "0123456wxy", 10);
+	assert_rc(lfs_read(f->fs, x, buf, 3, 0), 3);
+	assert_memory_equal(buf, "abc", 3);
+	/* and down again: nothing is left up there */
+	st.st_size = 3;
+	assert_ok(lfs_setattr(f->fs, &f->cred, x, &st, LFS_SET_SIZE, NULL));
+	assert_content(f, x, (const uint8_t *)"abc", 3);
+	assert_true(st_get(f, x).st_blocks * 512 <= 512);
 }
 
 /* ---- truncate -------------------------------------------------------- */
@@ -686,15 +721,17 @@ static void test_fallocate_modes(void **state)
 	/* refusals */
 	assert_rc(lfs_fallocate(f->fs, x, FALLOC_FL_PUNCH_HOLE, 0, 10),
 		  -EOPNOTSUPP);
-	assert_rc(lfs_fallocate(f->fs, x, FALLOC_FL_COLLAPSE_RANGE, 0,
-				(off_t)bs), -EOPNOTSUPP);
-	assert_rc(lfs_fallocate(f->fs, x, FALLOC_FL_INSERT_RANGE, 0,
-				(off_t)bs), -EOPNOTSUPP);
+	/* (collapse and insert: test_shift.c) */
+	assert_rc(lfs_fallocate(f->fs, x, FALLOC_FL_COLLAPSE_RANGE |
+				FALLOC_FL_KEEP_SIZE, 0, (off_t)bs), -EOPNOTSUPP);
+	assert_rc(lfs_fallocate(f->fs, x, FALLOC_FL_INSERT_RANGE |
+				FALLOC_FL_PUNCH_HOLE, 0, (off_t)bs), -EOPNOTSUPP);
 	assert_rc(lfs_fallocate(f->fs, x, FALLOC_FL_UNSHARE_RANGE, 0,
 				(off_t)bs), -EOPNOTSUPP);
 	assert_rc(lfs_fallocate(f->fs, x, 0, 0, 0), -EINVAL);
 	assert_rc(lfs_fallocate(f->fs, x, 0, -1, 10), -EINVAL);
 	assert_rc(lfs_fallocate(f->fs, x, 0, INT64_MAX - 10, 100), -EFBIG);
+	assert_rc(lfs_fallocate(f->fs, x, FALLOC_FL_KEEP_SIZE, INT64_MAX, 1), -EFBIG);
 	uint64_t d = mk_dir(f, LFS_ROOT_INO, "d");
 	assert_rc(lfs_fallocate(f->fs, d, 0, 0, 10), -EISDIR);
 	assert_content(f, x, m.b, m.size);
@@ -1084,7 +1121,8 @@ int main(void)
 		fx_test(test_far_past_eof),
 		fx_test(test_above_4g),
 		fx_test_small(test_above_4g),
-		fx_test(test_write_efbig),
+		fx_test(test_write_limits),
+		fx_test_small(test_write_limits),
 		fx_test(test_huge_sparse),
 		fx_test_small(test_huge_sparse),
 		fx_test(test_truncate),
