@@ -55,6 +55,8 @@ struct lfs {
 	struct timespec mounted_at;     /* mount; for the stats */
 	void (*stats_extra)(FILE *f);   /* set once before requests are served
 					   (lfs_stats_extra), then read-only */
+	_Atomic uint64_t data_read, data_written;   /* atomic; bytes that
+					   lfs_read returned and lfs_write took */
 
 	/* the inode allocator (ialloc.c) */
 	pthread_mutex_t alloc_mu;       /* owner: next_ino, reserved_to, info.next_ino */
