@@ -55,6 +55,7 @@ struct lfs {
 	struct timespec mounted_at;     /* mount; for the stats */
 	void (*stats_extra)(FILE *f);   /* set once before requests are served
 					   (lfs_stats_extra), then read-only */
+	void (*metrics_extra)(FILE *f); /* likewise (lfs_metrics_extra) */
 	_Atomic uint64_t data_read, data_written;   /* atomic; bytes that
 					   lfs_read returned and lfs_write took */
 
