@@ -305,26 +305,30 @@ double metrics_get(const struct metrics *m, const char *name, const char *label,
 
 /* ---- from a mount ---- */
 
-/* The value of xattr `name` of path, in a new buffer. */
+/* The value of xattr `name` of path, in a new buffer.  One request when
+ * it fits in what the last call needed (the rates of -w count their own
+ * reads: one GETXATTR an interval). */
 static ssize_t read_xattr(const char *path, const char *name, char **out)
 {
+	static size_t cap = 65536;
 	char *buf = NULL;
 	ssize_t n = -1;
 
 	for (int tries = 0; tries < 8; tries++) {
-		n = getxattr(path, name, NULL, 0);
-		if (n < 0)
-			break;
-		char *b = realloc(buf, (size_t)n + 1);
+		char *b = realloc(buf, cap + 1);
 		if (!b) {
 			errno = ENOMEM;
 			n = -1;
 			break;
 		}
 		buf = b;
-		n = getxattr(path, name, buf, (size_t)n);
-		if (n >= 0 || errno != ERANGE)   /* ERANGE: it grew meanwhile */
+		n = getxattr(path, name, buf, cap);
+		if (n >= 0 || errno != ERANGE)
 			break;
+		n = getxattr(path, name, NULL, 0);      /* it grew: how far? */
+		if (n < 0)
+			break;
+		cap = (size_t)n > cap ? (size_t)n : 2 * cap;
 	}
 	if (n < 0) {
 		int e = errno;
