@@ -19,7 +19,11 @@
 #     namespace of this test's own where /usr/local/sbin is the DESTDIR's
 #     and /etc/fstab a copy: so mount(8) finds the *installed* larchfs, and
 #     the file from step 2 must be there.  After each umount the daemon
-#     must exit.
+#     must exit;
+#  5. "Statistics", on the mount of step 4's mount block: each line of its
+#     block, then the command of its cron line (after the five times and
+#     the user), with node_exporter's directory a temporary one too; the
+#     file it leaves must be Prometheus text (tests/stat/promcheck.py).
 #
 # Needs root, /dev/fuse, git, unshare, mount.fuse3; else exit 77 (skip).
 # In the sanitizer run (LARCH_SANITIZED) it is skipped: the quick start
@@ -101,7 +105,8 @@ block() {
 
 # readme_paths: the README's store and mount point become ours
 readme_paths() {
-	sed -e "s#/var/lib/larchfs/store#$store#g" -e "s#/mnt/larchfs#$mnt#g"
+	sed -e "s#/var/lib/larchfs/store#$store#g" -e "s#/mnt/larchfs#$mnt#g" \
+	    -e "s#/var/lib/prometheus/node-exporter#$T/node-exporter#g"
 }
 
 # run_line LINE: runs one README line in the copy, with bash, as typed
@@ -182,6 +187,28 @@ for p in larchfs mkfs.larchfs fsck.larchfs fsck.fuse.larchfs larchfs-stat; do
 done
 [ -f "$T/ldconfig.calls" ] || fail "the install block does not run ldconfig"
 
+# ---- 5. statistics: run by step 4, on its mount ----------------------------------
+
+run_stats() {
+	local lines cron line cmd prom=$T/node-exporter/larchfs.prom
+	mapfile -t lines < <(block stats | readme_paths)
+	[ ${#lines[@]} -gt 0 ] || fail "no stats block in the README"
+	say "statistics: the stats block, with the installed larchfs-stat"
+	for line in "${lines[@]}"; do PATH=/usr/local/sbin:$PATH run_line "$line"; done
+	mapfile -t cron < <(block cron | readme_paths)
+	[ ${#cron[@]} -eq 1 ] || fail "expected one line in the cron block, found ${#cron[@]}"
+	read -r _ _ _ _ _ user cmd <<<"${cron[0]}"
+	[ "$user" = root ] || fail "the cron line's sixth field is not the user root: ${cron[0]}"
+	mkdir -p "$T/node-exporter"
+	say "statistics: the cron line's command"
+	run_line "$cmd"
+	[ -s "$prom" ] && [ ! -e "$prom.new" ] || fail "the cron line did not leave $prom alone"
+	python3 "$T/src/tests/stat/promcheck.py" --prefix larchfs_ "$prom" ||
+		fail "the cron line's file is not Prometheus text"
+	grep -q "^larchfs_written_bytes_total{mountpoint=\"$mnt\"} " "$prom" ||
+		fail "no larchfs_written_bytes_total of $mnt in $prom"
+}
+
 # ---- 4. mount(8) and fstab, with the installed larchfs ----------------------------
 
 mount --bind "$T/dest/usr/local/sbin" /usr/local/sbin || fail "cannot bind /usr/local/sbin"
@@ -202,6 +229,7 @@ for name in mount fstab; do
 			[ "$(cat "$mnt/hello")" = "written by the quick start test" ] ||
 				fail "the file is not there after: $line"
 			grep " $mnt " /proc/mounts
+			[ "$name" = mount ] && run_stats
 			;;
 		umount*)
 			wait_daemon "$pid"
