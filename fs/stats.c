@@ -143,17 +143,6 @@ static void stats_print(lfs *fs, FILE *f, bool live)
 		fs->stats_extra(f);
 }
 
-int lfs_stats_print(lfs *fs, FILE *f)
-{
-	stats_print(fs, f, false);
-	return ferror(f) ? -EIO : 0;
-}
-
-void lfs_stats_extra(lfs *fs, void (*print)(FILE *f))
-{
-	fs->stats_extra = print;
-}
-
 /* ---- the metrics, for programs ---- */
 
 /*
@@ -166,7 +155,7 @@ void lfs_stats_extra(lfs *fs, void (*print)(FILE *f))
  * integers, seconds with nine decimals.  A figure that is not true at the
  * moment (space amplification with changes not yet flushed, the inode
  * count before it is known) is left out rather than wrong.  The daemon
- * appends its own (lfs_metrics_extra: the FUSE requests).
+ * appends its own (lfs_stats_extra: the FUSE requests).
  */
 
 enum metric_unit { AS_IS, NS_AS_SECONDS };
@@ -256,8 +245,7 @@ static void metric_u64(FILE *f, const char *name, const char *type, const char *
 	fprintf(f, "%s %" PRIu64 "\n", name, v);
 }
 
-/* A label value in the exposition format: \, " and newline escaped. */
-static void label_value(FILE *f, const char *v)
+void lfs_metrics_label(FILE *f, const char *v)
 {
 	for (; *v; v++) {
 		if (*v == '\\' || *v == '"')
@@ -306,7 +294,7 @@ static void metrics_print(lfs *fs, FILE *f, bool live)
 	lkv_stats(fs->s, &st);
 	metric_head(f, "larchfs_store_info", "gauge", "The store, as a label; always 1.");
 	fputs("larchfs_store_info{store=\"", f);
-	label_value(f, fs->dir);
+	lfs_metrics_label(f, fs->dir);
 	fputs("\"} 1\n", f);
 	if (live) {
 		metric_head(f, "larchfs_mount_time_seconds", "gauge",
@@ -331,18 +319,25 @@ static void metrics_print(lfs *fs, FILE *f, bool live)
 		fs->metrics_extra(f);
 }
 
+/* ---- the ways out: the tools' file, the virtual xattrs ---- */
+
+int lfs_stats_print(lfs *fs, FILE *f)
+{
+	stats_print(fs, f, false);
+	return ferror(f) ? -EIO : 0;
+}
+
 int lfs_metrics_print(lfs *fs, FILE *f)
 {
 	metrics_print(fs, f, false);
 	return ferror(f) ? -EIO : 0;
 }
 
-void lfs_metrics_extra(lfs *fs, void (*print)(FILE *f))
+void lfs_stats_extra(lfs *fs, void (*text)(FILE *f), void (*metrics)(FILE *f))
 {
-	fs->metrics_extra = print;
+	fs->stats_extra = text;
+	fs->metrics_extra = metrics;
 }
-
-/* ---- the virtual xattrs ---- */
 
 /* What print writes about fs, with lfs_getxattr's size convention. */
 static ssize_t serve_text(lfs *fs, void (*print)(lfs *fs, FILE *f, bool live), void *value,

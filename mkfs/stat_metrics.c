@@ -539,14 +539,7 @@ void metrics_write_json(FILE *f, const struct metrics *m, const char *where_key,
 static void prom_label(FILE *f, const char *name, const char *value)
 {
 	fprintf(f, "%s=\"", name);
-	for (; *value; value++) {
-		if (*value == '\\' || *value == '"')
-			fputc('\\', f);
-		if (*value == '\n')
-			fputs("\\n", f);
-		else
-			fputc(*value, f);
-	}
+	lfs_metrics_label(f, value);
 	fputc('"', f);
 }
 

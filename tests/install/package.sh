@@ -27,13 +27,8 @@
 # (is_parallel false) and under a lock, since dpkg is the machine's.
 set -u
 src=$(cd "$1" && pwd)
-skip() { echo "skip: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root"
-[ -c /dev/fuse ] || skip "needs /dev/fuse"
-[ -z "${LARCH_SANITIZED:-}" ] || skip "runs in the plain build's test run only"
-for c in git dpkg-buildpackage dh apt apt-get dpkg-query fusermount3 flock; do
-	command -v $c >/dev/null || skip "needs $c (contrib/install-deps.sh installs it)"
-done
+. "$(dirname "$0")/lib.sh"
+require_plain_root git dpkg-buildpackage dh apt apt-get dpkg-query fusermount3 flock
 PKGS="larchfs liblarchkv0 liblarchkv-dev"
 status() { dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null | tr -d ' '; }
 
@@ -48,20 +43,6 @@ done
 T=$(mktemp -d "${TMPDIR:-/tmp}/larchfs-package.XXXXXX") || exit 1
 chmod 755 "$T"
 store=$T/store mnt=$T/mnt
-fail() { echo "FAIL: $*"; exit 1; }
-say() { echo "== $*"; }
-
-poll() {   # poll SECONDS cmd...: retries every 50 ms until it succeeds
-	local deadline=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
-	shift
-	until "$@"; do
-		[ $(( $(date +%s%N) / 1000000 )) -ge $deadline ] && return 1
-		sleep 0.05
-	done
-}
-mounted() { awk -v m="$mnt" '$2 == m && $3 == "fuse.larchfs" { f = 1 } END { exit !f }' /proc/mounts; }
-daemon_pid() { pgrep -f -- "^[^ ]*larchfs( [^ ]*)* $store $mnt\$" | head -1; }
-gone() { ! kill -0 "$1" 2>/dev/null || grep -qs '^State:.*zombie' "/proc/$1/status"; }
 
 # ---- cleaning up on every exit path ---------------------------------------------
 
@@ -108,13 +89,6 @@ trap 'exit 143' TERM
 
 # ---- 1. the README's lines, in a copy of the tree ----------------------------------
 
-block() {   # the lines of the README's fenced block after its marker
-	awk -v name="$1" '
-		$0 == "<!-- tests/install/package.sh: " name " -->" { want = 1; next }
-		want && /^```/ { if (inside) exit; inside = 1; next }
-		inside { print }
-	' "$src/README.md"
-}
 run_line() {   # in the background, so that the trap knows what runs
 	echo "\$ $1"
 	(cd "$T/src" && exec bash -euc "$1" </dev/null) &
@@ -123,7 +97,7 @@ run_line() {   # in the background, so that the trap knows what runs
 	child=""
 }
 
-mapfile -t lines < <(block deb)
+mapfile -t lines < <(readme_block "$src/README.md" tests/install/package.sh deb)
 [ ${#lines[@]} -ge 3 ] || fail "no deb block (of at least three lines) in the README"
 case ${lines[-1]} in
 *" purge "*) ;;
@@ -132,13 +106,7 @@ esac
 
 say "copy of the tree in $T/src"
 mkdir "$T/src" "$mnt"
-if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-	(cd "$src" && git ls-files -z --cached --others --exclude-standard |
-		tar --null -T - --ignore-failed-read -cf - 2>/dev/null) | tar -C "$T/src" -xf - ||
-		fail "copying the tree"
-else
-	(cd "$src" && tar --exclude='./build*' -cf - .) | tar -C "$T/src" -xf - || fail "copying the tree"
-fi
+copy_tree "$src" "$T/src" || fail "copying the tree"
 
 for ((i = 0; i < ${#lines[@]} - 1; i++)); do
 	run_line "${lines[$i]}"

@@ -30,13 +30,8 @@
 # builds its own plain build/, so once is enough.  Takes a full build.
 set -u
 src=$(cd "$1" && pwd)
-skip() { echo "skip: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root"
-[ -c /dev/fuse ] || skip "needs /dev/fuse"
-[ -z "${LARCH_SANITIZED:-}" ] || skip "runs in the plain build's test run only"
-for c in git unshare mount umount fusermount3 dpkg-query; do
-	command -v $c >/dev/null || skip "needs $c"
-done
+. "$(dirname "$0")/lib.sh"
+require_plain_root git unshare mount umount fusermount3 dpkg-query
 [ -x /sbin/mount.fuse3 ] || [ -x /usr/sbin/mount.fuse3 ] || skip "needs mount.fuse3"
 if [ -z "${LARCH_QS_NS:-}" ]; then
 	unshare --mount --propagation private true 2>/dev/null || skip "needs unshare --mount"
@@ -47,22 +42,9 @@ export LC_ALL=C
 T=$(mktemp -d "${TMPDIR:-/tmp}/larchfs-quickstart.XXXXXX") || exit 1
 chmod 755 "$T"
 store=$T/store mnt=$T/mnt
-fail() { echo "FAIL: $*"; exit 1; }
-say() { echo "== $*"; }
 
 # ---- waiting, and cleaning up on every exit path --------------------------------
 
-poll() {   # poll SECONDS cmd...: retries every 50 ms until it succeeds
-	local deadline=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
-	shift
-	until "$@"; do
-		[ $(( $(date +%s%N) / 1000000 )) -ge $deadline ] && return 1
-		sleep 0.05
-	done
-}
-mounted() { awk -v m="$mnt" '$2 == m && $3 == "fuse.larchfs" { f = 1 } END { exit !f }' /proc/mounts; }
-daemon_pid() { pgrep -f -- "^[^ ]*larchfs( [^ ]*)* $store $mnt( |\$)" | head -1; }
-gone() { ! kill -0 "$1" 2>/dev/null || grep -qs '^State:.*zombie' "/proc/$1/status"; }
 # after an unmount: the daemon flushes and exits
 wait_daemon() {
 	[ -n "$1" ] || return 0
@@ -95,12 +77,10 @@ trap 'exit 143' TERM
 # "<!-- tests/install/quickstart.sh: NAME -->"; block two: the one under
 # "## The two commands".
 block() {
-	awk -v name="$1" '
-		name == "two" && /^## The two commands/ { want = 1; next }
-		name != "two" && $0 == "<!-- tests/install/quickstart.sh: " name " -->" { want = 1; next }
-		want && /^```/ { if (inside) exit; inside = 1; next }
-		inside { print }
-	' "$src/README.md"
+	case $1 in
+	two) readme_block "$src/README.md" tests/install/quickstart.sh "## The two commands" ;;
+	*) readme_block "$src/README.md" tests/install/quickstart.sh "$1" ;;
+	esac
 }
 
 # readme_paths: the README's store and mount point become ours
@@ -119,13 +99,7 @@ run_line() {
 
 say "copy of the tree in $T/src"
 mkdir "$T/src"
-if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-	(cd "$src" && git ls-files -z --cached --others --exclude-standard |
-		tar --null -T - --ignore-failed-read -cf - 2>/dev/null) | tar -C "$T/src" -xf - ||
-		fail "copying the tree"
-else
-	(cd "$src" && tar --exclude='./build*' -cf - .) | tar -C "$T/src" -xf - || fail "copying the tree"
-fi
+copy_tree "$src" "$T/src" || fail "copying the tree"
 [ -x "$T/src/contrib/quickstart.sh" ] || fail "no contrib/quickstart.sh in the copy"
 ls -d "$T"/src/build* >/dev/null 2>&1 && fail "build directories were copied"
 
