@@ -50,7 +50,10 @@ struct lfs {
 					/* mount */
 	char *dir;                      /* mount */
 	struct lfs_mount_options opt;   /* mount */
-	bool ro;                        /* mount */
+	bool store_ro;                  /* mount; the store is open read-only */
+	atomic_bool ro;                 /* atomic; changes are refused: store_ro,
+					   or remounted read-only (lfs_remount) */
+	pthread_mutex_t remount_mu;     /* owner: remounting */
 	struct lfs_info info;           /* mount, but for next_ino: alloc_mu */
 	struct timespec mounted_at;     /* mount; for the stats */
 	void (*stats_extra)(FILE *f);   /* these two set once before requests */
@@ -178,6 +181,7 @@ uint64_t refs_get(lfs *fs, uint64_t ino);
 int  orphan_add(lfs *fs, lkv_batch *b, uint64_t ino);
 int  orphan_release(lfs *fs, uint64_t ino);   /* reclaim if unreferenced */
 int  orphan_reclaim_all(lfs *fs);
+int  orphan_reclaim_unheld(lfs *fs);   /* those the kernel let go of */
 
 /* ---- transactions (txn.c) ---- */
 #define TXN_MAX_INODES 4

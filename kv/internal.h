@@ -196,6 +196,9 @@ struct lkv_store {
 	uint32_t snap_log_file;           /* replay start of the newest snapshot */
 	uint32_t keep_log_from;           /* ... of the older one kept beside it */
 	atomic_int failed;                /* atomic; first write error, report.c */
+	atomic_bool frozen;               /* atomic; lkv_freeze: changes refused */
+	atomic_int changing;              /* atomic; changes admitted (write.c) */
+	pthread_mutex_t freeze_mu;        /* owner: freezing and thawing */
 	uint64_t salvaged;                /* fixed after open: log bytes LKV_SALVAGE
 					     dropped */
 	uint64_t log_damage;              /* fixed after open: damaged places the
@@ -587,6 +590,11 @@ int  flush_through(lkv_store *s, uint64_t e);
 int  log_seal(lkv_store *s);
 
 /* ---- background.c ---- */
+/* write.c: a change (a commit, a blob, GC, META) runs between these;
+ * change_begin refuses it with -EROFS on a frozen store, and lkv_freeze
+ * waits for those admitted to end. */
+int  change_begin(lkv_store *s);
+void change_end(lkv_store *s);
 int  flusher_start(lkv_store *s);
 void flusher_stop(lkv_store *s);
 int  log_open_append(lkv_store *s, uint32_t no, uint64_t off);

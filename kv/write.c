@@ -12,14 +12,31 @@
  *   - At commit, a writer that finds more than twice dirty_bytes of dirty
  *     leaves flushes them itself (or, while flushes fail for space, fails
  *     with that error); past dirty_bytes it wakes the flusher.
- * A failed store refuses every change with its error; a read-only one with
- * -EROFS.
+ * A failed store refuses every change with its error; a read-only or
+ * frozen one with -EROFS.  Changes are counted while they run
+ * (change_begin/end), so that lkv_freeze can wait for them to end.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "internal.h"
+
+int change_begin(lkv_store *s)
+{
+	atomic_fetch_add(&s->changing, 1);
+	if (atomic_load(&s->frozen)) {       /* lkv_freeze sets it, then waits */
+		change_end(s);
+		return -EROFS;
+	}
+	return 0;
+}
+
+void change_end(lkv_store *s)
+{
+	LKV_ASSERT(atomic_load(&s->changing) > 0);
+	atomic_fetch_sub(&s->changing, 1);
+}
 
 /* Runs a GC pass first when segments hold too many dead bytes (gc.c). */
 static int blob_stall(lkv_store *s)
@@ -44,10 +61,14 @@ static int put_blob(lkv_batch *b, lkv_tree *t, const void *k, size_t kl, const v
 		    size_t vl)
 {
 	lkv_store *s = lkv_batch_store(b);
-	int err = batch_has_blobs(b) ? 0 : blob_stall(s);
+	int err = change_begin(s);
+	if (err)
+		return err;
+	err = batch_has_blobs(b) ? 0 : blob_stall(s);
 	struct blob_ref r;
 	if (!err)
 		err = blob_write(s, t->id, k, kl, v, vl, &r);
+	change_end(s);
 	return err ? err : batch_put_blob(b, t, k, kl, &r);
 }
 
@@ -86,12 +107,18 @@ int lkv_batch_commit(lkv_batch *b, uint64_t *epoch)
 	lkv_store *s = lkv_batch_store(b);
 	int err = s->ro ? -EROFS : atomic_load(&s->failed);
 	if (!err)
-		err = backpressure(s);
+		err = change_begin(s);
 	if (err) {
 		lkv_batch_clear(b);
 		return err;
 	}
-	return batch_commit(b, epoch);
+	err = backpressure(s);
+	if (err)
+		lkv_batch_clear(b);
+	else
+		err = batch_commit(b, epoch);
+	change_end(s);
+	return err;
 }
 
 /* ---- single operations ---- */

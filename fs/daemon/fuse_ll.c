@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "fuse_ll.h"
+#include "remount.h"
 
 #define TIMEOUT 86400.0   /* seconds the kernel may trust what it is told */
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -280,6 +281,29 @@ static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, buf);
 }
 
+/* ---- access times (see inval.c) ---- */
+
+/* The kernel holds attributes for a day: an atime the core moved on an
+ * access must not wait that long to show.  (Attributes only: on the
+ * access's own thread that takes no lock the kernel holds.) */
+void ll_touched(void *arg, uint64_t ino)
+{
+	struct larch_ll *ll = arg;
+
+	fuse_lowlevel_notify_inval_inode(ll->se, ino, -1, 0);
+}
+
+/* After a change to a file: when a read would now move its atime, the
+ * pages the kernel caches from off for len bytes (0: to the end) go, so
+ * that the read comes to the core.  wait: the change was the kernel
+ * writing back times (see inval.c). */
+static void atime_watch(lfs *fs, fuse_ino_t ino, const struct stat *st, off_t off,
+			off_t len, bool wait)
+{
+	if (S_ISREG(st->st_mode) && lfs_atime_due(fs, st))
+		inval_pages(ino, off, len, wait);
+}
+
 /* ---- attributes ---- */
 
 static void ll_getattr(fuse_req_t req, fuse_ino_t ino,
@@ -348,6 +372,10 @@ static bool needs_groups(lfs *fs, const struct lfs_cred *c, fuse_ino_t ino,
 	       st.st_gid != c->gid;
 }
 
+/* A SETATTR of these alone is the kernel writing back times. */
+#define TIMES (LFS_SET_ATIME | LFS_SET_MTIME | LFS_SET_ATIME_NOW | LFS_SET_MTIME_NOW | \
+	       LFS_SET_CTIME)
+
 static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
@@ -355,6 +383,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	gid_t *groups = NULL;
 	unsigned valid = 0;
 	struct stat st;
+	int ret;
 
 	(void)fi;
 	for (size_t i = 0; i < ARRAY_SIZE(setattr_bits); i++)
@@ -364,8 +393,11 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		valid |= LFS_SET_KILL_SUIDGID;
 	if (needs_groups(fs_of(req), &c, ino, valid))
 		add_groups(req, &c, &groups);
-	reply_attr(req, lfs_setattr(fs_of(req), &c, ino, attr, valid, &st), &st);
+	ret = lfs_setattr(fs_of(req), &c, ino, attr, valid, &st);
 	free(groups);
+	if (ret == 0)
+		atime_watch(fs_of(req), ino, &st, 0, 0, !(valid & ~TIMES));
+	reply_attr(req, ret, &st);
 }
 
 /* ---- files ---- */
@@ -433,6 +465,7 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	char *buf = malloc(size ? size : 1);
+	bool strict = ll_of(req)->strictatime;   /* req is gone once replied */
 	ssize_t n;
 
 	(void)fi;
@@ -446,6 +479,8 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
+	if (n > 0 && strict)
+		inval_pages(ino, off, (off_t)size, false);
 }
 
 /*
@@ -487,6 +522,7 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	struct larch_ll *ll = ll_of(req);
 	unsigned kill = wire_write_kills_suid() ? privs_to_kill(req, ino) : 0;
 	unsigned flags = kill;
+	struct stat st;
 	ssize_t n;
 
 	/* With the writeback cache the kernel places appends itself, and the
@@ -503,6 +539,13 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		reply_status(req, (int)n);
 	else
 		fuse_reply_write(req, (size_t)n);
+	/* Pages written back stay cached: while a read would move the atime
+	 * (a new file's, until read; or after a change) they go, once the
+	 * reply has ended their writeback.  (A read in the moment between
+	 * the two is served from them.)  Without the writeback cache this is
+	 * also where mtime moves. */
+	if (n > 0 && lfs_getattr(ll->fs, ino, &st) == 0)
+		atime_watch(ll->fs, ino, &st, off, (off_t)n, false);
 }
 
 static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -768,18 +811,28 @@ static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	listing_free(&l);
 }
 
+/* Under strictatime the listing the kernel caches goes once it has it,
+ * so that the next readdir comes here too (the core moves the atime). */
 static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
+	bool strict = ll_of(req)->strictatime;   /* req is gone once replied */
+
 	(void)fi;
 	list_dir(req, ino, size, off, false);
+	if (strict)
+		inval_pages(ino, 0, 0, false);
 }
 
 static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			   off_t off, struct fuse_file_info *fi)
 {
+	bool strict = ll_of(req)->strictatime;
+
 	(void)fi;
 	list_dir(req, ino, size, off, true);
+	if (strict)
+		inval_pages(ino, 0, 0, false);
 }
 
 static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -873,6 +926,7 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
  *  - POSIX_ACL: the kernel checks ACLs (and implies default_permissions);
  *    DONT_MASK: the core applies the umask, which a default ACL overrides.
  *  - EXPORT_SUPPORT: lookups of "." and ".." work, for NFS.
+ *  - IOCTL_DIR: ioctls on directories come through (the remount request).
  * Turned off: HANDLE_KILLPRIV (v1; see the head of the file), AUTO_INVAL_DATA
  * (nobody changes files behind the kernel's back, so a changed mtime
  * must not throw away its pages), splice (we reply from memory;
@@ -893,7 +947,7 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 	struct larch_ll *ll = userdata;
 	unsigned want = FUSE_CAP_READDIRPLUS | FUSE_CAP_CACHE_SYMLINKS |
 			FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK |
-			FUSE_CAP_EXPORT_SUPPORT;
+			FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_IOCTL_DIR;
 
 	if (ll->writeback)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
@@ -910,6 +964,47 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 	conn->time_gran = 1;
 	ll->writeback_on = conn->want & FUSE_CAP_WRITEBACK_CACHE;
 	ll->skip_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
+}
+
+/* ---- the mount as a whole ---- */
+
+/*
+ * ioctl: larchfs's own remount request (remount.h), from root on the root
+ * directory, answered once the core has flushed and stopped writing, or
+ * resumed.  Every other ioctl is ENOTTY, as on a filesystem without them.
+ */
+static void ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		     size_t in_bufsz, size_t out_bufsz)
+{
+	struct larch_remount r;
+	int ret;
+
+	(void)arg;
+	(void)fi;
+	(void)out_bufsz;
+	if (cmd != LARCH_IOC_REMOUNT || ino != FUSE_ROOT_ID || (flags & FUSE_IOCTL_COMPAT)) {
+		reply_status(req, -ENOTTY);
+		return;
+	}
+	if (fuse_req_ctx(req)->uid != 0) {
+		reply_status(req, -EPERM);
+		return;
+	}
+	if (in_bufsz != sizeof(r)) {
+		reply_status(req, -EINVAL);
+		return;
+	}
+	memcpy(&r, in_buf, sizeof(r));
+	if (r.flags & ~LARCH_REMOUNT_RO || r.reserved) {
+		reply_status(req, -EINVAL);
+		return;
+	}
+	ret = lfs_remount(fs_of(req), r.flags & LARCH_REMOUNT_RO);
+	if (ret < 0)
+		reply_status(req, ret);
+	else
+		fuse_reply_ioctl(req, 0, NULL, 0);
 }
 
 /*
@@ -952,4 +1047,5 @@ const struct fuse_lowlevel_ops larch_ll_ops = {
 	.fallocate       = ll_fallocate,
 	.lseek           = ll_lseek,
 	.copy_file_range = ll_copy_file_range,
+	.ioctl           = ll_ioctl,
 };
