@@ -56,8 +56,11 @@ struct lfs {
 	pthread_mutex_t remount_mu;     /* owner: remounting */
 	struct lfs_info info;           /* mount, but for next_ino: alloc_mu */
 	struct timespec mounted_at;     /* mount; for the stats */
-	void (*stats_extra)(FILE *f);   /* set once before requests are served
-					   (lfs_stats_extra), then read-only */
+	void (*stats_extra)(FILE *f);   /* these two set once before requests */
+	void (*metrics_extra)(FILE *f); /* are served (lfs_stats_extra), then
+					   read-only */
+	_Atomic uint64_t data_read, data_written;   /* atomic; bytes that
+					   lfs_read returned and lfs_write took */
 
 	/* the inode allocator (ialloc.c) */
 	pthread_mutex_t alloc_mu;       /* owner: next_ino, reserved_to, info.next_ino */

@@ -349,9 +349,21 @@ int lfs_statfs(lfs *fs, struct statvfs *sv);
 #define LFS_STATS_XATTR "larchfs.stats"
 int lfs_stats_print(lfs *fs, FILE *f);
 ssize_t lfs_stats_xattr(lfs *fs, void *value, size_t size);
-/* The xattr's text ends with what `print` writes (the daemon's own
- * counters); set once, before the mount serves requests. */
-void lfs_stats_extra(lfs *fs, void (*print)(FILE *f));
+/* The same figures for programs, in Prometheus's text exposition format
+ * (names larchfs_*, "# HELP" and "# TYPE" lines, exact values; stats.c
+ * says which): lfs_metrics_print for the tools, the root's virtual xattr
+ * LFS_METRICS_XATTR for a mounted filesystem (served like
+ * LFS_STATS_XATTR). */
+#define LFS_METRICS_XATTR "larchfs.metrics"
+int lfs_metrics_print(lfs *fs, FILE *f);
+ssize_t lfs_metrics_xattr(lfs *fs, void *value, size_t size);
+/* Writes v as a label value of that format: \, " and newline escaped. */
+void lfs_metrics_label(FILE *f, const char *v);
+
+/* The two xattrs end with what `text` and `metrics` write (the daemon's
+ * own counters, in each one's format); set once, before the mount serves
+ * requests. */
+void lfs_stats_extra(lfs *fs, void (*text)(FILE *f), void (*metrics)(FILE *f));
 
 #ifdef __cplusplus
 }

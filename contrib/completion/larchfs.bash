@@ -91,21 +91,30 @@ _fsck_larchfs() {
 	esac
 }
 
-# larchfs-stat STORE | larchfs-stat --mounted MOUNTPOINT
+# larchfs-stat [--json|--prometheus] STORE
+# larchfs-stat --mounted [--json|--prometheus|-w SECONDS [-c COUNT]] MOUNTPOINT
 _larchfs_stat() {
 	_larchfs_words
 	local cur=$_larchfs_cur mnts
-	if [ "$_larchfs_prev" = "--mounted" ]; then
+	case $_larchfs_prev in
+	-w|-i|-c|--watch|--interval|--count) COMPREPLY=(); return ;;   # a number
+	esac
+	case $cur in
+	-*)
+		mapfile -t COMPREPLY < <(compgen -W "--mounted --json --prometheus -w -i -c -h" \
+			-- "$cur")
+		return
+		;;
+	esac
+	case " ${COMP_LINE:0:COMP_POINT} " in
+	*" --mounted "*)
 		# the larchfs mounts; /proc/mounts writes a space as \040
 		mnts=$(awk '$3 == "fuse.larchfs" { gsub(/\\040/, " ", $2); print $2 }' \
 			/proc/mounts 2>/dev/null)
 		local IFS=$'\n'
 		mapfile -t COMPREPLY < <(compgen -W "$mnts" -- "$cur")
 		[ ${#COMPREPLY[@]} -gt 0 ] || _larchfs_dirs
-		return
-	fi
-	case $cur in
-	-*) mapfile -t COMPREPLY < <(compgen -W "--mounted -h" -- "$cur") ;;
+		;;
 	*) _larchfs_dirs ;;
 	esac
 }

@@ -46,6 +46,7 @@ int  wire_install(struct fuse_session *se);
 bool wire_killpriv_v2(void);
 bool wire_write_kills_suid(void);
 void wire_stats_print(FILE *f);
+void wire_metrics_print(FILE *f);
 /* Counts a request the rings read as one read from the device is counted
  * (and notes what its WRITE flags say): transport.h's note_request. */
 void wire_note_request(const void *buf, size_t n);

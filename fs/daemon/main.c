@@ -818,7 +818,7 @@ static int mount_and_serve(struct daemon *d)
 		fprintf(stderr, "larchfs: cannot mount on %s\n", d->mnt);
 		return 1;
 	}
-	lfs_stats_extra(d->ll.fs, wire_stats_print);
+	lfs_stats_extra(d->ll.fs, wire_stats_print, wire_metrics_print);
 	if (wire_install(d->se) < 0) {
 		log_release(sink);
 		fprintf(stderr, "larchfs: %s: cannot set up the FUSE device I/O\n", d->mnt);
