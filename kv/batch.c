@@ -589,7 +589,13 @@ int batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost, struct entries *
 		err = epoch_dirty(s, l, e);
 		if (!err) {
 			l->full_epoch = e;
-			dirty_charge(s, l);
+			/* a rewrite changes no key: dirty_bytes counts changes
+			 * (lkv_stats), and GC and the consolidation flush at
+			 * once themselves; what fsck emptied is a change */
+			if (lost)
+				dirty_charge(s, l);
+			else
+				cache_track(s, l);
 		}
 		epoch_exit(s, e);
 	}
