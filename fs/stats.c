@@ -68,6 +68,9 @@ static void print_engine(FILE *f, const struct lkv_stats *st)
 		st->cache_misses);
 	fprintf(f, "%-22s %" PRIu64 " (%" PRIu64 " resident)\n", "Leaves:", st->leaves,
 		st->resident_leaves);
+	fprintf(f, "%-22s %" PRIu64 " delta records held; %" PRIu64 " deltas written, %" PRIu64
+		" read, %" PRIu64 " consolidations\n", "Leaf chains:", st->chain_links,
+		st->deltas_written, st->deltas_read, st->consolidations);
 	fprintf(f, "%-22s %" PRIu64 "\n", "Bloom filter skips:", st->bloom_skips);
 	if (st->flushes)
 		fprintf(f, "%-22s %" PRIu64 ", mean %.3f ms, max %.3f ms\n", "Flushes:",
@@ -179,6 +182,14 @@ static const struct engine_metric engine_metrics[] = {
 	  "Lookups of absent keys answered by a bloom filter, without reading." },
 	{ "leaves_read_total", C, ST(leaves_read), AS_IS, "Leaves read from disk." },
 	{ "leaves_written_total", C, ST(leaves_written), AS_IS, "Leaves written by flushes." },
+	{ "deltas_written_total", C, ST(deltas_written), AS_IS,
+	  "Of the leaves written, those written as a delta of their chain." },
+	{ "deltas_read_total", C, ST(deltas_read), AS_IS,
+	  "Delta records read to page leaves in." },
+	{ "consolidations_total", C, ST(consolidations), AS_IS,
+	  "Full leaf images written to end a chain of deltas." },
+	{ "chain_links", G, ST(chain_links), AS_IS,
+	  "Delta records the leaves' chains hold, as of the last flush." },
 	{ "evictions_total", C, ST(evictions), AS_IS, "Clean leaves evicted from the cache." },
 	{ "read_bytes_total", C, ST(bytes_read), AS_IS,
 	  "Bytes the engine read from the store's files." },
