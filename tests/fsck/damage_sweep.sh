@@ -6,8 +6,8 @@
 # tmpfs, where the engine rolls its log every MiB, then copied off).  Each
 # case damages one 4 KiB region of one copy of it with random bytes: every
 # file of the store but LOCK at its start, middle and end; log files also
-# at the start of a live leaf record and of their first and last commit
-# record; segments at the start of their last blob record.  A region
+# at the start of a live leaf image, of a live delta record and of their
+# first and last commit record; segments at the start of their last blob record.  A region
 # past the end of a short file is clipped to the file.  Then:
 #   fsck -n exits 4 and changes nothing, fsck -y exits 1, fsck -n exits 0
 #   (or, for damage to bytes that nothing reads, fsck -n exits 0 and no
@@ -26,7 +26,7 @@
 #   SWEEP_REGION=N   bytes damaged per case (default 4096; the engine's
 #                    promise holds up to 65536)
 #   SWEEP_ONLY=FILE:WHERE[,FILE:WHERE...]  only these cases; WHERE is a
-#                    label (start, middle, end, leaf, commit, last-commit,
+#                    label (start, middle, end, leaf, delta, commit, last-commit,
 #                    blob) or a byte offset, as the case lines print them
 #                    (e.g. SWEEP_ONLY=FORMAT:0,00000002.log:last-commit)
 #   SWEEP_SOAK=N     soak: N stores (seeds SEED, SEED+1, ...), each also
@@ -196,6 +196,7 @@ cases_of() {
 		case $f in
 		*.log)
 			echo "$f leaf $(record_starts "$f" leaf live | head -1)"
+			echo "$f delta $(record_starts "$f" delta live | head -1)"
 			echo "$f commit $(record_starts "$f" commit | head -1)"
 			echo "$f last-commit $(record_starts "$f" commit | tail -1)"
 			;;
@@ -209,12 +210,12 @@ cases_of() {
 
 # soak_cases_of FILE SIZE SEED: SWEEP_CASES random offsets of FILE
 # (labelled random), and as many random starts of each kind of record in
-# it (a-leaf, a-commit, a-blob).
+# it (a-leaf, a-delta, a-commit, a-blob).
 soak_cases_of() {
 	local n=${SWEEP_CASES:-8} k
 	awk -v f="$1" -v s="$2" -v n="$n" -v seed="$3" \
 		'BEGIN { srand(seed); for (i = 0; i < n && s > 0; i++) print f, "random", int(rand() * s) }'
-	for k in leaf commit blob; do
+	for k in leaf delta commit blob; do
 		record_starts "$1" $k | shuf -n "$n" --random-source=<(yes "$3") |
 			awk -v f="$1" -v k=$k '{ print f, "a-" k, $1 }'
 	done

@@ -64,8 +64,9 @@
  *   records STORE MANIFEST           where records lie, one "FILE OFFSET
  *                                    KIND [live]" line each: every record
  *                                    of the log and snapshot files (leaf,
- *                                    commit, snapshot; a leaf image the
- *                                    table points to is live) and the blob
+ *                                    delta, commit, snapshot; a leaf image
+ *                                    or a delta of a chain the table
+ *                                    points to is live) and the blob
  *                                    record of every blob block of the
  *                                    manifest's files (blob live)
  *   scribble STORE FILE OFF LEN SEED overwrites LEN bytes of store file
@@ -742,20 +743,29 @@ static int cmd_flip_commit(const char *store)
 
 struct live_leaves { struct leaf_loc *v; size_t n, cap; };
 
-/* The locations of the leaf images the trees point to now. */
+static void live_add(struct live_leaves *ll, struct leaf_loc loc)
+{
+	if (ll->n == ll->cap) {
+		ll->cap = ll->cap ? 2 * ll->cap : 256;
+		ll->v = realloc(ll->v, ll->cap * sizeof(*ll->v));
+	}
+	ll->v[ll->n++] = loc;
+}
+
+/* The locations of the records the trees' leaves are made of now: each
+ * leaf's base image and the deltas of its chain. */
 static void collect_live_leaves(lfs *fs, struct live_leaves *ll)
 {
 	lkv_tree *trees[] = { fs->t_super, fs->t_inodes, fs->t_dirents, fs->t_extents,
 			      fs->t_xattrs, fs->t_orphans };
 	for (size_t t = 0; t < sizeof(trees) / sizeof(trees[0]); t++)
 		for (size_t i = 0; i < trees[t]->n; i++) {
-			if (!trees[t]->v[i]->loc.file)
+			const struct leaf *l = trees[t]->v[i];
+			if (!l->loc.file)
 				continue;
-			if (ll->n == ll->cap) {
-				ll->cap = ll->cap ? 2 * ll->cap : 256;
-				ll->v = realloc(ll->v, ll->cap * sizeof(*ll->v));
-			}
-			ll->v[ll->n++] = trees[t]->v[i]->loc;
+			live_add(ll, l->loc);
+			for (uint32_t j = 0; j < l->nchain; j++)
+				live_add(ll, l->chain[j]);
 		}
 }
 
@@ -764,12 +774,14 @@ struct record_walk { const char *name; uint32_t log; const struct live_leaves *l
 static void print_record(void *arg, uint64_t off, const struct rec_hdr *h)
 {
 	static const char *kind[] = { [REC_LEAF] = "leaf", [REC_COMMIT] = "commit",
-				      [REC_SNAPSHOT] = "snapshot" };
+				      [REC_SNAPSHOT] = "snapshot", [REC_DELTA] = "delta" };
 	const struct record_walk *w = arg;
 	bool live = false;
-	for (size_t i = 0; h->type == REC_LEAF && i < w->ll->n && !live; i++)
+	bool leafy = h->type == REC_LEAF || h->type == REC_DELTA;
+	for (size_t i = 0; leafy && i < w->ll->n && !live; i++)
 		live = w->ll->v[i].file == w->log && w->ll->v[i].off == off;
-	printf("%s %" PRIu64 " %s%s\n", w->name, off, kind[h->type], live ? " live" : "");
+	const char *k = h->type < sizeof(kind) / sizeof(kind[0]) ? kind[h->type] : NULL;
+	printf("%s %" PRIu64 " %s%s\n", w->name, off, k ? k : "unknown", live ? " live" : "");
 }
 
 /* Prints every record of the store's log and snapshot files. */
