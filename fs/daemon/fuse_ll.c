@@ -29,8 +29,11 @@
 #include <stdio.h>        /* RENAME_NOREPLACE, RENAME_EXCHANGE */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "fuse_ll.h"
+#include "fuse_statx_abi.h"
 
 #define TIMEOUT 86400.0   /* seconds the kernel may trust what it is told */
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -282,12 +285,68 @@ static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- attributes ---- */
 
+static void statx_time(struct larch_fuse_sx_time *t, const struct timespec *ts)
+{
+	t->tv_sec = ts->tv_sec;
+	t->tv_nsec = (uint32_t)ts->tv_nsec;
+}
+
+/* st and the birth time bt in the kernel's statx layout. */
+static void statx_fill(struct larch_fuse_statx *sx, const struct stat *st,
+		       const struct timespec *bt)
+{
+	memset(sx, 0, sizeof(*sx));
+	sx->mask = STATX_BASIC_STATS | STATX_BTIME;
+	sx->blksize = (uint32_t)st->st_blksize;
+	sx->nlink = (uint32_t)st->st_nlink;
+	sx->uid = st->st_uid;
+	sx->gid = st->st_gid;
+	sx->mode = (uint16_t)st->st_mode;
+	sx->ino = st->st_ino;
+	sx->size = (uint64_t)st->st_size;
+	sx->blocks = (uint64_t)st->st_blocks;
+	statx_time(&sx->atime, &st->st_atim);
+	statx_time(&sx->btime, bt);
+	statx_time(&sx->ctime, &st->st_ctim);
+	statx_time(&sx->mtime, &st->st_mtim);
+	sx->rdev_major = major(st->st_rdev);
+	sx->rdev_minor = minor(st->st_rdev);
+}
+
+/*
+ * STATX, which fuse_wire.c hands over as GETATTR: the attributes and the
+ * birth time, in fuse_statx_out.  The birth time never changes once the
+ * inode exists, so reading it apart from the rest loses nothing.
+ */
+static void ll_statx(fuse_req_t req, fuse_ino_t ino)
+{
+	struct larch_fuse_statx_out out;
+	struct timespec bt;
+	struct stat st;
+	int ret = lfs_getattr(fs_of(req), ino, &st);
+
+	if (ret == 0)
+		ret = lfs_get_btime(fs_of(req), ino, &bt);
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	memset(&out, 0, sizeof(out));
+	out.attr_valid = (uint64_t)TIMEOUT;
+	statx_fill(&out.stat, &st, &bt);
+	fuse_reply_buf(req, (const char *)&out, sizeof(out));
+}
+
 static void ll_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct stat st;
 
 	(void)fi;
+	if (wire_request_opcode() == LARCH_FUSE_STATX) {
+		ll_statx(req, ino);
+		return;
+	}
 	reply_attr(req, lfs_getattr(fs_of(req), ino, &st), &st);
 }
 
@@ -918,7 +977,8 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
  * cache the kernel writes its pages back before it would send one),
  * release and releasedir (no per-open state; libfuse answers 0), access
  * (default_permissions), locks (the kernel keeps them locally, right for
- * a filesystem with one host), and statx (not in libfuse 3.14).
+ * a filesystem with one host).  libfuse 3.14 has no statx: fuse_wire.c
+ * hands STATX to getattr (ll_statx).
  */
 const struct fuse_lowlevel_ops larch_ll_ops = {
 	.init            = ll_init,

@@ -569,7 +569,7 @@ static int new_session(struct daemon *d)
 				 &d->ll);
 	d->ll.se = d->se;
 	d->uc.se = d->se;
-	d->uc.note_request = wire_note_request;
+	d->uc.take_request = wire_take_request;
 	uring_configure(&d->uc);
 	return d->se ? 0 : -1;
 }
