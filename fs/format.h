@@ -15,7 +15,7 @@
  *            be64 ino, be64 block, 'p'     -> sub-block writes   (patch.c)
  *   xattrs   be64 ino, name                -> value              (xattr_records.c;
  *                                             ACL values: acl.c)
- *   orphans  be64 ino                      -> empty              (orphan.c)
+ *   orphans  be64 ino                      -> empty, or 'l'      (orphan.c)
  *            be64 ino, 's'                 -> shift record       (shift.c)
  * Every key but the superblock's begins with a be64 inode number (in
  * dirents, the directory's), so one inode's keys sit together and in
@@ -240,6 +240,12 @@ static inline bool format_has_patches(uint32_t format_version)
 
 /* 0 when v is a valid set for a block of `limit` stored bytes, else -EIO. */
 int patch_valid(const uint8_t *v, size_t vl, size_t limit);
+
+/* ---- orphans (orphan.c) ---- */
+
+/* The value of an O_TMPFILE file's orphan record while linkat may still
+ * name it; any other orphan record's value is empty. */
+#define ORPHAN_LINKABLE 'l'
 
 /* ---- collapse and insert (shift.c) ---- */
 

@@ -173,6 +173,12 @@ void refs_init(lfs *fs);
 void refs_free(lfs *fs);
 uint64_t refs_get(lfs *fs, uint64_t ino);
 int  orphan_add(lfs *fs, lkv_batch *b, uint64_t ino);
+int  orphan_add_tmpfile(lfs *fs, lkv_batch *b, uint64_t ino, bool linkable);
+/* The orphan ino (locked) gets its first name: its record goes in b.
+ * -ENOENT unless it is an O_TMPFILE file made without O_EXCL. */
+int  orphan_name(lfs *fs, lkv_batch *b, uint64_t ino);
+void orphans_held_add(lfs *fs);               /* one more awaits its forget */
+void orphans_held_drop(lfs *fs);
 int  orphan_release(lfs *fs, uint64_t ino);   /* reclaim if unreferenced */
 int  orphan_reclaim_all(lfs *fs);
 

@@ -203,6 +203,8 @@ ssize_t lfs_readlink(lfs *fs, uint64_t ino, char *buf, size_t cap);
 
 int lfs_unlink(lfs *fs, uint64_t parent, const char *name);
 int lfs_rmdir(lfs *fs, uint64_t parent, const char *name);
+/* -ENOENT for an inode with no link left, but for an O_TMPFILE file made
+ * without O_EXCL (lfs_tmpfile), whose first name this is. */
 int lfs_link(lfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
 	     struct stat *out);
 
@@ -222,6 +224,15 @@ int lfs_open(lfs *fs, const struct lfs_cred *c, uint64_t ino, int flags);
  * the existing file, honouring O_TRUNC).  Adds a reference like lookup. */
 int lfs_create(lfs *fs, const struct lfs_cred *c, uint64_t parent,
 	       const char *name, mode_t mode, int flags, struct stat *out);
+
+/* open(O_TMPFILE): a regular file owned as if made in directory parent,
+ * with no name (st_nlink 0).  Adds a reference like lookup; it is
+ * reclaimed, as a file unlinked while open is, when the references go, at
+ * unmount or at the next mount after a crash.  lfs_link may give it a
+ * name first, unless flags has O_EXCL (linkat(2)'s rule).  -ENOENT when
+ * parent was removed, -ENOTDIR when it is no directory. */
+int lfs_tmpfile(lfs *fs, const struct lfs_cred *c, uint64_t parent,
+		mode_t mode, int flags, struct stat *out);
 
 /* Reads up to len bytes at off; returns the count (0 at or past EOF).
  * -EINVAL when off is negative or off + len passes 2^63 - 1 (as the

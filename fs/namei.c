@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Names: lookup, the calls that make and remove names (mknod, mkdir,
- * symlink, create, link, unlink, rmdir) and rename.  Each is one atomic
+ * symlink, create, link, unlink, rmdir) and rename, and O_TMPFILE's
+ * unnamed file, which lfs_link may name later.  Each is one atomic
  * batch over the inodes it changes, taken under their locks.
  *
  * Link counts: a file's nlink is its number of entries; a directory's is
@@ -244,6 +245,58 @@ int lfs_create(lfs *fs, const struct lfs_cred *c, uint64_t parent, const char *n
 	return stat_ref(fs, d.ino, out);
 }
 
+/* Makes the tmpfile `in` (number taken, locked in t) in directory dir:
+ * the inode with no link and its orphan record. */
+static int make_tmpfile(lfs *fs, struct txn *t, const struct lfs_cred *c,
+			const struct inode *dir, struct inode *in, bool linkable)
+{
+	int err = acl_inherit(fs, t->b, dir, in, c->umask);
+	in->nlink = 0;
+	if (!err)
+		err = inode_put(fs, t->b, in);
+	return err ? err : orphan_add_tmpfile(fs, t->b, in->ino, linkable);
+}
+
+int lfs_tmpfile(lfs *fs, const struct lfs_cred *c, uint64_t parent, mode_t mode,
+		int flags, struct stat *out)
+{
+	if ((mode & S_IFMT) && !S_ISREG(mode))
+		return -EINVAL;
+	struct txn t;
+	int err = txn_begin(fs, &t);
+	if (err)
+		return err;
+	if ((err = space_claim(fs, SPACE_INODE))) {
+		txn_end(&t);
+		return err;
+	}
+	struct inode dir, in;
+	uint64_t ino = 0;
+	gid_t gid;
+	mode = S_IFREG | (mode & 07777);
+	err = dir_get(fs, parent, &dir);
+	if (!err)
+		err = ino_alloc(fs, &ino);
+	if (!err)
+		err = txn_add(&t, ino);
+	if (!err) {
+		txn_lock(&t);
+		init_owner(c, &dir, &mode, &gid);
+		inode_init(&in, ino, mode, c->uid, gid);
+		err = make_tmpfile(fs, &t, c, &dir, &in, !(flags & O_EXCL));
+	}
+	if (!err)
+		err = txn_commit(&t);
+	txn_end(&t);
+	if (!err) {
+		if (out)
+			inode_to_stat(fs, &in, out);
+		lfs_ref(fs, ino, 1);
+		orphans_held_add(fs);
+	}
+	return err;
+}
+
 /* ---- removing names ---- */
 
 /* Drops one link of `in` (already locked, in batch t); records an orphan
@@ -360,8 +413,9 @@ int lfs_link(lfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
 	}
 	if (!err && S_ISDIR(in.mode))
 		err = -EPERM;
-	if (!err && in.nlink == 0)
-		err = -ENOENT;
+	bool named = !err && in.nlink == 0;     /* an O_TMPFILE file's first name */
+	if (named)
+		err = orphan_name(fs, t.b, ino);
 	if (!err && in.nlink >= LFS_LINK_MAX)
 		err = -EMLINK;
 	if (!err)
@@ -390,6 +444,8 @@ int lfs_link(lfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
 		if (out)
 			inode_to_stat(fs, &in, out);
 		lfs_ref(fs, ino, 1);
+		if (named)
+			orphans_held_drop(fs);
 	}
 	return err;
 }

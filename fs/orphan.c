@@ -11,6 +11,16 @@
  * remains: at once when unreferenced, else on the forget that drops the
  * last reference, else at unmount, else (after a crash) at the next mount.
  *
+ * An O_TMPFILE file is an orphan from birth: lfs_tmpfile makes the inode,
+ * with no link, and its orphan record in one batch, so that a crash leaves
+ * it to the next mount to reclaim.  Its record's value is one byte 'l'
+ * (ORPHAN_LINKABLE) unless it was opened with O_EXCL: linkat may then give
+ * it a name (lfs_link), which deletes the record in the same batch.  Any
+ * other orphan record's value is empty, and its inode is never named
+ * again.  (The kernel refuses such links itself, by I_LINKABLE; the
+ * record makes the core's own rule the same.)  Older versions read the
+ * records' keys only, so a store keeps working with them either way.
+ *
  * Reclaiming deletes the data in batches of RECLAIM_BATCH blocks, so a huge
  * file does not become one huge batch; the last batch deletes the xattrs,
  * the inode and its orphan record (and the record of a collapse or insert
@@ -185,6 +195,40 @@ int orphan_add(lfs *fs, lkv_batch *b, uint64_t ino)
 	return lkv_batch_put(b, fs->t_orphans, k, sizeof(k), "", 0);
 }
 
+int orphan_add_tmpfile(lfs *fs, lkv_batch *b, uint64_t ino, bool linkable)
+{
+	static const uint8_t mark = ORPHAN_LINKABLE;
+	uint8_t k[INO_KEY_LEN];
+	ino_key(k, ino);
+	return lkv_batch_put(b, fs->t_orphans, k, sizeof(k), &mark, linkable);
+}
+
+int orphan_name(lfs *fs, lkv_batch *b, uint64_t ino)
+{
+	LFS_ASSERT(ino_locked(fs, ino));
+	uint8_t k[INO_KEY_LEN], v[2];
+	size_t vl;
+	ino_key(k, ino);
+	int err = lkv_get(fs->t_orphans, k, sizeof(k), v, sizeof(v), &vl);
+	if (err)
+		return err;
+	if (vl != 1 || v[0] != ORPHAN_LINKABLE)
+		return -ENOENT;
+	return lkv_batch_delete(b, fs->t_orphans, k, sizeof(k));
+}
+
+void orphans_held_add(lfs *fs)
+{
+	atomic_fetch_add(&fs->orphans_held, 1);     /* space.c waits for these */
+}
+
+void orphans_held_drop(lfs *fs)
+{
+	int held = atomic_load(&fs->orphans_held);
+	while (held > 0 && !atomic_compare_exchange_weak(&fs->orphans_held, &held, held - 1))
+		;
+}
+
 /* Deletes everything of an unlinked inode, in bounded batches. */
 static int reclaim(lfs *fs, uint64_t ino)
 {
@@ -216,10 +260,7 @@ static int reclaim(lfs *fs, uint64_t ino)
 	if (!err && atomic_load(&fs->inodes_used) > 0)
 		atomic_fetch_sub(&fs->inodes_used, 1);
 	if (!err) {
-		int held = atomic_load(&fs->orphans_held);
-		while (held > 0 && !atomic_compare_exchange_weak(&fs->orphans_held, &held,
-								 held - 1))
-			;
+		orphans_held_drop(fs);
 		space_freed(fs);
 	}
 	return err;
@@ -229,7 +270,7 @@ int orphan_release(lfs *fs, uint64_t ino)
 {
 	LFS_ASSERT(ino_locked(fs, ino));
 	if (refs_get(fs, ino)) {
-		atomic_fetch_add(&fs->orphans_held, 1);   /* space.c waits for these */
+		orphans_held_add(fs);
 		return 0;
 	}
 	struct inode in;

@@ -456,6 +456,41 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
+/* Replies to a CREATE or TMPFILE that made (or opened) a file. */
+static void reply_create(lfs *fs, fuse_req_t req, int ret, const struct stat *st,
+			 struct fuse_file_info *fi)
+{
+	struct fuse_entry_param e;
+
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	entry_fill(&e, st);
+	fi->keep_cache = 1;
+	if (fuse_reply_create(req, &e, fi) != 0)
+		lfs_forget(fs, e.ino, 1);
+}
+
+/*
+ * open(O_TMPFILE), which fuse_wire.c hands over as CREATE (its name is
+ * "/"): a file with no name, which the kernel may link later (LINK, as
+ * linkat(2) of the file asks) unless it was opened with O_EXCL.  The
+ * kernel sends it whether or not it sends OPEN, and answers
+ * EOPNOTSUPP for every tmpfile after one ENOSYS.
+ */
+static void ll_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
+		       struct fuse_file_info *fi)
+{
+	lfs *fs = fs_of(req);
+	gid_t *groups;
+	struct lfs_cred c = cred_for_new(req, mode, &groups);
+	struct stat st;
+
+	reply_create(fs, req, lfs_tmpfile(fs, &c, parent, mode, fi->flags, &st), &st, fi);
+	free(groups);
+}
+
 /*
  * Without OPEN, CREATE is refused once too: the kernel then creates with
  * MKNOD and opens without a round trip, where a CREATE's open would cost
@@ -467,10 +502,13 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	lfs *fs = fs_of(req);
 	gid_t *groups;
 	struct lfs_cred c;
-	struct fuse_entry_param e;
 	struct stat st;
 	int ret;
 
+	if (wire_request_opcode() == FUSE_TMPFILE) {
+		ll_tmpfile(req, parent, mode, fi);
+		return;
+	}
 	if (ll_of(req)->skip_open) {
 		reply_status(req, -ENOSYS);
 		return;
@@ -478,14 +516,7 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	c = cred_for_new(req, mode, &groups);
 	ret = lfs_create(fs, &c, parent, name, mode, fi->flags, &st);
 	free(groups);
-	if (ret < 0) {
-		reply_status(req, ret);
-		return;
-	}
-	entry_fill(&e, &st);
-	fi->keep_cache = 1;
-	if (fuse_reply_create(req, &e, fi) != 0)
-		lfs_forget(fs, e.ino, 1);
+	reply_create(fs, req, ret, &st, fi);
 }
 
 static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -977,8 +1008,9 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
  * cache the kernel writes its pages back before it would send one),
  * release and releasedir (no per-open state; libfuse answers 0), access
  * (default_permissions), locks (the kernel keeps them locally, right for
- * a filesystem with one host).  libfuse 3.14 has no statx: fuse_wire.c
- * hands STATX to getattr (ll_statx).
+ * a filesystem with one host).  libfuse 3.14 has no statx or tmpfile:
+ * fuse_wire.c hands STATX to getattr (ll_statx) and TMPFILE to create
+ * (ll_tmpfile).
  */
 const struct fuse_lowlevel_ops larch_ll_ops = {
 	.init            = ll_init,

@@ -44,6 +44,9 @@
  * after which the kernel stops sending it) is handed to libfuse as its
  * nearest kin, which it does know; the handler that gets it asks
  * wire_request_opcode() what the kernel really sent:
+ *  - TMPFILE (open(2) with O_TMPFILE) as CREATE: the same body
+ *    (fuse_create_in, then the name, "/" for a tmpfile) and the same reply
+ *    (fuse_entry_out, fuse_open_out);
  *  - STATX (statx(2) asking for the birth time; fuse_statx_abi.h) as
  *    GETATTR: its body begins as GETATTR's does, and the handler replies
  *    with fuse_statx_out through fuse_reply_buf instead of fuse_attr_out.
@@ -172,6 +175,8 @@ static bool write_kill_flag(const void *body, size_t len)
  * 0: none, the request stays as it is. */
 static uint32_t kin_opcode(uint32_t opcode, size_t len)
 {
+	if (opcode == FUSE_TMPFILE && len > sizeof(struct fuse_create_in))
+		return FUSE_CREATE;
 	if (opcode == LARCH_FUSE_STATX && len >= sizeof(struct larch_fuse_statx_in))
 		return FUSE_GETATTR;
 	return 0;
