@@ -183,7 +183,8 @@ int  orphan_release(lfs *fs, uint64_t ino);   /* reclaim if unreferenced */
 int  orphan_reclaim_all(lfs *fs);
 
 /* ---- transactions (txn.c) ---- */
-#define TXN_MAX_INODES 4
+#define TXN_MAX_INODES 5      /* a rename's: two parents, two names' inodes and
+				  RENAME_WHITEOUT's whiteout */
 
 /* A transaction: owned by the thread that began it, never shared. */
 struct txn {

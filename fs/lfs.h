@@ -210,6 +210,16 @@ int lfs_link(lfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
 
 #define LFS_RENAME_NOREPLACE (1u << 0)   /* = RENAME_NOREPLACE */
 #define LFS_RENAME_EXCHANGE  (1u << 1)   /* = RENAME_EXCHANGE */
+#define LFS_RENAME_WHITEOUT  (1u << 2)   /* = RENAME_WHITEOUT */
+/* renameat2(2).  With LFS_RENAME_WHITEOUT the source name is left, in the
+ * same batch, to a whiteout: a new character device 0/0 of mode 0, owned
+ * by c as a new file of the source directory would be (overlayfs's mark
+ * of a deleted name).  EXCHANGE with either other flag, or a whiteout
+ * without c: -EINVAL. */
+int lfs_renameat2(lfs *fs, const struct lfs_cred *c, uint64_t parent,
+		  const char *name, uint64_t newparent, const char *newname,
+		  unsigned flags);
+/* lfs_renameat2 without a caller: no whiteout. */
 int lfs_rename(lfs *fs, uint64_t parent, const char *name,
 	       uint64_t newparent, const char *newname, unsigned flags);
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Names: lookup, the calls that make and remove names (mknod, mkdir,
- * symlink, create, link, unlink, rmdir) and rename, and O_TMPFILE's
- * unnamed file, which lfs_link may name later.  Each is one atomic
+ * symlink, create, link, unlink, rmdir) and rename (with renameat2's
+ * flags, RENAME_WHITEOUT's whiteout made in the same batch), and
+ * O_TMPFILE's unnamed file, which lfs_link may name later.  Each is one atomic
  * batch over the inodes it changes, taken under their locks.
  *
  * Link counts: a file's nlink is its number of entries; a directory's is
@@ -456,6 +457,8 @@ struct rename_op {
 	uint64_t parent, newparent;
 	const char *name, *newname;
 	unsigned flags;
+	const struct lfs_cred *c;  /* the caller: owns a whiteout */
+	uint64_t whiteout;         /* its number (LFS_RENAME_WHITEOUT), else 0 */
 	struct inode dir, ndir_store, src, dst;
 	struct inode *ndir;        /* &dir when both parents are one */
 	bool has_dst;
@@ -490,6 +493,8 @@ static int rename_add(struct txn *t, const struct rename_op *r, uint64_t src, ui
 		err = txn_add(t, src);
 	if (!err && r->has_dst)
 		err = txn_add(t, dst);
+	if (!err && r->whiteout)
+		err = txn_add(t, r->whiteout);
 	return err;
 }
 
@@ -583,14 +588,35 @@ static int rename_exchange(lfs *fs, struct txn *t, struct rename_op *r)
 	return err;
 }
 
+/*
+ * RENAME_WHITEOUT: the source name is left to a whiteout, as overlayfs
+ * marks a name its lower layer must not show through: a new character
+ * device 0/0 of mode 0 (S_IFCHR | 0), owned by the caller as a new file
+ * of the source directory, in the rename's batch.
+ */
+static int leave_whiteout(lfs *fs, struct txn *t, struct rename_op *r)
+{
+	struct inode wh;
+	mode_t mode = S_IFCHR;
+	gid_t gid;
+	init_owner(r->c, &r->dir, &mode, &gid);
+	inode_init(&wh, r->whiteout, mode, r->c->uid, gid);
+	struct dirent_val d = { wh.ino, mode_to_dtype(wh.mode) };
+	int err = acl_inherit(fs, t->b, &r->dir, &wh, r->c->umask);
+	if (!err)
+		err = dirent_put(fs, t->b, r->parent, r->name, &d);
+	return err ? err : inode_put(fs, t->b, &wh);
+}
+
 static int rename_move(lfs *fs, struct txn *t, struct rename_op *r)
 {
 	struct dirent_val s = { r->src.ino, mode_to_dtype(r->src.mode) };
-	int err = dirent_del(fs, t->b, r->parent, r->name);
+	int err = r->whiteout ? leave_whiteout(fs, t, r)
+			      : dirent_del(fs, t->b, r->parent, r->name);
 	if (!err)
 		err = dirent_put(fs, t->b, r->newparent, r->newname, &s);
 	move_dir(&r->src, &r->dir, r->ndir);
-	r->dir.size--;
+	r->dir.size -= !r->whiteout;
 	if (r->has_dst) {
 		if (S_ISDIR(r->dst.mode))
 			r->ndir->nlink--;          /* the replaced directory's ".." */
@@ -602,13 +628,39 @@ static int rename_move(lfs *fs, struct txn *t, struct rename_op *r)
 	return err;
 }
 
+/* renameat2's rules for flags: EXCHANGE goes with neither of the others;
+ * a whiteout needs someone to own it. */
+static int rename_flags_ok(const struct lfs_cred *c, unsigned flags)
+{
+	unsigned known = LFS_RENAME_NOREPLACE | LFS_RENAME_EXCHANGE | LFS_RENAME_WHITEOUT;
+	if (flags & ~known)
+		return -EINVAL;
+	if ((flags & LFS_RENAME_EXCHANGE) && (flags & ~LFS_RENAME_EXCHANGE))
+		return -EINVAL;
+	return (flags & LFS_RENAME_WHITEOUT) && !c ? -EINVAL : 0;
+}
+
+/* A whiteout's number, and the space a new inode is charged. */
+static int whiteout_alloc(lfs *fs, struct rename_op *r)
+{
+	if (!(r->flags & LFS_RENAME_WHITEOUT))
+		return 0;
+	int err = space_claim(fs, SPACE_INODE);
+	return err ? err : ino_alloc(fs, &r->whiteout);
+}
+
 int lfs_rename(lfs *fs, uint64_t parent, const char *name, uint64_t newparent,
 	       const char *newname, unsigned flags)
 {
-	if ((flags & ~(LFS_RENAME_NOREPLACE | LFS_RENAME_EXCHANGE)) ||
-	    flags == (LFS_RENAME_NOREPLACE | LFS_RENAME_EXCHANGE))
-		return -EINVAL;
-	int err = name_check(name);
+	return lfs_renameat2(fs, NULL, parent, name, newparent, newname, flags);
+}
+
+int lfs_renameat2(lfs *fs, const struct lfs_cred *c, uint64_t parent, const char *name,
+		  uint64_t newparent, const char *newname, unsigned flags)
+{
+	int err = rename_flags_ok(c, flags);
+	if (!err)
+		err = name_check(name);
 	if (!err)
 		err = name_check(newname);
 	if (err)
@@ -622,8 +674,10 @@ int lfs_rename(lfs *fs, uint64_t parent, const char *name, uint64_t newparent,
 	if (cross)
 		pthread_mutex_lock(&fs->rename_mu);
 	struct rename_op r = { .parent = parent, .newparent = newparent, .name = name,
-			       .newname = newname, .flags = flags };
-	err = rename_lock(fs, &t, &r);
+			       .newname = newname, .flags = flags, .c = c };
+	err = whiteout_alloc(fs, &r);
+	if (!err)
+		err = rename_lock(fs, &t, &r);
 	if (!err && r.has_dst && (flags & LFS_RENAME_NOREPLACE))
 		err = -EEXIST;      /* even when both names are one inode */
 	bool same = !err && r.has_dst && r.src.ino == r.dst.ino;

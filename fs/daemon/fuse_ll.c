@@ -26,7 +26,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>        /* RENAME_NOREPLACE, RENAME_EXCHANGE */
+#include <stdio.h>        /* RENAME_NOREPLACE, _EXCHANGE, _WHITEOUT */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -251,14 +251,16 @@ static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	reply_status(req, lfs_rmdir(fs_of(req), parent, name));
 }
 
-/* RENAME_WHITEOUT (overlayfs) is not supported: -EINVAL. */
+/* renameat2's flags, RENAME_WHITEOUT (overlayfs) among them: the caller
+ * owns the whiteout (the kernel has checked its CAP_MKNOD). */
 static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
 {
+	struct lfs_cred c = cred_of(req);
 	unsigned lflags = 0;
 
-	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) {
 		reply_status(req, -EINVAL);
 		return;
 	}
@@ -266,8 +268,10 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		lflags |= LFS_RENAME_NOREPLACE;
 	if (flags & RENAME_EXCHANGE)
 		lflags |= LFS_RENAME_EXCHANGE;
-	reply_status(req, lfs_rename(fs_of(req), parent, name, newparent,
-				     newname, lflags));
+	if (flags & RENAME_WHITEOUT)
+		lflags |= LFS_RENAME_WHITEOUT;
+	reply_status(req, lfs_renameat2(fs_of(req), &c, parent, name, newparent,
+					newname, lflags));
 }
 
 static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
