@@ -9,7 +9,7 @@
  * batch, commits it, notes the epoch on those inodes' stripes (for
  * fsync), and unlocks.  Readers take no lock: a batch is atomic for them.
  * Lock order: rename_mu, then inode stripes (ascending), then alloc_mu or
- * a reference shard's mu; the engine's own locks come last.
+ * a count shard's mu; the engine's own locks come last.
  *
  * Each shared field of struct lfs says what protects it: "mount" (set
  * while lfs_mount runs, read-only after), a mutex, "atomic", or "owner"
@@ -30,17 +30,20 @@
 
 #define LOCK_STRIPES  1024u     /* inode mutexes */
 #define EPOCH_STRIPES 4096u     /* last-change epochs, for fsync */
-#define REF_SHARDS    64u       /* kernel reference tables */
+#define COUNT_SHARDS  64u       /* per-inode count tables (inocount.c) */
 /* The largest file size: the kernel's MAX_LFS_FILESIZE (2^63 - 1), which
  * FUSE mounts get as s_maxbytes, as tmpfs does.  Block numbers stay far
  * from overflowing (2^51 at 4 KiB blocks). */
 #define LFS_MAX_FILE  ((uint64_t)INT64_MAX)
 
-/* One shard of the kernel reference counts (orphan.c). */
-struct refshard {
-	pthread_mutex_t mu;                      /* owner: guards v, cap, used */
-	struct refent { uint64_t ino, n; } *v;   /* mu; open addressing, ino 0 empty */
-	size_t cap, used;                        /* mu */
+/* A table of counts per inode (inocount.c), sharded. */
+struct inocounts {
+	struct countshard {
+		pthread_mutex_t mu;                        /* owner: guards v, cap, used */
+		struct countent { uint64_t ino, n; } *v;   /* mu; open addressing, ino 0
+							      empty, n > 0 */
+		size_t cap, used;                          /* mu */
+	} sh[COUNT_SHARDS];
 };
 
 struct lfs {
@@ -71,7 +74,7 @@ struct lfs {
 	atomic_bool space_freed;        /* atomic; data deleted since the last GC */
 
 	/* kernel references and orphans (orphan.c) */
-	struct refshard refs[REF_SHARDS];   /* each under its own mu */
+	struct inocounts refs;          /* each shard under its own mu */
 	atomic_int orphans_held;        /* atomic; unlinked, awaiting the forget */
 	atomic_bool refs_short;         /* atomic; a reference went uncounted */
 
@@ -168,9 +171,15 @@ int  acl_set_access(struct inode *in, const void *v, size_t len, bool *store);
 int  acl_chmod(lfs *fs, lkv_batch *b, const struct inode *in);
 bool acl_is_name(const char *name);
 
+/* ---- counts per inode (inocount.c) ---- */
+void inocounts_init(struct inocounts *c);
+void inocounts_free(struct inocounts *c);
+int  inocounts_add(struct inocounts *c, uint64_t ino, uint64_t n);   /* -ENOMEM */
+uint64_t inocounts_get(struct inocounts *c, uint64_t ino);
+/* Takes n (at most what there is) away; returns the count there was. */
+uint64_t inocounts_drop(struct inocounts *c, uint64_t ino, uint64_t n);
+
 /* ---- kernel references and orphans (orphan.c) ---- */
-void refs_init(lfs *fs);
-void refs_free(lfs *fs);
 uint64_t refs_get(lfs *fs, uint64_t ino);
 int  orphan_add(lfs *fs, lkv_batch *b, uint64_t ino);
 int  orphan_add_tmpfile(lfs *fs, lkv_batch *b, uint64_t ino, bool linkable);

@@ -174,7 +174,7 @@ static int mount_store(lfs *fs)
 
 static void lfs_free(lfs *fs)
 {
-	refs_free(fs);
+	inocounts_free(&fs->refs);
 	locks_free(fs);
 	ialloc_free(fs);
 	free(fs->dir);
@@ -199,7 +199,7 @@ static lfs *lfs_new(const char *dir, const struct lfs_mount_options *o)
 	now(&fs->mounted_at);
 	ialloc_init(fs);
 	locks_init(fs);
-	refs_init(fs);
+	inocounts_init(&fs->refs);
 	fs->dir = strdup(dir);
 	if (!fs->dir) {
 		lfs_free(fs);
