@@ -438,8 +438,10 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
  * and RELEASE needs no handler (libfuse answers it).  When the kernel can
  * do without OPEN it is refused once: the kernel then opens files itself
  * (keeping their cached pages) and sends no RELEASE either, two round
- * trips fewer per open.  O_TRUNC then arrives as a SETATTR of the size,
- * since ll_init does not take ATOMIC_O_TRUNC, and write permission and
+ * trips fewer per open.  O_TRUNC arrives as a SETATTR of the size, since
+ * ll_init does not take ATOMIC_O_TRUNC (that SETATTR is where a truncating
+ * open by a caller outside the file's group loses S_ISGID, generic/070;
+ * the flags of an OPEN say nothing of it), and write permission and
  * read-only mounts are the kernel's checks anyway.
  */
 static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -956,8 +958,8 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
 }
 
 /*
- * Capabilities, beyond libfuse's defaults (async reads, atomic O_TRUNC,
- * parallel directory operations, async direct I/O):
+ * Capabilities, beyond libfuse's defaults (async reads, parallel
+ * directory operations):
  *  - WRITEBACK_CACHE (unless -o nowriteback): small writes merge in the
  *    page cache and reach us as large ones.
  *  - READDIRPLUS, always rather than AUTO: a lookup in the core costs far
@@ -967,7 +969,8 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
  *  - POSIX_ACL: the kernel checks ACLs (and implies default_permissions);
  *    DONT_MASK: the core applies the umask, which a default ACL overrides.
  *  - EXPORT_SUPPORT: lookups of "." and ".." work, for NFS.
- * Turned off: HANDLE_KILLPRIV (v1; see the head of the file), AUTO_INVAL_DATA
+ * Turned off: ATOMIC_O_TRUNC (ll_open says why), HANDLE_KILLPRIV (v1; see
+ * the head of the file), AUTO_INVAL_DATA
  * (nobody changes files behind the kernel's back, so a changed mtime
  * must not throw away its pages), splice (we reply from memory;
  * replying through a pipe measured slower), and ASYNC_DIO: with it the
@@ -993,9 +996,7 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
 	conn->want |= want & conn->capable;
 	ll->skip_open = conn->capable & FUSE_CAP_NO_OPEN_SUPPORT;
-	if (ll->skip_open)
-		conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
-	conn->want &= ~(unsigned)(FUSE_CAP_READDIRPLUS_AUTO |
+	conn->want &= ~(unsigned)(FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_READDIRPLUS_AUTO |
 				  FUSE_CAP_HANDLE_KILLPRIV |
 				  FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_ASYNC_DIO |
 				  FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
