@@ -43,7 +43,7 @@ int lfs_get_btime(lfs *fs, uint64_t ino, struct timespec *ts)
  * day old. */
 static bool atime_due(lfs *fs, const struct inode *in)
 {
-	if (fs->ro || fs->opt.atime == LFS_ATIME_NOATIME)
+	if (fs->ro || fs->opt.atime == LFS_ATIME_NOATIME || (in->flags & LFS_FL_NOATIME))
 		return false;
 	if (fs->opt.atime == LFS_ATIME_STRICT)
 		return true;
@@ -128,7 +128,12 @@ static int apply(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
 	const struct stat *st = a->st;
 	unsigned valid = a->valid;
 	bool member = keeps_sgid(a->c, in->gid);   /* of the group before a chown */
-	int err = 0;
+	int err = iflags_refuse(in, LFS_FL_IMMUTABLE);
+	if (!err && (valid & (LFS_SET_MODE | LFS_SET_UID | LFS_SET_GID | LFS_SET_SIZE |
+			      LFS_SET_TIMES_GIVEN)))
+		err = iflags_refuse(in, LFS_FL_APPEND);
+	if (err)
+		return err;
 	if ((valid & LFS_SET_SIZE) && st->st_size < 0)
 		return -EINVAL;
 	if (valid & LFS_SET_SIZE)

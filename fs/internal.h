@@ -18,6 +18,7 @@
 #ifndef LARCHFS_INTERNAL_H
 #define LARCHFS_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -78,6 +79,10 @@ struct lfs {
 	atomic_int orphans_held;        /* atomic; unlinked, awaiting the forget */
 	atomic_bool refs_short;         /* atomic; a reference went uncounted */
 
+	/* descriptors open for writing, where opens are checked (iflags.c) */
+	struct inocounts writers;       /* each shard under its own mu */
+	atomic_bool said_no_open_checks; /* atomic; logged once */
+
 	/* inode locks (locks.c) */
 	pthread_mutex_t ilock[LOCK_STRIPES];     /* owner: each inode of its stripe */
 	pthread_mutex_t rename_mu;      /* owner: directory moves between parents */
@@ -96,6 +101,20 @@ bool inode_kill_suid(struct inode *in, bool in_group); /* true if changed */
 bool cred_in_group(const struct lfs_cred *c, gid_t gid);
 void atime_update(lfs *fs, const struct inode *seen);  /* attr.c */
 void now(struct timespec *ts);
+
+/* ---- inode flags (iflags.c) ---- */
+/* -EPERM when inode in has any of the flags `which` (lfs.h lists who asks
+ * for which). */
+static inline int iflags_refuse(const struct inode *in, uint32_t which)
+{
+	return in->flags & which ? -EPERM : 0;
+}
+#define IFLAGS_FIXED (LFS_FL_IMMUTABLE | LFS_FL_APPEND)   /* no unlink, rename, ... */
+/* An open's flag rules, and its count where opens are checked (ino not
+ * locked). */
+int  iflags_open(lfs *fs, uint64_t ino, int flags);
+/* Counts a descriptor open for writing on the new inode ino. */
+int  writer_new(lfs *fs, uint64_t ino, int flags);
 
 /* ---- free space (space.c) ---- */
 #define SPACE_INODE 4096        /* what a new inode or name is charged */

@@ -95,6 +95,8 @@ static int may_make(lfs *fs, uint64_t parent, const char *name, bool is_dir,
 		err = dirent_get(fs, parent, name, &d);
 		err = err == -ENOENT ? 0 : err ? err : -EEXIST;
 	}
+	if (!err)
+		err = iflags_refuse(dir, LFS_FL_IMMUTABLE);
 	if (!err && is_dir && dir->nlink >= LFS_LINK_MAX)
 		err = -EMLINK;
 	return err;
@@ -227,12 +229,25 @@ ssize_t lfs_readlink(lfs *fs, uint64_t ino, char *buf, size_t cap)
 	return n;
 }
 
+/* A descriptor open for writing on the new file ino, which the caller
+ * gets a reference to only when that could be counted. */
+static int new_writer(lfs *fs, uint64_t ino, int flags)
+{
+	int err = writer_new(fs, ino, flags);
+	if (err)
+		lfs_forget(fs, ino, 1);
+	return err;
+}
+
 int lfs_create(lfs *fs, const struct lfs_cred *c, uint64_t parent, const char *name,
 	       mode_t mode, int flags, struct stat *out)
 {
 	if ((mode & S_IFMT) && !S_ISREG(mode))
 		return -EINVAL;
-	int err = make_node(fs, c, parent, name, S_IFREG | (mode & 07777), 0, NULL, out);
+	struct stat st;
+	int err = make_node(fs, c, parent, name, S_IFREG | (mode & 07777), 0, NULL, &st);
+	if (!err && !(err = new_writer(fs, st.st_ino, flags)) && out)
+		*out = st;
 	if (err != -EEXIST || (flags & O_EXCL) || is_dot(name))
 		return err;
 	/* it exists: open it instead, as open(O_CREAT) without O_EXCL does */
@@ -243,7 +258,9 @@ int lfs_create(lfs *fs, const struct lfs_cred *c, uint64_t parent, const char *n
 		return -EISDIR;
 	if ((err = lfs_open(fs, c, d.ino, flags)))
 		return err;
-	return stat_ref(fs, d.ino, out);
+	if ((err = stat_ref(fs, d.ino, out)))
+		lfs_release(fs, d.ino, flags);
+	return err;
 }
 
 /* Makes the tmpfile `in` (number taken, locked in t) in directory dir:
@@ -277,6 +294,8 @@ int lfs_tmpfile(lfs *fs, const struct lfs_cred *c, uint64_t parent, mode_t mode,
 	mode = S_IFREG | (mode & 07777);
 	err = dir_get(fs, parent, &dir);
 	if (!err)
+		err = iflags_refuse(&dir, LFS_FL_IMMUTABLE);
+	if (!err)
 		err = ino_alloc(fs, &ino);
 	if (!err)
 		err = txn_add(&t, ino);
@@ -290,11 +309,12 @@ int lfs_tmpfile(lfs *fs, const struct lfs_cred *c, uint64_t parent, mode_t mode,
 		err = txn_commit(&t);
 	txn_end(&t);
 	if (!err) {
-		if (out)
-			inode_to_stat(fs, &in, out);
 		lfs_ref(fs, ino, 1);
 		orphans_held_add(fs);
+		err = new_writer(fs, ino, flags);
 	}
+	if (!err && out)
+		inode_to_stat(fs, &in, out);
 	return err;
 }
 
@@ -354,6 +374,10 @@ static int remove_entry(lfs *fs, uint64_t parent, const char *name, bool rmdir)
 	struct inode dir, in;
 	struct dirent_val d;
 	err = lock_entry(fs, &t, parent, name, &dir, &d, &in);
+	if (!err)        /* may_delete's */
+		err = iflags_refuse(&dir, IFLAGS_FIXED);
+	if (!err)
+		err = iflags_refuse(&in, IFLAGS_FIXED);
 	if (!err && rmdir && !S_ISDIR(in.mode))
 		err = -ENOTDIR;
 	else if (!err && !rmdir && S_ISDIR(in.mode))
@@ -414,6 +438,8 @@ int lfs_link(lfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
 	}
 	if (!err && S_ISDIR(in.mode))
 		err = -EPERM;
+	if (!err)
+		err = iflags_refuse(&in, IFLAGS_FIXED);
 	bool named = !err && in.nlink == 0;     /* an O_TMPFILE file's first name */
 	if (named)
 		err = orphan_name(fs, t.b, ino);
@@ -421,6 +447,8 @@ int lfs_link(lfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
 		err = -EMLINK;
 	if (!err)
 		err = dir_get(fs, newparent, &dir);
+	if (!err)
+		err = iflags_refuse(&dir, LFS_FL_IMMUTABLE);
 	if (!err) {
 		err = dirent_get(fs, newparent, newname, &d);
 		err = err == -ENOENT ? 0 : err ? err : -EEXIST;
@@ -535,9 +563,26 @@ static int rename_lock(lfs *fs, struct txn *t, struct rename_op *r)
 	}
 }
 
+/* vfs_rename's may_delete of the source, and may_create of the target
+ * name or may_delete of the inode it names. */
+static int rename_iflags(const struct rename_op *r)
+{
+	int err = iflags_refuse(&r->dir, IFLAGS_FIXED);
+	if (!err)
+		err = iflags_refuse(&r->src, IFLAGS_FIXED);
+	if (!err)
+		err = iflags_refuse(r->ndir, r->has_dst ? IFLAGS_FIXED : LFS_FL_IMMUTABLE);
+	if (!err && r->has_dst)
+		err = iflags_refuse(&r->dst, IFLAGS_FIXED);
+	return err;
+}
+
 static int rename_check(lfs *fs, struct rename_op *r)
 {
 	bool sdir = S_ISDIR(r->src.mode), ddir = r->has_dst && S_ISDIR(r->dst.mode);
+	int flags_err = rename_iflags(r);
+	if (flags_err)
+		return flags_err;
 	if (r->flags & LFS_RENAME_EXCHANGE) {
 		if (!r->has_dst)
 			return -ENOENT;

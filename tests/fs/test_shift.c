@@ -315,7 +315,7 @@ static void test_old_format(void **state)
 	size_t len;
 	uint64_t x = mk_file(f, LFS_ROOT_INO, "x");
 
-	assert_int_equal(f->info.format_version, 3);
+	assert_int_equal(f->info.format_version, 4);
 	assert_ok(lfs_fallocate(f->fs, x, 0, 0, 4 * (off_t)bsz(f)));
 	assert_ok(lkv_get(f->fs->t_super, "sb", 2, sb, sizeof(sb), &len));
 	le32_put(sb + 8, 2);
