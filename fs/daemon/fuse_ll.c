@@ -29,6 +29,7 @@
 #include <stdio.h>        /* RENAME_NOREPLACE, _EXCHANGE, _WHITEOUT */
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>     /* FS_IOC_GETFLAGS, struct fsxattr */
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -411,6 +412,25 @@ static bool needs_groups(lfs *fs, const struct lfs_cred *c, fuse_ino_t ino,
 	       st.st_gid != c->gid;
 }
 
+/*
+ * Whether a SETATTR's times are the caller's own (utimensat(2) with
+ * times, the VFS's ATTR_TIMES_SET), which an append-only file refuses,
+ * rather than the clock's (touch: both times now) or the kernel's own
+ * (with the writeback cache it sends a file's mtime and ctime, with a
+ * file handle, as they were stamped).  FUSE does not pass the bit on:
+ * both times now arrive as ATIME_NOW with MTIME (MTIME_NOW too but for a
+ * cached file, whose mtime the kernel stamps itself), and the kernel's
+ * own keeping comes with a file handle (fuse_flush_times), which
+ * utimensat never sends.  A utimensat with the access time now and the
+ * modification time given looks like touch, and goes through.
+ */
+static bool times_given(int to_set, const struct fuse_file_info *fi)
+{
+	bool now = (to_set & FUSE_SET_ATTR_ATIME_NOW) && (to_set & FUSE_SET_ATTR_MTIME);
+
+	return !fi && !now && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME));
+}
+
 static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
@@ -419,12 +439,13 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	unsigned valid = 0;
 	struct stat st;
 
-	(void)fi;
 	for (size_t i = 0; i < ARRAY_SIZE(setattr_bits); i++)
 		if (to_set & setattr_bits[i].fuse)
 			valid |= setattr_bits[i].lfs;
 	if (bare_kill(req, to_set))
 		valid |= LFS_SET_KILL_SUIDGID;
+	if (times_given(to_set, fi))
+		valid |= LFS_SET_TIMES_GIVEN;
 	if (needs_groups(fs_of(req), &c, ino, valid))
 		add_groups(req, &c, &groups);
 	reply_attr(req, lfs_setattr(fs_of(req), &c, ino, attr, valid, &st), &st);
@@ -434,18 +455,36 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 /* ---- files ---- */
 
 /*
- * Files have no per-open state in the core, so there is no file handle,
- * and RELEASE needs no handler (libfuse answers it).  When the kernel can
- * do without OPEN it is refused once: the kernel then opens files itself
- * (keeping their cached pages) and sends no RELEASE either, two round
- * trips fewer per open.  O_TRUNC arrives as a SETATTR of the size, since
- * ll_init does not take ATOMIC_O_TRUNC (that SETATTR is where a truncating
- * open by a caller outside the file's group loses S_ISGID, generic/070;
- * the flags of an OPEN say nothing of it), and write permission and
- * read-only mounts are the kernel's checks anyway.
+ * Files have no per-open state in the core, so there is no file handle.
+ * When the kernel can do without OPEN it is refused once: the kernel then
+ * opens files itself (keeping their cached pages) and sends no RELEASE
+ * either, two round trips fewer per open.  O_TRUNC arrives as a SETATTR
+ * of the size, since ll_init does not take ATOMIC_O_TRUNC (that SETATTR
+ * is where a truncating open by a caller outside the file's group loses
+ * S_ISGID, generic/070; the flags of an OPEN say nothing of it), and
+ * write permission and read-only mounts are the kernel's checks anyway.
+ *
+ * A store whose opens are checked (-o iflags, LFS_FEAT_OPEN_CHECKS) is
+ * served with OPEN, CREATE and RELEASE, each a round trip: the core then
+ * refuses writes to immutable and append-only files at open, as ext4
+ * does, and counts the descriptors open for writing (fs/iflags.c says
+ * why).  O_TRUNC comes as a SETATTR there too, after the OPEN, and the
+ * core refuses it to both kinds of file.  A descriptor open for writing an append-only file is served with
+ * direct I/O, so that each write(2) reaches the core, which refuses one
+ * that is no longer an append (fcntl(F_SETFL) can take O_APPEND away: the
+ * kernel's check of that, in setfl, sees no FUSE inode append-only).
  */
+static bool appends_only(lfs *fs, fuse_ino_t ino, int flags)
+{
+	unsigned fl;
+
+	return (flags & O_ACCMODE) != O_RDONLY && lfs_get_iflags(fs, ino, &fl) == 0 &&
+	       (fl & LFS_FL_APPEND);
+}
+
 static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	lfs *fs = fs_of(req);
 	struct lfs_cred c = cred_of(req);
 	int ret;
 
@@ -453,13 +492,22 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		reply_status(req, -ENOSYS);
 		return;
 	}
-	ret = lfs_open(fs_of(req), &c, ino, fi->flags);
+	ret = lfs_open(fs, &c, ino, fi->flags);
 	if (ret < 0) {
 		reply_status(req, ret);
 		return;
 	}
 	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	fi->direct_io = appends_only(fs, ino, fi->flags);
+	if (fuse_reply_open(req, fi) != 0)
+		lfs_release(fs, ino, fi->flags);
+}
+
+/* Where opens are checked (ll_open), a descriptor goes. */
+static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	lfs_release(fs_of(req), ino, fi->flags);
+	reply_status(req, 0);
 }
 
 /* Replies to a CREATE or TMPFILE that made (or opened) a file. */
@@ -474,8 +522,10 @@ static void reply_create(lfs *fs, fuse_req_t req, int ret, const struct stat *st
 	}
 	entry_fill(&e, st);
 	fi->keep_cache = 1;
-	if (fuse_reply_create(req, &e, fi) != 0)
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		lfs_release(fs, e.ino, fi->flags);
 		lfs_forget(fs, e.ino, 1);
+	}
 }
 
 /*
@@ -592,6 +642,8 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		flags |= LFS_WRITE_APPEND;
 	if (ll->writeback_on)
 		flags |= LFS_WRITE_KEEP_TIMES;
+	if (fi->writepage)
+		flags |= LFS_WRITE_CACHED;
 	n = lfs_write(ll->fs, ino, buf, size, off, flags);
 	if (n >= 0 && kill)
 		fuse_lowlevel_notify_inval_inode(ll->se, ino, -1, 0);
@@ -943,6 +995,115 @@ static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	reply_status(req, lfs_removexattr(fs_of(req), ino, name));
 }
 
+/* ---- inode flags: chattr(1), lsattr(1) ---- */
+
+/*
+ * The kernel's fileattr calls reach the daemon as FUSE_IOCTL
+ * (fs/fuse/ioctl.c, fuse_priv_ioctl): FS_IOC_GETFLAGS and SETFLAGS, and
+ * FS_IOC_FSGETXATTR and FSSETXATTR, of which FSGETXATTR is also how the
+ * kernel reads the flags before it sets them (fs/file_attr.c,
+ * vfs_fileattr_set).  The kernel has checked by then that the caller owns
+ * the file, and that it has CAP_LINUX_IMMUTABLE to change i or a; the
+ * core checks which flags the store can keep.  Any other ioctl: ENOTTY,
+ * as without a handler.
+ */
+static const struct { unsigned fl, xflag; } xflags[] = {
+	{ LFS_FL_IMMUTABLE, FS_XFLAG_IMMUTABLE },
+	{ LFS_FL_APPEND,    FS_XFLAG_APPEND },
+	{ LFS_FL_NODUMP,    FS_XFLAG_NODUMP },
+	{ LFS_FL_NOATIME,   FS_XFLAG_NOATIME },
+};
+
+_Static_assert(LFS_FL_IMMUTABLE == FS_IMMUTABLE_FL && LFS_FL_APPEND == FS_APPEND_FL &&
+	       LFS_FL_NODUMP == FS_NODUMP_FL && LFS_FL_NOATIME == FS_NOATIME_FL,
+	       "the core's flags are Linux's FS_*_FL");
+
+/* xfs's flag word from ours, or (to) ours from xfs's: -EOPNOTSUPP for
+ * one we do not keep. */
+static unsigned to_xflags(unsigned fl)
+{
+	unsigned x = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(xflags); i++)
+		if (fl & xflags[i].fl)
+			x |= xflags[i].xflag;
+	return x;
+}
+
+static int from_fsxattr(const struct fsxattr *x, unsigned *fl)
+{
+	unsigned rest = x->fsx_xflags;
+
+	*fl = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(xflags); i++)
+		if (rest & xflags[i].xflag) {
+			*fl |= xflags[i].fl;
+			rest &= ~xflags[i].xflag;
+		}
+	return rest || x->fsx_extsize || x->fsx_projid || x->fsx_cowextsize ? -EOPNOTSUPP : 0;
+}
+
+static void get_flags(fuse_req_t req, fuse_ino_t ino, bool xfs, size_t out_size)
+{
+	struct fsxattr x = { 0 };
+	unsigned fl;
+	int ret = lfs_get_iflags(fs_of(req), ino, &fl);
+
+	if (ret == 0 && out_size < (xfs ? sizeof(x) : sizeof(fl)))
+		ret = -EINVAL;
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	x.fsx_xflags = to_xflags(fl);
+	if (xfs)
+		fuse_reply_ioctl(req, 0, &x, sizeof(x));
+	else
+		fuse_reply_ioctl(req, 0, &fl, sizeof(fl));
+}
+
+static void set_flags(fuse_req_t req, fuse_ino_t ino, bool xfs, const void *in,
+		      size_t in_size)
+{
+	struct fsxattr x;
+	unsigned fl = 0;
+	int ret = in_size < (xfs ? sizeof(x) : sizeof(fl)) ? -EINVAL : 0;
+
+	if (ret == 0 && xfs) {
+		memcpy(&x, in, sizeof(x));
+		ret = from_fsxattr(&x, &fl);
+	} else if (ret == 0) {
+		memcpy(&fl, in, sizeof(fl));
+	}
+	if (ret == 0)
+		ret = lfs_set_iflags(fs_of(req), ino, fl);
+	if (ret < 0)
+		reply_status(req, ret);
+	else
+		fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
+static void ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		     size_t in_bufsz, size_t out_bufsz)
+{
+	(void)arg;
+	(void)fi;
+	(void)flags;
+	switch (cmd) {
+	case FS_IOC_GETFLAGS:
+	case FS_IOC_FSGETXATTR:
+		get_flags(req, ino, cmd == FS_IOC_FSGETXATTR, out_bufsz);
+		break;
+	case FS_IOC_SETFLAGS:
+	case FS_IOC_FSSETXATTR:
+		set_flags(req, ino, cmd == FS_IOC_FSSETXATTR, in_buf, in_bufsz);
+		break;
+	default:
+		reply_status(req, -ENOTTY);
+	}
+}
+
 /* ---- the filesystem ---- */
 
 static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -969,6 +1130,8 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
  *  - POSIX_ACL: the kernel checks ACLs (and implies default_permissions);
  *    DONT_MASK: the core applies the umask, which a default ACL overrides.
  *  - EXPORT_SUPPORT: lookups of "." and ".." work, for NFS.
+ *  - IOCTL_DIR: chattr and lsattr on directories (libfuse refuses ioctls
+ *    on them without it).
  * Turned off: ATOMIC_O_TRUNC (ll_open says why), HANDLE_KILLPRIV (v1; see
  * the head of the file), AUTO_INVAL_DATA
  * (nobody changes files behind the kernel's back, so a changed mtime
@@ -990,12 +1153,15 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 	struct larch_ll *ll = userdata;
 	unsigned want = FUSE_CAP_READDIRPLUS | FUSE_CAP_CACHE_SYMLINKS |
 			FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK |
-			FUSE_CAP_EXPORT_SUPPORT;
+			FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_IOCTL_DIR;
+	struct lfs_info info;
 
 	if (ll->writeback)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
 	conn->want |= want & conn->capable;
-	ll->skip_open = conn->capable & FUSE_CAP_NO_OPEN_SUPPORT;
+	lfs_get_info(ll->fs, &info);
+	ll->skip_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) &&
+			!(info.features & LFS_FEAT_OPEN_CHECKS);
 	conn->want &= ~(unsigned)(FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_READDIRPLUS_AUTO |
 				  FUSE_CAP_HANDLE_KILLPRIV |
 				  FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_ASYNC_DIO |
@@ -1011,7 +1177,7 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
  * Left out on purpose: flush (libfuse answers ENOSYS, so the kernel stops
  * sending FLUSH: writes are in the store already, and with the writeback
  * cache the kernel writes its pages back before it would send one),
- * release and releasedir (no per-open state; libfuse answers 0), access
+ * releasedir (no per-open state; libfuse answers 0), access
  * (default_permissions), locks (the kernel keeps them locally, right for
  * a filesystem with one host).  libfuse 3.14 has no statx or tmpfile:
  * fuse_wire.c hands STATX to getattr (ll_statx) and TMPFILE to create
@@ -1033,6 +1199,7 @@ const struct fuse_lowlevel_ops larch_ll_ops = {
 	.rename          = ll_rename,
 	.link            = ll_link,
 	.open            = ll_open,
+	.release         = ll_release,
 	.read            = ll_read,
 	.write           = ll_write,
 	.fsync           = ll_fsync,
@@ -1048,5 +1215,6 @@ const struct fuse_lowlevel_ops larch_ll_ops = {
 	.create          = ll_create,
 	.fallocate       = ll_fallocate,
 	.lseek           = ll_lseek,
+	.ioctl           = ll_ioctl,
 	.copy_file_range = ll_copy_file_range,
 };

@@ -26,7 +26,8 @@ struct larch_ll {
 	bool writeback;      /* asked for (no -o nowriteback) */
 	bool writeback_on;   /* granted by the kernel */
 	bool skip_opendir;   /* the kernel may go without OPENDIR */
-	bool skip_open;      /* ... and without OPEN, CREATE and RELEASE */
+	bool skip_open;      /* ... and without OPEN, CREATE and RELEASE (not
+				where the store's opens are checked) */
 };
 
 extern const struct fuse_lowlevel_ops larch_ll_ops;

@@ -152,7 +152,7 @@ struct options {
 	char *store, *mnt;          /* the two arguments */
 	char *cache, *flush_ms, *compress;
 	char *io_uring, *io_uring_depth;
-	int ro, nowriteback;
+	int ro, nowriteback, iflags;
 	int atime;                  /* enum lfs_atime; -1: not given */
 };
 
@@ -167,6 +167,7 @@ static const struct fuse_opt larch_opts[] = {
 	OPT("io_uring=%s", io_uring, 0),
 	OPT("io_uring_depth=%s", io_uring_depth, 0),
 	OPT("nowriteback", nowriteback, 1),
+	OPT("iflags", iflags, 1),
 	OPT("noatime", atime, LFS_ATIME_NOATIME),
 	OPT("relatime", atime, LFS_ATIME_RELATIME),
 	OPT("strictatime", atime, LFS_ATIME_STRICT),
@@ -266,6 +267,8 @@ static void usage(void)
 	       "    -o noatime|relatime|strictatime\n"
 	       "                           when to update access times (default relatime)\n"
 	       "    -o nowriteback         no kernel writeback cache\n"
+	       "    -o iflags              check every open, so that chattr's immutable and\n"
+	       "                           append-only flags can be kept (the store remembers)\n"
 	       "    -o io_uring=auto|on|off\n"
 	       "                           FUSE over io_uring (auto: when the kernel offers it;\n"
 	       "                           on: refuse to mount without it; off: /dev/fuse)\n"
@@ -326,6 +329,7 @@ static int mount_options(const struct options *o, struct lfs_mount_options *m)
 
 	lfs_mount_options_default(m);
 	m->read_only = o->ro;
+	m->open_checks = o->iflags;
 	if (o->atime >= 0)
 		m->atime = (enum lfs_atime)o->atime;
 	if (o->cache && parse_size(o->cache, &m->cache_bytes) < 0) {
