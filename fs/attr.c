@@ -40,17 +40,33 @@ int lfs_get_btime(lfs *fs, uint64_t ino, struct timespec *ts)
 }
 
 /* relatime: atime moves when it is not newer than mtime or ctime, or is a
- * day old. */
-static bool atime_due(lfs *fs, const struct inode *in)
+ * day old; with nodiratime never for a directory. */
+static bool atime_due_at(lfs *fs, mode_t mode, const struct timespec *atime,
+			 const struct timespec *mtime, const struct timespec *ctime)
 {
-	if (fs->ro || fs->opt.atime == LFS_ATIME_NOATIME || (in->flags & LFS_FL_NOATIME))
+	if (fs->ro || fs->opt.atime == LFS_ATIME_NOATIME ||
+	    (fs->opt.nodiratime && S_ISDIR(mode)))
 		return false;
 	if (fs->opt.atime == LFS_ATIME_STRICT)
 		return true;
 	struct timespec t;
 	now(&t);
-	return ts_le(&in->atime, &in->mtime) || ts_le(&in->atime, &in->ctime) ||
-	       t.tv_sec - in->atime.tv_sec >= DAY_SEC;
+	return ts_le(atime, mtime) || ts_le(atime, ctime) ||
+	       t.tv_sec - atime->tv_sec >= DAY_SEC;
+}
+
+/* ... and never for an inode with the no-atime flag (chattr +A). */
+static bool atime_due(lfs *fs, const struct inode *in)
+{
+	return !(in->flags & LFS_FL_NOATIME) &&
+	       atime_due_at(fs, in->mode, &in->atime, &in->mtime, &in->ctime);
+}
+
+bool lfs_atime_due(lfs *fs, const struct stat *st)
+{
+	struct inode in;
+	return atime_due_at(fs, st->st_mode, &st->st_atim, &st->st_mtim, &st->st_ctim) &&
+	       !(inode_get(fs, st->st_ino, &in) == 0 && (in.flags & LFS_FL_NOATIME));
 }
 
 /* Notes an access (read, readdir, readlink) of `seen`, an inode as read
@@ -73,6 +89,8 @@ void atime_update(lfs *fs, const struct inode *seen)
 	if (err && err != -ENOENT)
 		lfs_log(fs, LKV_LOG_WARN, "inode %llu: atime not updated: %s",
 			(unsigned long long)seen->ino, strerror(-err));
+	else if (!err && fs->opt.touched)
+		fs->opt.touched(fs->opt.touched_arg, seen->ino);
 }
 
 static int set_size(lfs *fs, lkv_batch *b, struct inode *in, uint64_t size)

@@ -72,8 +72,10 @@ ssize_t lfs_read(lfs *fs, uint64_t ino, void *buf, size_t len, off_t off)
 	if (!S_ISREG(in.mode))
 		return -EINVAL;
 	ssize_t n = extent_read(fs, &in, buf, len, (uint64_t)off);
-	if (n >= 0)
+	if (n >= 0) {
 		atime_update(fs, &in);
+		atomic_fetch_add_explicit(&fs->data_read, (uint64_t)n, memory_order_relaxed);
+	}
 	return n;
 }
 
@@ -126,7 +128,10 @@ ssize_t lfs_write(lfs *fs, uint64_t ino, const void *buf, size_t len, off_t off,
 		return err;
 	struct write_arg w = { buf, len, (uint64_t)off, flags };
 	err = inode_change(fs, ino, do_write, &w, NULL);
-	return err ? err : (ssize_t)w.len;
+	if (err)
+		return err;
+	atomic_fetch_add_explicit(&fs->data_written, w.len, memory_order_relaxed);
+	return (ssize_t)w.len;
 }
 
 int lfs_fsync(lfs *fs, uint64_t ino, bool datasync)

@@ -69,7 +69,9 @@ static int reserve(lfs *fs)
 
 int ino_alloc(lfs *fs, uint64_t *ino)
 {
-	LFS_ASSERT(!fs->ro);      /* it writes the superblock */
+	LFS_ASSERT(!fs->store_ro);   /* it writes the superblock (a remount
+					to read-only may race: the engine
+					then refuses the write) */
 	int err = 0;
 	pthread_mutex_lock(&fs->alloc_mu);
 	if (fs->next_ino >= fs->reserved_to)

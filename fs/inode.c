@@ -107,9 +107,14 @@ int inode_put(lfs *fs, lkv_batch *b, const struct inode *in)
 	return lkv_batch_put(b, fs->t_inodes, key, sizeof(key), rec, sizeof(rec));
 }
 
+/* The kernel's clock for timestamps (current_time: the coarse one, a
+ * tick's resolution), so that a time the core stamps is never later than
+ * one the kernel stamps afterwards: with the writeback cache the kernel
+ * sets mtime on a write, and an atime the core set at the create must
+ * not look newer (relatime would then never move it). */
 void now(struct timespec *ts)
 {
-	clock_gettime(CLOCK_REALTIME, ts);
+	clock_gettime(CLOCK_REALTIME_COARSE, ts);
 }
 
 void inode_init(struct inode *in, uint64_t ino, mode_t mode, uid_t uid, gid_t gid)

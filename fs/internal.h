@@ -54,11 +54,17 @@ struct lfs {
 					/* mount */
 	char *dir;                      /* mount */
 	struct lfs_mount_options opt;   /* mount */
-	bool ro;                        /* mount */
+	bool store_ro;                  /* mount; the store is open read-only */
+	atomic_bool ro;                 /* atomic; changes are refused: store_ro,
+					   or remounted read-only (lfs_remount) */
+	pthread_mutex_t remount_mu;     /* owner: remounting */
 	struct lfs_info info;           /* mount, but for next_ino: alloc_mu */
 	struct timespec mounted_at;     /* mount; for the stats */
-	void (*stats_extra)(FILE *f);   /* set once before requests are served
-					   (lfs_stats_extra), then read-only */
+	void (*stats_extra)(FILE *f);   /* these two set once before requests */
+	void (*metrics_extra)(FILE *f); /* are served (lfs_stats_extra), then
+					   read-only */
+	_Atomic uint64_t data_read, data_written;   /* atomic; bytes that
+					   lfs_read returned and lfs_write took */
 
 	/* the inode allocator (ialloc.c) */
 	pthread_mutex_t alloc_mu;       /* owner: next_ino, reserved_to, info.next_ino */
@@ -209,6 +215,7 @@ void orphans_held_add(lfs *fs);               /* one more awaits its forget */
 void orphans_held_drop(lfs *fs);
 int  orphan_release(lfs *fs, uint64_t ino);   /* reclaim if unreferenced */
 int  orphan_reclaim_all(lfs *fs);
+int  orphan_reclaim_unheld(lfs *fs);   /* those the kernel let go of */
 
 /* ---- transactions (txn.c) ---- */
 #define TXN_MAX_INODES 5      /* a rename's: two parents, two names' inodes and

@@ -104,13 +104,25 @@ struct lfs_mount_options {
 	unsigned    flush_interval_ms;  /* 0: default (5000); background flush */
 	int         compression;        /* -1: the store's default */
 	enum lfs_atime atime;
+	bool        nodiratime;         /* directories' atimes never move */
 	bool        open_checks;        /* make the store LFS_FEAT_OPEN_CHECKS
 					   (remembered: every later mount has
 					   it); format version 4 or later */
 	lkv_io     *io;                 /* NULL: POSIX files (tests: faultio) */
 	void      (*log)(void *arg, int level, const char *msg); /* NULL: stderr */
 	void       *log_arg;
+	/* The core moved ino's atime on an access (a read, readdir or
+	 * readlink), from the thread of the access: attributes a cache above
+	 * holds are stale.  NULL: nobody cares. */
+	void      (*touched)(void *arg, uint64_t ino);
+	void       *touched_arg;
 };
+
+/* Whether an access now would move the atime of an inode with attributes
+ * st, by the mount's atime policy: what a cache above the core must let
+ * reach it.  relatime: atime not newer than mtime or ctime, or a day old.
+ * Never for an inode with the no-atime flag (LFS_FL_NOATIME, below). */
+bool lfs_atime_due(lfs *fs, const struct stat *st);
 
 void lfs_mount_options_default(struct lfs_mount_options *o);
 
@@ -123,6 +135,15 @@ int  lfs_mount(const char *dir, const struct lfs_mount_options *o, lfs **out);
 /* Reclaims unreferenced orphans, flushes everything and frees fs.
  * Returns the first error met; fs is freed regardless. */
 int  lfs_unmount(lfs *fs);
+
+/* A remount, read-only or back to read-write.  Read-only: every later
+ * change fails with -EROFS, everything is flushed and the store's files
+ * are left as an unmount leaves them, untouched until a read-write remount
+ * (they may be copied meanwhile).  Back to read-write: changes go through
+ * again, and unlinked files let go of meanwhile are reclaimed.  -EROFS for
+ * read-write when the store was opened read-only (read_only at mount); a
+ * flush that fails (-ENOSPC, -EIO) leaves the filesystem read-write. */
+int  lfs_remount(lfs *fs, bool read_only);
 
 void lfs_get_info(lfs *fs, struct lfs_info *info);
 lkv_store *lfs_store(lfs *fs);       /* for stats and tools */
@@ -409,9 +430,21 @@ int lfs_statfs(lfs *fs, struct statvfs *sv);
 #define LFS_STATS_XATTR "larchfs.stats"
 int lfs_stats_print(lfs *fs, FILE *f);
 ssize_t lfs_stats_xattr(lfs *fs, void *value, size_t size);
-/* The xattr's text ends with what `print` writes (the daemon's own
- * counters); set once, before the mount serves requests. */
-void lfs_stats_extra(lfs *fs, void (*print)(FILE *f));
+/* The same figures for programs, in Prometheus's text exposition format
+ * (names larchfs_*, "# HELP" and "# TYPE" lines, exact values; stats.c
+ * says which): lfs_metrics_print for the tools, the root's virtual xattr
+ * LFS_METRICS_XATTR for a mounted filesystem (served like
+ * LFS_STATS_XATTR). */
+#define LFS_METRICS_XATTR "larchfs.metrics"
+int lfs_metrics_print(lfs *fs, FILE *f);
+ssize_t lfs_metrics_xattr(lfs *fs, void *value, size_t size);
+/* Writes v as a label value of that format: \, " and newline escaped. */
+void lfs_metrics_label(FILE *f, const char *v);
+
+/* The two xattrs end with what `text` and `metrics` write (the daemon's
+ * own counters, in each one's format); set once, before the mount serves
+ * requests. */
+void lfs_stats_extra(lfs *fs, void (*text)(FILE *f), void (*metrics)(FILE *f));
 
 #ifdef __cplusplus
 }

@@ -9,10 +9,13 @@
  * the orphans a crash left and finishes the collapses and inserts it
  * interrupted (shift.c); lfs_unmount
  * reclaims the orphans nobody references any more and closes the store,
- * which flushes it.  Nothing in the core calls back into this file.
+ * which flushes it.  lfs_remount switches between read-write and
+ * read-only (the store frozen, lkv_freeze) while mounted.  Nothing in the
+ * core calls back into this file.
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/statvfs.h>
 
 #include "internal.h"
@@ -32,7 +35,7 @@ static int open_store(lfs *fs, const struct lfs_info *sb)
 {
 	struct lkv_options ko;
 	lkv_options_default(&ko);
-	ko.flags = (fs->ro ? LKV_READONLY : 0) | (fs->opt.salvage ? LKV_SALVAGE : 0);
+	ko.flags = (fs->store_ro ? LKV_READONLY : 0) | (fs->opt.salvage ? LKV_SALVAGE : 0);
 	if (fs->opt.cache_bytes)
 		ko.cache_bytes = fs->opt.cache_bytes;
 	ko.flush_interval_ms = fs->opt.flush_interval_ms ? fs->opt.flush_interval_ms
@@ -79,7 +82,7 @@ static bool same_super(const struct lfs_info *a, const struct lfs_info *b)
 static int keep_copy(lfs *fs, int cerr, const struct lfs_info *copy)
 {
 	fs->copy_bound = cerr ? 0 : copy->next_ino;
-	if (fs->ro || (!cerr && same_super(copy, &fs->info) &&
+	if (fs->store_ro || (!cerr && same_super(copy, &fs->info) &&
 		       copy->next_ino >= fs->info.next_ino))
 		return 0;
 	uint64_t bound = fs->info.next_ino + SB_COPY_STEP;
@@ -106,12 +109,12 @@ static int from_copy(lfs *fs, int err, const struct lfs_info *copy)
 	fs->info = *copy;
 	fs->copy_bound = copy->next_ino;
 	fs->super_from_copy = true;
-	if (err == -EIO && !fs->ro && !fs->opt.salvage) {
+	if (err == -EIO && !fs->store_ro && !fs->opt.salvage) {
 		lfs_log(fs, LKV_LOG_ERR, "the superblock record is unreadable (its copy is "
 			"good); run fsck.larchfs -y");
 		return -EUCLEAN;
 	}
-	if (fs->ro || err == -EIO) {
+	if (fs->store_ro || err == -EIO) {
 		lfs_log(fs, LKV_LOG_WARN, "the superblock record is %s; using its copy", what);
 		return 0;
 	}
@@ -206,6 +209,7 @@ static void lfs_free(lfs *fs)
 	inocounts_free(&fs->writers);
 	locks_free(fs);
 	ialloc_free(fs);
+	pthread_mutex_destroy(&fs->remount_mu);
 	free(fs->dir);
 	free(fs);
 }
@@ -223,7 +227,9 @@ static lfs *lfs_new(const char *dir, const struct lfs_mount_options *o)
 		lfs_mount_options_default(&fs->opt);
 	if (!fs->opt.log)
 		fs->opt.log = lfs_log_stderr;
-	fs->ro = fs->opt.read_only;
+	fs->store_ro = fs->opt.read_only;
+	atomic_init(&fs->ro, fs->store_ro);
+	pthread_mutex_init(&fs->remount_mu, NULL);
 	atomic_init(&fs->inodes_used, -1);
 	now(&fs->mounted_at);
 	ialloc_init(fs);
@@ -248,9 +254,9 @@ int lfs_mount(const char *dir, const struct lfs_mount_options *o, lfs **out)
 		err = set_open_checks(fs);
 	if (!err) {
 		ialloc_start(fs);
-		if (!fs->ro)
+		if (!fs->store_ro)
 			err = orphan_reclaim_all(fs);
-		if (!err && !fs->ro)
+		if (!err && !fs->store_ro)
 			err = shift_resume_all(fs);
 	}
 	if (err) {
@@ -279,6 +285,35 @@ int lfs_unmount(lfs *fs)
 lkv_store *lfs_store(lfs *fs)
 {
 	return fs->s;
+}
+
+/* Read-only: later changes fail with -EROFS, then the store is frozen.
+ * Back to read-write: thawed, then changes go through, and the orphans the
+ * kernel let go of meanwhile (their forget could not reclaim them) go. */
+int lfs_remount(lfs *fs, bool read_only)
+{
+	if (fs->store_ro)
+		return read_only ? 0 : -EROFS;
+	pthread_mutex_lock(&fs->remount_mu);
+	int err;
+	if (read_only) {
+		atomic_store(&fs->ro, true);
+		err = lkv_freeze(fs->s);
+		if (err)
+			atomic_store(&fs->ro, false);
+	} else {
+		err = lkv_thaw(fs->s);
+		if (!err) {
+			atomic_store(&fs->ro, false);
+			int rerr = orphan_reclaim_unheld(fs);
+			if (rerr)
+				lfs_log(fs, LKV_LOG_ERR, "after the remount: unlinked files "
+					"were not reclaimed (%s); the next mount does it",
+					strerror(-rerr));
+		}
+	}
+	pthread_mutex_unlock(&fs->remount_mu);
+	return err;
 }
 
 int lfs_sync(lfs *fs)

@@ -222,12 +222,12 @@ static int orphan_list(lfs *fs, uint64_t **out, size_t *n)
 	return 0;
 }
 
-/* At mount and unmount no kernel reference counts: every orphan whose
- * inode has no link left goes; a stale record of a linked inode too. */
-/* Reclaims every orphan nobody references.  Damage (-EIO) is no reason to
- * refuse a mount: what cannot be read is logged and left to fsck (it costs
- * only the space of files that were unlinked while open). */
-int orphan_reclaim_all(lfs *fs)
+/* Reclaims every orphan whose inode has no link left (a stale record of
+ * a linked inode goes too); with unheld, only those the kernel holds no
+ * reference to.  Damage (-EIO) is no reason to refuse a mount: what cannot
+ * be read is logged and left to fsck (it costs only the space of files
+ * that were unlinked while open). */
+static int reclaim_orphans(lfs *fs, bool unheld)
 {
 	uint64_t *v = NULL;
 	size_t n = 0;
@@ -240,6 +240,10 @@ int orphan_reclaim_all(lfs *fs)
 	for (size_t i = 0; i < n && !err; i++) {
 		struct inode in;
 		ino_lock(fs, v[i]);
+		if (unheld && refs_get(fs, v[i])) {
+			ino_unlock(fs, v[i]);
+			continue;
+		}
 		err = inode_get(fs, v[i], &in);
 		if (err == -ENOENT || (!err && in.nlink == 0)) {
 			err = reclaim(fs, v[i]);
@@ -257,4 +261,17 @@ int orphan_reclaim_all(lfs *fs)
 	}
 	free(v);
 	return err;
+}
+
+/* At mount and unmount no kernel reference counts. */
+int orphan_reclaim_all(lfs *fs)
+{
+	return reclaim_orphans(fs, false);
+}
+
+/* After a read-only spell (lfs_remount), during which forgets could not
+ * reclaim what they let go of. */
+int orphan_reclaim_unheld(lfs *fs)
+{
+	return reclaim_orphans(fs, true);
 }

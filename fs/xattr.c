@@ -5,7 +5,8 @@
  * security. namespaces, or one of the two POSIX ACL names, whose values
  * are checked and kept in step with the mode (acl.c).  user. attributes
  * exist only on regular files and directories, as on Linux.  The root's
- * LFS_STATS_XATTR is served by stats.c, neither stored nor listed.
+ * LFS_STATS_XATTR and LFS_METRICS_XATTR are served by stats.c, neither
+ * stored nor listed.
  * The records themselves are xattr_records.c's.
  */
 #include <errno.h>
@@ -101,6 +102,8 @@ ssize_t lfs_getxattr(lfs *fs, uint64_t ino, const char *name, void *value, size_
 {
 	if (ino == LFS_ROOT_INO && !strcmp(name, LFS_STATS_XATTR))
 		return lfs_stats_xattr(fs, value, size);
+	if (ino == LFS_ROOT_INO && !strcmp(name, LFS_METRICS_XATTR))
+		return lfs_metrics_xattr(fs, value, size);
 	struct inode in;
 	int err = inode_get(fs, ino, &in);
 	if (!err)

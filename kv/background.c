@@ -91,6 +91,7 @@ static void *flusher_main(void *arg)
 
 int flusher_start(lkv_store *s)
 {
+	s->bg_stop = false;     /* after a flusher_stop (lkv_thaw) */
 	int err = pthread_create(&s->flusher, NULL, flusher_main, s);
 	s->flusher_running = !err;
 	return -err;

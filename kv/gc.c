@@ -308,18 +308,29 @@ int gc_pass(lkv_store *s, bool forced)
 
 int lkv_gc(lkv_store *s)
 {
-	return gc_pass(s, true);
+	if (s->ro)
+		return 0;
+	int err = change_begin(s);
+	if (err)
+		return err;
+	err = gc_pass(s, true);
+	change_end(s);
+	return err;
 }
 
 int lkv_gc_free(lkv_store *s)
 {
 	if (s->ro)
 		return 0;
+	int err = change_begin(s);
+	if (err)
+		return err;
 	pthread_mutex_lock(&s->gc_mu);
 	blob_seal(s);             /* the appended segment may be wholly dead too */
-	int err = flush_through(s, 0);
+	err = flush_through(s, 0);
 	if (!err)
 		drop_dead_segments(s);
 	pthread_mutex_unlock(&s->gc_mu);
+	change_end(s);
 	return err;
 }

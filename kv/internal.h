@@ -196,6 +196,9 @@ struct lkv_store {
 	uint32_t snap_log_file;           /* replay start of the newest snapshot */
 	uint32_t keep_log_from;           /* ... of the older one kept beside it */
 	atomic_int failed;                /* atomic; first write error, report.c */
+	atomic_bool frozen;               /* atomic; lkv_freeze: changes refused */
+	atomic_int changing;              /* atomic; changes admitted (write.c) */
+	pthread_mutex_t freeze_mu;        /* owner: freezing and thawing */
 	uint64_t salvaged;                /* fixed after open: log bytes LKV_SALVAGE
 					     dropped */
 	uint64_t log_damage;              /* fixed after open: damaged places the
@@ -585,6 +588,15 @@ bool flush_set_empty(const struct flush_set *fs);
 /* ---- flush.c ---- */
 int  flush_through(lkv_store *s, uint64_t e);
 int  log_seal(lkv_store *s);
+
+/* ---- freeze.c ---- */
+/* A change (a commit, a blob, GC, META) runs between these; change_begin
+ * refuses it with -EROFS while the gate is shut.  freeze_gate_close shuts
+ * it and waits for those admitted to end (false: it was shut already). */
+int  change_begin(lkv_store *s);
+void change_end(lkv_store *s);
+bool freeze_gate_close(lkv_store *s);
+void freeze_gate_open(lkv_store *s);
 
 /* ---- background.c ---- */
 int  flusher_start(lkv_store *s);

@@ -169,6 +169,17 @@ int  lkv_close(lkv_store *s);
  * and work remains before lkv_close. */
 void lkv_close_begin(lkv_store *s);
 
+/* Freezing, for a filesystem remounted read-only: lkv_freeze waits for
+ * the changes under way to end, then leaves the store's files as
+ * lkv_close would (every change durable, a snapshot, the log cut at its
+ * last commit), and until lkv_thaw writes nothing: changes, GC and
+ * lkv_meta_write fail with -EROFS and the background thread is stopped,
+ * so the files may be copied.  Both return 0 when there is nothing to do
+ * (already so, or a read-only store).  A freeze that cannot flush thaws
+ * again and returns the error. */
+int  lkv_freeze(lkv_store *s);
+int  lkv_thaw(lkv_store *s);
+
 /* The store's identity, set when it was created. */
 void lkv_uuid(const lkv_store *s, uint8_t uuid[16]);
 

@@ -92,6 +92,7 @@ static void *zeroer_main(void *arg)
 
 int logzero_start(lkv_store *s)
 {
+	s->zero_stop = false;   /* after a logzero_stop (lkv_thaw) */
 	int err = pthread_create(&s->zeroer, NULL, zeroer_main, s);
 	s->zeroer_running = !err;
 	return -err;

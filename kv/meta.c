@@ -165,10 +165,15 @@ int lkv_meta_write(lkv_store *s, const void *p, size_t len)
 	uint8_t *copy = malloc(len ? len : 1);
 	if (!copy)
 		return -ENOMEM;
+	int err = change_begin(s);
+	if (err) {
+		free(copy);
+		return err;
+	}
 	memcpy(copy, p, len);
 	pthread_mutex_lock(&s->meta_mu);
 	uint64_t seq = s->meta_seq + 1;
-	int err = write_copy(s, META_BACKUP, seq, p, len);
+	err = write_copy(s, META_BACKUP, seq, p, len);
 	if (!err) {               /* the newest valid copy: the record now */
 		free(s->meta);
 		s->meta = copy;
@@ -179,6 +184,7 @@ int lkv_meta_write(lkv_store *s, const void *p, size_t len)
 		err = write_copy(s, META_PRIMARY, seq, p, len);
 	}
 	pthread_mutex_unlock(&s->meta_mu);
+	change_end(s);
 	free(copy);
 	if (err)
 		store_log(s, LKV_LOG_ERR, "writing META failed: %s", strerror(-err));

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The store object: options, open and close, trees by name, epochs, stats
- * and messages.  Recovery (recovery.c) does the real work of opening.
+ * The store object: options, open, freeze and close, trees by name,
+ * epochs, stats and messages.  Recovery (recovery.c) does the real work of
+ * opening.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -13,6 +14,8 @@
 #include "internal.h"
 
 #define TREE_NAME_MAX 255
+
+static int unsettle(lkv_store *s);
 
 void lkv_options_default(struct lkv_options *o)
 {
@@ -69,6 +72,7 @@ static void store_free(lkv_store *s)
 	pthread_mutex_destroy(&s->blob_mu);
 	pthread_cond_destroy(&s->blob_cv);
 	pthread_mutex_destroy(&s->gc_mu);
+	pthread_mutex_destroy(&s->freeze_mu);
 	free(s->dir);
 	free(s);
 }
@@ -110,6 +114,7 @@ static lkv_store *store_alloc(const char *dir, const struct lkv_options *o)
 	pthread_cond_init(&s->blob_cv, NULL);
 	pthread_mutex_init(&s->gc_mu, NULL);
 	pthread_mutex_init(&s->meta_mu, NULL);
+	pthread_mutex_init(&s->freeze_mu, NULL);
 	loctable_init(&s->lt);
 	if (!s->dir || !s->cctx) {
 		store_free(s);
@@ -189,10 +194,8 @@ int lkv_open(const char *dir, const struct lkv_options *o, lkv_store **out)
 		err = take_lock(s);
 	if (!err)
 		err = recovery_run(s);
-	if (!err && !s->ro && s->o.flush_interval_ms)
-		err = flusher_start(s);
 	if (!err && !s->ro)
-		err = logzero_start(s);
+		err = unsettle(s);
 	if (err) {
 		flusher_stop(s);
 		store_free(s);
@@ -208,27 +211,81 @@ void lkv_close_begin(lkv_store *s)
 		s->io->ops->lock_closing(s->io);
 }
 
-int lkv_close(lkv_store *s)
+/*
+ * Leaves the files as a closed store's: every change durable, a snapshot
+ * of it, the log cut at its last commit.  The background thread is
+ * stopped first, and the log zeroing helper too.  A flush that fails is
+ * said, as `doing` what, and `then`.
+ */
+static int settle(lkv_store *s, const char *doing, const char *then)
 {
-	if (!s)
-		return 0;
-	lkv_close_begin(s);
-	flusher_stop(s);
 	int err = 0;
+	flusher_stop(s);
 	if (!s->ro && !atomic_load(&s->failed)) {
 		err = flush_through(s, 0);
 		if (err && !atomic_load(&s->failed))
-			store_log(s, LKV_LOG_ERR, "closing: the changes made after epoch %"
-				  PRIu64 " cannot be written (%s) and are lost", s->lt.epoch,
-				  strerror(-err));
+			store_log(s, LKV_LOG_ERR, "%s: the changes made after epoch %" PRIu64
+				  " cannot be written (%s)%s", doing, s->lt.epoch,
+				  strerror(-err), then);
 		if (!err && s->since_snapshot)
 			err = snapshot_write(s);
 	}
 	logzero_stop(s);
 	if (!s->ro && !atomic_load(&s->failed)) {     /* the log ends at its last commit */
+		pthread_mutex_lock(&s->flush_mu);
 		int cerr = logzero_cut(s, s->lt.log_off);
+		pthread_mutex_unlock(&s->flush_mu);
 		err = err ? err : cerr;
 	}
+	return err;
+}
+
+/* Starts what settle() stopped. */
+static int unsettle(lkv_store *s)
+{
+	int err = s->o.flush_interval_ms ? flusher_start(s) : 0;
+	return err ? err : logzero_start(s);
+}
+
+int lkv_freeze(lkv_store *s)
+{
+	if (s->ro)
+		return 0;
+	pthread_mutex_lock(&s->freeze_mu);
+	int err = 0;
+	if (freeze_gate_close(s)) {
+		err = settle(s, "freezing", "; retried");
+		if (err) {
+			int uerr = unsettle(s);
+			freeze_gate_open(s);
+			err = uerr ? uerr : err;
+		}
+	}
+	pthread_mutex_unlock(&s->freeze_mu);
+	return err;
+}
+
+int lkv_thaw(lkv_store *s)
+{
+	if (s->ro)
+		return 0;
+	pthread_mutex_lock(&s->freeze_mu);
+	int err = 0;
+	if (atomic_load(&s->frozen)) {
+		err = unsettle(s);
+		if (!err)
+			freeze_gate_open(s);
+	}
+	pthread_mutex_unlock(&s->freeze_mu);
+	return err;
+}
+
+int lkv_close(lkv_store *s)
+{
+	if (!s)
+		return 0;
+	lkv_close_begin(s);
+	int err = settle(s, "closing", " and are lost");
 	store_free(s);
 	return err;
 }

@@ -12,8 +12,8 @@
  *   - At commit, a writer that finds more than twice dirty_bytes of dirty
  *     leaves flushes them itself (or, while flushes fail for space, fails
  *     with that error); past dirty_bytes it wakes the flusher.
- * A failed store refuses every change with its error; a read-only one with
- * -EROFS.
+ * A failed store refuses every change with its error; a read-only or
+ * frozen one with -EROFS (the freeze gate, freeze.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -44,10 +44,14 @@ static int put_blob(lkv_batch *b, lkv_tree *t, const void *k, size_t kl, const v
 		    size_t vl)
 {
 	lkv_store *s = lkv_batch_store(b);
-	int err = batch_has_blobs(b) ? 0 : blob_stall(s);
+	int err = change_begin(s);
+	if (err)
+		return err;
+	err = batch_has_blobs(b) ? 0 : blob_stall(s);
 	struct blob_ref r;
 	if (!err)
 		err = blob_write(s, t->id, k, kl, v, vl, &r);
+	change_end(s);
 	return err ? err : batch_put_blob(b, t, k, kl, &r);
 }
 
@@ -86,12 +90,18 @@ int lkv_batch_commit(lkv_batch *b, uint64_t *epoch)
 	lkv_store *s = lkv_batch_store(b);
 	int err = s->ro ? -EROFS : atomic_load(&s->failed);
 	if (!err)
-		err = backpressure(s);
+		err = change_begin(s);
 	if (err) {
 		lkv_batch_clear(b);
 		return err;
 	}
-	return batch_commit(b, epoch);
+	err = backpressure(s);
+	if (err)
+		lkv_batch_clear(b);
+	else
+		err = batch_commit(b, epoch);
+	change_end(s);
+	return err;
 }
 
 /* ---- single operations ---- */

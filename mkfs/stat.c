@@ -2,8 +2,9 @@
 /*
  * larchfs-stat: what a larchfs store holds, the dumpe2fs of larchfs.
  *
- *   larchfs-stat STORE
- *   larchfs-stat --mounted MOUNTPOINT
+ *   larchfs-stat [--json|--prometheus] STORE
+ *   larchfs-stat --mounted [--json|--prometheus] MOUNTPOINT
+ *   larchfs-stat --mounted -w SECONDS [-c COUNT] [--json] MOUNTPOINT
  *
  * Opens the store read-only and prints its superblock, the number of keys
  * and bytes in each of the filesystem's trees (a scan of each: keys only,
@@ -15,11 +16,19 @@
  * --mounted, which instead asks the daemon serving MOUNTPOINT for its
  * live statistics (the root's virtual xattr LFS_STATS_XATTR).
  *
+ * --json and --prometheus print the statistics alone, for programs: the
+ * metrics of fs/stats.c (the root's LFS_METRICS_XATTR when mounted) as
+ * one JSON object, or as Prometheus text for node_exporter's textfile
+ * collector (stat_metrics.c).  -w prints their rates over each interval
+ * (stat_watch.c).
+ *
  * Exit status: 0 printed, 1 the store or mount could not be read, 16 usage.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,16 +39,26 @@
 
 #include "format.h"
 #include "lfs.h"
+#include "stat_metrics.h"
+#include "stat_watch.h"
 
 #define EXIT_USAGE 16
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: larchfs-stat STORE\n"
-		   "       larchfs-stat --mounted MOUNTPOINT\n"
+	fprintf(f, "usage: larchfs-stat [--json|--prometheus] STORE\n"
+		   "       larchfs-stat --mounted [--json|--prometheus] MOUNTPOINT\n"
+		   "       larchfs-stat --mounted -w SECONDS [-c COUNT] [--json] MOUNTPOINT\n"
 		   "Prints the superblock, the size of each tree, the engine's statistics and\n"
 		   "the store's files of an unmounted store; with --mounted, the live\n"
-		   "statistics of the larchfs filesystem mounted on MOUNTPOINT.\n");
+		   "statistics of the larchfs filesystem mounted on MOUNTPOINT.\n"
+		   "  --json          the statistics as one JSON object (with -w, one per line)\n"
+		   "  --prometheus    the statistics as Prometheus text (node_exporter's\n"
+		   "                  textfile collector)\n"
+		   "  -w, -i SECONDS  a line every SECONDS with what the interval did per second:\n"
+		   "                  FUSE requests by kind, MiB/s of files and of the engine,\n"
+		   "                  flushes and their time, cache hit rate, dirty bytes\n"
+		   "  -c COUNT        with -w: stop after COUNT lines (default: until killed)\n");
 }
 
 static void quiet_log(void *arg, int level, const char *msg)
@@ -185,34 +204,160 @@ static int print_mounted(const char *mnt)
 	return fflush(stdout) ? 1 : 0;
 }
 
-int main(int argc, char **argv)
+/* ---- for programs ---- */
+
+enum form { TEXT, JSON, PROMETHEUS };
+
+static void print_metrics(const struct metrics *m, enum form form, const char *key,
+			  const char *where)
+{
+	char *real = realpath(where, NULL);
+
+	if (form == JSON)
+		metrics_write_json(stdout, m, key, real ? real : where);
+	else
+		metrics_write_prometheus(stdout, m, key, real ? real : where);
+	free(real);
+}
+
+static int print_mounted_metrics(const char *mnt, enum form form)
+{
+	struct metrics m;
+
+	if (metrics_read_mount(mnt, &m))
+		return 1;
+	print_metrics(&m, form, "mountpoint", mnt);
+	metrics_free(&m);
+	return fflush(stdout) ? 1 : 0;
+}
+
+/* The metrics of the store fs has open, as lfs_metrics_print writes them. */
+static int print_store_metrics(lfs *fs, const char *dir, enum form form)
+{
+	char *text = NULL;
+	size_t len = 0, line = 0;
+	FILE *f = open_memstream(&text, &len);
+	struct metrics m;
+	int err = f ? lfs_metrics_print(fs, f) : -ENOMEM;
+
+	if (f && fclose(f) && !err)
+		err = -ENOMEM;
+	if (!err)
+		err = metrics_parse(text, len, &m, &line);
+	free(text);
+	if (err) {
+		fprintf(stderr, "larchfs-stat: %s: cannot put its statistics together: %s\n", dir,
+			strerror(-err));
+		return 1;
+	}
+	print_metrics(&m, form, "store", dir);
+	metrics_free(&m);
+	return fflush(stdout) ? 1 : 0;
+}
+
+/* ---- the command line ---- */
+
+struct args {
+	bool mounted;
+	enum form form;
+	double interval;                /* 0: no -w */
+	long count;                     /* 0: until killed */
+	const char *path;
+};
+
+/* A -w/-i value: seconds, at least 0.1 (a line costs a round trip to the
+ * daemon); -1 when it is not one. */
+static double parse_interval(const char *s)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	return *s && !*end && isfinite(v) && v >= 0.1 && v <= 1e6 ? v : -1;
+}
+
+static long parse_count(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	return *s && !*end && v > 0 && v < LONG_MAX ? v : -1;
+}
+
+/* Reads the arguments into a: 0, 1 for -h (printed), or EXIT_USAGE
+ * (said why). */
+static int parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option longopts[] = {
 		{ "mounted", no_argument, NULL, 'm' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "prometheus", no_argument, NULL, 'p' },
+		{ "watch", required_argument, NULL, 'w' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "count", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool mounted = false;
+	const char *why = NULL;
 	int c;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (c == 'h') {
+
+	*a = (struct args){ .form = TEXT };
+	while (!why && (c = getopt_long(argc, argv, "hw:i:c:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
 			usage(stdout);
-			return 0;
+			return 1;
+		case 'm':
+			a->mounted = true;
+			break;
+		case 'j':
+		case 'p':
+			if (a->form != TEXT && a->form != (c == 'j' ? JSON : PROMETHEUS))
+				why = "--json and --prometheus exclude each other";
+			a->form = c == 'j' ? JSON : PROMETHEUS;
+			break;
+		case 'w':
+		case 'i':
+			if ((a->interval = parse_interval(optarg)) < 0)
+				why = "-w and -i take seconds, 0.1 or more (e.g. -w 1 or -w 0.5)";
+			break;
+		case 'c':
+			if ((a->count = parse_count(optarg)) < 0)
+				why = "-c takes a count of lines, 1 or more";
+			break;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
 		}
-		if (c == 'm') {
-			mounted = true;
-			continue;
-		}
+	}
+	if (!why && optind != argc - 1)
+		why = argc > optind ? "one STORE or MOUNTPOINT, please" : "no STORE or MOUNTPOINT";
+	else if (!why && a->interval && !a->mounted)
+		why = "-w needs --mounted: rates are of a mounted filesystem";
+	else if (!why && a->interval && a->form == PROMETHEUS)
+		why = "-w and --prometheus exclude each other (a scrape takes one snapshot)";
+	else if (!why && a->count && !a->interval)
+		why = "-c counts the lines of -w";
+	if (why) {
+		fprintf(stderr, "larchfs-stat: %s\n", why);
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (optind != argc - 1) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	const char *dir = argv[optind];
-	if (mounted)
-		return print_mounted(dir);
+	a->path = argv[optind];
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a;
+	int rc = parse_args(argc, argv, &a);
+
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	const char *dir = a.path;
+	if (a.interval)
+		return watch_run(dir, a.interval, a.count, a.form == JSON);
+	if (a.mounted)
+		return a.form == TEXT ? print_mounted(dir) : print_mounted_metrics(dir, a.form);
 	struct lfs_mount_options o;
 	lfs_mount_options_default(&o);
 	o.read_only = true;
@@ -232,6 +377,11 @@ int main(int argc, char **argv)
 			err == -EUCLEAN ? "the store is damaged (run fsck.larchfs)" :
 			strerror(-err));
 		return 1;
+	}
+	if (a.form != TEXT) {
+		rc = print_store_metrics(fs, dir, a.form);
+		lfs_unmount(fs);
+		return rc;
 	}
 	struct lfs_info info;
 	lfs_get_info(fs, &info);

@@ -10,8 +10,8 @@
 # directories.
 
 # The -o options of larchfs: its own, then libfuse's and the kernel's.
-_larchfs_mount_opts="cache= flush_ms= compress= ro rw noatime relatime
-	strictatime nowriteback iflags allow_other allow_root auto_unmount fsname=
+_larchfs_mount_opts="cache= flush_ms= compress= ro rw remount noatime relatime
+	strictatime nodiratime diratime nowriteback iflags io_uring= io_uring_depth= allow_other allow_root auto_unmount fsname=
 	subtype= dev nodev suid nosuid exec noexec sync dirsync async clone_fd
 	max_threads= max_idle_threads= debug"
 
@@ -91,21 +91,30 @@ _fsck_larchfs() {
 	esac
 }
 
-# larchfs-stat STORE | larchfs-stat --mounted MOUNTPOINT
+# larchfs-stat [--json|--prometheus] STORE
+# larchfs-stat --mounted [--json|--prometheus|-w SECONDS [-c COUNT]] MOUNTPOINT
 _larchfs_stat() {
 	_larchfs_words
 	local cur=$_larchfs_cur mnts
-	if [ "$_larchfs_prev" = "--mounted" ]; then
+	case $_larchfs_prev in
+	-w|-i|-c|--watch|--interval|--count) COMPREPLY=(); return ;;   # a number
+	esac
+	case $cur in
+	-*)
+		mapfile -t COMPREPLY < <(compgen -W "--mounted --json --prometheus -w -i -c -h" \
+			-- "$cur")
+		return
+		;;
+	esac
+	case " ${COMP_LINE:0:COMP_POINT} " in
+	*" --mounted "*)
 		# the larchfs mounts; /proc/mounts writes a space as \040
 		mnts=$(awk '$3 == "fuse.larchfs" { gsub(/\\040/, " ", $2); print $2 }' \
 			/proc/mounts 2>/dev/null)
 		local IFS=$'\n'
 		mapfile -t COMPREPLY < <(compgen -W "$mnts" -- "$cur")
 		[ ${#COMPREPLY[@]} -gt 0 ] || _larchfs_dirs
-		return
-	fi
-	case $cur in
-	-*) mapfile -t COMPREPLY < <(compgen -W "--mounted -h" -- "$cur") ;;
+		;;
 	*) _larchfs_dirs ;;
 	esac
 }

@@ -35,6 +35,7 @@
 
 #include "fuse_ll.h"
 #include "fuse_statx_abi.h"
+#include "remount.h"
 
 #define TIMEOUT 86400.0   /* seconds the kernel may trust what it is told */
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -288,6 +289,29 @@ static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, buf);
 }
 
+/* ---- access times (see inval.c) ---- */
+
+/* The kernel holds attributes for a day: an atime the core moved on an
+ * access must not wait that long to show.  (Attributes only: on the
+ * access's own thread that takes no lock the kernel holds.) */
+void ll_touched(void *arg, uint64_t ino)
+{
+	struct larch_ll *ll = arg;
+
+	fuse_lowlevel_notify_inval_inode(ll->se, ino, -1, 0);
+}
+
+/* After a change to a file: when a read would now move its atime, the
+ * pages the kernel caches from off for len bytes (0: to the end) go, so
+ * that the read comes to the core.  wait: the change was the kernel
+ * writing back times (see inval.c). */
+static void atime_watch(lfs *fs, fuse_ino_t ino, const struct stat *st, off_t off,
+			off_t len, bool wait)
+{
+	if (S_ISREG(st->st_mode) && lfs_atime_due(fs, st))
+		inval_pages(ino, off, len, wait);
+}
+
 /* ---- attributes ---- */
 
 static void statx_time(struct larch_fuse_sx_time *t, const struct timespec *ts)
@@ -431,6 +455,11 @@ static bool times_given(int to_set, const struct fuse_file_info *fi)
 	return !fi && !now && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME));
 }
 
+/* A SETATTR of these alone is the kernel writing back times (or a
+ * utimensat(2)). */
+#define TIMES (LFS_SET_ATIME | LFS_SET_MTIME | LFS_SET_ATIME_NOW | LFS_SET_MTIME_NOW | \
+	       LFS_SET_CTIME | LFS_SET_TIMES_GIVEN)
+
 static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
@@ -438,6 +467,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	gid_t *groups = NULL;
 	unsigned valid = 0;
 	struct stat st;
+	int ret;
 
 	for (size_t i = 0; i < ARRAY_SIZE(setattr_bits); i++)
 		if (to_set & setattr_bits[i].fuse)
@@ -448,8 +478,11 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		valid |= LFS_SET_TIMES_GIVEN;
 	if (needs_groups(fs_of(req), &c, ino, valid))
 		add_groups(req, &c, &groups);
-	reply_attr(req, lfs_setattr(fs_of(req), &c, ino, attr, valid, &st), &st);
+	ret = lfs_setattr(fs_of(req), &c, ino, attr, valid, &st);
 	free(groups);
+	if (ret == 0)
+		atime_watch(fs_of(req), ino, &st, 0, 0, !(valid & ~TIMES));
+	reply_attr(req, ret, &st);
 }
 
 /* ---- files ---- */
@@ -469,10 +502,11 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
  * refuses writes to immutable and append-only files at open, as ext4
  * does, and counts the descriptors open for writing (fs/iflags.c says
  * why).  O_TRUNC comes as a SETATTR there too, after the OPEN, and the
- * core refuses it to both kinds of file.  A descriptor open for writing an append-only file is served with
- * direct I/O, so that each write(2) reaches the core, which refuses one
- * that is no longer an append (fcntl(F_SETFL) can take O_APPEND away: the
- * kernel's check of that, in setfl, sees no FUSE inode append-only).
+ * core refuses it to both kinds of file.  A descriptor open for writing
+ * an append-only file is served with direct I/O, so that each write(2)
+ * reaches the core, which refuses one that is no longer an append
+ * (fcntl(F_SETFL) can take O_APPEND away: the kernel's check of that, in
+ * setfl, sees no FUSE inode append-only).
  */
 static bool appends_only(lfs *fs, fuse_ino_t ino, int flags)
 {
@@ -579,6 +613,7 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	char *buf = malloc(size ? size : 1);
+	bool strict = ll_of(req)->strictatime;   /* req is gone once replied */
 	ssize_t n;
 
 	(void)fi;
@@ -592,6 +627,8 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
+	if (n > 0 && strict)
+		inval_pages(ino, off, (off_t)size, false);
 }
 
 /*
@@ -633,6 +670,7 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	struct larch_ll *ll = ll_of(req);
 	unsigned kill = wire_write_kills_suid() ? privs_to_kill(req, ino) : 0;
 	unsigned flags = kill;
+	struct stat st;
 	ssize_t n;
 
 	/* With the writeback cache the kernel places appends itself, and the
@@ -651,6 +689,13 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		reply_status(req, (int)n);
 	else
 		fuse_reply_write(req, (size_t)n);
+	/* Pages written back stay cached: while a read would move the atime
+	 * (a new file's, until read; or after a change) they go, once the
+	 * reply has ended their writeback.  (A read in the moment between
+	 * the two is served from them.)  Without the writeback cache this is
+	 * also where mtime moves. */
+	if (n > 0 && lfs_getattr(ll->fs, ino, &st) == 0)
+		atime_watch(ll->fs, ino, &st, off, (off_t)n, false);
 }
 
 static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -916,18 +961,28 @@ static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	listing_free(&l);
 }
 
+/* Under strictatime the listing the kernel caches goes once it has it,
+ * so that the next readdir comes here too (the core moves the atime). */
 static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
+	bool strict = ll_of(req)->strictatime;   /* req is gone once replied */
+
 	(void)fi;
 	list_dir(req, ino, size, off, false);
+	if (strict)
+		inval_pages(ino, 0, 0, false);
 }
 
 static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 			   off_t off, struct fuse_file_info *fi)
 {
+	bool strict = ll_of(req)->strictatime;
+
 	(void)fi;
 	list_dir(req, ino, size, off, true);
+	if (strict)
+		inval_pages(ino, 0, 0, false);
 }
 
 static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -1083,27 +1138,6 @@ static void set_flags(fuse_req_t req, fuse_ino_t ino, bool xfs, const void *in,
 		fuse_reply_ioctl(req, 0, NULL, 0);
 }
 
-static void ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
-		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
-		     size_t in_bufsz, size_t out_bufsz)
-{
-	(void)arg;
-	(void)fi;
-	(void)flags;
-	switch (cmd) {
-	case FS_IOC_GETFLAGS:
-	case FS_IOC_FSGETXATTR:
-		get_flags(req, ino, cmd == FS_IOC_FSGETXATTR, out_bufsz);
-		break;
-	case FS_IOC_SETFLAGS:
-	case FS_IOC_FSSETXATTR:
-		set_flags(req, ino, cmd == FS_IOC_FSSETXATTR, in_buf, in_bufsz);
-		break;
-	default:
-		reply_status(req, -ENOTTY);
-	}
-}
-
 /* ---- the filesystem ---- */
 
 static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -1130,8 +1164,8 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
  *  - POSIX_ACL: the kernel checks ACLs (and implies default_permissions);
  *    DONT_MASK: the core applies the umask, which a default ACL overrides.
  *  - EXPORT_SUPPORT: lookups of "." and ".." work, for NFS.
- *  - IOCTL_DIR: chattr and lsattr on directories (libfuse refuses ioctls
- *    on them without it).
+ *  - IOCTL_DIR: ioctls on directories come through (chattr and lsattr,
+ *    and the remount request: libfuse refuses them without it).
  * Turned off: ATOMIC_O_TRUNC (ll_open says why), HANDLE_KILLPRIV (v1; see
  * the head of the file), AUTO_INVAL_DATA
  * (nobody changes files behind the kernel's back, so a changed mtime
@@ -1171,6 +1205,66 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 	conn->time_gran = 1;
 	ll->writeback_on = conn->want & FUSE_CAP_WRITEBACK_CACHE;
 	ll->skip_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
+}
+
+/* ---- the mount as a whole ---- */
+
+/*
+ * larchfs's own remount request (remount.h), from root on the root
+ * directory, answered once the core has flushed and stopped writing, or
+ * resumed.  Any other ioctl that reaches it is ENOTTY, as on a
+ * filesystem without it.
+ */
+static void remount_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
+			  unsigned flags, const void *in_buf, size_t in_bufsz)
+{
+	struct larch_remount r;
+	int ret;
+
+	if (cmd != LARCH_IOC_REMOUNT || ino != FUSE_ROOT_ID || (flags & FUSE_IOCTL_COMPAT)) {
+		reply_status(req, -ENOTTY);
+		return;
+	}
+	if (fuse_req_ctx(req)->uid != 0) {
+		reply_status(req, -EPERM);
+		return;
+	}
+	if (in_bufsz != sizeof(r)) {
+		reply_status(req, -EINVAL);
+		return;
+	}
+	memcpy(&r, in_buf, sizeof(r));
+	if (r.flags & ~LARCH_REMOUNT_RO || r.reserved) {
+		reply_status(req, -EINVAL);
+		return;
+	}
+	ret = lfs_remount(fs_of(req), r.flags & LARCH_REMOUNT_RO);
+	if (ret < 0)
+		reply_status(req, ret);
+	else
+		fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
+/* ioctl: chattr's and lsattr's (inode flags, above), and the remount
+ * request. */
+static void ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		     size_t in_bufsz, size_t out_bufsz)
+{
+	(void)arg;
+	(void)fi;
+	switch (cmd) {
+	case FS_IOC_GETFLAGS:
+	case FS_IOC_FSGETXATTR:
+		get_flags(req, ino, cmd == FS_IOC_FSGETXATTR, out_bufsz);
+		break;
+	case FS_IOC_SETFLAGS:
+	case FS_IOC_FSSETXATTR:
+		set_flags(req, ino, cmd == FS_IOC_FSSETXATTR, in_buf, in_bufsz);
+		break;
+	default:
+		remount_ioctl(req, ino, cmd, flags, in_buf, in_bufsz);
+	}
 }
 
 /*

@@ -28,15 +28,27 @@ struct larch_ll {
 	bool skip_opendir;   /* the kernel may go without OPENDIR */
 	bool skip_open;      /* ... and without OPEN, CREATE and RELEASE (not
 				where the store's opens are checked) */
+	bool strictatime;    /* every read moves the atime: none is cached */
 };
 
+/* lfs_mount_options.touched, with the struct larch_ll as its arg. */
+void ll_touched(void *arg, uint64_t ino);
+
 extern const struct fuse_lowlevel_ops larch_ll_ops;
+
+/* inval.c: the cached pages of a file dropped off the request's thread,
+ * so that the next read comes to the daemon (len 0: to the end); wait:
+ * for a little while, until done. */
+int  inval_start(struct fuse_session *se);
+void inval_stop(void);
+void inval_pages(uint64_t ino, off_t off, off_t len, bool wait);
 
 /* fuse_wire.c: the device I/O that negotiates HANDLE_KILLPRIV_V2. */
 int  wire_install(struct fuse_session *se);
 bool wire_killpriv_v2(void);
 bool wire_write_kills_suid(void);
 void wire_stats_print(FILE *f);
+void wire_metrics_print(FILE *f);
 /* Counts a request the rings read as one read from the device is counted,
  * notes what its WRITE flags say and hands a request libfuse does not know
  * over as its kin (fuse_wire.c): transport.h's take_request. */

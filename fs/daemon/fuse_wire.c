@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The daemon's reads and writes of /dev/fuse: they count the requests by
- * kind (the "FUSE requests" line of the live statistics), and they take
- * two capabilities libfuse 3.14 does not negotiate: FUSE_HANDLE_KILLPRIV_V2
- * (protocol 7.33), which it does not know, and FUSE_PARALLEL_DIROPS, which
- * it asks for by default but leaves out of its INIT reply.
+ * kind (the "FUSE requests" line of the live statistics, and the metric
+ * larchfs_fuse_requests_total), and they take two capabilities libfuse
+ * 3.14 does not negotiate: FUSE_HANDLE_KILLPRIV_V2 (protocol 7.33), which
+ * it does not know, and FUSE_PARALLEL_DIROPS, which it asks for by default
+ * but leaves out of its INIT reply.
  *
  * PARALLEL_DIROPS lets the kernel send lookups and readdirs of one
  * directory concurrently (without it, it serialises them per directory:
@@ -140,6 +141,20 @@ void wire_stats_print(FILE *f)
 	}
 	fprintf(f, "\n%-22s %s\n", "Killpriv v2:", flag_state(FUSE_HANDLE_KILLPRIV_V2));
 	fprintf(f, "%-22s %s\n", "Parallel dirops:", flag_state(FUSE_PARALLEL_DIROPS));
+}
+
+/* The same counts for programs: the larchfs.metrics xattr's format
+ * (fs/stats.c), one sample per kind received. */
+void wire_metrics_print(FILE *f)
+{
+	fprintf(f, "# HELP larchfs_fuse_requests_total FUSE requests received, by opcode.\n"
+		   "# TYPE larchfs_fuse_requests_total counter\n");
+	for (size_t op = 0; op < OPCODES; op++) {
+		uint64_t n = atomic_load(&requests[op]);
+		if (n && opcode_name[op])
+			fprintf(f, "larchfs_fuse_requests_total{op=\"%s\"} %" PRIu64 "\n",
+				opcode_name[op], n);
+	}
 }
 
 /* ---- reading requests ---- */

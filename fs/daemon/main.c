@@ -57,6 +57,7 @@
 #include <unistd.h>
 
 #include "fuse_ll.h"
+#include "remount.h"
 #include "transport.h"
 
 /* LARCHFS_VERSION comes from the build (meson's project version). */
@@ -153,10 +154,14 @@ struct options {
 	char *cache, *flush_ms, *compress;
 	char *io_uring, *io_uring_depth;
 	int ro, nowriteback, iflags;
+	int nodiratime;             /* -1: not given */
+	int ro_given;               /* ro or rw was among the options */
+	int remount;                /* -o remount (remount.c) */
+	unsigned long ms_set, ms_clear;  /* VFS flags named, for a remount */
 	int atime;                  /* enum lfs_atime; -1: not given */
 };
 
-enum { KEY_RO, KEY_RW, KEY_NOSTRICTATIME };
+enum { KEY_RO, KEY_RW, KEY_NOSTRICTATIME, KEY_REMOUNT };
 
 #define OPT(t, f, v) { t, offsetof(struct options, f), v }
 
@@ -168,12 +173,15 @@ static const struct fuse_opt larch_opts[] = {
 	OPT("io_uring_depth=%s", io_uring_depth, 0),
 	OPT("nowriteback", nowriteback, 1),
 	OPT("iflags", iflags, 1),
+	OPT("nodiratime", nodiratime, 1),
+	OPT("diratime", nodiratime, 0),
 	OPT("noatime", atime, LFS_ATIME_NOATIME),
 	OPT("relatime", atime, LFS_ATIME_RELATIME),
 	OPT("strictatime", atime, LFS_ATIME_STRICT),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("rw", KEY_RW),
 	FUSE_OPT_KEY("nostrictatime", KEY_NOSTRICTATIME),
+	FUSE_OPT_KEY("remount", KEY_REMOUNT),
 	FUSE_OPT_END
 };
 
@@ -184,17 +192,18 @@ static const struct fuse_opt larch_opts[] = {
  * options)"` all work:
  *  - fstab's own words, which mount(8) normally keeps to itself;
  *  - VFS flags mount(8) passes on that libfuse 3.14 cannot hand to the
- *    kernel, and that change nothing larchfs promises: directory atimes
- *    follow the atime policy, timestamps are kept in memory until the next
- *    flush anyway (lazytime), i_version and mandatory locks do not apply,
- *    and norelatime alone is the kernel's default (relatime).
+ *    kernel, and that change nothing larchfs promises: timestamps are kept
+ *    in memory until the next flush anyway (lazytime), i_version and
+ *    mandatory locks do not apply, and norelatime alone is the kernel's
+ *    default (relatime).  (The atime options are the core's: FUSE inodes
+ *    never have their atimes moved by the kernel.)
  * nosymfollow is refused rather than dropped: it asks for a protection
  * that libfuse cannot give, and silence would pretend it did.
  */
 static const char *const dropped_opts[] = {
 	"defaults", "auto", "noauto", "nofail", "_netdev", "user", "nouser",
 	"users", "owner", "group",
-	"diratime", "nodiratime", "lazytime", "nolazytime", "iversion",
+	"lazytime", "nolazytime", "iversion",
 	"noiversion", "mand", "nomand", "silent", "loud", "norelatime",
 	"symfollow",
 	NULL
@@ -220,9 +229,35 @@ static int foreign_option(const char *arg)
 	return 0;
 }
 
+/* The VFS flags a remount may change (the rest of them stay as they are);
+ * atimes come from o->atime and o->nodiratime. */
+static const struct { const char *name; unsigned long flag; bool set; } vfs_flags[] = {
+	{ "nosuid", MS_NOSUID, true },   { "suid", MS_NOSUID, false },
+	{ "nodev", MS_NODEV, true },     { "dev", MS_NODEV, false },
+	{ "noexec", MS_NOEXEC, true },   { "exec", MS_NOEXEC, false },
+	{ "sync", MS_SYNCHRONOUS, true }, { "async", MS_SYNCHRONOUS, false },
+	{ "dirsync", MS_DIRSYNC, true },
+};
+
+static void note_vfs_flag(struct options *o, const char *arg)
+{
+	for (size_t i = 0; i < sizeof(vfs_flags) / sizeof(vfs_flags[0]); i++) {
+		if (strcmp(arg, vfs_flags[i].name) != 0)
+			continue;
+		if (vfs_flags[i].set) {
+			o->ms_set |= vfs_flags[i].flag;
+			o->ms_clear &= ~vfs_flags[i].flag;
+		} else {
+			o->ms_clear |= vfs_flags[i].flag;
+			o->ms_set &= ~vfs_flags[i].flag;
+		}
+	}
+}
+
 /* Takes STORE and MOUNTPOINT; "ro" and "rw" are noted and left in for the
- * kernel, which then refuses writes itself; options meant for mount(8)
- * are dropped; the rest goes on to libfuse. */
+ * kernel, which then refuses writes itself; "remount" is noted, as are the
+ * VFS flags a remount passes on; options meant for mount(8) are dropped;
+ * the rest goes on to libfuse. */
 static int opt_proc(void *data, const char *arg, int key,
 		    struct fuse_args *outargs)
 {
@@ -234,12 +269,17 @@ static int opt_proc(void *data, const char *arg, int key,
 	case KEY_RO:
 	case KEY_RW:
 		o->ro = key == KEY_RO;
+		o->ro_given = 1;
 		return 1;
+	case KEY_REMOUNT:
+		o->remount = 1;
+		return 0;
 	case KEY_NOSTRICTATIME:   /* back to the default, as for the kernel */
 		if (o->atime == LFS_ATIME_STRICT)
 			o->atime = -1;
 		return 0;
 	case FUSE_OPT_KEY_OPT:
+		note_vfs_flag(o, arg);
 		foreign = foreign_option(arg);
 		return foreign < 0 ? -1 : !foreign;
 	}
@@ -264,8 +304,11 @@ static void usage(void)
 	       "    -o flush_ms=N          flush unsynced changes every N ms (default 5000)\n"
 	       "    -o compress=N          zstd level for new data, 0 off (default: the store's)\n"
 	       "    -o ro                  mount read-only\n"
+	       "    -o remount,ro|rw       make a larchfs mounted on MOUNTPOINT read-only,\n"
+	       "                           or read-write again (what mount -o remount runs)\n"
 	       "    -o noatime|relatime|strictatime\n"
 	       "                           when to update access times (default relatime)\n"
+	       "    -o nodiratime          never update directories' access times\n"
 	       "    -o nowriteback         no kernel writeback cache\n"
 	       "    -o iflags              check every open, so that chattr's immutable and\n"
 	       "                           append-only flags can be kept (the store remembers)\n"
@@ -332,6 +375,7 @@ static int mount_options(const struct options *o, struct lfs_mount_options *m)
 	m->open_checks = o->iflags;
 	if (o->atime >= 0)
 		m->atime = (enum lfs_atime)o->atime;
+	m->nodiratime = o->nodiratime > 0;
 	if (o->cache && parse_size(o->cache, &m->cache_bytes) < 0) {
 		fprintf(stderr, "larchfs: bad cache size '%s'\n", o->cache);
 		return -1;
@@ -352,6 +396,7 @@ static int mount_options(const struct options *o, struct lfs_mount_options *m)
 		m->compression = (int)v;
 	}
 	m->log = log_core;
+	m->touched = ll_touched;
 	return 0;
 }
 
@@ -441,6 +486,7 @@ static int parse_args(struct daemon *d, int argc, char *argv[])
 {
 	d->args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	d->o.atime = -1;
+	d->o.nodiratime = -1;
 	if (fuse_opt_parse(&d->args, &d->o, larch_opts, opt_proc) != 0)
 		return -1;
 	if (fuse_parse_cmdline(&d->args, &d->co) != 0)
@@ -458,6 +504,8 @@ static int parse_args(struct daemon *d, int argc, char *argv[])
 			"       larchfs --help\n");
 		return -1;
 	}
+	if (d->o.remount)
+		return 0;            /* for main() to hand to remount.c */
 	if (mount_options(&d->o, &d->mo) < 0 || transport_options(&d->o, &d->uc) < 0 ||
 	    uring_precheck(&d->uc) < 0 || !(d->mnt = mountpoint_check(d->o.mnt)))
 		return -1;
@@ -569,6 +617,8 @@ static int open_store(struct daemon *d)
 static int new_session(struct daemon *d)
 {
 	d->ll.writeback = !d->o.nowriteback;
+	d->ll.strictatime = d->mo.atime == LFS_ATIME_STRICT;
+	d->mo.touched_arg = &d->ll;
 	d->se = fuse_session_new(&d->args, &larch_ll_ops, sizeof(larch_ll_ops),
 				 &d->ll);
 	d->ll.se = d->se;
@@ -772,7 +822,7 @@ static int mount_and_serve(struct daemon *d)
 		fprintf(stderr, "larchfs: cannot mount on %s\n", d->mnt);
 		return 1;
 	}
-	lfs_stats_extra(d->ll.fs, wire_stats_print);
+	lfs_stats_extra(d->ll.fs, wire_stats_print, wire_metrics_print);
 	if (wire_install(d->se) < 0) {
 		log_release(sink);
 		fprintf(stderr, "larchfs: %s: cannot set up the FUSE device I/O\n", d->mnt);
@@ -784,9 +834,17 @@ static int mount_and_serve(struct daemon *d)
 		fuse_session_unmount(d->se);
 		return 1;
 	}
+	if (inval_start(d->se) < 0) {
+		log_release(sink);
+		fprintf(stderr, "larchfs: %s: cannot start a thread\n", d->mnt);
+		stop_watcher(&w);
+		fuse_session_unmount(d->se);
+		return 1;
+	}
 	daemon_ready(d);
 	ret = serve(d);
 	uring_stop();
+	inval_stop();
 	stop_watcher(&w);
 	/* After a lazy unmount the path may name another mount by now: only
 	 * a connection the kernel ended itself is safe to hand to libfuse,
@@ -815,12 +873,38 @@ static void daemon_free(struct daemon *d)
 	free(d->mnt);
 }
 
+/* -o remount: the mount's flags (the atime ones from the atime option). */
+static int remount(const struct options *o)
+{
+	static const unsigned long atimes = MS_NOATIME | MS_RELATIME | MS_STRICTATIME;
+	static const unsigned long atime_flag[] = {
+		[LFS_ATIME_NOATIME] = MS_NOATIME, [LFS_ATIME_RELATIME] = MS_RELATIME,
+		[LFS_ATIME_STRICT] = MS_STRICTATIME,
+	};
+	struct remount_request r = { .store = o->store, .mnt = o->mnt,
+				     .ro = o->ro_given ? o->ro : -1,
+				     .set = o->ms_set, .clear = o->ms_clear };
+
+	if (o->atime >= 0) {
+		r.clear |= atimes;
+		r.set = (r.set & ~atimes) | atime_flag[o->atime];
+	}
+	if (o->nodiratime >= 0)
+		*(o->nodiratime ? &r.set : &r.clear) |= MS_NODIRATIME;
+	return remount_run(&r);
+}
+
 int main(int argc, char *argv[])
 {
 	struct daemon d = { .ready_fd = -1 };
 	int status = 1;
 	int ret = parse_args(&d, argc, argv);
 
+	if (ret == 0 && d.o.remount) {
+		status = remount(&d.o);
+		daemon_free(&d);
+		return status;
+	}
 	if (ret != 0 || new_session(&d) < 0) {
 		daemon_free(&d);
 		return ret > 0 ? 0 : 1;

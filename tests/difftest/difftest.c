@@ -2925,8 +2925,12 @@ static bool inject_fault(const char *fault, struct side *a, const struct op *o,
 		close(in);
 		if (out < 0)
 			return false;
-		fchown(out, st.st_uid, st.st_gid);
+		bool owned = fchown(out, st.st_uid, st.st_gid) == 0;
 		close(out);
+		if (!owned) {
+			unlinkat(a->dfd, tmp, 0);
+			return false;
+		}
 		return renameat(a->dfd, tmp, a->dfd, rel2) == 0;
 	}
 	return false;

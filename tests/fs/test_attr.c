@@ -563,6 +563,55 @@ static void test_atime_readlink(void **state)
 	assert_ts_within(st_get(f, s).st_atim, lo, hi);
 }
 
+struct touches { int n; uint64_t ino; };
+
+static void count_touch(void *arg, uint64_t ino)
+{
+	struct touches *t = arg;
+	t->n++;
+	t->ino = ino;
+}
+
+/* nodiratime keeps directories' atimes; a file's still moves, and the
+ * core says so (touched), once: lfs_atime_due tells a cache above when. */
+static void test_atime_nodiratime_touched(void **state)
+{
+	struct fx *f = *state;
+	struct touches t = { 0 };
+	uint8_t buf[8];
+	struct dlist dl;
+
+	uint64_t d = mk_dir(f, LFS_ROOT_INO, "d");
+	uint64_t x = mk_file(f, d, "x");
+	write_at(f, x, "abc", 3, 0);
+	fx_unmount(f);
+	f->mo.nodiratime = true;
+	f->mo.touched = count_touch;
+	f->mo.touched_arg = &t;
+	fx_mount(f);
+	old_atime(f, d);
+	struct stat old = { .st_atim = ts_make(1000, 0), .st_mtim = ts_make(2000, 0),
+			    .st_ctim = ts_make(2000, 0) };
+	assert_ok(lfs_setattr(f->fs, &f->cred, x, &old,
+			      LFS_SET_ATIME | LFS_SET_MTIME | LFS_SET_CTIME, NULL));
+	readdir_all(f, d, 8, &dl);
+	free(dl.e);
+	assert_ts_equal(st_get(f, d).st_atim, ts_make(1000, 0));
+	struct stat st = st_get(f, d);
+	assert_false(lfs_atime_due(f->fs, &st));
+	assert_int_equal(t.n, 0);
+
+	st = st_get(f, x);
+	assert_true(lfs_atime_due(f->fs, &st));
+	assert_rc(lfs_read(f->fs, x, buf, 3, 0), 3);
+	assert_int_equal(t.n, 1);
+	assert_int_equal(t.ino, x);
+	st = st_get(f, x);
+	assert_false(lfs_atime_due(f->fs, &st));
+	assert_rc(lfs_read(f->fs, x, buf, 3, 0), 3);
+	assert_int_equal(t.n, 1);
+}
+
 static void test_blocks(void **state)
 {
 	struct fx *f = *state;
@@ -623,6 +672,7 @@ int main(void)
 		fx_test(test_atime_modes),
 		fx_test(test_atime_readdir),
 		fx_test(test_atime_readlink),
+		fx_test(test_atime_nodiratime_touched),
 		fx_test(test_blocks),
 	};
 	return cmocka_run_group_tests_name("fs_attr", tests, NULL, NULL);

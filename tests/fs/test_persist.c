@@ -692,39 +692,46 @@ static void test_super_copy(void **state)
 	assert_true(mk_file(f, LFS_ROOT_INO, "again") > after.next_ino - 1024);
 }
 
-static void test_read_only(void **state)
+/* The tree test_read_only and test_remount work on: d/x ("content", a
+ * user.k xattr, times 1000), d/s -> x, d/empty, d/y (empty). */
+struct ro_tree { uint64_t d, x, s, y; };
+
+static struct ro_tree make_ro_tree(struct fx *f)
 {
-	struct fx *f = *state;
+	struct ro_tree t;
+
+	t.d = mk_dir(f, LFS_ROOT_INO, "d");
+	t.x = mk_file(f, t.d, "x");
+	write_at(f, t.x, "content", 7, 0);
+	assert_ok(lfs_setxattr(f->fs, t.x, "user.k", "v", 1, 0));
+	t.s = mk_symlink(f, t.d, "s", "x");
+	mk_dir(f, t.d, "empty");
+	t.y = mk_file(f, t.d, "y");
+	set_times(f, t.x, 1000);
+	return t;
+}
+
+/* Reads work, with no atime update; every change is refused with -EROFS;
+ * fsync and sync succeed. */
+static void assert_read_only(struct fx *f, const struct ro_tree *t)
+{
+	uint64_t d = t->d, x = t->x, y = t->y;
 	struct stat st;
 	uint8_t buf[64];
 
-	uint64_t d = mk_dir(f, LFS_ROOT_INO, "d");
-	uint64_t x = mk_file(f, d, "x");
-	write_at(f, x, "content", 7, 0);
-	assert_ok(lfs_setxattr(f->fs, x, "user.k", "v", 1, 0));
-	uint64_t s = mk_symlink(f, d, "s", "x");
-	mk_dir(f, d, "empty");
-	uint64_t y = mk_file(f, d, "y");
-	set_times(f, x, 1000);
-	fx_unmount(f);
-	f->mo.read_only = true;
-	fx_mount(f);
-
-	/* reads work */
 	assert_int_equal(ino_of(f, d, "x"), x);
 	assert_content(f, x, (const uint8_t *)"content", 7);
 	assert_rc(lfs_getxattr(f->fs, x, "user.k", buf, sizeof(buf)), 1);
-	assert_rc(lfs_readlink(f->fs, s, (char *)buf, sizeof(buf)), 1);
+	assert_rc(lfs_readlink(f->fs, t->s, (char *)buf, sizeof(buf)), 1);
 	assert_rc(lfs_listxattr(f->fs, x, NULL, 0), 7);
 	struct statvfs sv;
 	assert_ok(lfs_statfs(f->fs, &sv));
+	assert_true(sv.f_flag & ST_RDONLY);
 	assert_ok(lfs_open(f->fs, &f->cred, x, O_RDONLY));
 	assert_ok(lfs_opendir(f->fs, d));
 	assert_rc(lfs_lseek(f->fs, x, 0, SEEK_DATA), 0);
-	/* no atime update on a read-only mount */
 	assert_ts_equal(st_get(f, x).st_atim, ts_make(1000, 0));
 
-	/* writes are refused */
 	struct stat a = { .st_mode = S_IFREG | 0600, .st_size = 1 };
 	assert_rc(lfs_mknod(f->fs, &f->cred, d, "n", S_IFREG | 0644, 0, &st),
 		  -EROFS);
@@ -757,20 +764,88 @@ static void test_read_only(void **state)
 	assert_rc(lfs_copy_file_range(f->fs, x, 0, y, 0, 7), -EROFS);
 	assert_ok(lfs_fsync(f->fs, x, false));
 	assert_ok(lfs_sync(f->fs));
+}
+
+/* Nothing of the tree changed. */
+static void assert_ro_tree(struct fx *f, const struct ro_tree *t)
+{
+	uint8_t buf[64];
+
+	assert_content(f, t->x, (const uint8_t *)"content", 7);
+	assert_content(f, t->y, (const uint8_t *)"", 0);
+	assert_rc(lookup_rc(f, t->d, "n"), -ENOENT);
+	assert_int_equal(ino_of(f, t->d, "empty") != 0, 1);
+	struct stat st = st_get(f, t->x);
+	assert_int_equal(st.st_mode, S_IFREG | 0644);
+	assert_ts_equal(st.st_mtim, ts_make(1000, 0));
+	assert_rc(lfs_getxattr(f->fs, t->x, "user.k", buf, sizeof(buf)), 1);
+	assert_int_equal(buf[0], 'v');
+}
+
+static void test_read_only(void **state)
+{
+	struct fx *f = *state;
+	struct ro_tree t = make_ro_tree(f);
+
+	fx_unmount(f);
+	f->mo.read_only = true;
+	fx_mount(f);
+	assert_read_only(f, &t);
+	/* a store opened read-only cannot be remounted read-write */
+	assert_rc(lfs_remount(f->fs, false), -EROFS);
+	assert_ok(lfs_remount(f->fs, true));
 
 	/* nothing changed, as a read-write mount sees it */
 	fx_unmount(f);
 	f->mo.read_only = false;
 	fx_mount(f);
-	assert_content(f, x, (const uint8_t *)"content", 7);
-	assert_content(f, y, (const uint8_t *)"", 0);
-	assert_rc(lookup_rc(f, d, "n"), -ENOENT);
-	assert_int_equal(ino_of(f, d, "empty") != 0, 1);
-	st = st_get(f, x);
-	assert_int_equal(st.st_mode, S_IFREG | 0644);
-	assert_ts_equal(st.st_mtim, ts_make(1000, 0));
-	assert_rc(lfs_getxattr(f->fs, x, "user.k", buf, sizeof(buf)), 1);
-	assert_int_equal(buf[0], 'v');
+	assert_ro_tree(f, &t);
+}
+
+/*
+ * lfs_remount: read-only as a read-only mount is, with the store's files
+ * complete and left alone (a copy taken meanwhile mounts and holds all);
+ * an unlinked file let go of meanwhile is reclaimed when it goes back to
+ * read-write, and changes then go through.
+ */
+static void test_remount(void **state)
+{
+	struct fx *f = *state;
+	struct ro_tree t = make_ro_tree(f);
+	struct stat st;
+
+	assert_ok(lfs_create(f->fs, &f->cred, LFS_ROOT_INO, "held", S_IFREG | 0644,
+			     O_CREAT | O_RDWR, &st));
+	uint64_t held = st.st_ino;
+	write_at(f, held, "held", 4, 0);
+	assert_ok(lfs_unlink(f->fs, LFS_ROOT_INO, "held"));
+	assert_ok(lfs_remount(f->fs, true));
+	assert_ok(lfs_remount(f->fs, true));
+	assert_read_only(f, &t);
+	lfs_forget(f->fs, held, 1);         /* cannot be reclaimed now */
+	assert_int_equal(st_get(f, held).st_nlink, 0);
+
+	char copy[PATH_MAX + 32], cmd[3 * PATH_MAX];
+	snprintf(copy, sizeof(copy), "%s/copy", f->dir);
+	snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", f->store, copy);
+	assert_int_equal(system(cmd), 0);
+	lfs *c;
+	struct lfs_mount_options mo = f->mo;
+	mo.read_only = true;
+	assert_ok(lfs_mount(copy, &mo, &c));
+	uint8_t buf[8];
+	assert_rc(lfs_read(c, t.x, buf, sizeof(buf), 0), 7);
+	assert_memory_equal(buf, "content", 7);
+	assert_ok(lfs_unmount(c));
+
+	assert_ok(lfs_remount(f->fs, false));
+	assert_rc(lfs_getattr(f->fs, held, &st), -ENOENT);
+	mk_dir(f, t.d, "later");
+	fx_unmount(f);
+	fx_mount(f);
+	assert_int_equal(ino_of(f, t.d, "later") != 0, 1);
+	assert_rc(lookup_rc(f, t.d, "n"), -ENOENT);
+	assert_content(f, t.x, (const uint8_t *)"content", 7);
 }
 
 int main(void)
@@ -787,6 +862,7 @@ int main(void)
 		fx_test_bare(test_mount_refusals),
 		fx_test_bare(test_super_copy),
 		fx_test(test_read_only),
+		fx_test(test_remount),
 	};
 	return cmocka_run_group_tests_name("fs_persist", tests, NULL, NULL);
 }

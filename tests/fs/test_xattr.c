@@ -640,6 +640,92 @@ static void test_xattr_stats(void **state)
 	assert_rc(lfs_listxattr(f->fs, LFS_ROOT_INO, NULL, 0), 0);
 }
 
+/* The root's virtual metrics xattr: Prometheus text, with the same size
+ * protocol and the same refusals as the stats. */
+static void test_xattr_metrics(void **state)
+{
+	struct fx *f = *state;
+	uint64_t x = mk_file(f, LFS_ROOT_INO, "x");
+	char buf[32768];
+
+	write_at(f, x, "four", 4, 0);
+	ssize_t room = lfs_getxattr(f->fs, LFS_ROOT_INO, LFS_METRICS_XATTR, NULL, 0);
+	ssize_t n = lfs_getxattr(f->fs, LFS_ROOT_INO, LFS_METRICS_XATTR, buf, sizeof(buf) - 1);
+	assert_true(n > 1000);
+	assert_true(room > n);
+	buf[n] = 0;
+	assert_non_null(strstr(buf, "# TYPE larchfs_engine_flushes_total counter\n"));
+	assert_non_null(strstr(buf, "# TYPE larchfs_engine_dirty_bytes gauge\n"));
+	assert_non_null(strstr(buf, "\nlarchfs_written_bytes_total 4\n"));
+	assert_non_null(strstr(buf, "\nlarchfs_store_info{store=\""));
+	/* every line a comment or "name value" */
+	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+		if (line[0] == '#')
+			continue;
+		char *sp = strrchr(line, ' ');
+		assert_non_null(sp);
+		char *end;
+		strtod(sp + 1, &end);
+		if (*end)
+			fail_msg("not a value: %s", line);
+	}
+	assert_rc(lfs_getxattr(f->fs, LFS_ROOT_INO, LFS_METRICS_XATTR, buf, 10), -ERANGE);
+	assert_rc(lfs_getxattr(f->fs, x, LFS_METRICS_XATTR, buf, sizeof(buf)), -EOPNOTSUPP);
+	assert_rc(lfs_setxattr(f->fs, LFS_ROOT_INO, LFS_METRICS_XATTR, "v", 1, 0), -EOPNOTSUPP);
+	assert_rc(lfs_listxattr(f->fs, LFS_ROOT_INO, NULL, 0), 0);
+}
+
+static void no_background_flush(struct fx *f)
+{
+	f->mo.flush_interval_ms = 3600 * 1000;
+}
+
+static int fx_setup_no_flush(void **state)
+{
+	return fx_setup_with(state, no_background_flush);
+}
+
+/* xattr `name` of the root, as a string in buf. */
+static void root_text(struct fx *f, const char *name, char *buf, size_t cap)
+{
+	ssize_t n = lfs_getxattr(f->fs, LFS_ROOT_INO, name, buf, cap - 1);
+	assert_true(n > 0);
+	buf[n] = 0;
+}
+
+/* The stats tell the truth before the first flush: the engine counts live
+ * bytes at flushes, so a file written and not yet flushed would make space
+ * amplification disk/live huge (1072x after a copy); it says n/a instead,
+ * and the metrics leave the ratio out.  After an fsync it is a number. */
+static void test_stats_before_flush(void **state)
+{
+	struct fx *f = *state;
+	uint64_t x = mk_file(f, LFS_ROOT_INO, "big");
+	size_t len = 4u << 20;
+	uint8_t *data = xmalloc(len);
+	char text[16384], metrics[32768];
+
+	fill_random(data, len, 23);
+	write_at(f, x, data, len, 0);
+	free(data);
+	root_text(f, LFS_STATS_XATTR, text, sizeof(text));
+	assert_non_null(strstr(text, "Space amplification:   n/a until the first flush"));
+	assert_non_null(strstr(text, "at the last flush\n"));
+	assert_non_null(strstr(text, "File data:             0.0 MiB read, 4.0 MiB written\n"));
+	root_text(f, LFS_METRICS_XATTR, metrics, sizeof(metrics));
+	assert_null(strstr(metrics, "larchfs_engine_space_amplification_ratio"));
+
+	assert_ok(lfs_fsync(f->fs, x, false));
+	root_text(f, LFS_STATS_XATTR, text, sizeof(text));
+	const char *amp = strstr(text, "Space amplification:");
+	assert_non_null(amp);
+	double ratio = strtod(amp + strlen("Space amplification:"), NULL);
+	if (!(ratio >= 1.0 && ratio < 2.0))
+		fail_msg("space amplification after the flush: %s", amp);
+	root_text(f, LFS_METRICS_XATTR, metrics, sizeof(metrics));
+	assert_non_null(strstr(metrics, "\nlarchfs_engine_space_amplification_ratio 1."));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -658,6 +744,9 @@ int main(void)
 		fx_test(test_acl_default_minimal),
 		fx_test(test_xattr_concurrent),
 		fx_test(test_xattr_stats),
+		fx_test(test_xattr_metrics),
+		cmocka_unit_test_setup_teardown(test_stats_before_flush, fx_setup_no_flush,
+						fx_teardown),
 	};
 	return cmocka_run_group_tests_name("fs_xattr", tests, NULL, NULL);
 }

@@ -246,6 +246,8 @@ if [ "$compdir" != no ]; then
 	comp "fsck.larchfs -"
 	comp "fsck.fuse.larchfs -m 2"
 	comp "larchfs-stat --mou"
+	comp "larchfs-stat --mounted --pro"
+	comp "larchfs-stat --mounted -w "
 	EOF
 	mkdir "$T/cwd" "$T/cwd/store1"
 	bash --norc --noprofile "$T/comp.bash" "$T/cwd" "$dest$compdir" >"$T/comp.out" 2>&1
@@ -258,6 +260,8 @@ if [ "$compdir" != no ]; then
 	fsck.larchfs -|-n -y -p -a -f -v -C -m -h
 	fsck.fuse.larchfs -m 2|256M
 	larchfs-stat --mou|--mounted
+	larchfs-stat --mounted --pro|--prometheus
+	larchfs-stat --mounted -w |
 	EOF
 	diff -u "$T/comp.expected" "$T/comp.out" >"$T/comp.diff" && ok "bash completion" ||
 		{ fail "bash completion:"; cat "$T/comp.diff"; }

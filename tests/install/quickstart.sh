@@ -19,20 +19,19 @@
 #     namespace of this test's own where /usr/local/sbin is the DESTDIR's
 #     and /etc/fstab a copy: so mount(8) finds the *installed* larchfs, and
 #     the file from step 2 must be there.  After each umount the daemon
-#     must exit.
+#     must exit;
+#  5. "Statistics", on the mount of step 4's mount block: each line of its
+#     block, then the command of its cron line (after the five times and
+#     the user), with node_exporter's directory a temporary one too; the
+#     file it leaves must be Prometheus text (tests/stat/promcheck.py).
 #
 # Needs root, /dev/fuse, git, unshare, mount.fuse3; else exit 77 (skip).
 # In the sanitizer run (LARCH_SANITIZED) it is skipped: the quick start
 # builds its own plain build/, so once is enough.  Takes a full build.
 set -u
 src=$(cd "$1" && pwd)
-skip() { echo "skip: $*"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root"
-[ -c /dev/fuse ] || skip "needs /dev/fuse"
-[ -z "${LARCH_SANITIZED:-}" ] || skip "runs in the plain build's test run only"
-for c in git unshare mount umount fusermount3 dpkg-query; do
-	command -v $c >/dev/null || skip "needs $c"
-done
+. "$(dirname "$0")/lib.sh"
+require_plain_root git unshare mount umount fusermount3 dpkg-query
 [ -x /sbin/mount.fuse3 ] || [ -x /usr/sbin/mount.fuse3 ] || skip "needs mount.fuse3"
 if [ -z "${LARCH_QS_NS:-}" ]; then
 	unshare --mount --propagation private true 2>/dev/null || skip "needs unshare --mount"
@@ -43,22 +42,9 @@ export LC_ALL=C
 T=$(mktemp -d "${TMPDIR:-/tmp}/larchfs-quickstart.XXXXXX") || exit 1
 chmod 755 "$T"
 store=$T/store mnt=$T/mnt
-fail() { echo "FAIL: $*"; exit 1; }
-say() { echo "== $*"; }
 
 # ---- waiting, and cleaning up on every exit path --------------------------------
 
-poll() {   # poll SECONDS cmd...: retries every 50 ms until it succeeds
-	local deadline=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
-	shift
-	until "$@"; do
-		[ $(( $(date +%s%N) / 1000000 )) -ge $deadline ] && return 1
-		sleep 0.05
-	done
-}
-mounted() { awk -v m="$mnt" '$2 == m && $3 == "fuse.larchfs" { f = 1 } END { exit !f }' /proc/mounts; }
-daemon_pid() { pgrep -f -- "^[^ ]*larchfs( [^ ]*)* $store $mnt( |\$)" | head -1; }
-gone() { ! kill -0 "$1" 2>/dev/null || grep -qs '^State:.*zombie' "/proc/$1/status"; }
 # after an unmount: the daemon flushes and exits
 wait_daemon() {
 	[ -n "$1" ] || return 0
@@ -91,17 +77,16 @@ trap 'exit 143' TERM
 # "<!-- tests/install/quickstart.sh: NAME -->"; block two: the one under
 # "## The two commands".
 block() {
-	awk -v name="$1" '
-		name == "two" && /^## The two commands/ { want = 1; next }
-		name != "two" && $0 == "<!-- tests/install/quickstart.sh: " name " -->" { want = 1; next }
-		want && /^```/ { if (inside) exit; inside = 1; next }
-		inside { print }
-	' "$src/README.md"
+	case $1 in
+	two) readme_block "$src/README.md" tests/install/quickstart.sh "## The two commands" ;;
+	*) readme_block "$src/README.md" tests/install/quickstart.sh "$1" ;;
+	esac
 }
 
 # readme_paths: the README's store and mount point become ours
 readme_paths() {
-	sed -e "s#/var/lib/larchfs/store#$store#g" -e "s#/mnt/larchfs#$mnt#g"
+	sed -e "s#/var/lib/larchfs/store#$store#g" -e "s#/mnt/larchfs#$mnt#g" \
+	    -e "s#/var/lib/prometheus/node-exporter#$T/node-exporter#g"
 }
 
 # run_line LINE: runs one README line in the copy, with bash, as typed
@@ -114,13 +99,7 @@ run_line() {
 
 say "copy of the tree in $T/src"
 mkdir "$T/src"
-if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-	(cd "$src" && git ls-files -z --cached --others --exclude-standard |
-		tar --null -T - --ignore-failed-read -cf - 2>/dev/null) | tar -C "$T/src" -xf - ||
-		fail "copying the tree"
-else
-	(cd "$src" && tar --exclude='./build*' -cf - .) | tar -C "$T/src" -xf - || fail "copying the tree"
-fi
+copy_tree "$src" "$T/src" || fail "copying the tree"
 [ -x "$T/src/contrib/quickstart.sh" ] || fail "no contrib/quickstart.sh in the copy"
 ls -d "$T"/src/build* >/dev/null 2>&1 && fail "build directories were copied"
 
@@ -182,6 +161,28 @@ for p in larchfs mkfs.larchfs fsck.larchfs fsck.fuse.larchfs larchfs-stat; do
 done
 [ -f "$T/ldconfig.calls" ] || fail "the install block does not run ldconfig"
 
+# ---- 5. statistics: run by step 4, on its mount ----------------------------------
+
+run_stats() {
+	local lines cron line cmd prom=$T/node-exporter/larchfs.prom
+	mapfile -t lines < <(block stats | readme_paths)
+	[ ${#lines[@]} -gt 0 ] || fail "no stats block in the README"
+	say "statistics: the stats block, with the installed larchfs-stat"
+	for line in "${lines[@]}"; do PATH=/usr/local/sbin:$PATH run_line "$line"; done
+	mapfile -t cron < <(block cron | readme_paths)
+	[ ${#cron[@]} -eq 1 ] || fail "expected one line in the cron block, found ${#cron[@]}"
+	read -r _ _ _ _ _ user cmd <<<"${cron[0]}"
+	[ "$user" = root ] || fail "the cron line's sixth field is not the user root: ${cron[0]}"
+	mkdir -p "$T/node-exporter"
+	say "statistics: the cron line's command"
+	run_line "$cmd"
+	[ -s "$prom" ] && [ ! -e "$prom.new" ] || fail "the cron line did not leave $prom alone"
+	python3 "$T/src/tests/stat/promcheck.py" --prefix larchfs_ "$prom" ||
+		fail "the cron line's file is not Prometheus text"
+	grep -q "^larchfs_written_bytes_total{mountpoint=\"$mnt\"} " "$prom" ||
+		fail "no larchfs_written_bytes_total of $mnt in $prom"
+}
+
 # ---- 4. mount(8) and fstab, with the installed larchfs ----------------------------
 
 mount --bind "$T/dest/usr/local/sbin" /usr/local/sbin || fail "cannot bind /usr/local/sbin"
@@ -202,6 +203,7 @@ for name in mount fstab; do
 			[ "$(cat "$mnt/hello")" = "written by the quick start test" ] ||
 				fail "the file is not there after: $line"
 			grep " $mnt " /proc/mounts
+			[ "$name" = mount ] && run_stats
 			;;
 		umount*)
 			wait_daemon "$pid"

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -637,6 +638,119 @@ static void test_log_zeroed_ahead(void **state)
 	expect(f->t, 0, 400);
 }
 
+/* ---- freezing (a filesystem remounted read-only) ---- */
+
+/* A digest of every file in dir: names, sizes and bytes. */
+static uint64_t dir_digest(const char *dir)
+{
+	char cmd[300], line[256];
+	uint64_t h = 1469598103934665603ull;
+	snprintf(cmd, sizeof(cmd), "cd '%s' && ls | sort | xargs md5sum", dir);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof(line), p))
+		for (char *c = line; *c; c++)
+			h = (h ^ (uint8_t)*c) * 1099511628211ull;
+	assert_int_equal(pclose(p), 0);
+	return h;
+}
+
+static void put_big(lkv_tree *t, int i)
+{
+	static char v[40 << 10];
+	char k[32];
+	int kl = keyf(k, i);
+	memset(v, 'a' + i % 26, sizeof(v));
+	assert_int_equal(lkv_put(t, k, kl, v, sizeof(v), NULL), 0);
+}
+
+/*
+ * A frozen store writes nothing, though its background thread had
+ * flushes and GC to do: every change is refused with -EROFS, and a copy
+ * of its files taken meanwhile holds everything committed before.  Thawed,
+ * it takes changes again.
+ */
+static void test_freeze(void **state)
+{
+	struct fx *f = *state;
+	f->o.flush_interval_ms = 10;
+	f->o.gc_interval_ms = 10;
+	f->o.blob_segment_bytes = 1 << 20;
+	fx_open(f);
+	for (int i = 0; i < 40; i++)
+		put_big(f->t, 1000 + i);          /* blobs, most of them dead next */
+	for (int i = 0; i < 30; i++)
+		del(f->t, 1000 + i);
+	for (int i = 0; i < 200; i++)
+		put(f->t, i, 1);
+	assert_int_equal(lkv_freeze(f->s), 0);
+	assert_int_equal(lkv_freeze(f->s), 0);          /* again: nothing to do */
+	uint64_t before = dir_digest(f->store);
+	nanosleep(&(struct timespec){ .tv_nsec = 200000000 }, NULL);   /* 20 intervals */
+	char k[32];
+	assert_int_equal(lkv_put(f->t, k, keyf(k, 5), "x", 1, NULL), -EROFS);
+	assert_int_equal(lkv_meta_write(f->s, "m", 1), -EROFS);
+	assert_int_equal(lkv_gc(f->s), -EROFS);
+	assert_int_equal(lkv_flush(f->s, 0), 0);
+	assert_true(dir_digest(f->store) == before);
+	lkv_tree *ct;
+	lkv_store *c = open_copy(f, &ct);
+	for (int i = 0; i < 200; i++)
+		expect(ct, i, 1);
+	assert_int_equal(lkv_close(c), 0);
+
+	assert_int_equal(lkv_thaw(f->s), 0);
+	assert_int_equal(lkv_thaw(f->s), 0);
+	put(f->t, 5, 2);
+	assert_int_equal(lkv_gc(f->s), 0);
+	fx_reopen(f);
+	expect(f->t, 5, 2);
+	expect(f->t, 199, 1);
+}
+
+struct committer {
+	lkv_tree *t;
+	atomic_int last_ok;       /* the last key whose commit returned 0 */
+	int err;                  /* what ended the loop */
+};
+
+static void *commit_until_refused(void *p)
+{
+	struct committer *c = p;
+	char k[32], v[128];
+	for (int i = 0;; i++) {
+		int err = lkv_put(c->t, k, keyf(k, i), v, valf(v, i, 1), NULL);
+		if (err) {
+			c->err = err;
+			return NULL;
+		}
+		atomic_store(&c->last_ok, i);
+	}
+}
+
+/* A freeze waits for the commits under way: every commit that returned
+ * 0 is in the frozen files, and later ones are refused. */
+static void test_freeze_waits_for_commits(void **state)
+{
+	struct fx *f = *state;
+	f->o.flush_interval_ms = 5;
+	fx_open(f);
+	struct committer c = { .t = f->t, .last_ok = -1 };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, commit_until_refused, &c), 0);
+	while (atomic_load(&c.last_ok) < 2000)
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	assert_int_equal(lkv_freeze(f->s), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(c.err, -EROFS);
+	lkv_tree *ct;
+	lkv_store *cs = open_copy(f, &ct);
+	for (int i = 0; i <= atomic_load(&c.last_ok); i++)
+		expect(ct, i, 1);
+	assert_int_equal(lkv_close(cs), 0);
+	assert_int_equal(lkv_thaw(f->s), 0);
+}
+
 /* Whether every log file of the store but the newest ends exactly at its
  * last commit: no zeros written ahead after it was cut (recovery goes on
  * into the next file only from such a file). */
@@ -813,6 +927,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_and_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_waits_for_closing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_freeze, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_freeze_waits_for_commits, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
