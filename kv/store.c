@@ -14,6 +14,7 @@
 #include "internal.h"
 
 #define TREE_NAME_MAX 255
+#define DIRTY_FLOOR   (1u << 20)   /* the dirty limit is never lowered below */
 
 static int unsettle(lkv_store *s);
 
@@ -97,6 +98,12 @@ static lkv_store *store_alloc(const char *dir, const struct lkv_options *o)
 	s->o = *o;
 	if (!s->o.log)
 		s->o.log = store_log_stderr;
+	/* Dirty leaves cannot be evicted: past a quarter of the cache they
+	 * would crowd out the clean ones (write.c flushes at twice the limit,
+	 * and a flush's sealed leaves stay resident until it ends). */
+	size_t dirty_max = s->o.cache_bytes / 4 > DIRTY_FLOOR ? s->o.cache_bytes / 4 : DIRTY_FLOOR;
+	if (s->o.dirty_bytes > dirty_max)
+		s->o.dirty_bytes = dirty_max;
 	s->ro = o->flags & LKV_READONLY;
 	s->dir = strdup(dir);
 	s->cctx = ZSTD_createCCtx();

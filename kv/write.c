@@ -10,8 +10,9 @@
  *   - Before its first blob a writer helps GC when segments hold too many
  *     dead bytes (gc.c): a bounded pass, the write stall.
  *   - At commit, a writer that finds more than twice dirty_bytes of dirty
- *     leaves flushes them itself (or, while flushes fail for space, fails
- *     with that error); past dirty_bytes it wakes the flusher.
+ *     leaves, or more than dirty_bytes while the cache is over its budget,
+ *     flushes them itself (or, while flushes fail for space, fails with
+ *     that error); past dirty_bytes it wakes the flusher.
  * A failed store refuses every change with its error; a read-only or
  * frozen one with -EROFS (the freeze gate, freeze.c).
  */
@@ -65,13 +66,17 @@ int lkv_batch_put(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
 	return batch_put_inline(b, t, k, kl, v, vl);
 }
 
-/* Writers that find too much dirty data help flush it (back-pressure).
- * While flushes fail for space and the pause after the last failure runs,
- * such a writer gets that error at once instead of another attempt. */
+/* Writers that find too much dirty data help flush it (back-pressure):
+ * past twice the dirty limit, or past the limit when the cache is over
+ * its budget (what is dirty cannot be evicted, so only a flush brings the
+ * cache back).  While flushes fail for space and the pause after the last
+ * failure runs, such a writer gets that error at once instead of another
+ * attempt. */
 static int backpressure(lkv_store *s)
 {
 	size_t dirty = atomic_load(&s->dirty_bytes);
-	if (dirty > 2 * s->o.dirty_bytes) {
+	bool over = atomic_load(&s->cache_bytes) > s->o.cache_bytes;
+	if (dirty > 2 * s->o.dirty_bytes || (over && dirty > s->o.dirty_bytes)) {
 		int stalled = atomic_load(&s->stall_err);
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -7,7 +7,8 @@
  * the operations measured here).
  *
  *   fs-ops create      DIR N DIRS        N empty files (DIRS = 0: all in DIR)
- *   fs-ops stat        DIR N DIRS        stat of each, in a shuffled order
+ *   fs-ops stat        DIR N DIRS [K]    stat of each (or of the first K of
+ *                                        the shuffle), in a shuffled order
  *   fs-ops statmissing DIR N DIRS        stat of N names that do not exist
  *   fs-ops readdir     DIR N DIRS        readdir of every directory + lstat
  *   fs-ops rename      DIR N DIRS        rename of each file in its directory
@@ -256,20 +257,20 @@ static unsigned *shuffled(unsigned n)
 	return p;
 }
 
-static void op_stat(const struct layout *l, bool missing)
+static void op_stat(const struct layout *l, bool missing, unsigned count)
 {
 	unsigned *order = shuffled(l->n);
 	char path[4096];
 	struct stat st;
 	double t0 = now();
 
-	for (unsigned k = 0; k < l->n; k++) {
+	for (unsigned k = 0; k < count; k++) {
 		item_path(l, missing ? 'm' : 'f', order[k], path, sizeof(path));
 		int r = stat(path, &st);
 		if (missing ? (r == 0 || errno != ENOENT) : r != 0)
 			die("stat %s: %s", path, r == 0 ? "exists" : strerror(errno));
 	}
-	report(l->n, now() - t0, 0);
+	report(count, now() - t0, 0);
 	free(order);
 }
 
@@ -592,6 +593,7 @@ static void op_fsync_loop(const char *dir, unsigned threads, double secs)
 static void usage(void)
 {
 	fputs("usage: fs-ops create|stat|statmissing|readdir|rename|unlink DIR N DIRS\n"
+	      "       fs-ops stat DIR N DIRS K\n"
 	      "       fs-ops writefiles|readfiles DIR N DIRS SIZE\n"
 	      "       fs-ops seqwrite FILE BYTES BS\n"
 	      "       fs-ops seqread FILE BS\n"
@@ -611,7 +613,11 @@ int main(int argc, char *argv[])
 		op_create(&l);
 	} else if (n == 3 && (!strcmp(op, "stat") || !strcmp(op, "statmissing"))) {
 		struct layout l = layout_of(a);
-		op_stat(&l, !strcmp(op, "statmissing"));
+		op_stat(&l, !strcmp(op, "statmissing"), l.n);
+	} else if (n == 4 && !strcmp(op, "stat")) {
+		struct layout l = layout_of(a);
+		unsigned k = (unsigned)parse_num(a[3], "stat count");
+		op_stat(&l, false, k < l.n ? k : l.n);
 	} else if (n == 3 && !strcmp(op, "readdir")) {
 		struct layout l = layout_of(a);
 		op_readdir(&l);
