@@ -10,6 +10,7 @@
 #define FUSE_USE_VERSION 314
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <fuse_lowlevel.h>
 
 #include "lfs.h"
@@ -25,7 +26,8 @@ struct larch_ll {
 	bool writeback;      /* asked for (no -o nowriteback) */
 	bool writeback_on;   /* granted by the kernel */
 	bool skip_opendir;   /* the kernel may go without OPENDIR */
-	bool skip_open;      /* ... and without OPEN, CREATE and RELEASE */
+	bool skip_open;      /* ... and without OPEN, CREATE and RELEASE (not
+				where the store's opens are checked) */
 	bool strictatime;    /* every read moves the atime: none is cached */
 };
 
@@ -47,8 +49,12 @@ bool wire_killpriv_v2(void);
 bool wire_write_kills_suid(void);
 void wire_stats_print(FILE *f);
 void wire_metrics_print(FILE *f);
-/* Counts a request the rings read as one read from the device is counted
- * (and notes what its WRITE flags say): transport.h's note_request. */
-void wire_note_request(const void *buf, size_t n);
+/* Counts a request the rings read as one read from the device is counted,
+ * notes what its WRITE flags say and hands a request libfuse does not know
+ * over as its kin (fuse_wire.c): transport.h's take_request. */
+void wire_take_request(void *buf, size_t n);
+/* The opcode the kernel sent for the request this thread is serving
+ * (FUSE_TMPFILE reaches ll_create, LARCH_FUSE_STATX ll_getattr). */
+uint32_t wire_request_opcode(void);
 
 #endif
