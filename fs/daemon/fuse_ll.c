@@ -303,13 +303,12 @@ void ll_touched(void *arg, uint64_t ino)
 
 /* After a change to a file: when a read would now move its atime, the
  * pages the kernel caches from off for len bytes (0: to the end) go, so
- * that the read comes to the core.  wait: the change was the kernel
- * writing back times (see inval.c). */
+ * that the read comes to the core (when: see inval.c). */
 static void atime_watch(lfs *fs, fuse_ino_t ino, const struct stat *st, off_t off,
-			off_t len, bool wait)
+			off_t len, enum inval_when when)
 {
 	if (S_ISREG(st->st_mode) && lfs_atime_due(fs, st))
-		inval_pages(ino, off, len, wait);
+		inval_pages(ino, off, len, when);
 }
 
 /* ---- attributes ---- */
@@ -481,7 +480,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	ret = lfs_setattr(fs_of(req), &c, ino, attr, valid, &st);
 	free(groups);
 	if (ret == 0)
-		atime_watch(fs_of(req), ino, &st, 0, 0, !(valid & ~TIMES));
+		atime_watch(fs_of(req), ino, &st, 0, 0, valid & ~TIMES ? INVAL_CHANGE : INVAL_WAIT);
 	reply_attr(req, ret, &st);
 }
 
@@ -628,7 +627,7 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
 	if (n > 0 && strict)
-		inval_pages(ino, off, (off_t)size, false);
+		inval_pages(ino, off, (off_t)size, INVAL_NOW);
 }
 
 /*
@@ -695,7 +694,7 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	 * the two is served from them.)  Without the writeback cache this is
 	 * also where mtime moves. */
 	if (n > 0 && lfs_getattr(ll->fs, ino, &st) == 0)
-		atime_watch(ll->fs, ino, &st, off, (off_t)n, false);
+		atime_watch(ll->fs, ino, &st, off, (off_t)n, INVAL_CHANGE);
 }
 
 static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -971,7 +970,7 @@ static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	(void)fi;
 	list_dir(req, ino, size, off, false);
 	if (strict)
-		inval_pages(ino, 0, 0, false);
+		inval_pages(ino, 0, 0, INVAL_NOW);
 }
 
 static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
@@ -982,7 +981,7 @@ static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 	(void)fi;
 	list_dir(req, ino, size, off, true);
 	if (strict)
-		inval_pages(ino, 0, 0, false);
+		inval_pages(ino, 0, 0, INVAL_NOW);
 }
 
 static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,

@@ -37,11 +37,14 @@ void ll_touched(void *arg, uint64_t ino);
 extern const struct fuse_lowlevel_ops larch_ll_ops;
 
 /* inval.c: the cached pages of a file dropped off the request's thread,
- * so that the next read comes to the daemon (len 0: to the end); wait:
- * for a little while, until done. */
+ * so that the next read comes to the daemon (len 0: to the end): at once
+ * (a read's, under strictatime); after a change, at once (and, for
+ * INVAL_WAIT, waited for a little while) unless the file's changes come
+ * fast, then once they pause. */
+enum inval_when { INVAL_NOW, INVAL_CHANGE, INVAL_WAIT };
 int  inval_start(struct fuse_session *se);
 void inval_stop(void);
-void inval_pages(uint64_t ino, off_t off, off_t len, bool wait);
+void inval_pages(uint64_t ino, off_t off, off_t len, enum inval_when when);
 
 /* fuse_wire.c: the device I/O that negotiates HANDLE_KILLPRIV_V2. */
 int  wire_install(struct fuse_session *se);
