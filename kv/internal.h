@@ -597,6 +597,9 @@ int  change_begin(lkv_store *s);
 void change_end(lkv_store *s);
 bool freeze_gate_close(lkv_store *s);
 void freeze_gate_open(lkv_store *s);
+/* True when the store is frozen and settled (every change durable);
+ * waits for a freeze under way to end. */
+bool freeze_settled(lkv_store *s);
 
 /* ---- background.c ---- */
 int  flusher_start(lkv_store *s);
