@@ -333,13 +333,27 @@ static void dirty_charge(lkv_store *s, struct leaf *l)
 	cache_track(s, l);
 }
 
+/*
+ * What a split of leaf pos leaves in it: half its entries' bytes, or,
+ * for the tree's last leaf, 7/8 of a leaf.  Keys that only grow (inode
+ * numbers) land in the last leaf: halves would leave every leaf behind
+ * them half full for good, doubling the index, its snapshots and the
+ * reads of a scan; the eighth left over is room for records that grow.
+ */
+static size_t split_keep(const lkv_store *s, const struct lkv_tree *t, size_t pos)
+{
+	if (pos + 1 == t->n)
+		return (size_t)s->o.leaf_bytes * 7 / 8;
+	return t->v[pos]->ents->bytes / 2;
+}
+
 /* Splits leaf at pos until every piece fits in leaf_bytes. */
 static int leaf_fit(lkv_store *s, struct lkv_tree *t, size_t pos, uint64_t e)
 {
 	struct leaf *l = t->v[pos];
 	while (l->ents->bytes > s->o.leaf_bytes && l->ents->n >= 2) {
 		struct entries *rd;
-		int err = entries_split(l->ents, &rd);
+		int err = entries_split(l->ents, split_keep(s, t, pos), &rd);
 		if (err)
 			return err;
 		struct leaf *nl = leaf_new(t, atomic_fetch_add(&s->next_leaf_id, 1),

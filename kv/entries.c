@@ -173,16 +173,17 @@ static int leaf_copy_range(struct entries *dst, const struct entries *src,
 }
 
 /*
- * Moves the upper half (by bytes) of d into new entries *right.  d keeps
- * at least one entry and right gets at least one.  -ENOMEM leaves d as it was.
+ * Moves what follows the first `keep` bytes of entries (the entry that
+ * crosses the mark stays) of d into new entries *right.  d keeps at least
+ * one entry and right gets at least one.  -ENOMEM leaves d as it was.
  */
-int entries_split(struct entries *d, struct entries **right)
+int entries_split(struct entries *d, size_t keep, struct entries **right)
 {
 	if (d->n < 2)
 		return -EINVAL;
-	size_t half = (d->bytes - LEAF_HDR) / 2, acc = 0;
+	size_t acc = 0;
 	uint32_t cut = 0;
-	while (cut < d->n - 1 && acc < half) {
+	while (cut < d->n - 1 && acc < keep) {
 		acc += ent_bytes(d->e[cut].kl, d->e[cut].vl);
 		cut++;
 	}

@@ -338,7 +338,7 @@ uint32_t entries_search(const struct entries *d, const void *k, size_t kl, bool 
 int  entries_put(struct entries *d, const void *k, size_t kl, const void *v, size_t vl,
 	      uint8_t flags);
 bool entries_del(struct entries *d, const void *k, size_t kl);
-int  entries_split(struct entries *d, struct entries **right);
+int  entries_split(struct entries *d, size_t keep, struct entries **right);
 int  entries_absorb(struct entries *d, struct entries *right);
 size_t entries_mem(const struct entries *d);
 int  entries_encode(const struct entries *d, uint32_t tree_id, uint64_t leaf_id, struct buf *out);
