@@ -298,6 +298,7 @@ void ll_touched(void *arg, uint64_t ino)
 {
 	struct larch_ll *ll = arg;
 
+	inval_read(ino);
 	fuse_lowlevel_notify_inval_inode(ll->se, ino, -1, 0);
 }
 

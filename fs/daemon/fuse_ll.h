@@ -45,6 +45,7 @@ enum inval_when { INVAL_NOW, INVAL_CHANGE, INVAL_WAIT };
 int  inval_start(struct fuse_session *se);
 void inval_stop(void);
 void inval_pages(uint64_t ino, off_t off, off_t len, enum inval_when when);
+void inval_read(uint64_t ino);   /* a read moved ino's atime */
 
 /* fuse_wire.c: the device I/O that negotiates HANDLE_KILLPRIV_V2. */
 int  wire_install(struct fuse_session *se);

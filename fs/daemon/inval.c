@@ -28,12 +28,13 @@
  * security.capability: a drop per write took a 4 KiB write + fsync loop
  * from 2 to 4 round trips.  So a change's drop (INVAL_CHANGE: a write;
  * INVAL_WAIT: the times' SETATTR, which fsync sends as often as the
- * coarse clock ticks) is at once only when the file had no drop at once
- * in the last QUIET_MS; otherwise it waits until QUIET_MS after the first
- * such change, joined by those that follow.  A file written without pause
- * has its pages dropped about twice per QUIET_MS.  (A read less than
- * QUIET_MS after a change that followed another one is served from the
- * pages and does not move the atime.)
+ * coarse clock ticks) is at once unless the file had a drop at once in
+ * the last QUIET_MS and no read moved its atime since (inval_read); then
+ * it waits until QUIET_MS after the first such change, joined by those
+ * that follow.  A file written without pause and not read has its pages
+ * dropped about twice per QUIET_MS.  (A read less than QUIET_MS after two
+ * changes with no read between is served from the pages and does not move
+ * the atime.)
  */
 #include <errno.h>
 #include <pthread.h>
@@ -226,8 +227,8 @@ static void later_add(uint64_t ino, off_t off, off_t len)
 	pthread_cond_signal(&inv.work);
 }
 
-/* Whether ino had a drop at once in the last QUIET_MS; if not, one is
- * about to be: noted.  inv.mu held. */
+/* Whether ino had a drop at once in the last QUIET_MS and no read since;
+ * if not, one is about to be: noted.  inv.mu held. */
 static bool dropped_lately(uint64_t ino)
 {
 	uint64_t now = mono_ns();
@@ -261,5 +262,13 @@ void inval_pages(uint64_t ino, off_t off, off_t len, enum inval_when when)
 	pthread_cond_signal(&inv.work);
 	if (when == INVAL_WAIT)
 		wait_done(seq);
+	pthread_mutex_unlock(&inv.mu);
+}
+
+void inval_read(uint64_t ino)
+{
+	pthread_mutex_lock(&inv.mu);
+	if (inv.recent[ino % RECENT].ino == ino)
+		inv.recent[ino % RECENT].ino = 0;
 	pthread_mutex_unlock(&inv.mu);
 }
