@@ -50,7 +50,8 @@ static void bg_wait(lkv_store *s, uint64_t due)
 		pthread_cond_wait(&s->bg_cv, &s->bg_mu);
 		return;
 	}
-	uint64_t wait = due - now_ns();
+	uint64_t now = now_ns();
+	uint64_t wait = due > now ? due - now : 0;    /* due may pass meanwhile */
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	uint64_t ns = ts.tv_nsec + wait;

@@ -327,13 +327,15 @@ static int flush_stall(lkv_store *s, uint64_t e, struct flush_set *fs, int err)
 	uint64_t pause = s->stall_pause_ms ? s->stall_pause_ms * 2 : FLUSH_RETRY_MIN_MS;
 	s->stall_pause_ms = pause < FLUSH_RETRY_MAX_MS ? pause : FLUSH_RETRY_MAX_MS;
 	atomic_store(&s->stall_until_ns, now_ns() + ms_ns(s->stall_pause_ms));
-	epoch_nudge(s);
 	if (!atomic_exchange(&s->stall_err, err)) {
 		s->stall_since_ns = now_ns();
 		store_log(s, LKV_LOG_ERR, "flush of epoch %" PRIu64 " failed: %s; its changes "
 			  "are kept in memory and the flush is retried (writes that need new "
 			  "space fail meanwhile)", e, strerror(-err));
 	}
+	/* after stall_err is set: the thread it wakes reads it to know when
+	 * to retry (before, it could go back to sleep for a whole interval) */
+	epoch_nudge(s);
 	return err;
 }
 
