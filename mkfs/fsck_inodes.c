@@ -124,20 +124,6 @@ static int fill_gaps(struct fsck *c, struct inode_scan *st, uint64_t upto)
 	return err;
 }
 
-/* Clears the flags `bad` of inode ino. */
-static int clear_flags(struct fsck *c, uint64_t ino, uint32_t bad)
-{
-	struct inode in;
-	int err = inode_load(c, ino, &in);
-	in.flags &= ~bad;
-	if (!err)
-		err = inode_store(c, &in);
-	if (!err)
-		err = lkv_batch_commit(c->b, NULL);
-	lkv_batch_clear(c->b);
-	return err;
-}
-
 /* Flags the store cannot keep: unknown ones, chattr's before format
  * version 4, or an immutable or append-only file where opens are not
  * checked (fs/iflags.c), which no daemon would keep from being written. */
@@ -148,7 +134,7 @@ static void check_flags(struct fsck *c, uint64_t ino, const uint8_t *v, size_t v
 	if (bad && problem(c, UNSAFE, "Inode %" PRIu64 " has flags this store cannot keep "
 			   "(0x%" PRIx32 "%s)", ino, bad, bad & ~INODE_IFLAGS ? ", unknown" :
 			   " of chattr"))
-		fix_done(c, clear_flags(c, ino, bad));
+		fix_done(c, inode_clear_flags(c, ino, bad));
 }
 
 static int inode_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
