@@ -141,6 +141,19 @@ static int add_node(lfs *fs, struct txn *t, const struct lfs_cred *c, struct ino
 	return err ? err : inode_put(fs, t->b, in);
 }
 
+/* Begins a transaction that makes an inode or a name: the space one
+ * inode is charged (SPACE_INODE) is claimed too, and the transaction
+ * ended if it cannot be. */
+static int txn_begin_claim(lfs *fs, struct txn *t)
+{
+	int err = txn_begin(fs, t);
+	if (err)
+		return err;
+	if ((err = space_claim(fs, SPACE_INODE)))
+		txn_end(t);
+	return err;
+}
+
 /* The body of every call that makes a new inode and names it. */
 static int make_node(lfs *fs, const struct lfs_cred *c, uint64_t parent, const char *name,
 		     mode_t mode, dev_t rdev, const char *target, struct stat *out)
@@ -151,12 +164,8 @@ static int make_node(lfs *fs, const struct lfs_cred *c, uint64_t parent, const c
 	if (is_dot(name))
 		return -EEXIST;
 	struct txn t;
-	if ((err = txn_begin(fs, &t)))
+	if ((err = txn_begin_claim(fs, &t)))
 		return err;
-	if ((err = space_claim(fs, SPACE_INODE))) {
-		txn_end(&t);
-		return err;
-	}
 	struct inode dir, in;
 	uint64_t ino = 0;
 	gid_t gid;
@@ -281,13 +290,9 @@ int lfs_tmpfile(lfs *fs, const struct lfs_cred *c, uint64_t parent, mode_t mode,
 	if ((mode & S_IFMT) && !S_ISREG(mode))
 		return -EINVAL;
 	struct txn t;
-	int err = txn_begin(fs, &t);
+	int err = txn_begin_claim(fs, &t);
 	if (err)
 		return err;
-	if ((err = space_claim(fs, SPACE_INODE))) {
-		txn_end(&t);
-		return err;
-	}
 	struct inode dir, in;
 	uint64_t ino = 0;
 	gid_t gid;
@@ -421,12 +426,8 @@ int lfs_link(lfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
 	if (is_dot(newname))
 		return -EEXIST;
 	struct txn t;
-	if ((err = txn_begin(fs, &t)))
+	if ((err = txn_begin_claim(fs, &t)))
 		return err;
-	if ((err = space_claim(fs, SPACE_INODE))) {
-		txn_end(&t);
-		return err;
-	}
 	struct inode in, dir;
 	struct dirent_val d;
 	err = txn_add(&t, ino);
