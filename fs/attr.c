@@ -55,14 +55,18 @@ static bool atime_due_at(lfs *fs, mode_t mode, const struct timespec *atime,
 	       t.tv_sec - atime->tv_sec >= DAY_SEC;
 }
 
+/* ... and never for an inode with the no-atime flag (chattr +A). */
 static bool atime_due(lfs *fs, const struct inode *in)
 {
-	return atime_due_at(fs, in->mode, &in->atime, &in->mtime, &in->ctime);
+	return !(in->flags & LFS_FL_NOATIME) &&
+	       atime_due_at(fs, in->mode, &in->atime, &in->mtime, &in->ctime);
 }
 
 bool lfs_atime_due(lfs *fs, const struct stat *st)
 {
-	return atime_due_at(fs, st->st_mode, &st->st_atim, &st->st_mtim, &st->st_ctim);
+	struct inode in;
+	return atime_due_at(fs, st->st_mode, &st->st_atim, &st->st_mtim, &st->st_ctim) &&
+	       !(inode_get(fs, st->st_ino, &in) == 0 && (in.flags & LFS_FL_NOATIME));
 }
 
 /* Notes an access (read, readdir, readlink) of `seen`, an inode as read
@@ -142,7 +146,12 @@ static int apply(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
 	const struct stat *st = a->st;
 	unsigned valid = a->valid;
 	bool member = keeps_sgid(a->c, in->gid);   /* of the group before a chown */
-	int err = 0;
+	int err = iflags_refuse(in, LFS_FL_IMMUTABLE);
+	if (!err && (valid & (LFS_SET_MODE | LFS_SET_UID | LFS_SET_GID | LFS_SET_SIZE |
+			      LFS_SET_TIMES_GIVEN)))
+		err = iflags_refuse(in, LFS_FL_APPEND);
+	if (err)
+		return err;
 	if ((valid & LFS_SET_SIZE) && st->st_size < 0)
 		return -EINVAL;
 	if (valid & LFS_SET_SIZE)

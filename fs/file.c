@@ -48,11 +48,15 @@ int lfs_open(lfs *fs, const struct lfs_cred *c, uint64_t ino, int flags)
 		return -EISDIR;
 	if (fs->ro && (writes || (flags & O_TRUNC)))
 		return -EROFS;
+	if ((err = iflags_open(fs, ino, flags)))
+		return err;
 	/* Linux truncates on O_RDONLY|O_TRUNC too (the kernel has checked
 	 * write permission), and stamps mtime even when the file is empty */
 	if ((flags & O_TRUNC) && S_ISREG(in.mode))
-		return inode_change(fs, ino, truncate_zero, NULL, NULL);
-	return 0;
+		err = inode_change(fs, ino, truncate_zero, NULL, NULL);
+	if (err)
+		lfs_release(fs, ino, flags);
+	return err;
 }
 
 ssize_t lfs_read(lfs *fs, uint64_t ino, void *buf, size_t len, off_t off)
@@ -85,19 +89,24 @@ struct write_arg {
 static int do_write(lfs *fs, lkv_batch *b, struct inode *in, void *arg)
 {
 	struct write_arg *w = arg;
+	int err;
 	if (S_ISDIR(in->mode))
 		return -EISDIR;
 	if (!S_ISREG(in->mode))
 		return -EINVAL;
+	if ((err = iflags_refuse(in, LFS_FL_IMMUTABLE)))
+		return err;
 	if (w->flags & LFS_WRITE_APPEND)
 		w->off = in->size;
+	if ((in->flags & LFS_FL_APPEND) && !(w->flags & LFS_WRITE_CACHED) && w->off < in->size)
+		return -EPERM;
 	/* as generic_write_check_limits: nothing at or past the largest
 	 * size, a short write up to it */
 	if (w->off >= LFS_MAX_FILE)
 		return -EFBIG;
 	if (w->len > LFS_MAX_FILE - w->off)
 		w->len = (size_t)(LFS_MAX_FILE - w->off);
-	int err = extent_write(fs, b, in, w->buf, w->len, w->off);
+	err = extent_write(fs, b, in, w->buf, w->len, w->off);
 	if (err)
 		return err;
 	if (w->flags & LFS_WRITE_KILL_SUID)
@@ -189,6 +198,11 @@ static int falloc_check(lfs *fs, uint64_t ino, int mode, off_t off, off_t len)
 	struct inode in;
 	int err = inode_get(fs, ino, &in);
 	if (err)
+		return err;
+	/* vfs_fallocate: only a plain allocation on an append-only file */
+	if (kind && (in.flags & LFS_FL_APPEND))
+		return -EPERM;
+	if ((err = iflags_refuse(&in, LFS_FL_IMMUTABLE)))
 		return err;
 	if (S_ISDIR(in.mode))
 		return -EISDIR;

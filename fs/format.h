@@ -15,7 +15,7 @@
  *            be64 ino, be64 block, 'p'     -> sub-block writes   (patch.c)
  *   xattrs   be64 ino, name                -> value              (xattr_records.c;
  *                                             ACL values: acl.c)
- *   orphans  be64 ino                      -> empty              (orphan.c)
+ *   orphans  be64 ino                      -> empty, or 'l'      (orphan.c)
  *            be64 ino, 's'                 -> shift record       (shift.c)
  * Every key but the superblock's begins with a be64 inode number (in
  * dirents, the directory's), so one inode's keys sit together and in
@@ -103,6 +103,8 @@ static inline uint64_t ino_key_get(const uint8_t *k)
 #define SB_LEN       136
 #define SB_VERSION_PATCHES 2     /* the first format with sub-block writes */
 #define SB_VERSION_SHIFTS  3     /* the first with collapse and insert (shift.c) */
+#define SB_VERSION_IFLAGS  4     /* the first with inode flags (iflags.c) */
+#define SB_FEATURES        LFS_FEAT_OPEN_CHECKS   /* every feature bit known */
 
 void sb_encode(const struct lfs_info *i, uint8_t p[SB_LEN]);
 /* false when p is not a superblock of a version this build reads */
@@ -113,6 +115,26 @@ bool sb_decode(const uint8_t *p, size_t len, struct lfs_info *i);
 #define INODE_REC_LEN 104
 #define INODE_SHIFTING 0x1u     /* flags: a collapse or insert is under way, its
 				   record in the orphans tree (shift.c) */
+/* flags, format version 4 on: chattr's, as lfs_set_iflags takes them */
+#define INODE_IFLAGS   LFS_FL_ALL
+
+/* Whether a store of this format version may hold inode flags. */
+static inline bool format_has_iflags(uint32_t format_version)
+{
+	return format_version >= SB_VERSION_IFLAGS;
+}
+
+/* The flags an inode record of the store `i` may hold: the immutable and
+ * append-only ones only where opens are checked (iflags.c says why). */
+static inline uint32_t inode_flags_valid(const struct lfs_info *i)
+{
+	uint32_t ok = INODE_SHIFTING;
+	if (format_has_iflags(i->format_version))
+		ok |= LFS_FL_NODUMP | LFS_FL_NOATIME;
+	if (format_has_iflags(i->format_version) && (i->features & LFS_FEAT_OPEN_CHECKS))
+		ok |= LFS_FL_IMMUTABLE | LFS_FL_APPEND;
+	return ok;
+}
 
 struct inode {
 	uint64_t ino;
@@ -240,6 +262,12 @@ static inline bool format_has_patches(uint32_t format_version)
 
 /* 0 when v is a valid set for a block of `limit` stored bytes, else -EIO. */
 int patch_valid(const uint8_t *v, size_t vl, size_t limit);
+
+/* ---- orphans (orphan.c) ---- */
+
+/* The value of an O_TMPFILE file's orphan record while linkat may still
+ * name it; any other orphan record's value is empty. */
+#define ORPHAN_LINKABLE 'l'
 
 /* ---- collapse and insert (shift.c) ---- */
 

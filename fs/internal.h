@@ -9,7 +9,7 @@
  * batch, commits it, notes the epoch on those inodes' stripes (for
  * fsync), and unlocks.  Readers take no lock: a batch is atomic for them.
  * Lock order: rename_mu, then inode stripes (ascending), then alloc_mu or
- * a reference shard's mu; the engine's own locks come last.
+ * a count shard's mu; the engine's own locks come last.
  *
  * Each shared field of struct lfs says what protects it: "mount" (set
  * while lfs_mount runs, read-only after), a mutex, "atomic", or "owner"
@@ -18,6 +18,7 @@
 #ifndef LARCHFS_INTERNAL_H
 #define LARCHFS_INTERNAL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -30,17 +31,20 @@
 
 #define LOCK_STRIPES  1024u     /* inode mutexes */
 #define EPOCH_STRIPES 4096u     /* last-change epochs, for fsync */
-#define REF_SHARDS    64u       /* kernel reference tables */
+#define COUNT_SHARDS  64u       /* per-inode count tables (inocount.c) */
 /* The largest file size: the kernel's MAX_LFS_FILESIZE (2^63 - 1), which
  * FUSE mounts get as s_maxbytes, as tmpfs does.  Block numbers stay far
  * from overflowing (2^51 at 4 KiB blocks). */
 #define LFS_MAX_FILE  ((uint64_t)INT64_MAX)
 
-/* One shard of the kernel reference counts (orphan.c). */
-struct refshard {
-	pthread_mutex_t mu;                      /* owner: guards v, cap, used */
-	struct refent { uint64_t ino, n; } *v;   /* mu; open addressing, ino 0 empty */
-	size_t cap, used;                        /* mu */
+/* A table of counts per inode (inocount.c), sharded. */
+struct inocounts {
+	struct countshard {
+		pthread_mutex_t mu;                        /* owner: guards v, cap, used */
+		struct countent { uint64_t ino, n; } *v;   /* mu; open addressing, ino 0
+							      empty, n > 0 */
+		size_t cap, used;                          /* mu */
+	} sh[COUNT_SHARDS];
 };
 
 struct lfs {
@@ -77,9 +81,13 @@ struct lfs {
 	atomic_bool space_freed;        /* atomic; data deleted since the last GC */
 
 	/* kernel references and orphans (orphan.c) */
-	struct refshard refs[REF_SHARDS];   /* each under its own mu */
+	struct inocounts refs;          /* each shard under its own mu */
 	atomic_int orphans_held;        /* atomic; unlinked, awaiting the forget */
 	atomic_bool refs_short;         /* atomic; a reference went uncounted */
+
+	/* descriptors open for writing, where opens are checked (iflags.c) */
+	struct inocounts writers;       /* each shard under its own mu */
+	atomic_bool said_no_open_checks; /* atomic; logged once */
 
 	/* inode locks (locks.c) */
 	pthread_mutex_t ilock[LOCK_STRIPES];     /* owner: each inode of its stripe */
@@ -99,6 +107,20 @@ bool inode_kill_suid(struct inode *in, bool in_group); /* true if changed */
 bool cred_in_group(const struct lfs_cred *c, gid_t gid);
 void atime_update(lfs *fs, const struct inode *seen);  /* attr.c */
 void now(struct timespec *ts);
+
+/* ---- inode flags (iflags.c) ---- */
+/* -EPERM when inode in has any of the flags `which` (lfs.h lists who asks
+ * for which). */
+static inline int iflags_refuse(const struct inode *in, uint32_t which)
+{
+	return in->flags & which ? -EPERM : 0;
+}
+#define IFLAGS_FIXED (LFS_FL_IMMUTABLE | LFS_FL_APPEND)   /* no unlink, rename, ... */
+/* An open's flag rules, and its count where opens are checked (ino not
+ * locked). */
+int  iflags_open(lfs *fs, uint64_t ino, int flags);
+/* Counts a descriptor open for writing on the new inode ino. */
+int  writer_new(lfs *fs, uint64_t ino, int flags);
 
 /* ---- free space (space.c) ---- */
 #define SPACE_INODE 4096        /* what a new inode or name is charged */
@@ -174,17 +196,30 @@ int  acl_set_access(struct inode *in, const void *v, size_t len, bool *store);
 int  acl_chmod(lfs *fs, lkv_batch *b, const struct inode *in);
 bool acl_is_name(const char *name);
 
+/* ---- counts per inode (inocount.c) ---- */
+void inocounts_init(struct inocounts *c);
+void inocounts_free(struct inocounts *c);
+int  inocounts_add(struct inocounts *c, uint64_t ino, uint64_t n);   /* -ENOMEM */
+uint64_t inocounts_get(struct inocounts *c, uint64_t ino);
+/* Takes n (at most what there is) away; returns the count there was. */
+uint64_t inocounts_drop(struct inocounts *c, uint64_t ino, uint64_t n);
+
 /* ---- kernel references and orphans (orphan.c) ---- */
-void refs_init(lfs *fs);
-void refs_free(lfs *fs);
 uint64_t refs_get(lfs *fs, uint64_t ino);
 int  orphan_add(lfs *fs, lkv_batch *b, uint64_t ino);
+int  orphan_add_tmpfile(lfs *fs, lkv_batch *b, uint64_t ino, bool linkable);
+/* The orphan ino (locked) gets its first name: its record goes in b.
+ * -ENOENT unless it is an O_TMPFILE file made without O_EXCL. */
+int  orphan_name(lfs *fs, lkv_batch *b, uint64_t ino);
+void orphans_held_add(lfs *fs);               /* one more awaits its forget */
+void orphans_held_drop(lfs *fs);
 int  orphan_release(lfs *fs, uint64_t ino);   /* reclaim if unreferenced */
 int  orphan_reclaim_all(lfs *fs);
 int  orphan_reclaim_unheld(lfs *fs);   /* those the kernel let go of */
 
 /* ---- transactions (txn.c) ---- */
-#define TXN_MAX_INODES 4
+#define TXN_MAX_INODES 5      /* a rename's: two parents, two names' inodes and
+				  RENAME_WHITEOUT's whiteout */
 
 /* A transaction: owned by the thread that began it, never shared. */
 struct txn {

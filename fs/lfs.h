@@ -78,7 +78,13 @@ struct lfs_info {
 	uint64_t created_sec;
 	uint64_t next_ino;          /* every inode number below this may be used */
 	uint64_t lost_found_ino;
+	uint32_t features;          /* LFS_FEAT_* */
 };
+
+/* lfs_info.features: the kernel reports every open and release of a file
+ * (the daemon checks opens: -o iflags), so that the immutable and
+ * append-only inode flags can be set and kept (lfs_set_iflags). */
+#define LFS_FEAT_OPEN_CHECKS 0x1u
 
 void lfs_format_options_default(struct lfs_format_options *o);
 
@@ -99,6 +105,9 @@ struct lfs_mount_options {
 	int         compression;        /* -1: the store's default */
 	enum lfs_atime atime;
 	bool        nodiratime;         /* directories' atimes never move */
+	bool        open_checks;        /* make the store LFS_FEAT_OPEN_CHECKS
+					   (remembered: every later mount has
+					   it); format version 4 or later */
 	lkv_io     *io;                 /* NULL: POSIX files (tests: faultio) */
 	void      (*log)(void *arg, int level, const char *msg); /* NULL: stderr */
 	void       *log_arg;
@@ -111,7 +120,8 @@ struct lfs_mount_options {
 
 /* Whether an access now would move the atime of an inode with attributes
  * st, by the mount's atime policy: what a cache above the core must let
- * reach it.  relatime: atime not newer than mtime or ctime, or a day old. */
+ * reach it.  relatime: atime not newer than mtime or ctime, or a day old.
+ * Never for an inode with the no-atime flag (LFS_FL_NOATIME, below). */
 bool lfs_atime_due(lfs *fs, const struct stat *st);
 
 void lfs_mount_options_default(struct lfs_mount_options *o);
@@ -185,6 +195,11 @@ int lfs_get_btime(lfs *fs, uint64_t ino, struct timespec *ts);
 #define LFS_SET_CTIME     (1u << 8)
 #define LFS_SET_KILL_SUIDGID (1u << 9)  /* the caller lacks CAP_FSETID:
 					   clear privileges (below) */
+#define LFS_SET_TIMES_GIVEN  (1u << 10) /* the times come from the caller
+					   (utimensat with times), not from
+					   the clock or the kernel's own
+					   keeping: refused on an append-only
+					   file, as the VFS's ATTR_TIMES_SET */
 
 /* chmod, chown, truncate up and down, utimensat (times from st_atim and
  * st_mtim; the _NOW bits take the clock).  ctime is always set to now
@@ -196,9 +211,43 @@ int lfs_get_btime(lfs *fs, uint64_t ino, struct timespec *ts);
  * caller without CAP_FSETID), clear a non-directory's privileges as
  * Linux does (setattr_should_drop_suidgid): S_ISUID; S_ISGID when the
  * group may execute, or when c is outside the file's group (as it was
- * before a chown) and not root.  Root counts as holding CAP_FSETID. */
+ * before a chown) and not root.  Root counts as holding CAP_FSETID.
+ *
+ * -EPERM for any change of an immutable inode, and for a change of mode,
+ * owner, size or LFS_SET_TIMES_GIVEN of an append-only one (inode flags,
+ * below). */
 int lfs_setattr(lfs *fs, const struct lfs_cred *c, uint64_t ino,
 		const struct stat *st, unsigned valid, struct stat *out);
+
+/* ------------------------------------------------------------------------
+ * Inode flags (chattr(1), lsattr(1)): the values of Linux's FS_*_FL, as
+ * FS_IOC_GETFLAGS and FS_IOC_SETFLAGS carry them.  Stored from format
+ * version 4 on.  The immutable and append-only flags need a store whose
+ * opens are checked (LFS_FEAT_OPEN_CHECKS), and are kept as ext4 keeps
+ * them:
+ *   immutable: no write, truncate, fallocate, change of attributes or
+ *     times, link, unlink, rename, xattr change, open for writing or with
+ *     O_TRUNC; in a directory, no entry made or removed;
+ *   append-only: writes only at the end, no truncate, no fallocate but a
+ *     plain one, no change of mode, owner or given times (lfs_setattr), no
+ *     link, unlink, rename or xattr change, no open for writing without
+ *     O_APPEND or with O_TRUNC; in a directory, entries may be made but
+ *     not removed.
+ * Each refusal is -EPERM.  Whether the caller may change the flags at all
+ * (its owner, CAP_LINUX_IMMUTABLE for i and a) is the kernel's check.
+ * ---------------------------------------------------------------------- */
+#define LFS_FL_IMMUTABLE 0x10u   /* i: FS_IMMUTABLE_FL */
+#define LFS_FL_APPEND    0x20u   /* a: FS_APPEND_FL */
+#define LFS_FL_NODUMP    0x40u   /* d: FS_NODUMP_FL, for dump(8) alone */
+#define LFS_FL_NOATIME   0x80u   /* A: FS_NOATIME_FL, no atime updates */
+#define LFS_FL_ALL (LFS_FL_IMMUTABLE | LFS_FL_APPEND | LFS_FL_NODUMP | LFS_FL_NOATIME)
+
+int lfs_get_iflags(lfs *fs, uint64_t ino, unsigned *flags);
+/* Replaces the flags (and sets ctime).  -EOPNOTSUPP for a flag outside
+ * LFS_FL_ALL, for any on a store of a format older than 4, and for i or
+ * a where opens are not checked; -EBUSY for i on a file open for writing
+ * (lfs_open: it could not be refused the writes a cache holds). */
+int lfs_set_iflags(lfs *fs, uint64_t ino, unsigned flags);
 
 /* ------------------------------------------------------------------------
  * Names.  Every call that returns an inode's attributes in `out` (lookup,
@@ -223,11 +272,23 @@ ssize_t lfs_readlink(lfs *fs, uint64_t ino, char *buf, size_t cap);
 
 int lfs_unlink(lfs *fs, uint64_t parent, const char *name);
 int lfs_rmdir(lfs *fs, uint64_t parent, const char *name);
+/* -ENOENT for an inode with no link left, but for an O_TMPFILE file made
+ * without O_EXCL (lfs_tmpfile), whose first name this is. */
 int lfs_link(lfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
 	     struct stat *out);
 
 #define LFS_RENAME_NOREPLACE (1u << 0)   /* = RENAME_NOREPLACE */
 #define LFS_RENAME_EXCHANGE  (1u << 1)   /* = RENAME_EXCHANGE */
+#define LFS_RENAME_WHITEOUT  (1u << 2)   /* = RENAME_WHITEOUT */
+/* renameat2(2).  With LFS_RENAME_WHITEOUT the source name is left, in the
+ * same batch, to a whiteout: a new character device 0/0 of mode 0, owned
+ * by c as a new file of the source directory would be (overlayfs's mark
+ * of a deleted name).  EXCHANGE with either other flag, or a whiteout
+ * without c: -EINVAL. */
+int lfs_renameat2(lfs *fs, const struct lfs_cred *c, uint64_t parent,
+		  const char *name, uint64_t newparent, const char *newname,
+		  unsigned flags);
+/* lfs_renameat2 without a caller: no whiteout. */
 int lfs_rename(lfs *fs, uint64_t parent, const char *name,
 	       uint64_t newparent, const char *newname, unsigned flags);
 
@@ -235,13 +296,27 @@ int lfs_rename(lfs *fs, uint64_t parent, const char *name,
  * Files
  * ---------------------------------------------------------------------- */
 /* Opens an existing inode: O_TRUNC truncates (regular files), and a
- * directory with write access flags is -EISDIR. */
+ * directory with write access flags is -EISDIR; the inode flags' rules
+ * apply (-EPERM).  Where opens are checked (LFS_FEAT_OPEN_CHECKS) an open
+ * for writing, here or by lfs_create or lfs_tmpfile, is counted until
+ * lfs_release: the caller must report every release then. */
 int lfs_open(lfs *fs, const struct lfs_cred *c, uint64_t ino, int flags);
+/* A descriptor opened with `flags` is closed for good. */
+void lfs_release(lfs *fs, uint64_t ino, int flags);
 
 /* Creates and opens `name` (O_EXCL: -EEXIST if it exists; otherwise opens
  * the existing file, honouring O_TRUNC).  Adds a reference like lookup. */
 int lfs_create(lfs *fs, const struct lfs_cred *c, uint64_t parent,
 	       const char *name, mode_t mode, int flags, struct stat *out);
+
+/* open(O_TMPFILE): a regular file owned as if made in directory parent,
+ * with no name (st_nlink 0).  Adds a reference like lookup; it is
+ * reclaimed, as a file unlinked while open is, when the references go, at
+ * unmount or at the next mount after a crash.  lfs_link may give it a
+ * name first, unless flags has O_EXCL (linkat(2)'s rule).  -ENOENT when
+ * parent was removed, -ENOTDIR when it is no directory. */
+int lfs_tmpfile(lfs *fs, const struct lfs_cred *c, uint64_t parent,
+		mode_t mode, int flags, struct stat *out);
 
 /* Reads up to len bytes at off; returns the count (0 at or past EOF).
  * -EINVAL when off is negative or off + len passes 2^63 - 1 (as the
@@ -263,6 +338,12 @@ ssize_t lfs_read(lfs *fs, uint64_t ino, void *buf, size_t len, off_t off);
  * (it stamps them at write(2) time and sends them with setattr), and the
  * data it writes back later must not stamp a later time. */
 #define LFS_WRITE_KEEP_TIMES (1u << 2)
+/* Data a cache accepted earlier (the kernel's writeback): it was written
+ * through a descriptor opened before the file became append-only, so the
+ * append-only rule does not apply (it is an open's, as on ext4).  Any
+ * other write into an append-only file must start at or past its end:
+ * -EPERM.  An immutable file takes no write: -EPERM. */
+#define LFS_WRITE_CACHED (1u << 4)
 ssize_t lfs_write(lfs *fs, uint64_t ino, const void *buf, size_t len,
 		  off_t off, unsigned flags);
 

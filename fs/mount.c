@@ -5,8 +5,9 @@
  *
  * This is the top of the core: lfs_mount sets up every module's state in
  * a new struct lfs, opens the store with the engine settings the
- * superblock asks for, reclaims the orphans a crash left and finishes the
- * collapses and inserts it interrupted (shift.c); lfs_unmount
+ * superblock asks for, sets the features the options ask for, reclaims
+ * the orphans a crash left and finishes the collapses and inserts it
+ * interrupted (shift.c); lfs_unmount
  * reclaims the orphans nobody references any more and closes the store,
  * which flushes it.  lfs_remount switches between read-write and
  * read-only (the store frozen, lkv_freeze) while mounted.  Nothing in the
@@ -173,11 +174,39 @@ static int mount_store(lfs *fs)
 	return open_store(fs, &fs->info);
 }
 
+/* The mount option open_checks: the superblock says LFS_FEAT_OPEN_CHECKS
+ * from now on, so that every later mount checks opens too (the flags it
+ * lets be set would not be kept otherwise).  The record goes first, then,
+ * once durable, its copy, as the allocator writes them.  A read-only mount
+ * can set no flag, so it leaves the store as it is. */
+static int set_open_checks(lfs *fs)
+{
+	if (!fs->opt.open_checks || fs->ro || (fs->info.features & LFS_FEAT_OPEN_CHECKS))
+		return 0;
+	if (!format_has_iflags(fs->info.format_version)) {
+		lfs_log(fs, LKV_LOG_ERR, "format version %u has no inode flags to check "
+			"opens for (version %d on: mkfs.larchfs)", fs->info.format_version,
+			SB_VERSION_IFLAGS);
+		return -EOPNOTSUPP;
+	}
+	fs->info.features |= LFS_FEAT_OPEN_CHECKS;
+	int err = sb_put(fs->t_super, &fs->info);
+	if (!err)
+		err = lkv_flush(fs->s, 0);
+	if (!err)
+		err = sb_copy_put(fs->s, &fs->info, fs->copy_bound);
+	if (!err)
+		lfs_log(fs, LKV_LOG_INFO, "opens are checked from now on (immutable and "
+			"append-only files)");
+	return err;
+}
+
 /* ---- mount and unmount ---- */
 
 static void lfs_free(lfs *fs)
 {
-	refs_free(fs);
+	inocounts_free(&fs->refs);
+	inocounts_free(&fs->writers);
 	locks_free(fs);
 	ialloc_free(fs);
 	pthread_mutex_destroy(&fs->remount_mu);
@@ -205,7 +234,8 @@ static lfs *lfs_new(const char *dir, const struct lfs_mount_options *o)
 	now(&fs->mounted_at);
 	ialloc_init(fs);
 	locks_init(fs);
-	refs_init(fs);
+	inocounts_init(&fs->refs);
+	inocounts_init(&fs->writers);
 	fs->dir = strdup(dir);
 	if (!fs->dir) {
 		lfs_free(fs);
@@ -220,6 +250,8 @@ int lfs_mount(const char *dir, const struct lfs_mount_options *o, lfs **out)
 	if (!fs)
 		return -ENOMEM;
 	int err = mount_store(fs);
+	if (!err)
+		err = set_open_checks(fs);
 	if (!err) {
 		ialloc_start(fs);
 		if (!fs->store_ro)

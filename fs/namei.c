@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Names: lookup, the calls that make and remove names (mknod, mkdir,
- * symlink, create, link, unlink, rmdir) and rename.  Each is one atomic
+ * symlink, create, link, unlink, rmdir) and rename (with renameat2's
+ * flags, RENAME_WHITEOUT's whiteout made in the same batch), and
+ * O_TMPFILE's unnamed file, which lfs_link may name later.  Each is one atomic
  * batch over the inodes it changes, taken under their locks.
  *
  * Link counts: a file's nlink is its number of entries; a directory's is
@@ -93,6 +95,8 @@ static int may_make(lfs *fs, uint64_t parent, const char *name, bool is_dir,
 		err = dirent_get(fs, parent, name, &d);
 		err = err == -ENOENT ? 0 : err ? err : -EEXIST;
 	}
+	if (!err)
+		err = iflags_refuse(dir, LFS_FL_IMMUTABLE);
 	if (!err && is_dir && dir->nlink >= LFS_LINK_MAX)
 		err = -EMLINK;
 	return err;
@@ -137,6 +141,19 @@ static int add_node(lfs *fs, struct txn *t, const struct lfs_cred *c, struct ino
 	return err ? err : inode_put(fs, t->b, in);
 }
 
+/* Begins a transaction that makes an inode or a name: the space one
+ * inode is charged (SPACE_INODE) is claimed too, and the transaction
+ * ended if it cannot be. */
+static int txn_begin_claim(lfs *fs, struct txn *t)
+{
+	int err = txn_begin(fs, t);
+	if (err)
+		return err;
+	if ((err = space_claim(fs, SPACE_INODE)))
+		txn_end(t);
+	return err;
+}
+
 /* The body of every call that makes a new inode and names it. */
 static int make_node(lfs *fs, const struct lfs_cred *c, uint64_t parent, const char *name,
 		     mode_t mode, dev_t rdev, const char *target, struct stat *out)
@@ -147,12 +164,8 @@ static int make_node(lfs *fs, const struct lfs_cred *c, uint64_t parent, const c
 	if (is_dot(name))
 		return -EEXIST;
 	struct txn t;
-	if ((err = txn_begin(fs, &t)))
+	if ((err = txn_begin_claim(fs, &t)))
 		return err;
-	if ((err = space_claim(fs, SPACE_INODE))) {
-		txn_end(&t);
-		return err;
-	}
 	struct inode dir, in;
 	uint64_t ino = 0;
 	gid_t gid;
@@ -225,12 +238,25 @@ ssize_t lfs_readlink(lfs *fs, uint64_t ino, char *buf, size_t cap)
 	return n;
 }
 
+/* A descriptor open for writing on the new file ino, which the caller
+ * gets a reference to only when that could be counted. */
+static int new_writer(lfs *fs, uint64_t ino, int flags)
+{
+	int err = writer_new(fs, ino, flags);
+	if (err)
+		lfs_forget(fs, ino, 1);
+	return err;
+}
+
 int lfs_create(lfs *fs, const struct lfs_cred *c, uint64_t parent, const char *name,
 	       mode_t mode, int flags, struct stat *out)
 {
 	if ((mode & S_IFMT) && !S_ISREG(mode))
 		return -EINVAL;
-	int err = make_node(fs, c, parent, name, S_IFREG | (mode & 07777), 0, NULL, out);
+	struct stat st;
+	int err = make_node(fs, c, parent, name, S_IFREG | (mode & 07777), 0, NULL, &st);
+	if (!err && !(err = new_writer(fs, st.st_ino, flags)) && out)
+		*out = st;
 	if (err != -EEXIST || (flags & O_EXCL) || is_dot(name))
 		return err;
 	/* it exists: open it instead, as open(O_CREAT) without O_EXCL does */
@@ -241,7 +267,60 @@ int lfs_create(lfs *fs, const struct lfs_cred *c, uint64_t parent, const char *n
 		return -EISDIR;
 	if ((err = lfs_open(fs, c, d.ino, flags)))
 		return err;
-	return stat_ref(fs, d.ino, out);
+	if ((err = stat_ref(fs, d.ino, out)))
+		lfs_release(fs, d.ino, flags);
+	return err;
+}
+
+/* Makes the tmpfile `in` (number taken, locked in t) in directory dir:
+ * the inode with no link and its orphan record. */
+static int make_tmpfile(lfs *fs, struct txn *t, const struct lfs_cred *c,
+			const struct inode *dir, struct inode *in, bool linkable)
+{
+	int err = acl_inherit(fs, t->b, dir, in, c->umask);
+	in->nlink = 0;
+	if (!err)
+		err = inode_put(fs, t->b, in);
+	return err ? err : orphan_add_tmpfile(fs, t->b, in->ino, linkable);
+}
+
+int lfs_tmpfile(lfs *fs, const struct lfs_cred *c, uint64_t parent, mode_t mode,
+		int flags, struct stat *out)
+{
+	if ((mode & S_IFMT) && !S_ISREG(mode))
+		return -EINVAL;
+	struct txn t;
+	int err = txn_begin_claim(fs, &t);
+	if (err)
+		return err;
+	struct inode dir, in;
+	uint64_t ino = 0;
+	gid_t gid;
+	mode = S_IFREG | (mode & 07777);
+	err = dir_get(fs, parent, &dir);
+	if (!err)
+		err = iflags_refuse(&dir, LFS_FL_IMMUTABLE);
+	if (!err)
+		err = ino_alloc(fs, &ino);
+	if (!err)
+		err = txn_add(&t, ino);
+	if (!err) {
+		txn_lock(&t);
+		init_owner(c, &dir, &mode, &gid);
+		inode_init(&in, ino, mode, c->uid, gid);
+		err = make_tmpfile(fs, &t, c, &dir, &in, !(flags & O_EXCL));
+	}
+	if (!err)
+		err = txn_commit(&t);
+	txn_end(&t);
+	if (!err) {
+		lfs_ref(fs, ino, 1);
+		orphans_held_add(fs);
+		err = new_writer(fs, ino, flags);
+	}
+	if (!err && out)
+		inode_to_stat(fs, &in, out);
+	return err;
 }
 
 /* ---- removing names ---- */
@@ -300,6 +379,10 @@ static int remove_entry(lfs *fs, uint64_t parent, const char *name, bool rmdir)
 	struct inode dir, in;
 	struct dirent_val d;
 	err = lock_entry(fs, &t, parent, name, &dir, &d, &in);
+	if (!err)        /* may_delete's */
+		err = iflags_refuse(&dir, IFLAGS_FIXED);
+	if (!err)
+		err = iflags_refuse(&in, IFLAGS_FIXED);
 	if (!err && rmdir && !S_ISDIR(in.mode))
 		err = -ENOTDIR;
 	else if (!err && !rmdir && S_ISDIR(in.mode))
@@ -343,12 +426,8 @@ int lfs_link(lfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
 	if (is_dot(newname))
 		return -EEXIST;
 	struct txn t;
-	if ((err = txn_begin(fs, &t)))
+	if ((err = txn_begin_claim(fs, &t)))
 		return err;
-	if ((err = space_claim(fs, SPACE_INODE))) {
-		txn_end(&t);
-		return err;
-	}
 	struct inode in, dir;
 	struct dirent_val d;
 	err = txn_add(&t, ino);
@@ -360,12 +439,17 @@ int lfs_link(lfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
 	}
 	if (!err && S_ISDIR(in.mode))
 		err = -EPERM;
-	if (!err && in.nlink == 0)
-		err = -ENOENT;
+	if (!err)
+		err = iflags_refuse(&in, IFLAGS_FIXED);
+	bool named = !err && in.nlink == 0;     /* an O_TMPFILE file's first name */
+	if (named)
+		err = orphan_name(fs, t.b, ino);
 	if (!err && in.nlink >= LFS_LINK_MAX)
 		err = -EMLINK;
 	if (!err)
 		err = dir_get(fs, newparent, &dir);
+	if (!err)
+		err = iflags_refuse(&dir, LFS_FL_IMMUTABLE);
 	if (!err) {
 		err = dirent_get(fs, newparent, newname, &d);
 		err = err == -ENOENT ? 0 : err ? err : -EEXIST;
@@ -390,6 +474,8 @@ int lfs_link(lfs *fs, uint64_t ino, uint64_t newparent, const char *newname,
 		if (out)
 			inode_to_stat(fs, &in, out);
 		lfs_ref(fs, ino, 1);
+		if (named)
+			orphans_held_drop(fs);
 	}
 	return err;
 }
@@ -400,6 +486,8 @@ struct rename_op {
 	uint64_t parent, newparent;
 	const char *name, *newname;
 	unsigned flags;
+	const struct lfs_cred *c;  /* the caller: owns a whiteout */
+	uint64_t whiteout;         /* its number (LFS_RENAME_WHITEOUT), else 0 */
 	struct inode dir, ndir_store, src, dst;
 	struct inode *ndir;        /* &dir when both parents are one */
 	bool has_dst;
@@ -434,6 +522,8 @@ static int rename_add(struct txn *t, const struct rename_op *r, uint64_t src, ui
 		err = txn_add(t, src);
 	if (!err && r->has_dst)
 		err = txn_add(t, dst);
+	if (!err && r->whiteout)
+		err = txn_add(t, r->whiteout);
 	return err;
 }
 
@@ -474,9 +564,26 @@ static int rename_lock(lfs *fs, struct txn *t, struct rename_op *r)
 	}
 }
 
+/* vfs_rename's may_delete of the source, and may_create of the target
+ * name or may_delete of the inode it names. */
+static int rename_iflags(const struct rename_op *r)
+{
+	int err = iflags_refuse(&r->dir, IFLAGS_FIXED);
+	if (!err)
+		err = iflags_refuse(&r->src, IFLAGS_FIXED);
+	if (!err)
+		err = iflags_refuse(r->ndir, r->has_dst ? IFLAGS_FIXED : LFS_FL_IMMUTABLE);
+	if (!err && r->has_dst)
+		err = iflags_refuse(&r->dst, IFLAGS_FIXED);
+	return err;
+}
+
 static int rename_check(lfs *fs, struct rename_op *r)
 {
 	bool sdir = S_ISDIR(r->src.mode), ddir = r->has_dst && S_ISDIR(r->dst.mode);
+	int flags_err = rename_iflags(r);
+	if (flags_err)
+		return flags_err;
 	if (r->flags & LFS_RENAME_EXCHANGE) {
 		if (!r->has_dst)
 			return -ENOENT;
@@ -527,14 +634,35 @@ static int rename_exchange(lfs *fs, struct txn *t, struct rename_op *r)
 	return err;
 }
 
+/*
+ * RENAME_WHITEOUT: the source name is left to a whiteout, as overlayfs
+ * marks a name its lower layer must not show through: a new character
+ * device 0/0 of mode 0 (S_IFCHR | 0), owned by the caller as a new file
+ * of the source directory, in the rename's batch.
+ */
+static int leave_whiteout(lfs *fs, struct txn *t, struct rename_op *r)
+{
+	struct inode wh;
+	mode_t mode = S_IFCHR;
+	gid_t gid;
+	init_owner(r->c, &r->dir, &mode, &gid);
+	inode_init(&wh, r->whiteout, mode, r->c->uid, gid);
+	struct dirent_val d = { wh.ino, mode_to_dtype(wh.mode) };
+	int err = acl_inherit(fs, t->b, &r->dir, &wh, r->c->umask);
+	if (!err)
+		err = dirent_put(fs, t->b, r->parent, r->name, &d);
+	return err ? err : inode_put(fs, t->b, &wh);
+}
+
 static int rename_move(lfs *fs, struct txn *t, struct rename_op *r)
 {
 	struct dirent_val s = { r->src.ino, mode_to_dtype(r->src.mode) };
-	int err = dirent_del(fs, t->b, r->parent, r->name);
+	int err = r->whiteout ? leave_whiteout(fs, t, r)
+			      : dirent_del(fs, t->b, r->parent, r->name);
 	if (!err)
 		err = dirent_put(fs, t->b, r->newparent, r->newname, &s);
 	move_dir(&r->src, &r->dir, r->ndir);
-	r->dir.size--;
+	r->dir.size -= !r->whiteout;
 	if (r->has_dst) {
 		if (S_ISDIR(r->dst.mode))
 			r->ndir->nlink--;          /* the replaced directory's ".." */
@@ -546,13 +674,39 @@ static int rename_move(lfs *fs, struct txn *t, struct rename_op *r)
 	return err;
 }
 
+/* renameat2's rules for flags: EXCHANGE goes with neither of the others;
+ * a whiteout needs someone to own it. */
+static int rename_flags_ok(const struct lfs_cred *c, unsigned flags)
+{
+	unsigned known = LFS_RENAME_NOREPLACE | LFS_RENAME_EXCHANGE | LFS_RENAME_WHITEOUT;
+	if (flags & ~known)
+		return -EINVAL;
+	if ((flags & LFS_RENAME_EXCHANGE) && (flags & ~LFS_RENAME_EXCHANGE))
+		return -EINVAL;
+	return (flags & LFS_RENAME_WHITEOUT) && !c ? -EINVAL : 0;
+}
+
+/* A whiteout's number, and the space a new inode is charged. */
+static int whiteout_alloc(lfs *fs, struct rename_op *r)
+{
+	if (!(r->flags & LFS_RENAME_WHITEOUT))
+		return 0;
+	int err = space_claim(fs, SPACE_INODE);
+	return err ? err : ino_alloc(fs, &r->whiteout);
+}
+
 int lfs_rename(lfs *fs, uint64_t parent, const char *name, uint64_t newparent,
 	       const char *newname, unsigned flags)
 {
-	if ((flags & ~(LFS_RENAME_NOREPLACE | LFS_RENAME_EXCHANGE)) ||
-	    flags == (LFS_RENAME_NOREPLACE | LFS_RENAME_EXCHANGE))
-		return -EINVAL;
-	int err = name_check(name);
+	return lfs_renameat2(fs, NULL, parent, name, newparent, newname, flags);
+}
+
+int lfs_renameat2(lfs *fs, const struct lfs_cred *c, uint64_t parent, const char *name,
+		  uint64_t newparent, const char *newname, unsigned flags)
+{
+	int err = rename_flags_ok(c, flags);
+	if (!err)
+		err = name_check(name);
 	if (!err)
 		err = name_check(newname);
 	if (err)
@@ -566,8 +720,10 @@ int lfs_rename(lfs *fs, uint64_t parent, const char *name, uint64_t newparent,
 	if (cross)
 		pthread_mutex_lock(&fs->rename_mu);
 	struct rename_op r = { .parent = parent, .newparent = newparent, .name = name,
-			       .newname = newname, .flags = flags };
-	err = rename_lock(fs, &t, &r);
+			       .newname = newname, .flags = flags, .c = c };
+	err = whiteout_alloc(fs, &r);
+	if (!err)
+		err = rename_lock(fs, &t, &r);
 	if (!err && r.has_dst && (flags & LFS_RENAME_NOREPLACE))
 		err = -EEXIST;      /* even when both names are one inode */
 	bool same = !err && r.has_dst && r.src.ino == r.dst.ino;

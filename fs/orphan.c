@@ -4,12 +4,22 @@
  * is open, and how its space comes back.
  *
  * The kernel holds a reference on every inode it has been handed (the FUSE
- * lookup count).  The refs table counts them per inode (sharded hash
- * tables, open addressing).  When the last link goes, the operation that
+ * lookup count).  The refs table counts them per inode (inocount.c).  When
+ * the last link goes, the operation that
  * dropped it records the inode in the `orphans` tree (key be64 ino, empty
  * value) in the same batch; the inode is reclaimed as soon as no reference
  * remains: at once when unreferenced, else on the forget that drops the
  * last reference, else at unmount, else (after a crash) at the next mount.
+ *
+ * An O_TMPFILE file is an orphan from birth: lfs_tmpfile makes the inode,
+ * with no link, and its orphan record in one batch, so that a crash leaves
+ * it to the next mount to reclaim.  Its record's value is one byte 'l'
+ * (ORPHAN_LINKABLE) unless it was opened with O_EXCL: linkat may then give
+ * it a name (lfs_link), which deletes the record in the same batch.  Any
+ * other orphan record's value is empty, and its inode is never named
+ * again.  (The kernel refuses such links itself, by I_LINKABLE; the
+ * record makes the core's own rule the same.)  Older versions read the
+ * records' keys only, so a store keeps working with them either way.
  *
  * Reclaiming deletes the data in batches of RECLAIM_BATCH blocks, so a huge
  * file does not become one huge batch; the last batch deletes the xattrs,
@@ -30,111 +40,20 @@
 
 #define RECLAIM_BATCH 4096
 
-/* ---- the reference table ---- */
-
-static struct refshard *shard_of(lfs *fs, uint64_t ino)
-{
-	return &fs->refs[(ino * 0x9e3779b97f4a7c15ull) >> 58];   /* 64 shards */
-}
-
-static size_t slot_of(const struct refshard *s, uint64_t ino)
-{
-	return (size_t)((ino * 0xc2b2ae3d27d4eb4full) >> 20) & (s->cap - 1);
-}
-
-void refs_init(lfs *fs)
-{
-	for (unsigned i = 0; i < REF_SHARDS; i++)
-		pthread_mutex_init(&fs->refs[i].mu, NULL);
-}
-
-void refs_free(lfs *fs)
-{
-	for (unsigned i = 0; i < REF_SHARDS; i++) {
-		pthread_mutex_destroy(&fs->refs[i].mu);
-		free(fs->refs[i].v);
-	}
-}
-
-static struct refent *ref_find(struct refshard *s, uint64_t ino)
-{
-	if (!s->cap)
-		return NULL;
-	for (size_t i = slot_of(s, ino);; i = (i + 1) & (s->cap - 1)) {
-		if (s->v[i].ino == ino)
-			return &s->v[i];
-		if (!s->v[i].ino)
-			return NULL;
-	}
-}
-
-static int ref_grow(struct refshard *s)
-{
-	size_t cap = s->cap ? s->cap * 2 : 64;
-	struct refent *old = s->v, *v = calloc(cap, sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	size_t oldcap = s->cap;
-	s->v = v;
-	s->cap = cap;
-	for (size_t i = 0; i < oldcap; i++) {
-		if (!old[i].ino)
-			continue;
-		size_t j = slot_of(s, old[i].ino);
-		while (v[j].ino)
-			j = (j + 1) & (cap - 1);
-		v[j] = old[i];
-	}
-	free(old);
-	return 0;
-}
-
-/* Removes slot i, moving later entries of its probe run back. */
-static void ref_remove(struct refshard *s, size_t i)
-{
-	size_t mask = s->cap - 1;
-	for (size_t j = (i + 1) & mask; s->v[j].ino; j = (j + 1) & mask) {
-		size_t home = slot_of(s, s->v[j].ino);
-		/* may s->v[j] move to i?  yes unless home lies in (i, j] */
-		if (((j - home) & mask) >= ((j - i) & mask)) {
-			s->v[i] = s->v[j];
-			i = j;
-		}
-	}
-	s->v[i] = (struct refent){ 0 };
-	s->used--;
-}
+/* ---- the reference table (inocount.c) ---- */
 
 void lfs_ref(lfs *fs, uint64_t ino, uint64_t n)
 {
-	struct refshard *s = shard_of(fs, ino);
-	pthread_mutex_lock(&s->mu);
-	struct refent *e = ref_find(s, ino);
-	if (!e && (s->used + 1) * 4 > s->cap * 3 && ref_grow(s)) {
+	if (inocounts_add(&fs->refs, ino, n)) {
 		atomic_store(&fs->refs_short, true);
 		lfs_log(fs, LKV_LOG_ERR, "inode %llu: no memory to count a reference",
 			(unsigned long long)ino);
-	} else if (!e) {
-		size_t i = slot_of(s, ino);
-		while (s->v[i].ino)
-			i = (i + 1) & (s->cap - 1);
-		e = &s->v[i];
-		e->ino = ino;
-		s->used++;
 	}
-	if (e)
-		e->n += n;
-	pthread_mutex_unlock(&s->mu);
 }
 
 uint64_t refs_get(lfs *fs, uint64_t ino)
 {
-	struct refshard *s = shard_of(fs, ino);
-	pthread_mutex_lock(&s->mu);
-	struct refent *e = ref_find(s, ino);
-	uint64_t n = e ? e->n : 0;
-	pthread_mutex_unlock(&s->mu);
-	return n;
+	return inocounts_get(&fs->refs, ino);
 }
 
 /* More references were dropped than counted: the caller's count and ours
@@ -150,15 +69,7 @@ static void ref_underflow(lfs *fs, uint64_t ino, uint64_t counted, uint64_t n)
 /* Drops n references; true when none remain. */
 static bool ref_drop(lfs *fs, uint64_t ino, uint64_t n)
 {
-	struct refshard *s = shard_of(fs, ino);
-	pthread_mutex_lock(&s->mu);
-	struct refent *e = ref_find(s, ino);
-	uint64_t counted = e ? e->n : 0;
-	if (e && counted > n)
-		e->n -= n;
-	else if (e)
-		ref_remove(s, (size_t)(e - s->v));
-	pthread_mutex_unlock(&s->mu);
+	uint64_t counted = inocounts_drop(&fs->refs, ino, n);
 	if (counted < n)
 		ref_underflow(fs, ino, counted, n);
 	return counted <= n;
@@ -183,6 +94,40 @@ int orphan_add(lfs *fs, lkv_batch *b, uint64_t ino)
 	uint8_t k[INO_KEY_LEN];
 	ino_key(k, ino);
 	return lkv_batch_put(b, fs->t_orphans, k, sizeof(k), "", 0);
+}
+
+int orphan_add_tmpfile(lfs *fs, lkv_batch *b, uint64_t ino, bool linkable)
+{
+	static const uint8_t mark = ORPHAN_LINKABLE;
+	uint8_t k[INO_KEY_LEN];
+	ino_key(k, ino);
+	return lkv_batch_put(b, fs->t_orphans, k, sizeof(k), &mark, linkable);
+}
+
+int orphan_name(lfs *fs, lkv_batch *b, uint64_t ino)
+{
+	LFS_ASSERT(ino_locked(fs, ino));
+	uint8_t k[INO_KEY_LEN], v[2];
+	size_t vl;
+	ino_key(k, ino);
+	int err = lkv_get(fs->t_orphans, k, sizeof(k), v, sizeof(v), &vl);
+	if (err)
+		return err;
+	if (vl != 1 || v[0] != ORPHAN_LINKABLE)
+		return -ENOENT;
+	return lkv_batch_delete(b, fs->t_orphans, k, sizeof(k));
+}
+
+void orphans_held_add(lfs *fs)
+{
+	atomic_fetch_add(&fs->orphans_held, 1);     /* space.c waits for these */
+}
+
+void orphans_held_drop(lfs *fs)
+{
+	int held = atomic_load(&fs->orphans_held);
+	while (held > 0 && !atomic_compare_exchange_weak(&fs->orphans_held, &held, held - 1))
+		;
 }
 
 /* Deletes everything of an unlinked inode, in bounded batches. */
@@ -216,10 +161,7 @@ static int reclaim(lfs *fs, uint64_t ino)
 	if (!err && atomic_load(&fs->inodes_used) > 0)
 		atomic_fetch_sub(&fs->inodes_used, 1);
 	if (!err) {
-		int held = atomic_load(&fs->orphans_held);
-		while (held > 0 && !atomic_compare_exchange_weak(&fs->orphans_held, &held,
-								 held - 1))
-			;
+		orphans_held_drop(fs);
 		space_freed(fs);
 	}
 	return err;
@@ -229,7 +171,7 @@ int orphan_release(lfs *fs, uint64_t ino)
 {
 	LFS_ASSERT(ino_locked(fs, ino));
 	if (refs_get(fs, ino)) {
-		atomic_fetch_add(&fs->orphans_held, 1);   /* space.c waits for these */
+		orphans_held_add(fs);
 		return 0;
 	}
 	struct inode in;

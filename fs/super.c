@@ -4,11 +4,13 @@
  *
  * Superblock: key "sb" in tree `super`, one record (136 bytes, LE):
  *    0  u8[8]  magic "LARCHFS1"
- *    8  u32    format version: 3; a store of version 1 is mounted and
+ *    8  u32    format version: 4; a store of version 1 is mounted and
  *              checked as it is, and never gets version 2's sub-block
  *              writes (patch.c), which version 1's tools do not know; one
  *              of version 1 or 2 never gets version 3's shift records
- *              (shift.c: it refuses collapse and insert)
+ *              (shift.c: it refuses collapse and insert); one of version
+ *              1 to 3 never gets version 4's inode flags (iflags.c: it
+ *              refuses chattr), which older daemons would not keep
  *   12  u32    block size: file data is cut into blocks of this size
  *   16  u32    blob threshold handed to the engine
  *   20  i32    default zstd level
@@ -17,12 +19,16 @@
  *  104  u64    creation time, seconds
  *  112  u64    next_ino: every inode number below it may be in use
  *  120  u64    lost+found's inode number
- *  128  u64    feature bits (none yet)
+ *  128  u64    feature bits, version 4 on: LFS_FEAT_OPEN_CHECKS (1), the
+ *              kernel is asked at every open (the daemon serves OPEN), so
+ *              that immutable and append-only files are refused writes
+ *              at open (iflags.c); set by a mount with -o iflags and kept
  * Valid (sb_decode): the magic, a version from SB_VERSION_MIN to
  * SB_VERSION, a block size that is a power of two from 4 KiB to 1 MiB,
- * next_ino at least FIRST_INO, and no feature bit set.  It is rewritten
- * whole (sb_put, outside any batch) when the allocator (ialloc.c) reserves
- * numbers; nothing else changes after formatting.
+ * next_ino at least FIRST_INO, and no feature bit but SB_FEATURES' (none
+ * before version 4).  It is rewritten whole (sb_put, outside any batch)
+ * when the allocator (ialloc.c) reserves numbers, and when a mount sets a
+ * feature (mount.c); nothing else changes after formatting.
  *
  * The copy: the same record in the engine's META (kv/meta.c: two files
  * outside the log, so no single damaged region holds both the record and
@@ -46,7 +52,7 @@
 #include "internal.h"
 
 #define SB_MAGIC       "LARCHFS1"
-#define SB_VERSION     3        /* what mkfs writes */
+#define SB_VERSION     4        /* what mkfs writes */
 #define SB_VERSION_MIN 1        /* the oldest still read */
 #define FIRST_INO      16       /* numbers below are the format's own */
 #define LOST_FOUND_INO 2
@@ -81,6 +87,7 @@ void sb_encode(const struct lfs_info *i, uint8_t p[SB_LEN])
 	le64_put(p + 104, i->created_sec);
 	le64_put(p + 112, i->next_ino);
 	le64_put(p + 120, i->lost_found_ino);
+	le64_put(p + 128, i->features);
 }
 
 bool sb_decode(const uint8_t *p, size_t len, struct lfs_info *i)
@@ -97,10 +104,13 @@ bool sb_decode(const uint8_t *p, size_t len, struct lfs_info *i)
 	i->created_sec = le64_get(p + 104);
 	i->next_ino = le64_get(p + 112);
 	i->lost_found_ino = le64_get(p + 120);
+	uint64_t features = le64_get(p + 128);
+	i->features = (uint32_t)features;
 	return i->format_version >= SB_VERSION_MIN && i->format_version <= SB_VERSION &&
 	       i->block_size >= 4096 &&
 	       i->block_size <= (1u << 20) && !(i->block_size & (i->block_size - 1)) &&
-	       i->next_ino >= FIRST_INO && le64_get(p + 128) == 0;
+	       i->next_ino >= FIRST_INO && !(features & ~(uint64_t)SB_FEATURES) &&
+	       (!features || format_has_iflags(i->format_version));
 }
 
 int sb_put(lkv_tree *t, const struct lfs_info *i)

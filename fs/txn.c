@@ -5,7 +5,7 @@
  *
  *   txn_begin   a new batch (-EROFS on a read-only mount)
  *   txn_add     each inode the operation changes, before txn_lock: at
- *               most TXN_MAX_INODES (a fifth is a bug: -E2BIG)
+ *               most TXN_MAX_INODES (one more is a bug: -E2BIG)
  *   txn_lock    takes their lock stripes in ascending order (locks.c),
  *               so that two transactions never deadlock
  *   ...         reads under the locks, changes into t->b
@@ -35,8 +35,8 @@ int txn_begin(lfs *fs, struct txn *t)
 }
 
 /* Adds an inode whose change the transaction makes (and whose stripe it
- * locks); duplicates are fine.  A fifth inode would be neither locked nor
- * noted for fsync: that is a bug, and -E2BIG. */
+ * locks); duplicates are fine.  One more than TXN_MAX_INODES would be
+ * neither locked nor noted for fsync: that is a bug, and -E2BIG. */
 int txn_add(struct txn *t, uint64_t ino)
 {
 	LFS_ASSERT(!t->locked);

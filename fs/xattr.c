@@ -45,6 +45,8 @@ static int xattr_change(lfs *fs, uint64_t ino, const char *name, const void *v,
 		err = inode_get(fs, ino, &in);
 	}
 	if (!err)
+		err = iflags_refuse(&in, IFLAGS_FIXED);   /* xattr_permission's */
+	if (!err)
 		err = name_ok(name, in.mode);
 	if (!err) {
 		err = xattr_get_raw(fs, ino, name, NULL, 0, &len);

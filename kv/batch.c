@@ -339,15 +339,38 @@ static void dirty_charge(lkv_store *s, struct leaf *l)
  * into a tiny leaf and a new one whose full image holds the value. */
 #define SPLIT_MIN_SHARE 16
 
+/*
+ * What a split of leaf pos leaves in it: half its entries' bytes, or,
+ * for the tree's last leaf, 7/8 of a leaf.  Keys that only grow (inode
+ * numbers) land in the last leaf: halves would leave every leaf behind
+ * them half full for good, doubling the index, its snapshots and the
+ * reads of a scan; the eighth left over is room for records that grow.
+ */
+static size_t split_keep(const lkv_store *s, const struct lkv_tree *t, size_t pos)
+{
+	if (pos + 1 == t->n)
+		return (size_t)s->o.leaf_bytes * 7 / 8;
+	return t->v[pos]->ents->bytes / 2;
+}
+
+/* Whether leaf pos is over leaf_bytes and a split would cut it into two
+ * pieces neither of which is tiny. */
+static bool leaf_should_split(const lkv_store *s, const struct lkv_tree *t, size_t pos)
+{
+	const struct entries *d = t->v[pos]->ents;
+	return d->bytes > s->o.leaf_bytes && d->n >= 2 &&
+	       entries_split_smaller(d, split_keep(s, t, pos)) >=
+		       s->o.leaf_bytes / SPLIT_MIN_SHARE;
+}
+
 /* Splits leaf at pos until every piece fits in leaf_bytes (or the rest is
  * one large value with next to nothing beside it). */
 static int leaf_fit(lkv_store *s, struct lkv_tree *t, size_t pos, uint64_t e)
 {
 	struct leaf *l = t->v[pos];
-	while (l->ents->bytes > s->o.leaf_bytes && l->ents->n >= 2 &&
-	       entries_split_smaller(l->ents) >= s->o.leaf_bytes / SPLIT_MIN_SHARE) {
+	while (leaf_should_split(s, t, pos)) {
 		struct entries *rd;
-		int err = entries_split(l->ents, &rd);
+		int err = entries_split(l->ents, split_keep(s, t, pos), &rd);
 		if (err)
 			return err;
 		struct leaf *nl = leaf_new(t, atomic_fetch_add(&s->next_leaf_id, 1),
@@ -373,8 +396,7 @@ static int leaf_fit(lkv_store *s, struct lkv_tree *t, size_t pos, uint64_t e)
 		dirty_charge(s, l);
 		if (err)
 			return err;
-		if (nl->ents->bytes > s->o.leaf_bytes && nl->ents->n >= 2 &&
-		    entries_split_smaller(nl->ents) >= s->o.leaf_bytes / SPLIT_MIN_SHARE) {
+		if (leaf_should_split(s, t, pos + 1)) {
 			int err2 = leaf_fit(s, t, pos + 1, e);
 			if (err2)
 				return err2;

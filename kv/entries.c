@@ -400,17 +400,13 @@ static int leaf_copy_range(struct entries *dst, const struct entries *src,
 	return 0;
 }
 
-/*
- * Moves the upper half (by bytes) of d into new entries *right.  d keeps
- * at least one entry and right gets at least one.  -ENOMEM leaves d as it was.
- */
-/* Where entries_split cuts d: entries [0, cut) stay.  *right gets the
- * serialized bytes of the entries that would move. */
-static uint32_t split_point(const struct entries *d, size_t *right)
+/* Where entries_split cuts d, given keep: entries [0, cut) stay.
+ * *right gets the serialized bytes of the entries that would move. */
+static uint32_t split_point(const struct entries *d, size_t keep, size_t *right)
 {
-	size_t half = (d->bytes - LEAF_HDR) / 2, acc = 0;
+	size_t acc = 0;
 	uint32_t cut = 0;
-	while (cut < d->n - 1 && acc < half) {
+	while (cut < d->n - 1 && acc < keep) {
 		acc += ent_bytes(d->e[cut].kl, d->e[cut].vl);
 		cut++;
 	}
@@ -422,23 +418,29 @@ static uint32_t split_point(const struct entries *d, size_t *right)
 	return cut;
 }
 
-/* The smaller of the two parts entries_split would make of d, in bytes. */
-size_t entries_split_smaller(const struct entries *d)
+/* The smaller of the two parts entries_split(d, keep) would make of d,
+ * in bytes. */
+size_t entries_split_smaller(const struct entries *d, size_t keep)
 {
 	if (d->n < 2)
 		return 0;
 	size_t right;
-	split_point(d, &right);
+	split_point(d, keep, &right);
 	size_t left = d->bytes - LEAF_HDR - right;
 	return left < right ? left : right;
 }
 
-int entries_split(struct entries *d, struct entries **right)
+/*
+ * Moves what follows the first `keep` bytes of entries (the entry that
+ * crosses the mark stays) of d into new entries *right.  d keeps at least
+ * one entry and right gets at least one.  -ENOMEM leaves d as it was.
+ */
+int entries_split(struct entries *d, size_t keep, struct entries **right)
 {
 	if (d->n < 2)
 		return -EINVAL;
 	size_t rbytes;
-	uint32_t cut = split_point(d, &rbytes);
+	uint32_t cut = split_point(d, keep, &rbytes);
 	struct entries *r = entries_new();
 	if (!r || leaf_copy_range(r, d, cut, d->n)) {
 		entries_free(r);

@@ -88,7 +88,7 @@ static uint64_t now_ns(void)
 
 int lkv_flush(lkv_store *s, uint64_t e)
 {
-	if (s->ro || atomic_load(&s->frozen))
+	if (s->ro || freeze_settled(s))
 		return 0;           /* frozen: all was durable, nothing changed since */
 	return flush_through(s, e, false);
 }

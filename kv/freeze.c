@@ -5,7 +5,8 @@
  * counts those running.  freeze_gate_close shuts it and waits until none
  * is left; from then on change_begin refuses with -EROFS until
  * freeze_gate_open.  store.c's lkv_freeze/lkv_thaw settle the files
- * around it.
+ * around it, under freeze_mu; freeze_settled tells a flush whether a
+ * freeze has made everything durable (waiting for one under way).
  *
  * Invariant: while the gate is shut, s->changing counts only changes that
  * are turning back (change_begin's undo), so no write reaches the files.
@@ -43,4 +44,16 @@ bool freeze_gate_close(lkv_store *s)
 void freeze_gate_open(lkv_store *s)
 {
 	atomic_store(&s->frozen, false);
+}
+
+bool freeze_settled(lkv_store *s)
+{
+	if (!atomic_load(&s->frozen))
+		return false;
+	/* lkv_freeze holds freeze_mu while it makes everything durable, and
+	 * opens the gate again if it fails: wait for it to end either way */
+	pthread_mutex_lock(&s->freeze_mu);
+	bool settled = atomic_load(&s->frozen);
+	pthread_mutex_unlock(&s->freeze_mu);
+	return settled;
 }

@@ -423,8 +423,8 @@ int  entries_change(struct entries *d, const void *k, size_t kl, const void *v, 
 		    uint8_t flags, uint64_t ep, uint64_t logged);
 int  entries_remove(struct entries *d, const void *k, size_t kl, uint64_t ep);
 void entries_logged(struct entries *d, uint64_t logged);
-int  entries_split(struct entries *d, struct entries **right);
-size_t entries_split_smaller(const struct entries *d);
+int  entries_split(struct entries *d, size_t keep, struct entries **right);
+size_t entries_split_smaller(const struct entries *d, size_t keep);
 int  entries_absorb(struct entries *d, struct entries *right);
 int  entries_absorb_changed(struct entries *d, struct entries *right, uint64_t ep);
 int  entries_moved(struct entries *d, const void *k, size_t kl, uint64_t ep);
@@ -770,6 +770,9 @@ int  change_begin(lkv_store *s);
 void change_end(lkv_store *s);
 bool freeze_gate_close(lkv_store *s);
 void freeze_gate_open(lkv_store *s);
+/* True when the store is frozen and settled (every change durable);
+ * waits for a freeze under way to end. */
+bool freeze_settled(lkv_store *s);
 
 /* ---- background.c ---- */
 int  flusher_start(lkv_store *s);

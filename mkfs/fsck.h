@@ -248,6 +248,8 @@ void lost_note(struct fsck *c, uint64_t ino, uint64_t block, const char *what,
 /* -ENOENT when ino has no record, -EIO when it cannot be read or decoded. */
 int  inode_load(struct fsck *c, uint64_t ino, struct inode *in);
 int  inode_store(struct fsck *c, const struct inode *in);
+/* Clears `bits` of inode ino's flags and commits it (its own fix). */
+int  inode_clear_flags(struct fsck *c, uint64_t ino, uint32_t bits);
 /* The entry `name` (1..LFS_NAME_MAX bytes) of directory parent: -ENOENT,
  * or -EIO when it cannot be read or its value is not an entry. */
 int  entry_get(struct fsck *c, uint64_t parent, const char *name, struct dirent_val *d);

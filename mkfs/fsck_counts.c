@@ -21,26 +21,12 @@
 
 #include "fsck.h"
 
-/* Clears INODE_SHIFTING of an inode that no shift record goes with. */
-static int unflag_shift(struct fsck *c, uint64_t ino)
-{
-	struct inode in;
-	int err = inode_load(c, ino, &in);
-	in.flags &= ~INODE_SHIFTING;
-	if (!err)
-		err = inode_store(c, &in);
-	if (!err)
-		err = lkv_batch_commit(c->b, NULL);
-	lkv_batch_clear(c->b);
-	return err;
-}
-
 static void check_shift(struct fsck *c, uint64_t ino, const struct fact *x)
 {
 	if ((x->flags & (F_SHIFT | F_SHIFTED)) == F_SHIFT &&
 	    problem(c, SAFE, "Inode %" PRIu64 " (%s) is marked as being collapsed or "
 		    "inserted into, but no record of that exists", ino, type_name(x->mode)))
-		fix_done(c, unflag_shift(c, ino));
+		fix_done(c, inode_clear_flags(c, ino, INODE_SHIFTING));
 }
 
 /* Rewrites the counts of one inode in one batch (and, for an orphan that

@@ -6,7 +6,10 @@
  *      bytes, version 1, a known file type, valid nanoseconds) or it goes
  *      (its entries then dangle, pass 2); the facts of each good inode are
  *      added to the fact table.  A missing root is remade; a missing
- *      lost+found is no damage (pass 3 makes one when it needs one).
+ *      lost+found is no damage (pass 3 makes one when it needs one).  Its
+ *      flags are ones the store may hold (fs/format.h inode_flags_valid:
+ *      chattr's from format version 4 on, immutable and append-only only
+ *      where opens are checked), else the others are cleared.
  *  1b  the extents tree, merged with the fact table (both in inode order):
  *      no block of a missing inode, or of an inode that holds no data
  *      (directories, devices); no block at or past ceil(size/block_size),
@@ -121,6 +124,19 @@ static int fill_gaps(struct fsck *c, struct inode_scan *st, uint64_t upto)
 	return err;
 }
 
+/* Flags the store cannot keep: unknown ones, chattr's before format
+ * version 4, or an immutable or append-only file where opens are not
+ * checked (fs/iflags.c), which no daemon would keep from being written. */
+static void check_flags(struct fsck *c, uint64_t ino, const uint8_t *v, size_t vl)
+{
+	struct inode in;
+	uint32_t bad = inode_decode(v, vl, &in) ? in.flags & ~inode_flags_valid(&c->info) : 0;
+	if (bad && problem(c, UNSAFE, "Inode %" PRIu64 " has flags this store cannot keep "
+			   "(0x%" PRIx32 "%s)", ino, bad, bad & ~INODE_IFLAGS ? ", unknown" :
+			   " of chattr"))
+		fix_done(c, inode_clear_flags(c, ino, bad));
+}
+
 static int inode_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
 		     const uint8_t *v, size_t vl, bool bad)
 {
@@ -153,6 +169,7 @@ static int inode_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
 		st->root_seen = true;
 	if (ino == c->info.lost_found_ino)
 		st->lf_seen = true;
+	check_flags(c, ino, v, vl);
 	return add_fact(c, ino, &x);
 }
 

@@ -31,6 +31,19 @@ int inode_store(struct fsck *c, const struct inode *in)
 	return lkv_batch_put(c->b, c->t[TREE_INODES], k, sizeof(k), rec, sizeof(rec));
 }
 
+int inode_clear_flags(struct fsck *c, uint64_t ino, uint32_t bits)
+{
+	struct inode in;
+	int err = inode_load(c, ino, &in);
+	in.flags &= ~bits;
+	if (!err)
+		err = inode_store(c, &in);
+	if (!err)
+		err = lkv_batch_commit(c->b, NULL);
+	lkv_batch_clear(c->b);
+	return err;
+}
+
 int dir_make(struct fsck *c, uint64_t ino, mode_t perm, const char *name)
 {
 	struct inode in;

@@ -86,6 +86,8 @@ static void print_super(const char *dir, const struct lfs_info *i)
 	printf("Filesystem UUID:         %s\n", uuid);
 	printf("Filesystem label:        %s\n", i->label[0] ? i->label : "(none)");
 	printf("Format version:          %" PRIu32 "\n", i->format_version);
+	printf("Features:                %s\n", i->features & LFS_FEAT_OPEN_CHECKS ?
+	       "opens checked (immutable, append-only)" : "(none)");
 	printf("Block size:              %" PRIu32 " bytes\n", i->block_size);
 	printf("Blob threshold:          %" PRIu32 " bytes\n", i->blob_threshold);
 	if (i->compression)

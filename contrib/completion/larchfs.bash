@@ -11,7 +11,7 @@
 
 # The -o options of larchfs: its own, then libfuse's and the kernel's.
 _larchfs_mount_opts="cache= flush_ms= compress= ro rw remount noatime relatime
-	strictatime nodiratime diratime nowriteback io_uring= io_uring_depth= allow_other allow_root auto_unmount fsname=
+	strictatime nodiratime diratime nowriteback iflags io_uring= io_uring_depth= allow_other allow_root auto_unmount fsname=
 	subtype= dev nodev suid nosuid exec noexec sync dirsync async clone_fd
 	max_threads= max_idle_threads= debug"
 

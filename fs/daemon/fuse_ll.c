@@ -26,11 +26,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>        /* RENAME_NOREPLACE, RENAME_EXCHANGE */
+#include <stdio.h>        /* RENAME_NOREPLACE, _EXCHANGE, _WHITEOUT */
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>     /* FS_IOC_GETFLAGS, struct fsxattr */
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "fuse_ll.h"
+#include "fuse_statx_abi.h"
 #include "remount.h"
 
 #define TIMEOUT 86400.0   /* seconds the kernel may trust what it is told */
@@ -249,14 +253,16 @@ static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	reply_status(req, lfs_rmdir(fs_of(req), parent, name));
 }
 
-/* RENAME_WHITEOUT (overlayfs) is not supported: -EINVAL. */
+/* renameat2's flags, RENAME_WHITEOUT (overlayfs) among them: the caller
+ * owns the whiteout (the kernel has checked its CAP_MKNOD). */
 static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      fuse_ino_t newparent, const char *newname,
 		      unsigned int flags)
 {
+	struct lfs_cred c = cred_of(req);
 	unsigned lflags = 0;
 
-	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) {
 		reply_status(req, -EINVAL);
 		return;
 	}
@@ -264,8 +270,10 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		lflags |= LFS_RENAME_NOREPLACE;
 	if (flags & RENAME_EXCHANGE)
 		lflags |= LFS_RENAME_EXCHANGE;
-	reply_status(req, lfs_rename(fs_of(req), parent, name, newparent,
-				     newname, lflags));
+	if (flags & RENAME_WHITEOUT)
+		lflags |= LFS_RENAME_WHITEOUT;
+	reply_status(req, lfs_renameat2(fs_of(req), &c, parent, name, newparent,
+					newname, lflags));
 }
 
 static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -290,21 +298,73 @@ void ll_touched(void *arg, uint64_t ino)
 {
 	struct larch_ll *ll = arg;
 
+	inval_read(ino);
 	fuse_lowlevel_notify_inval_inode(ll->se, ino, -1, 0);
 }
 
 /* After a change to a file: when a read would now move its atime, the
  * pages the kernel caches from off for len bytes (0: to the end) go, so
- * that the read comes to the core.  wait: the change was the kernel
- * writing back times (see inval.c). */
+ * that the read comes to the core (when: see inval.c). */
 static void atime_watch(lfs *fs, fuse_ino_t ino, const struct stat *st, off_t off,
-			off_t len, bool wait)
+			off_t len, enum inval_when when)
 {
 	if (S_ISREG(st->st_mode) && lfs_atime_due(fs, st))
-		inval_pages(ino, off, len, wait);
+		inval_pages(ino, off, len, when);
 }
 
 /* ---- attributes ---- */
+
+static void statx_time(struct larch_fuse_sx_time *t, const struct timespec *ts)
+{
+	t->tv_sec = ts->tv_sec;
+	t->tv_nsec = (uint32_t)ts->tv_nsec;
+}
+
+/* st and the birth time bt in the kernel's statx layout. */
+static void statx_fill(struct larch_fuse_statx *sx, const struct stat *st,
+		       const struct timespec *bt)
+{
+	memset(sx, 0, sizeof(*sx));
+	sx->mask = STATX_BASIC_STATS | STATX_BTIME;
+	sx->blksize = (uint32_t)st->st_blksize;
+	sx->nlink = (uint32_t)st->st_nlink;
+	sx->uid = st->st_uid;
+	sx->gid = st->st_gid;
+	sx->mode = (uint16_t)st->st_mode;
+	sx->ino = st->st_ino;
+	sx->size = (uint64_t)st->st_size;
+	sx->blocks = (uint64_t)st->st_blocks;
+	statx_time(&sx->atime, &st->st_atim);
+	statx_time(&sx->btime, bt);
+	statx_time(&sx->ctime, &st->st_ctim);
+	statx_time(&sx->mtime, &st->st_mtim);
+	sx->rdev_major = major(st->st_rdev);
+	sx->rdev_minor = minor(st->st_rdev);
+}
+
+/*
+ * STATX, which fuse_wire.c hands over as GETATTR: the attributes and the
+ * birth time, in fuse_statx_out.  The birth time never changes once the
+ * inode exists, so reading it apart from the rest loses nothing.
+ */
+static void ll_statx(fuse_req_t req, fuse_ino_t ino)
+{
+	struct larch_fuse_statx_out out;
+	struct timespec bt;
+	struct stat st;
+	int ret = lfs_getattr(fs_of(req), ino, &st);
+
+	if (ret == 0)
+		ret = lfs_get_btime(fs_of(req), ino, &bt);
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	memset(&out, 0, sizeof(out));
+	out.attr_valid = (uint64_t)TIMEOUT;
+	statx_fill(&out.stat, &st, &bt);
+	fuse_reply_buf(req, (const char *)&out, sizeof(out));
+}
 
 static void ll_getattr(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
@@ -312,6 +372,10 @@ static void ll_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct stat st;
 
 	(void)fi;
+	if (wire_request_opcode() == LARCH_FUSE_STATX) {
+		ll_statx(req, ino);
+		return;
+	}
 	reply_attr(req, lfs_getattr(fs_of(req), ino, &st), &st);
 }
 
@@ -372,9 +436,29 @@ static bool needs_groups(lfs *fs, const struct lfs_cred *c, fuse_ino_t ino,
 	       st.st_gid != c->gid;
 }
 
-/* A SETATTR of these alone is the kernel writing back times. */
+/*
+ * Whether a SETATTR's times are the caller's own (utimensat(2) with
+ * times, the VFS's ATTR_TIMES_SET), which an append-only file refuses,
+ * rather than the clock's (touch: both times now) or the kernel's own
+ * (with the writeback cache it sends a file's mtime and ctime, with a
+ * file handle, as they were stamped).  FUSE does not pass the bit on:
+ * both times now arrive as ATIME_NOW with MTIME (MTIME_NOW too but for a
+ * cached file, whose mtime the kernel stamps itself), and the kernel's
+ * own keeping comes with a file handle (fuse_flush_times), which
+ * utimensat never sends.  A utimensat with the access time now and the
+ * modification time given looks like touch, and goes through.
+ */
+static bool times_given(int to_set, const struct fuse_file_info *fi)
+{
+	bool now = (to_set & FUSE_SET_ATTR_ATIME_NOW) && (to_set & FUSE_SET_ATTR_MTIME);
+
+	return !fi && !now && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME));
+}
+
+/* A SETATTR of these alone is the kernel writing back times (or a
+ * utimensat(2)). */
 #define TIMES (LFS_SET_ATIME | LFS_SET_MTIME | LFS_SET_ATIME_NOW | LFS_SET_MTIME_NOW | \
-	       LFS_SET_CTIME)
+	       LFS_SET_CTIME | LFS_SET_TIMES_GIVEN)
 
 static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
@@ -385,34 +469,56 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct stat st;
 	int ret;
 
-	(void)fi;
 	for (size_t i = 0; i < ARRAY_SIZE(setattr_bits); i++)
 		if (to_set & setattr_bits[i].fuse)
 			valid |= setattr_bits[i].lfs;
 	if (bare_kill(req, to_set))
 		valid |= LFS_SET_KILL_SUIDGID;
+	if (times_given(to_set, fi))
+		valid |= LFS_SET_TIMES_GIVEN;
 	if (needs_groups(fs_of(req), &c, ino, valid))
 		add_groups(req, &c, &groups);
 	ret = lfs_setattr(fs_of(req), &c, ino, attr, valid, &st);
 	free(groups);
 	if (ret == 0)
-		atime_watch(fs_of(req), ino, &st, 0, 0, !(valid & ~TIMES));
+		atime_watch(fs_of(req), ino, &st, 0, 0, valid & ~TIMES ? INVAL_CHANGE : INVAL_WAIT);
 	reply_attr(req, ret, &st);
 }
 
 /* ---- files ---- */
 
 /*
- * Files have no per-open state in the core, so there is no file handle,
- * and RELEASE needs no handler (libfuse answers it).  When the kernel can
- * do without OPEN it is refused once: the kernel then opens files itself
- * (keeping their cached pages) and sends no RELEASE either, two round
- * trips fewer per open.  O_TRUNC then arrives as a SETATTR of the size,
- * since ll_init does not take ATOMIC_O_TRUNC, and write permission and
- * read-only mounts are the kernel's checks anyway.
+ * Files have no per-open state in the core, so there is no file handle.
+ * When the kernel can do without OPEN it is refused once: the kernel then
+ * opens files itself (keeping their cached pages) and sends no RELEASE
+ * either, two round trips fewer per open.  O_TRUNC arrives as a SETATTR
+ * of the size, since ll_init does not take ATOMIC_O_TRUNC (that SETATTR
+ * is where a truncating open by a caller outside the file's group loses
+ * S_ISGID, generic/070; the flags of an OPEN say nothing of it), and
+ * write permission and read-only mounts are the kernel's checks anyway.
+ *
+ * A store whose opens are checked (-o iflags, LFS_FEAT_OPEN_CHECKS) is
+ * served with OPEN, CREATE and RELEASE, each a round trip: the core then
+ * refuses writes to immutable and append-only files at open, as ext4
+ * does, and counts the descriptors open for writing (fs/iflags.c says
+ * why).  O_TRUNC comes as a SETATTR there too, after the OPEN, and the
+ * core refuses it to both kinds of file.  A descriptor open for writing
+ * an append-only file is served with direct I/O, so that each write(2)
+ * reaches the core, which refuses one that is no longer an append
+ * (fcntl(F_SETFL) can take O_APPEND away: the kernel's check of that, in
+ * setfl, sees no FUSE inode append-only).
  */
+static bool appends_only(lfs *fs, fuse_ino_t ino, int flags)
+{
+	unsigned fl;
+
+	return (flags & O_ACCMODE) != O_RDONLY && lfs_get_iflags(fs, ino, &fl) == 0 &&
+	       (fl & LFS_FL_APPEND);
+}
+
 static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	lfs *fs = fs_of(req);
 	struct lfs_cred c = cred_of(req);
 	int ret;
 
@@ -420,13 +526,59 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		reply_status(req, -ENOSYS);
 		return;
 	}
-	ret = lfs_open(fs_of(req), &c, ino, fi->flags);
+	ret = lfs_open(fs, &c, ino, fi->flags);
 	if (ret < 0) {
 		reply_status(req, ret);
 		return;
 	}
 	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	fi->direct_io = appends_only(fs, ino, fi->flags);
+	if (fuse_reply_open(req, fi) != 0)
+		lfs_release(fs, ino, fi->flags);
+}
+
+/* Where opens are checked (ll_open), a descriptor goes. */
+static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	lfs_release(fs_of(req), ino, fi->flags);
+	reply_status(req, 0);
+}
+
+/* Replies to a CREATE or TMPFILE that made (or opened) a file. */
+static void reply_create(lfs *fs, fuse_req_t req, int ret, const struct stat *st,
+			 struct fuse_file_info *fi)
+{
+	struct fuse_entry_param e;
+
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	entry_fill(&e, st);
+	fi->keep_cache = 1;
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		lfs_release(fs, e.ino, fi->flags);
+		lfs_forget(fs, e.ino, 1);
+	}
+}
+
+/*
+ * open(O_TMPFILE), which fuse_wire.c hands over as CREATE (its name is
+ * "/"): a file with no name, which the kernel may link later (LINK, as
+ * linkat(2) of the file asks) unless it was opened with O_EXCL.  The
+ * kernel sends it whether or not it sends OPEN, and answers
+ * EOPNOTSUPP for every tmpfile after one ENOSYS.
+ */
+static void ll_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
+		       struct fuse_file_info *fi)
+{
+	lfs *fs = fs_of(req);
+	gid_t *groups;
+	struct lfs_cred c = cred_for_new(req, mode, &groups);
+	struct stat st;
+
+	reply_create(fs, req, lfs_tmpfile(fs, &c, parent, mode, fi->flags, &st), &st, fi);
+	free(groups);
 }
 
 /*
@@ -440,10 +592,13 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	lfs *fs = fs_of(req);
 	gid_t *groups;
 	struct lfs_cred c;
-	struct fuse_entry_param e;
 	struct stat st;
 	int ret;
 
+	if (wire_request_opcode() == FUSE_TMPFILE) {
+		ll_tmpfile(req, parent, mode, fi);
+		return;
+	}
 	if (ll_of(req)->skip_open) {
 		reply_status(req, -ENOSYS);
 		return;
@@ -451,14 +606,7 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	c = cred_for_new(req, mode, &groups);
 	ret = lfs_create(fs, &c, parent, name, mode, fi->flags, &st);
 	free(groups);
-	if (ret < 0) {
-		reply_status(req, ret);
-		return;
-	}
-	entry_fill(&e, &st);
-	fi->keep_cache = 1;
-	if (fuse_reply_create(req, &e, fi) != 0)
-		lfs_forget(fs, e.ino, 1);
+	reply_create(fs, req, ret, &st, fi);
 }
 
 static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -480,7 +628,7 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, buf, (size_t)n);
 	free(buf);
 	if (n > 0 && strict)
-		inval_pages(ino, off, (off_t)size, false);
+		inval_pages(ino, off, (off_t)size, INVAL_NOW);
 }
 
 /*
@@ -532,6 +680,8 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		flags |= LFS_WRITE_APPEND;
 	if (ll->writeback_on)
 		flags |= LFS_WRITE_KEEP_TIMES;
+	if (fi->writepage)
+		flags |= LFS_WRITE_CACHED;
 	n = lfs_write(ll->fs, ino, buf, size, off, flags);
 	if (n >= 0 && kill)
 		fuse_lowlevel_notify_inval_inode(ll->se, ino, -1, 0);
@@ -545,7 +695,7 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	 * the two is served from them.)  Without the writeback cache this is
 	 * also where mtime moves. */
 	if (n > 0 && lfs_getattr(ll->fs, ino, &st) == 0)
-		atime_watch(ll->fs, ino, &st, off, (off_t)n, false);
+		atime_watch(ll->fs, ino, &st, off, (off_t)n, INVAL_CHANGE);
 }
 
 static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -821,7 +971,7 @@ static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	(void)fi;
 	list_dir(req, ino, size, off, false);
 	if (strict)
-		inval_pages(ino, 0, 0, false);
+		inval_pages(ino, 0, 0, INVAL_NOW);
 }
 
 static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
@@ -832,7 +982,7 @@ static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 	(void)fi;
 	list_dir(req, ino, size, off, true);
 	if (strict)
-		inval_pages(ino, 0, 0, false);
+		inval_pages(ino, 0, 0, INVAL_NOW);
 }
 
 static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -900,6 +1050,94 @@ static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	reply_status(req, lfs_removexattr(fs_of(req), ino, name));
 }
 
+/* ---- inode flags: chattr(1), lsattr(1) ---- */
+
+/*
+ * The kernel's fileattr calls reach the daemon as FUSE_IOCTL
+ * (fs/fuse/ioctl.c, fuse_priv_ioctl): FS_IOC_GETFLAGS and SETFLAGS, and
+ * FS_IOC_FSGETXATTR and FSSETXATTR, of which FSGETXATTR is also how the
+ * kernel reads the flags before it sets them (fs/file_attr.c,
+ * vfs_fileattr_set).  The kernel has checked by then that the caller owns
+ * the file, and that it has CAP_LINUX_IMMUTABLE to change i or a; the
+ * core checks which flags the store can keep.  Any other ioctl: ENOTTY,
+ * as without a handler.
+ */
+static const struct { unsigned fl, xflag; } xflags[] = {
+	{ LFS_FL_IMMUTABLE, FS_XFLAG_IMMUTABLE },
+	{ LFS_FL_APPEND,    FS_XFLAG_APPEND },
+	{ LFS_FL_NODUMP,    FS_XFLAG_NODUMP },
+	{ LFS_FL_NOATIME,   FS_XFLAG_NOATIME },
+};
+
+_Static_assert(LFS_FL_IMMUTABLE == FS_IMMUTABLE_FL && LFS_FL_APPEND == FS_APPEND_FL &&
+	       LFS_FL_NODUMP == FS_NODUMP_FL && LFS_FL_NOATIME == FS_NOATIME_FL,
+	       "the core's flags are Linux's FS_*_FL");
+
+/* xfs's flag word from ours, or (to) ours from xfs's: -EOPNOTSUPP for
+ * one we do not keep. */
+static unsigned to_xflags(unsigned fl)
+{
+	unsigned x = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(xflags); i++)
+		if (fl & xflags[i].fl)
+			x |= xflags[i].xflag;
+	return x;
+}
+
+static int from_fsxattr(const struct fsxattr *x, unsigned *fl)
+{
+	unsigned rest = x->fsx_xflags;
+
+	*fl = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(xflags); i++)
+		if (rest & xflags[i].xflag) {
+			*fl |= xflags[i].fl;
+			rest &= ~xflags[i].xflag;
+		}
+	return rest || x->fsx_extsize || x->fsx_projid || x->fsx_cowextsize ? -EOPNOTSUPP : 0;
+}
+
+static void get_flags(fuse_req_t req, fuse_ino_t ino, bool xfs, size_t out_size)
+{
+	struct fsxattr x = { 0 };
+	unsigned fl;
+	int ret = lfs_get_iflags(fs_of(req), ino, &fl);
+
+	if (ret == 0 && out_size < (xfs ? sizeof(x) : sizeof(fl)))
+		ret = -EINVAL;
+	if (ret < 0) {
+		reply_status(req, ret);
+		return;
+	}
+	x.fsx_xflags = to_xflags(fl);
+	if (xfs)
+		fuse_reply_ioctl(req, 0, &x, sizeof(x));
+	else
+		fuse_reply_ioctl(req, 0, &fl, sizeof(fl));
+}
+
+static void set_flags(fuse_req_t req, fuse_ino_t ino, bool xfs, const void *in,
+		      size_t in_size)
+{
+	struct fsxattr x;
+	unsigned fl = 0;
+	int ret = in_size < (xfs ? sizeof(x) : sizeof(fl)) ? -EINVAL : 0;
+
+	if (ret == 0 && xfs) {
+		memcpy(&x, in, sizeof(x));
+		ret = from_fsxattr(&x, &fl);
+	} else if (ret == 0) {
+		memcpy(&fl, in, sizeof(fl));
+	}
+	if (ret == 0)
+		ret = lfs_set_iflags(fs_of(req), ino, fl);
+	if (ret < 0)
+		reply_status(req, ret);
+	else
+		fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
 /* ---- the filesystem ---- */
 
 static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -915,8 +1153,8 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
 }
 
 /*
- * Capabilities, beyond libfuse's defaults (async reads, atomic O_TRUNC,
- * parallel directory operations, async direct I/O):
+ * Capabilities, beyond libfuse's defaults (async reads, parallel
+ * directory operations):
  *  - WRITEBACK_CACHE (unless -o nowriteback): small writes merge in the
  *    page cache and reach us as large ones.
  *  - READDIRPLUS, always rather than AUTO: a lookup in the core costs far
@@ -926,8 +1164,10 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
  *  - POSIX_ACL: the kernel checks ACLs (and implies default_permissions);
  *    DONT_MASK: the core applies the umask, which a default ACL overrides.
  *  - EXPORT_SUPPORT: lookups of "." and ".." work, for NFS.
- *  - IOCTL_DIR: ioctls on directories come through (the remount request).
- * Turned off: HANDLE_KILLPRIV (v1; see the head of the file), AUTO_INVAL_DATA
+ *  - IOCTL_DIR: ioctls on directories come through (chattr and lsattr,
+ *    and the remount request: libfuse refuses them without it).
+ * Turned off: ATOMIC_O_TRUNC (ll_open says why), HANDLE_KILLPRIV (v1; see
+ * the head of the file), AUTO_INVAL_DATA
  * (nobody changes files behind the kernel's back, so a changed mtime
  * must not throw away its pages), splice (we reply from memory;
  * replying through a pipe measured slower), and ASYNC_DIO: with it the
@@ -948,14 +1188,15 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 	unsigned want = FUSE_CAP_READDIRPLUS | FUSE_CAP_CACHE_SYMLINKS |
 			FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK |
 			FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_IOCTL_DIR;
+	struct lfs_info info;
 
 	if (ll->writeback)
 		want |= FUSE_CAP_WRITEBACK_CACHE;
 	conn->want |= want & conn->capable;
-	ll->skip_open = conn->capable & FUSE_CAP_NO_OPEN_SUPPORT;
-	if (ll->skip_open)
-		conn->want &= ~(unsigned)FUSE_CAP_ATOMIC_O_TRUNC;
-	conn->want &= ~(unsigned)(FUSE_CAP_READDIRPLUS_AUTO |
+	lfs_get_info(ll->fs, &info);
+	ll->skip_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) &&
+			!(info.features & LFS_FEAT_OPEN_CHECKS);
+	conn->want &= ~(unsigned)(FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_READDIRPLUS_AUTO |
 				  FUSE_CAP_HANDLE_KILLPRIV |
 				  FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_ASYNC_DIO |
 				  FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
@@ -969,20 +1210,17 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 /* ---- the mount as a whole ---- */
 
 /*
- * ioctl: larchfs's own remount request (remount.h), from root on the root
+ * larchfs's own remount request (remount.h), from root on the root
  * directory, answered once the core has flushed and stopped writing, or
- * resumed.  Every other ioctl is ENOTTY, as on a filesystem without them.
+ * resumed.  Any other ioctl that reaches it is ENOTTY, as on a
+ * filesystem without it.
  */
-static void ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
-		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
-		     size_t in_bufsz, size_t out_bufsz)
+static void remount_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
+			  unsigned flags, const void *in_buf, size_t in_bufsz)
 {
 	struct larch_remount r;
 	int ret;
 
-	(void)arg;
-	(void)fi;
-	(void)out_bufsz;
 	if (cmd != LARCH_IOC_REMOUNT || ino != FUSE_ROOT_ID || (flags & FUSE_IOCTL_COMPAT)) {
 		reply_status(req, -ENOTTY);
 		return;
@@ -1007,13 +1245,37 @@ static void ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg
 		fuse_reply_ioctl(req, 0, NULL, 0);
 }
 
+/* ioctl: chattr's and lsattr's (inode flags, above), and the remount
+ * request. */
+static void ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
+		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+		     size_t in_bufsz, size_t out_bufsz)
+{
+	(void)arg;
+	(void)fi;
+	switch (cmd) {
+	case FS_IOC_GETFLAGS:
+	case FS_IOC_FSGETXATTR:
+		get_flags(req, ino, cmd == FS_IOC_FSGETXATTR, out_bufsz);
+		break;
+	case FS_IOC_SETFLAGS:
+	case FS_IOC_FSSETXATTR:
+		set_flags(req, ino, cmd == FS_IOC_FSSETXATTR, in_buf, in_bufsz);
+		break;
+	default:
+		remount_ioctl(req, ino, cmd, flags, in_buf, in_bufsz);
+	}
+}
+
 /*
  * Left out on purpose: flush (libfuse answers ENOSYS, so the kernel stops
  * sending FLUSH: writes are in the store already, and with the writeback
  * cache the kernel writes its pages back before it would send one),
- * release and releasedir (no per-open state; libfuse answers 0), access
+ * releasedir (no per-open state; libfuse answers 0), access
  * (default_permissions), locks (the kernel keeps them locally, right for
- * a filesystem with one host), and statx (not in libfuse 3.14).
+ * a filesystem with one host).  libfuse 3.14 has no statx or tmpfile:
+ * fuse_wire.c hands STATX to getattr (ll_statx) and TMPFILE to create
+ * (ll_tmpfile).
  */
 const struct fuse_lowlevel_ops larch_ll_ops = {
 	.init            = ll_init,
@@ -1031,6 +1293,7 @@ const struct fuse_lowlevel_ops larch_ll_ops = {
 	.rename          = ll_rename,
 	.link            = ll_link,
 	.open            = ll_open,
+	.release         = ll_release,
 	.read            = ll_read,
 	.write           = ll_write,
 	.fsync           = ll_fsync,
@@ -1046,6 +1309,6 @@ const struct fuse_lowlevel_ops larch_ll_ops = {
 	.create          = ll_create,
 	.fallocate       = ll_fallocate,
 	.lseek           = ll_lseek,
-	.copy_file_range = ll_copy_file_range,
 	.ioctl           = ll_ioctl,
+	.copy_file_range = ll_copy_file_range,
 };

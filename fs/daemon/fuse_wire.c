@@ -41,6 +41,20 @@
  * reply.  Nothing else is changed, and without the kernel's offer nothing
  * is.
  *
+ * A request libfuse 3.14 does not know (it answers its opcode with ENOSYS,
+ * after which the kernel stops sending it) is handed to libfuse as its
+ * nearest kin, which it does know; the handler that gets it asks
+ * wire_request_opcode() what the kernel really sent:
+ *  - TMPFILE (open(2) with O_TMPFILE) as CREATE: the same body
+ *    (fuse_create_in, then the name, "/" for a tmpfile) and the same reply
+ *    (fuse_entry_out, fuse_open_out);
+ *  - STATX (statx(2) asking for the birth time; fuse_statx_abi.h) as
+ *    GETATTR: its body begins as GETATTR's does, and the handler replies
+ *    with fuse_statx_out through fuse_reply_buf instead of fuse_attr_out.
+ * Requests from the rings pass through the same hook (wire_take_request)
+ * before libfuse sees them, so both transports serve them.  libfuse's own
+ * trace (-d) names them by their kin; the counts name them right.
+ *
  * FUSE over io_uring (transport_uring.c) is negotiated here too: when the
  * kernel offers FUSE_OVER_IO_URING (flags2, with FUSE_INIT_EXT) and
  * uring_prepare() has the rings ready, the INIT reply takes it as well,
@@ -48,8 +62,8 @@
  * wire_writev() first offers each reply to uring_take_reply(): the reply
  * to a request that came from a ring goes back into its ring entry, and
  * everything else (replies to /dev/fuse requests, notifications) to the
- * device.  Requests from the rings are counted by wire_note_request() as
- * those read here are.
+ * device.  Requests from the rings are counted and translated by
+ * wire_take_request() as those read here are.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -62,6 +76,7 @@
 #include <unistd.h>
 
 #include "fuse_ll.h"
+#include "fuse_statx_abi.h"
 #include "fuse_uring_abi.h"
 #include "transport.h"
 
@@ -73,10 +88,11 @@ static _Atomic uint32_t init_offered;       /* WIRE_ADDS the kernel offered */
 static _Atomic uint32_t init_added;         /* and our reply took */
 static atomic_bool init_uring_offered;      /* FUSE_OVER_IO_URING offered */
 static _Thread_local bool write_kills_suid; /* the request this thread read */
+static _Thread_local uint32_t kernel_opcode; /* ... and its opcode as sent */
 
 /* ---- request counts ---- */
 
-#define OPCODES 52   /* FUSE_LOOKUP (1) .. FUSE_TMPFILE (51) */
+#define OPCODES 53   /* FUSE_LOOKUP (1) .. FUSE_STATX (52) */
 
 static _Atomic uint64_t requests[OPCODES];
 
@@ -99,6 +115,7 @@ static const char *const opcode_name[OPCODES] = {
 	[FUSE_READDIRPLUS] = "READDIRPLUS", [FUSE_RENAME2] = "RENAME2",
 	[FUSE_LSEEK] = "LSEEK", [FUSE_COPY_FILE_RANGE] = "COPY_FILE_RANGE",
 	[FUSE_SYNCFS] = "SYNCFS", [FUSE_TMPFILE] = "TMPFILE",
+	[LARCH_FUSE_STATX] = "STATX",
 };
 
 static const char *flag_state(uint32_t flag)
@@ -142,38 +159,69 @@ void wire_metrics_print(FILE *f)
 
 /* ---- reading requests ---- */
 
-/* Notes what the request in buf[0..n) tells us, before libfuse sees it. */
-void wire_note_request(const void *buf, size_t n)
+/* What INIT offers, noted for the reply. */
+static void note_init(const struct fuse_in_header *h, const void *body, size_t len)
+{
+	struct fuse_init_in in;
+
+	if (len < offsetof(struct fuse_init_in, flags) + 4)
+		return;
+	memset(&in, 0, sizeof(in));
+	memcpy(&in, body, len < sizeof(in) ? len : sizeof(in));
+	atomic_store(&init_offered, in.major == 7 ? in.flags & WIRE_ADDS : 0);
+	atomic_store(&init_uring_offered, in.major == 7 && (in.flags & FUSE_INIT_EXT) &&
+		     len >= offsetof(struct fuse_init_in, flags2) + 4 &&
+		     (in.flags2 & (uint32_t)(FUSE_OVER_IO_URING >> 32)));
+	atomic_store(&init_unique, h->unique);
+}
+
+/* Whether a WRITE asks the daemon to clear suid/sgid. */
+static bool write_kill_flag(const void *body, size_t len)
+{
+	struct fuse_write_in in;
+
+	if (len < offsetof(struct fuse_write_in, write_flags) + 4)
+		return false;
+	memcpy(&in, body, offsetof(struct fuse_write_in, write_flags) + 4);
+	return in.write_flags & FUSE_WRITE_KILL_SUIDGID;
+}
+
+/* The opcode libfuse is to see for one it does not know (head of file);
+ * 0: none, the request stays as it is. */
+static uint32_t kin_opcode(uint32_t opcode, size_t len)
+{
+	if (opcode == FUSE_TMPFILE && len > sizeof(struct fuse_create_in))
+		return FUSE_CREATE;
+	if (opcode == LARCH_FUSE_STATX && len >= sizeof(struct larch_fuse_statx_in))
+		return FUSE_GETATTR;
+	return 0;
+}
+
+/* Notes what the request in buf[0..n) tells us, before libfuse sees it,
+ * and hands a request libfuse does not know over as its kin. */
+void wire_take_request(void *buf, size_t n)
 {
 	struct fuse_in_header h;
-	size_t body;
+	const char *body = (const char *)buf + sizeof(h);
+	size_t len;
+	uint32_t kin;
 
 	write_kills_suid = false;
+	kernel_opcode = 0;
 	if (n < sizeof(h))
 		return;
 	memcpy(&h, buf, sizeof(h));
-	body = n - sizeof(h);
+	len = n - sizeof(h);
+	kernel_opcode = h.opcode;
 	if (h.opcode < OPCODES)
 		atomic_fetch_add_explicit(&requests[h.opcode], 1, memory_order_relaxed);
-	if (h.opcode == FUSE_INIT && body >= offsetof(struct fuse_init_in, flags) + 4) {
-		struct fuse_init_in in;
-		size_t len = body < sizeof(in) ? body : sizeof(in);
-
-		memset(&in, 0, sizeof(in));
-		memcpy(&in, (const char *)buf + sizeof(h), len);
-		atomic_store(&init_offered, in.major == 7 ? in.flags & WIRE_ADDS : 0);
-		atomic_store(&init_uring_offered, in.major == 7 && (in.flags & FUSE_INIT_EXT) &&
-			     body >= offsetof(struct fuse_init_in, flags2) + 4 &&
-			     (in.flags2 & (uint32_t)(FUSE_OVER_IO_URING >> 32)));
-		atomic_store(&init_unique, h.unique);
-	} else if (h.opcode == FUSE_WRITE &&
-		   body >= offsetof(struct fuse_write_in, write_flags) + 4) {
-		struct fuse_write_in in;
-
-		memcpy(&in, (const char *)buf + sizeof(h),
-		       offsetof(struct fuse_write_in, write_flags) + 4);
-		write_kills_suid = in.write_flags & FUSE_WRITE_KILL_SUIDGID;
-	}
+	if (h.opcode == FUSE_INIT)
+		note_init(&h, body, len);
+	else if (h.opcode == FUSE_WRITE)
+		write_kills_suid = write_kill_flag(body, len);
+	else if ((kin = kin_opcode(h.opcode, len)) != 0)
+		memcpy((char *)buf + offsetof(struct fuse_in_header, opcode), &kin,
+		       sizeof(kin));
 }
 
 static ssize_t wire_read(int fd, void *buf, size_t len, void *userdata)
@@ -182,7 +230,7 @@ static ssize_t wire_read(int fd, void *buf, size_t len, void *userdata)
 
 	(void)userdata;
 	if (n > 0)
-		wire_note_request(buf, (size_t)n);
+		wire_take_request(buf, (size_t)n);
 	return n;
 }
 
@@ -273,4 +321,9 @@ bool wire_killpriv_v2(void)
 bool wire_write_kills_suid(void)
 {
 	return write_kills_suid;
+}
+
+uint32_t wire_request_opcode(void)
+{
+	return kernel_opcode;
 }

@@ -153,7 +153,7 @@ struct options {
 	char *store, *mnt;          /* the two arguments */
 	char *cache, *flush_ms, *compress;
 	char *io_uring, *io_uring_depth;
-	int ro, nowriteback;
+	int ro, nowriteback, iflags;
 	int nodiratime;             /* -1: not given */
 	int ro_given;               /* ro or rw was among the options */
 	int remount;                /* -o remount (remount.c) */
@@ -172,6 +172,7 @@ static const struct fuse_opt larch_opts[] = {
 	OPT("io_uring=%s", io_uring, 0),
 	OPT("io_uring_depth=%s", io_uring_depth, 0),
 	OPT("nowriteback", nowriteback, 1),
+	OPT("iflags", iflags, 1),
 	OPT("nodiratime", nodiratime, 1),
 	OPT("diratime", nodiratime, 0),
 	OPT("noatime", atime, LFS_ATIME_NOATIME),
@@ -309,6 +310,8 @@ static void usage(void)
 	       "                           when to update access times (default relatime)\n"
 	       "    -o nodiratime          never update directories' access times\n"
 	       "    -o nowriteback         no kernel writeback cache\n"
+	       "    -o iflags              check every open, so that chattr's immutable and\n"
+	       "                           append-only flags can be kept (the store remembers)\n"
 	       "    -o io_uring=auto|on|off\n"
 	       "                           FUSE over io_uring (auto: when the kernel offers it;\n"
 	       "                           on: refuse to mount without it; off: /dev/fuse)\n"
@@ -369,6 +372,7 @@ static int mount_options(const struct options *o, struct lfs_mount_options *m)
 
 	lfs_mount_options_default(m);
 	m->read_only = o->ro;
+	m->open_checks = o->iflags;
 	if (o->atime >= 0)
 		m->atime = (enum lfs_atime)o->atime;
 	m->nodiratime = o->nodiratime > 0;
@@ -619,7 +623,7 @@ static int new_session(struct daemon *d)
 				 &d->ll);
 	d->ll.se = d->se;
 	d->uc.se = d->se;
-	d->uc.note_request = wire_note_request;
+	d->uc.take_request = wire_take_request;
 	uring_configure(&d->uc);
 	return d->se ? 0 : -1;
 }

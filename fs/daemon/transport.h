@@ -46,10 +46,10 @@ struct uring_config {
 	unsigned depth;                    /* 1..URING_DEPTH_MAX */
 	struct fuse_session *se;
 	/* each request read from a ring, before libfuse sees it: fuse_wire.c's
-	 * wire_note_request, which counts it as one read from the device is
-	 * counted and notes what its WRITE flags say (a hook, so that the
-	 * rings, which fuse_wire.c drives, do not call back into it) */
-	void (*note_request)(const void *buf, size_t n);
+	 * wire_take_request, which counts it and translates it as one read
+	 * from the device is (a hook, so that the rings, which fuse_wire.c
+	 * drives, do not call back into it) */
+	void (*take_request)(void *buf, size_t n);
 	/* the daemon's log (syslog levels); set before the mount */
 	void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 };

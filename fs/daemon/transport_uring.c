@@ -549,8 +549,8 @@ static void serve(struct ring_ent *e)
 	msg = e->payload - op - IN_HDR;
 	memcpy(msg, &h, IN_HDR);
 	memcpy(msg + IN_HDR, e->hdr->op_in, op);
-	if (cfg.note_request)
-		cfg.note_request(msg, h.len);
+	if (cfg.take_request)
+		cfg.take_request(msg, h.len);
 	serving_ent = e;
 	fuse_session_process_buf(cfg.se, &(struct fuse_buf){ .size = h.len, .mem = msg });
 	serving_ent = NULL;

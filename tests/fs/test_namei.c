@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_namei.c: names through the core (fs/lfs.h): lookup, mknod, mkdir,
- * rmdir, unlink, link, symlink and rename with NOREPLACE and EXCHANGE.
+ * rmdir, unlink, link, symlink and rename with NOREPLACE, EXCHANGE and
+ * WHITEOUT.
  *
  * The rules are POSIX as Linux applies them on ext4: exact errnos for
  * every refusal, link counts exact for files and directories (a
@@ -964,6 +965,72 @@ static void test_rename_exchange(void **state)
 	assert_rc(lookup_rc(f, b, "nope"), -ENOENT);
 }
 
+/* The whiteout a name is left to: a character device 0/0 of mode 0. */
+static void assert_whiteout(struct fx *f, uint64_t dir, const char *name, uid_t uid,
+			    gid_t gid)
+{
+	struct stat st = st_get(f, ino_of(f, dir, name));
+
+	assert_int_equal(st.st_mode, S_IFCHR);
+	assert_int_equal(st.st_rdev, 0);
+	assert_int_equal(st.st_nlink, 1);
+	assert_int_equal(st.st_uid, uid);
+	assert_int_equal(st.st_gid, gid);
+}
+
+/* RENAME_WHITEOUT: the source name stays, now a whiteout owned by the
+ * caller (the directory's group when it is setgid); the moved inode and a
+ * replaced one fare as in any rename; the counts follow.  The rules of
+ * renameat2's flags, and a whiteout needs a caller. */
+static void test_rename_whiteout(void **state)
+{
+	struct fx *f = *state;
+	struct stat st;
+	struct lfs_cred c = fx_cred(1000, 1001, 022);
+	uint64_t a = mk_dir(f, LFS_ROOT_INO, "a");
+	uint64_t b = mk_dir(f, LFS_ROOT_INO, "b");
+	uint64_t x = mk_file(f, a, "x");
+	uint64_t y = mk_file(f, a, "y");
+	uint64_t d = mk_dir(f, a, "d");
+
+	assert_ok(lfs_renameat2(f->fs, &c, a, "x", a, "x2", LFS_RENAME_WHITEOUT));
+	assert_int_equal(ino_of(f, a, "x2"), x);
+	assert_whiteout(f, a, "x", 1000, 1001);
+	assert_int_equal(st_get(f, a).st_size, 4);        /* x, x2, y, d */
+	/* over an existing name: it goes as in a plain rename */
+	assert_ok(lfs_renameat2(f->fs, &c, a, "x2", a, "y", LFS_RENAME_WHITEOUT));
+	assert_rc(lfs_getattr(f->fs, y, &st), -ENOENT);
+	assert_int_equal(ino_of(f, a, "y"), x);
+	assert_whiteout(f, a, "x2", 1000, 1001);
+	/* a directory to another parent, out of a setgid one */
+	st.st_mode = S_ISGID | 0777;
+	st.st_gid = 77;
+	assert_ok(lfs_setattr(f->fs, &f->cred, a, &st, LFS_SET_MODE | LFS_SET_GID, NULL));
+	assert_int_equal(nlink_of(f, a), 3);
+	assert_ok(lfs_renameat2(f->fs, &c, a, "d", b, "d", LFS_RENAME_WHITEOUT |
+				LFS_RENAME_NOREPLACE));
+	assert_whiteout(f, a, "d", 1000, 77);
+	assert_int_equal(dotdot_of(f, d), b);
+	assert_int_equal(nlink_of(f, a), 2);
+	assert_int_equal(nlink_of(f, b), 3);
+	assert_int_equal(st_get(f, a).st_size, 4);        /* x, x2, y, d */
+	assert_int_equal(st_get(f, b).st_size, 1);
+	/* refusals make no whiteout */
+	assert_rc(lfs_renameat2(f->fs, &c, a, "y", b, "d", LFS_RENAME_WHITEOUT), -EISDIR);
+	assert_rc(lfs_renameat2(f->fs, &c, a, "y", a, "x", LFS_RENAME_WHITEOUT |
+				LFS_RENAME_NOREPLACE), -EEXIST);
+	assert_rc(lfs_renameat2(f->fs, &c, a, "y", a, "x", LFS_RENAME_WHITEOUT |
+				LFS_RENAME_EXCHANGE), -EINVAL);
+	assert_rc(lfs_rename(f->fs, a, "y", a, "z", LFS_RENAME_WHITEOUT), -EINVAL);
+	assert_int_equal(ino_of(f, a, "y"), x);
+	assert_rc(lookup_rc(f, a, "z"), -ENOENT);
+	assert_int_equal(st_get(f, a).st_size, 4);
+	fx_remount(f);
+	assert_whiteout(f, a, "x", 1000, 1001);
+	assert_whiteout(f, a, "d", 1000, 77);
+	assert_int_equal(ino_of(f, b, "d"), d);
+}
+
 /* Random directory moves against a model of the tree: every directory's
  * link count is 2 + its subdirectories, always. */
 static void test_nlink_model(void **state)
@@ -1262,6 +1329,7 @@ int main(void)
 		fx_test(test_rename_to_itself),
 		fx_test(test_rename_noreplace),
 		fx_test(test_rename_exchange),
+		fx_test(test_rename_whiteout),
 		fx_test(test_nlink_model),
 		fx_test(test_concurrent_renames),
 		fx_test(test_concurrent_links),

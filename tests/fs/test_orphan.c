@@ -11,10 +11,14 @@
  * extents, xattrs and orphans trees (internal.h names them; each test
  * first sees the keys there, so a wrong name cannot pass), and the blob
  * bytes the engine counts as live are back where they were.
+ *
+ * An O_TMPFILE file (lfs_tmpfile) is such an orphan from birth, until
+ * lfs_link names it: the same three ways of dying, and power cuts at
+ * random points (faultio) never leave one half made or half named.
  */
 #include <sys/wait.h>
 
-#include "fsutil.h"
+#include "fsimage.h"
 
 /* Keys in tree `name` that start with be64 ino. */
 static size_t keys_of(struct fx *f, const char *name, uint64_t ino)
@@ -360,6 +364,319 @@ static void test_forget_more_than_held(void **state)
 	assert_ok(lfs_getattr(f->fs, held_ino, &st));     /* linked: kept */
 }
 
+/* ---- O_TMPFILE ---------------------------------------------------------- */
+
+/* The value of ino's orphan record: 0 none, 1 empty, 2 linkable. */
+static int orphan_value(struct fx *f, uint64_t ino)
+{
+	lkv_tree *t;
+	uint8_t k[8], v[4];
+	size_t vl;
+
+	for (int i = 0; i < 8; i++)
+		k[i] = (uint8_t)(ino >> (56 - 8 * i));
+	assert_ok(lkv_tree_open(lfs_store(f->fs), "orphans", &t));
+	int rc = lkv_get(t, k, sizeof(k), v, sizeof(v), &vl);
+	if (rc == -ENOENT)
+		return 0;
+	assert_ok(rc);
+	assert_true(vl == 0 || (vl == 1 && v[0] == 'l'));
+	return vl ? 2 : 1;
+}
+
+/* An unnamed file of `len` random bytes (a reference held). */
+static uint64_t make_tmpfile(struct fx *f, uint64_t dir, int flags, uint8_t *data,
+			     size_t len, uint64_t seed)
+{
+	struct stat st;
+
+	assert_ok(lfs_tmpfile(f->fs, &f->cred, dir, S_IFREG | 0640, flags, &st));
+	assert_int_equal(st.st_nlink, 0);
+	fill_random(data, len, seed);
+	write_at(f, st.st_ino, data, len, 0);
+	return st.st_ino;
+}
+
+static int count_entry(void *arg, const char *name, size_t namelen, uint64_t ino,
+		       unsigned type, off_t next, bool group_start)
+{
+	(void)name; (void)namelen; (void)ino; (void)type; (void)next; (void)group_start;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* A tmpfile: no entry anywhere, owned like a new file of its directory
+ * (setgid inherited), its orphan record linkable; lfs_link names it in
+ * one step, after which it is an ordinary file. */
+static void test_tmpfile_named(void **state)
+{
+	struct fx *f = *state;
+	uint8_t data[5000];
+	struct stat st;
+	int n = 0;
+
+	uint64_t d = mk_dir(f, LFS_ROOT_INO, "d");
+	st.st_mode = S_ISGID | 0777;
+	st.st_gid = 77;
+	assert_ok(lfs_setattr(f->fs, &f->cred, d, &st, LFS_SET_MODE | LFS_SET_GID, NULL));
+	struct lfs_cred c = fx_cred(1000, 1000, 027);
+	assert_ok(lfs_tmpfile(f->fs, &c, d, S_IFREG | 0666, O_RDWR, &st));
+	uint64_t x = st.st_ino;
+	assert_int_equal(st.st_nlink, 0);
+	assert_int_equal(st.st_mode, S_IFREG | 0640);
+	assert_int_equal(st.st_uid, 1000);
+	assert_int_equal(st.st_gid, 77);
+	assert_int_equal(orphan_value(f, x), 2);
+	fill_random(data, sizeof(data), 41);
+	write_at(f, x, data, sizeof(data), 0);
+	assert_ok(lfs_readdir(f->fs, d, 0, count_entry, &n));
+	assert_int_equal(n, 2);                      /* . and .. */
+	assert_int_equal(st_get(f, d).st_size, 0);
+
+	assert_ok(lfs_link(f->fs, x, d, "named", &st));
+	assert_int_equal(st.st_nlink, 1);
+	assert_int_equal(orphan_value(f, x), 0);
+	assert_int_equal(ino_of(f, d, "named"), x);
+	lfs_forget(f->fs, x, 2);                     /* the tmpfile's, the link's */
+	assert_content(f, x, data, sizeof(data));
+	fx_remount(f);
+	assert_int_equal(ino_of(f, d, "named"), x);
+	assert_int_equal(st_get(f, x).st_nlink, 1);
+	assert_content(f, x, data, sizeof(data));
+}
+
+/* Unnamed, a tmpfile goes as an unlinked file does: on the last forget,
+ * or at unmount while still referenced. */
+static void test_tmpfile_reclaimed(void **state)
+{
+	struct fx *f = *state;
+	size_t len = 1u << 20;
+	uint8_t *data = xmalloc(len);
+	uint64_t b0 = blob_live(f);
+
+	uint64_t a = make_tmpfile(f, LFS_ROOT_INO, O_RDWR, data, len, 42);
+	assert_ok(lfs_setxattr(f->fs, a, "user.x", "x", 1, 0));
+	assert_true(keys_of(f, "extents", a) > 0);
+	assert_int_equal(keys_of(f, "xattrs", a), 1);
+	lfs_forget(f->fs, a, 1);
+	assert_reclaimed(f, a);
+	uint64_t b = make_tmpfile(f, LFS_ROOT_INO, O_RDWR, data, len, 43);
+	assert_ok(lfs_sync(f->fs));
+	assert_true(blob_live(f) >= b0 + len / 2);
+	fx_remount(f);
+	assert_reclaimed(f, b);
+	assert_true(blob_live(f) < b0 + len / 2);
+	free(data);
+}
+
+/* What lfs_link may not name: a tmpfile made with O_EXCL, a file
+ * unlinked while open, a tmpfile named once and unlinked since. */
+static void test_tmpfile_unlinkable(void **state)
+{
+	struct fx *f = *state;
+	uint8_t data[100];
+	struct stat st;
+
+	uint64_t e = make_tmpfile(f, LFS_ROOT_INO, O_RDWR | O_EXCL, data, sizeof(data), 44);
+	assert_int_equal(orphan_value(f, e), 1);
+	assert_rc(lfs_link(f->fs, e, LFS_ROOT_INO, "e", &st), -ENOENT);
+	assert_ok(lfs_create(f->fs, &f->cred, LFS_ROOT_INO, "u", S_IFREG | 0644,
+			     O_CREAT | O_EXCL | O_RDWR, &st));
+	uint64_t u = st.st_ino;
+	assert_ok(lfs_unlink(f->fs, LFS_ROOT_INO, "u"));
+	assert_rc(lfs_link(f->fs, u, LFS_ROOT_INO, "u2", &st), -ENOENT);
+	uint64_t t = make_tmpfile(f, LFS_ROOT_INO, O_WRONLY, data, sizeof(data), 45);
+	assert_ok(lfs_link(f->fs, t, LFS_ROOT_INO, "t", &st));
+	assert_ok(lfs_unlink(f->fs, LFS_ROOT_INO, "t"));
+	assert_int_equal(orphan_value(f, t), 1);
+	assert_rc(lfs_link(f->fs, t, LFS_ROOT_INO, "t2", &st), -ENOENT);
+	assert_rc(lookup_rc(f, LFS_ROOT_INO, "e"), -ENOENT);
+	assert_rc(lookup_rc(f, LFS_ROOT_INO, "t2"), -ENOENT);
+	lfs_forget(f->fs, e, 1);
+	lfs_forget(f->fs, u, 1);
+	lfs_forget(f->fs, t, 2);
+	assert_reclaimed(f, e);
+	assert_reclaimed(f, u);
+	assert_reclaimed(f, t);
+}
+
+static void test_tmpfile_errors(void **state)
+{
+	struct fx *f = *state;
+	struct stat st;
+
+	uint64_t file = mk_file(f, LFS_ROOT_INO, "file");
+	assert_rc(lfs_tmpfile(f->fs, &f->cred, file, S_IFREG | 0600, O_RDWR, &st), -ENOTDIR);
+	assert_rc(lfs_tmpfile(f->fs, &f->cred, LFS_ROOT_INO, S_IFDIR | 0700, O_RDWR, &st),
+		  -EINVAL);
+	assert_ok(lfs_mkdir(f->fs, &f->cred, LFS_ROOT_INO, "gone", 0755, &st));
+	assert_ok(lfs_rmdir(f->fs, LFS_ROOT_INO, "gone"));
+	assert_rc(lfs_tmpfile(f->fs, &f->cred, st.st_ino, S_IFREG | 0600, O_RDWR, &st),
+		  -ENOENT);
+	lfs_forget(f->fs, st.st_ino, 1);
+	fx_unmount(f);
+	f->mo.read_only = true;
+	fx_mount(f);
+	assert_rc(lfs_tmpfile(f->fs, &f->cred, LFS_ROOT_INO, S_IFREG | 0600, O_RDWR, &st),
+		  -EROFS);
+}
+
+/* A crash (a child that _exits without unmounting): the next mount
+ * reclaims the tmpfiles nobody named durably, and keeps the one whose
+ * name was made durable. */
+static void test_crash_tmpfile(void **state)
+{
+	struct fx *f = *state;
+	uint8_t data[3][20000];
+	uint64_t ino[3] = { 0, 0, 0 };
+	int pfd[2];
+
+	for (int i = 0; i < 3; i++)
+		fill_random(data[i], sizeof(data[i]), 50 + (uint64_t)i);
+	fx_unmount(f);
+	assert_int_equal(pipe(pfd), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		lfs *fs;
+		struct stat st;
+		f->mo.flush_interval_ms = 3600000;   /* only lfs_sync flushes */
+		if (lfs_mount(f->store, &f->mo, &fs))
+			_exit(2);
+		for (int i = 0; i < 3; i++) {
+			if (lfs_tmpfile(fs, &f->cred, LFS_ROOT_INO, S_IFREG | 0600, O_RDWR, &st) ||
+			    lfs_write(fs, st.st_ino, data[i], sizeof(data[i]), 0, 0) !=
+			    (ssize_t)sizeof(data[i]))
+				_exit(3);
+			ino[i] = st.st_ino;
+		}
+		if (lfs_link(fs, ino[1], LFS_ROOT_INO, "kept", &st) || lfs_sync(fs))
+			_exit(4);
+		if (lfs_link(fs, ino[2], LFS_ROOT_INO, "lost", &st))  /* never durable */
+			_exit(5);
+		if (write(pfd[1], ino, sizeof(ino)) != sizeof(ino))
+			_exit(6);
+		_exit(0);                            /* no unmount */
+	}
+	close(pfd[1]);
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(read(pfd[0], ino, sizeof(ino)), sizeof(ino));
+	close(pfd[0]);
+	if (fsck_says(f->store, "-n", 0, "will be reclaimed"))
+		print_message("fsck -n: the unnamed tmpfiles are the mount's to reclaim\n");
+	fx_mount(f);
+	assert_reclaimed(f, ino[0]);
+	assert_reclaimed(f, ino[2]);
+	assert_rc(lookup_rc(f, LFS_ROOT_INO, "lost"), -ENOENT);
+	assert_int_equal(ino_of(f, LFS_ROOT_INO, "kept"), ino[1]);
+	assert_int_equal(orphan_value(f, ino[1]), 0);
+	assert_content(f, ino[1], data[1], sizeof(data[1]));
+}
+
+/* ---- power cuts (faultio) ---- */
+
+static faultio *fault_io;
+
+static void on_faultio(struct fx *f)
+{
+	fault_io = faultio_new();
+	f->fo.io = f->mo.io = faultio_io(fault_io);
+	f->mo.flush_interval_ms = 1;     /* epochs sealed as the files are made */
+}
+
+static int setup_faultio(void **state)
+{
+	return fx_setup_with(state, on_faultio);
+}
+
+static int teardown_faultio(void **state)
+{
+	int rc = fx_teardown(state);
+
+	faultio_free(fault_io);
+	fault_io = NULL;
+	return rc;
+}
+
+#define CUT_FILES 12
+
+/* After the cut: tmpfile i of the round is either named "r<round>.<i>",
+ * whole, with no orphan record, or gone altogether; nothing else of the
+ * round is left. */
+static unsigned check_round(struct fx *f, unsigned round, const uint64_t *ino,
+			    uint8_t (*data)[6000])
+{
+	unsigned named = 0;
+
+	for (unsigned i = 0; i < CUT_FILES; i++) {
+		char name[32];
+		struct stat st;
+		snprintf(name, sizeof(name), "r%u.%u", round, i);
+		int rc = lfs_lookup(f->fs, LFS_ROOT_INO, name, &st);
+		if (rc == -ENOENT) {
+			assert_reclaimed(f, ino[i]);
+			continue;
+		}
+		assert_ok(rc);
+		lfs_forget(f->fs, st.st_ino, 1);
+		assert_int_equal(st.st_ino, ino[i]);
+		assert_int_equal(st.st_nlink, 1);
+		assert_int_equal(orphan_value(f, ino[i]), 0);
+		assert_content(f, ino[i], data[i], sizeof(data[i]));
+		named++;
+	}
+	return named;
+}
+
+/*
+ * Power cuts at random points while tmpfiles are made, written, named
+ * (every other one) and forgotten, the background flush sealing epochs
+ * as they go: the image the cut leaves is clean for fsck -n, and after
+ * its mount every tmpfile is whole and named or wholly reclaimed.
+ */
+static void test_tmpfile_power_cuts(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t data[CUT_FILES][6000];
+	uint64_t ino[CUT_FILES], r = 7;
+	unsigned named = 0, gone = 0;
+
+	assert_ok(lfs_sync(f->fs));
+	for (unsigned round = 0; round < 16; round++) {
+		faultio_freeze_after(fault_io, rng_next(&r) % 60);
+		for (unsigned i = 0; i < CUT_FILES; i++) {
+			char name[32];
+			struct stat st;
+			ino[i] = make_tmpfile(f, LFS_ROOT_INO, O_RDWR, data[i], sizeof(data[i]),
+					      rng_next(&r));
+			snprintf(name, sizeof(name), "r%u.%u", round, i);
+			if (i % 2 == 0)
+				assert_ok(lfs_link(f->fs, ino[i], LFS_ROOT_INO, name, &st));
+			lfs_forget(f->fs, ino[i], i % 2 == 0 ? 2 : 1);
+		}
+		assert_ok(lfs_sync(f->fs));
+		faultio *img = faultio_crash(fault_io, rng_next(&r), FAULTIO_ORDERED);
+		char dir[PATH_MAX], name[32];
+		snprintf(name, sizeof(name), "cut%u", round);
+		dump_image(f, img, name, dir, sizeof(dir));
+		fsck_says(dir, "-n", 0, NULL);
+		assert_ok(lfs_unmount(f->fs));
+		f->fs = NULL;
+		faultio_free(fault_io);
+		fault_io = img;
+		f->mo.io = faultio_io(img);
+		fx_mount(f);
+		unsigned n = check_round(f, round, ino, data);
+		named += n;
+		gone += CUT_FILES - n;
+	}
+	print_message("power cuts: %u tmpfiles named, %u reclaimed\n", named, gone);
+	assert_true(named > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -369,6 +686,13 @@ int main(void)
 		fx_test(test_crash_orphan),
 		fx_test(test_crash_orphan_read_only),
 		fx_test(test_forget_more_than_held),
+		fx_test(test_tmpfile_named),
+		fx_test(test_tmpfile_reclaimed),
+		fx_test(test_tmpfile_unlinkable),
+		fx_test(test_tmpfile_errors),
+		fx_test(test_crash_tmpfile),
+		cmocka_unit_test_setup_teardown(test_tmpfile_power_cuts, setup_faultio,
+						teardown_faultio),
 	};
 	return cmocka_run_group_tests_name("fs_orphan", tests, NULL, NULL);
 }

@@ -2,7 +2,7 @@
 /*
  * test_txn.c: transactions (fs/txn.c) keep their contract: every inode a
  * transaction changes is locked and noted for fsync, so one that cannot
- * be (a fifth inode) is refused as the bug it is, never dropped.  Looks
+ * be (one past TXN_MAX_INODES) is refused as the bug it is, never dropped.  Looks
  * inside the core (fs/internal.h).
  */
 #include "fsutil.h"
@@ -18,18 +18,18 @@ static void fill(struct fx *f, struct txn *t)
 
 static struct txn full;
 
-static int add_fifth(struct fx *f)
+static int add_one_too_many(struct fx *f)
 {
 	int err = txn_add(&full, TXN_MAX_INODES + 1);
 	return err == -E2BIG && strstr(f->log, "more than") ? 0 : -1;
 }
 
-static void test_fifth_inode(void **state)
+static void test_one_inode_too_many(void **state)
 {
 	struct fx *f = *state;
 
 	fill(f, &full);
-	fx_expect_bug(f, add_fifth);
+	fx_expect_bug(f, add_one_too_many);
 	assert_int_equal(full.nino, TXN_MAX_INODES);
 	txn_end(&full);
 }
@@ -51,7 +51,7 @@ static void test_duplicates(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		fx_test(test_fifth_inode),
+		fx_test(test_one_inode_too_many),
 		fx_test(test_duplicates),
 	};
 	return cmocka_run_group_tests_name("fs_txn", tests, NULL, NULL);

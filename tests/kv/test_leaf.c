@@ -121,7 +121,7 @@ static void test_split_absorb(void **state)
 	(void)state;
 	struct entries *d = filled(1000), *r;
 	size_t total = d->bytes;
-	assert_int_equal(entries_split(d, &r), 0);
+	assert_int_equal(entries_split(d, (total - 16) / 2, &r), 0);
 	assert_true(d->n > 0 && r->n > 0);
 	assert_int_equal(d->n + r->n, 1000);
 	assert_true(keycmp(d->e[d->n - 1].k, d->e[d->n - 1].kl, r->e[0].k, r->e[0].kl) < 0);
@@ -146,7 +146,7 @@ static void test_split_absorb(void **state)
 	entries_free(a);
 	entries_free(b);
 	struct entries *one = filled(1);
-	assert_int_equal(entries_split(one, &r), -EINVAL);
+	assert_int_equal(entries_split(one, 0, &r), -EINVAL);
 	entries_free(one);
 	entries_free(d);
 }

@@ -503,6 +503,37 @@ static void test_split_merge_persist(void **state)
 	assert_int_equal(st.leaves, 1);
 }
 
+/* Keys that only grow (inode numbers) fill their leaves: a split of the
+ * last leaf keeps 7/8 of a leaf, where halves would leave every leaf half
+ * full (random order fills about ln 2, 69%). */
+static void test_ascending_keys_fill_leaves(void **state)
+{
+	struct fx *f = *state;
+	f->o.leaf_bytes = 1024;
+	fx_open(f);
+	lkv_tree *up, *mixed;
+	assert_int_equal(lkv_tree_open(f->s, "up", &up), 0);
+	assert_int_equal(lkv_tree_open(f->s, "mixed", &mixed), 0);
+	enum { N = 20000 };
+	struct lkv_stats st;
+	lkv_stats(f->s, &st);
+	uint64_t before = st.leaves;
+	for (int i = 0; i < N; i++)
+		put(up, i, 1);
+	lkv_stats(f->s, &st);
+	uint64_t asc = st.leaves - before;
+	before = st.leaves;
+	for (int i = 0; i < N; i++)
+		put(mixed, (int)(((uint64_t)i * 7919) % N), 1);   /* a permutation */
+	lkv_stats(f->s, &st);
+	uint64_t mix = st.leaves - before;
+	print_message("leaves: ascending %lu, mixed %lu\n", (unsigned long)asc,
+		      (unsigned long)mix);
+	assert_true(asc * 10 < mix * 9);
+	for (int i = 0; i < N; i += 997)
+		expect(up, i, 1);
+}
+
 static int count_files(const char *dir, const char *suffix)
 {
 	DIR *d = opendir(dir);
@@ -921,6 +952,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_background_flusher, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eviction_and_bloom, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_merge_persist, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ascending_keys_fill_leaves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshots_and_rollover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_zeroed_ahead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_roll_while_zeroing, setup, teardown),
