@@ -85,11 +85,14 @@ static void report(struct check *c, const struct lkv_damage *d)
 		c->fn(c->arg, d);
 }
 
+/* Reports leaf l's key range (up to next's low key, or the end): the
+ * leaf lost its keys, or (partial) some it cannot name. */
 static void report_leaf(struct check *c, struct leaf *l, struct leaf *next, bool repaired,
-			const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+			bool partial, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
 
 static void report_leaf(struct check *c, struct leaf *l, struct leaf *next, bool repaired,
-			const char *fmt, ...)
+			bool partial, const char *fmt, ...)
 {
 	char what[256], name[32];
 	file_name(name, FILE_LOG, l->loc.file);
@@ -100,7 +103,8 @@ static void report_leaf(struct check *c, struct leaf *l, struct leaf *next, bool
 	vsnprintf(what + n, sizeof(what) - (size_t)n, fmt, ap);
 	va_end(ap);
 	struct lkv_damage d = { .tree = l->tree->name, .leaf_low = l->low,
-				.leaf_low_len = l->low_len, .what = what, .repaired = repaired };
+				.leaf_low_len = l->low_len, .what = what, .repaired = repaired,
+				.partial = partial };
 	if (next) {
 		d.leaf_high = next->low;
 		d.leaf_high_len = next->low_len;
@@ -180,13 +184,44 @@ static bool listed_keys(struct check *c, uint64_t id, const struct leaf_loc *loc
 }
 
 /*
+ * Drops from d (l's entries read past its damaged deltas) every key whose
+ * value a damaged delta held (its hash in lost), reporting each; returns
+ * how many of lost's keys d did not hold: keys those deltas made that no
+ * later record names, lost without a name.
+ */
+static size_t drop_lost(struct check *c, struct leaf *l, struct entries *d,
+			const struct lost_set *lost)
+{
+	size_t named = 0;
+	for (uint32_t i = 0; i < d->n;) {
+		const struct entry *e = &d->e[i];
+		if (!lost_has(lost, lkv_checksum(e->k, e->kl))) {
+			i++;
+			continue;
+		}
+		char what[160];
+		snprintf(what, sizeof(what), "leaf %" PRIu64 ": its value was in a damaged delta "
+			 "record", l->id);
+		struct lkv_damage dm = { .tree = l->tree->name, .key = e->k, .klen = e->kl,
+					 .what = what, .repaired = c->fix != NULL };
+		report(c, &dm);
+		entries_del(d, e->k, e->kl);
+		named++;
+	}
+	return lost->n - named;
+}
+
+/*
  * Reads l's chain past its damaged deltas (the base read): *out gets the
  * entries it holds less the keys those deltas changed, which are reported
- * one by one.  False when that cannot be done: a damaged delta lists no
- * keys, or the rest does not apply.
+ * one by one; keys they made that cannot be named are reported as l's key
+ * range (partial), so that the layer above looks for what referred to
+ * them as it does for a lost leaf.  False when that cannot be done: a
+ * damaged delta lists no keys, or the rest does not apply.
  */
-static bool salvage_chain(struct check *c, struct leaf *l, const struct leaf_loc *base,
-			  const struct leaf_loc *chain, uint32_t n, struct entries **out)
+static bool salvage_chain(struct check *c, struct leaf *l, struct leaf *next,
+			  const struct leaf_loc *base, const struct leaf_loc *chain, uint32_t n,
+			  struct entries **out)
 {
 	struct entries *d = NULL;
 	struct lost_set lost = { 0 };
@@ -213,21 +248,11 @@ static bool salvage_chain(struct check *c, struct leaf *l, const struct leaf_loc
 		free(lost.h);
 		return false;
 	}
-	/* drop (and report) the keys whose value is not known */
-	for (uint32_t i = 0; i < d->n;) {
-		const struct entry *e = &d->e[i];
-		if (!lost_has(&lost, lkv_checksum(e->k, e->kl))) {
-			i++;
-			continue;
-		}
-		char what[160];
-		snprintf(what, sizeof(what), "leaf %" PRIu64 ": its value was in a damaged delta "
-			 "record", l->id);
-		struct lkv_damage dm = { .tree = l->tree->name, .key = e->k, .klen = e->kl,
-					 .what = what, .repaired = c->fix != NULL };
-		report(c, &dm);
-		entries_del(d, e->k, e->kl);
-	}
+	size_t unnamed = drop_lost(c, l, d, &lost);
+	if (unnamed)
+		report_leaf(c, l, next, c->fix != NULL, true, "%zu key%s that a damaged delta "
+			    "record made %s lost and cannot be named", unnamed,
+			    unnamed == 1 ? "" : "s", unnamed == 1 ? "is" : "are");
 	free(lost.h);
 	*out = d;
 	return damaged > 0;
@@ -262,7 +287,7 @@ static void check_leaf(struct check *c, struct lkv_tree *t, struct leaf *l, stru
 	int err = leaf_read(c->s, l, &base, chain, n, &d, &why, &bad, &at);
 	if (err == -ENOMEM) {
 		c->err = err;
-	} else if (err && at >= 0 && salvage_chain(c, l, &base, chain, n, &d)) {
+	} else if (err && at >= 0 && salvage_chain(c, l, next, &base, chain, n, &d)) {
 		/* repaired by rewriting what was read; the counts wait for it */
 		note_lost(c, l, d);
 		d = NULL;
@@ -271,9 +296,9 @@ static void check_leaf(struct check *c, struct lkv_tree *t, struct leaf *l, stru
 		 * unknown until then, so the counts are not judged this walk */
 		note_lost(c, l, NULL);
 		if (at < 0)
-			report_leaf(c, l, next, c->fix != NULL, "%s", why ? why : "unreadable");
+			report_leaf(c, l, next, c->fix != NULL, false, "%s", why ? why : "unreadable");
 		else
-			report_leaf(c, l, next, c->fix != NULL, "delta %d of its chain: %s", at + 1,
+			report_leaf(c, l, next, c->fix != NULL, false, "delta %d of its chain: %s", at + 1,
 				    why ? why : "unreadable");
 	}
 	free(chain);
@@ -285,7 +310,7 @@ static void check_leaf(struct check *c, struct lkv_tree *t, struct leaf *l, stru
 		if ((i > 0 && keycmp(d->e[i - 1].k, d->e[i - 1].kl, e->k, e->kl) >= 0) ||
 		    keycmp(e->k, e->kl, l->low, l->low_len) < 0 ||
 		    (next && keycmp(e->k, e->kl, next->low, next->low_len) >= 0)) {
-			report_leaf(c, l, next, false, "key %u out of order or outside the leaf", i);
+			report_leaf(c, l, next, false, false, "key %u out of order or outside the leaf", i);
 			break;
 		}
 		if (e->flags & ENT_BLOB)

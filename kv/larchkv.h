@@ -295,7 +295,11 @@ int  lkv_gc_free(lkv_store *s);
  * blob fails its checksum or lies outside its segment is deleted (its key
  * reported); a leaf that cannot be read is replaced by an empty one (its
  * key range reported: the keys in it are lost, and the layer above must
- * mend what referred to them); wrong live-byte counts are corrected.
+ * mend what referred to them); a leaf with a damaged delta record keeps
+ * the rest of its chain, its keys that delta changed are deleted one by
+ * one (each reported), and when the delta also made keys that nothing
+ * names any more its key range is reported too, as `partial`; wrong
+ * live-byte counts are corrected.
  * Returns 0 when the walk finished (problems or not; see the stats), or a
  * negative errno when it could not (the store has failed, no memory).
  * ---------------------------------------------------------------------- */
@@ -311,6 +315,9 @@ struct lkv_damage {
 	size_t leaf_high_len;
 	const char *what;               /* what is wrong, naming file and offset */
 	bool repaired;                  /* fixed by LKV_CHECK_REPAIR */
+	bool partial;                   /* with a leaf's low key: the leaf is kept
+					   but lost keys that cannot be named
+					   (ones a damaged delta record made) */
 };
 
 struct lkv_check_stats {

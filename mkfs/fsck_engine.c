@@ -105,9 +105,12 @@ static void on_damage(void *arg, const struct lkv_damage *d)
 	else
 		snprintf(where, sizeof(where), "the start of the tree");
 	snprintf(msg, sizeof(msg), "Tree %s, the leaf from %s on: %s%s", d->tree, where,
-		 d->what, d->repaired ? " (emptied: its keys are lost)" : "");
+		 d->what, !d->repaired ? "" : d->partial ? " (the rest of the leaf is kept)"
+							  : " (emptied: its keys are lost)");
 	if (!d->repaired)
 		c->leaves_bad++;
+	/* partial: the lost keys are not known, so what may have referred to
+	 * them is looked for in the whole range, as for a lost leaf */
 	if (!strcmp(d->tree, tree_names[TREE_EXTENTS]))
 		c->extents_lost = true;        /* pass 1 names the files by path */
 	salvage_note_leaf(c, d);

@@ -369,7 +369,8 @@ static void count_damage(void *arg, const struct lkv_damage *d)
 {
 	int *keys = arg;
 	keys[0] += d->key != NULL;
-	keys[1] += d->key == NULL && d->tree != NULL;     /* whole leaves */
+	keys[1] += d->key == NULL && d->tree != NULL && !d->partial;   /* whole leaves */
+	keys[2] += d->key == NULL && d->tree != NULL && d->partial;    /* unnamed keys */
 }
 
 /*
@@ -378,8 +379,10 @@ static void count_damage(void *arg, const struct lkv_damage *d)
  * the normal open refuses (a live record lost); a salvaging one opens,
  * reads of the leaf fail with -EIO, others do not; lkv_check with repair
  * then reports the two keys of the leaf it changed that it can name and
- * drops them (the third, new in that delta, is simply absent), and every
- * other key of the leaf and of the store reads back as before.
+ * drops them, and reports the leaf's range as partly lost for the third,
+ * new in that delta, which nothing names (so that the layer above looks
+ * there for what referred to it); every other key of the leaf and of the
+ * store reads back as before.
  */
 static void test_damaged_delta(void **state)
 {
@@ -434,16 +437,17 @@ static void test_damaged_delta(void **state)
 	size_t vl;
 	assert_int_equal(lkv_get(t, k, skey(k, 20), buf, sizeof(buf), &vl), -EIO);
 	assert_int_equal(lkv_get(u, "x", 1, buf, sizeof(buf), &vl), 0);
-	int keys[2] = { 0, 0 };
+	int keys[3] = { 0, 0, 0 };
 	assert_int_equal(lkv_check(s, LKV_CHECK_REPAIR, count_damage, keys, NULL), 0);
 	assert_int_equal(keys[0], 2);            /* keys 3 and 7, by name */
 	assert_int_equal(keys[1], 0);            /* no leaf emptied */
+	assert_int_equal(keys[2], 1);            /* key 45: the leaf, partly */
 	m.ver[3] = m.ver[7] = 0;                 /* lost */
 	check_model(t, &m);                      /* 45 absent, the rest as before */
 	assert_int_equal(lkv_get(u, "x", 1, buf, sizeof(buf), &vl), 0);
 	memset(keys, 0, sizeof(keys));
 	assert_int_equal(lkv_check(s, 0, count_damage, keys, NULL), 0);
-	assert_int_equal(keys[0] + keys[1], 0);
+	assert_int_equal(keys[0] + keys[1] + keys[2], 0);
 	assert_int_equal(lkv_close(s), 0);
 	o.flags = 0;                             /* repaired: opens normally */
 	assert_int_equal(lkv_open("dmg", &o, &s), 0);
