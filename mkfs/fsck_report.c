@@ -369,8 +369,11 @@ void report_lost(struct fsck *c)
 			       "had)\n", path);
 		else if (l->block == LOST_INODE)
 			printf("File %s: its inode was lost with a damaged leaf%s\n", path,
-			       l->repaired ? "; recreated from its data (a regular file of "
-			       "mode 0600 owned by root, as long as its last block reaches)" : "");
+			       !l->repaired ? ""
+			       : *l->what ? "; recreated from its data and its entry (a symlink "
+					    "owned by root)"
+			       : "; recreated from its data (a regular file of mode 0600 owned "
+				 "by root, as long as its last block reaches)");
 		else if (l->block == LOST_BYTES)
 			printf("File %s: %s bytes of its data lost with a damaged leaf%s\n", path,
 			       l->what, l->repaired ? " (now holes)" : "");

@@ -10,10 +10,12 @@
  * and their entries in the dirents tree survive, so before pass 1 reads the
  * inodes each such number that is the parent of entries gets a directory
  * record (mode 0700, 0755 for the root; passes 2-4 mend its parent, place
- * and counts), and each with data a regular file record (mode 0600, owned
- * by root, as long as its last block reaches), which pass 3 links into
+ * and counts), and each with data a file record (mode 0600, owned by
+ * root, as long as its last block reaches), which pass 3 links into
  * /lost+found as #INO unless an entry still names it, as e2fsck does with
- * an inode no entry names.
+ * an inode no entry names.  The file is of the type a surviving entry
+ * names it with when that is a symlink (whose data is its target, so it
+ * comes back whole), else a regular file.
  * For the dirents tree the range names directories (by the parent number
  * every key starts with) that lost entries, and for the xattrs tree files
  * that may have lost extended attributes: the report names them by path,
@@ -84,7 +86,29 @@ void salvage_note_key(struct fsck *c, const struct lkv_damage *d)
 		c->op_error = true;
 }
 
-struct found_data { uint64_t ino, end, hi; bool any, dir; };
+/* The symlinks among the lost inodes, as surviving entries name them. */
+struct lnk_set { uint64_t *ino; size_t n, cap; };
+
+struct found_data { uint64_t ino, end, hi; bool any, dir; const struct lnk_set *lnk; };
+
+static bool lnk_has(const struct lnk_set *l, uint64_t ino)
+{
+	for (size_t i = 0; l && i < l->n; i++)
+		if (l->ino[i] == ino)
+			return true;
+	return false;
+}
+
+/* The mode a lost inode is recreated with: a directory, a symlink (an
+ * entry says so and its data fits a target), or a regular file. */
+static mode_t recreate_mode(const struct found_data *f, bool dir)
+{
+	if (dir)
+		return S_IFDIR | (f->ino == LFS_ROOT_INO ? 0755 : 0700);
+	if (f->end > 0 && f->end <= LFS_SYMLINK_MAX && lnk_has(f->lnk, f->ino))
+		return S_IFLNK | 0777;
+	return S_IFREG | 0600;
+}
 
 /* Gives inode f->ino a record when it has none: its data (a file) or its
  * entries (a directory) outlived it. */
@@ -93,14 +117,15 @@ static int recreate(struct fsck *c, const struct found_data *f, bool dir)
 	struct inode in;
 	if (inode_load(c, f->ino, &in) != -ENOENT)
 		return 0;
+	mode_t mode = recreate_mode(f, dir);
+	const char *as = S_ISLNK(mode) ? "a symlink, as its entry says," : "a regular file";
 	if (dir ? !problem(c, UNSAFE, "Directory %" PRIu64 " was lost with a damaged leaf, but "
 			   "not its entries: recreated", f->ino)
 		: !problem(c, UNSAFE, "Inode %" PRIu64 " was lost with a damaged leaf, but not its "
-			   "data: recreated as a regular file of %" PRIu64 " bytes (for "
-			   "/lost+found)", f->ino, f->end))
+			   "data: recreated as %s of %" PRIu64 " bytes (for /lost+found "
+			   "unless an entry names it)", f->ino, as, f->end))
 		return 0;
-	inode_init(&in, f->ino, dir ? S_IFDIR | (f->ino == LFS_ROOT_INO ? 0755 : 0700)
-				    : S_IFREG | 0600, 0, 0);
+	inode_init(&in, f->ino, mode, 0, 0);
 	in.size = dir ? 0 : f->end;
 	in.nlink = dir ? 2 : 1;      /* pass 4 counts what passes 2-3 find */
 	in.parent = dir ? LFS_ROOT_INO : 0;   /* pass 3 mends it */
@@ -109,8 +134,8 @@ static int recreate(struct fsck *c, const struct found_data *f, bool dir)
 		err = lkv_batch_commit(c->b, NULL);
 	lkv_batch_clear(c->b);
 	fix_done(c, err);
-	if (!err)
-		lost_note(c, f->ino, LOST_INODE, NULL, true);   /* named by path at the end */
+	if (!err)       /* named by path at the end */
+		lost_note(c, f->ino, LOST_INODE, S_ISLNK(mode) ? "symlink" : NULL, true);
 	if (!err && f->ino > c->max_ino)
 		c->max_ino = f->ino;
 	return 0;
@@ -159,10 +184,11 @@ static int parent_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
 
 /* Recreates the inodes of [lo, hi] that tree t (dirents: as parents;
  * extents: as owners of data) shows existed. */
-static int recreate_from(struct fsck *c, const struct ino_range *r, bool dir)
+static int recreate_from(struct fsck *c, const struct ino_range *r, bool dir,
+			 const struct lnk_set *lnk)
 {
 	uint8_t lo[EXTENT_KEY_LEN];
-	struct found_data f = { .hi = r->hi, .dir = dir };
+	struct found_data f = { .hi = r->hi, .dir = dir, .lnk = lnk };
 	extent_key(lo, r->lo, 0);
 	int err = scan_tree(c, c->t[dir ? TREE_DIRENTS : TREE_EXTENTS], lo, INO_KEY_LEN,
 			    !dir, dir ? parent_one : data_one, &f);
@@ -171,25 +197,55 @@ static int recreate_from(struct fsck *c, const struct ino_range *r, bool dir)
 	return err == -EIO ? 0 : err;
 }
 
-/* Before pass 1: a record for every inode of a lost inodes leaf whose
- * data survived (only when fixing: -n reports them in pass 1). */
-int salvage_inodes(struct fsck *c)
-{
-	int err = 0;
-	for (size_t i = 0; i < c->nlost_inodes && c->fix == FIX_ALL && !err; i++) {
-		err = recreate_from(c, &c->lost_inodes[i], true);
-		if (!err)
-			err = recreate_from(c, &c->lost_inodes[i], false);
-	}
-	return err;
-}
-
 static bool in_ranges(const struct ino_range *v, size_t n, uint64_t ino)
 {
 	for (size_t i = 0; i < n; i++)
 		if (ino >= v[i].lo && ino <= v[i].hi)
 			return true;
 	return false;
+}
+
+/* An entry: notes its child when it is a symlink whose inode was lost. */
+static int lnk_one(struct fsck *c, void *arg, const uint8_t *k, size_t kl,
+		   const uint8_t *v, size_t vl, bool bad)
+{
+	struct lnk_set *l = arg;
+	struct dirent_val dv;
+	(void)k;
+	(void)kl;
+	if (bad || !v || !dirent_val_decode(v, vl, &dv) || dv.type != mode_to_dtype(S_IFLNK) ||
+	    !in_ranges(c->lost_inodes, c->nlost_inodes, dv.ino) || lnk_has(l, dv.ino))
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		uint64_t *p = realloc(l->ino, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		l->ino = p;
+		l->cap = cap;
+	}
+	l->ino[l->n++] = dv.ino;
+	return 0;
+}
+
+/* Before pass 1: a record for every inode of a lost inodes leaf whose
+ * data survived (only when fixing: -n reports them in pass 1).  One walk
+ * of the entries first finds which of them were symlinks. */
+int salvage_inodes(struct fsck *c)
+{
+	struct lnk_set lnk = { 0 };
+	int err = 0;
+	if (c->nlost_inodes && c->fix == FIX_ALL) {
+		err = scan_tree(c, c->t[TREE_DIRENTS], NULL, 0, true, lnk_one, &lnk);
+		err = err == -EIO ? 0 : err;   /* reported; what was read is used */
+	}
+	for (size_t i = 0; i < c->nlost_inodes && c->fix == FIX_ALL && !err; i++) {
+		err = recreate_from(c, &c->lost_inodes[i], true, &lnk);
+		if (!err)
+			err = recreate_from(c, &c->lost_inodes[i], false, &lnk);
+	}
+	free(lnk.ino);
+	return err;
 }
 
 /*
