@@ -8,9 +8,17 @@
  * (epoch.c), asks leaf_image for the record of a leaf as it is now.  It is
  * a full image when the leaf has none on disk yet (a new leaf, the upper
  * half of a split), when GC or fsck asked for one (full_epoch), when the
- * chain is past its limit, or when the delta would be at least three
+ * chain is past its limit, when the delta would be at least three
  * quarters of the image anyway (a bulk load: little to save, and a new
- * base resets the chain).  Otherwise it is a delta of the entries and
+ * base resets the chain), or when the delta would change more keys than
+ * the location table lists for a link (LINK_HASHES_MAX).  That last is for
+ * damage: fsck reads past a damaged delta by dropping the keys its link
+ * lists (check.c), but a delta whose keys are not listed takes its whole
+ * leaf with it, base and chain, which lie elsewhere in the log; one 4 KiB
+ * region can hold the deltas of many leaves (a flush's), so the damage
+ * would reach far past the bytes hit, beyond what fsck can rebuild (issue
+ * 21).  A full image lost takes only what it holds, as before deltas.
+ * Otherwise it is a delta of the entries and
  * tombstones changed after logged_epoch: a split leaves the lower half a
  * tombstone for each key it moved out, a merge marks the keys it took in
  * as puts (batch.c), so a leaf whose neighbour comes and goes (a large
@@ -103,8 +111,11 @@ int leaf_image(lkv_store *s, struct leaf *l, bool background, struct leaf_img **
 				   l->logged_epoch, &img->body, &img->hash, &img->nhash);
 		if (!err && !img->nhash)
 			img->type = 0;                  /* nothing changed */
-		if (!err && img->body.len * 4 > l->ents->bytes * 3) {
-			buf_free(&img->body);           /* no saving: a new base */
+		/* no saving, or a delta whose keys the table could not list:
+		 * a new base */
+		if (!err && (img->body.len * 4 > l->ents->bytes * 3 ||
+			     img->nhash > LINK_HASHES_MAX)) {
+			buf_free(&img->body);
 			free(img->hash);
 			img->hash = NULL;
 			img->nhash = 0;

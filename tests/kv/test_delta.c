@@ -457,6 +457,46 @@ static void test_damaged_delta(void **state)
 	assert_int_equal(faultio_free(img), 0);
 }
 
+/*
+ * A flush that changes more keys of a leaf than a chain link lists
+ * (LINK_HASHES_MAX) writes a full image, not a delta: a damaged delta
+ * whose keys are not listed would take its whole leaf with it (base and
+ * chain, which lie elsewhere), where fsck reads past one that lists them.
+ * 32 changed keys of a 300-key leaf make a delta, 33 an image.
+ */
+static void test_wide_delta_is_image(void **state)
+{
+	(void)state;
+	faultio *f = faultio_new();
+	struct lkv_options o;
+	chain_opts(&o, f);
+	o.cache_bytes = 256u << 20;
+	o.leaf_bytes = 1u << 20;                /* one leaf */
+	lkv_store *s;
+	lkv_tree *t;
+	assert_int_equal(lkv_open("wide", &o, &s), 0);
+	assert_int_equal(lkv_tree_open(s, "main", &t), 0);
+	char k[16];
+	for (int i = 0; i < 300; i++)
+		assert_int_equal(lkv_put(t, k, skey(k, i), "v1", 2, NULL), 0);
+	assert_int_equal(lkv_flush(s, 0), 0);
+	struct lkv_stats a, b, c;
+	lkv_stats(s, &a);
+	for (int i = 0; i < 32; i++)
+		assert_int_equal(lkv_put(t, k, skey(k, i * 9), "v2", 2, NULL), 0);
+	assert_int_equal(lkv_flush(s, 0), 0);
+	lkv_stats(s, &b);
+	assert_int_equal(b.deltas_written - a.deltas_written, 1);
+	for (int i = 0; i < 33; i++)
+		assert_int_equal(lkv_put(t, k, skey(k, i * 9), "v3", 2, NULL), 0);
+	assert_int_equal(lkv_flush(s, 0), 0);
+	lkv_stats(s, &c);
+	assert_int_equal(c.deltas_written - b.deltas_written, 0);
+	assert_int_equal(c.leaves_written - b.leaves_written, 1);
+	assert_int_equal(lkv_close(s), 0);
+	assert_int_equal(faultio_free(f), 0);
+}
+
 /* ---- blob ranges ---- */
 
 /* Whether the log of f holds a commit record of epoch e. */
@@ -636,6 +676,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_splice_small),
 		cmocka_unit_test(test_chains_model),
 		cmocka_unit_test(test_damaged_delta),
+		cmocka_unit_test(test_wide_delta_is_image),
 		cmocka_unit_test(test_torn_blob_range),
 		cmocka_unit_test(test_format2_upgrade),
 	};
