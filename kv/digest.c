@@ -22,15 +22,22 @@
  *                   u8 flags: 1 new (the leaf was first written then),
  *                     and in layout 3 (record.c) also 2 delta (the record
  *                     is a delta appended to the leaf's chain, delta.c),
- *                   varint+bytes low key (present only when new) }
+ *                   varint+bytes low key (present only when new),
+ *                   only for a delta: varint m, m x u64 the XXH3-64 of
+ *                     each key it changes (m <= LINK_HASHES_MAX; m =
+ *                     LINK_HASHES_MAX + 1 with no hashes: not listed) }
  *   varint n, n × varint leaf id                            leaves deleted
  *   varint n, n × { varint segment, varint zigzag(change) } live blob bytes
  * It is the commit less what the leaf records themselves hold (the count
- * of keys, the bloom filter, the record checksum, the keys a delta
- * changes) and the allocators' next ids (the carrying commit has later
- * ones).  A digest's layout is that of the commit carrying it.  (A delta
- * whose record is lost with its commit therefore lists no keys: fsck
- * empties its leaf, as it would a lost image.)  The chain values let a reader
+ * of keys, the bloom filter, the record checksum) and the allocators'
+ * next ids (the carrying commit has later ones).  A digest's layout is
+ * that of the commit carrying it.  The key hashes of a delta are there
+ * although its record holds the keys: a region of damage small deltas
+ * share can take a commit with its deltas, and fsck then still reads past
+ * each delta by dropping the keys it changed (check.c) instead of
+ * emptying its leaf, whose base and other links lie elsewhere (issue
+ * 21: one damaged block must not lose more than it held, or more than
+ * fsck can rebuild).  The chain values let a reader
  * check that the digests it applies join the state it has to the
  * carrying commit without a hole.  The digest section of a
  * commit body is u32 n, then n digests.
@@ -56,6 +63,19 @@ static int64_t unzigzag(uint64_t v)
 }
 
 /* ---- encoding ---- */
+
+/* A delta's key hashes: all of them, or none when there are more than a
+ * chain link lists. */
+static void digest_encode_hashes(struct buf *d, const uint64_t *hash, size_t nhash)
+{
+	if (!hash || nhash > LINK_HASHES_MAX) {
+		buf_varint(d, LINK_HASHES_MAX + 1);
+		return;
+	}
+	buf_varint(d, nhash);
+	for (size_t j = 0; j < nhash; j++)
+		buf_u64(d, hash[j]);
+}
 
 /*
  * Appends the digest of the commit of `epoch` (following chain value prev) that wrote
@@ -84,6 +104,8 @@ void digest_encode(struct buf *out, uint64_t epoch, uint64_t prev,
 		buf_u8(&d, (w[i].isnew ? DIG_NEW : 0) | (delta ? DIG_DELTA : 0));
 		if (w[i].isnew)
 			buf_bytes(&d, w[i].low, w[i].low_len);
+		if (delta)
+			digest_encode_hashes(&d, w[i].hash, w[i].nhash);
 	}
 	buf_varint(&d, fs->ndead);
 	for (size_t i = 0; i < fs->ndead; i++)
@@ -156,6 +178,19 @@ void digest_section(struct buf *body, const struct digest_ring *ring)
 
 /* ---- decoding ---- */
 
+/* A delta's key hashes (left in the body, little-endian). */
+static void decode_hashes(struct rd *r, struct digest_leaf *l)
+{
+	l->nhash = rd_varint(r);
+	if (l->nhash == LINK_HASHES_MAX + 1)
+		return;                         /* not listed */
+	if (l->nhash > LINK_HASHES_MAX || l->nhash * 8 > rd_left(r)) {
+		r->bad = true;
+		return;
+	}
+	l->hash_le = rd_take(r, l->nhash * 8);
+}
+
 static int decode_one(struct rd *r, uint16_t layout, struct digest *d)
 {
 	*d = (struct digest){ 0 };
@@ -185,6 +220,8 @@ static int decode_one(struct rd *r, uint16_t layout, struct digest *d)
 		l->kind = flags & DIG_DELTA ? LOC_DELTA : LOC_BASE;
 		if (l->isnew)
 			l->low = rd_bytes(r, LKV_KEY_MAX, &l->low_len);
+		if (l->kind == LOC_DELTA)
+			decode_hashes(r, l);
 		if (flags > (layout == REC_LAYOUT ? 2 : 1) || !l->id || !l->loc.file ||
 		    l->loc.len < REC_HDR)
 			r->bad = true;

@@ -328,7 +328,8 @@ static void keep_digest(struct flush_ctx *c, const struct flush_set *fs)
 			continue;
 		v[n++] = (struct digest_leaf){ .id = l->id, .tree = l->tree->id, .loc = c->w[i].loc,
 			.isnew = l->loc.file == 0, .low = l->low, .low_len = l->low_len,
-			.kind = c->w[i].type == REC_DELTA ? LOC_DELTA : LOC_BASE };
+			.kind = c->w[i].type == REC_DELTA ? LOC_DELTA : LOC_BASE,
+			.hash = c->w[i].hash, .nhash = c->w[i].nhash };
 	}
 	if (v)
 		digest_encode(&d, c->epoch, s->lt.chain, v, n, fs);

@@ -560,6 +560,12 @@ struct digest_leaf {
 	uint8_t kind;           /* LOC_BASE, or LOC_DELTA: loc is a delta */
 	const uint8_t *low;     /* when isnew */
 	size_t low_len;
+	/* LOC_DELTA: the hashes of the keys it changes (encoding: hash,
+	 * nhash; decoded: hash_le, nhash u64 LE in the body), or nhash
+	 * LINK_HASHES_MAX + 1: not listed */
+	const uint64_t *hash;
+	const uint8_t *hash_le;
+	size_t nhash;
 };
 
 struct digest {

@@ -332,13 +332,30 @@ static int digest_entry(lkv_store *s, struct replay *r, const struct digest_leaf
 	return 0;
 }
 
+/* The key hashes of lost delta w as its digest lists them (so that fsck
+ * drops those keys and keeps the rest of the leaf), or not listed.
+ * -ENOMEM. */
+static int digest_link_hashes(const struct digest_leaf *w, struct loc_ent *d)
+{
+	d->nhash = LINK_HASHES_MAX + 1;              /* keys unknown: not listed */
+	if (!w->hash_le || w->nhash > LINK_HASHES_MAX)
+		return 0;
+	d->hash = malloc((w->nhash ? w->nhash : 1) * sizeof(*d->hash));
+	if (!d->hash)
+		return -ENOMEM;
+	for (size_t i = 0; i < w->nhash; i++)
+		d->hash[i] = get_u64(w->hash_le + 8 * i);
+	d->nhash = (uint32_t)w->nhash;
+	return 0;
+}
+
 /*
  * Appends delta w of a lost commit of `epoch` to its leaf's chain: from
  * its record when that verifies (its keys go into the filter), else
  * pointing at the damaged bytes (the leaf then reads as -EIO, and its
  * filter is dropped: a key the delta added must not read as absent),
- * noted lost, its keys unknown.  -EUCLEAN when the table has no such
- * leaf.
+ * noted lost, its keys those the digest lists.  -EUCLEAN when the table
+ * has no such leaf.
  */
 static int digest_delta(lkv_store *s, struct replay *r, const struct digest_leaf *w,
 			uint64_t epoch)
@@ -368,8 +385,9 @@ static int digest_delta(lkv_store *s, struct replay *r, const struct digest_leaf
 		err = seen_lost(r, w->loc.file, w->loc.off);
 		bloom_free(&known->bloom);
 		free(d->hash);
-		d->hash = NULL;                      /* keys unknown: not listed */
-		d->nhash = LINK_HASHES_MAX + 1;
+		d->hash = NULL;
+		if (!err)
+			err = digest_link_hashes(w, d);
 	}
 	free(raw);
 	if (err) {

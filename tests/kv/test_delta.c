@@ -375,36 +375,29 @@ static void count_damage(void *arg, const struct lkv_damage *d)
 
 /*
  * One leaf whose chain ends with a delta changing three keys, then a
- * later flush (so the damaged flush is known durable).  The delta damaged:
- * the normal open refuses (a live record lost); a salvaging one opens,
- * reads of the leaf fail with -EIO, others do not; lkv_check with repair
- * then reports the two keys of the leaf it changed that it can name and
- * drops them, and reports the leaf's range as partly lost for the third,
- * new in that delta, which nothing names (so that the layer above looks
- * there for what referred to it); every other key of the leaf and of the
- * store reads back as before.
+ * later flush (so the damaged flush is known durable).  Returns the
+ * crash image of the store; *o its options, m the model, *delta and
+ * *commit the offsets in 00000001.log of that delta and of its commit.
  */
-static void test_damaged_delta(void **state)
+static faultio *delta_store(struct lkv_options *o, struct model *m, uint64_t *delta,
+			    uint64_t *commit)
 {
-	(void)state;
 	faultio *f = faultio_new();
-	struct lkv_options o;
-	chain_opts(&o, f);
-	o.cache_bytes = 256u << 20;
-	o.leaf_bytes = 64u << 10;
-	o.snapshot_bytes = 1u << 30;            /* the commits stay in the log */
-	o.log_file_bytes = 1u << 30;
+	chain_opts(o, f);
+	o->cache_bytes = 256u << 20;
+	o->leaf_bytes = 64u << 10;
+	o->snapshot_bytes = 1u << 30;           /* the commits stay in the log */
+	o->log_file_bytes = 1u << 30;
 	lkv_store *s;
 	lkv_tree *t, *u;
-	assert_int_equal(lkv_open("dmg", &o, &s), 0);
+	assert_int_equal(lkv_open("dmg", o, &s), 0);
 	assert_int_equal(lkv_tree_open(s, "main", &t), 0);
 	assert_int_equal(lkv_tree_open(s, "other", &u), 0);
-	struct model m = { 0 };
 	char k[16];
 	uint8_t v[SVAL];
 	for (int i = 0; i < 40; i++) {          /* one leaf of 40 keys */
 		assert_int_equal(lkv_put(t, k, skey(k, i), v, sval(v, i, 1), NULL), 0);
-		m.ver[i] = 1;
+		m->ver[i] = 1;
 	}
 	assert_int_equal(lkv_flush(s, 0), 0);
 	/* the delta: key 3 and 7 changed, key 45 new */
@@ -419,20 +412,55 @@ static void test_damaged_delta(void **state)
 	assert_int_equal(faultio_free(f), 0);
 	struct log_rec r[64];
 	int n = log_records(img, "00000001.log", r, 64);
-	int d = -1;
+	int d = -1, c = -1;
 	for (int i = 0; i < n; i++)
 		if (r[i].type == REC_DELTA)
 			d = d < 0 ? i : d;
 	assert_true(d >= 0);
-	assert_int_equal(faultio_corrupt(img, "00000001.log", r[d].off + r[d].len - 8, 0x5a), 0);
+	for (int i = d + 1; i < n; i++)
+		if (r[i].type == REC_COMMIT && r[i].epoch == r[d].epoch)
+			c = c < 0 ? i : c;
+	assert_true(c >= 0);
+	*delta = r[d].off + r[d].len - 8;
+	*commit = r[c].off + r[c].len - 8;
+	return img;
+}
 
+/*
+ * After the delta (and, with_commit, its commit record, which a later
+ * commit's digest rebuilds) is damaged: the normal open refuses (a live
+ * record lost); a salvaging one opens, reads of the leaf fail with -EIO,
+ * others do not; lkv_check with repair then reports the two keys of the
+ * leaf it changed that it can name and drops them, and reports the leaf's
+ * range as partly lost for the third, new in that delta, which nothing
+ * names (so that the layer above looks there for what referred to it);
+ * every other key of the leaf and of the store reads back as before.
+ * The keys are the same whether the commit survived (its entry lists
+ * them) or not (the digest does): the leaf is never emptied.
+ */
+static void damaged_delta(bool with_commit)
+{
+	struct lkv_options o;
+	struct model m = { 0 };
+	uint64_t doff, coff;
+	faultio *img = delta_store(&o, &m, &doff, &coff);
+	assert_int_equal(faultio_corrupt(img, "00000001.log", doff, 0x5a), 0);
+	if (with_commit)
+		assert_int_equal(faultio_corrupt(img, "00000001.log", coff, 0x5a), 0);
+
+	lkv_store *s;
+	lkv_tree *t, *u;
 	o.io = faultio_io(img);
 	o.flags = 0;
 	assert_int_equal(lkv_open("dmg", &o, &s), -EUCLEAN);
 	o.flags = LKV_SALVAGE;
 	assert_int_equal(lkv_open("dmg", &o, &s), 0);
+	struct lkv_stats st;
+	lkv_stats(s, &st);
+	assert_int_equal(st.rebuilt_commits, with_commit ? 1 : 0);
 	assert_int_equal(lkv_tree_open(s, "main", &t), 0);
 	assert_int_equal(lkv_tree_open(s, "other", &u), 0);
+	char k[16];
 	uint8_t buf[SVAL];
 	size_t vl;
 	assert_int_equal(lkv_get(t, k, skey(k, 20), buf, sizeof(buf), &vl), -EIO);
@@ -455,6 +483,20 @@ static void test_damaged_delta(void **state)
 	check_model(t, &m);
 	assert_int_equal(lkv_close(s), 0);
 	assert_int_equal(faultio_free(img), 0);
+}
+
+static void test_damaged_delta(void **state)
+{
+	(void)state;
+	damaged_delta(false);
+}
+
+/* The delta and its commit record both damaged (small records share a
+ * region of damage): the digest of a later commit lists its keys. */
+static void test_damaged_delta_and_commit(void **state)
+{
+	(void)state;
+	damaged_delta(true);
 }
 
 /*
@@ -676,6 +718,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_splice_small),
 		cmocka_unit_test(test_chains_model),
 		cmocka_unit_test(test_damaged_delta),
+		cmocka_unit_test(test_damaged_delta_and_commit),
 		cmocka_unit_test(test_wide_delta_is_image),
 		cmocka_unit_test(test_torn_blob_range),
 		cmocka_unit_test(test_format2_upgrade),
