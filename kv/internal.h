@@ -164,7 +164,7 @@ struct flush_set {
 struct seg_delta { uint32_t seg; int64_t bytes; };
 
 /* ---- the durable location table (loctable.c) ---- */
-#define LINK_HASHES_MAX 32   /* a delta changing more keys lists none */
+#define LINK_HASHES_MAX 32   /* keys a link lists; a wider change is an image */
 
 /* One delta record of a leaf's chain. */
 struct chain_link {

@@ -10,7 +10,10 @@
  * after it (delta.c), with the count of keys and the bloom filter of
  * what the whole chain holds, and for each delta the XXH3-64 of the keys
  * it changes when there are at most LINK_HASHES_MAX of them (so that
- * fsck, finding that delta damaged, knows which keys it cost).
+ * fsck, finding that delta damaged, knows which keys it cost).  A flush
+ * writes no delta of more keys (image.c); a link is unlisted only when
+ * its delta and its commit were lost and the digest that rebuilt the
+ * commit did not list them either (digest.c).
  *
  * The encodings (commit bodies and snapshot bodies share them; a record's
  * layout, record.c, says which one a body uses).  A location is
