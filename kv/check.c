@@ -187,7 +187,8 @@ static bool listed_keys(struct check *c, uint64_t id, const struct leaf_loc *loc
  * Drops from d (l's entries read past its damaged deltas) every key whose
  * value a damaged delta held (its hash in lost), reporting each; returns
  * how many of lost's keys d did not hold: keys those deltas made that no
- * later record names, lost without a name.
+ * later record names, lost without a name (or that they deleted: a
+ * hash does not tell which, so the caller assumes the worse).
  */
 static size_t drop_lost(struct check *c, struct leaf *l, struct entries *d,
 			const struct lost_set *lost)
@@ -251,8 +252,9 @@ static bool salvage_chain(struct check *c, struct leaf *l, struct leaf *next,
 	size_t unnamed = drop_lost(c, l, d, &lost);
 	if (unnamed)
 		report_leaf(c, l, next, c->fix != NULL, true, "%zu key%s that a damaged delta "
-			    "record made %s lost and cannot be named", unnamed,
-			    unnamed == 1 ? "" : "s", unnamed == 1 ? "is" : "are");
+			    "record changed %s not in the rest of the leaf: made by it (lost) or "
+			    "deleted, they cannot be named", unnamed, unnamed == 1 ? "" : "s",
+			    unnamed == 1 ? "is" : "are");
 	free(lost.h);
 	*out = d;
 	return damaged > 0;
@@ -298,8 +300,8 @@ static void check_leaf(struct check *c, struct lkv_tree *t, struct leaf *l, stru
 		if (at < 0)
 			report_leaf(c, l, next, c->fix != NULL, false, "%s", why ? why : "unreadable");
 		else
-			report_leaf(c, l, next, c->fix != NULL, false, "delta %d of its chain: %s", at + 1,
-				    why ? why : "unreadable");
+			report_leaf(c, l, next, c->fix != NULL, false, "delta %d of its chain: %s",
+				    at + 1, why ? why : "unreadable");
 	}
 	free(chain);
 	if (err && !d)
@@ -310,7 +312,8 @@ static void check_leaf(struct check *c, struct lkv_tree *t, struct leaf *l, stru
 		if ((i > 0 && keycmp(d->e[i - 1].k, d->e[i - 1].kl, e->k, e->kl) >= 0) ||
 		    keycmp(e->k, e->kl, l->low, l->low_len) < 0 ||
 		    (next && keycmp(e->k, e->kl, next->low, next->low_len) >= 0)) {
-			report_leaf(c, l, next, false, false, "key %u out of order or outside the leaf", i);
+			report_leaf(c, l, next, false, false, "key %u out of order or outside the "
+				    "leaf", i);
 			break;
 		}
 		if (e->flags & ENT_BLOB)
