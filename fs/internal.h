@@ -73,7 +73,6 @@ struct lfs {
 	uint64_t copy_bound;            /* alloc_mu; the superblock copy's next_ino */
 	bool super_from_copy;           /* alloc_mu; the record is damaged: the
 					   copy stands in (until rewritten) */
-	atomic_llong inodes_used;       /* atomic; -1 until counted (statfs) */
 
 	/* free space (space.c) */
 	uint64_t reserve;               /* mount; host bytes kept free */

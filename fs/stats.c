@@ -122,7 +122,7 @@ static void stats_print(lfs *fs, FILE *f, bool live)
 {
 	struct lkv_stats st;
 	struct timespec t;
-	long long inodes = atomic_load(&fs->inodes_used);
+	uint64_t inodes = lkv_tree_count(fs->t_inodes);
 
 	lkv_stats(fs->s, &st);
 	fprintf(f, "%-22s %s\n", "Store:", fs->dir);
@@ -132,8 +132,7 @@ static void stats_print(lfs *fs, FILE *f, bool live)
 			(long long)(t.tv_sec - fs->mounted_at.tv_sec));
 	}
 	fprintf(f, "%-22s %s\n", "Mode:", fs->ro ? "read-only" : "read-write");
-	if (inodes >= 0)
-		fprintf(f, "%-22s %lld\n", "Inodes:", inodes);
+	fprintf(f, "%-22s %" PRIu64 "\n", "Inodes:", inodes);
 	fprintf(f, "%-22s %d\n", "Orphans held:", atomic_load(&fs->orphans_held));
 	fprintf(f, "%-22s %.1f MiB read, %.1f MiB written\n", "File data:",
 		(double)atomic_load(&fs->data_read) / (1 << 20),
@@ -289,7 +288,7 @@ static void print_engine_metrics(FILE *f, const struct lkv_stats *st)
 static void metrics_print(lfs *fs, FILE *f, bool live)
 {
 	struct lkv_stats st;
-	long long inodes = atomic_load(&fs->inodes_used);
+	uint64_t inodes = lkv_tree_count(fs->t_inodes);
 
 	lkv_stats(fs->s, &st);
 	metric_head(f, "larchfs_store_info", "gauge", "The store, as a label; always 1.");
@@ -303,8 +302,7 @@ static void metrics_print(lfs *fs, FILE *f, bool live)
 			(long long)fs->mounted_at.tv_sec, fs->mounted_at.tv_nsec);
 	}
 	metric_u64(f, "larchfs_read_only", "gauge", "1 for a read-only mount, else 0.", fs->ro);
-	if (inodes >= 0)
-		metric_u64(f, "larchfs_inodes", "gauge", "Inodes in use.", (uint64_t)inodes);
+	metric_u64(f, "larchfs_inodes", "gauge", "Inodes in use.", inodes);
 	metric_u64(f, "larchfs_orphans_held", "gauge",
 		   "Unlinked files still open, kept until they are let go.",
 		   (uint64_t)atomic_load(&fs->orphans_held));

@@ -470,10 +470,14 @@ static int apply_op(lkv_batch *b, const struct op *o, uint64_t e, struct leaf **
 		err = blob_account(b->s, b->arena.p + o->voff, o->vl, 1, e);
 	if (err)
 		return err;
-	if (o->del)
+	if (o->del && found) {
 		entries_del(l->ents, k, o->kl);
-	else
+		atomic_fetch_sub(&t->nkeys, 1);
+	} else if (!o->del) {
 		err = entries_put(l->ents, k, o->kl, b->arena.p + o->voff, o->vl, o->flags);
+		if (!err && !found)
+			atomic_fetch_add(&t->nkeys, 1);
+	}
 	return err;
 }
 
@@ -551,6 +555,7 @@ int batch_commit(lkv_batch *b, uint64_t *epoch)
 int batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost)
 {
 	int err = 0;
+	bool emptied = false;
 	pthread_rwlock_wrlock(&l->tree->lock);
 	if (lost && !l->ents && !l->dead_epoch) {
 		l->ents = entries_new();      /* its keys are gone; the tree stays whole */
@@ -558,6 +563,7 @@ int batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost)
 			cache_track(s, l);
 		else
 			err = -ENOMEM;
+		emptied = !err;
 	}
 	if (l->ents && !l->dead_epoch) {
 		uint64_t e = epoch_enter(s);
@@ -567,5 +573,5 @@ int batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost)
 		epoch_exit(s, e);
 	}
 	pthread_rwlock_unlock(&l->tree->lock);
-	return err;
+	return err ? err : emptied;
 }

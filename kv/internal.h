@@ -110,6 +110,9 @@ struct lkv_tree {
 	struct leaf **v;      /* lock; index sorted by low key; v[0]->low is "" */
 	struct key16 *pfx;    /* lock; pfx[i]: the first 16 bytes of v[i]->low */
 	size_t n, cap;        /* lock */
+	atomic_uint_fast64_t nkeys;   /* atomic, changed holding lock exclusively:
+					 keys in the tree, as of the last batch
+					 applied (lkv_tree_count) */
 };
 
 /* ---- what one epoch changed (epoch.c) ----
@@ -556,7 +559,9 @@ int  batch_relocate(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
 int  batch_appended(lkv_batch *b, uint32_t seg);
 /* Marks l dirty, so that the next flush writes it elsewhere; with `lost`
  * (fsck) a leaf that is not resident because its image cannot be read
- * becomes empty first. */
+ * becomes empty first, and then it returns 1 (the caller owns the tree's
+ * key count: the lost image's count is in the location table, under
+ * flush_mu, which may not be taken inside the tree's lock). */
 int  batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost);
 size_t batch_size(const lkv_batch *b);
 

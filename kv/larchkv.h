@@ -203,6 +203,13 @@ int lkv_meta_write(lkv_store *s, const void *p, size_t len);
 int  lkv_tree_open(lkv_store *s, const char *name, lkv_tree **out);
 const char *lkv_tree_name(const lkv_tree *t);
 
+/* The number of keys in the tree, as of the last batch applied, in
+ * constant time.  Not a scan: the open sums the key counts the durable
+ * leaf images carry, and each batch adds the keys it created and takes
+ * away those it deleted, so the count is as crash-consistent as the keys
+ * (lkv_check verifies it). */
+uint64_t lkv_tree_count(const lkv_tree *t);
+
 /* Copies up to `cap` bytes of the value into buf and sets *vlen to its full
  * length.  -ENOENT when the key is absent. */
 int  lkv_get(lkv_tree *t, const void *key, size_t klen,

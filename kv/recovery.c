@@ -624,6 +624,7 @@ static int build_trees(lkv_store *s)
 			return -ENOMEM;
 		}
 		l->loc = e->loc;
+		t->nkeys += e->nkeys;     /* the images' counts (lkv_tree_count) */
 		if (bloom_copy(&l->bloom, &e->bloom))
 			return -ENOMEM;
 	}

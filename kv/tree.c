@@ -156,3 +156,8 @@ const char *lkv_tree_name(const lkv_tree *t)
 {
 	return t->name;
 }
+
+uint64_t lkv_tree_count(const lkv_tree *t)
+{
+	return atomic_load(&t->nkeys);
+}
