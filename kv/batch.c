@@ -518,6 +518,7 @@ int batch_commit(lkv_batch *b, uint64_t *epoch)
 	lkv_store *s = b->s;
 	int err = b->arena.oom ? -ENOMEM : 0;
 	batch_sort(b);
+	cache_evict(s);      /* room for what the batch adds (cache.c) */
 	while (!err && b->n) {
 		err = pin_all(b);
 		if (err)

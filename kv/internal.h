@@ -252,6 +252,7 @@ struct lkv_store {
 	pthread_mutex_t cache_mu;
 	struct leaf *hand;                /* CLOCK hand into the resident ring */
 	atomic_size_t cache_bytes, dirty_bytes;   /* atomic */
+	atomic_size_t cache_peak;         /* atomic; most cache_bytes since open */
 	atomic_size_t resident, nleaves;  /* atomic; leaves on the ring; in indexes */
 
 	/* read handles of log files and segments (files_mu) */
@@ -394,6 +395,7 @@ int  record_read(lkv_store *s, lkv_file *f, uint64_t off, uint64_t size, struct 
 /* ---- loctable.c ---- */
 void loctable_init(struct loctable *lt);
 void loctable_free(struct loctable *lt);
+size_t loctable_mem(const struct loctable *lt);
 struct loc_ent *loctable_get(const struct loctable *lt, uint64_t id);
 uint64_t loctable_file_live(const struct loctable *lt, uint32_t file);
 struct lt_file *loctable_seg(struct loctable *lt, uint32_t no);  /* adds it */
@@ -480,6 +482,7 @@ int  format_read(lkv_store *s);
 /* ---- tree.c ---- */
 int  tree_create(lkv_store *s, uint32_t id, const char *name, struct lkv_tree **out);
 void tree_free(struct lkv_tree *t);
+size_t tree_mem(struct lkv_tree *t);
 size_t tree_find(const struct lkv_tree *t, const void *k, size_t kl);
 int  tree_insert_leaf(struct lkv_tree *t, size_t pos, struct leaf *l);
 int  tree_append_leaf(struct lkv_tree *t, struct leaf *l);

@@ -338,6 +338,7 @@ struct lkv_stats {
 	uint64_t checksum_failures;
 	/* gauges */
 	uint64_t cache_bytes, cache_budget, dirty_bytes;
+	uint64_t cache_peak;                 /* the most cache_bytes since open */
 	uint64_t leaves, resident_leaves;
 	uint64_t epoch, durable_epoch;
 	uint64_t disk_bytes;                 /* logs, segments and snapshots */
@@ -360,6 +361,23 @@ struct lkv_stats {
 };
 
 void lkv_stats(lkv_store *s, struct lkv_stats *st);
+
+/* Where the engine's memory is, in bytes of the heap (the allocator's
+ * sizes).  It walks every leaf of the index and the location table: a
+ * few milliseconds per hundred thousand leaves, so not for every
+ * request. */
+struct lkv_memory {
+	uint64_t cache, cache_budget;   /* resident leaves' entries */
+	uint64_t dirty;                 /* of which changed, not yet flushed */
+	uint64_t index;                 /* the trees' leaves: structs, low keys,
+					   bloom filters, the sorted arrays */
+	uint64_t loctable;              /* the location table: the durable copy
+					   of each leaf's place, low key and
+					   filter, that snapshots are written
+					   from */
+	uint64_t leaves;
+};
+void lkv_memory(lkv_store *s, struct lkv_memory *m);
 
 /* XXH3-64 through xxhash's run-time SIMD dispatch (exposed for the
  * benchmark and the tools). */

@@ -16,6 +16,7 @@
  * that some committed entry references.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,20 @@ void loctable_free(struct loctable *lt)
 	free(lt->files);
 	free(lt->segs);
 	loctable_init(lt);
+}
+
+/* Bytes of the heap the table holds (caller holds flush_mu). */
+size_t loctable_mem(const struct loctable *lt)
+{
+	size_t n = malloc_usable_size(lt->slot) + malloc_usable_size(lt->files) +
+		   malloc_usable_size(lt->segs) + malloc_usable_size(lt->trees);
+	for (size_t i = 0; i < lt->cap; i++) {
+		const struct loc_ent *e = lt->slot[i];
+		if (e)
+			n += malloc_usable_size((void *)e) + malloc_usable_size(e->low) +
+			     malloc_usable_size(e->bloom.bits);
+	}
+	return n;
 }
 
 static int ent_copy(const struct loc_ent *e, struct loc_ent **out)

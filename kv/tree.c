@@ -9,6 +9,7 @@
  * The index holds one reference to each of its leaves (leaf.c).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,6 +156,22 @@ struct lkv_tree *store_tree_by_id(lkv_store *s, uint32_t id)
 const char *lkv_tree_name(const lkv_tree *t)
 {
 	return t->name;
+}
+
+/* Bytes of the heap the index of t holds: its arrays and each leaf's
+ * struct, low key and filter (entries are the cache's), by the
+ * allocator's own sizes. */
+size_t tree_mem(struct lkv_tree *t)
+{
+	pthread_rwlock_rdlock(&t->lock);
+	size_t n = malloc_usable_size(t->v) + malloc_usable_size(t->pfx);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct leaf *l = t->v[i];
+		n += malloc_usable_size((void *)l) + malloc_usable_size(l->low) +
+		     malloc_usable_size(l->bloom.bits);
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return n;
 }
 
 uint64_t lkv_tree_count(const lkv_tree *t)

@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -894,10 +895,28 @@ static int remount(const struct options *o)
 	return remount_run(&r);
 }
 
+/*
+ * One malloc arena for every thread.  glibc gives threads arenas of their
+ * own, and what one thread's leaves free stays in its arena, unused by
+ * the others: readdir + lstat of 1M files with -o cache=64M left the
+ * daemon at 110-250 MiB resident (72-152 MiB of it free but held by
+ * malloc, different from run to run); with one arena 109-112 MiB (7-9
+ * MiB free), and creates ran 1.35x faster (55k against 41k/s, 2 runs
+ * each, alternating), stats within noise.  Memory must follow the cache
+ * option (README, "Memory"), so one arena.
+ */
+static void malloc_one_arena(void)
+{
+	if (!mallopt(M_ARENA_MAX, 1))
+		log_printf(LOG_WARNING, "malloc keeps an arena per thread: memory may "
+			   "exceed the cache option by more than the README says");
+}
+
 int main(int argc, char *argv[])
 {
 	struct daemon d = { .ready_fd = -1 };
 	int status = 1;
+	malloc_one_arena();
 	int ret = parse_args(&d, argc, argv);
 
 	if (ret == 0 && d.o.remount) {
