@@ -269,11 +269,18 @@ static int flush_publish(struct flush_ctx *c, uint64_t commit_csum)
 	for (size_t i = 0; i < c->nw; i++) {
 		struct written *w = &c->w[i];
 		struct leaf *l = w->l;
+		/* the leaf shares the filter the table now holds (bloom.c) */
+		const struct loc_ent *e = loctable_get(&s->lt, l->id);
 		pthread_rwlock_wrlock(&l->tree->lock);
 		l->loc = w->loc;
 		bloom_free(&l->bloom);
-		l->bloom = w->bloom;
-		w->bloom = (struct bloom){ 0 };
+		if (e && e->bloom.nbits == w->bloom.nbits) {
+			bloom_copy(&l->bloom, &e->bloom);
+			bloom_free(&w->bloom);
+		} else {
+			l->bloom = w->bloom;
+			w->bloom = (struct bloom){ 0 };
+		}
 		if (l->dirty_epoch == c->epoch) {
 			l->dirty_epoch = 0;
 			atomic_fetch_sub(&s->dirty_bytes, l->dirty_charged);

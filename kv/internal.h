@@ -367,7 +367,10 @@ static inline int keycmp16(struct key16 ap, const void *a, size_t al,
 void bloom_build(struct bloom *b, const uint8_t *raw_leaf, size_t len, unsigned bits_per_key);
 bool bloom_may_contain(const struct bloom *b, const void *k, size_t kl);
 void bloom_free(struct bloom *b);
-int  bloom_copy(struct bloom *dst, const struct bloom *src);
+/* dst shares src's bits (they never change); bloom_free each. */
+void bloom_copy(struct bloom *dst, const struct bloom *src);
+/* Bytes of the heap b's bits take; *shared: another filter holds them too. */
+size_t bloom_mem(const struct bloom *b, bool *shared);
 void bloom_encode(const struct bloom *b, struct buf *out);
 int  bloom_decode(struct bloom *b, struct rd *r);
 

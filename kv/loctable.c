@@ -58,9 +58,11 @@ size_t loctable_mem(const struct loctable *lt)
 		   malloc_usable_size(lt->segs) + malloc_usable_size(lt->trees);
 	for (size_t i = 0; i < lt->cap; i++) {
 		const struct loc_ent *e = lt->slot[i];
-		if (e)
+		bool shared;
+		size_t bloom = e ? bloom_mem(&e->bloom, &shared) : 0;
+		if (e)      /* shared bits are counted with the index's leaf */
 			n += malloc_usable_size((void *)e) + malloc_usable_size(e->low) +
-			     malloc_usable_size(e->bloom.bits);
+			     (shared ? 0 : bloom);
 	}
 	return n;
 }
@@ -73,10 +75,11 @@ static int ent_copy(const struct loc_ent *e, struct loc_ent **out)
 	*c = *e;
 	c->bloom = (struct bloom){ 0 };
 	c->low = malloc(e->low_len ? e->low_len : 1);
-	if (!c->low || bloom_copy(&c->bloom, &e->bloom)) {
+	if (!c->low) {
 		loc_ent_free(c);
 		return -ENOMEM;
 	}
+	bloom_copy(&c->bloom, &e->bloom);
 	memcpy(c->low, e->low, e->low_len);
 	*out = c;
 	return 0;

@@ -625,8 +625,7 @@ static int build_trees(lkv_store *s)
 		}
 		l->loc = e->loc;
 		t->nkeys += e->nkeys;     /* the images' counts (lkv_tree_count) */
-		if (bloom_copy(&l->bloom, &e->bloom))
-			return -ENOMEM;
+		bloom_copy(&l->bloom, &e->bloom);   /* shared (bloom.c) */
 	}
 	for (size_t i = 0; i < s->ntrees; i++) {
 		int err = tree_sort(s->trees[i]);

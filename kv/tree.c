@@ -167,8 +167,9 @@ size_t tree_mem(struct lkv_tree *t)
 	size_t n = malloc_usable_size(t->v) + malloc_usable_size(t->pfx);
 	for (size_t i = 0; i < t->n; i++) {
 		const struct leaf *l = t->v[i];
+		bool shared;
 		n += malloc_usable_size((void *)l) + malloc_usable_size(l->low) +
-		     malloc_usable_size(l->bloom.bits);
+		     bloom_mem(&l->bloom, &shared);
 	}
 	pthread_rwlock_unlock(&t->lock);
 	return n;
