@@ -136,19 +136,26 @@ static bool evictable(const struct leaf *l)
 }
 
 /* Evicts clean leaves until the cache holds at most `target` bytes (or a
- * bounded scan finds nothing more).  Called with no tree lock held. */
-static void evict_to(lkv_store *s, size_t target)
+ * bounded scan finds nothing more); returns how many, and sets *locked
+ * when it passed over one only because a writer held its tree.  Called
+ * with no tree lock held. */
+static size_t evict_to(lkv_store *s, size_t target, bool *locked)
 {
+	size_t n = 0;
 	if (atomic_load(&s->cache_bytes) <= target)
-		return;
+		return 0;
 	pthread_mutex_lock(&s->cache_mu);
 	for (size_t scan = 0; s->hand && scan < EVICT_SCAN_MAX &&
 	     atomic_load(&s->cache_bytes) > target; scan++) {
 		struct leaf *l = s->hand;
 		s->hand = l->ring_next;
 		if (atomic_exchange_explicit(&l->clock_ref, 0, memory_order_relaxed) ||
-		    !evictable(l) || pthread_rwlock_trywrlock(&l->tree->lock))
+		    !evictable(l))
 			continue;
+		if (pthread_rwlock_trywrlock(&l->tree->lock)) {
+			*locked = true;
+			continue;
+		}
 		if (evictable(l)) {
 			ring_del_locked(s, l);
 			entries_free(l->ents);
@@ -156,24 +163,31 @@ static void evict_to(lkv_store *s, size_t target)
 			cache_charge(s, -(ssize_t)l->charged);
 			l->charged = 0;
 			STAT_ADD(s, st_evict, 1);
+			n++;
 		}
 		pthread_rwlock_unlock(&l->tree->lock);
 	}
 	pthread_mutex_unlock(&s->cache_mu);
+	return n;
 }
 
 /* Brings the cache down to its low mark once it has passed it. */
 void cache_evict(lkv_store *s)
 {
-	evict_to(s, low_mark(s));
+	bool locked = false;
+	evict_to(s, low_mark(s), &locked);
 }
 
 /* Charges `need` bytes to the cache for a load about to install them,
  * within the budget: evicts while they do not fit, and charges anyway
- * when nothing more can go (every leaf pinned or dirty). */
+ * when nothing more can go (every leaf pinned or dirty).  It tries again
+ * (after a yield, RESERVE_TRIES times at most) only while it found
+ * leaves it could have evicted but for a writer holding their tree:
+ * a cache full of dirty leaves costs one scan, not a spin. */
 static void cache_reserve(lkv_store *s, size_t need)
 {
 	size_t room = low_mark(s);      /* the gap above is the writers' */
+	bool again = true;              /* the last scan evicted, or met locks */
 	for (int tries = 0;;) {
 		size_t cur = atomic_load(&s->cache_bytes);
 		if (cur + need <= room) {
@@ -183,13 +197,14 @@ static void cache_reserve(lkv_store *s, size_t need)
 			}
 			continue;
 		}
-		if (tries++ == RESERVE_TRIES) {
+		if (!again || tries++ == RESERVE_TRIES) {
 			cache_charge(s, (ssize_t)need);
 			return;
 		}
 		if (tries > 2)
-			sched_yield();  /* the leaves may be locked by a writer */
-		evict_to(s, need < room ? room - need : 0);
+			sched_yield();  /* a writer holds their tree */
+		bool locked = false;
+		again = evict_to(s, need < room ? room - need : 0, &locked) > 0 || locked;
 	}
 }
 
