@@ -155,7 +155,7 @@ static int add_leaf(struct flush_ctx *c, struct leaf *l, const struct buf *img)
 		return err;
 	*w = (struct written){ .l = l, .loc = { .file = s->lt.log_file,
 		.len = (uint32_t)(c->out_off + c->out.len - off), .off = off, .csum = csum } };
-	bloom_build(&w->bloom, img->p, img->len, s->o.bloom_bits);
+	bloom_build(&w->bloom, img->p, img->len, atomic_load(&l->tree->bloom_bits));
 	struct loc_ent e = { .leaf_id = l->id, .tree_id = l->tree->id,
 		.nkeys = get_u32(img->p + 12), .loc = w->loc, .low = l->low,
 		.low_len = l->low_len, .bloom = w->bloom };

@@ -113,6 +113,8 @@ struct lkv_tree {
 	atomic_uint_fast64_t nkeys;   /* atomic, changed holding lock exclusively:
 					 keys in the tree, as of the last batch
 					 applied (lkv_tree_count) */
+	atomic_uint bloom_bits;       /* atomic; per key, for the images the
+					 flush builds (lkv_tree_set_filter) */
 };
 
 /* ---- what one epoch changed (epoch.c) ----

@@ -203,6 +203,14 @@ int lkv_meta_write(lkv_store *s, const void *p, size_t len);
 int  lkv_tree_open(lkv_store *s, const char *name, lkv_tree **out);
 const char *lkv_tree_name(const lkv_tree *t);
 
+/* Bloom filter bits per key for the images of t's leaves written from now
+ * on (the store's bloom_bits until set; at most 64).  0 keeps no filter:
+ * for a tree whose lookups nearly always find their key, where a filter
+ * costs memory and snapshot bytes and saves no read.  Not persistent: the
+ * opener sets it each time; leaves keep what they were written with until
+ * they are written again. */
+void lkv_tree_set_filter(lkv_tree *t, unsigned bits_per_key);
+
 /* The number of keys in the tree, as of the last batch applied, in
  * constant time.  Not a scan: the open sums the key counts the durable
  * leaf images carry, and each batch adds the keys it created and takes

@@ -33,6 +33,7 @@ int tree_create(lkv_store *s, uint32_t id, const char *name, struct lkv_tree **o
 	}
 	t->s = s;
 	t->id = id;
+	atomic_init(&t->bloom_bits, s->o.bloom_bits);
 	*out = t;
 	return 0;
 }
@@ -173,6 +174,11 @@ size_t tree_mem(struct lkv_tree *t)
 	}
 	pthread_rwlock_unlock(&t->lock);
 	return n;
+}
+
+void lkv_tree_set_filter(lkv_tree *t, unsigned bits_per_key)
+{
+	atomic_store(&t->bloom_bits, bits_per_key <= 64 ? bits_per_key : 64);
 }
 
 uint64_t lkv_tree_count(const lkv_tree *t)

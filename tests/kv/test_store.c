@@ -468,6 +468,42 @@ static void test_eviction_and_bloom(void **state)
 	assert_int_equal(st.checksum_failures, 0);
 }
 
+/* A tree set to keep no filter writes leaves without one: its misses read
+ * the leaf, and the index holds no filter bits for it. */
+static void test_tree_without_filter(void **state)
+{
+	struct fx *f = *state;
+	f->o.cache_bytes = 256 << 10;
+	f->o.leaf_bytes = 4096;
+	fx_open(f);
+	struct lkv_memory with, without;
+	for (int i = 0; i < 20000; i++)
+		put(f->t, i, 1);
+	assert_int_equal(lkv_flush(f->s, 0), 0);
+	lkv_memory(f->s, &with);
+	lkv_tree_set_filter(f->t, 0);
+	for (int i = 0; i < 20000; i++)
+		put(f->t, i, 2);           /* every leaf written again */
+	assert_int_equal(lkv_flush(f->s, 0), 0);
+	lkv_memory(f->s, &without);
+	print_message("index %lu -> %lu bytes\n", (unsigned long)with.index,
+		      (unsigned long)without.index);
+	assert_true(without.index + 20000 * 10 / 8 <= with.index);
+	struct lkv_stats st;
+	lkv_stats(f->s, &st);
+	uint64_t skips = st.bloom_skips;
+	char k[32], buf[8];
+	size_t vl;
+	for (int i = 0; i < 200; i++) {
+		int kl = sprintf(k, "key%08d-missing", i * 97);
+		assert_int_equal(lkv_get(f->t, k, kl, buf, sizeof(buf), &vl), -ENOENT);
+	}
+	lkv_stats(f->s, &st);
+	assert_int_equal(st.bloom_skips, skips);
+	for (int i = 0; i < 20000; i += 13)
+		expect(f->t, i, 2);
+}
+
 static void test_split_merge_persist(void **state)
 {
 	struct fx *f = *state;
@@ -1039,6 +1075,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_background_flusher, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eviction_and_bloom, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tree_without_filter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_merge_persist, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tree_count, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_counts, setup, teardown),
