@@ -168,6 +168,11 @@ static int serve_one(struct worker *w)
 	}
 	memcpy(&h, w->buf, sizeof(h));
 	maybe_grow();
+	if (h.len != (size_t)n) {   /* the kernel's length must be the read's */
+		r.unique = h.unique;
+		fp_reply_err(&r, EIO);
+		return 1;
+	}
 	fp_dispatch(&r, &h, w->buf + sizeof(h), (size_t)n - sizeof(h));
 	if (!r.replied)
 		fp_reply_err(&r, EIO);
