@@ -64,7 +64,6 @@
 #include "transport.h"
 
 #define FP_MIN_MINOR 31   /* the layouts fuse_reply.c writes */
-#define FP_MINOR     42   /* the newest we speak: the rings (7.42), STATX (7.39) */
 
 /* What the protocol layer takes whenever the kernel offers it. */
 #define PROTO_WANTS (FUSE_ASYNC_READ | FUSE_BIG_WRITES | FUSE_MAX_PAGES | \

@@ -41,6 +41,10 @@
 struct fuse_in_header;
 struct fp_req;
 
+/* The newest protocol minor (7.x) we speak: the rings' (7.42), STATX's
+ * (7.39).  INIT declares the lower of this and the kernel's. */
+#define FP_MINOR 42
+
 /* Sends a reply (iov[0] is its fuse_out_header); 0 or a negative errno. */
 typedef int (*fp_send_fn)(struct fp_req *r, struct iovec *iov, int count);
 

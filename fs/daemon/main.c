@@ -331,9 +331,8 @@ static void usage(void)
 static void version(void)
 {
 	printf("larchfs %s\n", LARCHFS_VERSION);
-	printf("FUSE library version %s\n", fuse_pkgversion());
-	fflush(stdout);   /* before fusermount3 prints its own */
-	fuse_lowlevel_version();
+	printf("FUSE library version %s (mounting only)\n", fuse_pkgversion());
+	printf("FUSE protocol 7.%u (up to; spoken by larchfs itself)\n", FP_MINOR);
 }
 
 /* "N" with an optional K, M, G or T suffix (powers of 1024). */
