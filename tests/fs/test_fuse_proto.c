@@ -255,7 +255,7 @@ static void test_init_flags(void **state)
 	memcpy(&o, out.body, sizeof(o));
 	assert_int_equal(o.major, 7);
 	assert_int_equal(o.minor, 42);
-	/* what libfuse 3.14 with fuse_wire.c's patch replied */
+	/* what libfuse 3.14 replied, with the flags the daemon patched in */
 	assert_int_equal(o.flags, 0x50d52071u);
 	assert_int_equal(o.flags2, (uint32_t)(FUSE_OVER_IO_URING >> 32));
 	assert_int_equal(o.max_write, 1u << 20);
