@@ -251,11 +251,14 @@ static void do_init(struct fp_req *r, const char *body, size_t len)
 		out.flags |= FUSE_INIT_EXT;
 		out.flags2 |= (uint32_t)(FUSE_OVER_IO_URING >> 32);
 	}
+	/* before the reply: once the kernel has it, other threads serve
+	 * requests that ask what was granted (fp_killpriv_v2, the stats) */
 	atomic_store(&ses.offered, offer);
+	atomic_store(&ses.granted, out.flags | (uint64_t)out.flags2 << 32);
 	atomic_store(&ses.init_done, true);
 	ret = fp_reply_buf(r, &out, sizeof(out));
-	if (ret == 0)
-		atomic_store(&ses.granted, out.flags | (uint64_t)out.flags2 << 32);
+	if (ret < 0)
+		atomic_store(&ses.granted, 0);
 	if (uring)
 		uring_start(ret == 0);
 }
