@@ -11,8 +11,10 @@
  * any of them it checks only, as -n.  -f is accepted (every check is a
  * full one).  -C 0 draws a progress bar on a terminal; -C FD writes
  * e2fsck's completion lines "PASS CURRENT MAX STORE" to FD.  -m bounds the
- * memory fsck uses (default 256M; K, M, G suffixes, plain numbers are
- * MiB): past it, the per-inode facts spill into a scratch store.  How it
+ * memory fsck uses (K, M, G suffixes, plain numbers are MiB; by default
+ * a quarter of the machine's memory, between 256M and 4G: 10M files need
+ * about 1G to keep their facts in RAM, and spilled they check several
+ * times slower): past it, the per-inode facts spill into a scratch store.  How it
  * is shared (memory_split):
  *   - the store's cache: a quarter;
  *   - the store's fixed memory, its index of leaves and location table
@@ -51,7 +53,8 @@
 
 #include "fsck.h"
 
-#define DEFAULT_MEM ((size_t)256 << 20)
+#define DEFAULT_MEM_MIN ((size_t)256 << 20)
+#define DEFAULT_MEM_MAX ((size_t)4 << 30)
 #define MIN_MEM     ((size_t)1 << 20)
 #define FSCK_BASE   ((size_t)4 << 20)     /* measured: 2.6 MiB on an empty store */
 #define REST_MIN    ((size_t)12 << 20)    /* less left for the facts than this, and
@@ -67,7 +70,8 @@ static void usage(FILE *f)
 		   "  -f  force a full check (every check is full; accepted)\n"
 		   "  -v  verbose: what each pass cost\n"
 		   "  -C  progress: 0 a bar on a terminal, FD e2fsck completion lines\n"
-		   "  -m  memory bound, e.g. 64M or 1G (plain numbers are MiB; default 256M)\n"
+		   "  -m  memory bound, e.g. 64M or 1G (plain numbers are MiB; default a quarter\n"
+		   "      of the machine's memory, from 256M to 4G)\n"
 		   "Exit status: 0 clean, 1 errors corrected, 4 errors left, 8 operational "
 		   "error, 16 usage.\n");
 }
@@ -547,9 +551,19 @@ static void malloc_fixed_threshold(void)
 	mallopt(M_MMAP_THRESHOLD, 128 << 10);
 }
 
+/* A quarter of the machine's memory, within [DEFAULT_MEM_MIN, _MAX]. */
+static size_t default_mem(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	size_t quarter = pages > 0 && page > 0 ? (size_t)pages / 4 * (size_t)page : 0;
+	if (quarter < DEFAULT_MEM_MIN)
+		return DEFAULT_MEM_MIN;
+	return quarter > DEFAULT_MEM_MAX ? DEFAULT_MEM_MAX : quarter;
+}
+
 int main(int argc, char **argv)
 {
-	struct fsck c = { .progress_fd = -1, .mem = DEFAULT_MEM };
+	struct fsck c = { .progress_fd = -1, .mem = default_mem() };
 	int mode = 0;
 	malloc_fixed_threshold();
 	int rc = parse_args(argc, argv, &c, &mode);
