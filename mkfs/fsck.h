@@ -173,6 +173,7 @@ struct fsck {
 
 	/* progress */
 	int pass;
+	double pass_t0;           /* when the pass began */
 	double last_progress;
 	uint64_t last_cur;
 };
