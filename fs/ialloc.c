@@ -79,8 +79,6 @@ int ino_alloc(lfs *fs, uint64_t *ino)
 	if (!err)
 		*ino = fs->next_ino++;
 	pthread_mutex_unlock(&fs->alloc_mu);
-	if (!err && atomic_load(&fs->inodes_used) >= 0)
-		atomic_fetch_add(&fs->inodes_used, 1);
 	return err;
 }
 

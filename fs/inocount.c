@@ -7,7 +7,10 @@
  * A table is COUNT_SHARDS hash tables, each under its own mutex, of
  * (ino, n) entries, open addressing with linear probing, ino 0 marking an
  * empty slot.  An entry exists only while its count is above zero; a
- * shard doubles when three quarters full.  An inode's shard comes from
+ * shard doubles when three quarters full and halves when less than a
+ * quarter full (down to 64 slots), so that it holds at most 4 x 16 = 64
+ * bytes per entry however many the kernel held before: that is the
+ * daemon's memory per inode the kernel holds (README, "Memory").  An inode's shard comes from
  * the top bits of a multiplicative hash of its number, its first slot
  * from other bits of another, so that neighbouring numbers spread.
  */
@@ -52,9 +55,11 @@ static struct countent *find(struct countshard *s, uint64_t ino)
 	}
 }
 
-static int grow(struct countshard *s)
+#define SHARD_MIN 64
+
+/* Rehashes shard s into cap slots (a power of two, above its entries). */
+static int resize(struct countshard *s, size_t cap)
 {
-	size_t cap = s->cap ? s->cap * 2 : 64;
 	struct countent *old = s->v, *v = calloc(cap, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -71,6 +76,18 @@ static int grow(struct countshard *s)
 	}
 	free(old);
 	return 0;
+}
+
+static int grow(struct countshard *s)
+{
+	return resize(s, s->cap ? s->cap * 2 : SHARD_MIN);
+}
+
+/* Halves a shard a quarter full; a failure leaves it as it is. */
+static void shrink(struct countshard *s)
+{
+	if (s->cap > SHARD_MIN && s->used * 4 < s->cap)
+		(void)resize(s, s->cap / 2);
 }
 
 /* Removes slot i, moving later entries of its probe run back. */
@@ -130,8 +147,21 @@ uint64_t inocounts_drop(struct inocounts *c, uint64_t ino, uint64_t n)
 	uint64_t had = e ? e->n : 0;
 	if (e && had > n)
 		e->n -= n;
-	else if (e)
+	else if (e) {
 		remove_slot(s, (size_t)(e - s->v));
+		shrink(s);
+	}
 	pthread_mutex_unlock(&s->mu);
 	return had;
+}
+
+void inocounts_size(struct inocounts *c, uint64_t *entries, uint64_t *bytes)
+{
+	*entries = *bytes = 0;
+	for (unsigned i = 0; i < COUNT_SHARDS; i++) {
+		pthread_mutex_lock(&c->sh[i].mu);
+		*entries += c->sh[i].used;
+		*bytes += c->sh[i].cap * sizeof(*c->sh[i].v);
+		pthread_mutex_unlock(&c->sh[i].mu);
+	}
 }

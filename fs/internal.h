@@ -73,7 +73,6 @@ struct lfs {
 	uint64_t copy_bound;            /* alloc_mu; the superblock copy's next_ino */
 	bool super_from_copy;           /* alloc_mu; the record is damaged: the
 					   copy stands in (until rewritten) */
-	atomic_llong inodes_used;       /* atomic; -1 until counted (statfs) */
 
 	/* free space (space.c) */
 	uint64_t reserve;               /* mount; host bytes kept free */
@@ -203,6 +202,8 @@ int  inocounts_add(struct inocounts *c, uint64_t ino, uint64_t n);   /* -ENOMEM 
 uint64_t inocounts_get(struct inocounts *c, uint64_t ino);
 /* Takes n (at most what there is) away; returns the count there was. */
 uint64_t inocounts_drop(struct inocounts *c, uint64_t ino, uint64_t n);
+/* Inodes with a count, and the bytes the table holds for them. */
+void inocounts_size(struct inocounts *c, uint64_t *entries, uint64_t *bytes);
 
 /* ---- kernel references and orphans (orphan.c) ---- */
 uint64_t refs_get(lfs *fs, uint64_t ino);

@@ -230,7 +230,6 @@ static lfs *lfs_new(const char *dir, const struct lfs_mount_options *o)
 	fs->store_ro = fs->opt.read_only;
 	atomic_init(&fs->ro, fs->store_ro);
 	pthread_mutex_init(&fs->remount_mu, NULL);
-	atomic_init(&fs->inodes_used, -1);
 	now(&fs->mounted_at);
 	ialloc_init(fs);
 	locks_init(fs);
@@ -321,31 +320,12 @@ int lfs_sync(lfs *fs)
 	return fs->ro ? 0 : lkv_flush(fs->s, 0);
 }
 
-static long long count_inodes(lfs *fs)
-{
-	lkv_iter *it;
-	long long n = 0;
-	if (lkv_iter_open(fs->t_inodes, NULL, 0, NULL, 0, 0, &it))
-		return 0;
-	const void *k;
-	size_t kl, vl;
-	while (lkv_iter_next_len(it, &k, &kl, &vl) > 0)
-		n++;
-	lkv_iter_close(it);
-	return n;
-}
-
 int lfs_statfs(lfs *fs, struct statvfs *sv)
 {
 	struct statvfs host;
 	if (statvfs(fs->dir, &host))
 		memset(&host, 0, sizeof(host));
-	long long used = atomic_load(&fs->inodes_used);
-	if (used < 0) {
-		long long n = count_inodes(fs), unset = -1;
-		atomic_compare_exchange_strong(&fs->inodes_used, &unset, n);
-		used = atomic_load(&fs->inodes_used);
-	}
+	uint64_t used = lkv_tree_count(fs->t_inodes);   /* constant time */
 	memset(sv, 0, sizeof(*sv));
 	sv->f_bsize = fs->info.block_size;
 	sv->f_frsize = host.f_frsize ? host.f_frsize : 4096;
@@ -357,7 +337,7 @@ int lfs_statfs(lfs *fs, struct statvfs *sv)
 	/* every inode is a 104-byte record plus keys: count a free inode per
 	 * 256 free bytes */
 	uint64_t ffree = (uint64_t)sv->f_bavail * sv->f_frsize / 256;
-	sv->f_files = (fsfilcnt_t)(ffree + (uint64_t)used);
+	sv->f_files = (fsfilcnt_t)(ffree + used);
 	sv->f_ffree = sv->f_favail = (fsfilcnt_t)ffree;
 	sv->f_namemax = LFS_NAME_MAX;
 	sv->f_fsid = le64_get(fs->info.uuid) ^ le64_get(fs->info.uuid + 8);

@@ -158,8 +158,6 @@ static int reclaim(lfs *fs, uint64_t ino)
 	if (!err)
 		err = lkv_batch_commit(b, NULL);
 	lkv_batch_free(b);
-	if (!err && atomic_load(&fs->inodes_used) > 0)
-		atomic_fetch_sub(&fs->inodes_used, 1);
 	if (!err) {
 		orphans_held_drop(fs);
 		space_freed(fs);

@@ -23,12 +23,14 @@
  * reads "n/a until the next flush".  A ratio of nothing is "n/a" too.
  */
 #include <errno.h>
-#include <stddef.h>
 #include <inttypes.h>
+#include <malloc.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -58,8 +60,9 @@ static void print_engine(FILE *f, const struct lkv_stats *st)
 	uint64_t raw = st->raw_bytes_written + st->blob_raw_bytes_written;
 	uint64_t stored = st->bytes_written;   /* records, commits, snapshots */
 
-	fprintf(f, "%-22s %.1f of %.1f MiB, ", "Cache:", (double)st->cache_bytes / (1 << 20),
-		(double)st->cache_budget / (1 << 20));
+	fprintf(f, "%-22s %.1f of %.1f MiB (peak %.1f), ", "Cache:",
+		(double)st->cache_bytes / (1 << 20), (double)st->cache_budget / (1 << 20),
+		(double)st->cache_peak / (1 << 20));
 	if (lookups)
 		fprintf(f, "%.2f%% hit rate", 100.0 * ratio(st->cache_hits, lookups));
 	else
@@ -120,12 +123,62 @@ static void print_engine(FILE *f, const struct lkv_stats *st)
 			st->lost_leaf_images, st->salvaged_bytes);
 }
 
+/* ---- memory, of a mounted filesystem's daemon ----
+ *
+ * Where the daemon's memory is: the engine's cache (within its budget),
+ * its index and location table (fixed per leaf), the table of inodes the
+ * kernel holds (at most 64 bytes each, inocount.c), and what malloc holds
+ * beside what is in use.  The README's "Memory" section gives the bound
+ * these add up to.
+ */
+struct memory {
+	struct lkv_memory kv;
+	uint64_t kernel_inodes, kernel_table;
+	uint64_t rss;                       /* 0 if /proc cannot say */
+	uint64_t heap_used, heap_free;      /* malloc: in use; held but free */
+};
+
+static void memory_of(lfs *fs, struct memory *m)
+{
+	memset(m, 0, sizeof(*m));
+	lkv_memory(fs->s, &m->kv);
+	inocounts_size(&fs->refs, &m->kernel_inodes, &m->kernel_table);
+	struct mallinfo2 mi = mallinfo2();
+	m->heap_used = mi.uordblks + mi.hblkhd;
+	m->heap_free = mi.fordblks;
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long long pages, resident;
+	if (f && fscanf(f, "%llu %llu", &pages, &resident) == 2)
+		m->rss = resident * (uint64_t)sysconf(_SC_PAGESIZE);
+	if (f)
+		fclose(f);
+}
+
+static double mib(uint64_t bytes)
+{
+	return (double)bytes / (1 << 20);
+}
+
+static void print_memory(lfs *fs, FILE *f)
+{
+	struct memory m;
+	memory_of(fs, &m);
+	fprintf(f, "%-22s %.1f MiB resident; malloc: %.1f MiB in use, %.1f MiB free but held\n",
+		"Memory:", mib(m.rss), mib(m.heap_used), mib(m.heap_free));
+	fprintf(f, "%-22s cache %.1f MiB, index %.1f MiB (%" PRIu64 " leaves), "
+		"location table %.1f MiB\n", "Memory, engine:", mib(m.kv.cache), mib(m.kv.index),
+		m.kv.leaves, mib(m.kv.loctable));
+	fprintf(f, "%-22s %" PRIu64 " held, %.1f MiB (%.0f bytes each)\n", "Kernel inodes:",
+		m.kernel_inodes, mib(m.kernel_table),
+		ratio(m.kernel_table, m.kernel_inodes));
+}
+
 /* Writes the statistics of fs to f; `live` adds the mount's age. */
 static void stats_print(lfs *fs, FILE *f, bool live)
 {
 	struct lkv_stats st;
 	struct timespec t;
-	long long inodes = atomic_load(&fs->inodes_used);
+	uint64_t inodes = lkv_tree_count(fs->t_inodes);
 
 	lkv_stats(fs->s, &st);
 	fprintf(f, "%-22s %s\n", "Store:", fs->dir);
@@ -135,13 +188,14 @@ static void stats_print(lfs *fs, FILE *f, bool live)
 			(long long)(t.tv_sec - fs->mounted_at.tv_sec));
 	}
 	fprintf(f, "%-22s %s\n", "Mode:", fs->ro ? "read-only" : "read-write");
-	if (inodes >= 0)
-		fprintf(f, "%-22s %lld\n", "Inodes:", inodes);
+	fprintf(f, "%-22s %" PRIu64 "\n", "Inodes:", inodes);
 	fprintf(f, "%-22s %d\n", "Orphans held:", atomic_load(&fs->orphans_held));
 	fprintf(f, "%-22s %.1f MiB read, %.1f MiB written\n", "File data:",
 		(double)atomic_load(&fs->data_read) / (1 << 20),
 		(double)atomic_load(&fs->data_written) / (1 << 20));
 	print_engine(f, &st);
+	if (live)
+		print_memory(fs, f);
 	if (live && fs->stats_extra)
 		fs->stats_extra(f);
 }
@@ -219,6 +273,8 @@ static const struct engine_metric engine_metrics[] = {
 	  "Live bytes that garbage collection copied." },
 	{ "cache_bytes", G, ST(cache_bytes), AS_IS, "Bytes of leaves in the cache." },
 	{ "cache_budget_bytes", G, ST(cache_budget), AS_IS, "The cache's size." },
+	{ "cache_peak_bytes", G, ST(cache_peak), AS_IS,
+	  "The most bytes of leaves the cache has held since the mount." },
 	{ "dirty_bytes", G, ST(dirty_bytes), AS_IS, "Bytes of leaves changed and not yet flushed." },
 	{ "leaves", G, ST(leaves), AS_IS, "Leaves in the store." },
 	{ "resident_leaves", G, ST(resident_leaves), AS_IS, "Leaves in the cache." },
@@ -296,11 +352,32 @@ static void print_engine_metrics(FILE *f, const struct lkv_stats *st)
 	}
 }
 
+static void memory_metrics(lfs *fs, FILE *f)
+{
+	struct memory m;
+	memory_of(fs, &m);
+	if (m.rss)
+		metric_u64(f, "larchfs_resident_bytes", "gauge",
+			   "The daemon's resident memory.", m.rss);
+	metric_u64(f, "larchfs_heap_used_bytes", "gauge", "Bytes malloc has handed out.",
+		   m.heap_used);
+	metric_u64(f, "larchfs_heap_free_bytes", "gauge",
+		   "Bytes malloc holds that are free (fragmentation, arenas).", m.heap_free);
+	metric_u64(f, "larchfs_engine_index_bytes", "gauge",
+		   "The engine's index of leaves: structs, low keys, bloom filters.", m.kv.index);
+	metric_u64(f, "larchfs_engine_loctable_bytes", "gauge",
+		   "The engine's location table.", m.kv.loctable);
+	metric_u64(f, "larchfs_kernel_inodes", "gauge",
+		   "Inodes the kernel holds a lookup reference to.", m.kernel_inodes);
+	metric_u64(f, "larchfs_kernel_inodes_bytes", "gauge",
+		   "Bytes of the table of inodes the kernel holds.", m.kernel_table);
+}
+
 /* Writes the metrics of fs to f; `live` adds the mount's and the daemon's. */
 static void metrics_print(lfs *fs, FILE *f, bool live)
 {
 	struct lkv_stats st;
-	long long inodes = atomic_load(&fs->inodes_used);
+	uint64_t inodes = lkv_tree_count(fs->t_inodes);
 
 	lkv_stats(fs->s, &st);
 	metric_head(f, "larchfs_store_info", "gauge", "The store, as a label; always 1.");
@@ -314,8 +391,7 @@ static void metrics_print(lfs *fs, FILE *f, bool live)
 			(long long)fs->mounted_at.tv_sec, fs->mounted_at.tv_nsec);
 	}
 	metric_u64(f, "larchfs_read_only", "gauge", "1 for a read-only mount, else 0.", fs->ro);
-	if (inodes >= 0)
-		metric_u64(f, "larchfs_inodes", "gauge", "Inodes in use.", (uint64_t)inodes);
+	metric_u64(f, "larchfs_inodes", "gauge", "Inodes in use.", inodes);
 	metric_u64(f, "larchfs_orphans_held", "gauge",
 		   "Unlinked files still open, kept until they are let go.",
 		   (uint64_t)atomic_load(&fs->orphans_held));
@@ -326,6 +402,8 @@ static void metrics_print(lfs *fs, FILE *f, bool live)
 		   "File bytes written (write requests and copy_file_range).",
 		   atomic_load(&fs->data_written));
 	print_engine_metrics(f, &st);
+	if (live)
+		memory_metrics(fs, f);
 	if (live && fs->metrics_extra)
 		fs->metrics_extra(f);
 }

@@ -494,10 +494,17 @@ static int apply_op(lkv_batch *b, const struct op *o, uint64_t e, struct leaf **
 		err = blob_account(b->s, b->arena.p + o->voff, o->vl, 1, e);
 	if (err)
 		return err;
-	if (o->del)
-		return entries_remove(l->ents, k, o->kl, e) < 0 ? -ENOMEM : 0;
-	return entries_change(l->ents, k, o->kl, b->arena.p + o->voff, o->vl, o->flags, e,
-			      l->logged_epoch);
+	if (o->del) {
+		int r = entries_remove(l->ents, k, o->kl, e);
+		if (r > 0)
+			atomic_fetch_sub(&t->nkeys, 1);
+		return r < 0 ? -ENOMEM : 0;
+	}
+	err = entries_change(l->ents, k, o->kl, b->arena.p + o->voff, o->vl, o->flags, e,
+			     l->logged_epoch);
+	if (!err && !found)
+		atomic_fetch_add(&t->nkeys, 1);
+	return err;
 }
 
 /* Done with changing leaf l in this batch: charge it and rebalance it. */
@@ -556,6 +563,7 @@ int batch_commit(lkv_batch *b, uint64_t *epoch)
 	lkv_store *s = b->s;
 	int err = b->arena.oom ? -ENOMEM : 0;
 	batch_sort(b);
+	cache_evict(s);      /* room for what the batch adds (cache.c) */
 	while (!err && b->n) {
 		err = pin_all(b);
 		if (err)
@@ -593,10 +601,14 @@ int batch_commit(lkv_batch *b, uint64_t *epoch)
  * lock.  With `lost` (fsck) a leaf that is not resident because its chain
  * cannot be read first gets `repl` as its entries (what could be read of
  * it), or none: its keys are gone, the tree stays whole.  Takes repl.
+ * Returns 1 when it gave l those entries (the caller owns the tree's key
+ * count: the lost chain's count is in the location table, under flush_mu,
+ * which may not be taken inside the tree's lock), else 0 or -errno.
  */
 int batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost, struct entries *repl)
 {
 	int err = 0;
+	bool emptied = false;
 	pthread_rwlock_wrlock(&l->tree->lock);
 	if (lost && !l->ents && !l->dead_epoch) {
 		l->ents = repl ? repl : entries_new();
@@ -605,6 +617,7 @@ int batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost, struct entries *
 			cache_track(s, l);
 		else
 			err = -ENOMEM;
+		emptied = !err;
 	}
 	if (l->ents && !l->dead_epoch) {
 		uint64_t e = epoch_enter(s);
@@ -623,5 +636,5 @@ int batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost, struct entries *
 	}
 	pthread_rwlock_unlock(&l->tree->lock);
 	entries_free(repl);
-	return err;
+	return err ? err : emptied;
 }

@@ -7,14 +7,49 @@
  * Hashing: h = XXH3-64(key); probes i = 0..k-1 test bit (h1 + i*h2) mod nbits
  * with h1 = low 32 bits, h2 = high 32 bits | 1 (Kirsch-Mitzenmacher).
  * Encoded as: u32 nbits (a multiple of 8, 0 = no filter), u8 k, nbits/8 bytes.
+ *
+ * A filter's bits never change once built or decoded, so copies share
+ * them: the bits follow a reference count in one allocation, bloom_copy
+ * takes a reference and bloom_free drops one.  A leaf in the index and its
+ * entry in the location table (which snapshots write) hold the same bits:
+ * one copy in memory where there were two, about 130 bytes a leaf.
+ *
+ * A delta record adds its keys to its leaf's filter (bloom_add_hashes):
+ * shared bits are copied first and the copy changed, never the bits that
+ * others hold (a reader of the leaf's filter holds the tree's lock, the
+ * table's writer flush_mu, so changing shared bits in place would race);
+ * the leaf then shares the table's new bits again (flush.c).
  */
 #include <errno.h>
+#include <malloc.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
 #define BLOOM_MAX_BITS (1u << 26)
+
+struct shared_bits {
+	atomic_uint refs;
+	uint32_t pad;             /* the bits start 8-byte aligned */
+	uint8_t bits[];
+};
+
+static struct shared_bits *shared_of(const uint8_t *bits)
+{
+	return (struct shared_bits *)(uintptr_t)(bits - offsetof(struct shared_bits, bits));
+}
+
+/* n zeroed bytes of bits with one reference, or NULL. */
+static uint8_t *bits_new(size_t n)
+{
+	struct shared_bits *sb = calloc(1, sizeof(*sb) + n);
+	if (!sb)
+		return NULL;
+	atomic_init(&sb->refs, 1);
+	return sb->bits;
+}
 
 static void probes(const void *k, size_t kl, uint32_t *h1, uint32_t *h2)
 {
@@ -23,8 +58,8 @@ static void probes(const void *k, size_t kl, uint32_t *h1, uint32_t *h2)
 	*h2 = (uint32_t)(h >> 32) | 1;
 }
 
-/* Adds the key whose XXH3-64 is h (a delta's keys come as hashes). */
-void bloom_add_hash(struct bloom *b, uint64_t h)
+/* Adds the key whose XXH3-64 is h to bits that b alone holds. */
+static void bloom_add_hash(struct bloom *b, uint64_t h)
 {
 	uint32_t h1 = (uint32_t)h, h2 = (uint32_t)(h >> 32) | 1;
 	for (unsigned i = 0; i < b->k && b->nbits; i++) {
@@ -36,6 +71,32 @@ void bloom_add_hash(struct bloom *b, uint64_t h)
 static void bloom_add(struct bloom *b, const void *k, size_t kl)
 {
 	bloom_add_hash(b, lkv_checksum(k, kl));
+}
+
+/*
+ * Adds the keys whose XXH3-64 are h[0..n) (a delta's keys come as hashes)
+ * to b, first copying bits that another filter shares.  Without memory
+ * for the copy b becomes no filter: correct, just slower.  The caller
+ * keeps anyone from taking a reference to b meanwhile (flush_mu for the
+ * table's filters, the tree's write lock for a leaf's).
+ */
+void bloom_add_hashes(struct bloom *b, const uint64_t *h, size_t n)
+{
+	if (!b->bits || !n)
+		return;
+	if (atomic_load(&shared_of(b->bits)->refs) > 1) {
+		uint8_t *bits = bits_new(b->nbits / 8);
+		if (!bits) {
+			bloom_free(b);
+			return;
+		}
+		memcpy(bits, b->bits, b->nbits / 8);
+		struct bloom own = { .bits = bits, .nbits = b->nbits, .k = b->k };
+		bloom_free(b);
+		*b = own;
+	}
+	for (size_t i = 0; i < n; i++)
+		bloom_add_hash(b, h[i]);
 }
 
 bool bloom_may_contain(const struct bloom *b, const void *k, size_t kl)
@@ -54,8 +115,19 @@ bool bloom_may_contain(const struct bloom *b, const void *k, size_t kl)
 
 void bloom_free(struct bloom *b)
 {
-	free(b->bits);
+	if (b->bits && atomic_fetch_sub(&shared_of(b->bits)->refs, 1) == 1)
+		free(shared_of(b->bits));
 	*b = (struct bloom){ 0 };
+}
+
+size_t bloom_mem(const struct bloom *b, bool *shared)
+{
+	if (!b->bits) {
+		*shared = false;
+		return 0;
+	}
+	*shared = atomic_load(&shared_of(b->bits)->refs) > 1;
+	return malloc_usable_size(shared_of(b->bits));
 }
 
 /*
@@ -76,7 +148,7 @@ void bloom_build(struct bloom *b, const uint8_t *raw, size_t len, unsigned bits_
 		nbits = 64;
 	if (nbits > BLOOM_MAX_BITS)
 		nbits = BLOOM_MAX_BITS;
-	b->bits = calloc(nbits / 8, 1);
+	b->bits = bits_new(nbits / 8);
 	if (!b->bits)
 		return;
 	b->nbits = (uint32_t)nbits;
@@ -99,18 +171,11 @@ void bloom_build(struct bloom *b, const uint8_t *raw, size_t len, unsigned bits_
 		bloom_free(b);
 }
 
-int bloom_copy(struct bloom *dst, const struct bloom *src)
+void bloom_copy(struct bloom *dst, const struct bloom *src)
 {
-	*dst = (struct bloom){ 0 };
-	if (!src->nbits)
-		return 0;
-	dst->bits = malloc(src->nbits / 8);
-	if (!dst->bits)
-		return -ENOMEM;
-	memcpy(dst->bits, src->bits, src->nbits / 8);
-	dst->nbits = src->nbits;
-	dst->k = src->k;
-	return 0;
+	*dst = *src;
+	if (src->bits)
+		atomic_fetch_add(&shared_of(src->bits)->refs, 1);
 }
 
 void bloom_encode(const struct bloom *b, struct buf *out)
@@ -132,7 +197,7 @@ int bloom_decode(struct bloom *b, struct rd *r)
 		return -EUCLEAN;
 	if (!nbits)
 		return 0;
-	b->bits = malloc(nbits / 8);
+	b->bits = bits_new(nbits / 8);
 	if (!b->bits)
 		return -ENOMEM;
 	memcpy(b->bits, p, nbits / 8);

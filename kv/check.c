@@ -31,6 +31,14 @@
  * too (the open loads only the newest good one, so a damaged older one
  * would silently be no fallback); a damaged one is replaced by a fresh
  * snapshot.
+ *
+ * Key counts (lkv_tree_count): each leaf's count in the location table
+ * must be its chain's (the base image with its deltas applied: a commit
+ * names the count after the delta it adds), and each tree's running count
+ * the sum of what the walk found; a repair sets both to what was found
+ * (the table's durably, with a snapshot).  Like the live counts, they are
+ * judged only when every leaf of the tree could be read, and only with no
+ * writer running (fsck's exclusive open).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -55,6 +63,8 @@ struct check {
 	struct entries **kept;    /* ... what could be read of each, or NULL */
 	size_t nlost;
 	bool quiet;               /* report only accounting problems */
+	uint64_t found;           /* keys read in the tree being walked */
+	bool recount;             /* key counts were fixed: snapshot them */
 	int err;                  /* operational failure (-ENOMEM) */
 };
 
@@ -141,6 +151,46 @@ static void check_blob(struct check *c, struct lkv_tree *t, const struct entry *
 	if (c->fix && !lkv_batch_delete(c->fix, t, e->k, e->kl))
 		d.repaired = true;
 	report(c, &d);
+}
+
+/* Compares the location table's key count of leaf l with n, the count
+ * of its image with its deltas applied. */
+static void check_leaf_count(struct check *c, struct leaf *l, uint32_t n)
+{
+	c->found += n;
+	pthread_mutex_lock(&c->s->flush_mu);
+	struct loc_ent *e = loctable_get(&c->s->lt, l->id);
+	uint32_t counted = e ? e->nkeys : n;
+	if (e && c->fix && counted != n) {
+		e->nkeys = n;
+		c->recount = true;
+	}
+	pthread_mutex_unlock(&c->s->flush_mu);
+	if (counted == n)
+		return;
+	/* store-wide: no key is lost, only a count is wrong */
+	char what[160], name[32];
+	file_name(name, FILE_LOG, l->loc.file);
+	snprintf(what, sizeof(what), "tree %s, leaf %" PRIu64 " at %s offset %" PRIu64 ": %"
+		 PRIu32 " keys counted, %" PRIu32 " in its chain", l->tree->name, l->id, name,
+		 l->loc.off, counted, n);
+	struct lkv_damage d = { .what = what, .repaired = c->fix != NULL };
+	report(c, &d);
+}
+
+/* Compares tree t's running key count with the keys the walk found. */
+static void check_tree_count(struct check *c, struct lkv_tree *t, size_t lost_before)
+{
+	uint64_t counted = lkv_tree_count(t);
+	if (c->err || c->nlost > lost_before || counted == c->found)
+		return;
+	char what[160];
+	snprintf(what, sizeof(what), "tree %s: %" PRIu64 " keys counted, %" PRIu64 " found",
+		 t->name, counted, c->found);
+	struct lkv_damage d = { .what = what, .repaired = c->fix != NULL };
+	report(c, &d);
+	if (c->fix)
+		atomic_store(&t->nkeys, c->found);
 }
 
 /* Notes leaf l (a ref is taken) as unreadable, with what could be read of
@@ -306,6 +356,8 @@ static void check_leaf(struct check *c, struct lkv_tree *t, struct leaf *l, stru
 	free(chain);
 	if (err && !d)
 		return;
+	if (!err)
+		check_leaf_count(c, l, d->n);
 	for (uint32_t i = 0; i < d->n; i++) {
 		const struct entry *e = &d->e[i];
 		c->st->entries++;
@@ -336,8 +388,11 @@ static void check_tree(struct check *c, struct lkv_tree *t)
 		c->err = -ENOMEM;
 		return;
 	}
+	size_t lost_before = c->nlost;
+	c->found = 0;
 	for (size_t i = 0; i < n && !c->err; i++)
 		check_leaf(c, t, v[i], i + 1 < n ? v[i + 1] : NULL);
+	check_tree_count(c, t, lost_before);
 	for (size_t i = 0; i < n; i++)
 		leaf_unref(v[i]);
 	free(v);
@@ -398,7 +453,7 @@ static int check_accounting(struct check *c, bool fix)
 				  c->logs, c->nlogs, fix);
 	wrong |= check_counts(c, "segment", s->lt.segs, s->lt.nsegs, loctable_seg,
 			      c->segs, c->nsegs, fix);
-	int err = wrong && fix ? snapshot_write(s) : 0;
+	int err = (wrong || c->recount) && fix ? snapshot_write(s) : 0;
 	pthread_mutex_unlock(&s->flush_mu);
 	return err;
 }
@@ -455,6 +510,24 @@ static int check_snapshots(struct check *c)
 	return n < 0 ? n : 0;
 }
 
+/* Gives a leaf whose chain cannot be read what could be read of it
+ * (kept, taken; NULL: nothing); the tree's count follows: the chain's
+ * count (the table's) out, kept's in. */
+static int replace_lost(lkv_store *s, struct leaf *l, struct entries *kept)
+{
+	pthread_mutex_lock(&s->flush_mu);
+	const struct loc_ent *e = loctable_get(&s->lt, l->id);
+	uint32_t n = e ? e->nkeys : 0;
+	pthread_mutex_unlock(&s->flush_mu);
+	uint32_t now = kept ? kept->n : 0;
+	int err = batch_mark_rewrite(s, l, true, kept);
+	if (err == 1) {
+		atomic_fetch_sub(&l->tree->nkeys, n);
+		atomic_fetch_add(&l->tree->nkeys, now);
+	}
+	return err < 0 ? err : 0;
+}
+
 int lkv_check(lkv_store *s, unsigned flags, lkv_check_fn fn, void *arg,
 	      struct lkv_check_stats *st)
 {
@@ -479,7 +552,7 @@ int lkv_check(lkv_store *s, unsigned flags, lkv_check_fn fn, void *arg,
 		 * go; then a second, quiet walk checks and fixes the
 		 * accounting as it is without them */
 		for (size_t i = 0; i < c.nlost && !err; i++) {
-			err = batch_mark_rewrite(s, c.lost[i], true, c.kept[i]);
+			err = replace_lost(s, c.lost[i], c.kept[i]);
 			c.kept[i] = NULL;
 		}
 		if (!err && batch_size(c.fix))
@@ -488,7 +561,7 @@ int lkv_check(lkv_store *s, unsigned flags, lkv_check_fn fn, void *arg,
 			err = lkv_flush(s, 0);
 		struct lkv_check_stats again = { 0 };
 		struct check c2 = { .s = s, .fn = fn, .arg = arg, .st = &again,
-				    .quiet = true };
+				    .quiet = true, .recount = c.recount };
 		if (!err)
 			err = walk(&c2, true);
 		st->problems += again.problems;

@@ -175,7 +175,8 @@ static int add_leaf(struct flush_ctx *c, struct leaf *l, struct leaf_img *img)
 	w->loc = (struct leaf_loc){ .file = s->lt.log_file,
 		.len = (uint32_t)(c->out_off + c->out.len - off), .off = off, .csum = csum };
 	if (img->type == REC_LEAF) {
-		bloom_build(&w->bloom, img->body.p, img->body.len, s->o.bloom_bits);
+		bloom_build(&w->bloom, img->body.p, img->body.len,
+			    atomic_load(&l->tree->bloom_bits));
 		struct loc_ent e = { .leaf_id = l->id, .tree_id = l->tree->id,
 			.nkeys = img->nkeys, .loc = w->loc, .low = l->low,
 			.low_len = l->low_len, .bloom = w->bloom };
@@ -363,6 +364,28 @@ static void queue_consolidation(lkv_store *s, struct leaf *l)
 	pthread_mutex_unlock(&s->bg_mu);
 }
 
+/*
+ * The filter of written leaf l's new chain: the one its table entry e
+ * (NULL: none) now holds, shared (bloom.c), which for a delta is the
+ * base's filter with the delta's keys added (loctable_append); else the
+ * one built from the image, or the leaf's own with the delta's keys.
+ * Caller holds l's tree lock and flush_mu.
+ */
+static void publish_bloom(struct leaf *l, struct written *w, const struct loc_ent *e)
+{
+	if (w->type == REC_LEAF && !(e && e->bloom.nbits == w->bloom.nbits)) {
+		bloom_free(&l->bloom);
+		l->bloom = w->bloom;
+		w->bloom = (struct bloom){ 0 };
+	} else if (e) {
+		bloom_free(&l->bloom);
+		bloom_copy(&l->bloom, &e->bloom);
+	} else {
+		bloom_add_hashes(&l->bloom, w->hash, w->nhash);
+	}
+	bloom_free(&w->bloom);
+}
+
 /* Makes one written leaf's new chain its own.  Caller holds its tree
  * lock.  -ENOMEM: the store must fail (the table already has it). */
 static int publish_leaf(struct flush_ctx *c, struct written *w)
@@ -375,9 +398,6 @@ static int publish_leaf(struct flush_ctx *c, struct written *w)
 		l->chain = NULL;
 		l->nchain = 0;
 		l->chain_bytes = 0;
-		bloom_free(&l->bloom);
-		l->bloom = w->bloom;
-		w->bloom = (struct bloom){ 0 };
 	} else if (w->type == REC_DELTA) {
 		struct leaf_loc *v = realloc(l->chain, (l->nchain + 1) * sizeof(*v));
 		if (!v)
@@ -385,9 +405,9 @@ static int publish_leaf(struct flush_ctx *c, struct written *w)
 		l->chain = v;
 		v[l->nchain++] = w->loc;
 		l->chain_bytes += w->loc.len;
-		for (size_t i = 0; i < w->nhash; i++)
-			bloom_add_hash(&l->bloom, w->hash[i]);
 	}
+	if (w->type)
+		publish_bloom(l, w, loctable_get(&s->lt, l->id));
 	l->logged_epoch = c->epoch;
 	if (l->ents)
 		entries_logged(l->ents, c->epoch);

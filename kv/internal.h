@@ -146,6 +146,11 @@ struct lkv_tree {
 	struct leaf **v;      /* lock; index sorted by low key; v[0]->low is "" */
 	struct key16 *pfx;    /* lock; pfx[i]: the first 16 bytes of v[i]->low */
 	size_t n, cap;        /* lock */
+	atomic_uint_fast64_t nkeys;   /* atomic, changed holding lock exclusively:
+					 keys in the tree, as of the last batch
+					 applied (lkv_tree_count) */
+	atomic_uint bloom_bits;       /* atomic; per key, for the images the
+					 flush builds (lkv_tree_set_filter) */
 };
 
 /* ---- what one epoch changed (epoch.c) ----
@@ -327,6 +332,7 @@ struct lkv_store {
 	pthread_mutex_t cache_mu;
 	struct leaf *hand;                /* CLOCK hand into the resident ring */
 	atomic_size_t cache_bytes, dirty_bytes;   /* atomic */
+	atomic_size_t cache_peak;         /* atomic; most cache_bytes since open */
 	atomic_size_t resident, nleaves;  /* atomic; leaves on the ring; in indexes */
 
 	/* read handles of log files and segments (files_mu) */
@@ -490,9 +496,13 @@ bool leaf_chain_long(const struct leaf *l);
 /* ---- bloom.c ---- */
 void bloom_build(struct bloom *b, const uint8_t *raw_leaf, size_t len, unsigned bits_per_key);
 bool bloom_may_contain(const struct bloom *b, const void *k, size_t kl);
-void bloom_add_hash(struct bloom *b, uint64_t h);   /* h: lkv_checksum of a key */
+/* h: lkv_checksum of each key; shared bits are copied first */
+void bloom_add_hashes(struct bloom *b, const uint64_t *h, size_t n);
 void bloom_free(struct bloom *b);
-int  bloom_copy(struct bloom *dst, const struct bloom *src);
+/* dst shares src's bits (they never change); bloom_free each. */
+void bloom_copy(struct bloom *dst, const struct bloom *src);
+/* Bytes of the heap b's bits take; *shared: another filter holds them too. */
+size_t bloom_mem(const struct bloom *b, bool *shared);
 void bloom_encode(const struct bloom *b, struct buf *out);
 int  bloom_decode(struct bloom *b, struct rd *r);
 
@@ -525,6 +535,7 @@ int  record_read(lkv_store *s, lkv_file *f, uint64_t off, uint64_t size, struct 
 /* ---- loctable.c ---- */
 void loctable_init(struct loctable *lt);
 void loctable_free(struct loctable *lt);
+size_t loctable_mem(const struct loctable *lt);
 struct loc_ent *loctable_get(const struct loctable *lt, uint64_t id);
 uint64_t loctable_file_live(const struct loctable *lt, uint32_t file);
 struct lt_file *loctable_seg(struct loctable *lt, uint32_t no);  /* adds it */
@@ -633,6 +644,7 @@ int  format_read(lkv_store *s);
 /* ---- tree.c ---- */
 int  tree_create(lkv_store *s, uint32_t id, const char *name, struct lkv_tree **out);
 void tree_free(struct lkv_tree *t);
+size_t tree_mem(struct lkv_tree *t);
 size_t tree_find(const struct lkv_tree *t, const void *k, size_t kl);
 int  tree_insert_leaf(struct lkv_tree *t, size_t pos, struct leaf *l);
 int  tree_append_leaf(struct lkv_tree *t, struct leaf *l);
@@ -734,7 +746,10 @@ int  batch_relocate(lkv_batch *b, lkv_tree *t, const void *k, size_t kl,
 int  batch_appended(lkv_batch *b, uint32_t seg);
 /* Marks l dirty for a full image at the next flush; with `lost` (fsck) a
  * leaf that is not resident because its chain cannot be read gets repl
- * (or no entries) first.  Takes repl. */
+ * (or no entries) first, and then it returns 1 (the caller owns the
+ * tree's key count: the lost chain's count is in the location table,
+ * under flush_mu, which may not be taken inside the tree's lock).  Takes
+ * repl. */
 int  batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost, struct entries *repl);
 size_t batch_size(const lkv_batch *b);
 

@@ -209,6 +209,21 @@ int lkv_meta_write(lkv_store *s, const void *p, size_t len);
 int  lkv_tree_open(lkv_store *s, const char *name, lkv_tree **out);
 const char *lkv_tree_name(const lkv_tree *t);
 
+/* Bloom filter bits per key for the images of t's leaves written from now
+ * on (the store's bloom_bits until set; at most 64).  0 keeps no filter:
+ * for a tree whose lookups nearly always find their key, where a filter
+ * costs memory and snapshot bytes and saves no read.  Not persistent: the
+ * opener sets it each time; leaves keep what they were written with until
+ * they are written again. */
+void lkv_tree_set_filter(lkv_tree *t, unsigned bits_per_key);
+
+/* The number of keys in the tree, as of the last batch applied, in
+ * constant time.  Not a scan: the open sums the key counts the durable
+ * leaf images carry, and each batch adds the keys it created and takes
+ * away those it deleted, so the count is as crash-consistent as the keys
+ * (lkv_check verifies it). */
+uint64_t lkv_tree_count(const lkv_tree *t);
+
 /* Copies up to `cap` bytes of the value into buf and sets *vlen to its full
  * length.  -ENOENT when the key is absent. */
 int  lkv_get(lkv_tree *t, const void *key, size_t klen,
@@ -344,6 +359,7 @@ struct lkv_stats {
 	uint64_t checksum_failures;
 	/* gauges */
 	uint64_t cache_bytes, cache_budget, dirty_bytes;
+	uint64_t cache_peak;                 /* the most cache_bytes since open */
 	uint64_t leaves, resident_leaves;
 	uint64_t epoch, durable_epoch;
 	uint64_t disk_bytes;                 /* logs, segments and snapshots */
@@ -378,6 +394,23 @@ struct lkv_stats {
 };
 
 void lkv_stats(lkv_store *s, struct lkv_stats *st);
+
+/* Where the engine's memory is, in bytes of the heap (the allocator's
+ * sizes).  It walks every leaf of the index and the location table: a
+ * few milliseconds per hundred thousand leaves, so not for every
+ * request. */
+struct lkv_memory {
+	uint64_t cache, cache_budget;   /* resident leaves' entries */
+	uint64_t dirty;                 /* of which changed, not yet flushed */
+	uint64_t index;                 /* the trees' leaves: structs, low keys,
+					   bloom filters, the sorted arrays */
+	uint64_t loctable;              /* the location table: the durable copy
+					   of each leaf's place, low key and
+					   filter, that snapshots are written
+					   from */
+	uint64_t leaves;
+};
+void lkv_memory(lkv_store *s, struct lkv_memory *m);
 
 /* XXH3-64 through xxhash's run-time SIMD dispatch (exposed for the
  * benchmark and the tools). */

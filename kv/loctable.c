@@ -40,6 +40,7 @@
  * the blob records that some committed entry references.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,6 +84,30 @@ void loctable_free(struct loctable *lt)
 	loctable_init(lt);
 }
 
+/* Bytes of the heap entry e holds, its filter's bits only when not
+ * shared (they are counted with the index's leaf). */
+static size_t ent_mem(const struct loc_ent *e)
+{
+	bool shared;
+	size_t bloom = bloom_mem(&e->bloom, &shared);
+	size_t n = malloc_usable_size((void *)e) + malloc_usable_size(e->low) +
+		   malloc_usable_size(e->chain) + (shared ? 0 : bloom);
+	for (uint32_t i = 0; i < e->nchain; i++)
+		n += malloc_usable_size(e->chain[i].hash);
+	return n;
+}
+
+/* Bytes of the heap the table holds (caller holds flush_mu). */
+size_t loctable_mem(const struct loctable *lt)
+{
+	size_t n = malloc_usable_size(lt->slot) + malloc_usable_size(lt->files) +
+		   malloc_usable_size(lt->segs) + malloc_usable_size(lt->trees);
+	for (size_t i = 0; i < lt->cap; i++)
+		if (lt->slot[i])
+			n += ent_mem(lt->slot[i]);
+	return n;
+}
+
 static uint64_t *hashes_copy(const uint64_t *h, uint32_t n)
 {
 	uint64_t *c = malloc(n ? n * sizeof(*c) : 1);
@@ -103,7 +128,7 @@ static int ent_copy(const struct loc_ent *e, struct loc_ent **out)
 	c->hash = NULL;
 	c->nhash = 0;
 	c->low = malloc(e->low_len ? e->low_len : 1);
-	int err = c->low && !bloom_copy(&c->bloom, &e->bloom) ? 0 : -ENOMEM;
+	int err = c->low ? 0 : -ENOMEM;
 	if (!err && e->nchain) {
 		c->chain = calloc(e->nchain, sizeof(*c->chain));
 		err = c->chain ? 0 : -ENOMEM;
@@ -118,6 +143,7 @@ static int ent_copy(const struct loc_ent *e, struct loc_ent **out)
 		loc_ent_free(c);
 		return err;
 	}
+	bloom_copy(&c->bloom, &e->bloom);
 	memcpy(c->low, e->low, e->low_len);
 	*out = c;
 	return 0;
@@ -302,8 +328,8 @@ int loctable_append(struct loctable *lt, struct loc_ent *d)
 		d->hash = NULL;
 	}
 	const uint64_t *h = c[e->nchain].hash ? c[e->nchain].hash : d->hash;
-	for (uint32_t i = 0; h && i < d->nhash; i++)
-		bloom_add_hash(&e->bloom, h[i]);
+	if (h)
+		bloom_add_hashes(&e->bloom, h, d->nhash);
 	e->nchain++;
 	e->nkeys = d->nkeys;
 	live_adjust(lt, &d->loc, 1);

@@ -760,8 +760,8 @@ static int build_trees(lkv_store *s)
 			return -ENOMEM;
 		}
 		l->loc = e->loc;
-		if (bloom_copy(&l->bloom, &e->bloom))
-			return -ENOMEM;
+		t->nkeys += e->nkeys;     /* the chains' counts (lkv_tree_count) */
+		bloom_copy(&l->bloom, &e->bloom);   /* shared (bloom.c) */
 		if (e->nchain && !(l->chain = malloc(e->nchain * sizeof(*l->chain))))
 			return -ENOMEM;
 		for (uint32_t k = 0; k < e->nchain; k++) {

@@ -387,6 +387,23 @@ static int add_file_size(void *arg, const struct file_id *id, bool tmp, const ch
 
 #define LD(f) atomic_load_explicit(&s->f, memory_order_relaxed)
 
+void lkv_memory(lkv_store *s, struct lkv_memory *m)
+{
+	*m = (struct lkv_memory){ .cache = LD(cache_bytes), .cache_budget = s->o.cache_bytes,
+		.dirty = LD(dirty_bytes), .leaves = LD(nleaves) };
+	for (size_t i = 0;; i++) {      /* trees live until the close */
+		pthread_mutex_lock(&s->trees_mu);
+		struct lkv_tree *t = i < s->ntrees ? s->trees[i] : NULL;
+		pthread_mutex_unlock(&s->trees_mu);
+		if (!t)
+			break;
+		m->index += tree_mem(t);
+	}
+	pthread_mutex_lock(&s->flush_mu);
+	m->loctable = loctable_mem(&s->lt);
+	pthread_mutex_unlock(&s->flush_mu);
+}
+
 void lkv_stats(lkv_store *s, struct lkv_stats *st)
 {
 	*st = (struct lkv_stats){
@@ -408,6 +425,7 @@ void lkv_stats(lkv_store *s, struct lkv_stats *st)
 		.consolidations = LD(st_consolidated), .user_bytes_written = LD(st_user),
 		.log_zero_bytes = LD(st_zero),
 		.cache_bytes = LD(cache_bytes), .cache_budget = s->o.cache_bytes,
+		.cache_peak = LD(cache_peak),
 		.dirty_bytes = LD(dirty_bytes),
 		.leaves = LD(nleaves), .resident_leaves = LD(resident),
 		.epoch = lkv_epoch_current(s), .durable_epoch = lkv_epoch_durable(s),

@@ -9,6 +9,7 @@
  * The index holds one reference to each of its leaves (leaf.c).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,7 @@ int tree_create(lkv_store *s, uint32_t id, const char *name, struct lkv_tree **o
 	}
 	t->s = s;
 	t->id = id;
+	atomic_init(&t->bloom_bits, s->o.bloom_bits);
 	*out = t;
 	return 0;
 }
@@ -155,4 +157,31 @@ struct lkv_tree *store_tree_by_id(lkv_store *s, uint32_t id)
 const char *lkv_tree_name(const lkv_tree *t)
 {
 	return t->name;
+}
+
+/* Bytes of the heap the index of t holds: its arrays and each leaf's
+ * struct, low key and filter (entries are the cache's), by the
+ * allocator's own sizes. */
+size_t tree_mem(struct lkv_tree *t)
+{
+	pthread_rwlock_rdlock(&t->lock);
+	size_t n = malloc_usable_size(t->v) + malloc_usable_size(t->pfx);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct leaf *l = t->v[i];
+		bool shared;
+		n += malloc_usable_size((void *)l) + malloc_usable_size(l->low) +
+		     bloom_mem(&l->bloom, &shared);
+	}
+	pthread_rwlock_unlock(&t->lock);
+	return n;
+}
+
+void lkv_tree_set_filter(lkv_tree *t, unsigned bits_per_key)
+{
+	atomic_store(&t->bloom_bits, bits_per_key <= 64 ? bits_per_key : 64);
+}
+
+uint64_t lkv_tree_count(const lkv_tree *t)
+{
+	return atomic_load(&t->nkeys);
 }

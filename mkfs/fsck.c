@@ -11,8 +11,22 @@
  * any of them it checks only, as -n.  -f is accepted (every check is a
  * full one).  -C 0 draws a progress bar on a terminal; -C FD writes
  * e2fsck's completion lines "PASS CURRENT MAX STORE" to FD.  -m bounds the
- * memory fsck uses (default 256M; K, M, G suffixes, plain numbers are
- * MiB): past it, the per-inode facts spill into a scratch store.
+ * memory fsck uses (K, M, G suffixes, plain numbers are MiB; by default
+ * a quarter of the machine's memory, between 256M and 4G: 10M files need
+ * about 1G to keep their facts in RAM, and spilled they check several
+ * times slower): past it, the per-inode facts spill into a scratch store.
+ * How it is shared (memory_split):
+ *   - the store's cache: a quarter;
+ *   - the store's fixed memory, its index of leaves and location table
+ *     (measured once the store is open: lkv_memory), and FSCK_BASE for the
+ *     program, its libraries, stacks and malloc's own;
+ *   - what is left: five sixteenths for the fact table in RAM; once it
+ *     spills (the spill frees the table as it moves it), as much for the
+ *     scratch store's cache; the rest for the scratch store's index (26
+ *     MiB for 10M files), malloc's free but held memory (36 MiB there)
+ *     and fsck's own lists.  10M files under -m 256M: 55 s, 248 MiB.
+ * A store whose index alone does not fit is checked anyway, with a warning
+ * that names the least -m that would hold.
  * -v prints what each pass cost.
  *
  * Exit status (fsck(8), added together): 0 clean, 1 errors corrected,
@@ -31,6 +45,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +54,13 @@
 
 #include "fsck.h"
 
-#define DEFAULT_MEM ((size_t)256 << 20)
+#define DEFAULT_MEM_MIN ((size_t)256 << 20)
+#define DEFAULT_MEM_MAX ((size_t)4 << 30)
 #define MIN_MEM     ((size_t)1 << 20)
+#define FSCK_BASE   ((size_t)4 << 20)     /* measured: 2.6 MiB on an empty store */
+#define REST_MIN    ((size_t)12 << 20)    /* less left for the facts than this, and
+					     1M files under -m 24M peaked 2.4 MiB
+					     over: warned of */
 
 static void usage(FILE *f)
 {
@@ -51,7 +71,8 @@ static void usage(FILE *f)
 		   "  -f  force a full check (every check is full; accepted)\n"
 		   "  -v  verbose: what each pass cost\n"
 		   "  -C  progress: 0 a bar on a terminal, FD e2fsck completion lines\n"
-		   "  -m  memory bound, e.g. 64M or 1G (plain numbers are MiB; default 256M)\n"
+		   "  -m  memory bound, e.g. 64M or 1G (plain numbers are MiB; default a quarter\n"
+		   "      of the machine's memory, from 256M to 4G)\n"
 		   "Exit status: 0 clean, 1 errors corrected, 4 errors left, 8 operational "
 		   "error, 16 usage.\n");
 }
@@ -368,12 +389,33 @@ static void check_reset(struct fsck *c)
 	c->shifts_pending = 0;
 }
 
+/* The fact table's share of -m, and the scratch store's cache (see the
+ * head of this file). */
+static void memory_split(struct fsck *c, size_t *facts, size_t *scratch_cache)
+{
+	struct lkv_memory m;
+	lkv_memory(c->s, &m);
+	size_t taken = c->mem / 4 + (size_t)(m.index + m.loctable) + FSCK_BASE;
+	size_t rest = c->mem > taken ? c->mem - taken : 0;
+	*facts = rest / 16 * 5;
+	*scratch_cache = rest / 16 * 5 > MIN_MEM ? rest / 16 * 5 : MIN_MEM;
+	if (rest >= REST_MIN || c->quiet_probe)
+		return;
+	size_t need = (taken - c->mem / 4 + REST_MIN) / 3 * 4;
+	fflush(stdout);
+	fprintf(stderr, "fsck.larchfs: %s: -m %zuM is less than this store needs: its "
+		"index takes %.1f MiB; it will use more, at least -m %zuM would hold\n",
+		c->store, c->mem >> 20, (double)(m.index + m.loctable) / (1 << 20),
+		(need >> 20) + 1);
+}
+
 static int check_run(struct fsck *c, double *pass_s)
 {
 	check_reset(c);
 	lfs_get_info(c->fs, &c->info);
-	int err = facts_new(c->mem / 2, c->tmpdir, c->mem / 8 > MIN_MEM ? c->mem / 8 : MIN_MEM,
-			    &c->facts);
+	size_t facts_bytes, scratch_cache;
+	memory_split(c, &facts_bytes, &scratch_cache);
+	int err = facts_new(facts_bytes, c->tmpdir, scratch_cache, &c->facts);
 	if (err) {
 		op_fail(c, err, "starting");
 		return err;
@@ -411,6 +453,18 @@ static void verbose_report(struct fsck *c, const double *pass_s)
 	printf("Facts: %" PRIu64 " inodes, %s (%zu bytes of RAM)\n", facts_count(c->facts),
 	       facts_spilled(c->facts) ? "spilled to a scratch store" : "in RAM",
 	       facts_ram(c->facts));
+	struct lkv_memory m, sm;
+	uint64_t speak;
+	lkv_memory(c->s, &m);
+	facts_scratch_memory(c->facts, &sm, &speak);
+	struct mallinfo2 mi = mallinfo2();
+	printf("Memory: the store's cache %.1f of %.1f MiB, index %.1f MiB; scratch store's "
+	       "cache peak %.1f of %.1f MiB, index %.1f MiB; malloc %.1f MiB in use, %.1f MiB "
+	       "free but held\n", (double)m.cache / (1 << 20),
+	       (double)m.cache_budget / (1 << 20), (double)(m.index + m.loctable) / (1 << 20),
+	       (double)speak / (1 << 20), (double)sm.cache_budget / (1 << 20),
+	       (double)(sm.index + sm.loctable) / (1 << 20),
+	       (double)(mi.uordblks + mi.hblkhd) / (1 << 20), (double)mi.fordblks / (1 << 20));
 	for (int i = 0; i < 6; i++)
 		printf("Pass %d: %.3fs\n", i, pass_s[i]);
 }
@@ -486,10 +540,33 @@ static void run_checks(struct fsck *c, double *pass_s)
 		printf("%s: UNEXPECTED INCONSISTENCY; RUN fsck.larchfs -y MANUALLY.\n", c->store);
 }
 
+/*
+ * glibc raises its mmap threshold to the size of each large block freed
+ * (the fact table's chunks are 3.6 MB), and from then on serves leaf
+ * images of 16-200 KiB from the heap, where they fragment it: 1M files
+ * under -m 32M peaked at 41 MiB, 19 MiB of it free but held by malloc.
+ * A fixed threshold (its default, 128 KiB) keeps it at 32 MiB.
+ */
+static void malloc_fixed_threshold(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 128 << 10);
+}
+
+/* A quarter of the machine's memory, within [DEFAULT_MEM_MIN, _MAX]. */
+static size_t default_mem(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	size_t quarter = pages > 0 && page > 0 ? (size_t)pages / 4 * (size_t)page : 0;
+	if (quarter < DEFAULT_MEM_MIN)
+		return DEFAULT_MEM_MIN;
+	return quarter > DEFAULT_MEM_MAX ? DEFAULT_MEM_MAX : quarter;
+}
+
 int main(int argc, char **argv)
 {
-	struct fsck c = { .progress_fd = -1, .mem = DEFAULT_MEM };
+	struct fsck c = { .progress_fd = -1, .mem = default_mem() };
 	int mode = 0;
+	malloc_fixed_threshold();
 	int rc = parse_args(argc, argv, &c, &mode);
 	if (rc >= 0)
 		return rc;

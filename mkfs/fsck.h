@@ -89,6 +89,8 @@ int  facts_set(struct facts *f, uint64_t ino, const struct fact *x);
 uint64_t facts_count(const struct facts *f);
 bool facts_spilled(const struct facts *f);
 size_t facts_ram(const struct facts *f);   /* bytes held in RAM */
+/* The scratch store's memory (zeros before a spill). */
+void facts_scratch_memory(const struct facts *f, struct lkv_memory *m, uint64_t *cache_peak);
 
 /* In-order walk; the callback may facts_set the record it was given. */
 struct facts_cursor;
@@ -171,6 +173,7 @@ struct fsck {
 
 	/* progress */
 	int pass;
+	double pass_t0;           /* when the pass began */
 	double last_progress;
 	uint64_t last_cur;
 };

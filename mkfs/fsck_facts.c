@@ -47,6 +47,7 @@ struct facts {
 
 	/* spilled */
 	char *dir;
+	lkv_io *io;               /* borrowed by s: destroyed after it */
 	lkv_store *s;
 	lkv_tree *t;
 	lkv_batch *adds;
@@ -101,6 +102,8 @@ void facts_free(struct facts *f)
 		lkv_batch_free(f->adds);
 	if (f->s)
 		lkv_close(f->s);
+	if (f->io)
+		f->io->ops->destroy(f->io);
 	if (f->dir) {
 		remove_dir(f->dir);
 		free(f->dir);
@@ -123,7 +126,100 @@ size_t facts_ram(const struct facts *f)
 	return f->nch * sizeof(struct chunk);
 }
 
+void facts_scratch_memory(const struct facts *f, struct lkv_memory *m, uint64_t *cache_peak)
+{
+	memset(m, 0, sizeof(*m));
+	*cache_peak = 0;
+	if (!f->s)
+		return;
+	struct lkv_stats st;
+	lkv_memory(f->s, m);
+	lkv_stats(f->s, &st);
+	*cache_peak = st.cache_peak;
+}
+
 /* ---- the scratch store ---- */
+
+/*
+ * Its I/O: POSIX files without syncs.  Nothing in the scratch store has to
+ * survive a crash (it is never reopened), and a flush's two device
+ * flushes made each spilled lookup cost about 140 us (150,000 files under
+ * -m 24M: 43 s).  The wrapper hands calls on the directory to the POSIX
+ * layer; files are the POSIX layer's own.
+ */
+struct nosync_io {
+	lkv_io io;                 /* first: the engine holds &io */
+	lkv_io *posix;
+	struct lkv_io_ops ops;
+};
+
+static lkv_io *inner(lkv_io *io)
+{
+	return ((struct nosync_io *)io)->posix;
+}
+
+static int ns_open(lkv_io *io, const char *name, int flags, lkv_file **out)
+{
+	return inner(io)->ops->open(inner(io), name, flags, out);
+}
+static int ns_unlink(lkv_io *io, const char *name)
+{
+	return inner(io)->ops->unlink(inner(io), name);
+}
+static int ns_rename(lkv_io *io, const char *from, const char *to)
+{
+	return inner(io)->ops->rename(inner(io), from, to);
+}
+static int ns_list(lkv_io *io, int (*fn)(void *arg, const char *name), void *arg)
+{
+	return inner(io)->ops->list(inner(io), fn, arg);
+}
+static int ns_lock(lkv_io *io, bool exclusive)
+{
+	return inner(io)->ops->lock(inner(io), exclusive);
+}
+static void ns_destroy(lkv_io *io)
+{
+	inner(io)->ops->destroy(inner(io));
+	free(io);
+}
+static int ns_sync(lkv_file *f)
+{
+	(void)f;
+	return 0;
+}
+static int ns_sync_dir(lkv_io *io)
+{
+	(void)io;
+	return 0;
+}
+
+static int nosync_io(const char *dir, lkv_io **out)
+{
+	struct nosync_io *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	int err = lkv_io_posix(dir, false, &w->posix);
+	if (err) {
+		free(w);
+		return err;
+	}
+	w->ops = *w->posix->ops;      /* file calls go straight to POSIX */
+	w->ops.open = ns_open;
+	w->ops.unlink = ns_unlink;
+	w->ops.rename = ns_rename;
+	w->ops.list = ns_list;
+	w->ops.lock = ns_lock;
+	w->ops.destroy = ns_destroy;
+	w->ops.sync = ns_sync;
+	w->ops.sync_dir = ns_sync_dir;
+	w->ops.writeback = NULL;
+	w->ops.lock_closing = NULL;
+	w->ops.lock_holder = NULL;
+	w->io.ops = &w->ops;
+	*out = &w->io;
+	return 0;
+}
 
 static int spill_flush_adds(struct facts *f)
 {
@@ -145,6 +241,10 @@ static int spill(struct facts *f)
 		return -ENOMEM;
 	struct lkv_options o;
 	lkv_options_default(&o);
+	int err = nosync_io(f->dir, &f->io);
+	if (err)
+		return err;
+	o.io = f->io;
 	o.flags = LKV_CREATE;
 	o.cache_bytes = f->cache_bytes;
 	o.dirty_bytes = f->cache_bytes / 2;
@@ -153,7 +253,7 @@ static int spill(struct facts *f)
 	o.compression_level = 0;
 	o.blob_threshold = 0;
 	o.log = scratch_log;
-	int err = lkv_open(f->dir, &o, &f->s);
+	err = lkv_open(f->dir, &o, &f->s);
 	if (!err)
 		err = lkv_tree_open(f->s, "facts", &f->t);
 	if (!err && !(f->adds = lkv_batch_new(f->s)))

@@ -138,6 +138,7 @@ void op_fail(struct fsck *c, int err, const char *fmt, ...)
 void pass_start(struct fsck *c, int pass, const char *title)
 {
 	c->pass = pass;
+	c->pass_t0 = now_s();
 	c->last_progress = 0;
 	free(c->path_cache);      /* parents may have changed since */
 	c->path_cache = NULL;
@@ -149,7 +150,9 @@ void pass_start(struct fsck *c, int pass, const char *title)
 	progress(c, 0, 1);
 }
 
-static void draw_bar(struct fsck *c, double frac)
+/* The bar, and the pass's rate: cur of its items (keys, entries) in the
+ * time since it began. */
+static void draw_bar(struct fsck *c, double frac, uint64_t cur, double t)
 {
 	/* five passes after pass 0; each is a fifth of the bar */
 	double all = ((c->pass > 0 ? c->pass - 1 : 0) + frac) / 5.0;
@@ -161,6 +164,10 @@ static void draw_bar(struct fsck *c, double frac)
 	size_t n = strlen(c->store);
 	printf("\r%s%s: |%s| %5.1f%%", n > 24 ? "..." : "", c->store + (n > 24 ? n - 21 : 0),
 	       bar, all * 100.0);
+	if (frac < 1.0 && t > c->pass_t0)     /* the pass's rate while it runs */
+		printf(" %8.0f/s", (double)cur / (t - c->pass_t0));
+	else
+		printf("           ");
 	fflush(stdout);
 }
 
@@ -175,7 +182,7 @@ void progress(struct fsck *c, uint64_t cur, uint64_t max)
 	if (cur > max)
 		cur = max;
 	if (c->progress_fd == -2)
-		draw_bar(c, max ? (double)cur / (double)max : 1.0);
+		draw_bar(c, max ? (double)cur / (double)max : 1.0, cur, t);
 	else
 		dprintf(c->progress_fd, "%d %llu %llu %s\n", c->pass, (unsigned long long)cur,
 			(unsigned long long)max, c->store);

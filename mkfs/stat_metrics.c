@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * larchfs-stat's metrics (stat_metrics.h): reading the exposition text the
- * core and the daemon write (fs/stats.c, fs/daemon/fuse_wire.c) and
+ * core and the daemon write (fs/stats.c, fs/daemon/fuse_proto.c) and
  * writing it out again as JSON or Prometheus text.
  *
  * The reader takes the text format of Prometheus 0.0.4 as far as larchfs

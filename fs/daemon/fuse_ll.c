@@ -18,9 +18,9 @@
  *    after which it stops sending them (FLUSH, OPENDIR, OPEN, CREATE).
  *  - Permissions are the kernel's (default_permissions, POSIX ACLs).
  *    Clearing suid/sgid on write, truncate and chown is ours: the daemon
- *    takes HANDLE_KILLPRIV_V2 (fuse_wire.c), so that writes cost no
+ *    takes HANDLE_KILLPRIV_V2 (ll_init), so that writes cost no
  *    GETXATTR each, and the kernel says in each WRITE and SETATTR when
- *    the caller lacks CAP_FSETID.  (Not v1, FUSE_CAP_HANDLE_KILLPRIV,
+ *    the caller lacks CAP_FSETID.  (Not v1, FUSE_HANDLE_KILLPRIV,
  *    which does not say whether the writer is privileged.)
  *  - Errors are the core's negative errnos, sent back as they are.
  */
@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/fs.h>     /* FS_IOC_GETFLAGS, struct fsxattr */
+#include <linux/fuse.h>   /* FUSE_* flags, FATTR_*, FUSE_ROOT_ID */
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -37,39 +38,37 @@
 #include "fuse_statx_abi.h"
 #include "remount.h"
 
-#define TIMEOUT 86400.0   /* seconds the kernel may trust what it is told */
+#define TIMEOUT 86400u    /* seconds the kernel may trust what it is told */
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- helpers ---- */
 
-static struct larch_ll *ll_of(fuse_req_t req)
+static struct larch_ll *ll_of(struct fp_req *req)
 {
-	return fuse_req_userdata(req);
+	return req->userdata;
 }
 
-static lfs *fs_of(fuse_req_t req)
+static lfs *fs_of(struct fp_req *req)
 {
 	return ll_of(req)->fs;
 }
 
 /* The caller, for owning new inodes. */
-static struct lfs_cred cred_of(fuse_req_t req)
+static struct lfs_cred cred_of(struct fp_req *req)
 {
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-
-	return (struct lfs_cred){ .uid = ctx->uid, .gid = ctx->gid,
-				  .umask = ctx->umask };
+	return (struct lfs_cred){ .uid = req->uid, .gid = req->gid,
+				  .umask = req->umask };
 }
 
 /* Adds the caller's supplementary groups to c (a /proc read); *groups is
  * then to be freed.  Without them c counts as in its own group only. */
-static void add_groups(fuse_req_t req, struct lfs_cred *c, gid_t **groups)
+static void add_groups(struct fp_req *req, struct lfs_cred *c, gid_t **groups)
 {
-	int n = fuse_req_getgroups(req, 0, NULL);
+	int n = fp_req_groups(req, 0, NULL);
 
 	*groups = NULL;
 	if (n > 0 && (*groups = malloc((size_t)n * sizeof(gid_t)))) {
-		int got = fuse_req_getgroups(req, n, *groups);
+		int got = fp_req_groups(req, n, *groups);
 
 		c->groups = *groups;
 		c->ngroups = got < 0 ? 0 : got < n ? got : n;
@@ -83,7 +82,7 @@ static void add_groups(fuse_req_t req, struct lfs_cred *c, gid_t **groups)
  * the directory's group.  The groups cost a /proc read, so they are read
  * only for such a mode; *groups is then to be freed.
  */
-static struct lfs_cred cred_for_new(fuse_req_t req, mode_t mode, gid_t **groups)
+static struct lfs_cred cred_for_new(struct fp_req *req, mode_t mode, gid_t **groups)
 {
 	struct lfs_cred c = cred_of(req);
 
@@ -94,15 +93,14 @@ static struct lfs_cred cred_for_new(fuse_req_t req, mode_t mode, gid_t **groups)
 }
 
 /* Whether the caller may keep a file's S_ISGID: root, or in its group. */
-static bool caller_in_group(fuse_req_t req, gid_t gid)
+static bool caller_in_group(struct fp_req *req, gid_t gid)
 {
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	gid_t groups[64];
 	int n;
 
-	if (ctx->uid == 0 || ctx->gid == gid)
+	if (req->uid == 0 || req->gid == gid)
 		return true;
-	n = fuse_req_getgroups(req, 64, groups);
+	n = fp_req_groups(req, 64, groups);
 	for (int i = 0; i < n && i < 64; i++)
 		if (groups[i] == gid)
 			return true;
@@ -110,12 +108,12 @@ static bool caller_in_group(fuse_req_t req, gid_t gid)
 }
 
 /* ret: 0 or a negative errno. */
-static void reply_status(fuse_req_t req, int ret)
+static void reply_status(struct fp_req *req, int ret)
 {
-	fuse_reply_err(req, -ret);
+	fp_reply_err(req, -ret);
 }
 
-static void entry_fill(struct fuse_entry_param *e, const struct stat *st)
+static void entry_fill(struct fp_entry *e, const struct stat *st)
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = st->st_ino;
@@ -125,25 +123,25 @@ static void entry_fill(struct fuse_entry_param *e, const struct stat *st)
 }
 
 /* Replies to a call that returned attributes and took a reference. */
-static void reply_entry(lfs *fs, fuse_req_t req, int ret, const struct stat *st)
+static void reply_entry(lfs *fs, struct fp_req *req, int ret, const struct stat *st)
 {
-	struct fuse_entry_param e;
+	struct fp_entry e;
 
 	if (ret < 0) {
 		reply_status(req, ret);
 		return;
 	}
 	entry_fill(&e, st);
-	if (fuse_reply_entry(req, &e) != 0)
+	if (fp_reply_entry(req, &e) != 0)
 		lfs_forget(fs, e.ino, 1);
 }
 
-static void reply_attr(fuse_req_t req, int ret, const struct stat *st)
+static void reply_attr(struct fp_req *req, int ret, const struct stat *st)
 {
 	if (ret < 0)
 		reply_status(req, ret);
 	else
-		fuse_reply_attr(req, st, TIMEOUT);
+		fp_reply_attr(req, st, TIMEOUT);
 }
 
 /* ---- names ---- */
@@ -154,7 +152,7 @@ static void reply_attr(fuse_req_t req, int ret, const struct stat *st)
  * reference is taken first so that the inode cannot be reclaimed between
  * reading its attributes and the kernel receiving them.
  */
-static int lookup_self(lfs *fs, fuse_ino_t ino, struct stat *st)
+static int lookup_self(lfs *fs, uint64_t ino, struct stat *st)
 {
 	int ret;
 
@@ -167,7 +165,7 @@ static int lookup_self(lfs *fs, fuse_ino_t ino, struct stat *st)
 
 /* ".." (the parent, for NFS) is the core's to resolve like any name.  A
  * missing name becomes a negative entry the kernel may cache. */
-static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void ll_lookup(struct fp_req *req, uint64_t parent, const char *name)
 {
 	lfs *fs = fs_of(req);
 	struct stat st;
@@ -178,31 +176,22 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	else
 		ret = lfs_lookup(fs, parent, name, &st);
 	if (ret == -ENOENT) {
-		struct fuse_entry_param e = { .ino = 0, .entry_timeout = TIMEOUT };
+		struct fp_entry e = { .ino = 0, .entry_timeout = TIMEOUT };
 
-		fuse_reply_entry(req, &e);
+		fp_reply_entry(req, &e);
 		return;
 	}
 	reply_entry(fs, req, ret, &st);
 }
 
-static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+static void ll_forget(void *userdata, uint64_t ino, uint64_t nlookup)
 {
-	lfs_forget(fs_of(req), ino, nlookup);
-	fuse_reply_none(req);
+	struct larch_ll *ll = userdata;
+
+	lfs_forget(ll->fs, ino, nlookup);
 }
 
-static void ll_forget_multi(fuse_req_t req, size_t count,
-			    struct fuse_forget_data *forgets)
-{
-	lfs *fs = fs_of(req);
-
-	for (size_t i = 0; i < count; i++)
-		lfs_forget(fs, forgets[i].ino, forgets[i].nlookup);
-	fuse_reply_none(req);
-}
-
-static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+static void ll_mknod(struct fp_req *req, uint64_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
 	lfs *fs = fs_of(req);
@@ -214,7 +203,7 @@ static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 	free(groups);
 }
 
-static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+static void ll_mkdir(struct fp_req *req, uint64_t parent, const char *name,
 		     mode_t mode)
 {
 	lfs *fs = fs_of(req);
@@ -224,7 +213,7 @@ static void ll_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	reply_entry(fs, req, lfs_mkdir(fs, &c, parent, name, mode, &st), &st);
 }
 
-static void ll_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
+static void ll_symlink(struct fp_req *req, const char *target, uint64_t parent,
 		       const char *name)
 {
 	lfs *fs = fs_of(req);
@@ -234,7 +223,7 @@ static void ll_symlink(fuse_req_t req, const char *target, fuse_ino_t parent,
 	reply_entry(fs, req, lfs_symlink(fs, &c, target, parent, name, &st), &st);
 }
 
-static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+static void ll_link(struct fp_req *req, uint64_t ino, uint64_t newparent,
 		    const char *newname)
 {
 	lfs *fs = fs_of(req);
@@ -243,20 +232,20 @@ static void ll_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	reply_entry(fs, req, lfs_link(fs, ino, newparent, newname, &st), &st);
 }
 
-static void ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void ll_unlink(struct fp_req *req, uint64_t parent, const char *name)
 {
 	reply_status(req, lfs_unlink(fs_of(req), parent, name));
 }
 
-static void ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+static void ll_rmdir(struct fp_req *req, uint64_t parent, const char *name)
 {
 	reply_status(req, lfs_rmdir(fs_of(req), parent, name));
 }
 
 /* renameat2's flags, RENAME_WHITEOUT (overlayfs) among them: the caller
  * owns the whiteout (the kernel has checked its CAP_MKNOD). */
-static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      fuse_ino_t newparent, const char *newname,
+static void ll_rename(struct fp_req *req, uint64_t parent, const char *name,
+		      uint64_t newparent, const char *newname,
 		      unsigned int flags)
 {
 	struct lfs_cred c = cred_of(req);
@@ -276,7 +265,7 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 					newname, lflags));
 }
 
-static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
+static void ll_readlink(struct fp_req *req, uint64_t ino)
 {
 	char buf[LFS_SYMLINK_MAX + 1];
 	ssize_t n = lfs_readlink(fs_of(req), ino, buf, LFS_SYMLINK_MAX);
@@ -286,7 +275,7 @@ static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
 		return;
 	}
 	buf[n] = '\0';
-	fuse_reply_readlink(req, buf);
+	fp_reply_readlink(req, buf);
 }
 
 /* ---- access times (see inval.c) ---- */
@@ -296,16 +285,15 @@ static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
  * access's own thread that takes no lock the kernel holds.) */
 void ll_touched(void *arg, uint64_t ino)
 {
-	struct larch_ll *ll = arg;
-
+	(void)arg;
 	inval_read(ino);
-	fuse_lowlevel_notify_inval_inode(ll->se, ino, -1, 0);
+	fp_notify_inval_inode(ino, -1, 0);
 }
 
 /* After a change to a file: when a read would now move its atime, the
  * pages the kernel caches from off for len bytes (0: to the end) go, so
  * that the read comes to the core (when: see inval.c). */
-static void atime_watch(lfs *fs, fuse_ino_t ino, const struct stat *st, off_t off,
+static void atime_watch(lfs *fs, uint64_t ino, const struct stat *st, off_t off,
 			off_t len, enum inval_when when)
 {
 	if (S_ISREG(st->st_mode) && lfs_atime_due(fs, st))
@@ -343,11 +331,11 @@ static void statx_fill(struct larch_fuse_statx *sx, const struct stat *st,
 }
 
 /*
- * STATX, which fuse_wire.c hands over as GETATTR: the attributes and the
+ * STATX (statx(2) asking for the birth time): the attributes and the
  * birth time, in fuse_statx_out.  The birth time never changes once the
  * inode exists, so reading it apart from the rest loses nothing.
  */
-static void ll_statx(fuse_req_t req, fuse_ino_t ino)
+static void ll_statx(struct fp_req *req, uint64_t ino)
 {
 	struct larch_fuse_statx_out out;
 	struct timespec bt;
@@ -363,19 +351,13 @@ static void ll_statx(fuse_req_t req, fuse_ino_t ino)
 	memset(&out, 0, sizeof(out));
 	out.attr_valid = (uint64_t)TIMEOUT;
 	statx_fill(&out.stat, &st, &bt);
-	fuse_reply_buf(req, (const char *)&out, sizeof(out));
+	fp_reply_buf(req, (const char *)&out, sizeof(out));
 }
 
-static void ll_getattr(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+static void ll_getattr(struct fp_req *req, uint64_t ino)
 {
 	struct stat st;
 
-	(void)fi;
-	if (wire_request_opcode() == LARCH_FUSE_STATX) {
-		ll_statx(req, ino);
-		return;
-	}
 	reply_attr(req, lfs_getattr(fs_of(req), ino, &st), &st);
 }
 
@@ -383,16 +365,16 @@ static const struct {
 	int fuse;
 	unsigned lfs;
 } setattr_bits[] = {
-	{ FUSE_SET_ATTR_MODE,      LFS_SET_MODE },
-	{ FUSE_SET_ATTR_UID,       LFS_SET_UID },
-	{ FUSE_SET_ATTR_GID,       LFS_SET_GID },
-	{ FUSE_SET_ATTR_SIZE,      LFS_SET_SIZE },
-	{ FUSE_SET_ATTR_ATIME,     LFS_SET_ATIME },
-	{ FUSE_SET_ATTR_MTIME,     LFS_SET_MTIME },
-	{ FUSE_SET_ATTR_ATIME_NOW, LFS_SET_ATIME_NOW },
-	{ FUSE_SET_ATTR_MTIME_NOW, LFS_SET_MTIME_NOW },
-	{ FUSE_SET_ATTR_CTIME,     LFS_SET_CTIME },
-	{ FUSE_SET_ATTR_KILL_SUID, LFS_SET_KILL_SUIDGID }, /* FATTR_KILL_SUIDGID */
+	{ FATTR_MODE,      LFS_SET_MODE },
+	{ FATTR_UID,       LFS_SET_UID },
+	{ FATTR_GID,       LFS_SET_GID },
+	{ FATTR_SIZE,      LFS_SET_SIZE },
+	{ FATTR_ATIME,     LFS_SET_ATIME },
+	{ FATTR_MTIME,     LFS_SET_MTIME },
+	{ FATTR_ATIME_NOW, LFS_SET_ATIME_NOW },
+	{ FATTR_MTIME_NOW, LFS_SET_MTIME_NOW },
+	{ FATTR_CTIME,     LFS_SET_CTIME },
+	{ FATTR_KILL_SUIDGID, LFS_SET_KILL_SUIDGID },
 };
 
 /*
@@ -412,11 +394,11 @@ static const struct {
  * write; a chown(-1, -1) by root without the writeback cache then keeps
  * them too.
  */
-static bool bare_kill(fuse_req_t req, int to_set)
+static bool bare_kill(struct fp_req *req, int to_set)
 {
-	if (!wire_killpriv_v2())
+	if (!fp_killpriv_v2())
 		return false;
-	return to_set == FUSE_SET_ATTR_CTIME || (to_set == 0 && fuse_req_ctx(req)->uid != 0);
+	return to_set == FATTR_CTIME || (to_set == 0 && req->uid != 0);
 }
 
 /*
@@ -425,7 +407,7 @@ static bool bare_kill(fuse_req_t req, int to_set)
  * (kept for a member of the file's group), when the caller is not root
  * and the file's group is not the caller's own.
  */
-static bool needs_groups(lfs *fs, const struct lfs_cred *c, fuse_ino_t ino,
+static bool needs_groups(lfs *fs, const struct lfs_cred *c, uint64_t ino,
 			 unsigned valid)
 {
 	struct stat st;
@@ -448,11 +430,11 @@ static bool needs_groups(lfs *fs, const struct lfs_cred *c, fuse_ino_t ino,
  * utimensat never sends.  A utimensat with the access time now and the
  * modification time given looks like touch, and goes through.
  */
-static bool times_given(int to_set, const struct fuse_file_info *fi)
+static bool times_given(int to_set, const struct fp_file *fi)
 {
-	bool now = (to_set & FUSE_SET_ATTR_ATIME_NOW) && (to_set & FUSE_SET_ATTR_MTIME);
+	bool now = (to_set & FATTR_ATIME_NOW) && (to_set & FATTR_MTIME);
 
-	return !fi && !now && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME));
+	return !fi && !now && (to_set & (FATTR_ATIME | FATTR_MTIME));
 }
 
 /* A SETATTR of these alone is the kernel writing back times (or a
@@ -460,9 +442,10 @@ static bool times_given(int to_set, const struct fuse_file_info *fi)
 #define TIMES (LFS_SET_ATIME | LFS_SET_MTIME | LFS_SET_ATIME_NOW | LFS_SET_MTIME_NOW | \
 	       LFS_SET_CTIME | LFS_SET_TIMES_GIVEN)
 
-static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
-		       int to_set, struct fuse_file_info *fi)
+static void ll_setattr(struct fp_req *req, uint64_t ino, struct stat *attr,
+		       unsigned valid_in, struct fp_file *fi)
 {
+	int to_set = (int)valid_in;
 	struct lfs_cred c = cred_of(req);
 	gid_t *groups = NULL;
 	unsigned valid = 0;
@@ -508,7 +491,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
  * (fcntl(F_SETFL) can take O_APPEND away: the kernel's check of that, in
  * setfl, sees no FUSE inode append-only).
  */
-static bool appends_only(lfs *fs, fuse_ino_t ino, int flags)
+static bool appends_only(lfs *fs, uint64_t ino, int flags)
 {
 	unsigned fl;
 
@@ -516,7 +499,7 @@ static bool appends_only(lfs *fs, fuse_ino_t ino, int flags)
 	       (fl & LFS_FL_APPEND);
 }
 
-static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void ll_open(struct fp_req *req, uint64_t ino, struct fp_file *fi)
 {
 	lfs *fs = fs_of(req);
 	struct lfs_cred c = cred_of(req);
@@ -533,22 +516,22 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->keep_cache = 1;
 	fi->direct_io = appends_only(fs, ino, fi->flags);
-	if (fuse_reply_open(req, fi) != 0)
+	if (fp_reply_open(req, fi) != 0)
 		lfs_release(fs, ino, fi->flags);
 }
 
 /* Where opens are checked (ll_open), a descriptor goes. */
-static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void ll_release(struct fp_req *req, uint64_t ino, struct fp_file *fi)
 {
 	lfs_release(fs_of(req), ino, fi->flags);
 	reply_status(req, 0);
 }
 
 /* Replies to a CREATE or TMPFILE that made (or opened) a file. */
-static void reply_create(lfs *fs, fuse_req_t req, int ret, const struct stat *st,
-			 struct fuse_file_info *fi)
+static void reply_create(lfs *fs, struct fp_req *req, int ret, const struct stat *st,
+			 struct fp_file *fi)
 {
-	struct fuse_entry_param e;
+	struct fp_entry e;
 
 	if (ret < 0) {
 		reply_status(req, ret);
@@ -556,21 +539,20 @@ static void reply_create(lfs *fs, fuse_req_t req, int ret, const struct stat *st
 	}
 	entry_fill(&e, st);
 	fi->keep_cache = 1;
-	if (fuse_reply_create(req, &e, fi) != 0) {
+	if (fp_reply_create(req, &e, fi) != 0) {
 		lfs_release(fs, e.ino, fi->flags);
 		lfs_forget(fs, e.ino, 1);
 	}
 }
 
 /*
- * open(O_TMPFILE), which fuse_wire.c hands over as CREATE (its name is
- * "/"): a file with no name, which the kernel may link later (LINK, as
+ * open(O_TMPFILE) (TMPFILE, whose body is CREATE's with the name "/"): a file with no name, which the kernel may link later (LINK, as
  * linkat(2) of the file asks) unless it was opened with O_EXCL.  The
  * kernel sends it whether or not it sends OPEN, and answers
  * EOPNOTSUPP for every tmpfile after one ENOSYS.
  */
-static void ll_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
-		       struct fuse_file_info *fi)
+static void ll_tmpfile(struct fp_req *req, uint64_t parent, mode_t mode,
+		       struct fp_file *fi)
 {
 	lfs *fs = fs_of(req);
 	gid_t *groups;
@@ -586,8 +568,8 @@ static void ll_tmpfile(fuse_req_t req, fuse_ino_t parent, mode_t mode,
  * MKNOD and opens without a round trip, where a CREATE's open would cost
  * a RELEASE at the last close.
  */
-static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-		      mode_t mode, struct fuse_file_info *fi)
+static void ll_create(struct fp_req *req, uint64_t parent, const char *name,
+		      mode_t mode, struct fp_file *fi)
 {
 	lfs *fs = fs_of(req);
 	gid_t *groups;
@@ -595,10 +577,6 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct stat st;
 	int ret;
 
-	if (wire_request_opcode() == FUSE_TMPFILE) {
-		ll_tmpfile(req, parent, mode, fi);
-		return;
-	}
 	if (ll_of(req)->skip_open) {
 		reply_status(req, -ENOSYS);
 		return;
@@ -609,8 +587,8 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	reply_create(fs, req, ret, &st, fi);
 }
 
-static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		    struct fuse_file_info *fi)
+static void ll_read(struct fp_req *req, uint64_t ino, size_t size, off_t off,
+		    struct fp_file *fi)
 {
 	char *buf = malloc(size ? size : 1);
 	bool strict = ll_of(req)->strictatime;   /* req is gone once replied */
@@ -625,7 +603,7 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (n < 0)
 		reply_status(req, (int)n);
 	else
-		fuse_reply_buf(req, buf, (size_t)n);
+		fp_reply_buf(req, buf, (size_t)n);
 	free(buf);
 	if (n > 0 && strict)
 		inval_pages(ino, off, (off_t)size, INVAL_NOW);
@@ -638,7 +616,7 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
  * cleared them with a SETATTR before the write; this covers an inode it
  * had marked as having none (S_NOSEC).
  */
-static unsigned privs_to_kill(fuse_req_t req, fuse_ino_t ino)
+static unsigned privs_to_kill(struct fp_req *req, uint64_t ino)
 {
 	struct stat st;
 
@@ -654,21 +632,21 @@ static unsigned privs_to_kill(fuse_req_t req, fuse_ino_t ino)
 }
 
 /*
- * The data is used where libfuse received it, so a write_buf handler
- * would gain nothing: it pays only with splice, which needs somewhere to
- * splice to, and the core takes bytes in memory.
+ * The data is used where the transport received it (the reader's buffer
+ * or the ring entry's payload), never copied: splice would need somewhere
+ * to splice to, and the core takes bytes in memory.
  *
- * A WRITE that clears suid/sgid (fuse_wire.c) changes the mode behind the
- * kernel's cached attributes, and a WRITE's reply carries none: before
- * replying, the kernel is told to drop them, so that no stat after the
- * write(2) returns can see the old mode.  (Attributes only: that takes
+ * A WRITE that clears suid/sgid (FUSE_WRITE_KILL_SUIDGID) changes the
+ * mode behind the kernel's cached attributes, and a WRITE's reply carries
+ * none: before replying, the kernel is told to drop them, so that no stat
+ * after the write(2) returns can see the old mode.  (Attributes only: that takes
  * no lock the writer holds.)
  */
-static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
-		     size_t size, off_t off, struct fuse_file_info *fi)
+static void ll_write(struct fp_req *req, uint64_t ino, const char *buf,
+		     size_t size, off_t off, struct fp_file *fi)
 {
 	struct larch_ll *ll = ll_of(req);
-	unsigned kill = wire_write_kills_suid() ? privs_to_kill(req, ino) : 0;
+	unsigned kill = req->write_kills_suid ? privs_to_kill(req, ino) : 0;
 	unsigned flags = kill;
 	struct stat st;
 	ssize_t n;
@@ -684,11 +662,11 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		flags |= LFS_WRITE_CACHED;
 	n = lfs_write(ll->fs, ino, buf, size, off, flags);
 	if (n >= 0 && kill)
-		fuse_lowlevel_notify_inval_inode(ll->se, ino, -1, 0);
+		fp_notify_inval_inode(ino, -1, 0);
 	if (n < 0)
 		reply_status(req, (int)n);
 	else
-		fuse_reply_write(req, (size_t)n);
+		fp_reply_write(req, (size_t)n);
 	/* Pages written back stay cached: while a read would move the atime
 	 * (a new file's, until read; or after a change) they go, once the
 	 * reply has ended their writeback.  (A read in the moment between
@@ -698,15 +676,15 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		atime_watch(ll->fs, ino, &st, off, (off_t)n, INVAL_CHANGE);
 }
 
-static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
-		     struct fuse_file_info *fi)
+static void ll_fsync(struct fp_req *req, uint64_t ino, int datasync,
+		     struct fp_file *fi)
 {
 	(void)fi;
 	reply_status(req, lfs_fsync(fs_of(req), ino, datasync != 0));
 }
 
-static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
-			 off_t len, struct fuse_file_info *fi)
+static void ll_fallocate(struct fp_req *req, uint64_t ino, int mode, off_t off,
+			 off_t len, struct fp_file *fi)
 {
 	(void)fi;
 	reply_status(req, lfs_fallocate(fs_of(req), ino, mode, off, len));
@@ -719,8 +697,8 @@ static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
  * the store could call fresh data a hole.  ENOSYS makes the kernel answer
  * itself from then on (all data, the hole at EOF), which is always right.
  */
-static void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
-		     struct fuse_file_info *fi)
+static void ll_lseek(struct fp_req *req, uint64_t ino, off_t off, int whence,
+		     struct fp_file *fi)
 {
 	struct larch_ll *ll = ll_of(req);
 
@@ -734,18 +712,14 @@ static void ll_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	if (ret < 0)
 		reply_status(req, (int)ret);
 	else
-		fuse_reply_lseek(req, ret);
+		fp_reply_lseek(req, ret);
 }
 
-static void ll_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
-			       struct fuse_file_info *fi_in, fuse_ino_t ino_out,
-			       off_t off_out, struct fuse_file_info *fi_out,
-			       size_t len, int flags)
+static void ll_copy_file_range(struct fp_req *req, uint64_t ino_in, off_t off_in,
+			       uint64_t ino_out, off_t off_out, size_t len, int flags)
 {
 	ssize_t n;
 
-	(void)fi_in;
-	(void)fi_out;
 	if (flags != 0) {
 		reply_status(req, -EINVAL);
 		return;
@@ -754,7 +728,7 @@ static void ll_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	if (n < 0)
 		reply_status(req, (int)n);
 	else
-		fuse_reply_write(req, (size_t)n);
+		fp_reply_write(req, (size_t)n);
 }
 
 /* ---- directories ---- */
@@ -766,8 +740,8 @@ static void ll_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
  * (The kernel sends it for directories only: lfs_opendir's check is
  * needed only when it does.)
  */
-static void ll_opendir(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+static void ll_opendir(struct fp_req *req, uint64_t ino,
+		       struct fp_file *fi)
 {
 	int ret;
 
@@ -782,7 +756,7 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	fp_reply_open(req, fi);
 }
 
 /* One entry taken from lfs_readdir for a READDIR(PLUS) reply. */
@@ -803,7 +777,7 @@ struct dent {
  * group that does not fit whole (see lfs_readdir).
  */
 struct listing {
-	fuse_req_t req;
+	struct fp_req *req;
 	bool plus, full;
 	size_t size, used;          /* reply capacity and bytes taken */
 	struct dent *v;
@@ -815,14 +789,14 @@ struct listing {
 
 static size_t entry_size(const struct listing *l, const char *name)
 {
-	static const struct fuse_entry_param none;
+	static const struct fp_entry none;
 
 	if (l->plus)
-		return fuse_add_direntry_plus(l->req, NULL, 0, name, &none, 0);
-	return fuse_add_direntry(l->req, NULL, 0, name, &none.attr, 0);
+		return fp_add_direntry_plus(NULL, 0, name, &none, 0);
+	return fp_add_direntry(NULL, 0, name, &none.attr, 0);
 }
 
-static int listing_init(struct listing *l, fuse_req_t req, size_t size,
+static int listing_init(struct listing *l, struct fp_req *req, size_t size,
 			bool plus)
 {
 	memset(l, 0, sizeof(*l));
@@ -890,11 +864,11 @@ static bool is_dot_or_dotdot(const char *name)
  * reference the kernel takes for it.  If the lookup fails (the name went
  * away meanwhile) the entry goes out bare, as READDIR would send it.
  */
-static size_t put_plus(lfs *fs, fuse_ino_t dir, struct listing *l,
+static size_t put_plus(lfs *fs, uint64_t dir, struct listing *l,
 		       struct dent *d, char *buf, size_t room)
 {
 	const char *name = l->names + d->name;
-	struct fuse_entry_param e;
+	struct fp_entry e;
 	struct stat st;
 
 	if (!is_dot_or_dotdot(name) && lfs_lookup(fs, dir, name, &st) == 0) {
@@ -906,7 +880,7 @@ static size_t put_plus(lfs *fs, fuse_ino_t dir, struct listing *l,
 		e.attr.st_ino = d->ino;
 		e.attr.st_mode = (mode_t)d->type << 12;
 	}
-	return fuse_add_direntry_plus(l->req, buf, room, name, &e, d->next);
+	return fp_add_direntry_plus(buf, room, name, &e, d->next);
 }
 
 static size_t put_plain(struct listing *l, const struct dent *d, char *buf,
@@ -914,11 +888,11 @@ static size_t put_plain(struct listing *l, const struct dent *d, char *buf,
 {
 	struct stat st = { .st_ino = d->ino, .st_mode = (mode_t)d->type << 12 };
 
-	return fuse_add_direntry(l->req, buf, room, l->names + d->name, &st,
+	return fp_add_direntry(buf, room, l->names + d->name, &st,
 				 d->next);
 }
 
-static void listing_reply(struct listing *l, lfs *fs, fuse_ino_t dir)
+static void listing_reply(struct listing *l, lfs *fs, uint64_t dir)
 {
 	char *buf = malloc(l->used ? l->used : 1);
 	size_t len = 0;
@@ -934,7 +908,7 @@ static void listing_reply(struct listing *l, lfs *fs, fuse_ino_t dir)
 		len += l->plus ? put_plus(fs, dir, l, &l->v[i], at, room)
 			       : put_plain(l, &l->v[i], at, room);
 	}
-	if (fuse_reply_buf(l->req, buf, len) != 0)
+	if (fp_reply_buf(l->req, buf, len) != 0)
 		for (size_t i = 0; i < l->n; i++)
 			if (l->v[i].ref)
 				lfs_forget(fs, l->v[i].ino, 1);
@@ -943,7 +917,7 @@ static void listing_reply(struct listing *l, lfs *fs, fuse_ino_t dir)
 
 /* A group too big for the whole reply cannot be listed: -EINVAL, which is
  * what getdents says of a buffer too small for one entry. */
-static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+static void list_dir(struct fp_req *req, uint64_t ino, size_t size, off_t off,
 		     bool plus)
 {
 	lfs *fs = fs_of(req);
@@ -963,8 +937,8 @@ static void list_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 /* Under strictatime the listing the kernel caches goes once it has it,
  * so that the next readdir comes here too (the core moves the atime). */
-static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+static void ll_readdir(struct fp_req *req, uint64_t ino, size_t size, off_t off,
+		       struct fp_file *fi)
 {
 	bool strict = ll_of(req)->strictatime;   /* req is gone once replied */
 
@@ -974,8 +948,8 @@ static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		inval_pages(ino, 0, 0, INVAL_NOW);
 }
 
-static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
-			   off_t off, struct fuse_file_info *fi)
+static void ll_readdirplus(struct fp_req *req, uint64_t ino, size_t size,
+			   off_t off, struct fp_file *fi)
 {
 	bool strict = ll_of(req)->strictatime;
 
@@ -985,8 +959,8 @@ static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 		inval_pages(ino, 0, 0, INVAL_NOW);
 }
 
-static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
-			struct fuse_file_info *fi)
+static void ll_fsyncdir(struct fp_req *req, uint64_t ino, int datasync,
+			struct fp_file *fi)
 {
 	(void)datasync;
 	(void)fi;
@@ -995,7 +969,7 @@ static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 /* ---- extended attributes ---- */
 
-static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+static void ll_setxattr(struct fp_req *req, uint64_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
 	lfs *fs = fs_of(req);
@@ -1008,18 +982,18 @@ static void ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 }
 
 /* GETXATTR and LISTXATTR: size 0 asks for the length only. */
-static void reply_xattr(fuse_req_t req, ssize_t n, const char *buf,
+static void reply_xattr(struct fp_req *req, ssize_t n, const char *buf,
 			size_t size)
 {
 	if (n < 0)
 		reply_status(req, (int)n);
 	else if (size == 0)
-		fuse_reply_xattr(req, (size_t)n);
+		fp_reply_xattr(req, (size_t)n);
 	else
-		fuse_reply_buf(req, buf, (size_t)n);
+		fp_reply_buf(req, buf, (size_t)n);
 }
 
-static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+static void ll_getxattr(struct fp_req *req, uint64_t ino, const char *name,
 			size_t size)
 {
 	char *buf = NULL;
@@ -1033,7 +1007,7 @@ static void ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	free(buf);
 }
 
-static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+static void ll_listxattr(struct fp_req *req, uint64_t ino, size_t size)
 {
 	char *buf = NULL;
 
@@ -1045,7 +1019,7 @@ static void ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(buf);
 }
 
-static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+static void ll_removexattr(struct fp_req *req, uint64_t ino, const char *name)
 {
 	reply_status(req, lfs_removexattr(fs_of(req), ino, name));
 }
@@ -1098,7 +1072,7 @@ static int from_fsxattr(const struct fsxattr *x, unsigned *fl)
 	return rest || x->fsx_extsize || x->fsx_projid || x->fsx_cowextsize ? -EOPNOTSUPP : 0;
 }
 
-static void get_flags(fuse_req_t req, fuse_ino_t ino, bool xfs, size_t out_size)
+static void get_flags(struct fp_req *req, uint64_t ino, bool xfs, size_t out_size)
 {
 	struct fsxattr x = { 0 };
 	unsigned fl;
@@ -1112,12 +1086,12 @@ static void get_flags(fuse_req_t req, fuse_ino_t ino, bool xfs, size_t out_size)
 	}
 	x.fsx_xflags = to_xflags(fl);
 	if (xfs)
-		fuse_reply_ioctl(req, 0, &x, sizeof(x));
+		fp_reply_ioctl(req, 0, &x, sizeof(x));
 	else
-		fuse_reply_ioctl(req, 0, &fl, sizeof(fl));
+		fp_reply_ioctl(req, 0, &fl, sizeof(fl));
 }
 
-static void set_flags(fuse_req_t req, fuse_ino_t ino, bool xfs, const void *in,
+static void set_flags(struct fp_req *req, uint64_t ino, bool xfs, const void *in,
 		      size_t in_size)
 {
 	struct fsxattr x;
@@ -1135,12 +1109,12 @@ static void set_flags(fuse_req_t req, fuse_ino_t ino, bool xfs, const void *in,
 	if (ret < 0)
 		reply_status(req, ret);
 	else
-		fuse_reply_ioctl(req, 0, NULL, 0);
+		fp_reply_ioctl(req, 0, NULL, 0);
 }
 
 /* ---- the filesystem ---- */
 
-static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
+static void ll_statfs(struct fp_req *req, uint64_t ino)
 {
 	struct statvfs sv;
 	int ret = lfs_statfs(fs_of(req), &sv);
@@ -1149,62 +1123,62 @@ static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
 	if (ret < 0)
 		reply_status(req, ret);
 	else
-		fuse_reply_statfs(req, &sv);
+		fp_reply_statfs(req, &sv);
 }
 
 /*
- * Capabilities, beyond libfuse's defaults (async reads, parallel
- * directory operations):
+ * Capabilities, beyond the protocol layer's own (fuse_proto.c: async
+ * reads, big writes, max_pages, parallel directory operations):
  *  - WRITEBACK_CACHE (unless -o nowriteback): small writes merge in the
  *    page cache and reach us as large ones.
- *  - READDIRPLUS, always rather than AUTO: a lookup in the core costs far
- *    less than the LOOKUP round trip it saves when the entries are then
- *    stat'ed (ls -l, du, rsync), and AUTO would send later batches bare.
+ *  - DO_READDIRPLUS, always rather than READDIRPLUS_AUTO: a lookup in the
+ *    core costs far less than the LOOKUP round trip it saves when the
+ *    entries are then stat'ed (ls -l, du, rsync), and AUTO would send
+ *    later batches bare.
  *  - CACHE_SYMLINKS: targets never change, so READLINK is sent once.
  *  - POSIX_ACL: the kernel checks ACLs (and implies default_permissions);
  *    DONT_MASK: the core applies the umask, which a default ACL overrides.
  *  - EXPORT_SUPPORT: lookups of "." and ".." work, for NFS.
- *  - IOCTL_DIR: ioctls on directories come through (chattr and lsattr,
- *    and the remount request: libfuse refuses them without it).
- * Turned off: ATOMIC_O_TRUNC (ll_open says why), HANDLE_KILLPRIV (v1; see
- * the head of the file), AUTO_INVAL_DATA
- * (nobody changes files behind the kernel's back, so a changed mtime
- * must not throw away its pages), splice (we reply from memory;
- * replying through a pipe measured slower), and ASYNC_DIO: with it the
- * kernel completes a non-extending AIO direct write from the reply
- * without dropping the page cache over the range, so a buffered read
- * that raced the write keeps returning the old bytes (generic/082).
- * Without it such a write waits for its reply in io_submit, and
+ *  - HANDLE_KILLPRIV_V2: writes skip the kernel's GETXATTR of
+ *    security.capability (head of the file); the kernel says in each WRITE
+ *    and SETATTR when suid/sgid are ours to clear.
+ * Not taken: ATOMIC_O_TRUNC (ll_open says why), HANDLE_KILLPRIV (v1; see
+ * the head of the file), AUTO_INVAL_DATA and EXPLICIT_INVAL_DATA (nobody
+ * changes files behind the kernel's back, so a changed mtime must not
+ * throw away its pages), splice (we reply from memory; replying through
+ * a pipe measured slower), POSIX_LOCKS and FLOCK_LOCKS (the kernel keeps
+ * locks locally, right for a filesystem with one host), SETXATTR_EXT
+ * (fuse_proto.c decodes the short SETXATTR header), and ASYNC_DIO: with
+ * it the kernel completes a non-extending AIO direct write from the reply
+ * without dropping the page cache over the range, so a buffered read that
+ * raced the write keeps returning the old bytes (generic/082).  Without
+ * it such a write waits for its reply in io_submit, and
  * generic_file_direct_write drops the pages after it.
- * max_write 1 MiB also makes libfuse ask for 256-page requests.
- * max_readahead stays the kernel's offer (128 KiB): it only takes a
- * smaller one, and a larger read_ahead_kb on the mount measured no faster.
- * PARALLEL_DIROPS is among libfuse's defaults but libfuse 3.14 leaves it
- * out of its INIT reply; fuse_wire.c adds it there, with HANDLE_KILLPRIV_V2.
+ * IOCTL_DIR and NO_OPEN_SUPPORT / NO_OPENDIR_SUPPORT are offers only, with
+ * nothing to answer: ioctls on directories come through (chattr, lsattr,
+ * the remount request), and an ENOSYS to OPEN or OPENDIR is taken as
+ * "never again" (ll_open, ll_opendir).
+ * max_write 1 MiB (256-page requests).  max_readahead stays the kernel's
+ * offer (128 KiB): it only takes a smaller one, and a larger
+ * read_ahead_kb on the mount measured no faster.
  */
-static void ll_init(void *userdata, struct fuse_conn_info *conn)
+static void ll_init(void *userdata, struct fp_conn *conn)
 {
 	struct larch_ll *ll = userdata;
-	unsigned want = FUSE_CAP_READDIRPLUS | FUSE_CAP_CACHE_SYMLINKS |
-			FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK |
-			FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_IOCTL_DIR;
+	uint64_t want = FUSE_DO_READDIRPLUS | FUSE_CACHE_SYMLINKS | FUSE_POSIX_ACL |
+			FUSE_DONT_MASK | FUSE_EXPORT_SUPPORT | FUSE_HANDLE_KILLPRIV_V2;
 	struct lfs_info info;
 
 	if (ll->writeback)
-		want |= FUSE_CAP_WRITEBACK_CACHE;
+		want |= FUSE_WRITEBACK_CACHE;
 	conn->want |= want & conn->capable;
 	lfs_get_info(ll->fs, &info);
-	ll->skip_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) &&
+	ll->skip_open = (conn->capable & FUSE_NO_OPEN_SUPPORT) &&
 			!(info.features & LFS_FEAT_OPEN_CHECKS);
-	conn->want &= ~(unsigned)(FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_READDIRPLUS_AUTO |
-				  FUSE_CAP_HANDLE_KILLPRIV |
-				  FUSE_CAP_AUTO_INVAL_DATA | FUSE_CAP_ASYNC_DIO |
-				  FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
-				  FUSE_CAP_SPLICE_MOVE);
 	conn->max_write = LARCH_MAX_WRITE;
 	conn->time_gran = 1;
-	ll->writeback_on = conn->want & FUSE_CAP_WRITEBACK_CACHE;
-	ll->skip_opendir = conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT;
+	ll->writeback_on = conn->want & FUSE_WRITEBACK_CACHE;
+	ll->skip_opendir = conn->capable & FUSE_NO_OPENDIR_SUPPORT;
 }
 
 /* ---- the mount as a whole ---- */
@@ -1215,7 +1189,7 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
  * resumed.  Any other ioctl that reaches it is ENOTTY, as on a
  * filesystem without it.
  */
-static void remount_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
+static void remount_ioctl(struct fp_req *req, uint64_t ino, unsigned int cmd,
 			  unsigned flags, const void *in_buf, size_t in_bufsz)
 {
 	struct larch_remount r;
@@ -1225,7 +1199,7 @@ static void remount_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
 		reply_status(req, -ENOTTY);
 		return;
 	}
-	if (fuse_req_ctx(req)->uid != 0) {
+	if (req->uid != 0) {
 		reply_status(req, -EPERM);
 		return;
 	}
@@ -1242,17 +1216,14 @@ static void remount_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
 	if (ret < 0)
 		reply_status(req, ret);
 	else
-		fuse_reply_ioctl(req, 0, NULL, 0);
+		fp_reply_ioctl(req, 0, NULL, 0);
 }
 
 /* ioctl: chattr's and lsattr's (inode flags, above), and the remount
  * request. */
-static void ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg,
-		     struct fuse_file_info *fi, unsigned flags, const void *in_buf,
-		     size_t in_bufsz, size_t out_bufsz)
+static void ll_ioctl(struct fp_req *req, uint64_t ino, unsigned int cmd, unsigned flags,
+		     const void *in_buf, size_t in_bufsz, size_t out_bufsz)
 {
-	(void)arg;
-	(void)fi;
 	switch (cmd) {
 	case FS_IOC_GETFLAGS:
 	case FS_IOC_FSGETXATTR:
@@ -1268,21 +1239,19 @@ static void ll_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg
 }
 
 /*
- * Left out on purpose: flush (libfuse answers ENOSYS, so the kernel stops
- * sending FLUSH: writes are in the store already, and with the writeback
- * cache the kernel writes its pages back before it would send one),
- * releasedir (no per-open state; libfuse answers 0), access
+ * Left out on purpose: flush (fuse_proto.c answers ENOSYS, so the kernel
+ * stops sending FLUSH: writes are in the store already, and with the
+ * writeback cache the kernel writes its pages back before it would send
+ * one), releasedir (no per-open state; answered 0), access
  * (default_permissions), locks (the kernel keeps them locally, right for
- * a filesystem with one host).  libfuse 3.14 has no statx or tmpfile:
- * fuse_wire.c hands STATX to getattr (ll_statx) and TMPFILE to create
- * (ll_tmpfile).
+ * a filesystem with one host).
  */
-const struct fuse_lowlevel_ops larch_ll_ops = {
+const struct fp_ops larch_ll_ops = {
 	.init            = ll_init,
-	.lookup          = ll_lookup,
 	.forget          = ll_forget,
-	.forget_multi    = ll_forget_multi,
+	.lookup          = ll_lookup,
 	.getattr         = ll_getattr,
+	.statx           = ll_statx,
 	.setattr         = ll_setattr,
 	.readlink        = ll_readlink,
 	.mknod           = ll_mknod,
@@ -1307,6 +1276,7 @@ const struct fuse_lowlevel_ops larch_ll_ops = {
 	.listxattr       = ll_listxattr,
 	.removexattr     = ll_removexattr,
 	.create          = ll_create,
+	.tmpfile         = ll_tmpfile,
 	.fallocate       = ll_fallocate,
 	.lseek           = ll_lseek,
 	.ioctl           = ll_ioctl,

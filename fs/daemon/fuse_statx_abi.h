@@ -81,7 +81,7 @@ _Static_assert(sizeof(struct larch_fuse_statx_in) == 24, "fuse_statx_in size");
 _Static_assert(offsetof(struct larch_fuse_statx_in, sx_mask) == 20, "fuse_statx_in.sx_mask");
 _Static_assert(sizeof(struct larch_fuse_statx_out) == 288, "fuse_statx_out size");
 _Static_assert(offsetof(struct larch_fuse_statx_out, stat) == 32, "fuse_statx_out.stat");
-/* The translation to GETATTR (fuse_wire.c) relies on this shared prefix. */
+/* STATX's body begins as GETATTR's (fuse_proto.c decodes either). */
 _Static_assert(offsetof(struct larch_fuse_statx_in, fh) ==
 	       offsetof(struct fuse_getattr_in, fh), "statx_in begins as getattr_in");
 _Static_assert(sizeof(struct larch_fuse_statx_in) >= sizeof(struct fuse_getattr_in),

@@ -8,7 +8,7 @@
  * reaches the daemon.  So when a read would move a file's atime
  * (lfs_atime_due: under relatime, once its mtime or ctime has caught up
  * with its atime; under strictatime, always) the daemon drops the file's
- * pages with fuse_lowlevel_notify_inval_inode, and the next read comes to
+ * pages with fp_notify_inval_inode (FUSE_NOTIFY_INVAL_INODE), and the next read comes to
  * the core, which moves the atime (then the kernel's cached attributes
  * are dropped too: fuse_ll.c, ll_touched).
  *
@@ -66,7 +66,6 @@ struct later {
 static struct {
 	pthread_mutex_t mu;         /* owner: everything below */
 	pthread_cond_t work, done;
-	struct fuse_session *se;
 	pthread_t thread;
 	bool running, stop;
 	struct drop q[QUEUE];
@@ -145,7 +144,7 @@ static void *inval_main(void *arg)
 		}
 		pthread_mutex_unlock(&inv.mu);
 		/* -ENOENT: the kernel no longer knows the inode; nothing cached */
-		fuse_lowlevel_notify_inval_inode(inv.se, d.ino, d.off, d.len);
+		fp_notify_inval_inode(d.ino, d.off, d.len);
 		pthread_mutex_lock(&inv.mu);
 		if (queued) {
 			inv.finished++;
@@ -156,11 +155,10 @@ static void *inval_main(void *arg)
 	return NULL;
 }
 
-int inval_start(struct fuse_session *se)
+int inval_start(void)
 {
 	int err;
 
-	inv.se = se;
 	inv.stop = false;
 	err = pthread_create(&inv.thread, NULL, inval_main, NULL);
 	inv.running = err == 0;

@@ -3,18 +3,19 @@
  * How requests reach the daemon, and how its replies go back.
  *
  * Two transports, one at a time per mount:
- *  - /dev/fuse (fuse_wire.c): libfuse's session loop reads requests from
- *    the device and writes replies to it through our device I/O.  Always
- *    there: INIT, FORGET, INTERRUPT and notifications go this way even
- *    when the rings serve the rest, and it serves everything when they
- *    do not.
+ *  - /dev/fuse (fuse_loop.c): reader threads read requests from the
+ *    device and write replies to it.  Always there: INIT, FORGET,
+ *    INTERRUPT and notifications go this way even when the rings serve
+ *    the rest, and it serves everything when they do not.
  *  - io_uring (transport_uring.c): one ring per CPU queue, requests and
  *    replies exchanged in registered buffers, one system call per request.
  *    Taken at INIT when the kernel offers it and -o io_uring allows it.
+ * Both hand each request to the protocol layer (fuse_proto.h:
+ * fp_dispatch), whose replies go back the way the request came.
  *
- * fuse_wire.c negotiates at INIT and asks this interface whether to offer
+ * fuse_proto.c negotiates at INIT and asks this interface whether to offer
  * the rings; main.c parses the option, checks it before mounting, and
- * stops the rings once the session loop has ended.
+ * stops the rings once the /dev/fuse loop has ended.
  */
 #ifndef LARCHFS_TRANSPORT_H
 #define LARCHFS_TRANSPORT_H
@@ -26,7 +27,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-struct fuse_session;
+struct fp_req;
+struct fuse_in_header;
 
 enum uring_mode {
 	URING_AUTO,     /* io_uring when the kernel offers it, else /dev/fuse */
@@ -44,12 +46,12 @@ enum uring_mode {
 struct uring_config {
 	enum uring_mode mode;
 	unsigned depth;                    /* 1..URING_DEPTH_MAX */
-	struct fuse_session *se;
-	/* each request read from a ring, before libfuse sees it: fuse_wire.c's
-	 * wire_take_request, which counts it and translates it as one read
-	 * from the device is (a hook, so that the rings, which fuse_wire.c
-	 * drives, do not call back into it) */
-	void (*take_request)(void *buf, size_t n);
+	int dev_fd;                        /* the session's /dev/fuse */
+	/* serves a request read from a ring: fuse_proto.c's fp_dispatch (a
+	 * hook, so that the rings, which fuse_proto.c starts at INIT, do not
+	 * call back into it) */
+	void (*dispatch)(struct fp_req *r, const struct fuse_in_header *h,
+			 const char *body, size_t len);
 	/* the daemon's log (syslog levels); set before the mount */
 	void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 };
@@ -65,11 +67,11 @@ int uring_parse_mode(const char *s, enum uring_mode *mode);
  * how to turn it on); 0 otherwise. */
 int uring_precheck(const struct uring_config *c);
 
-/* Takes the configuration; before the session starts. */
+/* Takes the configuration; after the mount, before the loop starts. */
 void uring_configure(const struct uring_config *c);
 
 /*
- * At INIT, before the reply goes out (fuse_wire.c).  offered: whether the
+ * At INIT, before the reply goes out (fuse_proto.c).  offered: whether the
  * kernel offered FUSE_OVER_IO_URING; max_payload: the largest request or
  * reply body the kernel will use (from the INIT reply).  Sets up every
  * queue's ring, buffers and thread, so that nothing can fail once the
@@ -82,15 +84,7 @@ bool uring_prepare(bool offered, size_t max_payload);
  * The queues then register their entries (or, when not, go away). */
 void uring_start(bool written);
 
-/*
- * The reply hook of fuse_wire.c's writev: when the calling thread is
- * serving a ring request and iov is its reply, the reply is placed in the
- * ring entry (sent by the thread's next COMMIT_AND_FETCH), *ret is its
- * length and true is returned.  False: the reply is for /dev/fuse.
- */
-bool uring_take_reply(const struct iovec *iov, int count, ssize_t *ret);
-
-/* Once the session loop has ended: stops and joins the queue threads. */
+/* Once the /dev/fuse loop has ended: stops and joins the queue threads. */
 void uring_stop(void);
 
 /* The "Transport:" line of the live statistics. */

@@ -219,7 +219,21 @@ static void test_bloom(void **state)
 	assert_memory_equal(g.bits, f.bits, f.nbits / 8);
 	struct bloom none = { 0 };
 	assert_true(bloom_may_contain(&none, "x", 1));
+	/* a copy shares the bits, and outlives the filter it was made from */
+	struct bloom c;
+	bool shared;
+	bloom_mem(&g, &shared);
+	assert_false(shared);
+	bloom_copy(&c, &g);
+	assert_ptr_equal(c.bits, g.bits);
+	assert_true(bloom_mem(&g, &shared) >= g.nbits / 8);
+	assert_true(shared);
 	bloom_free(&g);
+	bloom_mem(&c, &shared);
+	assert_false(shared);
+	for (uint32_t i = 0; i < d->n; i++)
+		assert_true(bloom_may_contain(&c, d->e[i].k, d->e[i].kl));
+	bloom_free(&c);
 	bloom_free(&f);
 	buf_free(&enc);
 	buf_free(&b);

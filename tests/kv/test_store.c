@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
-#include "larchkv.h"
+#include "internal.h"     /* test_check_counts miscounts on purpose */
 #include "../support/zerotail.h"
 
 struct fx {
@@ -468,6 +468,42 @@ static void test_eviction_and_bloom(void **state)
 	assert_int_equal(st.checksum_failures, 0);
 }
 
+/* A tree set to keep no filter writes leaves without one: its misses read
+ * the leaf, and the index holds no filter bits for it. */
+static void test_tree_without_filter(void **state)
+{
+	struct fx *f = *state;
+	f->o.cache_bytes = 256 << 10;
+	f->o.leaf_bytes = 4096;
+	fx_open(f);
+	struct lkv_memory with, without;
+	for (int i = 0; i < 20000; i++)
+		put(f->t, i, 1);
+	assert_int_equal(lkv_flush(f->s, 0), 0);
+	lkv_memory(f->s, &with);
+	lkv_tree_set_filter(f->t, 0);
+	for (int i = 0; i < 20000; i++)
+		put(f->t, i, 2);           /* every leaf written again */
+	assert_int_equal(lkv_flush(f->s, 0), 0);
+	lkv_memory(f->s, &without);
+	print_message("index %lu -> %lu bytes\n", (unsigned long)with.index,
+		      (unsigned long)without.index);
+	assert_true(without.index + 20000 * 10 / 8 <= with.index);
+	struct lkv_stats st;
+	lkv_stats(f->s, &st);
+	uint64_t skips = st.bloom_skips;
+	char k[32], buf[8];
+	size_t vl;
+	for (int i = 0; i < 200; i++) {
+		int kl = sprintf(k, "key%08d-missing", i * 97);
+		assert_int_equal(lkv_get(f->t, k, kl, buf, sizeof(buf), &vl), -ENOENT);
+	}
+	lkv_stats(f->s, &st);
+	assert_int_equal(st.bloom_skips, skips);
+	for (int i = 0; i < 20000; i += 13)
+		expect(f->t, i, 2);
+}
+
 static void test_split_merge_persist(void **state)
 {
 	struct fx *f = *state;
@@ -501,6 +537,94 @@ static void test_split_merge_persist(void **state)
 	assert_int_equal(scan(f->t, NULL, NULL, 0, &a, &b), 0);
 	lkv_stats(f->s, &st);
 	assert_int_equal(st.leaves, 1);
+}
+
+/* lkv_tree_count follows every put of a new key, overwrite, delete of a
+ * present or absent key, and batch (with its last-op-wins), through
+ * splits and merges, and comes back the same from the images' counts at
+ * the next open; lkv_check finds it right. */
+static void test_tree_count(void **state)
+{
+	struct fx *f = *state;
+	f->o.leaf_bytes = 1024;
+	fx_open(f);
+	static bool there[4000];
+	uint64_t n = 0;
+	unsigned seed = 7;
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 6000; i++) {
+			int k = (int)(rand_r(&seed) % 4000);
+			if (rand_r(&seed) % 3) {
+				put(f->t, k, round);
+				n += !there[k];
+				there[k] = true;
+			} else {
+				del(f->t, k);
+				n -= there[k];
+				there[k] = false;
+			}
+		}
+		/* a batch: a put then a delete of one new key counts nothing,
+		 * a delete then a put of a present key counts nothing */
+		lkv_batch *b = lkv_batch_new(f->s);
+		char k1[32], k2[32];
+		int l1 = keyf(k1, 5000 + round), l2 = keyf(k2, 6000 + round);
+		assert_int_equal(lkv_batch_put(b, f->t, k1, l1, "v", 1), 0);
+		assert_int_equal(lkv_batch_delete(b, f->t, k1, l1), 0);
+		assert_int_equal(lkv_batch_put(b, f->t, k2, l2, "v", 1), 0);
+		assert_int_equal(lkv_batch_commit(b, NULL), 0);
+		lkv_batch_free(b);
+		n++;
+		assert_int_equal(lkv_tree_count(f->t), n);
+		int a, z;
+		assert_int_equal(scan(f->t, NULL, NULL, 0, &a, &z), (int)n);
+		if (round == 1)
+			assert_int_equal(lkv_flush(f->s, 0), 0);   /* some from the log */
+		fx_reopen(f);
+		assert_int_equal(lkv_tree_count(f->t), n);
+	}
+	struct lkv_check_stats st;
+	assert_int_equal(lkv_check(f->s, 0, NULL, NULL, &st), 0);
+	assert_int_equal(st.problems, 0);
+	assert_int_equal(st.entries, n);
+}
+
+static void count_damage(void *arg, const struct lkv_damage *d)
+{
+	int *n = arg;
+	assert_null(d->tree);        /* a count is wrong, no key is lost */
+	print_message("%s\n", d->what);
+	(*n)++;
+}
+
+/* A wrong count, in the location table (what the next open sums) or in
+ * the running total, is found by lkv_check and fixed by its repair,
+ * durably. */
+static void test_check_counts(void **state)
+{
+	struct fx *f = *state;
+	f->o.leaf_bytes = 1024;
+	fx_open(f);
+	for (int i = 0; i < 2000; i++)
+		put(f->t, i, 1);
+	assert_int_equal(lkv_flush(f->s, 0), 0);
+	struct leaf *l = f->t->v[f->t->n / 2];
+	pthread_mutex_lock(&f->s->flush_mu);
+	loctable_get(&f->s->lt, l->id)->nkeys += 3;
+	pthread_mutex_unlock(&f->s->flush_mu);
+	atomic_fetch_add(&f->t->nkeys, 5);
+	int n = 0;
+	assert_int_equal(lkv_check(f->s, 0, count_damage, &n, NULL), 0);
+	assert_int_equal(n, 2);
+	n = 0;
+	assert_int_equal(lkv_check(f->s, LKV_CHECK_REPAIR, count_damage, &n, NULL), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(lkv_tree_count(f->t), 2000);
+	fx_reopen(f);
+	assert_int_equal(lkv_tree_count(f->t), 2000);
+	n = 0;
+	assert_int_equal(lkv_check(f->s, 0, count_damage, &n, NULL), 0);
+	assert_int_equal(n, 0);
 }
 
 /* Keys that only grow (inode numbers) fill their leaves: a split of the
@@ -953,7 +1077,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_background_flusher, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eviction_and_bloom, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tree_without_filter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_merge_persist, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tree_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ascending_keys_fill_leaves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshots_and_rollover, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_zeroed_ahead, setup, teardown),
