@@ -12,7 +12,9 @@
  *   - chains in a store: random batches flushed one by one with a cache
  *     too small to keep leaves, so that loads read base and deltas, with
  *     log files and snapshots rolling under the chains; reopened (cleanly
- *     and from a crash image) and compared with a model of every key;
+ *     and from a crash image) and compared with a model of every key,
+ *     the tree's key count, each leaf's count in the location table and
+ *     its filter (shared with the table's entry);
  *   - a damaged delta record: the leaf's reads fail with -EIO, and
  *     lkv_check with repair loses exactly the keys that delta changed;
  *   - a commit whose blob ranges did not reach the disk (the log synced,
@@ -240,6 +242,41 @@ static void check_model(lkv_tree *t, const struct model *m)
 	}
 }
 
+static uint64_t model_keys(const struct model *m)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < SKEYS; i++)
+		n += m->ver[i] != 0;
+	return n;
+}
+
+/*
+ * What the chains must keep beside their keys: each leaf's count in the
+ * location table is its chain's (lkv_tree_count sums them at the open),
+ * and a leaf with a chain shares its table entry's filter (bloom.c), to
+ * which every delta added its keys (check_model, with leaves evicted,
+ * finds a key a delta made only if the filter says it may be there).
+ */
+static void check_chains(lkv_store *s, lkv_tree *t, const struct model *m)
+{
+	assert_int_equal(lkv_tree_count(t), model_keys(m));
+	uint64_t sum = 0;
+	pthread_mutex_lock(&s->flush_mu);
+	pthread_rwlock_rdlock(&t->lock);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct leaf *l = t->v[i];
+		const struct loc_ent *e = loctable_get(&s->lt, l->id);
+		if (!e)
+			continue;                    /* never flushed */
+		sum += e->nkeys;
+		if (l->nchain && !l->dirty_epoch)
+			assert_ptr_equal(l->bloom.bits, e->bloom.bits);
+	}
+	pthread_rwlock_unlock(&t->lock);
+	pthread_mutex_unlock(&s->flush_mu);
+	assert_int_equal(sum, model_keys(m));
+}
+
 static void random_batch(lkv_store *s, lkv_tree *t, uint64_t *rng, struct model *m, int *ver)
 {
 	lkv_batch *b = lkv_batch_new(s);
@@ -327,8 +364,11 @@ static void test_chains_model(void **state)
 		assert_int_equal(lkv_open("chains", &o, &s), 0);
 		assert_int_equal(lkv_tree_open(s, "main", &t), 0);
 		check_model(t, &m);
+		check_chains(s, t, &m);
 	}
 	check_model(t, &m);
+	assert_int_equal(lkv_flush(s, 0), 0);
+	check_chains(s, t, &m);
 	struct lkv_check_stats cs;
 	assert_int_equal(lkv_check(s, 0, NULL, NULL, &cs), 0);
 	assert_int_equal(cs.problems, 0);
@@ -472,6 +512,7 @@ static void damaged_delta(bool with_commit)
 	assert_int_equal(keys[2], 1);            /* key 45: the leaf, partly */
 	m.ver[3] = m.ver[7] = 0;                 /* lost */
 	check_model(t, &m);                      /* 45 absent, the rest as before */
+	assert_int_equal(lkv_tree_count(t), model_keys(&m));
 	assert_int_equal(lkv_get(u, "x", 1, buf, sizeof(buf), &vl), 0);
 	memset(keys, 0, sizeof(keys));
 	assert_int_equal(lkv_check(s, 0, count_damage, keys, NULL), 0);
@@ -481,6 +522,7 @@ static void damaged_delta(bool with_commit)
 	assert_int_equal(lkv_open("dmg", &o, &s), 0);
 	assert_int_equal(lkv_tree_open(s, "main", &t), 0);
 	check_model(t, &m);
+	assert_int_equal(lkv_tree_count(t), model_keys(&m));
 	assert_int_equal(lkv_close(s), 0);
 	assert_int_equal(faultio_free(img), 0);
 }
