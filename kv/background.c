@@ -4,7 +4,8 @@
  * current epoch every flush_interval_ms (bounding what an unsynced crash
  * loses), or at once when kicked (a writer found too many dirty bytes),
  * consolidates the chains foreground flushes left past their soft limit
- * (gc.c) as soon as they are queued, and runs a bounded GC pass every
+ * (gc.c) once foreground flushes pause (image.c: consolidation_due), and
+ * runs a bounded GC pass every
  * gc_interval_ms.  While flushes fail for want of space (flush.c) it
  * retries after the flush's pause instead of the interval, so the kept
  * changes become durable soon after space returns.
@@ -41,7 +42,10 @@ static uint64_t flush_due(lkv_store *s, uint64_t next)
 {
 	if (atomic_load(&s->stall_err))
 		return atomic_load(&s->stall_until_ns);
-	return s->bg_kick || s->bg_consolidate ? 0 : next;
+	if (s->bg_kick)
+		return 0;
+	uint64_t c = s->bg_consolidate ? consolidation_due(s) : UINT64_MAX;
+	return c < next ? c : next;
 }
 
 /* Waits (bg_mu held) until `due`, a kick or a wake-up. */
@@ -79,14 +83,19 @@ static void *flusher_main(void *arg)
 			bg_wait(s, due);
 			continue;        /* a wake-up may have changed what is due */
 		}
-		bool consolidate = s->bg_consolidate;
+		/* a wake-up for consolidation alone flushes only through it: a
+		 * second flush would be one more that an fsync may wait for */
+		uint64_t now = now_ns();
+		bool flush = s->bg_kick || now >= next || atomic_load(&s->stall_err);
+		bool consolidate = s->bg_consolidate && now >= consolidation_due(s);
 		s->bg_kick = false;
 		pthread_mutex_unlock(&s->bg_mu);
 		if (consolidate)
 			gc_consolidate(s);   /* a failure is the flush's: retried */
-		if (epoch_has_work(s))
+		if (flush && epoch_has_work(s))
 			flush_through(s, 0, true);
-		next = next_flush(s);
+		if (flush)
+			next = next_flush(s);
 		maybe_gc(s);
 		pthread_mutex_lock(&s->bg_mu);
 	}

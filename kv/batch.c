@@ -595,17 +595,18 @@ int batch_commit(lkv_batch *b, uint64_t *epoch)
 }
 
 /*
- * Marks resident leaf l dirty without changing it, for a full image at
- * the next flush (GC moving leaves out of a mostly dead log file,
- * consolidating a long chain).  The caller holds a pin on l and no tree
- * lock.  With `lost` (fsck) a leaf that is not resident because its chain
+ * Marks resident leaf l dirty without changing it, with `full` for a full
+ * image at the next flush (GC moving leaves out of a mostly dead log file,
+ * fsck), else for the next background flush to consolidate its chain.
+ * The caller holds a pin on l and no tree lock.  With `lost` (fsck) a leaf that is not resident because its chain
  * cannot be read first gets `repl` as its entries (what could be read of
  * it), or none: its keys are gone, the tree stays whole.  Takes repl.
  * Returns 1 when it gave l those entries (the caller owns the tree's key
  * count: the lost chain's count is in the location table, under flush_mu,
  * which may not be taken inside the tree's lock), else 0 or -errno.
  */
-int batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost, struct entries *repl)
+static int mark_dirty(lkv_store *s, struct leaf *l, bool lost, struct entries *repl,
+		      bool full)
 {
 	int err = 0;
 	bool emptied = false;
@@ -623,7 +624,8 @@ int batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost, struct entries *
 		uint64_t e = epoch_enter(s);
 		err = epoch_dirty(s, l, e);
 		if (!err) {
-			l->full_epoch = e;
+			if (full)
+				l->full_epoch = e;
 			/* a rewrite changes no key: dirty_bytes counts changes
 			 * (lkv_stats), and GC and the consolidation flush at
 			 * once themselves; what fsck emptied is a change */
@@ -637,4 +639,20 @@ int batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost, struct entries *
 	pthread_rwlock_unlock(&l->tree->lock);
 	entries_free(repl);
 	return err ? err : emptied;
+}
+
+int batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost, struct entries *repl)
+{
+	return mark_dirty(s, l, lost, repl, true);
+}
+
+/*
+ * As batch_mark_rewrite without lost, but not for a full image at any
+ * flush: a background flush writes one anyway for a chain past its soft
+ * limit (image.c), and a foreground flush that meets l first writes only
+ * what changed, or nothing, and queues l again (flush.c).
+ */
+int batch_mark_consolidate(lkv_store *s, struct leaf *l)
+{
+	return mark_dirty(s, l, false, NULL, false);
 }

@@ -416,7 +416,9 @@ static int publish_leaf(struct flush_ctx *c, struct written *w)
 		atomic_fetch_sub(&s->dirty_bytes, l->dirty_charged);
 		l->dirty_charged = 0;
 	}
-	if (!c->bg && w->type == REC_DELTA && !l->dead_epoch && leaf_chain_long(l))
+	/* a delta, or nothing (a consolidation's mark met by a foreground
+	 * flush): the chain is left for the background */
+	if (!c->bg && w->type != REC_LEAF && !l->dead_epoch && leaf_chain_long(l))
 		queue_consolidation(s, l);
 	return 0;
 }
@@ -645,6 +647,8 @@ static void flush_wait(lkv_store *s)
 int flush_through(lkv_store *s, uint64_t e, bool bg)
 {
 	int err = 0;
+	if (!bg)
+		atomic_store(&s->fg_flush_ns, now_ns());     /* consolidation_due */
 	pthread_mutex_lock(&s->ep_mu);
 	if (e == 0)
 		e = s->current;

@@ -12,9 +12,11 @@
  * the next flush writes it elsewhere and its chain starts again.
  *
  * Consolidation: a foreground flush that leaves a chain past its soft
- * limit (image.c) queues the leaf; the background thread marks each for a
- * full image (gc_consolidate) and flushes in the background, so that a
- * caller of lkv_flush never writes a consolidation it could leave.
+ * limit (image.c) queues the leaf; once foreground flushes pause, the
+ * background thread marks each dirty (gc_consolidate) and flushes in the
+ * background, which writes their full images, so that a caller of
+ * lkv_flush neither writes a consolidation it could leave nor waits for
+ * a background flush that writes one.
  *
  * Deletion waits for durability: a segment is unlinked only once the
  * durable location table counts no live byte in it (the epoch that moved
@@ -148,14 +150,16 @@ static bool chain_in(const struct leaf *l, uint32_t no)
 }
 
 /* Pages in each leaf of v (one ref each, dropped) and marks it for a full
- * image.  Returns the first error; the rest are still released. */
-static int rewrite_all(lkv_store *s, struct leaf **v, size_t n)
+ * image (`full`: at any flush, else at a background one).  Returns the
+ * first error; the rest are still released. */
+static int rewrite_all(lkv_store *s, struct leaf **v, size_t n, bool full)
 {
 	int err = 0;
 	for (size_t i = 0; i < n; i++) {
 		int e2 = err ? err : cache_load(s, v[i]);
 		if (!e2) {
-			e2 = batch_mark_rewrite(s, v[i], false, NULL);
+			e2 = full ? batch_mark_rewrite(s, v[i], false, NULL)
+				  : batch_mark_consolidate(s, v[i]);
 			cache_release(v[i]);
 		} else {
 			leaf_unref(v[i]);
@@ -199,7 +203,7 @@ static int gc_log(lkv_store *s, uint32_t no)
 		for (size_t i = 0; i < n; i++)
 			leaf_unref(v[i]);
 	} else {
-		err = rewrite_all(s, v, n);
+		err = rewrite_all(s, v, n, true);
 	}
 	free(v);
 	return err;
@@ -207,9 +211,10 @@ static int gc_log(lkv_store *s, uint32_t no)
 
 /*
  * Consolidates the chains the foreground flushes queued (flush.c): marks
- * each leaf still in the index and still past its soft limit for a full
- * image, paging it in if it was evicted, then flushes in the background.
- * Called by the background thread.  A change like any other (freeze.c):
+ * each leaf still in the index and still past its soft limit dirty,
+ * paging it in if it was evicted, then flushes in the background, which
+ * writes their full images (image.c).  Called by the background thread,
+ * once foreground flushes pause (consolidation_due).  A change like any other (freeze.c):
  * on a frozen store the queue is dropped, and a leaf whose chain is still
  * long is queued again by its next foreground flush (its hard limit
  * bounds it meanwhile).
@@ -237,7 +242,7 @@ int gc_consolidate(lkv_store *s)
 		else
 			leaf_unref(l);
 	}
-	int err = rewrite_all(s, v, k);
+	int err = rewrite_all(s, v, k, false);
 	free(v);
 	if (!err && k)
 		err = flush_through(s, 0, true);

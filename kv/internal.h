@@ -288,6 +288,8 @@ struct lkv_store {
 	uint64_t snap_retry_ns;           /* no snapshot before (one failed) */
 	atomic_bool flush_bg;             /* atomic; the running flush is a
 					     background one (image.c) */
+	_Atomic uint64_t fg_flush_ns;     /* atomic; when a caller of lkv_flush
+					     last asked for a flush (image.c) */
 
 	/* the user's record outside the log (meta.c; meta_mu) */
 	pthread_mutex_t meta_mu;
@@ -492,6 +494,8 @@ static inline uint64_t leaf_chain_tail(const struct leaf *l)
 int  leaf_image(lkv_store *s, struct leaf *l, bool background, struct leaf_img **out);
 void leaf_img_free(struct leaf_img *img);
 bool leaf_chain_long(const struct leaf *l);
+/* When the queued consolidations may run (CLOCK_MONOTONIC ns). */
+uint64_t consolidation_due(lkv_store *s);
 
 /* ---- bloom.c ---- */
 void bloom_build(struct bloom *b, const uint8_t *raw_leaf, size_t len, unsigned bits_per_key);
@@ -751,6 +755,9 @@ int  batch_appended(lkv_batch *b, uint32_t seg);
  * under flush_mu, which may not be taken inside the tree's lock).  Takes
  * repl. */
 int  batch_mark_rewrite(lkv_store *s, struct leaf *l, bool lost, struct entries *repl);
+/* Marks l dirty with no change, for a background flush to consolidate
+ * its chain (image.c); a foreground flush writes what changed, if any. */
+int  batch_mark_consolidate(lkv_store *s, struct leaf *l);
 size_t batch_size(const lkv_batch *b);
 
 /* ---- iter.c ---- */

@@ -19,6 +19,7 @@
  *     lkv_check with repair loses exactly the keys that delta changed;
  *   - a commit whose blob ranges did not reach the disk (the log synced,
  *     the segment not: a power cut between) is dropped at the next open;
+ *   - consolidation: foreground flushes leave it to the background;
  *   - a store of format 2 (data/format2, written by the release before;
  *     data/format2-gen.c.txt made it) opens read-only as it is and is
  *     upgraded at its first writable open.
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "internal.h"
@@ -753,6 +755,73 @@ static void test_format2_upgrade(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/*
+ * A foreground flush leaves consolidation to the background: flushes of a
+ * leaf whose chain passes its soft limit write deltas and queue it; a
+ * consolidation's mark (gc_consolidate's) met by a foreground flush
+ * writes nothing and leaves it queued; the flusher may consolidate only
+ * CONS_QUIET_MS after the last foreground flush; gc_consolidate's own
+ * (background) flush writes the image.  No flusher thread here: the
+ * test calls gc_consolidate itself.
+ */
+static void test_consolidation_background(void **state)
+{
+	(void)state;
+	faultio *f = faultio_new();
+	struct lkv_options o;
+	chain_opts(&o, f);
+	o.cache_bytes = 1u << 20;
+	lkv_store *s;
+	lkv_tree *t;
+	assert_int_equal(lkv_open("cons", &o, &s), 0);
+	assert_int_equal(lkv_tree_open(s, "main", &t), 0);
+	char k[16];
+	uint8_t v[SVAL];
+	for (int i = 0; i < 8; i++)              /* one leaf */
+		assert_int_equal(lkv_put(t, k, skey(k, i), v, sval(v, i, 1), NULL), 0);
+	assert_int_equal(lkv_flush(s, 0), 0);
+	struct leaf *l = t->v[0];
+	assert_int_equal(t->n, 1);
+	for (int ver = 2; ver < 2 + 20 && !leaf_chain_long(l); ver++) {
+		assert_int_equal(lkv_put(t, k, skey(k, 3), v, sval(v, 3, ver), NULL), 0);
+		assert_int_equal(lkv_flush(s, 0), 0);
+	}
+	struct lkv_stats st;
+	lkv_stats(s, &st);
+	assert_true(leaf_chain_long(l));         /* past the soft limit ... */
+	assert_int_equal(st.consolidations, 0);  /* ... in deltas */
+	assert_true(l->queued);
+	uint32_t links = l->nchain;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	assert_true(consolidation_due(s) > now);  /* a foreground flush just ran */
+
+	leaf_ref(l);                              /* the mark, then an fsync's flush */
+	assert_int_equal(cache_load(s, l), 0);
+	assert_int_equal(batch_mark_consolidate(s, l), 0);
+	cache_release(l);
+	assert_int_equal(lkv_flush(s, 0), 0);
+	lkv_stats(s, &st);
+	assert_int_equal(st.consolidations, 0);
+	assert_int_equal(l->nchain, links);
+	assert_true(l->queued);
+
+	assert_int_equal(gc_consolidate(s), 0);   /* the flusher's turn */
+	lkv_stats(s, &st);
+	assert_int_equal(st.consolidations, 1);
+	assert_int_equal(l->nchain, 0);
+	assert_false(l->queued);
+	assert_int_equal(lkv_close(s), 0);
+	assert_int_equal(lkv_open("cons", &o, &s), 0);
+	assert_int_equal(lkv_tree_open(s, "main", &t), 0);
+	uint8_t buf[SVAL];
+	size_t vl;
+	assert_int_equal(lkv_get(t, k, skey(k, 3), buf, sizeof(buf), &vl), 0);
+	assert_int_equal(lkv_close(s), 0);
+	assert_int_equal(faultio_free(f), 0);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -764,6 +833,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_wide_delta_is_image),
 		cmocka_unit_test(test_torn_blob_range),
 		cmocka_unit_test(test_format2_upgrade),
+		cmocka_unit_test(test_consolidation_background),
 	};
 	g_format2 = argc > 1 ? argv[1] : "tests/kv/data/format2";
 	return cmocka_run_group_tests(tests, NULL, NULL);
