@@ -160,8 +160,8 @@ const char *lkv_tree_name(const lkv_tree *t)
 }
 
 /* Bytes of the heap the index of t holds: its arrays and each leaf's
- * struct, low key and filter (entries are the cache's), by the
- * allocator's own sizes. */
+ * struct, low key, chain of record locations and filter (entries are the
+ * cache's), by the allocator's own sizes. */
 size_t tree_mem(struct lkv_tree *t)
 {
 	pthread_rwlock_rdlock(&t->lock);
@@ -170,7 +170,7 @@ size_t tree_mem(struct lkv_tree *t)
 		const struct leaf *l = t->v[i];
 		bool shared;
 		n += malloc_usable_size((void *)l) + malloc_usable_size(l->low) +
-		     bloom_mem(&l->bloom, &shared);
+		     malloc_usable_size(l->chain) + bloom_mem(&l->bloom, &shared);
 	}
 	pthread_rwlock_unlock(&t->lock);
 	return n;
