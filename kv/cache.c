@@ -10,8 +10,8 @@
  * only: the leaf stays in the index with its location and bloom filter.
  *
  * The budget (o.cache_bytes) is a bound, not a target: cache_bytes, every
- * resident leaf's entries (pinned and dirty ones too, dirty ones at most a
- * quarter of it: write.c), stays at or below it.  Two things make it so:
+ * resident leaf's entries (pinned and dirty ones too), stays at or below
+ * it.  Two things make it so:
  *  - a batch grows its leaves under their tree's lock, where nothing can
  *    be evicted, so eviction runs down to a low mark, a sixteenth (at
  *    least 64 KiB) below the budget, before and after each batch, and the
@@ -20,7 +20,8 @@
  *    with a compare-and-swap that succeeds only below the low mark,
  *    evicting as long as it does not, so loads never take the gap.
  * Dirty leaves cannot be evicted, so their limit (a quarter of the
- * budget, write.c) counts them as the cache does (batch.c, dirty_charge):
+ * budget, twice that before a writer must flush: write.c) counts them as
+ * the cache does (batch.c, dirty_charge):
  * counted as serialized bytes, a 4 MiB cache held about 3 MiB of dirty
  * leaves and writers passed the budget by up to 37 KiB in 5 of 12 runs.
  * What can still pass it: batches in flight that add more than the gap,
