@@ -323,10 +323,17 @@ static bool all_resident(lkv_batch *b)
 
 /* ---- step 4: apply ---- */
 
-/* Keeps store->dirty_bytes in step with a dirty leaf's size. */
+/*
+ * Keeps store->dirty_bytes in step with a dirty leaf's memory, counted as
+ * the cache counts it (entries_mem): dirty leaves cannot be evicted, so
+ * the dirty limit, a quarter of the cache, must be in the cache's unit.
+ * Counted as serialized bytes, small entries (inodes, names) made 1.25 MB
+ * "dirty" hold about 3 MB of a 4 MB cache, and loads found nothing to
+ * evict.
+ */
 static void dirty_charge(lkv_store *s, struct leaf *l)
 {
-	size_t now = l->ents && !l->dead_epoch ? l->ents->bytes : 0;
+	size_t now = l->ents && !l->dead_epoch ? entries_mem(l->ents) : 0;
 	atomic_fetch_add(&s->dirty_bytes, now);
 	atomic_fetch_sub(&s->dirty_bytes, l->dirty_charged);
 	l->dirty_charged = now;

@@ -10,8 +10,8 @@
  * only: the leaf stays in the index with its location and bloom filter.
  *
  * The budget (o.cache_bytes) is a bound, not a target: cache_bytes, every
- * resident leaf's entries (pinned and dirty ones too, dirty ones at most a
- * quarter of it: write.c), stays at or below it.  Two things make it so:
+ * resident leaf's entries (pinned and dirty ones too), stays at or below
+ * it.  Two things make it so:
  *  - a batch grows its leaves under their tree's lock, where nothing can
  *    be evicted, so eviction runs down to a low mark, a sixteenth (at
  *    least 64 KiB) below the budget, before and after each batch, and the
@@ -19,14 +19,16 @@
  *  - a load makes room before it installs: it reserves its leaf's bytes
  *    with a compare-and-swap that succeeds only below the low mark,
  *    evicting as long as it does not, so loads never take the gap.
- * Loads alone therefore stay within the budget.  What can still pass it:
- * batches in flight that add more than the gap (with four writers
- * creating files under a 4 MiB cache, the peak was up to 37 KiB over the
- * budget in 5 of 12 runs: their leaves are dirty or locked, not
- * evictable), and a load that finds nothing to evict in RESERVE_TRIES
- * tries (every leaf pinned, dirty or locked), which installs anyway
- * rather than fail.  cache_peak says what happened; generic/092 checks
- * loads against the budget and writers against budget plus gap.
+ * Dirty leaves cannot be evicted, so their limit (a quarter of the
+ * budget, twice that before a writer must flush: write.c) counts them as
+ * the cache does (batch.c, dirty_charge):
+ * counted as serialized bytes, a 4 MiB cache held about 3 MiB of dirty
+ * leaves and writers passed the budget by up to 37 KiB in 5 of 12 runs.
+ * What can still pass it: batches in flight that add more than the gap,
+ * and a load that finds nothing to evict in RESERVE_TRIES tries (every
+ * leaf pinned, dirty or locked), which installs anyway rather than fail.
+ * cache_peak says whether it happened; generic/092 asserts it does not,
+ * with four writers and a 4 MiB cache.
  *
  * A leaf is paged in from its chain: the base image, then each delta
  * record applied in order (delta.c).  Every record read verifies its

@@ -138,7 +138,8 @@ enum lkv_log_level { LKV_LOG_ERR = 3, LKV_LOG_WARN = 4, LKV_LOG_INFO = 6 };
 struct lkv_options {
 	unsigned flags;              /* LKV_CREATE, LKV_READONLY, LKV_SALVAGE */
 	size_t   cache_bytes;        /* budget for resident leaves */
-	size_t   dirty_bytes;        /* dirty leaf bytes that force a flush;
+	size_t   dirty_bytes;        /* memory of dirty leaves (as the cache
+					counts it) that forces a flush;
 					lowered to a quarter of cache_bytes
 					(but not below 1 MiB) */
 	unsigned flush_interval_ms;  /* background seal period; 0 = never */
