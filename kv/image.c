@@ -63,7 +63,11 @@
  * such pause leaves its chains to the hard limit, which consolidates in
  * the loop's own commit (one device flush either way, an image more), and
  * to the timed flush (flush_interval_ms).  The value is chosen from
- * those flush times, not tuned by measurement.
+ * those flush times, not tuned.  Measured with it on a quiet machine
+ * (fs-bench fsync rows, one thread, medians of 3 runs alternating): 4,667
+ * fsyncs/s against 3,825 without it and 3,897 for the release without
+ * deltas, p99 695 us against 802 and 872; the busy machine that showed
+ * the problem was not measured again.
  */
 #include <errno.h>
 #include <stdlib.h>
