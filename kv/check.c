@@ -453,7 +453,7 @@ static int check_accounting(struct check *c, bool fix)
 				  c->logs, c->nlogs, fix);
 	wrong |= check_counts(c, "segment", s->lt.segs, s->lt.nsegs, loctable_seg,
 			      c->segs, c->nsegs, fix);
-	int err = (wrong || c->recount) && fix ? snapshot_write(s) : 0;
+	int err = (wrong || c->recount) && fix ? snapshot_write(s, true) : 0;
 	pthread_mutex_unlock(&s->flush_mu);
 	return err;
 }

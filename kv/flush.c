@@ -575,8 +575,7 @@ static int flush_one(lkv_store *s, bool bg)
 	uint64_t max = atomic_load(&s->st_flush_max);
 	while (dt > max && !atomic_compare_exchange_weak(&s->st_flush_max, &max, dt))
 		;
-	if (s->since_snapshot >= s->o.snapshot_bytes)
-		snapshot_due(s);         /* a failure is logged and retried later */
+	snapshot_due(s);                 /* a failure is logged and retried later */
 	if (s->lt.log_off >= s->o.log_file_bytes)
 		err = log_roll(s);
 	cache_evict(s);

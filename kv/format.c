@@ -24,11 +24,13 @@
  * Versions: 1, the first; 2, commits end with the digests of recent
  * commits (digest.c); 3, leaves are chains of a full image and delta
  * records (delta.c), and commits and snapshots name those chains and the
- * blob ranges synced with them (records of layout 3, record.c).  This
- * build reads all three: a store of version 1 or 2 is upgraded at its
- * first writable open (both copies rewritten before any commit is
- * written; its records stay as they are, read by their layout, and its
- * leaves take the new form as they are rewritten), and an older build
+ * blob ranges synced with them (records of layout 3, record.c); 4,
+ * snapshots of the location table may be deltas on an older one
+ * (snapshot.c).  This build reads all four: a store of an older version
+ * is upgraded at its first writable open (both copies rewritten before
+ * any commit is written; its records stay as they are, read by their
+ * layout, and its leaves take the new form as they are rewritten), and an
+ * older build
  * then refuses it, naming the version, instead of misreading its commits.
  */
 #include <errno.h>
@@ -40,7 +42,7 @@
 #include "internal.h"
 
 #define FORMAT_MAGIC   "LARCHKV"
-#define FORMAT_VERSION 3         /* what this build writes */
+#define FORMAT_VERSION 4         /* what this build writes */
 #define FORMAT_VERSION_MIN 1     /* the oldest it reads */
 #define FORMAT_LEN     48
 

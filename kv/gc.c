@@ -378,7 +378,7 @@ int gc_pass(lkv_store *s, bool forced, bool bg)
 	if (!err && (forced || n)) {
 		pthread_mutex_lock(&s->flush_mu);
 		for (int i = 0; i < 2 && !err; i++)
-			err = snapshot_write(s);
+			err = snapshot_write(s, false);
 		pthread_mutex_unlock(&s->flush_mu);
 	}
 	STAT_ADD(s, st_gc_runs, 1);

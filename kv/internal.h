@@ -195,6 +195,7 @@ struct loc_ent {
 	 * or LOC_DELTA: loc is the delta appended to the chain, hash lists
 	 * every key it changes, and low and bloom are empty */
 	uint8_t kind;
+	bool touched;                 /* in the table's touched list */
 	uint64_t *hash;
 	uint32_t nhash;
 };
@@ -218,6 +219,14 @@ struct loctable {
 	uint32_t next_tree_id;
 	uint32_t log_file;                /* where the next commit goes */
 	uint64_t log_off;
+	/* the leaves put, appended to or dropped since the last snapshot
+	 * (touched: an entry's flag says it is listed) and between the two
+	 * before it (prev): a delta snapshot holds both (snapshot.c).  Kept
+	 * only while `track`; *_lost when one could not be noted (or, for
+	 * prev, is not known: before the first snapshot after an open) */
+	uint64_t *touched, *prev;
+	size_t ntouched, touched_cap, nprev;
+	bool track, touched_lost, prev_lost;
 };
 
 /* ---- a leaf's next record (image.c) ---- */
@@ -245,6 +254,7 @@ struct digest_ring {                /* flush_mu */
 };
 
 /* ---- the store ---- */
+#define SNAP_DELTAS_MAX 32          /* deltas on a full snapshot (snapshot.c) */
 struct lkv_store {
 	/* fixed */
 	char *dir;
@@ -273,6 +283,16 @@ struct lkv_store {
 	uint64_t since_snapshot;          /* log bytes since the last snapshot */
 	uint32_t snap_log_file;           /* replay start of the newest snapshot */
 	uint32_t keep_log_from;           /* ... of the older one kept beside it */
+	struct snap_path {                /* a snapshot and those it builds on */
+		bool valid;               /* known and whole */
+		uint64_t tip;             /* its epoch */
+		uint64_t full_bytes;      /* the full one's record bytes */
+		uint64_t delta_bytes;     /* record bytes of the deltas after it */
+		uint32_t deltas;
+		uint64_t epochs[SNAP_DELTAS_MAX + 1];  /* the full one's, then
+							  the deltas' in order */
+	} snap_new, snap_old;             /* the newest snapshot's, the one before's */
+	uint64_t snap_entry_bytes;        /* bytes per entry of the last one */
 	atomic_int failed;                /* atomic; first write error, report.c */
 	atomic_bool frozen;               /* atomic; lkv_freeze: changes refused */
 	atomic_int changing;              /* atomic; changes admitted (write.c) */
@@ -369,7 +389,7 @@ struct lkv_store {
 	/* stats (relaxed atomics) */
 	atomic_uint_fast64_t st_hits, st_misses, st_bloom, st_read, st_written,
 		st_evict, st_bread, st_bwritten, st_raw, st_flushes, st_flush_ns,
-		st_flush_max, st_snaps, st_csum, st_blob_written, st_blob_raw, st_blob_read,
+		st_flush_max, st_snaps, st_snap_full, st_snap_bytes, st_csum, st_blob_written, st_blob_raw, st_blob_read,
 		st_gc_runs, st_gc_moved, st_flush_errors, st_deltas, st_consolidated,
 		st_delta_read, st_user, st_zero;
 };
@@ -516,6 +536,7 @@ int  bloom_decode(struct bloom *b, struct rd *r);
 #define REC_COMMIT   2
 #define REC_SNAPSHOT 3
 #define REC_DELTA    4
+#define REC_SNAPDELTA 5     /* a delta snapshot (snapshot.c), layout 3 only */
 /* The body layout a record's header names: 0 for the records of formats 1
  * and 2, REC_LAYOUT for those this build writes (format 3: chains). */
 #define REC_LAYOUT   3
@@ -551,6 +572,9 @@ int  loctable_append(struct loctable *lt, struct loc_ent *d); /* takes d */
 int  loctable_copy(struct loctable *to, const struct loctable *from);
 int  loctable_add_tree(struct loctable *lt, uint32_t id, const uint8_t *name, size_t len);
 void loctable_del(struct loctable *lt, uint64_t id);
+/* After a snapshot: the touched list becomes prev, and touched starts
+ * empty. */
+void loctable_rotate(struct loctable *lt);
 /* Commit bodies and snapshot bodies share the entry and tree encodings. */
 void loc_ent_encode(const struct loc_ent *e, struct buf *out);     /* layout 0 */
 int  loc_ent_decode(struct rd *r, struct loc_ent **out);             /* layout 0 */
@@ -632,7 +656,9 @@ int  commit_apply_own(struct loctable *lt, const uint8_t *body, size_t len, uint
 /* ---- snapshot.c ---- */
 void snapshot_encode(const struct loctable *lt, struct buf *out);
 int  snapshot_decode(struct loctable *lt, const uint8_t *body, size_t len, uint16_t layout);
-int  snapshot_write(lkv_store *s);
+int  snapshot_decode_delta(struct loctable *lt, const uint8_t *body, size_t len,
+			   bool on_base);
+int  snapshot_write(lkv_store *s, bool full);
 void snapshot_due(lkv_store *s);
 int  snapshot_load_newest(lkv_store *s);
 int  snapshot_check(lkv_store *s, bool repair, void (*bad)(void *, const char *, int),

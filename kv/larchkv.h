@@ -146,7 +146,11 @@ struct lkv_options {
 	int      compression_level;  /* zstd level for leaves; 0 = off */
 	unsigned leaf_bytes;         /* a leaf splits past this size */
 	unsigned bloom_bits;         /* bloom bits per key; 0 = no filters */
-	uint64_t snapshot_bytes;     /* log growth between table snapshots */
+	uint64_t snapshot_bytes;     /* log growth between table snapshots, at
+					least */
+	unsigned snapshot_share;     /* ... and at least this many times the
+					next snapshot's bytes (up to 32 x
+					snapshot_bytes; 0: not) */
 	uint64_t log_file_bytes;     /* a log file rolls over past this */
 	size_t   blob_threshold;     /* values this big go to blob segments; 0 never */
 	uint64_t blob_segment_bytes; /* a segment rolls over past this */
@@ -357,6 +361,9 @@ struct lkv_stats {
 	uint64_t raw_bytes_written;          /* leaf bytes before compression */
 	uint64_t flushes, flush_ns_total, flush_ns_max;
 	uint64_t snapshots;
+	uint64_t snapshots_full;             /* of them, whole tables (the rest
+						are deltas: snapshot.c) */
+	uint64_t snapshot_bytes_written;     /* of bytes_written */
 	uint64_t checksum_failures;
 	/* gauges */
 	uint64_t cache_bytes, cache_budget, dirty_bytes;

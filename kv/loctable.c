@@ -50,7 +50,8 @@
 
 void loctable_init(struct loctable *lt)
 {
-	*lt = (struct loctable){ .next_leaf_id = 1, .next_tree_id = 1, .log_file = 1 };
+	*lt = (struct loctable){ .next_leaf_id = 1, .next_tree_id = 1, .log_file = 1,
+				 .prev_lost = true };
 }
 
 static void chain_free(struct chain_link *c, uint32_t n)
@@ -81,6 +82,8 @@ void loctable_free(struct loctable *lt)
 	free(lt->trees);
 	free(lt->files);
 	free(lt->segs);
+	free(lt->touched);
+	free(lt->prev);
 	loctable_init(lt);
 }
 
@@ -101,7 +104,8 @@ static size_t ent_mem(const struct loc_ent *e)
 size_t loctable_mem(const struct loctable *lt)
 {
 	size_t n = malloc_usable_size(lt->slot) + malloc_usable_size(lt->files) +
-		   malloc_usable_size(lt->segs) + malloc_usable_size(lt->trees);
+		   malloc_usable_size(lt->segs) + malloc_usable_size(lt->trees) +
+		   malloc_usable_size(lt->touched) + malloc_usable_size(lt->prev);
 	for (size_t i = 0; i < lt->cap; i++)
 		if (lt->slot[i])
 			n += ent_mem(lt->slot[i]);
@@ -166,7 +170,11 @@ int loctable_copy(struct loctable *to, const struct loctable *from)
 	to->trees = dup_array(from->trees, from->ntrees, sizeof(*to->trees));
 	to->files = dup_array(from->files, from->nfiles, sizeof(*to->files));
 	to->segs = dup_array(from->segs, from->nsegs, sizeof(*to->segs));
-	int err = to->slot && to->trees && to->files && to->segs ? 0 : -ENOMEM;
+	to->touched = dup_array(from->touched, from->ntouched, sizeof(*to->touched));
+	to->touched_cap = from->ntouched;
+	to->prev = dup_array(from->prev, from->nprev, sizeof(*to->prev));
+	int err = to->slot && to->trees && to->files && to->segs && to->touched && to->prev ?
+		  0 : -ENOMEM;
 	for (size_t i = 0; i < from->ntrees; i++)
 		to->trees[i].name = err ? NULL : strdup(from->trees[i].name);
 	for (size_t i = 0; i < from->ntrees && !err; i++)
@@ -284,6 +292,43 @@ static void chain_live(struct loctable *lt, const struct loc_ent *e, int64_t sig
 		live_adjust(lt, &e->chain[i].loc, sign);
 }
 
+/* Notes leaf id as changed since the last snapshot (see struct loctable). */
+static void touch(struct loctable *lt, uint64_t id)
+{
+	if (!lt->track || lt->touched_lost)
+		return;
+	if (lt->ntouched == lt->touched_cap) {
+		size_t cap = lt->touched_cap ? lt->touched_cap * 2 : 256;
+		uint64_t *t = realloc(lt->touched, cap * sizeof(*t));
+		if (!t) {
+			lt->touched_lost = true;        /* the next snapshot is full */
+			return;
+		}
+		lt->touched = t;
+		lt->touched_cap = cap;
+	}
+	lt->touched[lt->ntouched++] = id;
+}
+
+void loctable_rotate(struct loctable *lt)
+{
+	for (size_t i = 0; i < lt->ntouched; i++) {
+		struct loc_ent *e = loctable_get(lt, lt->touched[i]);
+		if (e)
+			e->touched = false;
+	}
+	for (size_t i = 0; lt->touched_lost && i < lt->cap; i++)
+		if (lt->slot[i])        /* some were marked but not listed */
+			lt->slot[i]->touched = false;
+	free(lt->prev);
+	lt->prev = lt->touched;
+	lt->nprev = lt->ntouched;
+	lt->prev_lost = lt->touched_lost || !lt->track;
+	lt->touched = NULL;
+	lt->ntouched = lt->touched_cap = 0;
+	lt->touched_lost = false;
+}
+
 /* Inserts or replaces the entry for e->leaf_id; takes ownership of e. */
 int loctable_put(struct loctable *lt, struct loc_ent *e)
 {
@@ -292,6 +337,7 @@ int loctable_put(struct loctable *lt, struct loc_ent *e)
 	size_t i = slot_of(lt, e->leaf_id);
 	while (lt->slot[i] && lt->slot[i]->leaf_id != e->leaf_id)
 		i = (i + 1) & (lt->cap - 1);
+	e->touched = lt->slot[i] && lt->slot[i]->touched;
 	if (lt->slot[i]) {
 		chain_live(lt, lt->slot[i], -1);
 		loc_ent_free(lt->slot[i]);
@@ -300,6 +346,10 @@ int loctable_put(struct loctable *lt, struct loc_ent *e)
 	}
 	lt->slot[i] = e;
 	chain_live(lt, e, 1);
+	if (!e->touched && lt->track) {
+		e->touched = true;
+		touch(lt, e->leaf_id);
+	}
 	return 0;
 }
 
@@ -332,6 +382,10 @@ int loctable_append(struct loctable *lt, struct loc_ent *d)
 		bloom_add_hashes(&e->bloom, h, d->nhash);
 	e->nchain++;
 	e->nkeys = d->nkeys;
+	if (!e->touched && lt->track) {
+		e->touched = true;
+		touch(lt, e->leaf_id);
+	}
 	live_adjust(lt, &d->loc, 1);
 	loc_ent_free(d);
 	return 0;
@@ -346,6 +400,8 @@ void loctable_del(struct loctable *lt, uint64_t id)
 		i = (i + 1) & (lt->cap - 1);
 	if (!lt->slot[i])
 		return;
+	if (!lt->slot[i]->touched)
+		touch(lt, id);          /* a delta snapshot lists it as dropped */
 	chain_live(lt, lt->slot[i], -1);
 	loc_ent_free(lt->slot[i]);
 	lt->slot[i] = NULL;

@@ -6,7 +6,8 @@
  * A record is a 32-byte header followed by `stored_len` body bytes:
  *
  *   0   u32  magic 0x5256_4b4c ("LKVR" in file order)
- *   4   u8   type: 1 leaf image, 2 commit, 3 snapshot, 4 leaf delta
+ *   4   u8   type: 1 leaf image, 2 commit, 3 snapshot, 4 leaf delta,
+ *            5 delta snapshot (format 4)
  *   5   u8   codec: 0 raw, 1 zstd
  *   6   u16  layout of the body: 0 as formats 1 and 2 wrote it, 3 as
  *            format 3 writes it (commit and snapshot bodies that name
@@ -88,9 +89,9 @@ int record_parse_header(const uint8_t *p, struct rec_hdr *h)
 	h->layout = get_u16(p + 6);
 	h->epoch = get_u64(p + 16);
 	h->csum = get_u64(p + 24);
-	if (h->type < REC_LEAF || h->type > REC_DELTA || h->codec > 1 ||
+	if (h->type < REC_LEAF || h->type > REC_SNAPDELTA || h->codec > 1 ||
 	    (h->layout != 0 && h->layout != REC_LAYOUT) ||
-	    (h->type == REC_DELTA && h->layout != REC_LAYOUT) ||
+	    ((h->type == REC_DELTA || h->type == REC_SNAPDELTA) && h->layout != REC_LAYOUT) ||
 	    h->stored_len > REC_MAX || h->raw_len > REC_MAX ||
 	    (h->codec == 0 && h->stored_len != h->raw_len))
 		return -EUCLEAN;

@@ -786,7 +786,7 @@ static int create(lkv_store *s)
 {
 	int err = format_create(s);
 	if (!err)
-		err = snapshot_write(s);
+		err = snapshot_write(s, true);
 	if (err)
 		store_log(s, LKV_LOG_ERR, "cannot create a store: %s", strerror(-err));
 	return err;
@@ -815,6 +815,7 @@ int recovery_run(lkv_store *s)
 		if (!err && !created)
 			err = snapshot_load_newest(s);
 		s->snap_log_file = s->lt.log_file;
+		s->lt.track = true;     /* what replay changes, the next delta holds */
 	}
 	if (!err)
 		err = replay(s, ls.max_log);
@@ -828,8 +829,8 @@ int recovery_run(lkv_store *s)
 	}
 	/* after damage was read past, a snapshot spares the next open that */
 	if (!err && !s->ro && (s->log_damage || s->salvaged))
-		snapshot_write(s);      /* a failure is logged */
-	else if (!err && !s->ro && s->since_snapshot >= s->o.snapshot_bytes)
+		snapshot_write(s, true);        /* a failure is logged */
+	else if (!err && !s->ro)
 		snapshot_due(s);        /* a failure is logged; the next flush retries */
 	free(ls.segs);
 	return err;

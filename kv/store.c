@@ -28,6 +28,7 @@ void lkv_options_default(struct lkv_options *o)
 		.leaf_bytes = 16u << 10,
 		.bloom_bits = 10,
 		.snapshot_bytes = 64u << 20,
+		.snapshot_share = 20,
 		.log_file_bytes = 64u << 20,
 		.blob_threshold = 32u << 10,
 		.blob_segment_bytes = 256u << 20,
@@ -238,7 +239,7 @@ static int settle(lkv_store *s, const char *doing, const char *then)
 				  " cannot be written (%s)%s", doing, s->lt.epoch,
 				  strerror(-err), then);
 		if (!err && s->since_snapshot)
-			err = snapshot_write(s);
+			err = snapshot_write(s, false);
 	}
 	logzero_stop(s);
 	if (!s->ro && !atomic_load(&s->failed)) {     /* the log ends at its last commit */
@@ -413,7 +414,8 @@ void lkv_stats(lkv_store *s, struct lkv_stats *st)
 		.bytes_read = LD(st_bread), .bytes_written = LD(st_bwritten),
 		.raw_bytes_written = LD(st_raw), .flushes = LD(st_flushes),
 		.flush_ns_total = LD(st_flush_ns), .flush_ns_max = LD(st_flush_max),
-		.snapshots = LD(st_snaps), .checksum_failures = LD(st_csum),
+		.snapshots = LD(st_snaps), .snapshots_full = LD(st_snap_full),
+		.snapshot_bytes_written = LD(st_snap_bytes), .checksum_failures = LD(st_csum),
 		.blob_bytes_written = LD(st_blob_written), .blob_raw_bytes_written = LD(st_blob_raw),
 		.blob_bytes_read = LD(st_blob_read),
 		.gc_runs = LD(st_gc_runs), .gc_bytes_moved = LD(st_gc_moved),

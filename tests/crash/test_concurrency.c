@@ -611,6 +611,7 @@ static void run_round(uint64_t seed, unsigned nbatches)
 	o.dirty_bytes = (size_t)(16u << 10) << rng_below(&rng, 3);
 	o.flush_interval_ms = rng_chance(&rng, 1, 2) ? 2 : 0;
 	o.snapshot_bytes = 64u << 10;
+	o.snapshot_share = 0;                  /* every interval: small tables */
 	o.log_file_bytes = 64u << 10;
 	o.compression_level = rng_chance(&rng, 1, 2);
 	o.bloom_bits = rng_chance(&rng, 1, 2) ? 10 : 0;

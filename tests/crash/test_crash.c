@@ -693,6 +693,7 @@ static void iter_options(struct iter *it)
 	o->cache_bytes = (size_t)(16u << 10) << rng_below(r, 4);   /* 16K..128K */
 	o->dirty_bytes = (size_t)(8u << 10) << rng_below(r, 4);    /* 8K..64K */
 	o->snapshot_bytes = (uint64_t)(32u << 10) << rng_below(r, 2);
+	o->snapshot_share = rng_chance(r, 2, 3) ? 0 : 20;  /* mostly: every interval */
 	o->log_file_bytes = (uint64_t)(32u << 10) << rng_below(r, 2);
 	o->compression_level = rng_chance(r, 1, 3) ? 1 : 0;
 	o->bloom_bits = rng_chance(r, 1, 2) ? 10 : 0;

@@ -33,6 +33,9 @@
  *                       applied to a table holding leaf 77 of tree 3, then
  *                       commit_ranges and commit_digests
  *   16 snapshot body    snapshot_decode, layout 3
+ *   17 delta snapshot   snapshot_decode_delta, on a table of epoch 0
+ *                       holding leaf 77 of tree 3 (as its base), and
+ *                       alone (as lkv_check reads it)
  *
  * Decoders must reject garbage with an error; any crash, leak, sanitizer
  * report or failed round trip (abort) is a bug.  Built with -Dfuzz=true
@@ -118,6 +121,24 @@ static void fuzz_tables(const uint8_t *p, size_t n, bool snapshot, uint16_t layo
 	if (commit_digests(p, n, layout, &d, &nd) == 0)
 		digests_free(d, nd);
 	loctable_free(&lt);
+}
+
+static void fuzz_snapdelta(const uint8_t *p, size_t n)
+{
+	for (int on_base = 0; on_base < 2; on_base++) {
+		struct loctable lt;
+		loctable_init(&lt);
+		if (on_base) {
+			struct loc_ent *e = calloc(1, sizeof(*e));
+			e->leaf_id = 77;
+			e->tree_id = 3;
+			e->low = malloc(1);
+			loctable_add_tree(&lt, 3, (const uint8_t *)"main", 4);
+			loctable_put(&lt, e);
+		}
+		snapshot_decode_delta(&lt, p, n, on_base);
+		loctable_free(&lt);
+	}
 }
 
 static void fuzz_delta(const uint8_t *p, size_t n)
@@ -306,6 +327,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case SEL_DELTA:      fuzz_delta(p, n); break;
 	case SEL_COMMIT3:    fuzz_tables(p, n, false, REC_LAYOUT); break;
 	case SEL_SNAPSHOT3:  fuzz_tables(p, n, true, REC_LAYOUT); break;
+	case SEL_SNAPDELTA:  fuzz_snapdelta(p, n); break;
 	case SEL_BLOOM:      fuzz_bloom(p, n); break;
 	case SEL_INODE:      fuzz_inode(p, n); break;
 	case SEL_SUPER:      fuzz_super(p, n); break;

@@ -106,6 +106,26 @@ static void delta_seeds(const char *dir, struct entries *d, const struct buf *le
 	snapshot_encode(&lt, &snap);
 	emit(dir, "snapshot3", SEL_SNAPSHOT3, snap.p, snap.len);
 
+	/* a delta snapshot (snapshot.c) of epoch 5 on epoch 0: leaf 77
+	 * changed, leaf 78 dropped, one segment */
+	snap.len = 0;
+	buf_u64(&snap, 5);
+	buf_u64(&snap, 0);
+	buf_u64(&snap, lt.chain);
+	buf_u64(&snap, lt.next_leaf_id);
+	buf_u32(&snap, lt.next_tree_id);
+	buf_u32(&snap, lt.log_file);
+	buf_u64(&snap, lt.log_off);
+	trees_encode(lt.trees, lt.ntrees, &snap);
+	buf_u64(&snap, 1);
+	snap_ent_encode(loctable_get(&lt, 77), &snap);
+	buf_u64(&snap, 1);
+	buf_u64(&snap, 78);
+	buf_u32(&snap, 1);
+	buf_u32(&snap, 1);
+	buf_u64(&snap, 4096);
+	emit(dir, "snapshot-delta", SEL_SNAPDELTA, snap.p, snap.len);
+
 	loctable_free(&lt);
 	digest_ring_free(&ring);
 	entries_free(old);

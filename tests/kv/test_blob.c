@@ -281,6 +281,7 @@ static void test_churn_space(void **state)
 	f->o.gc_interval_ms = 1000;
 	f->o.log_file_bytes = 1u << 20;
 	f->o.snapshot_bytes = 1u << 20;
+	f->o.snapshot_share = 0;
 	fx_open(f);
 	const unsigned keys = 96;
 	const size_t n = 64u << 10;

@@ -689,7 +689,7 @@ static void test_format_upgrade(void **state)
 	assert_int_equal(try_open(dir, LKV_READONLY), 0);
 	assert_null(strstr(logbuf, "upgraded"));
 	assert_int_equal(try_open(dir, 0), 0);
-	assert_non_null(strstr(logbuf, "store upgraded from format 1 to 3"));
+	assert_non_null(strstr(logbuf, "store upgraded from format 1 to 4"));
 	assert_int_equal(try_open(dir, 0), 0);
 	assert_null(strstr(logbuf, "upgraded"));
 }

@@ -319,6 +319,7 @@ static void chain_opts(struct lkv_options *o, faultio *f)
 	o->cache_bytes = 16u << 10;            /* leaves are evicted: loads read chains */
 	o->log_file_bytes = 96u << 10;         /* chains span log files */
 	o->snapshot_bytes = 128u << 10;        /* ... and snapshots */
+	o->snapshot_share = 0;
 	o->io = faultio_io(f);
 	o->log = quiet;
 }
@@ -700,7 +701,7 @@ static void check_format2(lkv_store *s, int extra_round)
 /*
  * A store that the release before this one (format 2) left as a crash
  * does: every commit in the log after its first snapshot.  A read-only
- * open reads it as it is; a writable one upgrades it to format 3 (the
+ * open reads it as it is; a writable one upgrades it to format 4 (the
  * log's commits replayed by their layout, 0), then its leaves take deltas
  * on their old images; closed and reopened it reads back the same, and
  * lkv_check finds nothing.
@@ -728,7 +729,7 @@ static void test_format2_upgrade(void **state)
 	o.flags = 0;
 	o.flush_interval_ms = 0;
 	assert_int_equal(lkv_open(store, &o, &s), 0);
-	assert_non_null(strstr(g_log, "store upgraded from format 2 to 3"));
+	assert_non_null(strstr(g_log, "store upgraded from format 2 to 4"));
 	check_format2(s, 0);
 	lkv_tree *a;
 	char k[16], v[32];

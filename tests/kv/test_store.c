@@ -676,6 +676,7 @@ static void test_snapshots_and_rollover(void **state)
 {
 	struct fx *f = *state;
 	f->o.snapshot_bytes = 64 << 10;
+	f->o.snapshot_share = 0;
 	f->o.log_file_bytes = 32 << 10;
 	f->o.compression_level = 0;      /* predictable log growth */
 	f->o.leaf_bytes = 1024;
