@@ -774,7 +774,8 @@ struct record_walk { const char *name; uint32_t log; const struct live_leaves *l
 static void print_record(void *arg, uint64_t off, const struct rec_hdr *h)
 {
 	static const char *kind[] = { [REC_LEAF] = "leaf", [REC_COMMIT] = "commit",
-				      [REC_SNAPSHOT] = "snapshot", [REC_DELTA] = "delta" };
+				      [REC_SNAPSHOT] = "snapshot", [REC_DELTA] = "delta",
+				      [REC_SNAPDELTA] = "snapdelta" };
 	const struct record_walk *w = arg;
 	bool live = false;
 	bool leafy = h->type == REC_LEAF || h->type == REC_DELTA;
@@ -814,7 +815,7 @@ static void print_blob_records(lfs *fs, const char *manifest)
 	char line[65536];
 	while (fgets(line, sizeof(line), in)) {
 		size_t size, nb;
-		uint64_t ino;
+		uint64_t ino = 0;
 		line[strcspn(line, "\n")] = 0;
 		if (sscanf(line, "f %zu %zu", &size, &nb) != 2)
 			continue;
