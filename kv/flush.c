@@ -433,6 +433,7 @@ static int flush_publish(struct flush_ctx *c, uint64_t commit_csum)
 		return err;
 	s->since_snapshot += c->out_off - s->lt.log_off;
 	s->lt.log_off = c->out_off;
+	s->tail_ranges = c->blobs.nranges != 0;
 	struct lt_file *lf = loctable_log(&s->lt, s->lt.log_file);
 	if (lf)
 		lf->size = c->out_off;
@@ -575,7 +576,7 @@ static int flush_one(lkv_store *s, bool bg)
 	uint64_t max = atomic_load(&s->st_flush_max);
 	while (dt > max && !atomic_compare_exchange_weak(&s->st_flush_max, &max, dt))
 		;
-	snapshot_due(s);                 /* a failure is logged and retried later */
+	snapshot_due(s, false);          /* a failure is logged and retried later */
 	if (s->lt.log_off >= s->o.log_file_bytes)
 		err = log_roll(s);
 	cache_evict(s);

@@ -293,6 +293,8 @@ struct lkv_store {
 							  the deltas' in order */
 	} snap_new, snap_old;             /* the newest snapshot's, the one before's */
 	uint64_t snap_entry_bytes;        /* bytes per entry of the last one */
+	bool tail_ranges;                 /* the last commit relies on blob ranges
+					     (or may: at open) */
 	atomic_int failed;                /* atomic; first write error, report.c */
 	atomic_bool frozen;               /* atomic; lkv_freeze: changes refused */
 	atomic_int changing;              /* atomic; changes admitted (write.c) */
@@ -659,7 +661,7 @@ int  snapshot_decode(struct loctable *lt, const uint8_t *body, size_t len, uint1
 int  snapshot_decode_delta(struct loctable *lt, const uint8_t *body, size_t len,
 			   bool on_base);
 int  snapshot_write(lkv_store *s, bool full);
-void snapshot_due(lkv_store *s);
+void snapshot_due(lkv_store *s, bool closing);
 int  snapshot_load_newest(lkv_store *s);
 int  snapshot_check(lkv_store *s, bool repair, void (*bad)(void *, const char *, int),
 		    void *arg);

@@ -816,6 +816,7 @@ int recovery_run(lkv_store *s)
 			err = snapshot_load_newest(s);
 		s->snap_log_file = s->lt.log_file;
 		s->lt.track = true;     /* what replay changes, the next delta holds */
+		s->tail_ranges = true;  /* not known */
 	}
 	if (!err)
 		err = replay(s, ls.max_log);
@@ -831,7 +832,7 @@ int recovery_run(lkv_store *s)
 	if (!err && !s->ro && (s->log_damage || s->salvaged))
 		snapshot_write(s, true);        /* a failure is logged */
 	else if (!err && !s->ro)
-		snapshot_due(s);        /* a failure is logged; the next flush retries */
+		snapshot_due(s, false); /* a failure is logged; the next flush retries */
 	free(ls.segs);
 	return err;
 }

@@ -422,11 +422,13 @@ int snapshot_write(lkv_store *s, bool full)
  * (files being created: each new leaf is in the next delta) or a full one
  * at scale waits for more log, and an open replays at most that much.
  */
-static bool due(const lkv_store *s)
+static bool due(const lkv_store *s, bool closing)
 {
 	uint64_t since = s->since_snapshot, every = s->o.snapshot_bytes;
-	if (since < every)
+	if (since == 0 || (since < every && !closing))
 		return false;
+	if (closing && s->tail_ranges)
+		return true;
 	if (since / every >= SNAP_STRETCH_MAX)
 		return true;
 	const struct loctable *lt = &s->lt;
@@ -439,10 +441,15 @@ static bool due(const lkv_store *s)
 
 /* Writes a snapshot when one is due, unless one failed less than
  * SNAP_RETRY_MS ago (the disk may be full: do not encode the whole table
- * at every flush). */
-void snapshot_due(lkv_store *s)
+ * at every flush).  `closing`: the store is being closed; a snapshot that
+ * saves the next open its replay is due at any length of log that pays
+ * for it by the same share, and always when the last commit relies on
+ * blob ranges: replay drops a last commit whose blob bytes do not read
+ * back as torn, so damage to them after a clean close would silently
+ * undo it, where under a snapshot it reads as -EIO and fsck reports it. */
+void snapshot_due(lkv_store *s, bool closing)
 {
-	if (!due(s))
+	if (!due(s, closing))
 		return;
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);

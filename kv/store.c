@@ -224,7 +224,7 @@ void lkv_close_begin(lkv_store *s)
 
 /*
  * Leaves the files as a closed store's: every change durable, a snapshot
- * of it, the log cut at its last commit.  The background thread is
+ * of it when that pays (snapshot_due), the log cut at its last commit.  The background thread is
  * stopped first, and the log zeroing helper too.  A flush that fails is
  * said, as `doing` what, and `then`.
  */
@@ -238,8 +238,8 @@ static int settle(lkv_store *s, const char *doing, const char *then)
 			store_log(s, LKV_LOG_ERR, "%s: the changes made after epoch %" PRIu64
 				  " cannot be written (%s)%s", doing, s->lt.epoch,
 				  strerror(-err), then);
-		if (!err && s->since_snapshot)
-			err = snapshot_write(s, false);
+		if (!err)
+			snapshot_due(s, true);          /* a failure is logged */
 	}
 	logzero_stop(s);
 	if (!s->ro && !atomic_load(&s->failed)) {     /* the log ends at its last commit */

@@ -49,7 +49,8 @@ static void opts(struct lkv_options *o, unsigned flags)
 	o->flush_interval_ms = 0;
 	o->leaf_bytes = 2048;
 	o->log = capture;
-	o->snapshot_bytes = 1ull << 40;   /* only lkv_close snapshots */
+	o->snapshot_bytes = 1ull << 40;   /* only lkv_close snapshots, */
+	o->snapshot_share = 0;            /* ... and always */
 }
 
 static int vform(char *v, int i, int round)
