@@ -657,6 +657,7 @@ int  commit_apply_own(struct loctable *lt, const uint8_t *body, size_t len, uint
 
 /* ---- snapshot.c ---- */
 void snapshot_encode(const struct loctable *lt, struct buf *out);
+void snapshot_head_encode(const struct loctable *lt, const uint64_t *base, struct buf *out);
 int  snapshot_decode(struct loctable *lt, const uint8_t *body, size_t len, uint16_t layout);
 int  snapshot_decode_delta(struct loctable *lt, const uint8_t *body, size_t len,
 			   bool on_base);

@@ -69,7 +69,8 @@
 
 /* ---- the bodies ---- */
 
-static void header_encode(const struct loctable *lt, const uint64_t *base, struct buf *out)
+/* The head of a body: a full snapshot's, or with base a delta's. */
+void snapshot_head_encode(const struct loctable *lt, const uint64_t *base, struct buf *out)
 {
 	buf_u64(out, lt->epoch);
 	if (base)
@@ -93,7 +94,7 @@ static void segs_encode(const struct loctable *lt, struct buf *out)
 
 void snapshot_encode(const struct loctable *lt, struct buf *out)
 {
-	header_encode(lt, NULL, out);
+	snapshot_head_encode(lt, NULL, out);
 	buf_u64(out, lt->n);
 	for (size_t i = 0; i < lt->cap; i++)
 		if (lt->slot[i])
@@ -128,7 +129,7 @@ static int snapdelta_encode(const struct loctable *lt, uint64_t base, struct buf
 	kept = 0;
 	for (size_t i = 0; i < n; i++)
 		kept += loctable_get(lt, ids[i]) != NULL;
-	header_encode(lt, &base, out);
+	snapshot_head_encode(lt, &base, out);
 	buf_u64(out, kept);
 	for (size_t i = 0; i < n; i++) {
 		const struct loc_ent *e = loctable_get(lt, ids[i]);

@@ -109,14 +109,9 @@ static void delta_seeds(const char *dir, struct entries *d, const struct buf *le
 	/* a delta snapshot (snapshot.c) of epoch 5 on epoch 0: leaf 77
 	 * changed, leaf 78 dropped, one segment */
 	snap.len = 0;
-	buf_u64(&snap, 5);
-	buf_u64(&snap, 0);
-	buf_u64(&snap, lt.chain);
-	buf_u64(&snap, lt.next_leaf_id);
-	buf_u32(&snap, lt.next_tree_id);
-	buf_u32(&snap, lt.log_file);
-	buf_u64(&snap, lt.log_off);
-	trees_encode(lt.trees, lt.ntrees, &snap);
+	uint64_t base_epoch = lt.epoch;
+	lt.epoch = 5;
+	snapshot_head_encode(&lt, &base_epoch, &snap);
 	buf_u64(&snap, 1);
 	snap_ent_encode(loctable_get(&lt, 77), &snap);
 	buf_u64(&snap, 1);
@@ -184,13 +179,7 @@ int main(int argc, char **argv)
 	loctable_init(&lt);
 	commit_apply(&lt, commit.p, commit.len, 0, 1, 99, NULL, NULL);
 	/* a snapshot of layout 0, as formats 1 and 2 wrote them */
-	buf_u64(&snap, lt.epoch);
-	buf_u64(&snap, lt.chain);
-	buf_u64(&snap, lt.next_leaf_id);
-	buf_u32(&snap, lt.next_tree_id);
-	buf_u32(&snap, lt.log_file);
-	buf_u64(&snap, lt.log_off);
-	trees_encode(lt.trees, lt.ntrees, &snap);
+	snapshot_head_encode(&lt, NULL, &snap);
 	buf_u64(&snap, lt.n);
 	for (size_t i = 0; i < lt.cap; i++)
 		if (lt.slot[i])

@@ -143,6 +143,15 @@ static void open_store(struct fx *f, int flags, lkv_store **s, lkv_tree **t)
 	assert_int_equal(lkv_tree_open(*s, "main", t), 0);
 }
 
+/* A new store holding every key of the model, flushed. */
+static void create_full(struct fx *f, lkv_store **s, lkv_tree **t)
+{
+	open_store(f, LKV_CREATE, s, t);
+	for (int i = 0; i < NKEYS; i++)
+		put(*t, &f->m, i, 0);
+	assert_int_equal(lkv_flush(*s, 0), 0);
+}
+
 static void count_damage(void *arg, const struct lkv_damage *d)
 {
 	(void)d;
@@ -187,10 +196,7 @@ static void test_deltas_reopen(void **state)
 	uint64_t seed = 1;
 	lkv_store *s;
 	lkv_tree *t;
-	open_store(f, LKV_CREATE, &s, &t);
-	for (int i = 0; i < NKEYS; i++)
-		put(t, &f->m, i, 0);
-	assert_int_equal(lkv_flush(s, 0), 0);
+	create_full(f, &s, &t);
 	for (int cycle = 0; cycle < 4; cycle++) {
 		churn(s, t, &f->m, 60, &seed);
 		struct lkv_stats st;
@@ -225,10 +231,7 @@ static void churn_cost(struct fx *f, unsigned share, uint64_t *snap, uint64_t *a
 	lkv_tree *t;
 	f->o.snapshot_share = share;
 	f->o.snapshot_bytes = 128 << 10;  /* 32 x this passes the log written */
-	open_store(f, LKV_CREATE, &s, &t);
-	for (int i = 0; i < NKEYS; i++)
-		put(t, &f->m, i, 0);
-	assert_int_equal(lkv_flush(s, 0), 0);
+	create_full(f, &s, &t);
 	churn(s, t, &f->m, 300, &seed);
 	struct lkv_stats st;
 	lkv_stats(s, &st);
@@ -287,10 +290,7 @@ static void test_one_snapshot_damaged(void **state)
 	uint64_t seed = 7;
 	lkv_store *s;
 	lkv_tree *t;
-	open_store(f, LKV_CREATE, &s, &t);
-	for (int i = 0; i < NKEYS; i++)
-		put(t, &f->m, i, 0);
-	assert_int_equal(lkv_flush(s, 0), 0);
+	create_full(f, &s, &t);
 	churn(s, t, &f->m, 150, &seed);
 	/* a crash's state: the log after the newest snapshot is replayed */
 	char names[SNAP_MAX][32], copy[160], cmd[512];
