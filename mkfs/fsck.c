@@ -20,11 +20,14 @@
  *   - the store's fixed memory, its index of leaves and location table
  *     (measured once the store is open: lkv_memory), and FSCK_BASE for the
  *     program, its libraries, stacks and malloc's own;
- *   - what is left: five sixteenths for the fact table in RAM; once it
- *     spills (the spill frees the table as it moves it), as much for the
- *     scratch store's cache; the rest for the scratch store's index (26
- *     MiB for 10M files), malloc's free but held memory (36 MiB there)
- *     and fsck's own lists.  10M files under -m 256M: 55 s, 248 MiB.
+ *   - what is left: nine thirty-seconds for the fact table in RAM; once
+ *     it spills (the spill frees the table as it moves it), as much for
+ *     the scratch store's cache; the rest for the scratch store's index
+ *     (30 MiB for 10M files), malloc's free but held memory (31 MiB
+ *     there), what lies outside malloc (libraries, zstd's contexts,
+ *     stacks: about 28 MiB there) and fsck's own lists.  10M files under
+ *     -m 256M: 31 s; it peaked at 257 MiB when these shares were five
+ *     sixteenths each.
  * A store whose index alone does not fit is checked anyway, with a warning
  * that names the least -m that would hold.
  * -v prints what each pass cost.
@@ -397,8 +400,8 @@ static void memory_split(struct fsck *c, size_t *facts, size_t *scratch_cache)
 	lkv_memory(c->s, &m);
 	size_t taken = c->mem / 4 + (size_t)(m.index + m.loctable) + FSCK_BASE;
 	size_t rest = c->mem > taken ? c->mem - taken : 0;
-	*facts = rest / 16 * 5;
-	*scratch_cache = rest / 16 * 5 > MIN_MEM ? rest / 16 * 5 : MIN_MEM;
+	*facts = rest / 32 * 9;
+	*scratch_cache = rest / 32 * 9 > MIN_MEM ? rest / 32 * 9 : MIN_MEM;
 	if (rest >= REST_MIN || c->quiet_probe)
 		return;
 	size_t need = (taken - c->mem / 4 + REST_MIN) / 3 * 4;
