@@ -103,6 +103,7 @@ struct entries {
 	size_t bytes;         /* serialized size of the body */
 	struct tomb *tomb;    /* deletions not yet in the durable chain, by key */
 	uint32_t ntomb, tombcap;
+	size_t tomb_bytes;    /* their keys' bytes + 16 each (entries_mem) */
 };
 
 /* ---- a leaf: one key range of one tree ---- */
